@@ -1,0 +1,200 @@
+"""Typed events and their JSON Lines form.
+
+Every line of a kmon event log is one event: ``{"v": 1, "type": ..., "t": ..., ...}``.
+The schema is a public interface, documented in README.md; add fields freely, but
+never rename or remove one without bumping ``SCHEMA_VERSION``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(slots=True)
+class Event:
+    """Base of all events. ``t`` is wall-clock time in Unix seconds."""
+
+    type: ClassVar[str] = "event"
+    t: float = field(default_factory=time.time, kw_only=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"v": SCHEMA_VERSION, "type": self.type, "t": self.t}
+        for f in fields(self):
+            if f.name != "t":
+                data[f.name] = getattr(self, f.name)
+        return data
+
+    def to_json(self) -> str:
+        # NaN/Infinity are written as bare tokens (Python's json default): a NaN loss
+        # is information we must not lose or turn into null.
+        return json.dumps(self.to_dict(), separators=(",", ":"), default=_json_default)
+
+
+@dataclass(slots=True)
+class RunStart(Event):
+    """The run began: a user script (``script``) or a bundled scenario (``scenario``)."""
+
+    type: ClassVar[str] = "run_start"
+    script: str | None = None
+    argv: list[str] = field(default_factory=list)
+    scenario: str | None = None
+    variant: str | None = None
+    pid: int | None = None
+    cwd: str | None = None
+
+
+@dataclass(slots=True)
+class FitStart(Event):
+    """A ``fit()`` call began. ``steps`` is per epoch, or None when unknown."""
+
+    type: ClassVar[str] = "fit_start"
+    fit: int = 0
+    epochs: int = 1
+    steps: int | None = None
+    outputs: list[str] = field(default_factory=list)
+    model: str | None = None
+    initial_epoch: int = 0
+    batch_size: int | None = None
+    samples: int | None = None
+    steps_per_execution: int = 1
+
+
+@dataclass(slots=True)
+class EpochStart(Event):
+    type: ClassVar[str] = "epoch_start"
+    fit: int = 0
+    epoch: int = 0
+
+
+@dataclass(slots=True)
+class Batch(Event):
+    """One ``on_train_batch_end``. ``logs`` are exactly what Keras passed: running
+    means over the epoch so far, not the loss of this batch alone."""
+
+    type: ClassVar[str] = "batch"
+    fit: int = 0
+    epoch: int = 0
+    step: int = 0
+    size: int | None = None
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ValEnd(Event):
+    """Validation finished inside ``fit()``; ``logs`` are unprefixed (``loss``, not ``val_loss``)."""
+
+    type: ClassVar[str] = "val_end"
+    fit: int = 0
+    epoch: int = 0
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class EpochEnd(Event):
+    """``logs`` are exactly what History records for this epoch (``val_`` keys included)."""
+
+    type: ClassVar[str] = "epoch_end"
+    fit: int = 0
+    epoch: int = 0
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class FitEnd(Event):
+    type: ClassVar[str] = "fit_end"
+    fit: int = 0
+    stopped_early: bool = False
+
+
+@dataclass(slots=True)
+class Log(Event):
+    """A line the script wrote (Python ``print`` or a raw write to fd 1/2)."""
+
+    type: ClassVar[str] = "log"
+    stream: str = "stdout"
+    text: str = ""
+
+
+@dataclass(slots=True)
+class Notice(Event):
+    """Something kmon itself tells the user (not the script's output)."""
+
+    type: ClassVar[str] = "notice"
+    level: str = "info"
+    text: str = ""
+
+
+@dataclass(slots=True)
+class RunEnd(Event):
+    """``status`` is "ok", "failed" or "stopped"; ``error`` is set when failed."""
+
+    type: ClassVar[str] = "run_end"
+    status: str = "ok"
+    exit_code: int = 0
+    error: dict[str, str] | None = None
+    fits: int = 0
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (
+        RunStart,
+        FitStart,
+        EpochStart,
+        Batch,
+        ValEnd,
+        EpochEnd,
+        FitEnd,
+        Log,
+        Notice,
+        RunEnd,
+    )
+}
+
+#: Events that are never coalesced or dropped on their way to a monitor.
+CONTROL_TYPES = frozenset(EVENT_TYPES) - {"batch"}
+
+
+class UnknownEventType(ValueError):
+    """A line names a type this version of kmon does not know (a newer writer)."""
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Build a typed event from one decoded JSON line.
+
+    Unknown extra fields are ignored, so logs from newer kmon versions stay readable.
+
+    Raises:
+        UnknownEventType: the ``type`` is not one this version knows.
+        ValueError: the line is not a kmon event.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise ValueError("not a kmon event")
+    cls = EVENT_TYPES.get(data["type"])
+    if cls is None:
+        raise UnknownEventType(str(data["type"]))
+    known = {f.name for f in fields(cls)}
+    kwargs = {k: v for k, v in data.items() if k in known}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"bad {data['type']} event: {exc}") from None
+
+
+def event_from_json(line: str) -> Event:
+    return event_from_dict(json.loads(line))
+
+
+def _json_default(value: Any) -> Any:
+    # Keras hands us Python floats, but user code passing numpy scalars must not
+    # crash the writer thread.
+    for attr in ("item", "tolist"):
+        method = getattr(value, attr, None)
+        if callable(method):
+            return method()
+    return repr(value)

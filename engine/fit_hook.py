@@ -1,0 +1,130 @@
+"""Injects :class:`KmonCallback` into every ``keras.Model.fit`` call of a run.
+
+The user's script stays unmodified: for the duration of the run, ``keras.Model.fit``
+is replaced by a thin wrapper that adds the callback (and silences Keras's own
+progress bar when the monitor shows progress instead), then restored.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+
+import keras
+
+from .callback import KmonCallback
+from .events import Event, Notice
+from .stop import StopSignal
+
+DEFAULT_BATCH_SIZE = 32  # what Keras uses for array inputs when batch_size is None
+
+
+class FitHook:
+    """Patches ``keras.Model.fit`` while installed.
+
+    Args:
+        emit: receives every event.
+        stop: shared stop flag; once raised, later ``fit()`` calls return at once.
+        quiet_keras: force ``verbose=0`` so Keras's progress bar does not print.
+    """
+
+    def __init__(
+        self, emit: Callable[[Event], None], stop: StopSignal, *, quiet_keras: bool = True
+    ) -> None:
+        self._emit = emit
+        self._stop = stop
+        self._quiet_keras = quiet_keras
+        self._saved: object = None
+        self._had_own_fit = False
+        self._installed = False
+        self.fits = 0
+        """Number of ``fit()`` calls seen so far."""
+
+    def install(self) -> None:
+        model_cls = keras.Model
+        self._had_own_fit = "fit" in model_cls.__dict__
+        self._saved = model_cls.__dict__.get("fit")
+        original = model_cls.fit
+        signature = inspect.signature(original)
+        hook = self
+
+        def fit(model, *args, **kwargs):
+            return hook._fit(original, signature, model, args, kwargs)
+
+        fit.__doc__ = original.__doc__
+        fit.__wrapped__ = original
+        model_cls.fit = fit
+        self._installed = True
+
+    def uninstall(self) -> None:
+        if not self._installed:
+            return
+        if self._had_own_fit:
+            keras.Model.fit = self._saved
+        else:
+            del keras.Model.fit
+        self._installed = False
+
+    def _fit(self, original, signature, model, args, kwargs):
+        if self._stop.requested:
+            self._emit(Notice(level="warning", text="fit() skipped: stop was requested"))
+            return getattr(model, "history", None)
+        bound = signature.bind(model, *args, **kwargs)
+        arguments = bound.arguments
+        samples, batch_size = _array_geometry(arguments)
+        callback = KmonCallback(
+            self._emit,
+            self.fits,
+            stop=self._stop,
+            samples=samples,
+            batch_size=batch_size,
+            initial_epoch=int(arguments.get("initial_epoch") or 0),
+        )
+        self.fits += 1
+        arguments["callbacks"] = _with_callback(arguments.get("callbacks"), callback)
+        if self._quiet_keras:
+            arguments["verbose"] = 0
+        return original(*bound.args, **bound.kwargs)
+
+
+def _with_callback(callbacks, callback):
+    if callbacks is None:
+        return [callback]
+    if isinstance(callbacks, (list, tuple)):
+        return [*callbacks, callback]
+    # A ready-made keras.callbacks.CallbackList: add to it in place.
+    callbacks.callbacks.append(callback)
+    return callbacks
+
+
+def _array_geometry(arguments) -> tuple[int | None, int | None]:
+    """Training samples per epoch and batch size, when ``x`` is made of arrays.
+
+    Datasets, generators and ``PyDataset`` give ``(None, None)``: their batch sizes
+    are theirs to decide.
+    """
+    if arguments.get("steps_per_epoch") is not None:
+        return None, None
+    x = arguments.get("x")
+    first = _first_leaf(x)
+    shape = getattr(first, "shape", None)
+    if not shape or shape[0] is None or isinstance(shape[0], str):
+        return None, None
+    try:
+        samples = int(shape[0])
+    except TypeError:
+        return None, None
+    split = arguments.get("validation_split") or 0.0
+    if split and arguments.get("validation_data") is None:
+        samples = int(math.floor(samples * (1.0 - split)))
+    batch_size = arguments.get("batch_size") or DEFAULT_BATCH_SIZE
+    return samples, int(batch_size)
+
+
+def _first_leaf(x):
+    while isinstance(x, (list, tuple, dict)):
+        if not x:
+            return None
+        x = next(iter(x.values())) if isinstance(x, dict) else x[0]
+    return x

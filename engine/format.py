@@ -1,0 +1,50 @@
+"""Number and time formatting shared by the headless reporter and the TUI."""
+
+from __future__ import annotations
+
+import math
+
+
+def format_value(value: float | None) -> str:
+    """A metric value in at most ~7 characters, keeping small values readable."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    magnitude = abs(value)
+    if magnitude == 0:
+        return "0"
+    if magnitude >= 1e5 or magnitude < 1e-3:
+        return f"{value:.2e}"
+    return f"{value:.4f}" if magnitude < 10 else f"{value:.2f}"
+
+
+def format_duration(seconds: float | None) -> str:
+    """``m:ss``, or ``h:mm:ss`` past an hour."""
+    if seconds is None or not math.isfinite(seconds):
+        return "--:--"
+    seconds = int(round(max(seconds, 0)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}"
+
+
+def format_logs(logs: dict[str, float], keys: list[str] | None = None) -> str:
+    """``loss=0.4123 accuracy=0.8125 ...`` in Keras's key order (train, then val_)."""
+    ordered = keys if keys is not None else ordered_keys(logs)
+    return " ".join(f"{key}={format_value(logs[key])}" for key in ordered if key in logs)
+
+
+def ordered_keys(logs: dict[str, float]) -> list[str]:
+    """``loss`` first, other training keys, then the ``val_`` keys in the same order."""
+    train = [key for key in logs if not key.startswith("val_")]
+    train.sort(key=lambda key: (key != "loss", key))
+    val = [f"val_{key}" for key in train if f"val_{key}" in logs]
+    rest = sorted(key for key in logs if key.startswith("val_") and key not in val)
+    return train + val + rest

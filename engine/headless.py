@@ -1,0 +1,85 @@
+"""Plain-text reporting for runs without a terminal: logs, CI, cron."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from .events import EpochEnd, Event, FitStart, Log, Notice
+from .format import format_duration, format_logs
+from .state import RunState
+
+PREFIX = "[kmon]"
+
+
+class HeadlessReporter:
+    """Passes the script's output through and adds one line per epoch.
+
+    Args:
+        out: where the script's stdout and kmon's lines go.
+        err: where the script's stderr and failures go.
+        log_path: named in the final summary.
+    """
+
+    def __init__(self, out: TextIO, err: TextIO, *, log_path: str | None = None) -> None:
+        self.out, self.err = out, err
+        self.log_path = log_path
+        self.state = RunState()
+
+    def handle(self, events: list[Event]) -> None:
+        for event in events:
+            self.state.apply(event)
+            self._print(event)
+        self.out.flush()
+        self.err.flush()
+
+    def _print(self, event: Event) -> None:
+        if isinstance(event, Log):
+            stream = self.err if event.stream == "stderr" else self.out
+            stream.write(event.text + "\n")
+        elif isinstance(event, FitStart):
+            steps = f"{event.steps} steps" if event.steps is not None else "unknown steps"
+            name = f" · model {event.model}" if event.model else ""
+            self.out.write(
+                f"{PREFIX} fit {event.fit}: {event.epochs - event.initial_epoch} epochs"
+                f" × {steps}{name}\n"
+            )
+        elif isinstance(event, EpochEnd):
+            self.out.write(self._epoch_line(event) + "\n")
+        elif isinstance(event, Notice):
+            self.out.write(f"{PREFIX} {event.level}: {event.text}\n")
+
+    def _epoch_line(self, event: EpochEnd) -> str:
+        state = self.state
+        record = state.history[-1]
+        total = state.epochs_total
+        of_total = f"/{total}" if total else ""
+        seconds = f" · {record.seconds:.1f}s" if record.seconds is not None else ""
+        return (
+            f"{PREFIX} epoch {record.number}{of_total} (fit {event.fit}, epoch {event.epoch})"
+            f" · {record.steps} steps{seconds} · {format_logs(event.logs)}"
+        )
+
+    def finish(self) -> None:
+        """Print the final summary (call once the last events were handled)."""
+        state = self.state
+        fits, epochs = len(state.fits), len(state.history)
+        status = state.status or "unknown"
+        parts = [
+            f"{PREFIX} run {status} in {format_duration(state.elapsed(state.last_t or 0))}",
+            f"{fits} fit{'s' if fits != 1 else ''}, {epochs} epoch{'s' if epochs != 1 else ''},"
+            f" {state.total_steps} steps",
+        ]
+        if state.history:
+            final = state.last_epoch_logs
+            parts.append("final " + format_logs(final))
+        if state.dropped:
+            parts.append(f"{state.dropped} batch events coalesced")
+        if self.log_path:
+            parts.append(f"log: {self.log_path}")
+        self.out.write(" · ".join(parts) + "\n")
+        if state.error:
+            self.err.write(state.error.get("traceback") or state.error.get("message", ""))
+            if not state.error.get("traceback", "").endswith("\n"):
+                self.err.write("\n")
+        self.out.flush()
+        self.err.flush()

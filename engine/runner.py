@@ -1,0 +1,214 @@
+"""Runs a user's training script (or a bundled scenario) in a background thread."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .events import Event, Notice, RunEnd, RunStart
+from .stop import StopSignal
+
+NO_TRAINING_NOTE = "no training was seen: the script finished without calling fit()"
+
+
+class ScriptError(Exception):
+    """The script cannot be run at all; the message is one line for the user."""
+
+
+@dataclass
+class ScriptTarget:
+    """An unmodified ``python script.py args...``, run as ``__main__``."""
+
+    path: Path
+    argv: list[str] = field(default_factory=list)
+
+    @classmethod
+    def checked(cls, path: str, argv: list[str]) -> ScriptTarget:
+        """Validate before anything starts, so errors are one clear line.
+
+        Raises:
+            ScriptError: missing, unreadable, not Python, or a syntax error.
+        """
+        script = Path(path)
+        if not script.exists():
+            raise ScriptError(f"no such script: {path}")
+        if not script.is_file():
+            raise ScriptError(f"not a file: {path}")
+        try:
+            source = script.read_bytes()
+        except OSError as exc:
+            raise ScriptError(f"cannot read {path}: {exc.strerror}") from None
+        if b"\0" in source:
+            raise ScriptError(f"not a Python script (binary file): {path}")
+        try:
+            compile(source, str(script), "exec")
+        except SyntaxError as exc:
+            where = f"line {exc.lineno}" if exc.lineno else "unknown line"
+            raise ScriptError(f"syntax error in {path} ({where}): {exc.msg}") from None
+        except ValueError as exc:
+            raise ScriptError(f"not a Python script: {path} ({exc})") from None
+        return cls(script.resolve(), list(argv))
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def run_start(self) -> RunStart:
+        return RunStart(
+            script=str(self.path),
+            argv=[str(self.path), *self.argv],
+            pid=os.getpid(),
+            cwd=os.getcwd(),
+        )
+
+    def execute(self) -> None:
+        saved_argv, saved_path = sys.argv, list(sys.path)
+        sys.argv = [str(self.path), *self.argv]
+        sys.path.insert(0, str(self.path.parent))
+        try:
+            runpy.run_path(str(self.path), run_name="__main__")
+        finally:
+            sys.argv = saved_argv
+            sys.path[:] = saved_path
+
+
+@dataclass
+class CallableTarget:
+    """A Python callable that trains, e.g. a bundled scenario."""
+
+    name: str
+    function: Callable[[], object]
+    scenario: str | None = None
+    variant: str | None = None
+
+    def run_start(self) -> RunStart:
+        return RunStart(
+            scenario=self.scenario or self.name,
+            variant=self.variant,
+            argv=list(sys.argv),
+            pid=os.getpid(),
+            cwd=os.getcwd(),
+        )
+
+    def execute(self) -> None:
+        self.function()
+
+
+class TrainingRun:
+    """One run of a target in a daemon thread, reported as events.
+
+    Emits ``run_start`` first and ``run_end`` last, whatever happens in between.
+
+    Args:
+        target: what to run.
+        emit: receives every event (must not block).
+        quiet_keras: silence Keras's own progress bar (the monitor shows progress).
+        gate: the script starts only once this is set (keras is imported before),
+            so a monitor can finish taking over the terminal first.
+        before_end: called just before ``run_end`` is emitted (e.g. to let output
+            capture hand over the script's last lines first).
+    """
+
+    def __init__(
+        self,
+        target: ScriptTarget | CallableTarget,
+        emit: Callable[[Event], None],
+        *,
+        quiet_keras: bool = True,
+        gate: threading.Event | None = None,
+        before_end: Callable[[], None] | None = None,
+    ) -> None:
+        self.target = target
+        self._emit = emit
+        self._quiet_keras = quiet_keras
+        self._gate = gate
+        self._before_end = before_end
+        self.stop_signal = StopSignal()
+        self.finished = threading.Event()
+        self.status: str | None = None
+        self.exit_code: int | None = None
+        self.error: dict[str, str] | None = None
+        self._thread = threading.Thread(target=self._main, name="kmon-training", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Ask training to stop after the current batch; later fits are skipped."""
+        self.stop_signal.request()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.stop_signal.requested
+
+    def join(self, timeout: float | None = None) -> bool:
+        return self.finished.wait(timeout)
+
+    def _main(self) -> None:
+        self._emit(self.target.run_start())
+        status, exit_code, error, fits = "ok", 0, None, 0
+        hook = None
+        try:
+            # Imported here: keras takes seconds to import, and only the training
+            # thread should pay for it.
+            from .fit_hook import FitHook
+
+            hook = FitHook(self._emit, self.stop_signal, quiet_keras=self._quiet_keras)
+            hook.install()
+            if self._gate is not None:
+                self._gate.wait(10.0)
+            self.target.execute()
+        except SystemExit as exc:
+            exit_code = _exit_code(exc)
+            if exit_code:
+                status = "failed"
+                if isinstance(exc.code, str):
+                    error = {"message": exc.code, "traceback": ""}
+        except KeyboardInterrupt:
+            status, exit_code = "stopped", 130
+        except BaseException as exc:  # noqa: BLE001 - the user's script may raise anything
+            status, exit_code = "failed", 1
+            error = {
+                "message": f"{type(exc).__name__}: {exc}",
+                "traceback": _user_traceback(exc),
+            }
+        finally:
+            if hook is not None:
+                hook.uninstall()
+                fits = hook.fits
+        if status == "ok" and self.stop_signal.requested:
+            status = "stopped"
+        if fits == 0 and status == "ok":
+            self._emit(Notice(level="warning", text=NO_TRAINING_NOTE))
+        self.status, self.exit_code, self.error = status, exit_code, error
+        if self._before_end is not None:
+            self._before_end()
+        self._emit(RunEnd(status=status, exit_code=exit_code, error=error, fits=fits))
+        self.finished.set()
+
+
+def _exit_code(exc: SystemExit) -> int:
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    return 1
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback without kmon's and runpy's own frames on top."""
+    tb = exc.__traceback__
+    here = os.path.dirname(os.path.abspath(__file__))
+    while tb is not None:
+        filename = os.path.abspath(tb.tb_frame.f_code.co_filename)
+        if not (filename.startswith(here) or os.path.basename(filename) == "runpy.py"):
+            break
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))

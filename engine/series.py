@@ -1,0 +1,122 @@
+"""Fixed-size history buffers for long time series.
+
+A run of a million batches must not keep a million floats per series, and a spike
+must not vanish into an average. :class:`BucketSeries` keeps at most ``capacity``
+buckets; each bucket covers ``width`` consecutive points and remembers their min,
+max, sum and last value. When full, neighbouring buckets merge pairwise and the
+width doubles, so memory stays fixed and every extreme survives.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Bucket:
+    """Summary of ``count`` consecutive points."""
+
+    first_index: int
+    count: int
+    low: float
+    high: float
+    total: float
+    last: float
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count
+
+    def add(self, value: float) -> None:
+        self.count += 1
+        self.low = min(self.low, value)
+        self.high = max(self.high, value)
+        self.total += value
+        self.last = value
+
+    def merged_with(self, other: Bucket) -> Bucket:
+        return Bucket(
+            first_index=self.first_index,
+            count=self.count + other.count,
+            low=min(self.low, other.low),
+            high=max(self.high, other.high),
+            total=self.total + other.total,
+            last=other.last,
+        )
+
+
+class BucketSeries:
+    """A bounded series of min/max buckets.
+
+    Non-finite values (NaN, inf) are counted in :attr:`non_finite` and not added to
+    buckets: one NaN must not turn every later summary into NaN. The UI shows the
+    count, and NaN alarms are raised elsewhere from the raw events.
+
+    Args:
+        capacity: most buckets kept; an even number of at least 2.
+    """
+
+    def __init__(self, capacity: int = 512) -> None:
+        if capacity < 2 or capacity % 2:
+            raise ValueError("capacity must be an even number >= 2")
+        self.capacity = capacity
+        self.width = 1
+        self.buckets: list[Bucket] = []
+        self.points = 0
+        self.non_finite = 0
+        self.low = math.inf
+        self.high = -math.inf
+        self.last: float | None = None
+
+    def __len__(self) -> int:
+        return self.points
+
+    def append(self, value: float) -> None:
+        index = self.points
+        self.points += 1
+        if not math.isfinite(value):
+            self.non_finite += 1
+            self.last = value
+            return
+        self.last = value
+        self.low = min(self.low, value)
+        self.high = max(self.high, value)
+        buckets = self.buckets
+        if buckets and buckets[-1].count < self.width:
+            buckets[-1].add(value)
+            return
+        if len(buckets) == self.capacity:
+            self._halve()
+            buckets = self.buckets
+            if buckets[-1].count < self.width:
+                buckets[-1].add(value)
+                return
+        buckets.append(Bucket(index, 1, value, value, value, value))
+
+    def extend(self, values) -> None:
+        for value in values:
+            self.append(value)
+
+    def _halve(self) -> None:
+        pairs = self.buckets
+        self.buckets = [pairs[i].merged_with(pairs[i + 1]) for i in range(0, len(pairs), 2)]
+        self.width *= 2
+
+    def highs(self, columns: int | None = None) -> list[float]:
+        """Bucket maxima, resampled to at most ``columns`` values (max of maxima)."""
+        return self._resample(columns, "high", max)
+
+    def lows(self, columns: int | None = None) -> list[float]:
+        """Bucket minima, resampled to at most ``columns`` values (min of minima)."""
+        return self._resample(columns, "low", min)
+
+    def _resample(self, columns: int | None, attr: str, pick) -> list[float]:
+        values = [getattr(bucket, attr) for bucket in self.buckets]
+        if columns is None or len(values) <= columns or columns <= 0:
+            return values
+        step = len(values) / columns
+        return [
+            pick(values[int(i * step) : max(int((i + 1) * step), int(i * step) + 1)])
+            for i in range(columns)
+        ]

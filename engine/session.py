@@ -1,0 +1,115 @@
+"""Wires a training target to the event bus, the event log, output capture and a
+monitor channel, and runs it headless when there is no monitor."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+from .bus import EventBus
+from .capture import OutputCapture
+from .channel import MonitorChannel
+from .eventlog import EventLogWriter
+from .events import RunEnd
+from .headless import PREFIX, HeadlessReporter
+from .runner import CallableTarget, ScriptTarget, TrainingRun
+
+DRAIN_SECONDS = 0.1
+
+
+class Session:
+    """One run with everything around it.
+
+    Args:
+        target: the script or scenario to run.
+        log_path: the JSON Lines event log to write.
+        quiet_keras: silence Keras's progress bar (kmon reports progress).
+        capture: capture fds 1 and 2 into log events.
+    """
+
+    def __init__(
+        self,
+        target: ScriptTarget | CallableTarget,
+        log_path: str | os.PathLike,
+        *,
+        quiet_keras: bool = True,
+        capture: bool = True,
+    ) -> None:
+        self.log_path = Path(log_path)
+        self.channel = MonitorChannel()
+        self.writer = EventLogWriter(self.log_path)
+        self.bus = EventBus(self.writer, self.channel)
+        self.capture = OutputCapture(self.bus.emit) if capture else None
+        self.gate = threading.Event()
+        self.run = TrainingRun(
+            target,
+            self.bus.emit,
+            quiet_keras=quiet_keras,
+            gate=self.gate,
+            before_end=self.capture.sync if self.capture else None,
+        )
+        self._closed = False
+
+    def start(self, *, open_gate: bool = True) -> None:
+        if self.capture is not None:
+            self.capture.start()
+        self.run.start()
+        if open_gate:
+            self.gate.set()
+
+    def close(self) -> None:
+        """Restore the terminal and finish the log. Call once the run is over."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.capture is not None:
+            self.capture.stop()
+        self.writer.close()
+
+    def abandon(self) -> None:
+        """Give up on a run that would not stop: record it as stopped, close the log."""
+        if not self.run.finished.is_set():
+            self.bus.emit(RunEnd(status="stopped", exit_code=130, fits=0))
+        self.close()
+
+
+def run_headless(session: Session) -> int:
+    """Run to the end, printing the script's output and one line per epoch.
+
+    Ctrl+C asks training to stop gracefully; a second Ctrl+C gives up at once.
+    Returns the run's exit code.
+    """
+    session.start()
+    capture = session.capture
+    reporter = HeadlessReporter(
+        capture.terminal_out if capture else sys.stdout,
+        capture.terminal_err if capture else sys.stderr,
+        log_path=str(session.log_path),
+    )
+    interrupts = 0
+    while not session.run.finished.is_set():
+        try:
+            session.run.finished.wait(DRAIN_SECONDS)
+            reporter.handle(session.channel.drain())
+        except KeyboardInterrupt:
+            interrupts += 1
+            if interrupts > 1:
+                session.abandon()
+                _hand_back(reporter, session)
+                return 130
+            session.run.request_stop()
+            reporter.out.write(f"{PREFIX} stopping after this batch (Ctrl+C again to quit now)\n")
+    # Closing joins the capture threads, so the script's last lines are drained
+    # before the summary.
+    session.close()
+    _hand_back(reporter, session)
+    return session.run.exit_code or 0
+
+
+def _hand_back(reporter: HeadlessReporter, session: Session) -> None:
+    reporter.out, reporter.err = sys.stdout, sys.stderr
+    reporter.handle(session.channel.drain())
+    reporter.state.dropped = session.channel.dropped
+    reporter.finish()

@@ -1,0 +1,271 @@
+"""Folds an event stream into the state a monitor shows.
+
+The TUI, the headless reporter and replays all read a :class:`RunState`; none of
+them interprets raw events on its own. Everything kept here is bounded: series are
+min/max buckets and the log keeps its newest lines.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from .events import (
+    Batch,
+    EpochEnd,
+    EpochStart,
+    Event,
+    FitEnd,
+    FitStart,
+    Log,
+    Notice,
+    RunEnd,
+    RunStart,
+    ValEnd,
+)
+from .series import BucketSeries
+
+_RATE_WINDOW = 64
+
+
+@dataclass(slots=True)
+class FitInfo:
+    fit: int
+    epochs: int
+    steps: int | None
+    outputs: list[str]
+    model: str | None
+    initial_epoch: int
+    epoch_offset: int
+    """Epochs completed by earlier fits: on screen, epochs continue across fits."""
+
+
+@dataclass(slots=True)
+class EpochRecord:
+    fit: int
+    epoch: int
+    number: int
+    """1-based epoch number across the whole run."""
+    logs: dict[str, float]
+    seconds: float | None
+    steps: int
+
+
+@dataclass(slots=True)
+class LogLine:
+    number: int
+    """1-based count of lines the run has printed, for incremental display."""
+    stream: str
+    text: str
+
+
+@dataclass
+class RunState:
+    """Everything a monitor shows about one run.
+
+    Args:
+        log_capacity: newest log lines kept.
+        series_capacity: buckets kept per batch-level series.
+    """
+
+    log_capacity: int = 2000
+    series_capacity: int = 512
+
+    name: str = ""
+    argv: list[str] = field(default_factory=list)
+    started: float | None = None
+    ended: float | None = None
+    last_t: float | None = None
+    status: str | None = None
+    """None while running, then the run_end status: "ok", "failed" or "stopped"."""
+    exit_code: int | None = None
+    error: dict[str, str] | None = None
+    phase: str = "starting"
+    """"starting", "training", "validating" or "finished"."""
+
+    fits: list[FitInfo] = field(default_factory=list)
+    fit: int | None = None
+    epoch: int | None = None
+    step: int | None = None
+    epoch_started: float | None = None
+    total_steps: int = 0
+    batches: int = 0
+    last_batch_logs: dict[str, float] = field(default_factory=dict)
+    history: list[EpochRecord] = field(default_factory=list)
+    last_val_logs: dict[str, float] = field(default_factory=dict)
+    notices: list[Notice] = field(default_factory=list)
+    dropped: int = 0
+    """Batch events a slow monitor coalesced away (the event log still has them)."""
+
+    log_lines: deque[LogLine] = field(init=False)
+    log_total: int = 0
+    batch_loss: BucketSeries = field(init=False)
+    version: int = 0
+    """Bumped by every applied event: redraw only when it changed."""
+
+    _rate_window: deque[tuple[float, int]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.log_lines = deque(maxlen=self.log_capacity)
+        self.batch_loss = BucketSeries(self.series_capacity)
+        self._rate_window = deque(maxlen=_RATE_WINDOW)
+
+    # -- folding ---------------------------------------------------------------
+
+    def apply_all(self, events: list[Event]) -> None:
+        for event in events:
+            self.apply(event)
+
+    def apply(self, event: Event) -> None:
+        self.version += 1
+        self.last_t = event.t if self.last_t is None else max(self.last_t, event.t)
+        handler = getattr(self, f"_on_{event.type}", None)
+        if handler is not None:
+            handler(event)
+
+    def _on_run_start(self, event: RunStart) -> None:
+        self.started = event.t
+        self.argv = list(event.argv)
+        if event.scenario:
+            self.name = event.scenario + (f" ({event.variant})" if event.variant else "")
+        elif event.script:
+            self.name = event.script.replace("\\", "/").rsplit("/", 1)[-1]
+
+    def _on_fit_start(self, event: FitStart) -> None:
+        offset = len(self.history)
+        self.fits.append(
+            FitInfo(
+                event.fit,
+                event.epochs,
+                event.steps,
+                event.outputs,
+                event.model,
+                event.initial_epoch,
+                offset,
+            )
+        )
+        self.fit, self.epoch, self.step = event.fit, None, None
+        self.phase = "training"
+
+    def _on_epoch_start(self, event: EpochStart) -> None:
+        self.fit, self.epoch, self.step = event.fit, event.epoch, None
+        self.epoch_started = event.t
+        self.phase = "training"
+
+    def _on_batch(self, event: Batch) -> None:
+        self.batches += 1
+        if event.fit == self.fit and event.epoch == self.epoch and self.step is not None:
+            advanced = max(event.step - self.step, 0)
+        else:
+            advanced = event.step + 1
+        self.fit, self.epoch = event.fit, event.epoch
+        if self.step is None or advanced > 0:
+            self.step = event.step
+        self.total_steps += advanced
+        self._rate_window.append((event.t, self.total_steps))
+        self.last_batch_logs = event.logs
+        loss = event.logs.get("loss")
+        if loss is not None:
+            self.batch_loss.append(float(loss))
+
+    def _on_val_end(self, event: ValEnd) -> None:
+        self.last_val_logs = event.logs
+
+    def _on_epoch_end(self, event: EpochEnd) -> None:
+        seconds = event.t - self.epoch_started if self.epoch_started is not None else None
+        steps = (self.step + 1) if self.step is not None else 0
+        self.history.append(
+            EpochRecord(event.fit, event.epoch, len(self.history) + 1, event.logs, seconds, steps)
+        )
+
+    def _on_fit_end(self, event: FitEnd) -> None:
+        self.phase = "between fits"
+
+    def _on_log(self, event: Log) -> None:
+        self.log_total += 1
+        self.log_lines.append(LogLine(self.log_total, event.stream, event.text))
+
+    def _on_notice(self, event: Notice) -> None:
+        self.notices.append(event)
+
+    def _on_run_end(self, event: RunEnd) -> None:
+        self.ended = event.t
+        self.status = event.status
+        self.exit_code = event.exit_code
+        self.error = event.error
+        self.phase = "finished"
+
+    # -- derived values ----------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self.status is not None
+
+    @property
+    def current_fit(self) -> FitInfo | None:
+        if self.fit is None:
+            return None
+        for info in reversed(self.fits):
+            if info.fit == self.fit:
+                return info
+        return None
+
+    @property
+    def steps(self) -> int | None:
+        info = self.current_fit
+        return info.steps if info else None
+
+    @property
+    def epoch_number(self) -> int | None:
+        """1-based epoch across the run (epochs continue across fits)."""
+        info = self.current_fit
+        if info is None or self.epoch is None:
+            return None
+        return info.epoch_offset + self.epoch - info.initial_epoch + 1
+
+    @property
+    def epochs_total(self) -> int | None:
+        """Epochs of the run as far as known: earlier fits' plus the current one's."""
+        info = self.current_fit
+        if info is None:
+            return None
+        return info.epoch_offset + max(info.epochs - info.initial_epoch, 0)
+
+    @property
+    def steps_per_second(self) -> float | None:
+        window = self._rate_window
+        if len(window) < 2:
+            return None
+        (t0, s0), (t1, s1) = window[0], window[-1]
+        if t1 <= t0:
+            return None
+        return (s1 - s0) / (t1 - t0)
+
+    def elapsed(self, now: float) -> float:
+        if self.started is None:
+            return 0.0
+        end = self.ended if self.ended is not None else now
+        return max(end - self.started, 0.0)
+
+    def epoch_progress(self) -> tuple[int, int | None]:
+        """(steps done in this epoch, steps per epoch or None)."""
+        done = (self.step + 1) if self.step is not None else 0
+        return done, self.steps
+
+    def eta_seconds(self) -> float | None:
+        """Seconds left in the current fit at the current speed (validation excluded)."""
+        rate, info = self.steps_per_second, self.current_fit
+        if not rate or info is None or info.steps is None or self.epoch is None:
+            return None
+        done, steps = self.epoch_progress()
+        epochs_left = max(info.epochs - self.epoch - 1, 0)
+        return max(steps - done + epochs_left * steps, 0) / rate
+
+    def epoch_series(self, key: str) -> list[float]:
+        """One value per finished epoch; NaN where the epoch did not log ``key``."""
+        return [float(record.logs.get(key, math.nan)) for record in self.history]
+
+    @property
+    def last_epoch_logs(self) -> dict[str, float]:
+        return self.history[-1].logs if self.history else {}

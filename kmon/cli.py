@@ -1,0 +1,182 @@
+"""The ``kmon`` command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from kmon import __version__
+
+PROG = "kmon"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="A terminal training monitor for Keras 3 / TensorFlow. "
+        "Without a command, runs the default bundled scenario.",
+    )
+    parser.add_argument("--version", action="version", version=f"kmon {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train",
+        help="run a training script under the monitor",
+        description="Run an unmodified Keras training script under the live monitor. "
+        "kmon's options go before the script; everything after it is the script's.",
+    )
+    _add_run_options(train)
+    train.add_argument(
+        "--keras-verbose",
+        action="store_true",
+        help="keep Keras's own progress output in headless mode (off by default: "
+        "kmon prints one line per epoch)",
+    )
+    train.add_argument("script", help="the Python script to run")
+    train.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+
+    run = commands.add_parser("run", help="run a bundled scenario")
+    _add_run_options(run)
+    run.add_argument("name", help="scenario name (see `kmon list`)")
+    run.add_argument("--variant", help="scenario variant (default: its first)")
+
+    commands.add_parser("list", help="list the bundled scenarios and their variants")
+
+    replay = commands.add_parser("replay", help="show a recorded event log in the monitor")
+    replay.add_argument("path", help="a .jsonl event log written by kmon")
+    replay.add_argument("--headless", action="store_true", help="print a summary instead")
+    return parser
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--headless",
+        action="store_true",
+        help="no monitor: pass the output through and print one line per epoch "
+        "(automatic when there is no terminal)",
+    )
+    parser.add_argument("--log", metavar="PATH", help="event log file (JSON Lines)")
+    parser.add_argument(
+        "--runs-dir",
+        metavar="DIR",
+        default="kmon-runs",
+        help="folder for event logs when --log is not given (default: ./kmon-runs)",
+    )
+    parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command in (None, "run"):
+            return _run_scenario(args)
+        if args.command == "train":
+            return _train(args)
+        if args.command == "list":
+            return _list()
+        if args.command == "replay":
+            return _replay(args)
+    except UserError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(args.command)
+
+
+class UserError(Exception):
+    """Bad input: shown as one line, exit code 2."""
+
+
+def has_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _train(args: argparse.Namespace) -> int:
+    from kmon.engine.runner import ScriptError, ScriptTarget
+
+    try:
+        target = ScriptTarget.checked(args.script, args.args)
+    except ScriptError as exc:
+        raise UserError(str(exc)) from None
+    headless = args.headless or not has_terminal()
+    quiet = not (headless and args.keras_verbose)
+    return _launch(target, args, headless=headless, quiet_keras=quiet)
+
+
+def _run_scenario(args: argparse.Namespace) -> int:
+    from kmon.engine.runner import CallableTarget
+    from kmon.scenarios import DEFAULT_SCENARIO, UnknownScenario, find
+
+    name = getattr(args, "name", None) or DEFAULT_SCENARIO
+    try:
+        scenario, variant = find(name, getattr(args, "variant", None))
+    except UnknownScenario as exc:
+        raise UserError(str(exc)) from None
+    target = CallableTarget(
+        name=f"{scenario.name}-{variant}",
+        function=lambda: scenario.train(variant),
+        scenario=scenario.name,
+        variant=variant,
+    )
+    headless = getattr(args, "headless", False) or not has_terminal()
+    return _launch(target, args, headless=headless, quiet_keras=True)
+
+
+def _launch(target, args: argparse.Namespace, *, headless: bool, quiet_keras: bool) -> int:
+    from kmon.engine.eventlog import default_log_path
+    from kmon.engine.session import Session, run_headless
+
+    log = getattr(args, "log", None)
+    runs_dir = getattr(args, "runs_dir", "kmon-runs")
+    log_path = log or default_log_path(target.name, runs_dir)
+    try:
+        session = Session(target, log_path, quiet_keras=quiet_keras)
+    except OSError as exc:
+        raise UserError(f"cannot write the event log {log_path}: {exc.strerror}") from None
+    if headless:
+        return run_headless(session)
+    from kmon.tui.launch import run_tui
+
+    return run_tui(session, mouse=not getattr(args, "no_mouse", False))
+
+
+def _list() -> int:
+    from kmon.scenarios import SCENARIOS
+
+    for scenario in SCENARIOS.values():
+        print(f"{scenario.name}: {scenario.title}")
+        print(f"    {scenario.question}")
+        for variant, description in scenario.variants.items():
+            print(f"    --variant {variant}: {description}")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from kmon.engine.eventlog import read_events
+
+    if not os.path.isfile(args.path):
+        raise UserError(f"no such event log: {args.path}")
+    try:
+        events, report = read_events(args.path)
+    except OSError as exc:
+        raise UserError(f"cannot read {args.path}: {exc.strerror}") from None
+    if not events:
+        raise UserError(f"no kmon events in {args.path}")
+    if report.skipped:
+        print(
+            f"{PROG}: skipped {report.skipped} unreadable line(s) in {args.path}", file=sys.stderr
+        )
+    if args.headless or not has_terminal():
+        from kmon.engine.headless import HeadlessReporter
+
+        reporter = HeadlessReporter(sys.stdout, sys.stderr, log_path=args.path)
+        reporter.handle(events)
+        reporter.finish()
+        return 0
+    from kmon.engine.sources import RecordedSource
+    from kmon.tui.app import MonitorApp
+
+    MonitorApp(RecordedSource(events)).run()
+    return 0

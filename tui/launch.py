@@ -1,0 +1,63 @@
+"""Runs a session under the live monitor and hands the terminal back cleanly."""
+
+from __future__ import annotations
+
+import sys
+
+from kmon.engine.session import Session
+from kmon.engine.sources import LiveSource
+
+from .app import MonitorApp
+
+#: How long to wait for a stopping run before giving up on it at exit.
+STOP_GRACE_SECONDS = 30.0
+
+
+def run_tui(session: Session, *, mouse: bool = True) -> int:
+    """Run ``session`` live in the monitor; return the run's exit code.
+
+    The script's output is captured into log events, so the monitor owns the
+    terminal. When the app exits the terminal is restored and one summary line is
+    printed (plus the traceback of a failed script).
+    """
+    session.start(open_gate=False)
+    capture = session.capture
+    if capture is not None:
+        # Textual draws on sys.__stderr__ and sizes itself from sys.__stdout__; both
+        # now lead into the capture pipes. Point them at the real terminal;
+        # capture.stop() restores them.
+        sys.__stdout__, sys.__stderr__ = capture.terminal_out, capture.terminal_err
+
+    def on_ready() -> None:
+        if capture is not None:
+            capture.install_python_streams()
+        session.gate.set()
+
+    app = MonitorApp(LiveSource(session), on_ready=on_ready)
+    result = None
+    try:
+        result = app.run(mouse=mouse)
+    finally:
+        session.gate.set()
+        if result != "abandon" and not session.run.finished.is_set():
+            session.run.request_stop()
+            session.run.join(STOP_GRACE_SECONDS)
+        if session.run.finished.is_set():
+            session.close()
+        else:
+            session.abandon()
+    return _report(session, app, abandoned=result == "abandon")
+
+
+def _report(session: Session, app: MonitorApp, *, abandoned: bool) -> int:
+    run = session.run
+    if abandoned and not run.finished.is_set():
+        print(f"kmon: quit before the run ended (stopped) · log: {session.log_path}")
+        return 130
+    status, code = run.status or "stopped", run.exit_code or 0
+    print(f"kmon: run {status} (exit code {code}) · log: {session.log_path}")
+    if run.error:
+        sys.stderr.write(run.error.get("traceback") or run.error.get("message", "") + "\n")
+    for notice in app.state.notices:
+        print(f"kmon: {notice.level}: {notice.text}")
+    return code

@@ -1,0 +1,87 @@
+"""The two-line header: what runs, where it is, how fast, how long."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from kmon.engine.format import format_duration
+from kmon.engine.state import RunState
+
+_STATUS_STYLE = {
+    "ok": ("✔ finished", "bold green"),
+    "failed": ("✘ failed", "bold red"),
+    "stopped": ("■ stopped", "bold yellow"),
+}
+
+
+class RunHeader(Static):
+    """Script name, fit and epoch, step progress with ETA, steps/s and elapsed time."""
+
+    DEFAULT_CSS = """
+    RunHeader {
+        height: 2;
+        padding: 0 1;
+        background: $panel;
+    }
+    """
+
+    stopping: reactive[bool] = reactive(False)
+    """True once the user asked training to stop and it has not ended yet."""
+
+    def show(self, state: RunState, now: float) -> None:
+        """Redraw from ``state``; ``now`` is the wall clock (or the replay's clock)."""
+        width = max(self.size.width - 2, 20)
+        self.update(
+            Text("\n").join([self._first_line(state), self._second_line(state, now, width)])
+        )
+
+    def _first_line(self, state: RunState) -> Text:
+        line = Text()
+        line.append("kmon ", style="bold")
+        line.append(state.name or "starting…", style="bold cyan")
+        if state.current_fit is not None:
+            fits = len(state.fits)
+            line.append(f"  fit {state.fit}" + (f" ({fits} so far)" if fits > 1 else ""))
+        if state.epoch_number is not None:
+            line.append(f"  epoch {state.epoch_number}/{state.epochs_total}", style="bold")
+        line.append("  ")
+        line.append(*self._status(state))
+        if state.dropped:
+            line.append(f"  {state.dropped} batch events coalesced", style="dim")
+        return line
+
+    def _status(self, state: RunState) -> tuple[str, str]:
+        if state.status is not None:
+            label, style = _STATUS_STYLE.get(state.status, (state.status, "bold"))
+            if state.exit_code:
+                label += f" (exit {state.exit_code})"
+            return label, style
+        if self.stopping:
+            return "stopping…", "bold yellow"
+        if state.phase == "starting":
+            return "● starting (importing TensorFlow…)", "yellow"
+        return f"● {state.phase}", "green"
+
+    def _second_line(self, state: RunState, now: float, width: int) -> Text:
+        done, steps = state.epoch_progress()
+        rate = state.steps_per_second
+        tail = Text()
+        tail.append(f" {done}/{steps if steps is not None else '?'}")
+        if rate:
+            tail.append(f"  {rate:,.1f} steps/s")
+        eta = state.eta_seconds()
+        if eta is not None and not state.finished:
+            tail.append(f"  ETA {format_duration(eta)}")
+        tail.append(f"  elapsed {format_duration(state.elapsed(now))}")
+        bar_width = max(width - tail.cell_len - 1, 5)
+        line = Text()
+        if steps:
+            filled = min(int(round(bar_width * done / steps)), bar_width)
+            line.append("━" * filled, style="bold magenta")
+            line.append("━" * (bar_width - filled), style="grey30")
+        else:
+            line.append("step " + str(done).ljust(bar_width - 5), style="magenta")
+        line.append_text(tail)
+        return line
