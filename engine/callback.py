@@ -2,26 +2,54 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
 import keras
 
-from .events import Batch, EpochEnd, EpochStart, Event, FitEnd, FitStart, ValEnd
+from .events import (
+    Batch,
+    EpochEnd,
+    EpochStart,
+    Event,
+    FitEnd,
+    FitStart,
+    TrainEval,
+    ValEnd,
+    ValueKinds,
+)
+from .metric_kinds import KeyKind, classify_log_keys
+from .recovery import BatchValueRecovery
 from .stop import StopSignal
+
+#: Layers that behave differently while training: History's running mean is
+#: computed with them active, evaluate() without.
+TRAIN_MODE_LAYERS = (
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianDropout",
+    "GaussianNoise",
+    "AlphaDropout",
+    "BatchNormalization",
+)
 
 
 class KmonCallback(keras.callbacks.Callback):
     """Streams one ``fit()`` call as kmon events.
 
-    Each batch hook does O(1) work: it builds one small event and hands it to
-    ``emit``, which must not block (see :class:`kmon.engine.bus.EventBus`). Keras
-    already converted ``logs`` to Python floats and gives every hook a fresh dict, so
-    the dict is kept as is, without a copy.
+    Each batch hook does O(1) work: a few float operations to recover the batch's
+    own values from Keras's running means, one small event, one non-blocking
+    ``emit`` (see :class:`kmon.engine.bus.EventBus`). Keras already converted
+    ``logs`` to Python floats and gives every hook a fresh dict, so it is kept
+    without a copy.
 
-    The callback is ``async_safe``: it keeps no per-batch state, so Keras may call
-    its batch hooks from worker threads and out of order (backends that are thread
-    safe do). Step numbers travel in the events, so order can be restored.
+    The callback is ``async_safe``: Keras may call its batch hooks from worker
+    threads and out of order (it does on thread-safe backends such as JAX and
+    torch). :class:`~kmon.engine.recovery.BatchValueRecovery` puts them back in
+    step order without a lock.
 
     Args:
         emit: receives every event; called on the training thread.
@@ -30,6 +58,10 @@ class KmonCallback(keras.callbacks.Callback):
         samples: training samples per epoch when known (array inputs).
         batch_size: batch size when known (array inputs).
         initial_epoch: the ``initial_epoch`` passed to ``fit()``.
+        sample_weighted: ``fit()`` got ``sample_weight`` or ``class_weight``.
+        training_data: ``(x, y)`` to evaluate on at every epoch end (final weights,
+            inference mode), so History's value can be compared with it. Costs one
+            ``evaluate()`` per epoch: off unless asked for.
     """
 
     def __init__(
@@ -41,6 +73,8 @@ class KmonCallback(keras.callbacks.Callback):
         samples: int | None = None,
         batch_size: int | None = None,
         initial_epoch: int = 0,
+        sample_weighted: bool = False,
+        training_data: tuple | None = None,
     ) -> None:
         super().__init__()
         self.async_safe = True
@@ -50,13 +84,20 @@ class KmonCallback(keras.callbacks.Callback):
         self._samples = samples
         self._batch_size = batch_size
         self._initial_epoch = initial_epoch
+        self._sample_weighted = sample_weighted
+        self._training_data = training_data
         self._epoch = initial_epoch
         self._steps_per_execution = 1
+        self._recovery = BatchValueRecovery(dict)
+        self._train_thread: threading.Thread | None = None
+        self._counted = 0.0
 
     def on_train_begin(self, logs=None):
         params = self.params or {}
         model = self.model
+        self._train_thread = threading.current_thread()
         self._steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
+        self._recovery = BatchValueRecovery(self._classify, self._steps_per_execution)
         self._emit(
             FitStart(
                 fit=self._fit,
@@ -68,25 +109,38 @@ class KmonCallback(keras.callbacks.Callback):
                 batch_size=self._batch_size,
                 samples=self._samples,
                 steps_per_execution=self._steps_per_execution,
+                train_mode_layers=_train_mode_layers(model),
             )
         )
 
+    def _classify(self) -> dict[str, KeyKind]:
+        return classify_log_keys(self.model, sample_weighted=self._sample_weighted)
+
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        self._recovery.reset()
+        self._counted = 0.0
         self._emit(EpochStart(fit=self._fit, epoch=epoch))
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
-        self._emit(
-            Batch(
-                fit=self._fit,
-                epoch=self._epoch,
-                step=batch,
-                size=self._size_of(batch),
-                logs=logs,
-                t=time.time(),
+        now = time.time()
+        size = self._size_of(batch)
+        for ready in self._recovery.add(batch, size, logs):
+            if ready.kinds is not None:
+                self._emit(ValueKinds(fit=self._fit, kinds=_describe_kinds(ready.kinds), t=now))
+            self._emit(
+                Batch(
+                    fit=self._fit,
+                    epoch=self._epoch,
+                    step=ready.step,
+                    size=ready.size,
+                    logs=ready.logs,
+                    values=ready.values,
+                    span=ready.span,
+                    t=now,
+                )
             )
-        )
         if self._stop.requested:
             self.model.stop_training = True
 
@@ -96,6 +150,12 @@ class KmonCallback(keras.callbacks.Callback):
         self._emit(ValEnd(fit=self._fit, epoch=self._epoch, logs=dict(logs or {})))
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._training_data is not None:
+            x, y = self._training_data
+            result = self.model.evaluate(
+                x, y, batch_size=self._batch_size, verbose=0, return_dict=True
+            )
+            self._emit(TrainEval(fit=self._fit, epoch=epoch, logs=dict(result)))
         self._emit(EpochEnd(fit=self._fit, epoch=epoch, logs=dict(logs or {})))
 
     def on_train_end(self, logs=None):
@@ -105,11 +165,28 @@ class KmonCallback(keras.callbacks.Callback):
     def _size_of(self, step: int) -> int | None:
         """Samples in the steps that end at ``step`` (one Keras dispatch)."""
         samples, batch_size = self._samples, self._batch_size
-        if samples is None or batch_size is None:
+        if samples is not None and batch_size is not None:
+            spe = self._steps_per_execution
+            first = (step // spe) * spe
+            return max(0, min(samples, (step + 1) * batch_size) - first * batch_size)
+        return self._counted_size()
+
+    def _counted_size(self) -> int | None:
+        """For datasets, whose batch sizes are theirs: read the loss tracker's count.
+
+        Only on the training thread: called asynchronously, the count may already
+        include later steps. This is the one device read kmon adds, and only for
+        inputs whose sizes cannot be known otherwise.
+        """
+        tracker = getattr(self.model, "_loss_tracker", None)
+        if tracker is None or threading.current_thread() is not self._train_thread:
             return None
-        spe = self._steps_per_execution
-        first = (step // spe) * spe
-        return max(0, min(samples, (step + 1) * batch_size) - first * batch_size)
+        try:
+            count = float(keras.ops.convert_to_numpy(tracker.count))
+        except (AttributeError, TypeError, ValueError):
+            return None
+        size, self._counted = count - self._counted, count
+        return int(round(size))
 
 
 def _output_names(model) -> list[str]:
@@ -118,3 +195,20 @@ def _output_names(model) -> list[str]:
     except (AttributeError, ValueError):
         return []
     return [str(name) for name in names or []]
+
+
+def _describe_kinds(kinds: dict[str, KeyKind]) -> dict[str, str]:
+    return {
+        key: kind.kind if kind.kind else f"not recoverable: {kind.reason}"
+        for key, kind in kinds.items()
+    }
+
+
+def _train_mode_layers(model) -> list[str]:
+    found = []
+    for layer in getattr(model, "layers", []) or []:
+        kind = type(layer).__name__
+        if kind in TRAIN_MODE_LAYERS:
+            rate = getattr(layer, "rate", None)
+            found.append(f"{layer.name}: {kind}" + (f"({rate:g})" if rate else ""))
+    return found

@@ -150,7 +150,7 @@ class EventLogReader:
             except UnknownEventType as exc:
                 name = str(exc)
                 self.report.unknown_types[name] = self.report.unknown_types.get(name, 0) + 1
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
                 self.report.garbage_lines += 1
 
 

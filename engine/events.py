@@ -62,6 +62,7 @@ class FitStart(Event):
     batch_size: int | None = None
     samples: int | None = None
     steps_per_execution: int = 1
+    train_mode_layers: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -74,7 +75,9 @@ class EpochStart(Event):
 @dataclass(slots=True)
 class Batch(Event):
     """One ``on_train_batch_end``. ``logs`` are exactly what Keras passed: running
-    means over the epoch so far, not the loss of this batch alone."""
+    means over the epoch so far, not the loss of this batch alone. ``values`` are
+    the batch's own values recovered from them (None where not recoverable), over
+    ``span`` steps when Keras reports every ``steps_per_execution`` steps."""
 
     type: ClassVar[str] = "batch"
     fit: int = 0
@@ -82,6 +85,19 @@ class Batch(Event):
     step: int = 0
     size: int | None = None
     logs: dict[str, float] = field(default_factory=dict)
+    values: dict[str, float | None] | None = None
+    span: int = 1
+
+
+@dataclass(slots=True)
+class ValueKinds(Event):
+    """How each training log key of a fit is recovered per batch: ``"mean"``,
+    ``"rms"``, or ``"not recoverable: <why>"``. Sent once per fit, just before its
+    first batch event (Keras builds compiled metrics on the first step)."""
+
+    type: ClassVar[str] = "value_kinds"
+    fit: int = 0
+    kinds: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -89,6 +105,17 @@ class ValEnd(Event):
     """Validation finished inside ``fit()``; ``logs`` are unprefixed (``loss``, not ``val_loss``)."""
 
     type: ClassVar[str] = "val_end"
+    fit: int = 0
+    epoch: int = 0
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TrainEval(Event):
+    """The model evaluated on its training data at the end of an epoch (final
+    weights, inference mode: no dropout), when the run asked for it."""
+
+    type: ClassVar[str] = "train_eval"
     fit: int = 0
     epoch: int = 0
     logs: dict[str, float] = field(default_factory=dict)
@@ -147,7 +174,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         FitStart,
         EpochStart,
         Batch,
+        ValueKinds,
         ValEnd,
+        TrainEval,
         EpochEnd,
         FitEnd,
         Log,

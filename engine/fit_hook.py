@@ -27,12 +27,20 @@ class FitHook:
         emit: receives every event.
         stop: shared stop flag; once raised, later ``fit()`` calls return at once.
         quiet_keras: force ``verbose=0`` so Keras's progress bar does not print.
+        evaluate_training_data: evaluate the model on its training arrays at every
+            epoch end (see :class:`~kmon.engine.events.TrainEval`).
     """
 
     def __init__(
-        self, emit: Callable[[Event], None], stop: StopSignal, *, quiet_keras: bool = True
+        self,
+        emit: Callable[[Event], None],
+        stop: StopSignal,
+        *,
+        quiet_keras: bool = True,
+        evaluate_training_data: bool = False,
     ) -> None:
         self._emit = emit
+        self._evaluate_training_data = evaluate_training_data
         self._stop = stop
         self._quiet_keras = quiet_keras
         self._saved: object = None
@@ -80,22 +88,37 @@ class FitHook:
             samples=samples,
             batch_size=batch_size,
             initial_epoch=int(arguments.get("initial_epoch") or 0),
+            sample_weighted=_given(arguments.get("sample_weight"))
+            or _given(arguments.get("class_weight")),
+            training_data=_training_arrays(arguments, samples)
+            if self._evaluate_training_data
+            else None,
         )
         self.fits += 1
-        arguments["callbacks"] = _with_callback(arguments.get("callbacks"), callback)
+        arguments["callbacks"] = _with_callback(arguments.get("callbacks"), callback, model)
         if self._quiet_keras:
             arguments["verbose"] = 0
         return original(*bound.args, **bound.kwargs)
 
 
-def _with_callback(callbacks, callback):
+def _with_callback(callbacks, callback, model):
     if callbacks is None:
         return [callback]
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+        # Keras uses a ready-made list as is, without configuring its members: add
+        # ours in place and configure it here. A list reused across fit() calls
+        # still holds the callback of the previous fit: replace it.
+        callbacks.callbacks[:] = [
+            cb for cb in callbacks.callbacks if not isinstance(cb, KmonCallback)
+        ]
+        callback.set_params(callbacks.params or {})
+        callback.set_model(model)
+        callbacks.callbacks.append(callback)
+        return callbacks
     if isinstance(callbacks, (list, tuple)):
         return [*callbacks, callback]
-    # A ready-made keras.callbacks.CallbackList: add to it in place.
-    callbacks.callbacks.append(callback)
-    return callbacks
+    # A single callback, which Keras accepts as well.
+    return [callbacks, callback]
 
 
 def _array_geometry(arguments) -> tuple[int | None, int | None]:
@@ -120,6 +143,29 @@ def _array_geometry(arguments) -> tuple[int | None, int | None]:
         samples = int(math.floor(samples * (1.0 - split)))
     batch_size = arguments.get("batch_size") or DEFAULT_BATCH_SIZE
     return samples, int(batch_size)
+
+
+def _training_arrays(arguments, samples: int | None) -> tuple | None:
+    """``(x, y)`` as fit trains on them: the part before ``validation_split``."""
+    if samples is None:
+        return None
+    x, y = arguments.get("x"), arguments.get("y")
+    return _head(x, samples), _head(y, samples)
+
+
+def _head(data, count: int):
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return {key: _head(value, count) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(_head(value, count) for value in data)
+    return data[:count]
+
+
+def _given(value) -> bool:
+    # Arrays are not truthy; only None (or an empty dict) means "not given".
+    return value is not None and not (isinstance(value, dict) and not value)
 
 
 def _first_leaf(x):

@@ -113,6 +113,7 @@ class TrainingRun:
             so a monitor can finish taking over the terminal first.
         before_end: called just before ``run_end`` is emitted (e.g. to let output
             capture hand over the script's last lines first).
+        evaluate_training_data: evaluate on the training data at each epoch end.
     """
 
     def __init__(
@@ -123,12 +124,14 @@ class TrainingRun:
         quiet_keras: bool = True,
         gate: threading.Event | None = None,
         before_end: Callable[[], None] | None = None,
+        evaluate_training_data: bool = False,
     ) -> None:
         self.target = target
         self._emit = emit
         self._quiet_keras = quiet_keras
         self._gate = gate
         self._before_end = before_end
+        self._evaluate_training_data = evaluate_training_data
         self.stop_signal = StopSignal()
         self.finished = threading.Event()
         self.status: str | None = None
@@ -159,7 +162,12 @@ class TrainingRun:
             # thread should pay for it.
             from .fit_hook import FitHook
 
-            hook = FitHook(self._emit, self.stop_signal, quiet_keras=self._quiet_keras)
+            hook = FitHook(
+                self._emit,
+                self.stop_signal,
+                quiet_keras=self._quiet_keras,
+                evaluate_training_data=self._evaluate_training_data,
+            )
             hook.install()
             if self._gate is not None:
                 self._gate.wait(10.0)
@@ -205,10 +213,11 @@ def _exit_code(exc: SystemExit) -> int:
 def _user_traceback(exc: BaseException) -> str:
     """The traceback without kmon's and runpy's own frames on top."""
     tb = exc.__traceback__
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
     while tb is not None:
         filename = os.path.abspath(tb.tb_frame.f_code.co_filename)
-        if not (filename.startswith(here) or os.path.basename(filename) == "runpy.py"):
+        # runpy's frames read "<frozen runpy>" on Python 3.11+: go by module name.
+        if not (filename.startswith(here) or tb.tb_frame.f_globals.get("__name__") == "runpy"):
             break
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb))

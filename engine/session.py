@@ -27,6 +27,7 @@ class Session:
         log_path: the JSON Lines event log to write.
         quiet_keras: silence Keras's progress bar (kmon reports progress).
         capture: capture fds 1 and 2 into log events.
+        evaluate_training_data: evaluate on the training data at each epoch end.
     """
 
     def __init__(
@@ -36,6 +37,7 @@ class Session:
         *,
         quiet_keras: bool = True,
         capture: bool = True,
+        evaluate_training_data: bool = False,
     ) -> None:
         self.log_path = Path(log_path)
         self.channel = MonitorChannel()
@@ -49,6 +51,7 @@ class Session:
             quiet_keras=quiet_keras,
             gate=self.gate,
             before_end=self.capture.sync if self.capture else None,
+            evaluate_training_data=evaluate_training_data,
         )
         self._closed = False
 

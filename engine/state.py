@@ -22,11 +22,15 @@ from .events import (
     Notice,
     RunEnd,
     RunStart,
+    TrainEval,
     ValEnd,
+    ValueKinds,
 )
 from .series import BucketSeries
 
 _RATE_WINDOW = 64
+#: EMA smoothing of per-batch losses (the TUI can show it instead of raw values).
+EMA_BETA = 0.9
 
 
 @dataclass(slots=True)
@@ -39,6 +43,8 @@ class FitInfo:
     initial_epoch: int
     epoch_offset: int
     """Epochs completed by earlier fits: on screen, epochs continue across fits."""
+    train_mode_layers: list[str] = field(default_factory=list)
+    value_kinds: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -50,6 +56,38 @@ class EpochRecord:
     logs: dict[str, float]
     seconds: float | None
     steps: int
+    batch_losses: BatchLossStats | None = None
+    """The batch losses recovered in this epoch, when every one was recoverable."""
+    train_eval: dict[str, float] | None = None
+
+
+@dataclass(slots=True)
+class BatchLossStats:
+    """Per-batch losses of one epoch, recovered from Keras's running means."""
+
+    count: int = 0
+    samples: int = 0
+    weighted_sum: float = 0.0
+    low: float = math.inf
+    high: float = -math.inf
+    last_size: int = 0
+    largest: int = 0
+    complete: bool = True
+
+    def add(self, value: float | None, size: int | None, span: int) -> None:
+        if value is None or size is None or span != 1:
+            self.complete = False
+            return
+        self.count += 1
+        self.samples += size
+        self.weighted_sum += value * size
+        self.low, self.high = min(self.low, value), max(self.high, value)
+        self.last_size = size
+        self.largest = max(self.largest, size)
+
+    @property
+    def mean(self) -> float:
+        return self.weighted_sum / self.samples if self.samples else math.nan
 
 
 @dataclass(slots=True)
@@ -101,15 +139,27 @@ class RunState:
     log_lines: deque[LogLine] = field(init=False)
     log_total: int = 0
     batch_loss: BucketSeries = field(init=False)
+    """Keras's running mean of the loss after each batch (what its progress bar shows)."""
+    batch_values: BucketSeries = field(init=False)
+    """Each batch's own loss, recovered from the running means."""
+    batch_ema: BucketSeries = field(init=False)
+    """Bias-corrected EMA (beta ``EMA_BETA``) of the recovered per-batch loss."""
     version: int = 0
     """Bumped by every applied event: redraw only when it changed."""
 
     _rate_window: deque[tuple[float, int]] = field(init=False, repr=False)
+    _epoch_losses: BatchLossStats = field(init=False, repr=False)
+    _pending_train_eval: dict[str, float] | None = field(default=None, repr=False)
+    _ema: float = field(default=0.0, repr=False)
+    _ema_steps: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
         self.log_lines = deque(maxlen=self.log_capacity)
         self.batch_loss = BucketSeries(self.series_capacity)
+        self.batch_values = BucketSeries(self.series_capacity)
+        self.batch_ema = BucketSeries(self.series_capacity)
         self._rate_window = deque(maxlen=_RATE_WINDOW)
+        self._epoch_losses = BatchLossStats()
 
     # -- folding ---------------------------------------------------------------
 
@@ -143,15 +193,22 @@ class RunState:
                 event.model,
                 event.initial_epoch,
                 offset,
+                list(event.train_mode_layers),
             )
         )
         self.fit, self.epoch, self.step = event.fit, None, None
         self.phase = "training"
 
+    def _on_value_kinds(self, event: ValueKinds) -> None:
+        info = self.current_fit
+        if info is not None and info.fit == event.fit:
+            info.value_kinds = dict(event.kinds)
+
     def _on_epoch_start(self, event: EpochStart) -> None:
         self.fit, self.epoch, self.step = event.fit, event.epoch, None
         self.epoch_started = event.t
         self.phase = "training"
+        self._epoch_losses = BatchLossStats()
 
     def _on_batch(self, event: Batch) -> None:
         self.batches += 1
@@ -168,16 +225,44 @@ class RunState:
         loss = event.logs.get("loss")
         if loss is not None:
             self.batch_loss.append(float(loss))
+        value = event.values.get("loss") if event.values else None
+        self._epoch_losses.add(value, event.size, event.span)
+        if value is not None:
+            self.batch_values.append(value)
+            self._add_ema(value)
+
+    def _add_ema(self, value: float) -> None:
+        if not math.isfinite(value):
+            self.batch_ema.append(value)
+            return
+        self._ema = EMA_BETA * self._ema + (1 - EMA_BETA) * value
+        self._ema_steps += 1
+        self.batch_ema.append(self._ema / (1 - EMA_BETA**self._ema_steps))
 
     def _on_val_end(self, event: ValEnd) -> None:
         self.last_val_logs = event.logs
+        self.phase = "training"
+
+    def _on_train_eval(self, event: TrainEval) -> None:
+        self._pending_train_eval = event.logs
 
     def _on_epoch_end(self, event: EpochEnd) -> None:
         seconds = event.t - self.epoch_started if self.epoch_started is not None else None
         steps = (self.step + 1) if self.step is not None else 0
+        losses = self._epoch_losses if self._epoch_losses.complete else None
         self.history.append(
-            EpochRecord(event.fit, event.epoch, len(self.history) + 1, event.logs, seconds, steps)
+            EpochRecord(
+                event.fit,
+                event.epoch,
+                len(self.history) + 1,
+                event.logs,
+                seconds,
+                steps,
+                losses,
+                self._pending_train_eval,
+            )
         )
+        self._pending_train_eval = None
 
     def _on_fit_end(self, event: FitEnd) -> None:
         self.phase = "between fits"

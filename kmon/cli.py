@@ -33,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep Keras's own progress output in headless mode (off by default: "
         "kmon prints one line per epoch)",
     )
+    train.add_argument(
+        "--eval-train",
+        action="store_true",
+        help="evaluate the model on its training data at every epoch end (final weights, "
+        "no dropout) and show it beside History's loss; costs one evaluate() per epoch",
+    )
     train.add_argument("script", help="the Python script to run")
     train.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
 
@@ -102,7 +108,9 @@ def _train(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     headless = args.headless or not has_terminal()
     quiet = not (headless and args.keras_verbose)
-    return _launch(target, args, headless=headless, quiet_keras=quiet)
+    return _launch(
+        target, args, headless=headless, quiet_keras=quiet, evaluate_training_data=args.eval_train
+    )
 
 
 def _run_scenario(args: argparse.Namespace) -> int:
@@ -121,10 +129,23 @@ def _run_scenario(args: argparse.Namespace) -> int:
         variant=variant,
     )
     headless = getattr(args, "headless", False) or not has_terminal()
-    return _launch(target, args, headless=headless, quiet_keras=True)
+    return _launch(
+        target,
+        args,
+        headless=headless,
+        quiet_keras=True,
+        evaluate_training_data=scenario.evaluate_training_data,
+    )
 
 
-def _launch(target, args: argparse.Namespace, *, headless: bool, quiet_keras: bool) -> int:
+def _launch(
+    target,
+    args: argparse.Namespace,
+    *,
+    headless: bool,
+    quiet_keras: bool,
+    evaluate_training_data: bool = False,
+) -> int:
     from kmon.engine.eventlog import default_log_path
     from kmon.engine.session import Session, run_headless
 
@@ -132,7 +153,12 @@ def _launch(target, args: argparse.Namespace, *, headless: bool, quiet_keras: bo
     runs_dir = getattr(args, "runs_dir", "kmon-runs")
     log_path = log or default_log_path(target.name, runs_dir)
     try:
-        session = Session(target, log_path, quiet_keras=quiet_keras)
+        session = Session(
+            target,
+            log_path,
+            quiet_keras=quiet_keras,
+            evaluate_training_data=evaluate_training_data,
+        )
     except OSError as exc:
         raise UserError(f"cannot write the event log {log_path}: {exc.strerror}") from None
     if headless:

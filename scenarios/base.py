@@ -23,6 +23,8 @@ class Scenario:
         variants: variant name -> one-line description.
         explanation: why it happens, true for the installed Keras 3.
         train: ``train(variant)`` builds, compiles and fits.
+        evaluate_training_data: ask kmon to evaluate the model on its training data
+            at every epoch end, to show that number beside History's.
     """
 
     name: str
@@ -31,6 +33,7 @@ class Scenario:
     variants: dict[str, str]
     explanation: str
     train: Callable[[str], object] = field(compare=False, repr=False)
+    evaluate_training_data: bool = False
 
     @property
     def default_variant(self) -> str:

@@ -43,4 +43,5 @@ SCENARIO = Scenario(
     },
     explanation=EXPLANATION,
     train=train,
+    evaluate_training_data=True,
 )

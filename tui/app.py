@@ -5,29 +5,33 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
+from textual.geometry import Size
 from textual.reactive import reactive
-from textual.widgets import Footer, Label
+from textual.widgets import Footer, Label, TabbedContent, TabPane
 
 from kmon.engine.sources import EventSource
-from kmon.engine.state import RunState
+from kmon.engine.state import EMA_BETA, RunState
 
 from .screens.confirm_quit import ConfirmQuit
 from .screens.help import HelpScreen
+from .widgets.epoch_chart import EpochChart
+from .widgets.explanation import Explanation
 from .widgets.log_pane import LogPane
 from .widgets.run_header import RunHeader
-from .widgets.series_panel import SeriesPanel, describe_series, describe_values
+from .widgets.series_panel import SeriesPanel, describe_series
 
 #: Redraws per second; events are drained and coalesced between them.
 REFRESH_HZ = 10
 #: Below this size the panes cannot show their content; say so instead.
 MIN_WIDTH, MIN_HEIGHT = 60, 16
 
-BATCH_CAPTION = "batch loss · Keras's running mean over the epoch (what its progress bar shows)"
-EPOCH_CAPTION = "epoch loss (what History records)"
-VAL_CAPTION = "val_loss (validation, after each epoch)"
+VALUES_CAPTION = "loss of each batch (recovered from Keras's running means)"
+SMOOTHED_CAPTION = f"loss of each batch · SMOOTHED: EMA β={EMA_BETA}, bias-corrected (s: raw)"
+RUNNING_CAPTION = "running mean over the epoch (what Keras's progress bar shows)"
 
 
 class MonitorApp(App[str]):
@@ -46,8 +50,14 @@ class MonitorApp(App[str]):
     BINDINGS = [
         Binding("q", "quit_monitor", "Quit"),
         Binding("ctrl+c", "quit_monitor", "Quit", show=False, priority=True),
+        Binding("l", "show_tab('loss-tab')", "Loss"),
+        Binding("o", "show_tab('output-tab')", "Output"),
+        Binding("s", "toggle_smoothing", "Smooth"),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
+
+    smoothing: reactive[bool] = reactive(False)
+    """Show the EMA of per-batch losses instead of the raw values."""
 
     stopping: reactive[bool] = reactive(False)
     """The user asked a live run to stop; the app exits when the run ends."""
@@ -68,12 +78,15 @@ class MonitorApp(App[str]):
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
-        with Vertical(id="main"):
-            yield SeriesPanel(BATCH_CAPTION, id="batch-loss")
-            with Vertical(id="epoch-row"):
-                yield SeriesPanel(EPOCH_CAPTION, id="epoch-loss")
-                yield SeriesPanel(VAL_CAPTION, id="val-loss")
-            yield LogPane(id="log")
+        with TabbedContent(id="main", initial="loss-tab"):
+            with TabPane("Loss", id="loss-tab"):
+                yield SeriesPanel(VALUES_CAPTION, id="batch-values")
+                yield SeriesPanel(RUNNING_CAPTION, id="batch-loss")
+                yield EpochChart(id="epoch-chart")
+                with VerticalScroll(id="explanation-box"):
+                    yield Explanation(id="explanation")
+            with TabPane("Output", id="output-tab"):
+                yield LogPane(id="log")
         yield Label("", id="too-small")
         yield Footer()
 
@@ -84,11 +97,12 @@ class MonitorApp(App[str]):
         self._check_size()
         self.tick()
 
-    def on_resize(self) -> None:
-        self._check_size()
+    def on_resize(self, event: events.Resize) -> None:
+        # App's own resize handler, which updates self.size, runs after this one.
+        self._check_size(event.size)
 
-    def _check_size(self) -> None:
-        width, height = self.size
+    def _check_size(self, size: Size | None = None) -> None:
+        width, height = size or self.size
         small = width < MIN_WIDTH or height < MIN_HEIGHT
         self.screen.set_class(small, "-too-small")
         if small:
@@ -114,19 +128,33 @@ class MonitorApp(App[str]):
         if state.version == self._drawn_version:
             return
         self._drawn_version = state.version
-        series = state.batch_loss
+        self._show_batch_values()
+        running = state.batch_loss
         self.query_one("#batch-loss", SeriesPanel).show(
-            series.highs(), describe_series(series, unit="batches")
+            running.highs(), describe_series(running, unit="batches")
         )
-        epoch_loss = state.epoch_series("loss")
-        self.query_one("#epoch-loss", SeriesPanel).show(
-            epoch_loss, describe_values(epoch_loss, unit="epochs")
-        )
-        val_loss = [v for v in state.epoch_series("val_loss")]
-        self.query_one("#val-loss", SeriesPanel).show(
-            val_loss, describe_values(val_loss, unit="epochs")
-        )
+        self.query_one(EpochChart).show(state)
+        self.query_one(Explanation).show(state)
         self.query_one(LogPane).show(state)
+
+    def _show_batch_values(self) -> None:
+        series = self.state.batch_ema if self.smoothing else self.state.batch_values
+        panel = self.query_one("#batch-values", SeriesPanel)
+        panel.border_title = SMOOTHED_CAPTION if self.smoothing else VALUES_CAPTION
+        stats = describe_series(series, unit="batches")
+        if not len(series) and self.state.batches:
+            stats = "not recoverable for this input (see the event log's value_kinds)"
+        panel.show(series.highs(), stats)
+
+    def watch_smoothing(self) -> None:
+        if self.is_mounted:
+            self._show_batch_values()
+
+    def action_toggle_smoothing(self) -> None:
+        self.smoothing = not self.smoothing
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
 
     def watch_stopping(self, stopping: bool) -> None:
         self.query_one(RunHeader).stopping = stopping

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from rich.console import Console
+
 from kmon.engine.session import Session
 from kmon.engine.sources import LiveSource
 
@@ -34,6 +36,9 @@ def run_tui(session: Session, *, mouse: bool = True) -> int:
         session.gate.set()
 
     app = MonitorApp(LiveSource(session), on_ready=on_ready)
+    if capture is not None:
+        # A crash of the monitor itself must reach the user, not the capture pipe.
+        app.error_console = Console(file=capture.terminal_err, markup=False, highlight=False)
     result = None
     try:
         result = app.run(mouse=mouse)
@@ -51,6 +56,13 @@ def run_tui(session: Session, *, mouse: bool = True) -> int:
 
 def _report(session: Session, app: MonitorApp, *, abandoned: bool) -> int:
     run = session.run
+    if app.return_code:
+        print(
+            f"kmon: the monitor failed (error above); training was stopped · log: "
+            f"{session.log_path}",
+            file=sys.stderr,
+        )
+        return app.return_code
     if abandoned and not run.finished.is_set():
         print(f"kmon: quit before the run ended (stopped) · log: {session.log_path}")
         return 130

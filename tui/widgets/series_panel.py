@@ -24,11 +24,11 @@ class SeriesPanel(Vertical):
     DEFAULT_CSS = """
     SeriesPanel {
         height: auto;
-        border: round $primary 50%;
+        border-top: solid $primary 50%;
         padding: 0 1;
     }
     SeriesPanel > Sparkline {
-        height: 2;
+        height: 1;
     }
     SeriesPanel > .series-stats {
         color: $text-muted;
@@ -51,21 +51,6 @@ class SeriesPanel(Vertical):
         finite = [v for v in values if math.isfinite(v)]
         self.query_one(Sparkline).data = finite
         self.query_one(".series-stats", Label).update(stats)
-
-
-def describe_values(values: Sequence[float], *, unit: str, last: float | None = None) -> str:
-    """``last 0.4123 · min 0.3100 · max 0.5800 · 24 batches`` (+ non-finite count)."""
-    finite = [v for v in values if math.isfinite(v)]
-    if not values:
-        return "no data yet"
-    parts = [f"last {format_value(last if last is not None else values[-1])}"]
-    if finite:
-        parts += [f"min {format_value(min(finite))}", f"max {format_value(max(finite))}"]
-    parts.append(f"{len(values):,} {unit}")
-    bad = len(values) - len(finite)
-    if bad:
-        parts.append(f"{bad} non-finite")
-    return " · ".join(parts)
 
 
 def describe_series(series: BucketSeries, *, unit: str) -> str:

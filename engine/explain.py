@@ -1,0 +1,76 @@
+"""Explanations computed from this run's own numbers.
+
+Each sentence states what Keras 3 does, checked against its trainers and by the
+tests in ``tests/test_loss_truth.py``: the loss in ``logs`` and History is the
+sample-weighted running mean over the epoch; each batch's loss is computed with the
+weights before that batch's update, in training mode; ``evaluate()`` and
+validation use the final weights in inference mode.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .format import format_value
+from .state import EpochRecord, FitInfo
+
+#: History's loss and the recovered batch mean agree to float32 precision.
+_AGREEMENT = 1e-3
+
+
+def explain_epoch(record: EpochRecord, fit: FitInfo | None) -> str:
+    """Why History's loss for ``record`` is what it is, and why other numbers differ."""
+    history = record.logs.get("loss")
+    if history is None:
+        return "This epoch logged no loss."
+    parts = [_history_sentence(history, record)]
+    if record.steps > 1:
+        parts.append(
+            "The weights changed after every batch, so early batches were scored by an "
+            "older model than the one the epoch ended with."
+        )
+    layers = fit.train_mode_layers if fit else []
+    if layers:
+        parts.append(
+            "Batch losses were computed in training mode, with " + ", ".join(layers) + " active."
+        )
+    if record.train_eval and "loss" in record.train_eval:
+        mode = "and no dropout" if layers else "in inference mode"
+        parts.append(
+            f"evaluate() on the same training data with the final weights {mode}: "
+            f"{format_value(record.train_eval['loss'])}."
+        )
+    val = record.logs.get("val_loss")
+    if val is not None:
+        parts.append(
+            f"val_loss {format_value(val)} is the validation data scored after the epoch, "
+            "with the final weights in inference mode."
+        )
+    return " ".join(parts)
+
+
+def _history_sentence(history: float, record: EpochRecord) -> str:
+    stats = record.batch_losses
+    if stats is None or stats.count == 0:
+        return (
+            f"History's loss {format_value(history)} is Keras's running mean at the "
+            "epoch's last batch (per-batch losses were not recoverable for this input)."
+        )
+    if stats.count == 1:
+        return f"History's loss {format_value(history)} is the loss of the epoch's only batch."
+    sentence = (
+        f"History's loss {format_value(history)} is the mean of this epoch's "
+        f"{stats.count} batch losses ({format_value(stats.low)} … "
+        f"{format_value(stats.high)}), weighted by batch size"
+    )
+    mean = stats.mean
+    if math.isfinite(mean) and math.isfinite(history):
+        gap = abs(mean - history) / max(abs(history), 1e-12)
+        if gap > _AGREEMENT:
+            sentence += f" (kmon's recovered mean {format_value(mean)} differs by {gap:.1%})"
+    sentence += "; the progress bar showed the same running mean."
+    if stats.last_size < stats.largest:
+        sentence += (
+            f" The last batch had {stats.last_size} samples, not {stats.largest}, and counts less."
+        )
+    return sentence

@@ -1,0 +1,142 @@
+"""What each logged value is, read from the compiled model rather than guessed from
+key strings: which values are sample-weighted running means (and so can be turned
+back into per-batch values) and which are not.
+
+Facts this relies on, checked against Keras 3's trainers (``compile_utils.py`` and
+``backend/*/trainer.py``):
+
+- the total ``loss`` tracker and every per-output ``<head>_loss`` tracker are
+  ``Mean`` metrics updated once per step with ``sample_weight=batch_size``;
+- compiled ``metrics`` (not ``weighted_metrics``) are updated without sample
+  weights, so each sample (or element, for sequence outputs) counts once;
+- ``RootMeanSquaredError`` is the square root of a running mean of squares;
+- confusion-matrix metrics (AUC, Precision, Recall...) are not means at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MEAN = "mean"
+"""A running mean weighted by samples: per-batch values are exact."""
+ROOT_MEAN_SQUARE = "rms"
+"""The square root of such a running mean (RMSE): recovered through the squares."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyKind:
+    """How one log key can be recovered per batch.
+
+    Attributes:
+        kind: ``MEAN``, ``ROOT_MEAN_SQUARE``, or None when not recoverable.
+        reason: why not, for the user, when ``kind`` is None.
+    """
+
+    kind: str | None
+    reason: str = ""
+
+    @property
+    def recoverable(self) -> bool:
+        return self.kind is not None
+
+
+def classify_log_keys(model, *, sample_weighted: bool = False) -> dict[str, KeyKind]:
+    """Map every training log key the model produces to how it can be recovered.
+
+    Args:
+        model: a compiled Keras 3 model (built, i.e. after the first step).
+        sample_weighted: ``fit`` got ``sample_weight`` or ``class_weight`` (then
+            ``weighted_metrics`` are weighted by values kmon cannot see).
+    """
+    import keras
+
+    kinds: dict[str, KeyKind] = {}
+    masked = _uses_masking(model)
+    for metric in getattr(model, "metrics", []) or []:
+        if type(metric).__name__ == "CompileMetrics":
+            kinds.update(_compiled_metric_kinds(metric, keras, masked, sample_weighted))
+        elif metric is getattr(model, "_loss_tracker", None) or _is_output_loss_tracker(
+            metric, model
+        ):
+            kinds[metric.name] = KeyKind(MEAN)
+        else:
+            # A tracker from a custom train_step: its weighting (per step? per
+            # sample?) is the user's choice, so a per-batch value could be wrong.
+            kinds[metric.name] = KeyKind(None, "custom metric with unknown weighting")
+    return kinds
+
+
+def _is_output_loss_tracker(metric, model) -> bool:
+    names = set(_output_names(model))
+    return (
+        type(metric).__name__ == "Mean"
+        and metric.name.endswith("_loss")
+        and metric.name[: -len("_loss")] in names
+    )
+
+
+def _output_names(model) -> list[str]:
+    try:
+        return list(model.output_names or [])
+    except (AttributeError, ValueError):
+        return []
+
+
+def _compiled_metric_kinds(container, keras, masked: bool, sample_weighted: bool):
+    # Mirrors CompileMetrics.result()'s naming, including its de-duplication.
+    kinds: dict[str, KeyKind] = {}
+    counters: dict[str, int] = {}
+    for weighted, lists in (
+        (False, getattr(container, "_flat_metrics", []) or []),
+        (True, getattr(container, "_flat_weighted_metrics", []) or []),
+    ):
+        for metric_list in lists:
+            if not metric_list:
+                continue
+            prefix = f"{metric_list.output_name}_" if metric_list.output_name else ""
+            for metric in metric_list.metrics:
+                name = prefix + metric.name
+                if name in counters:
+                    if weighted:
+                        name = f"{prefix}weighted_{metric.name}"
+                    else:
+                        counters[name] += 1
+                        name = f"{name}_{counters[name] - 1}"
+                counters.setdefault(name, 1)
+                kinds[name] = _metric_kind(metric, keras, masked, weighted and sample_weighted)
+    return kinds
+
+
+def _metric_kind(metric, keras, masked: bool, weighted: bool) -> KeyKind:
+    if isinstance(metric, keras.metrics.RootMeanSquaredError):
+        kind = ROOT_MEAN_SQUARE
+    elif isinstance(metric, keras.metrics.Mean):
+        kind = MEAN
+    else:
+        return KeyKind(None, f"{type(metric).__name__} is not a running mean")
+    if weighted:
+        return KeyKind(None, "weighted by sample weights kmon cannot see per batch")
+    if masked:
+        return KeyKind(None, "masked outputs: each batch counts a different number of elements")
+    return KeyKind(kind)
+
+
+def _uses_masking(model) -> bool:
+    import keras
+
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.Masking) or getattr(layer, "mask_zero", False):
+            return True
+    return False
+
+
+def _all_layers(model):
+    seen = set()
+    stack = list(getattr(model, "layers", []) or [])
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        yield layer
+        stack.extend(getattr(layer, "layers", []) or [])

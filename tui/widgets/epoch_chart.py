@@ -1,0 +1,66 @@
+"""Epoch curves drawn with plotext: History's loss, val_loss and, when the run asked
+for it, the loss evaluate() gives on the training data."""
+
+from __future__ import annotations
+
+import math
+
+from textual_plotext import PlotextPlot
+
+from kmon.engine.state import RunState
+
+SERIES = (
+    ("History loss", "loss", "cyan"),
+    ("val_loss", "val_loss", "orange"),
+)
+TRAIN_EVAL_LABEL = "evaluate() on train"
+
+
+class EpochChart(PlotextPlot):
+    """Redraws only when a new epoch ended."""
+
+    DEFAULT_CSS = """
+    EpochChart {
+        height: 1fr;
+        min-height: 6;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._epochs_drawn = -1
+
+    def show(self, state: RunState) -> None:
+        if len(state.history) == self._epochs_drawn:
+            return
+        self._epochs_drawn = len(state.history)
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title("loss per epoch")
+        numbers = [record.number for record in state.history]
+        for label, key, color in SERIES:
+            points = [
+                (n, value)
+                for n, value in zip(numbers, state.epoch_series(key))
+                if math.isfinite(value)
+            ]
+            if points:
+                plt.plot(*zip(*points), label=label, color=color, marker="braille")
+        evaluated = [
+            (record.number, record.train_eval["loss"])
+            for record in state.history
+            if record.train_eval and math.isfinite(record.train_eval.get("loss", math.nan))
+        ]
+        if evaluated:
+            plt.plot(*zip(*evaluated), label=TRAIN_EVAL_LABEL, color="green", marker="braille")
+        if numbers:
+            plt.xticks(_ticks(numbers))
+        self.refresh()
+
+
+def _ticks(numbers: list[int]) -> list[int]:
+    if len(numbers) <= 10:
+        return numbers
+    step = math.ceil(len(numbers) / 10)
+    return numbers[::step]

@@ -1,0 +1,36 @@
+"""The 'why do these numbers differ' line, computed from this run."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+from kmon.engine.explain import explain_epoch
+from kmon.engine.state import RunState
+
+
+class Explanation(Static):
+    """Explains the latest finished epoch's History value against the others."""
+
+    DEFAULT_CSS = """
+    Explanation {
+        height: auto;
+        padding: 0 1;
+        color: $text-muted;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("Explanations appear at the end of each epoch.", id=id)
+        self._explained = 0
+
+    def show(self, state: RunState) -> None:
+        if not state.history or len(state.history) == self._explained:
+            return
+        self._explained = len(state.history)
+        record = state.history[-1]
+        fit = next((info for info in state.fits if info.fit == record.fit), None)
+        self.update(f"[b]Epoch {record.number}:[/b] " + _escape(explain_epoch(record, fit)))
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")
