@@ -5,8 +5,13 @@ back into per-batch values) and which are not.
 Facts this relies on, checked against Keras 3's trainers (``compile_utils.py`` and
 ``backend/*/trainer.py``):
 
-- the total ``loss`` tracker and every per-output ``<head>_loss`` tracker are
-  ``Mean`` metrics updated once per step with ``sample_weight=batch_size``;
+- the total ``loss`` tracker is a ``Mean`` updated once per step with
+  ``sample_weight=batch_size`` (a dynamic shape);
+- the per-output ``<head>_loss`` trackers use the *static* batch size, which is
+  unknown inside TensorFlow's traced train step: there each step counts once,
+  whatever its size, so History's head losses are plain means over steps while
+  the total loss is weighted by samples. Eagerly, or on JAX, they count samples.
+  kmon reads the trackers' counts once, at the first batch, to tell which;
 - compiled ``metrics`` (not ``weighted_metrics``) are updated without sample
   weights, so each sample (or element, for sequence outputs) counts once;
 - ``RootMeanSquaredError`` is the square root of a running mean of squares;
@@ -21,6 +26,8 @@ MEAN = "mean"
 """A running mean weighted by samples: per-batch values are exact."""
 ROOT_MEAN_SQUARE = "rms"
 """The square root of such a running mean (RMSE): recovered through the squares."""
+STEP_MEAN = "step_mean"
+"""A running mean in which every step counts once, whatever its batch size."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +59,14 @@ def classify_log_keys(model, *, sample_weighted: bool = False) -> dict[str, KeyK
 
     kinds: dict[str, KeyKind] = {}
     masked = _uses_masking(model)
+    loss_tracker = getattr(model, "_loss_tracker", None)
     for metric in getattr(model, "metrics", []) or []:
         if type(metric).__name__ == "CompileMetrics":
             kinds.update(_compiled_metric_kinds(metric, keras, masked, sample_weighted))
-        elif metric is getattr(model, "_loss_tracker", None) or _is_output_loss_tracker(
-            metric, model
-        ):
+        elif metric is loss_tracker:
             kinds[metric.name] = KeyKind(MEAN)
+        elif _is_output_loss_tracker(metric, model):
+            kinds[metric.name] = _output_loss_kind(metric, loss_tracker, keras)
         else:
             # A tracker from a custom train_step: its weighting (per step? per
             # sample?) is the user's choice, so a per-batch value could be wrong.
@@ -73,6 +81,18 @@ def _is_output_loss_tracker(metric, model) -> bool:
         and metric.name.endswith("_loss")
         and metric.name[: -len("_loss")] in names
     )
+
+
+def _output_loss_kind(metric, loss_tracker, keras) -> KeyKind:
+    """Per-sample or per-step weighting, read from the counts after the first step."""
+    try:
+        own = float(keras.ops.convert_to_numpy(metric.count))
+        total = float(keras.ops.convert_to_numpy(loss_tracker.count))
+    except (AttributeError, TypeError, ValueError):
+        return KeyKind(None, "cannot tell how this head's loss is weighted")
+    if own == total:
+        return KeyKind(MEAN)
+    return KeyKind(STEP_MEAN)
 
 
 def _output_names(model) -> list[str]:

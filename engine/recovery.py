@@ -3,7 +3,8 @@
 Keras passes ``on_train_batch_end`` the running mean over the epoch so far, weighted
 by samples. With ``S_k`` samples seen after batch ``k`` and ``n_k`` in the batch, the
 batch's own value is ``v_k = (S_k * m_k - S_{k-1} * m_{k-1}) / n_k``. For RMSE the
-same holds for the squares. The running means arrive as float32, so the recovered
+same holds for the squares; for means where each step counts once (per-head losses
+under TensorFlow's traced step), ``S`` counts steps instead of samples. The running means arrive as float32, so the recovered
 value carries an absolute error of about ``k * m * 6e-8``: far below 1e-4 relative for
 epochs of a few hundred steps, and it grows with the number of steps in the epoch.
 """
@@ -14,7 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .metric_kinds import MEAN, ROOT_MEAN_SQUARE, KeyKind
+from .metric_kinds import MEAN, ROOT_MEAN_SQUARE, STEP_MEAN, KeyKind
 
 
 @dataclass(slots=True)
@@ -57,6 +58,7 @@ class BatchValueRecovery:
         self._pending: dict[int, tuple[int, int | None, dict[str, float]]] = {}
         self._next_first = 0
         self._samples = 0
+        self._steps = 0
         self._sizes_known = True
         self._previous: dict[str, float] = {}
 
@@ -64,6 +66,7 @@ class BatchValueRecovery:
         """Start of an epoch: running means restart from zero."""
         self._pending = {}
         self._samples = 0
+        self._steps = 0
         self._sizes_known = True
         self._previous = {}
         self._next_first = 0
@@ -95,6 +98,7 @@ class BatchValueRecovery:
             self._sizes_known = False
             return Recovered(last, span, size, logs, None)
         before, after = self._samples, self._samples + size
+        steps_before, steps_after = self._steps, self._steps + span
         previous = self._previous
         values: dict[str, float | None] = {}
         for key, mean in logs.items():
@@ -105,9 +109,11 @@ class BatchValueRecovery:
             old = previous.get(key, 0.0)
             if kind.kind == MEAN:
                 values[key] = (after * mean - before * old) / size
+            elif kind.kind == STEP_MEAN:
+                values[key] = (steps_after * mean - steps_before * old) / span
             elif kind.kind == ROOT_MEAN_SQUARE:
                 square = (after * mean * mean - before * old * old) / size
                 values[key] = math.sqrt(square) if square > 0 else 0.0
-        self._samples = after
+        self._samples, self._steps = after, steps_after
         self._previous = logs
         return Recovered(last, span, size, logs, values)
