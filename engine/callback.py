@@ -58,7 +58,7 @@ class KmonCallback(keras.callbacks.Callback):
         samples: training samples per epoch when known (array inputs).
         batch_size: batch size when known (array inputs).
         initial_epoch: the ``initial_epoch`` passed to ``fit()``.
-        sample_weighted: ``fit()`` got ``sample_weight`` or ``class_weight``.
+        weighting: ``"class_weight"`` or ``"sample_weight"`` when ``fit()`` got one.
         training_data: ``(x, y)`` to evaluate on at every epoch end (final weights,
             inference mode), so History's value can be compared with it. Costs one
             ``evaluate()`` per epoch: off unless asked for.
@@ -73,7 +73,7 @@ class KmonCallback(keras.callbacks.Callback):
         samples: int | None = None,
         batch_size: int | None = None,
         initial_epoch: int = 0,
-        sample_weighted: bool = False,
+        weighting: str | None = None,
         training_data: tuple | None = None,
     ) -> None:
         super().__init__()
@@ -84,7 +84,7 @@ class KmonCallback(keras.callbacks.Callback):
         self._samples = samples
         self._batch_size = batch_size
         self._initial_epoch = initial_epoch
-        self._sample_weighted = sample_weighted
+        self._weighting = weighting
         self._training_data = training_data
         self._epoch = initial_epoch
         self._steps_per_execution = 1
@@ -110,11 +110,12 @@ class KmonCallback(keras.callbacks.Callback):
                 samples=self._samples,
                 steps_per_execution=self._steps_per_execution,
                 train_mode_layers=_train_mode_layers(model),
+                weighting=self._weighting,
             )
         )
 
     def _classify(self) -> dict[str, KeyKind]:
-        return classify_log_keys(self.model, sample_weighted=self._sample_weighted)
+        return classify_log_keys(self.model, sample_weighted=self._weighting is not None)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch

@@ -63,6 +63,7 @@ class FitStart(Event):
     samples: int | None = None
     steps_per_execution: int = 1
     train_mode_layers: list[str] = field(default_factory=list)
+    weighting: str | None = None
 
 
 @dataclass(slots=True)

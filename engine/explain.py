@@ -34,10 +34,15 @@ def explain_epoch(record: EpochRecord, fit: FitInfo | None) -> str:
         parts.append(
             "Batch losses were computed in training mode, with " + ", ".join(layers) + " active."
         )
+    weighting = fit.weighting if fit else None
+    if weighting:
+        parts.append(f"fit() applied {weighting.replace('_', ' ')}s to every batch loss.")
     if record.train_eval and "loss" in record.train_eval:
-        mode = "and no dropout" if layers else "in inference mode"
+        without = ["the final weights", "in inference mode"]
+        if weighting:
+            without.append(f"without {weighting.replace('_', ' ')}s")
         parts.append(
-            f"evaluate() on the same training data with the final weights {mode}: "
+            f"evaluate() on the same training data ({', '.join(without)}): "
             f"{format_value(record.train_eval['loss'])}."
         )
     val = record.logs.get("val_loss")

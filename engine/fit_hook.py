@@ -88,8 +88,7 @@ class FitHook:
             samples=samples,
             batch_size=batch_size,
             initial_epoch=int(arguments.get("initial_epoch") or 0),
-            sample_weighted=_given(arguments.get("sample_weight"))
-            or _given(arguments.get("class_weight")),
+            weighting=_weighting(arguments),
             training_data=_training_arrays(arguments, samples)
             if self._evaluate_training_data
             else None,
@@ -163,9 +162,13 @@ def _head(data, count: int):
     return data[:count]
 
 
-def _given(value) -> bool:
-    # Arrays are not truthy; only None (or an empty dict) means "not given".
-    return value is not None and not (isinstance(value, dict) and not value)
+def _weighting(arguments) -> str | None:
+    for name in ("class_weight", "sample_weight"):
+        value = arguments.get(name)
+        # Arrays are not truthy: only None (or an empty dict) means "not given".
+        if value is not None and not (isinstance(value, dict) and not value):
+            return name
+    return None
 
 
 def _first_leaf(x):

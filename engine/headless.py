@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from .events import EpochEnd, Event, FitStart, Log, Notice
-from .format import format_duration, format_logs
+from .format import format_duration, format_logs, format_value
 from .state import RunState
 
 PREFIX = "[kmon]"
@@ -54,10 +54,16 @@ class HeadlessReporter:
         total = state.epochs_total
         of_total = f"/{total}" if total else ""
         seconds = f" · {record.seconds:.1f}s" if record.seconds is not None else ""
-        return (
+        line = (
             f"{PREFIX} epoch {record.number}{of_total} (fit {event.fit}, epoch {event.epoch})"
             f" · {record.steps} steps{seconds} · {format_logs(event.logs)}"
         )
+        losses = record.batch_losses
+        if losses is not None and losses.count > 1:
+            line += f" · batch losses {format_value(losses.low)}…{format_value(losses.high)}"
+        if record.train_eval and "loss" in record.train_eval:
+            line += f" · evaluate(train) loss={format_value(record.train_eval['loss'])}"
+        return line
 
     def finish(self) -> None:
         """Print the final summary (call once the last events were handled)."""

@@ -44,6 +44,7 @@ class FitInfo:
     epoch_offset: int
     """Epochs completed by earlier fits: on screen, epochs continue across fits."""
     train_mode_layers: list[str] = field(default_factory=list)
+    weighting: str | None = None
     value_kinds: dict[str, str] = field(default_factory=dict)
 
 
@@ -194,6 +195,7 @@ class RunState:
                 event.initial_epoch,
                 offset,
                 list(event.train_mode_layers),
+                event.weighting,
             )
         )
         self.fit, self.epoch, self.step = event.fit, None, None

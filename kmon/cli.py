@@ -40,7 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         "no dropout) and show it beside History's loss; costs one evaluate() per epoch",
     )
     train.add_argument("script", help="the Python script to run")
-    train.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+    script_args = train.add_argument(
+        "args", nargs=argparse.REMAINDER, help="arguments for the script"
+    )
+    # Python < 3.12 counts a REMAINDER positional as required, so a missing script
+    # was reported as "required: script, args".
+    script_args.required = False
 
     run = commands.add_parser("run", help="run a bundled scenario")
     _add_run_options(run)
@@ -182,8 +187,10 @@ def _list() -> int:
 def _replay(args: argparse.Namespace) -> int:
     from kmon.engine.eventlog import read_events
 
-    if not os.path.isfile(args.path):
+    if not os.path.exists(args.path):
         raise UserError(f"no such event log: {args.path}")
+    if not os.path.isfile(args.path):
+        raise UserError(f"not a file: {args.path}")
     try:
         events, report = read_events(args.path)
     except OSError as exc:

@@ -22,6 +22,8 @@ class Scenario:
         question: the confusion it replays, in the user's words.
         variants: variant name -> one-line description.
         explanation: why it happens, true for the installed Keras 3.
+        symptom: what the user sees.
+        look_at: where in kmon to look.
         train: ``train(variant)`` builds, compiles and fits.
         evaluate_training_data: ask kmon to evaluate the model on its training data
             at every epoch end, to show that number beside History's.
@@ -32,6 +34,8 @@ class Scenario:
     question: str
     variants: dict[str, str]
     explanation: str
+    symptom: str
+    look_at: str
     train: Callable[[str], object] = field(compare=False, repr=False)
     evaluate_training_data: bool = False
 

@@ -52,7 +52,7 @@ def fit_with_kmon(model, x, y, **fit_kwargs):
         0,
         samples=samples,
         batch_size=None if samples is None else fit_kwargs.get("batch_size", BATCH),
-        sample_weighted=fit_kwargs.get("sample_weight") is not None,
+        weighting="sample_weight" if fit_kwargs.get("sample_weight") is not None else None,
     )
     model.fit(x, y, verbose=0, shuffle=False, callbacks=[callback], **fit_kwargs)
     return events
