@@ -183,7 +183,7 @@ class KmonCallback(keras.callbacks.Callback):
         if tracker is None or threading.current_thread() is not self._train_thread:
             return None
         try:
-            count = float(keras.ops.convert_to_numpy(tracker.count))
+            count = float(keras.ops.convert_to_numpy(tracker.count.value))
         except (AttributeError, TypeError, ValueError):
             return None
         size, self._counted = count - self._counted, count

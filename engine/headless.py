@@ -56,7 +56,7 @@ class HeadlessReporter:
         seconds = f" · {record.seconds:.1f}s" if record.seconds is not None else ""
         line = (
             f"{PREFIX} epoch {record.number}{of_total} (fit {event.fit}, epoch {event.epoch})"
-            f" · {record.steps} steps{seconds} · {format_logs(event.logs)}"
+            f" · {_plural(record.steps, 'step')}{seconds} · {format_logs(event.logs)}"
         )
         losses = record.batch_losses
         if losses is not None and losses.count > 1:
@@ -72,8 +72,7 @@ class HeadlessReporter:
         status = state.status or "unknown"
         parts = [
             f"{PREFIX} run {status} in {format_duration(state.elapsed(state.last_t or 0))}",
-            f"{fits} fit{'s' if fits != 1 else ''}, {epochs} epoch{'s' if epochs != 1 else ''},"
-            f" {state.total_steps} steps",
+            f"{_plural(fits, 'fit')}, {_plural(epochs, 'epoch')}, {_plural(state.total_steps, 'step')}",
         ]
         if state.history:
             final = state.last_epoch_logs
@@ -89,3 +88,7 @@ class HeadlessReporter:
                 self.err.write("\n")
         self.out.flush()
         self.err.flush()
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

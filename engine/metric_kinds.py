@@ -86,8 +86,8 @@ def _is_output_loss_tracker(metric, model) -> bool:
 def _output_loss_kind(metric, loss_tracker, keras) -> KeyKind:
     """Per-sample or per-step weighting, read from the counts after the first step."""
     try:
-        own = float(keras.ops.convert_to_numpy(metric.count))
-        total = float(keras.ops.convert_to_numpy(loss_tracker.count))
+        own = float(keras.ops.convert_to_numpy(metric.count.value))
+        total = float(keras.ops.convert_to_numpy(loss_tracker.count.value))
     except (AttributeError, TypeError, ValueError):
         return KeyKind(None, "cannot tell how this head's loss is weighted")
     if own == total:

@@ -138,6 +138,7 @@ class TrainingRun:
         self.exit_code: int | None = None
         self.error: dict[str, str] | None = None
         self._thread = threading.Thread(target=self._main, name="kmon-training", daemon=True)
+        self._hook = None
 
     def start(self) -> None:
         self._thread.start()
@@ -149,6 +150,11 @@ class TrainingRun:
     @property
     def stop_requested(self) -> bool:
         return self.stop_signal.requested
+
+    @property
+    def fits(self) -> int:
+        """``fit()`` calls seen so far."""
+        return self._hook.fits if self._hook is not None else 0
 
     def join(self, timeout: float | None = None) -> bool:
         return self.finished.wait(timeout)
@@ -162,7 +168,7 @@ class TrainingRun:
             # thread should pay for it.
             from .fit_hook import FitHook
 
-            hook = FitHook(
+            hook = self._hook = FitHook(
                 self._emit,
                 self.stop_signal,
                 quiet_keras=self._quiet_keras,
@@ -192,11 +198,11 @@ class TrainingRun:
                 fits = hook.fits
         if status == "ok" and self.stop_signal.requested:
             status = "stopped"
-        if fits == 0 and status == "ok":
-            self._emit(Notice(level="warning", text=NO_TRAINING_NOTE))
         self.status, self.exit_code, self.error = status, exit_code, error
         if self._before_end is not None:
             self._before_end()
+        if fits == 0 and status == "ok":
+            self._emit(Notice(level="warning", text=NO_TRAINING_NOTE))
         self._emit(RunEnd(status=status, exit_code=exit_code, error=error, fits=fits))
         self.finished.set()
 

@@ -74,7 +74,7 @@ class Session:
     def abandon(self) -> None:
         """Give up on a run that would not stop: record it as stopped, close the log."""
         if not self.run.finished.is_set():
-            self.bus.emit(RunEnd(status="stopped", exit_code=130, fits=0))
+            self.bus.emit(RunEnd(status="stopped", exit_code=130, fits=self.run.fits))
         self.close()
 
 

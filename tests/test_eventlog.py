@@ -1,0 +1,188 @@
+"""The JSON Lines event log: writer thread and forgiving reader."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+from kmon.engine.eventlog import EventLogReader, EventLogWriter, default_log_path, read_events
+from kmon.engine.events import Batch, EpochEnd, Log, Notice, RunEnd, RunStart
+
+
+def _lines(path):
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def test_writer_writes_every_event_in_order(tmp_path):
+    path = tmp_path / "sub" / "dir" / "run.jsonl"
+    writer = EventLogWriter(path)
+    events = [RunStart(script="x.py")]
+    events += [Batch(step=i, logs={"loss": 1.0 / (i + 1)}) for i in range(5000)]
+    events += [EpochEnd(logs={"loss": math.nan}), RunEnd(status="ok")]
+    for event in events:
+        writer.put(event)
+    writer.close()
+    assert writer.written == len(events)
+    lines = _lines(path)
+    assert len(lines) == len(events)
+    assert all(json.loads(line.replace("NaN", "0"))["v"] == 1 for line in lines)
+    back, report = read_events(path)
+    assert report.skipped == 0 and not report.truncated_tail
+    assert back[:-2] == events[:-2]
+    assert math.isnan(back[-2].logs["loss"])
+    assert back[-1] == events[-1]
+
+
+def test_writer_flushes_without_close(tmp_path):
+    path = tmp_path / "run.jsonl"
+    writer = EventLogWriter(path)
+    try:
+        # Log events are not "urgent": only the periodic flush writes them out.
+        for i in range(3):
+            writer.put(Log(text=f"line {i}"))
+        deadline = time.monotonic() + 3.0
+        lines = []
+        while time.monotonic() < deadline:
+            lines = _lines(path)
+            if len(lines) == 3:
+                break
+            time.sleep(0.05)
+        assert [json.loads(line)["text"] for line in lines] == ["line 0", "line 1", "line 2"]
+    finally:
+        writer.close()
+
+
+def test_urgent_events_are_flushed_promptly(tmp_path):
+    path = tmp_path / "run.jsonl"
+    writer = EventLogWriter(path)
+    try:
+        writer.put(Notice(text="hello"))
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline and not path.read_text():
+            time.sleep(0.02)
+        assert json.loads(path.read_text())["type"] == "notice"
+    finally:
+        writer.close()
+
+
+def test_close_is_idempotent(tmp_path):
+    path = tmp_path / "run.jsonl"
+    writer = EventLogWriter(path)
+    writer.put(Log(text="a"))
+    writer.close()
+    writer.close()
+    assert len(_lines(path)) == 1
+    assert not writer._thread.is_alive()
+
+
+def test_writer_appends_to_an_existing_log(tmp_path):
+    path = tmp_path / "run.jsonl"
+    for text in ("first", "second"):
+        writer = EventLogWriter(path)
+        writer.put(Log(text=text))
+        writer.close()
+    events, _ = read_events(path)
+    assert [e.text for e in events] == ["first", "second"]
+
+
+def test_reader_skips_garbage_and_counts_unknown_types(tmp_path):
+    path = tmp_path / "run.jsonl"
+    lines = [
+        RunStart(script="a.py").to_json(),
+        "this is not json",
+        "",
+        "   ",
+        '{"v":1,"type":"gpu","t":1}',
+        "[1, 2, 3]",
+        '{"no_type": true}',
+        '{"v":1,"type":{"nested":1},"t":1}',
+        '{"v":1,"type":"gpu","t":2,"util":0.5}',
+        '{"v":1,"type":"hologram","t":3}',
+        '{"v":1,"type":"fit_start","t":1,"epochs":2,"unknown_field":"x"}',
+        "\x00\x01binary",
+        "[" * 100_000,
+        '{"v":1,"type":"log","t":1,"text":"ok"}',
+    ]
+    raw = ("\n".join(lines) + "\n").encode() + b"\xff\xfe\xfa garbage bytes\n"
+    raw += RunEnd().to_json().encode() + b"\n"
+    path.write_bytes(raw)
+    events, report = read_events(path)
+    assert [e.type for e in events] == ["run_start", "fit_start", "log", "run_end"]
+    assert events[1].epochs == 2
+    assert report.unknown_types == {"gpu": 2, "hologram": 1}
+    assert report.garbage_lines == 7
+    assert report.skipped == 10
+    assert not report.truncated_tail
+
+
+def test_truncated_last_line_is_held_back_then_completed(tmp_path):
+    path = tmp_path / "run.jsonl"
+    first = RunStart(script="a.py").to_json()
+    second = Log(text="a line the writer is still finishing").to_json()
+    path.write_text(first + "\n" + second[:15], encoding="utf-8")
+
+    reader = EventLogReader(path)
+    assert [e.type for e in reader.read_new()] == ["run_start"]
+    assert reader.report.truncated_tail
+    assert reader.report.garbage_lines == 0
+    assert reader.read_new() == []
+
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(second[15:] + "\n")
+    events = reader.read_new()
+    assert [e.type for e in events] == ["log"]
+    assert events[0].text == "a line the writer is still finishing"
+    assert not reader.report.truncated_tail
+    assert reader.report.skipped == 0
+
+
+def test_read_all_counts_a_truncated_last_line_as_garbage(tmp_path):
+    path = tmp_path / "run.jsonl"
+    path.write_text(RunStart().to_json() + "\n" + '{"v":1,"type":"lo', encoding="utf-8")
+    events, report = read_events(path)
+    assert [e.type for e in events] == ["run_start"]
+    assert report.garbage_lines == 1
+
+
+def test_read_all_keeps_a_complete_last_line_without_newline(tmp_path):
+    path = tmp_path / "run.jsonl"
+    path.write_text(RunStart().to_json() + "\n" + RunEnd().to_json(), encoding="utf-8")
+    events, report = read_events(path)
+    assert [e.type for e in events] == ["run_start", "run_end"]
+    assert report.skipped == 0
+
+
+def test_read_new_picks_up_appended_lines_incrementally(tmp_path):
+    path = tmp_path / "run.jsonl"
+    writer = EventLogWriter(path)
+    reader = EventLogReader(path)
+    seen = []
+    try:
+        for chunk in range(3):
+            for i in range(4):
+                writer.put(Log(text=f"{chunk}-{i}"))
+            writer.put(EpochEnd(epoch=chunk))  # urgent: flushed at once
+            deadline = time.monotonic() + 3.0
+            while time.monotonic() < deadline:
+                seen += reader.read_new()
+                if seen and seen[-1].type == "epoch_end" and seen[-1].epoch == chunk:
+                    break
+                time.sleep(0.02)
+            assert [e.type for e in seen[-5:]] == ["log"] * 4 + ["epoch_end"]
+    finally:
+        writer.close()
+    seen += reader.read_new()
+    texts = [e.text for e in seen if e.type == "log"]
+    assert texts == [f"{c}-{i}" for c in range(3) for i in range(4)]
+    assert len(seen) == 15
+    assert reader.report.skipped == 0
+
+
+def test_default_log_path_is_new_and_slugged(tmp_path):
+    first = default_log_path("my train script!.py", tmp_path)
+    assert first.parent == tmp_path
+    assert first.name.endswith("-my_train_script_.jsonl")
+    first.write_text("")
+    second = default_log_path("my train script!.py", tmp_path)
+    assert second != first and not second.exists()

@@ -1,0 +1,177 @@
+"""JSON Lines form of kmon events."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from kmon.engine.events import (
+    CONTROL_TYPES,
+    EVENT_TYPES,
+    SCHEMA_VERSION,
+    Batch,
+    EpochEnd,
+    EpochStart,
+    Event,
+    FitEnd,
+    FitStart,
+    Log,
+    Notice,
+    RunEnd,
+    RunStart,
+    TrainEval,
+    UnknownEventType,
+    ValEnd,
+    ValueKinds,
+    event_from_dict,
+    event_from_json,
+)
+
+T = 1_700_000_000.25
+
+#: One event of every type, with every field set to something other than its default.
+SAMPLES: dict[str, Event] = {
+    "run_start": RunStart(
+        script="/tmp/train.py",
+        argv=["/tmp/train.py", "--lr", "0.1"],
+        scenario=None,
+        variant="fast",
+        pid=1234,
+        cwd="/tmp",
+        t=T,
+    ),
+    "fit_start": FitStart(
+        fit=2,
+        epochs=7,
+        steps=None,
+        outputs=["class", "box"],
+        model="resnet",
+        initial_epoch=3,
+        batch_size=64,
+        samples=1000,
+        steps_per_execution=4,
+        train_mode_layers=["dropout: Dropout(0.5)"],
+        t=T + 1,
+    ),
+    "epoch_start": EpochStart(fit=1, epoch=5, t=T + 2),
+    "batch": Batch(
+        fit=1,
+        epoch=5,
+        step=17,
+        size=32,
+        logs={"loss": 0.5, "auc": 0.75},
+        values={"loss": 0.4, "auc": None},
+        span=2,
+        t=T + 3,
+    ),
+    "value_kinds": ValueKinds(fit=1, kinds={"loss": "mean", "auc": "not recoverable: x"}, t=T),
+    "train_eval": TrainEval(fit=1, epoch=5, logs={"loss": 0.3}, t=T + 4.5),
+    "val_end": ValEnd(fit=1, epoch=5, logs={"loss": 0.25}, t=T + 4),
+    "epoch_end": EpochEnd(fit=1, epoch=5, logs={"loss": 0.5, "val_loss": 0.25}, t=T + 5),
+    "fit_end": FitEnd(fit=1, stopped_early=True, t=T + 6),
+    "log": Log(stream="stderr", text='héllo "quoted"\ttab', t=T + 7),
+    "notice": Notice(level="warning", text="careful", t=T + 8),
+    "run_end": RunEnd(
+        status="failed",
+        exit_code=1,
+        error={"message": "ValueError: x", "traceback": "Traceback...\n"},
+        fits=3,
+        t=T + 9,
+    ),
+}
+
+
+def test_samples_cover_every_event_type():
+    assert set(SAMPLES) == set(EVENT_TYPES)
+    for name, event in SAMPLES.items():
+        assert type(event) is EVENT_TYPES[name]
+        assert event.type == name
+
+
+def test_control_types_are_everything_but_batch():
+    assert CONTROL_TYPES == set(EVENT_TYPES) - {"batch"}
+
+
+@pytest.mark.parametrize("name", sorted(EVENT_TYPES))
+def test_round_trip(name):
+    event = SAMPLES[name]
+    line = event.to_json()
+    assert "\n" not in line
+    back = event_from_json(line)
+    assert type(back) is type(event)
+    assert back == event
+
+
+@pytest.mark.parametrize("name", sorted(EVENT_TYPES))
+def test_line_header(name):
+    data = json.loads(SAMPLES[name].to_json())
+    assert data["v"] == SCHEMA_VERSION == 1
+    assert data["type"] == name
+    assert data["t"] == SAMPLES[name].t
+    # The header comes first, so a line is recognisable at a glance.
+    assert list(data)[:3] == ["v", "type", "t"]
+
+
+@pytest.mark.parametrize("name", sorted(EVENT_TYPES))
+def test_default_constructed_events_round_trip(name):
+    event = EVENT_TYPES[name]()
+    assert isinstance(event.t, float)
+    assert event_from_json(event.to_json()) == event
+
+
+def test_nan_and_inf_survive_round_trip():
+    event = Batch(step=3, logs={"loss": math.nan, "grad": math.inf, "low": -math.inf})
+    line = event.to_json()
+    assert '"loss":NaN' in line and '"grad":Infinity' in line
+    back = event_from_json(line)
+    assert math.isnan(back.logs["loss"])
+    assert back.logs["grad"] == math.inf
+    assert back.logs["low"] == -math.inf
+
+
+def test_numpy_scalars_are_written_as_numbers():
+    np = pytest.importorskip("numpy")
+    event = EpochEnd(logs={"loss": np.float32(0.5), "n": np.int64(3)})
+    back = event_from_json(event.to_json())
+    assert back.logs == {"loss": 0.5, "n": 3}
+
+
+def test_unknown_type_raises():
+    with pytest.raises(UnknownEventType) as info:
+        event_from_json('{"v":1,"type":"gpu_stats","t":1.0}')
+    assert str(info.value) == "gpu_stats"
+    assert isinstance(info.value, ValueError)
+
+
+def test_extra_unknown_fields_are_ignored():
+    data = json.loads(SAMPLES["epoch_end"].to_json())
+    data["memory_mb"] = 512
+    data["nested"] = {"a": [1, 2]}
+    data["v"] = 2
+    back = event_from_dict(data)
+    assert back == SAMPLES["epoch_end"]
+
+
+def test_missing_fields_take_defaults():
+    back = event_from_json('{"v":1,"type":"fit_end","t":5.0}')
+    assert back == FitEnd(fit=0, stopped_early=False, t=5.0)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [[1, 2], {"v": 1}, "batch", 3, None],
+    ids=["list", "no-type", "string", "number", "null"],
+)
+def test_not_an_event_raises_value_error(data):
+    with pytest.raises(ValueError):
+        event_from_dict(data)
+
+
+@pytest.mark.parametrize("bad_type", [["batch"], {"a": 1}, 7, None])
+def test_non_string_type_is_not_an_event(bad_type):
+    # Garbage, not "an unknown type from a newer kmon" (and never a TypeError).
+    with pytest.raises(ValueError) as info:
+        event_from_dict({"v": 1, "type": bad_type, "t": 1.0})
+    assert not isinstance(info.value, UnknownEventType)
