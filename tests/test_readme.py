@@ -16,7 +16,7 @@ def quickstart_commands() -> list[str]:
 
 def test_quickstart_is_two_commands():
     commands = quickstart_commands()
-    assert commands == ['pip install -e . && kmon', 'pip install -e ".[test]" && pytest']
+    assert commands == ["pip install -e . && kmon", 'pip install -e ".[test]" && pytest']
 
 
 def test_ci_runs_the_readme_test_command():

@@ -113,6 +113,8 @@ class MonitorApp(App[str]):
 
     def tick(self) -> None:
         """Drain events, fold them into the state, redraw once."""
+        if not self.is_running:
+            return
         events = self.source.drain()
         if events:
             self.state.apply_all(events)

@@ -10,6 +10,8 @@ from textual.widgets import Label, Static
 
 KEYS = [
     ("q / Ctrl+C", "quit (asks first while training runs, then stops it gracefully)"),
+    ("l / o", "the Loss tab / the Output tab (the script's own output)"),
+    ("s", "smooth the per-batch loss (EMA, bias-corrected) or show it raw"),
     ("?", "this help"),
     ("Tab", "move focus (the output pane scrolls with arrows, PgUp/PgDn, Home/End)"),
     ("Esc", "close this help"),
@@ -17,18 +19,20 @@ KEYS = [
 
 SERIES = [
     (
-        "batch loss",
-        "Keras's running mean of the loss over the epoch so far, after each "
-        "batch: what its progress bar shows, not the loss of that batch alone.",
+        "each batch",
+        "the loss of that batch alone, recovered exactly from Keras's running means "
+        "and the batch sizes. Noisy: that is the truth.",
     ),
     (
-        "epoch loss",
-        "the value History records for each epoch: the running mean at the epoch's last batch.",
+        "running mean",
+        "what Keras passes to callbacks and its progress bar shows: the mean over "
+        "the epoch so far, weighted by batch size.",
     ),
+    ("History", "the running mean at the epoch's last batch: what model.history records."),
     (
         "val_loss",
-        "the loss on the validation data, evaluated after each epoch with the "
-        "epoch's final weights.",
+        "the validation data scored after each epoch with the final weights, in "
+        "inference mode (no dropout).",
     ),
 ]
 
@@ -40,7 +44,7 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(id="help"):
             yield Label("kmon — keys", classes="help-title")
             for key, what in KEYS:
-                yield Static(f"[b]{key:>10}[/b]  {what}")
+                yield Static(f"[b]{key:>12}[/b]  {what}")
             yield Label("What the series mean", classes="help-title")
             for name, what in SERIES:
-                yield Static(f"[b]{name:>10}[/b]  {what}")
+                yield Static(f"[b]{name:>12}[/b]  {what}")

@@ -37,8 +37,12 @@ class EpochChart(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title("loss per epoch")
         numbers = [record.number for record in state.history]
+        diverged = [n for n, v in zip(numbers, state.epoch_series("loss")) if not math.isfinite(v)]
+        title = "loss per epoch"
+        if diverged:
+            title += f" · NOT DRAWN: non-finite loss in epoch {', '.join(map(str, diverged[:5]))}"
+        plt.title(title)
         for label, key, color in SERIES:
             points = [
                 (n, value)

@@ -21,9 +21,14 @@ class LogPane(RichLog):
     """
 
     def __init__(self, *, max_lines: int = 2000, id: str | None = None) -> None:
-        super().__init__(max_lines=max_lines, wrap=False, markup=False, highlight=False, id=id)
+        super().__init__(max_lines=max_lines, wrap=True, markup=False, highlight=False, id=id)
         self.border_title = "output"
         self._shown = 0
+
+    @property
+    def lines_shown(self) -> int:
+        """How many of the run's lines (not wrapped screen rows) the pane has taken."""
+        return self._shown
 
     def show(self, state: RunState) -> None:
         if state.log_total <= self._shown:

@@ -1,0 +1,77 @@
+"""Shared helpers for the Textual UI tests: recorded fixtures and screen readers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from textual.app import App
+from textual.pilot import Pilot
+
+from kmon.engine.channel import MonitorChannel
+from kmon.engine.eventlog import read_events
+from kmon.engine.events import Event
+
+DATA = Path(__file__).parent / "data"
+
+
+def load_events(name: str) -> list[Event]:
+    """The events of ``tests/data/<name>.jsonl``; the fixture must read cleanly."""
+    events, report = read_events(DATA / f"{name}.jsonl")
+    assert report.skipped == 0 and not report.truncated_tail, report
+    return events
+
+
+@asynccontextmanager
+async def running(app: App, size: tuple[int, int] = (80, 24)) -> AsyncIterator[Pilot]:
+    """``app.run_test(size=size)`` that exits the app on the way out.
+
+    Leaving ``run_test`` without ``app.exit()`` tears the screens down while the
+    app's 10 Hz interval can still fire, and a tick then finds no widgets to draw
+    on (an intermittent NoMatches). ``exit()`` stops the interval first.
+    """
+    async with app.run_test(size=size) as pilot:
+        try:
+            yield pilot
+        finally:
+            if app.return_value is None:
+                app.exit()
+
+
+async def wait_until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 3.0) -> None:
+    """Let the app run (its 10 Hz tick included) until ``condition()`` holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {condition}")
+        await pilot.pause(0.02)
+
+
+class StandInLiveSource:
+    """A live source driven by the test: kmon's own EventSource interface over a
+    real :class:`MonitorChannel`, with ``running`` set by hand and stop requests
+    recorded instead of sent to a training thread."""
+
+    live = True
+
+    def __init__(self) -> None:
+        self.channel = MonitorChannel()
+        self.running = True
+        self.stop_requests = 0
+
+    def put(self, *events: Event) -> None:
+        for event in events:
+            self.channel.put(event)
+
+    def drain(self) -> list[Event]:
+        return self.channel.drain()
+
+    @property
+    def dropped(self) -> int:
+        return self.channel.dropped
+
+    def request_stop(self) -> None:
+        self.stop_requests += 1
