@@ -87,6 +87,16 @@ class CallableTarget:
     scenario: str | None = None
     variant: str | None = None
 
+    @classmethod
+    def for_scenario(cls, scenario, variant: str) -> CallableTarget:
+        """A bundled or user scenario (anything with ``name`` and ``train(variant)``)."""
+        return cls(
+            name=f"{scenario.name}-{variant}",
+            function=lambda: scenario.train(variant),
+            scenario=scenario.name,
+            variant=variant,
+        )
+
     def run_start(self) -> RunStart:
         return RunStart(
             scenario=self.scenario or self.name,

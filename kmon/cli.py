@@ -18,6 +18,16 @@ def build_parser() -> argparse.ArgumentParser:
         "Without a command, runs the default bundled scenario.",
     )
     parser.add_argument("--version", action="version", version=f"kmon {__version__}")
+    parser.add_argument(
+        "--from",
+        dest="from_dir",
+        metavar="DIR",
+        help="also offer the scenarios defined in DIR/*.py (see README: your own scenarios)",
+    )
+    parser.add_argument(
+        "--runs-dir", metavar="DIR", default="kmon-runs", help="folder for event logs"
+    )
+    parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser(
@@ -51,8 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     run.add_argument("name", help="scenario name (see `kmon list`)")
     run.add_argument("--variant", help="scenario variant (default: its first)")
+    run.add_argument("--from", dest="from_dir", metavar="DIR", help="look for NAME in DIR/*.py too")
 
-    commands.add_parser("list", help="list the bundled scenarios and their variants")
+    listing = commands.add_parser("list", help="list the bundled scenarios and their variants")
+    listing.add_argument(
+        "--from", dest="from_dir", metavar="DIR", help="list the scenarios in DIR/*.py too"
+    )
 
     replay = commands.add_parser("replay", help="show a recorded event log in the monitor")
     replay.add_argument("path", help="a .jsonl event log written by kmon")
@@ -80,12 +94,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command is None and has_terminal():
+            return _menu(args)
         if args.command in (None, "run"):
             return _run_scenario(args)
         if args.command == "train":
             return _train(args)
         if args.command == "list":
-            return _list()
+            return _list(args)
         if args.command == "replay":
             return _replay(args)
     except UserError as exc:
@@ -118,29 +134,55 @@ def _train(args: argparse.Namespace) -> int:
     )
 
 
+def _scenarios(args: argparse.Namespace) -> dict:
+    """The bundled scenarios, plus (and overridden by) those of ``--from DIR``."""
+    from kmon.scenarios import SCENARIOS, ScenarioFolderError, load_folder
+
+    if not getattr(args, "from_dir", None):
+        return dict(SCENARIOS)
+    try:
+        return {**SCENARIOS, **load_folder(args.from_dir)}
+    except ScenarioFolderError as exc:
+        raise UserError(str(exc)) from None
+
+
 def _run_scenario(args: argparse.Namespace) -> int:
     from kmon.engine.runner import CallableTarget
     from kmon.scenarios import DEFAULT_SCENARIO, UnknownScenario, find
 
     name = getattr(args, "name", None) or DEFAULT_SCENARIO
     try:
-        scenario, variant = find(name, getattr(args, "variant", None))
+        scenario, variant = find(name, getattr(args, "variant", None), among=_scenarios(args))
     except UnknownScenario as exc:
         raise UserError(str(exc)) from None
-    target = CallableTarget(
-        name=f"{scenario.name}-{variant}",
-        function=lambda: scenario.train(variant),
-        scenario=scenario.name,
-        variant=variant,
-    )
     headless = getattr(args, "headless", False) or not has_terminal()
     return _launch(
-        target,
+        CallableTarget.for_scenario(scenario, variant),
         args,
         headless=headless,
         quiet_keras=True,
         evaluate_training_data=scenario.evaluate_training_data,
+        scenario=(scenario, variant),
     )
+
+
+def _menu(args: argparse.Namespace) -> int:
+    from kmon.engine.runner import CallableTarget
+    from kmon.tui.menu import MenuFailed, run_menu
+
+    def make_session(scenario, variant):
+        return _session(
+            CallableTarget.for_scenario(scenario, variant),
+            args,
+            quiet_keras=True,
+            evaluate_training_data=scenario.evaluate_training_data,
+        )
+
+    try:
+        return run_menu(_scenarios(args), make_session, mouse=not args.no_mouse)
+    except MenuFailed as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _launch(
@@ -150,15 +192,37 @@ def _launch(
     headless: bool,
     quiet_keras: bool,
     evaluate_training_data: bool = False,
+    scenario: tuple | None = None,
 ) -> int:
+    from kmon.engine.session import run_headless
+
+    session = _session(
+        target, args, quiet_keras=quiet_keras, evaluate_training_data=evaluate_training_data
+    )
+    if headless:
+        return run_headless(session)
+    from kmon.tui.launch import run_tui
+
+    mouse = not getattr(args, "no_mouse", False)
+    if scenario is None:
+        return run_tui(session, mouse=mouse)
+    from functools import partial
+
+    from kmon.tui.scenario_app import ScenarioMonitorApp
+
+    factory = partial(ScenarioMonitorApp, scenario=scenario[0], variant=scenario[1])
+    return run_tui(session, mouse=mouse, app_factory=factory)
+
+
+def _session(target, args: argparse.Namespace, *, quiet_keras: bool, evaluate_training_data: bool):
     from kmon.engine.eventlog import default_log_path
-    from kmon.engine.session import Session, run_headless
+    from kmon.engine.session import Session
 
     log = getattr(args, "log", None)
     runs_dir = getattr(args, "runs_dir", "kmon-runs")
     log_path = log or default_log_path(target.name, runs_dir)
     try:
-        session = Session(
+        return Session(
             target,
             log_path,
             quiet_keras=quiet_keras,
@@ -166,17 +230,10 @@ def _launch(
         )
     except OSError as exc:
         raise UserError(f"cannot write the event log {log_path}: {exc.strerror}") from None
-    if headless:
-        return run_headless(session)
-    from kmon.tui.launch import run_tui
-
-    return run_tui(session, mouse=not getattr(args, "no_mouse", False))
 
 
-def _list() -> int:
-    from kmon.scenarios import SCENARIOS
-
-    for scenario in SCENARIOS.values():
+def _list(args: argparse.Namespace) -> int:
+    for scenario in _scenarios(args).values():
         print(f"{scenario.name}: {scenario.title}")
         print(f"    {scenario.question}")
         for variant, description in scenario.variants.items():

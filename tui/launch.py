@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from rich.console import Console
 
@@ -15,12 +16,24 @@ from .app import MonitorApp
 STOP_GRACE_SECONDS = 30.0
 
 
-def run_tui(session: Session, *, mouse: bool = True) -> int:
+def run_tui(
+    session: Session,
+    *,
+    mouse: bool = True,
+    app_factory: Callable[..., MonitorApp] = MonitorApp,
+    report: bool = True,
+) -> int:
     """Run ``session`` live in the monitor; return the run's exit code.
 
     The script's output is captured into log events, so the monitor owns the
-    terminal. When the app exits the terminal is restored and one summary line is
-    printed (plus the traceback of a failed script).
+    terminal. When the app exits the terminal is restored and, with ``report``, one
+    summary line is printed (plus the traceback of a failed script).
+
+    Args:
+        session: the run, not started yet.
+        mouse: let the monitor capture the mouse.
+        app_factory: builds the app from ``(source, on_ready=...)``.
+        report: print the summary after the monitor closes.
     """
     session.start(open_gate=False)
     capture = session.capture
@@ -35,7 +48,7 @@ def run_tui(session: Session, *, mouse: bool = True) -> int:
             capture.install_python_streams()
         session.gate.set()
 
-    app = MonitorApp(LiveSource(session), on_ready=on_ready)
+    app = app_factory(LiveSource(session), on_ready=on_ready)
     if capture is not None:
         # A crash of the monitor itself must reach the user, not the capture pipe.
         app.error_console = Console(file=capture.terminal_err, markup=False, highlight=False)
@@ -51,6 +64,8 @@ def run_tui(session: Session, *, mouse: bool = True) -> int:
             session.close()
         else:
             session.abandon()
+    if not report:
+        return 130 if result == "abandon" else (session.run.exit_code or 0)
     return _report(session, app, abandoned=result == "abandon")
 
 

@@ -30,12 +30,15 @@ class RunHeader(Static):
     stopping: reactive[bool] = reactive(False)
     """True once the user asked training to stop and it has not ended yet."""
 
+    _shown = ""
+
     def show(self, state: RunState, now: float) -> None:
         """Redraw from ``state``; ``now`` is the wall clock (or the replay's clock)."""
         width = max(self.size.width - 2, 20)
-        self.update(
-            Text("\n").join([self._first_line(state), self._second_line(state, now, width)])
-        )
+        text = Text("\n").join([self._first_line(state), self._second_line(state, now, width)])
+        if text.markup != self._shown:  # unchanged: no repaint, no bytes to the terminal
+            self._shown = text.markup
+            self.update(text)
 
     def _first_line(self, state: RunState) -> Text:
         line = Text()

@@ -1,0 +1,65 @@
+"""The front door: the scenario menu, runs started from it, and back again."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import partial
+
+from rich.console import Console
+
+from kmon.engine.capture import OutputCapture
+from kmon.engine.session import Session
+from kmon.scenarios.base import Scenario
+
+from .launch import run_tui
+from .menu_app import FrameworkPreloader, MenuApp
+from .scenario_app import MenuScenarioMonitorApp
+from .screens.compare import FinishedRun
+
+
+class MenuFailed(RuntimeError):
+    """The menu app itself crashed; its traceback was printed."""
+
+
+def run_menu(
+    scenarios: dict[str, Scenario],
+    make_session: Callable[[Scenario, str], Session],
+    *,
+    mouse: bool = True,
+) -> int:
+    """Show the menu until the user quits; each choice runs live, then returns here.
+
+    Args:
+        scenarios: what the menu offers.
+        make_session: builds the session for a chosen scenario and variant.
+        mouse: let the apps capture the mouse.
+    """
+    preloader = FrameworkPreloader()
+    runs: list[FinishedRun] = []
+    while True:
+        choice = _show_menu(MenuApp(scenarios, runs, preloader), mouse)
+        if not choice:
+            return 0
+        name, variant = choice
+        scenario = scenarios[name]
+        session = make_session(scenario, variant)
+        app_factory = partial(MenuScenarioMonitorApp, scenario=scenario, variant=variant)
+        run_tui(session, mouse=mouse, app_factory=app_factory, report=False)
+        runs.append(FinishedRun(name, variant, session.log_path, session.run.status or "stopped"))
+
+
+def _show_menu(app: MenuApp, mouse: bool):
+    # TensorFlow loads in the background while the menu shows and writes its C++
+    # logging straight to fd 2: keep it off the screen (it belongs to no run).
+    capture = OutputCapture(lambda event: None)
+    capture.start()
+    sys.__stdout__, sys.__stderr__ = capture.terminal_out, capture.terminal_err
+    app.error_console = Console(file=capture.terminal_err, markup=False, highlight=False)
+    try:
+        choice = app.run(mouse=mouse)
+    finally:
+        capture.stop()
+    if app.return_code:
+        raise MenuFailed("the menu failed (error above)")
+    return choice

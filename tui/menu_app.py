@@ -1,0 +1,185 @@
+"""`kmon` with no arguments: a menu of bundled scenarios."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from kmon.scenarios.base import Scenario
+
+from .screens.compare import CompareScreen, FinishedRun
+from .screens.scenario_info import describe_scenario
+from .screens.variant_picker import VariantPicker
+
+
+class FrameworkPreloader:
+    """Imports Keras (and TensorFlow) in the background: it takes seconds, and the
+    menu must be on screen at once. Started after the first frame."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._started = 0.0
+        self.seconds: float | None = None
+        self.error: str | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._started = time.monotonic()
+            self._thread = threading.Thread(target=self._load, name="kmon-preload", daemon=True)
+            self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            importlib.import_module("keras")
+        except Exception as exc:  # noqa: BLE001 - shown to the user, training will fail too
+            self.error = f"{type(exc).__name__}: {exc}"
+        self.seconds = time.monotonic() - self._started
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return f"TensorFlow failed to load: {self.error}"
+        if self.seconds is not None:
+            return f"TensorFlow ready ({self.seconds:.1f} s)"
+        if self._thread is None:
+            return "TensorFlow not loaded yet"
+        return f"loading TensorFlow… {time.monotonic() - self._started:.0f} s"
+
+
+class MenuApp(App[tuple[str, str] | None]):
+    """Pick a scenario and a variant; returns ``(name, variant)``, or None to quit.
+
+    Args:
+        scenarios: name -> scenario, in menu order.
+        runs: runs finished earlier in this kmon session (for comparison).
+        preloader: loads TensorFlow while the user reads.
+    """
+
+    CSS_PATH = "menu.tcss"
+    TITLE = "kmon"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("slash", "focus_filter", "Filter", key_display="/"),
+        Binding("c", "compare", "Compare runs"),
+        Binding("escape", "focus_list", "List", show=False),
+    ]
+
+    def __init__(
+        self,
+        scenarios: dict[str, Scenario],
+        runs: list[FinishedRun] | None = None,
+        preloader: FrameworkPreloader | None = None,
+    ) -> None:
+        super().__init__()
+        self.scenarios = scenarios
+        self.runs = list(runs or [])
+        self.preloader = preloader or FrameworkPreloader()
+        self._shown_status = ""
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="menu-top"):
+            yield Label(
+                "[b]kmon[/b] · bundled scenarios: real training runs, explained", id="menu-title"
+            )
+            yield Label(self.preloader.status, id="framework-status")
+        with Horizontal(id="menu-body"):
+            with Vertical(id="menu-left"):
+                yield Input(placeholder="filter scenarios (/)", id="filter")
+                yield OptionList(id="scenario-list")
+                yield Label(self._runs_summary(), id="runs-summary")
+            with VerticalScroll(id="menu-info"):
+                yield Static("", id="scenario-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._fill_list("")
+        self.query_one(OptionList).focus()
+        # After the first frame: the menu must be on screen before the import starts.
+        self.call_after_refresh(self._start_preloading)
+        self.set_interval(0.5, self._show_framework_status)
+
+    def _start_preloading(self) -> None:
+        self.preloader.start()
+        self._show_framework_status()
+
+    def _show_framework_status(self) -> None:
+        status = self.preloader.status
+        if status != self._shown_status:  # redraw only on change: bytes cost over SSH
+            self._shown_status = status
+            self.query_one("#framework-status", Label).update(status)
+
+    def _runs_summary(self) -> str:
+        if not self.runs:
+            return "Enter: run · c: compare two runs of a scenario"
+        last = self.runs[-1]
+        return f"{len(self.runs)} run(s) so far; last: {last.label} {last.status}"
+
+    def _fill_list(self, text: str) -> None:
+        needle = text.strip().lower()
+        options = self.query_one(OptionList)
+        options.clear_options()
+        for scenario in self.scenarios.values():
+            haystack = " ".join(
+                (scenario.name, scenario.title, scenario.question, *scenario.variants)
+            ).lower()
+            if needle in haystack:
+                options.add_option(
+                    Option(
+                        f"[b]{scenario.title}[/b]\n[dim]{scenario.name} · "
+                        f"{', '.join(scenario.variants)}[/dim]",
+                        id=scenario.name,
+                    )
+                )
+        if options.option_count:
+            options.highlighted = 0
+        else:
+            self.query_one("#scenario-text", Static).update(f"No scenario matches {text!r}.")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._fill_list(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_focus_list()
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_list.id != "scenario-list":
+            return
+        scenario = self.scenarios[event.option.id]
+        self.query_one("#scenario-text", Static).update(describe_scenario(scenario))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option_list.id != "scenario-list":
+            return
+        scenario = self.scenarios[event.option.id]
+        self.push_screen(VariantPicker(scenario), lambda variant: self._chosen(scenario, variant))
+
+    def _chosen(self, scenario: Scenario, variant: str | None) -> None:
+        if variant:
+            self.exit((scenario.name, variant))
+
+    def action_focus_filter(self) -> None:
+        self.query_one(Input).focus()
+
+    def action_focus_list(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def action_compare(self) -> None:
+        options = self.query_one(OptionList)
+        if options.highlighted is None:
+            return
+        name = options.get_option_at_index(options.highlighted).id
+        pair = CompareScreen.can_compare(self.runs, name)
+        if pair is None:
+            self.notify(
+                f"Run two variants of {name} first (e.g. broken, then fixed), then press c.",
+                title="Nothing to compare yet",
+            )
+            return
+        self.push_screen(CompareScreen(*pair))
