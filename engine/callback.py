@@ -19,6 +19,7 @@ from .events import (
     ValEnd,
     ValueKinds,
 )
+from .heads import built_head_map, extra_loss_sources, preview_head_map
 from .metric_kinds import KeyKind, classify_log_keys
 from .recovery import BatchValueRecovery
 from .stop import StopSignal
@@ -91,6 +92,7 @@ class KmonCallback(keras.callbacks.Callback):
         self._recovery = BatchValueRecovery(dict)
         self._train_thread: threading.Thread | None = None
         self._counted = 0.0
+        self._heads: dict | None = None
 
     def on_train_begin(self, logs=None):
         params = self.params or {}
@@ -98,6 +100,7 @@ class KmonCallback(keras.callbacks.Callback):
         self._train_thread = threading.current_thread()
         self._steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
         self._recovery = BatchValueRecovery(self._classify, self._steps_per_execution)
+        self._heads = preview_head_map(model)
         self._emit(
             FitStart(
                 fit=self._fit,
@@ -111,11 +114,19 @@ class KmonCallback(keras.callbacks.Callback):
                 steps_per_execution=self._steps_per_execution,
                 train_mode_layers=_train_mode_layers(model),
                 weighting=self._weighting,
+                heads=self._heads,
+                extra_losses=extra_loss_sources(model),
             )
         )
 
     def _classify(self) -> dict[str, KeyKind]:
         return classify_log_keys(self.model, sample_weighted=self._weighting is not None)
+
+    def _built_heads(self) -> dict | None:
+        """The head map read from the model's own built loss and metrics, when it
+        differs from the one ``fit_start`` carried. Once per fit, at the first batch."""
+        built = built_head_map(self.model)
+        return built if built is not None and built != self._heads else None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -129,7 +140,14 @@ class KmonCallback(keras.callbacks.Callback):
         size = self._size_of(batch)
         for ready in self._recovery.add(batch, size, logs):
             if ready.kinds is not None:
-                self._emit(ValueKinds(fit=self._fit, kinds=_describe_kinds(ready.kinds), t=now))
+                self._emit(
+                    ValueKinds(
+                        fit=self._fit,
+                        kinds=_describe_kinds(ready.kinds),
+                        heads=self._built_heads(),
+                        t=now,
+                    )
+                )
             self._emit(
                 Batch(
                     fit=self._fit,

@@ -64,6 +64,12 @@ class FitStart(Event):
     steps_per_execution: int = 1
     train_mode_layers: list[str] = field(default_factory=list)
     weighting: str | None = None
+    heads: dict[str, dict[str, Any]] | None = None
+    """Per output: its loss, loss weight, metrics and loss log key (see
+    :mod:`kmon.engine.heads`); None when not known before the first step."""
+    extra_losses: list[str] = field(default_factory=list)
+    """What else can add to the total loss: regularizers, an overridden
+    ``compute_loss`` or ``train_step``."""
 
 
 @dataclass(slots=True)
@@ -99,6 +105,9 @@ class ValueKinds(Event):
     type: ClassVar[str] = "value_kinds"
     fit: int = 0
     kinds: dict[str, str] = field(default_factory=dict)
+    heads: dict[str, dict[str, Any]] | None = None
+    """The head map read from the model once Keras built its compiled loss and
+    metrics; set only when it differs from ``fit_start``'s (which it replaces)."""
 
 
 @dataclass(slots=True)

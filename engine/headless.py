@@ -6,6 +6,7 @@ from typing import TextIO
 
 from .events import EpochEnd, Event, FitStart, Log, Notice
 from .format import format_duration, format_logs, format_value
+from .head_board import table_lines
 from .state import RunState
 
 PREFIX = "[kmon]"
@@ -45,6 +46,7 @@ class HeadlessReporter:
             )
         elif isinstance(event, EpochEnd):
             self.out.write(self._epoch_line(event) + "\n")
+            self._write_heads()
         elif isinstance(event, Notice):
             self.out.write(f"{PREFIX} {event.level}: {event.text}\n")
 
@@ -82,12 +84,27 @@ class HeadlessReporter:
         if self.log_path:
             parts.append(f"log: {self.log_path}")
         self.out.write(" · ".join(parts) + "\n")
+        self._write_heads(final=True)
         if state.error:
             self.err.write(state.error.get("traceback") or state.error.get("message", ""))
             if not state.error.get("traceback", "").endswith("\n"):
                 self.err.write("\n")
         self.out.flush()
         self.err.flush()
+
+    def _write_heads(self, *, final: bool = False) -> None:
+        """Per-head values as a compact table, for models with several outputs: after
+        each epoch (the counts explained after the first), and in the final summary."""
+        board = self.state.heads
+        if board is None or not board.multi_head or not board.epochs_done:
+            return
+        if board.epochs_done == 1 and not final:
+            legend = "in the tables: — not configured, · per head only"
+            self.out.write(f"{PREFIX} heads: {board.summary()} · {legend}\n")
+        for line in table_lines(board):
+            self.out.write(f"{PREFIX}   {line}\n")
+        if final:
+            self.out.write(f"{PREFIX} heads: {board.check_text()}\n")
 
 
 def _plural(count: int, noun: str) -> str:

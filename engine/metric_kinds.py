@@ -75,6 +75,11 @@ def classify_log_keys(model, *, sample_weighted: bool = False) -> dict[str, KeyK
 
 
 def _is_output_loss_tracker(metric, model) -> bool:
+    # CompileLoss keeps one Mean per loss when there are several: the exact answer,
+    # also for subclassed models, which have no output names.
+    trackers = getattr(getattr(model, "_compile_loss", None), "metrics", None) or []
+    if any(metric is tracker for tracker in trackers):
+        return True
     names = set(_output_names(model))
     return (
         type(metric).__name__ == "Mean"
@@ -103,28 +108,47 @@ def _output_names(model) -> list[str]:
 
 
 def _compiled_metric_kinds(container, keras, masked: bool, sample_weighted: bool):
-    # Mirrors CompileMetrics.result()'s naming, including its de-duplication.
-    kinds: dict[str, KeyKind] = {}
+    return {
+        name: _metric_kind(metric, keras, masked, weighted and sample_weighted)
+        for name, _output, metric, weighted in compiled_metric_names(container)
+    }
+
+
+def compiled_metric_names(container) -> list[tuple[str, str | None, object, bool]]:
+    """``(log name, output name, metric, weighted)`` for every metric of a built
+    ``CompileMetrics``, named exactly as ``CompileMetrics.result()`` names them:
+    ``<output>_<metric.name>`` for multi-output models, ``_1``, ``_2``... for
+    repeated names, ``weighted_`` for a weighted metric that repeats an unweighted
+    one. (The head map in :mod:`.heads` reuses this.)"""
+    entries: list[tuple[str, str | None, object, bool]] = []
     counters: dict[str, int] = {}
     for weighted, lists in (
-        (False, getattr(container, "_flat_metrics", []) or []),
-        (True, getattr(container, "_flat_weighted_metrics", []) or []),
+        (False, getattr(container, "_flat_metrics", None) or []),
+        (True, getattr(container, "_flat_weighted_metrics", None) or []),
     ):
         for metric_list in lists:
             if not metric_list:
                 continue
-            prefix = f"{metric_list.output_name}_" if metric_list.output_name else ""
+            output = metric_list.output_name or None
+            prefix = f"{output}_" if output else ""
             for metric in metric_list.metrics:
                 name = prefix + metric.name
-                if name in counters:
-                    if weighted:
-                        name = f"{prefix}weighted_{metric.name}"
+                if name not in counters:
+                    counters[name] = 1
+                elif not weighted:
+                    index = counters[name]
+                    counters[name] += 1
+                    name = f"{name}_{index}"
+                else:
+                    name = f"{prefix}weighted_{metric.name}"
+                    if name not in counters:
+                        counters[name] = 1
                     else:
+                        index = counters[name]
                         counters[name] += 1
-                        name = f"{name}_{counters[name] - 1}"
-                counters.setdefault(name, 1)
-                kinds[name] = _metric_kind(metric, keras, masked, weighted and sample_weighted)
-    return kinds
+                        name = f"{name}_{index}"
+                entries.append((name, output, metric, weighted))
+    return entries
 
 
 def _metric_kind(metric, keras, masked: bool, weighted: bool) -> KeyKind:

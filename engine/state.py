@@ -26,6 +26,7 @@ from .events import (
     ValEnd,
     ValueKinds,
 )
+from .head_board import HeadBoard
 from .series import BucketSeries
 
 _RATE_WINDOW = 64
@@ -136,6 +137,8 @@ class RunState:
     notices: list[Notice] = field(default_factory=list)
     dropped: int = 0
     """Batch events a slow monitor coalesced away (the event log still has them)."""
+    heads: HeadBoard | None = None
+    """The current fit's heads: per-output losses and metrics, latest values."""
 
     log_lines: deque[LogLine] = field(init=False)
     log_total: int = 0
@@ -200,20 +203,24 @@ class RunState:
         )
         self.fit, self.epoch, self.step = event.fit, None, None
         self.phase = "training"
+        self.heads = HeadBoard(event)
 
     def _on_value_kinds(self, event: ValueKinds) -> None:
         info = self.current_fit
         if info is not None and info.fit == event.fit:
             info.value_kinds = dict(event.kinds)
+        self._fold_heads(event)
 
     def _on_epoch_start(self, event: EpochStart) -> None:
         self.fit, self.epoch, self.step = event.fit, event.epoch, None
         self.epoch_started = event.t
         self.phase = "training"
         self._epoch_losses = BatchLossStats()
+        self._fold_heads(event)
 
     def _on_batch(self, event: Batch) -> None:
         self.batches += 1
+        self._fold_heads(event)
         if event.fit == self.fit and event.epoch == self.epoch and self.step is not None:
             advanced = max(event.step - self.step, 0)
         else:
@@ -243,6 +250,7 @@ class RunState:
 
     def _on_val_end(self, event: ValEnd) -> None:
         self.last_val_logs = event.logs
+        self._fold_heads(event)
         self.phase = "training"
 
     def _on_train_eval(self, event: TrainEval) -> None:
@@ -265,6 +273,11 @@ class RunState:
             )
         )
         self._pending_train_eval = None
+        self._fold_heads(event)
+
+    def _fold_heads(self, event: Event) -> None:
+        if self.heads is not None:
+            self.heads.apply(event)
 
     def _on_fit_end(self, event: FitEnd) -> None:
         self.phase = "between fits"
