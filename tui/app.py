@@ -20,6 +20,7 @@ from .screens.confirm_quit import ConfirmQuit
 from .screens.help import HelpScreen
 from .widgets.epoch_chart import EpochChart
 from .widgets.explanation import Explanation
+from .widgets.head_grid import HeadGrid
 from .widgets.log_pane import LogPane
 from .widgets.run_header import RunHeader
 from .widgets.series_panel import SeriesPanel, describe_series
@@ -52,6 +53,7 @@ class MonitorApp(App[str]):
         Binding("ctrl+c", "quit_monitor", "Quit", show=False, priority=True),
         Binding("l", "show_tab('loss-tab')", "Loss"),
         Binding("o", "show_tab('output-tab')", "Output"),
+        Binding("h", "show_tab('heads-tab')", "Heads"),
         Binding("s", "toggle_smoothing", "Smooth"),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
@@ -87,6 +89,8 @@ class MonitorApp(App[str]):
                     yield Explanation(id="explanation")
             with TabPane("Output", id="output-tab"):
                 yield LogPane(id="log")
+            with TabPane("Heads", id="heads-tab"):
+                yield HeadGrid(id="head-grid")
         yield Label("", id="too-small")
         yield Footer()
 
@@ -138,6 +142,7 @@ class MonitorApp(App[str]):
         self.query_one(EpochChart).show(state)
         self.query_one(Explanation).show(state)
         self.query_one(LogPane).show(state)
+        self.query_one(HeadGrid).show(state)
 
     def _show_batch_values(self) -> None:
         series = self.state.batch_ema if self.smoothing else self.state.batch_values

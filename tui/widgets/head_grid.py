@@ -1,0 +1,116 @@
+"""The per-head grid of a multi-output model: rows are the total and each head,
+columns the loss and every metric, for training and validation."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
+from kmon.engine.format import format_value
+from kmon.engine.head_board import Cell, HeadBoard
+from kmon.engine.heads import TRAIN, VAL
+from kmon.engine.state import RunState
+
+WAITING = "Heads appear when training starts: kmon reads them from the compiled model."
+NO_HEADS = (
+    "No heads to show: the model has no compiled loss or metrics (a custom train_step "
+    "computes its own), so kmon cannot tell which log key belongs to which output."
+)
+LEGEND = (
+    "train: Keras's running mean while an epoch runs, then History · val: after each "
+    "epoch · ↓ ↑ → against the previous epoch · not configured: compile() asked for "
+    "no such metric (or loss) on this head"
+)
+
+
+class HeadGrid(VerticalScroll):
+    """Redraws only when the run's head board changed."""
+
+    DEFAULT_CSS = """
+    HeadGrid {
+        height: 1fr;
+        padding: 0 1;
+    }
+    HeadGrid > #head-summary {
+        height: auto;
+        text-style: bold;
+        margin-bottom: 1;
+    }
+    HeadGrid > DataTable {
+        height: auto;
+        max-height: 14;
+        margin-bottom: 1;
+    }
+    HeadGrid > #head-check, HeadGrid > #head-legend {
+        height: auto;
+        color: $text-muted;
+    }
+    HeadGrid > #head-legend {
+        margin-top: 1;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._drawn: tuple[int, int] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(WAITING, id="head-summary")
+        table: DataTable = DataTable(cursor_type="none", zebra_stripes=True, id="head-table")
+        table.display = False
+        yield table
+        yield Static("", id="head-check")
+        yield Static(LEGEND, id="head-legend")
+
+    def show(self, state: RunState) -> None:
+        board = state.heads
+        if board is None:
+            return
+        drawn = (id(board), board.version)
+        if drawn == self._drawn:
+            return
+        self._drawn = drawn
+        if not board.heads:
+            # Training runs but Keras built no compiled loss or metrics: a custom
+            # train_step that computes its own.
+            self.query_one("#head-summary", Static).update(NO_HEADS if board.train else WAITING)
+            self.query_one(DataTable).display = False
+            return
+        self.query_one("#head-summary", Static).update(_plain(board.summary()))
+        check = board.check_text()
+        if board.unplaced:
+            check += " Also logged, from no head: " + ", ".join(board.unplaced) + "."
+        self.query_one("#head-check", Static).update(_plain(check))
+        self._fill(board)
+
+    def _fill(self, board: HeadBoard) -> None:
+        table = self.query_one(DataTable)
+        table.display = True
+        table.clear(columns=True)
+        quantities = board.quantities()
+        table.add_column("head", key="head")
+        table.add_column("weight", key="weight")
+        for quantity in quantities:
+            for split in (TRAIN, VAL):
+                label = quantity if split == TRAIN else f"val {quantity}"
+                table.add_column(label, key=f"{split}:{quantity}")
+        for row in board.rows():
+            label = Text(row.label, style="bold" if row.head is None else "")
+            cells = [_cell(row.cells[(q, s)]) for q in quantities for s in (TRAIN, VAL)]
+            table.add_row(label, Text(row.weight, style="dim"), *cells)
+
+
+def _cell(cell: Cell) -> Text:
+    if cell.value is None:
+        return Text(cell.note, style="dim italic")
+    text = Text(format_value(cell.value))
+    if cell.trend:
+        text.append(" " + cell.trend, style="dim")
+    return text
+
+
+def _plain(text: str) -> Text:
+    """Model and metric names are user text: never read them as markup."""
+    return Text(text)
