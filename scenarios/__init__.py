@@ -8,8 +8,11 @@ from pathlib import Path
 
 from .base import Scenario
 from .history_vs_console import SCENARIO as HISTORY_VS_CONSOLE
+from .multi_head_metrics import SCENARIO as MULTI_HEAD_METRICS
 
-SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (HISTORY_VS_CONSOLE,)}
+SCENARIOS: dict[str, Scenario] = {
+    scenario.name: scenario for scenario in (HISTORY_VS_CONSOLE, MULTI_HEAD_METRICS)
+}
 
 #: What plain ``kmon`` runs when there is no terminal to show the menu on.
 DEFAULT_SCENARIO = HISTORY_VS_CONSOLE.name
