@@ -167,6 +167,27 @@ class Notice(Event):
 
 
 @dataclass(slots=True)
+class Alarm(Event):
+    """A training alarm was raised or cleared (see :mod:`kmon.engine.alarms`).
+
+    ``kind`` names the problem (``prediction_variance``, ``vanishing_gradients``,
+    ``exploding_gradients``, ``unscaled_data``, ``nonfinite_data``, ``nan_loss``);
+    ``subject`` narrows it (the output head of a ``prediction_variance`` alarm),
+    ``evidence`` holds the numbers it was decided on."""
+
+    type: ClassVar[str] = "alarm"
+    kind: str = ""
+    state: str = "raised"
+    severity: str = "warning"
+    message: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    fit: int = 0
+    epoch: int | None = None
+    step: int | None = None
+    subject: str | None = None
+
+
+@dataclass(slots=True)
 class RunEnd(Event):
     """``status`` is "ok", "failed" or "stopped"; ``error`` is set when failed."""
 
@@ -191,6 +212,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         FitEnd,
         Log,
         Notice,
+        Alarm,
         RunEnd,
     )
 }

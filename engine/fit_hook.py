@@ -7,14 +7,18 @@ progress bar when the monitor shows progress instead), then restored.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 from collections.abc import Callable
 
 import keras
 
+from .alarms import AlarmBook
 from .callback import KmonCallback
 from .events import Event, Notice
+from .probe_callback import ProbeCallback
+from .probes import FitData, ProbeConfig, probe_config
 from .stop import StopSignal
 
 DEFAULT_BATCH_SIZE = 32  # what Keras uses for array inputs when batch_size is None
@@ -29,6 +33,10 @@ class FitHook:
         quiet_keras: force ``verbose=0`` so Keras's progress bar does not print.
         evaluate_training_data: evaluate the model on its training arrays at every
             epoch end (see :class:`~kmon.engine.events.TrainEval`).
+        probes: how :class:`~kmon.engine.probe_callback.ProbeCallback` watches each
+            fit for training failures (None: what
+            :func:`~kmon.engine.probes.set_probe_config` set, or the defaults).
+        stop_on_nan: stop the run when the training loss becomes NaN or Inf.
     """
 
     def __init__(
@@ -38,8 +46,14 @@ class FitHook:
         *,
         quiet_keras: bool = True,
         evaluate_training_data: bool = False,
+        probes: ProbeConfig | None = None,
+        stop_on_nan: bool = False,
     ) -> None:
         self._emit = emit
+        self._probes = probes
+        self._stop_on_nan = stop_on_nan
+        self.alarms = AlarmBook(emit)
+        """The run's alarms, shared by every fit."""
         self._evaluate_training_data = evaluate_training_data
         self._stop = stop
         self._quiet_keras = quiet_keras
@@ -93,31 +107,43 @@ class FitHook:
             if self._evaluate_training_data
             else None,
         )
+        added = [callback]
+        config = self._probes or probe_config()
+        if self._stop_on_nan:
+            config = dataclasses.replace(config, stop_on_nan=True)
+        if config.enabled:
+            data = FitData(arguments.get("x"), arguments.get("y"), samples)
+            added.append(
+                ProbeCallback(
+                    self._emit, self.fits, self.alarms, data, config=config, stop=self._stop
+                )
+            )
         self.fits += 1
-        arguments["callbacks"] = _with_callback(arguments.get("callbacks"), callback, model)
+        arguments["callbacks"] = _with_callback(arguments.get("callbacks"), added, model)
         if self._quiet_keras:
             arguments["verbose"] = 0
         return original(*bound.args, **bound.kwargs)
 
 
-def _with_callback(callbacks, callback, model):
+def _with_callback(callbacks, added, model):
     if callbacks is None:
-        return [callback]
+        return list(added)
     if isinstance(callbacks, keras.callbacks.CallbackList):
         # Keras uses a ready-made list as is, without configuring its members: add
         # ours in place and configure it here. A list reused across fit() calls
-        # still holds the callback of the previous fit: replace it.
+        # still holds the callbacks of the previous fit: replace them.
         callbacks.callbacks[:] = [
-            cb for cb in callbacks.callbacks if not isinstance(cb, KmonCallback)
+            cb for cb in callbacks.callbacks if not isinstance(cb, (KmonCallback, ProbeCallback))
         ]
-        callback.set_params(callbacks.params or {})
-        callback.set_model(model)
-        callbacks.callbacks.append(callback)
+        for callback in added:
+            callback.set_params(callbacks.params or {})
+            callback.set_model(model)
+            callbacks.callbacks.append(callback)
         return callbacks
     if isinstance(callbacks, (list, tuple)):
-        return [*callbacks, callback]
+        return [*callbacks, *added]
     # A single callback, which Keras accepts as well.
-    return [callbacks, callback]
+    return [callbacks, *added]
 
 
 def _array_geometry(arguments) -> tuple[int | None, int | None]:

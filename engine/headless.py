@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from .events import EpochEnd, Event, FitStart, Log, Notice
+from .alarms import alarm_line
+from .events import Alarm, EpochEnd, Event, FitStart, Log, Notice
 from .format import format_duration, format_logs, format_value
 from .head_board import table_lines
 from .state import RunState
@@ -49,6 +50,8 @@ class HeadlessReporter:
             self._write_heads()
         elif isinstance(event, Notice):
             self.out.write(f"{PREFIX} {event.level}: {event.text}\n")
+        elif isinstance(event, Alarm):
+            self.out.write(f"{PREFIX} {alarm_line(event, self.state.epoch_number)}\n")
 
     def _epoch_line(self, event: EpochEnd) -> str:
         state = self.state
@@ -81,6 +84,9 @@ class HeadlessReporter:
             parts.append("final " + format_logs(final))
         if state.dropped:
             parts.append(f"{state.dropped} batch events coalesced")
+        if state.alarms:
+            kinds = [a.kind + (f" {a.subject}" if a.subject else "") for a in state.alarms.values()]
+            parts.append(f"{_plural(len(kinds), 'alarm')} active: {', '.join(kinds)}")
         if self.log_path:
             parts.append(f"log: {self.log_path}")
         self.out.write(" · ".join(parts) + "\n")

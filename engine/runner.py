@@ -124,6 +124,7 @@ class TrainingRun:
         before_end: called just before ``run_end`` is emitted (e.g. to let output
             capture hand over the script's last lines first).
         evaluate_training_data: evaluate on the training data at each epoch end.
+        stop_on_nan: stop training when the loss becomes NaN or Inf.
     """
 
     def __init__(
@@ -135,6 +136,7 @@ class TrainingRun:
         gate: threading.Event | None = None,
         before_end: Callable[[], None] | None = None,
         evaluate_training_data: bool = False,
+        stop_on_nan: bool = False,
     ) -> None:
         self.target = target
         self._emit = emit
@@ -142,6 +144,7 @@ class TrainingRun:
         self._gate = gate
         self._before_end = before_end
         self._evaluate_training_data = evaluate_training_data
+        self._stop_on_nan = stop_on_nan
         self.stop_signal = StopSignal()
         self.finished = threading.Event()
         self.status: str | None = None
@@ -183,6 +186,7 @@ class TrainingRun:
                 self.stop_signal,
                 quiet_keras=self._quiet_keras,
                 evaluate_training_data=self._evaluate_training_data,
+                stop_on_nan=self._stop_on_nan,
             )
             hook.install()
             if self._gate is not None:

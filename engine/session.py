@@ -28,6 +28,7 @@ class Session:
         quiet_keras: silence Keras's progress bar (kmon reports progress).
         capture: capture fds 1 and 2 into log events.
         evaluate_training_data: evaluate on the training data at each epoch end.
+        stop_on_nan: stop training when the loss becomes NaN or Inf.
     """
 
     def __init__(
@@ -38,6 +39,7 @@ class Session:
         quiet_keras: bool = True,
         capture: bool = True,
         evaluate_training_data: bool = False,
+        stop_on_nan: bool = False,
     ) -> None:
         self.log_path = Path(log_path)
         self.channel = MonitorChannel()
@@ -52,6 +54,7 @@ class Session:
             gate=self.gate,
             before_end=self.capture.sync if self.capture else None,
             evaluate_training_data=evaluate_training_data,
+            stop_on_nan=stop_on_nan,
         )
         self._closed = False
 

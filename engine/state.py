@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .events import (
+    Alarm,
     Batch,
     EpochEnd,
     EpochStart,
@@ -30,6 +31,8 @@ from .head_board import HeadBoard
 from .series import BucketSeries
 
 _RATE_WINDOW = 64
+#: Alarm events (raised and cleared) a state keeps.
+ALARM_HISTORY = 500
 #: EMA smoothing of per-batch losses (the TUI can show it instead of raw values).
 EMA_BETA = 0.9
 
@@ -135,6 +138,10 @@ class RunState:
     history: list[EpochRecord] = field(default_factory=list)
     last_val_logs: dict[str, float] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)
+    alarms: dict[tuple[str, str | None], Alarm] = field(default_factory=dict)
+    """Active alarms by (kind, subject), in the order they were raised."""
+    alarm_history: deque[Alarm] = field(default_factory=lambda: deque(maxlen=ALARM_HISTORY))
+    """Alarm events, raised and cleared, oldest first (the newest ALARM_HISTORY)."""
     dropped: int = 0
     """Batch events a slow monitor coalesced away (the event log still has them)."""
     heads: HeadBoard | None = None
@@ -288,6 +295,14 @@ class RunState:
 
     def _on_notice(self, event: Notice) -> None:
         self.notices.append(event)
+
+    def _on_alarm(self, event: Alarm) -> None:
+        self.alarm_history.append(event)
+        key = (event.kind, event.subject)
+        if event.state == "cleared":
+            self.alarms.pop(key, None)
+        else:
+            self.alarms[key] = event
 
     def _on_run_end(self, event: RunEnd) -> None:
         self.ended = event.t

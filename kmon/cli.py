@@ -89,6 +89,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="folder for event logs when --log is not given (default: ./kmon-runs)",
     )
     parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
+    parser.add_argument(
+        "--stop-on-nan",
+        action="store_true",
+        help="stop training as soon as the loss is NaN or Inf (the nan_loss alarm fires "
+        "either way)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,6 +233,7 @@ def _session(target, args: argparse.Namespace, *, quiet_keras: bool, evaluate_tr
             log_path,
             quiet_keras=quiet_keras,
             evaluate_training_data=evaluate_training_data,
+            stop_on_nan=getattr(args, "stop_on_nan", False),
         )
     except OSError as exc:
         raise UserError(f"cannot write the event log {log_path}: {exc.strerror}") from None
