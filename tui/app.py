@@ -18,6 +18,7 @@ from kmon.engine.state import EMA_BETA, RunState
 
 from .screens.confirm_quit import ConfirmQuit
 from .screens.help import HelpScreen
+from .widgets.alarm_pane import AlarmPane
 from .widgets.epoch_chart import EpochChart
 from .widgets.explanation import Explanation
 from .widgets.head_grid import HeadGrid
@@ -53,6 +54,7 @@ class MonitorApp(App[str]):
         Binding("ctrl+c", "quit_monitor", "Quit", show=False, priority=True),
         Binding("l", "show_tab('loss-tab')", "Loss"),
         Binding("o", "show_tab('output-tab')", "Output"),
+        Binding("a", "show_tab('alarms-tab')", "Alarms"),
         Binding("h", "show_tab('heads-tab')", "Heads"),
         Binding("s", "toggle_smoothing", "Smooth"),
         Binding("question_mark", "help", "Help", key_display="?"),
@@ -89,6 +91,8 @@ class MonitorApp(App[str]):
                     yield Explanation(id="explanation")
             with TabPane("Output", id="output-tab"):
                 yield LogPane(id="log")
+            with TabPane("Alarms", id="alarms-tab"):
+                yield AlarmPane(id="alarms")
             with TabPane("Heads", id="heads-tab"):
                 yield HeadGrid(id="head-grid")
         yield Label("", id="too-small")
@@ -142,6 +146,7 @@ class MonitorApp(App[str]):
         self.query_one(EpochChart).show(state)
         self.query_one(Explanation).show(state)
         self.query_one(LogPane).show(state)
+        self.query_one(AlarmPane).show(state)
         self.query_one(HeadGrid).show(state)
 
     def _show_batch_values(self) -> None:

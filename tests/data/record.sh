@@ -11,4 +11,6 @@ rm -f "$here/two_fits.jsonl" "$here/failed.jsonl" "$here/three_heads.jsonl"
 # This one exits 1 on purpose: the script raises after one epoch.
 "$kmon" train --headless --log "$here/failed.jsonl" "$here/scripts/failed.py"
 "$kmon" train --headless --log "$here/three_heads.jsonl" "$here/scripts/three_heads.py"
+rm -f "$here/alarms.jsonl"
+"$kmon" train --headless --log "$here/alarms.jsonl" "$here/scripts/alarms.py"
 ls -l "$here"/*.jsonl

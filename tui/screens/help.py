@@ -12,6 +12,7 @@ KEYS = [
     ("q / Ctrl+C", "quit (asks first while training runs, then stops it gracefully)"),
     ("l / o", "the Loss tab / the Output tab (the script's own output)"),
     ("h", "the Heads tab: each output's loss and metrics, train and val, and the total"),
+    ("a", "the Alarms tab: training alarms, evidence, fixes"),
     ("s", "smooth the per-batch loss (EMA, bias-corrected) or show it raw"),
     ("?", "this help"),
     ("Tab", "move focus (the output pane scrolls with arrows, PgUp/PgDn, Home/End)"),

@@ -35,7 +35,8 @@ class RunHeader(Static):
     def show(self, state: RunState, now: float) -> None:
         """Redraw from ``state``; ``now`` is the wall clock (or the replay's clock)."""
         width = max(self.size.width - 2, 20)
-        text = Text("\n").join([self._first_line(state), self._second_line(state, now, width)])
+        first = _with_alarm_badge(self._first_line(state), state, width)
+        text = Text("\n").join([first, self._second_line(state, now, width)])
         if text.markup != self._shown:  # unchanged: no repaint, no bytes to the terminal
             self._shown = text.markup
             self.update(text)
@@ -88,3 +89,23 @@ class RunHeader(Static):
             line.append("step " + str(done).ljust(bar_width - 5), style="magenta")
         line.append_text(tail)
         return line
+
+
+def _with_alarm_badge(line: Text, state: RunState, width: int) -> Text:
+    """``line`` with the active-alarm badge at its end, shortened so the badge stays
+    visible in narrow terminals."""
+    alarms = state.alarms
+    if not alarms:
+        return line
+    errors = any(alarm.severity == "error" for alarm in alarms.values())
+    count = len(alarms)
+    badge = Text(
+        f" ⚠ {count} alarm{'s' if count > 1 else ''} (a) ",
+        style="bold white on red" if errors else "bold black on yellow",
+    )
+    room = width - badge.cell_len - 2
+    if line.cell_len > room:
+        line.truncate(max(room, 0), overflow="ellipsis")
+    line.append("  ")
+    line.append_text(badge)
+    return line

@@ -1,0 +1,154 @@
+"""Training alarms: the active ones with their evidence, causes and fixes, then the
+history of every alarm raised and cleared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, NewLine
+from rich.padding import Padding
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from kmon.engine.alarms import ADVICE, ERROR, RAISED
+from kmon.engine.events import Alarm
+from kmon.engine.format import format_duration, format_value
+from kmon.engine.state import RunState
+
+CHECKS = (
+    "kmon checks the data when fit() starts (scale, feature ranges, NaN/Inf), the "
+    "spread of the model's predictions and its gradients on a fixed probe batch while "
+    "it trains (within 2% of training time), and the loss after every batch."
+)
+NO_ALARMS = "No active alarms."
+_SEVERITY_STYLE = {ERROR: "bold red", "warning": "bold yellow"}
+#: Evidence keys shown elsewhere in the entry.
+_HIDDEN = {"head"}
+
+
+class AlarmPane(VerticalScroll):
+    """Redraws only when an alarm or an alarm note arrived."""
+
+    DEFAULT_CSS = """
+    AlarmPane {
+        height: 1fr;
+        padding: 0 1;
+    }
+    AlarmPane > #alarm-body {
+        height: auto;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._drawn: tuple | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(render_alarms(RunState()), id="alarm-body")
+
+    def show(self, state: RunState) -> None:
+        history = state.alarm_history
+        key = (len(history), history[-1].t if history else None, len(state.notices))
+        if key == self._drawn:
+            return
+        self._drawn = key
+        self.query_one("#alarm-body", Static).update(render_alarms(state))
+
+
+def render_alarms(state: RunState) -> Group:
+    """The pane's content, from the run state alone."""
+    parts: list = []
+    active = sorted(state.alarms.values(), key=lambda a: (a.severity != ERROR, a.t))
+    if active:
+        style = "bold red" if any(a.severity == ERROR for a in active) else "bold yellow"
+        count = len(active)
+        parts.append(Text(f"⚠ {count} active alarm{'s' if count > 1 else ''}", style=style))
+    else:
+        line = Text(f"✔ {NO_ALARMS} ", style="bold green")
+        line.append(CHECKS, style="dim")
+        parts.append(line)
+    for alarm in active:
+        parts.append(NewLine())
+        parts.extend(_entry(alarm, state))
+    notes = [n.text.removeprefix("alarms: ") for n in state.notices if n.text.startswith("alarms:")]
+    if notes:
+        parts += [NewLine(), Text("Notes", style="bold")]
+        parts += [_indent(Text(f"· {note}", style="dim"), 2) for note in notes]
+    if state.alarm_history:
+        parts += [NewLine(), Text("History, newest first", style="bold")]
+        parts += [
+            _indent(_history_line(alarm, state), 2) for alarm in reversed(state.alarm_history)
+        ]
+    return Group(*parts)
+
+
+def _indent(renderable, left: int) -> Padding:
+    return Padding(renderable, (0, 0, 0, left))
+
+
+def _entry(alarm: Alarm, state: RunState) -> list:
+    advice = ADVICE.get(alarm.kind)
+    title = Text("● ", style=_SEVERITY_STYLE.get(alarm.severity, "bold"))
+    title.append(alarm.kind, style="bold")
+    if alarm.subject:
+        title.append(f" · {alarm.subject}", style="bold")
+    if advice:
+        title.append(f" — {advice.title}")
+    title.append(f"  [{alarm.severity}, since {_where(alarm, state)}]", style="dim")
+    lines: list = [title, _indent(Text(alarm.message), 2)]
+    evidence = _evidence(alarm.evidence)
+    if evidence:
+        line = Text("evidence: ", style="bold")
+        line.append(evidence, style="cyan")
+        lines.append(_indent(line, 2))
+    if advice:
+        lines.append(_indent(Text("likely causes:", style="bold"), 2))
+        lines += [_indent(Text(f"- {cause}"), 4) for cause in advice.causes]
+        lines.append(_indent(Text("fixes:", style="bold"), 2))
+        lines += [_indent(Text(f"- {fix}", style="green"), 4) for fix in advice.fixes]
+    return lines
+
+
+def _history_line(alarm: Alarm, state: RunState) -> Text:
+    elapsed = alarm.t - state.started if state.started is not None else None
+    line = Text(f"+{format_duration(elapsed)} ", style="dim")
+    raised = alarm.state == RAISED
+    line.append(
+        "raised " if raised else "cleared",
+        style=_SEVERITY_STYLE.get(alarm.severity, "bold") if raised else "bold green",
+    )
+    subject = f" {alarm.subject}" if alarm.subject else ""
+    line.append(f" {alarm.kind}{subject}", style="bold")
+    line.append(f" ({_where(alarm, state)}) ", style="dim")
+    line.append(alarm.message)
+    return line
+
+
+def _where(alarm: Alarm, state: RunState) -> str:
+    """1-based epoch across the run, as the header counts, and the step."""
+    fit = next((info for info in state.fits if info.fit == alarm.fit), None)
+    if alarm.epoch is None or fit is None:
+        return "fit start" if len(state.fits) < 2 else f"start of fit {alarm.fit}"
+    number = fit.epoch_offset + alarm.epoch - fit.initial_epoch + 1
+    if alarm.step is None:
+        return f"epoch {number}"
+    return f"epoch {number}, step {alarm.step}"
+
+
+def _evidence(evidence: dict[str, Any]) -> str:
+    parts = []
+    for key, value in evidence.items():
+        if key in _HIDDEN or value is None:
+            continue
+        if isinstance(value, bool):
+            shown = "yes" if value else "no"
+        elif isinstance(value, (int, float)):
+            shown = format_value(value) if isinstance(value, float) else f"{value:,}"
+        elif isinstance(value, (list, tuple)):
+            shown = ", ".join(map(str, value))
+        else:
+            shown = str(value)
+        parts.append(f"{key.replace('_', ' ')} {shown}")
+    return " · ".join(parts)
