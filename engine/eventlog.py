@@ -122,10 +122,12 @@ class EventLogReader:
         self._offset = 0
         self._partial = b""
 
-    def read_new(self) -> list[Event]:
+    def read_new(self, max_bytes: int = -1) -> list[Event]:
+        """Events appended since the last call (at most ``max_bytes`` of the file,
+        so a monitor can show a long log's first frame before reading it all)."""
         with open(self.path, "rb") as handle:
             handle.seek(self._offset)
-            data = handle.read()
+            data = handle.read(max_bytes)
             self._offset = handle.tell()
         data = self._partial + data
         lines = data.split(b"\n")

@@ -22,10 +22,22 @@ class HeadlessReporter:
         log_path: named in the final summary.
     """
 
-    def __init__(self, out: TextIO, err: TextIO, *, log_path: str | None = None) -> None:
+    def __init__(
+        self,
+        out: TextIO,
+        err: TextIO,
+        *,
+        log_path: str | None = None,
+        state: RunState | None = None,
+    ) -> None:
         self.out, self.err = out, err
         self.log_path = log_path
-        self.state = RunState()
+        self.state = state if state is not None else RunState()
+
+    def say(self, text: str) -> None:
+        """One line from kmon itself."""
+        self.out.write(f"{PREFIX} {text}\n")
+        self.out.flush()
 
     def handle(self, events: list[Event]) -> None:
         for event in events:
@@ -61,7 +73,8 @@ class HeadlessReporter:
         seconds = f" · {record.seconds:.1f}s" if record.seconds is not None else ""
         line = (
             f"{PREFIX} epoch {record.number}{of_total} (fit {event.fit}, epoch {event.epoch})"
-            f" · {_plural(record.steps, 'step')}{seconds} · {format_logs(event.logs)}"
+            f"{' · ' + _plural(record.steps, 'step') if record.steps else ''}{seconds}"
+            f" · {format_logs(event.logs)}"
         )
         losses = record.batch_losses
         if losses is not None and losses.count > 1:

@@ -13,8 +13,10 @@ from .capture import OutputCapture
 from .channel import MonitorChannel
 from .eventlog import EventLogWriter
 from .events import RunEnd
-from .headless import PREFIX, HeadlessReporter
+from .hangup import TerminalGuard
+from .headless import HeadlessReporter
 from .runner import CallableTarget, ScriptTarget, TrainingRun
+from .state import RunState
 
 DRAIN_SECONDS = 0.1
 
@@ -65,6 +67,13 @@ class Session:
         if open_gate:
             self.gate.set()
 
+    def terminal_fds(self) -> list[int]:
+        """Descriptors that reach the user's terminal while this session runs."""
+        capture = self.capture
+        if capture is None or not capture.active:
+            return [0, 1, 2]
+        return [0, capture.terminal_out.fileno(), capture.terminal_err.fileno()]
+
     def close(self) -> None:
         """Restore the terminal and finish the log. Call once the run is over."""
         if self._closed:
@@ -84,38 +93,57 @@ class Session:
 def run_headless(session: Session) -> int:
     """Run to the end, printing the script's output and one line per epoch.
 
-    Ctrl+C asks training to stop gracefully; a second Ctrl+C gives up at once.
+    Ctrl+C or SIGTERM asks training to stop gracefully; a second Ctrl+C gives up at
+    once. If the terminal hangs up, training goes on silently to the end.
     Returns the run's exit code.
     """
     session.start()
+    return follow_headless(session)
+
+
+def follow_headless(session: Session, state: RunState | None = None) -> int:
+    """Report a started session headless until its run ends; return its exit code.
+
+    Args:
+        session: a started session.
+        state: what was already shown (when a monitor hands over mid-run).
+    """
     capture = session.capture
     reporter = HeadlessReporter(
         capture.terminal_out if capture else sys.stdout,
         capture.terminal_err if capture else sys.stderr,
         log_path=str(session.log_path),
+        state=state,
     )
     interrupts = 0
-    while not session.run.finished.is_set():
-        try:
-            session.run.finished.wait(DRAIN_SECONDS)
-            reporter.handle(session.channel.drain())
-        except KeyboardInterrupt:
-            interrupts += 1
-            if interrupts > 1:
-                session.abandon()
-                _hand_back(reporter, session)
-                return 130
-            session.run.request_stop()
-            reporter.out.write(f"{PREFIX} stopping after this batch (Ctrl+C again to quit now)\n")
-    # Closing joins the capture threads, so the script's last lines are drained
-    # before the summary.
-    session.close()
-    _hand_back(reporter, session)
+    with TerminalGuard(session.terminal_fds(), on_terminate=session.run.request_stop) as guard:
+        while not session.run.finished.is_set():
+            try:
+                session.run.finished.wait(DRAIN_SECONDS)
+                reporter.handle(session.channel.drain())
+            except KeyboardInterrupt:
+                interrupts += 1
+                if interrupts > 1:
+                    session.abandon()
+                    _hand_back(reporter, session)
+                    return 130
+                session.run.request_stop()
+                reporter.say("stopping after this batch (Ctrl+C again to quit now)")
+            except OSError:
+                # The terminal is gone but no SIGHUP came (yet): stop writing to it.
+                guard.silence()
+        # Closing joins the capture threads, so the script's last lines are drained
+        # before the summary.
+        session.close()
+        _hand_back(reporter, session)
     return session.run.exit_code or 0
 
 
 def _hand_back(reporter: HeadlessReporter, session: Session) -> None:
     reporter.out, reporter.err = sys.stdout, sys.stderr
-    reporter.handle(session.channel.drain())
-    reporter.state.dropped = session.channel.dropped
-    reporter.finish()
+    try:
+        reporter.handle(session.channel.drain())
+        reporter.state.dropped = session.channel.dropped
+        reporter.finish()
+    except OSError:
+        pass  # nobody is left to read the summary; the event log has everything

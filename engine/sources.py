@@ -6,10 +6,13 @@ A source is anything with ``drain()`` (the events since the last call), ``live``
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from .events import Event
+from .events import Event, Notice, RunEnd
 
 
 class EventSource(Protocol):
@@ -76,3 +79,67 @@ class RecordedSource:
 
     def request_stop(self) -> None:
         """A recording cannot be stopped."""
+
+
+class FollowSource:
+    """Events of a run in another process, read from its growing event log.
+
+    The first drains hand out the log's history in chunks (so a long log shows its
+    first frame at once), then whatever the run appends. When the run's process
+    is gone without a ``run_end``, a ``run_end`` with status "stale" is made up for
+    the display (it is never written to the log).
+
+    Args:
+        path: the run's event log.
+        pid: the run's process, to tell a live run from a stale one.
+        chunk_bytes: most of the log read per drain.
+    """
+
+    live = True
+    dropped = 0
+
+    def __init__(self, path, pid: int | None, *, chunk_bytes: int = 4 * 1024 * 1024) -> None:
+        from .eventlog import EventLogReader
+
+        self._reader = EventLogReader(path)
+        self._pid = pid
+        self._chunk = chunk_bytes
+        self._ended = False
+        self._checked_at = 0.0
+        self._alive = True
+
+    @property
+    def report(self):
+        """What the reader skipped (garbage lines, unknown types)."""
+        return self._reader.report
+
+    def drain(self) -> list[Event]:
+        events = self._reader.read_new(self._chunk)
+        if any(event.type == "run_end" for event in events):
+            self._ended = True
+        elif not events and not self._ended and not self._process_alive():
+            self._ended = True
+            events.append(Notice(level="warning", text="the run's process is gone: stale run"))
+            events.append(RunEnd(status="stale", exit_code=0))
+        return events
+
+    @property
+    def running(self) -> bool:
+        return not self._ended
+
+    def _process_alive(self) -> bool:
+        from .runs import pid_alive
+
+        now = time.monotonic()
+        if now - self._checked_at >= 1.0:
+            self._checked_at = now
+            self._alive = pid_alive(self._pid)
+        return self._alive
+
+    def request_stop(self) -> None:
+        """SIGTERM to the run: it stops after the current batch."""
+        if self._pid and not self._ended:
+            try:
+                os.kill(self._pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass

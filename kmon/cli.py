@@ -68,8 +68,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--from", dest="from_dir", metavar="DIR", help="list the scenarios in DIR/*.py too"
     )
 
+    runs_help = "folder of the runs' event logs (default: ./kmon-runs)"
+    ps = commands.add_parser("ps", help="list runs: running, finished, failed, stale")
+    ps.add_argument("--runs-dir", metavar="DIR", default="kmon-runs", help=runs_help)
+    attach = commands.add_parser(
+        "attach", help="open the live monitor on a running run (q detaches, x stops it)"
+    )
+    attach.add_argument("run", nargs="?", help="run id or prefix (default: the newest running)")
+    attach.add_argument("--runs-dir", metavar="DIR", default="kmon-runs", help=runs_help)
+    attach.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
+    stop = commands.add_parser("stop", help="ask a running run to stop gracefully")
+    stop.add_argument("run", help="run id or prefix (see `kmon ps`)")
+    stop.add_argument("--runs-dir", metavar="DIR", default="kmon-runs", help=runs_help)
+
     replay = commands.add_parser("replay", help="show a recorded event log in the monitor")
-    replay.add_argument("path", help="a .jsonl event log written by kmon")
+    replay.add_argument(
+        "path",
+        help="a kmon event log (.jsonl), a Keras CSVLogger file (.csv) or a TensorBoard "
+        "log directory",
+    )
     replay.add_argument("--headless", action="store_true", help="print a summary instead")
     return parser
 
@@ -90,6 +107,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
     parser.add_argument(
+        "--detach",
+        action="store_true",
+        help="run in the background, in its own session (survives logout and SSH drops); "
+        "prints the run id; see `kmon ps`, `kmon attach`, `kmon stop`",
+    )
+    parser.add_argument(
         "--stop-on-nan",
         action="store_true",
         help="stop training as soon as the loss is NaN or Inf (the nan_loss alarm fires "
@@ -98,7 +121,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.raw_argv = argv
     try:
         if args.command is None and has_terminal():
             return _menu(args)
@@ -110,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
             return _list(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command in ("ps", "attach", "stop"):
+            from kmon import runs_cli
+
+            return getattr(runs_cli, args.command)(args)
     except UserError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -202,6 +231,10 @@ def _launch(
 ) -> int:
     from kmon.engine.session import run_headless
 
+    if getattr(args, "detach", False):
+        from kmon.runs_cli import detach
+
+        return detach(args, target.name)
     session = _session(
         target, args, quiet_keras=quiet_keras, evaluate_training_data=evaluate_training_data
     )
@@ -249,14 +282,14 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from kmon.engine.eventlog import read_events
+    from kmon.engine.importers import UnreadableLog, load_any
 
     if not os.path.exists(args.path):
         raise UserError(f"no such event log: {args.path}")
-    if not os.path.isfile(args.path):
-        raise UserError(f"not a file: {args.path}")
     try:
-        events, report = read_events(args.path)
+        events, report = load_any(args.path)
+    except UnreadableLog as exc:
+        raise UserError(str(exc)) from None
     except OSError as exc:
         raise UserError(f"cannot read {args.path}: {exc.strerror}") from None
     if not events:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from .base import Scenario
 from .history_vs_console import SCENARIO as HISTORY_VS_CONSOLE
+from .lstm_constant_predictions import SCENARIO as LSTM_CONSTANT_PREDICTIONS
 from .multi_head_metrics import SCENARIO as MULTI_HEAD_METRICS
 
 SCENARIOS: dict[str, Scenario] = {
-    scenario.name: scenario for scenario in (HISTORY_VS_CONSOLE, MULTI_HEAD_METRICS)
+    scenario.name: scenario
+    for scenario in (HISTORY_VS_CONSOLE, MULTI_HEAD_METRICS, LSTM_CONSTANT_PREDICTIONS)
 }
 
 #: What plain ``kmon`` runs when there is no terminal to show the menu on.

@@ -72,7 +72,7 @@ ERROR_CASES = [
     ("unknown-scenario", ["run", "nope"], ["nope", SCENARIO]),
     ("unknown-variant", ["run", SCENARIO, "--variant", "nope"], ["nope", *VARIANTS]),
     ("missing-log", ["replay", "missing.jsonl"], ["missing.jsonl"]),
-    ("log-is-a-directory", ["replay", "somedir"], ["not a file", "somedir"]),
+    ("log-is-an-empty-directory", ["replay", "somedir"], ["no TensorBoard event files", "somedir"]),
     ("garbage-log", ["replay", "garbage.jsonl"], ["garbage.jsonl"]),
 ]
 

@@ -79,6 +79,9 @@ class MonitorApp(App[str]):
         self._on_ready = on_ready
         self._clock = clock or time.time
         self._drawn_version = -1
+        self.close_request: str | None = None
+        """Set from outside the event loop (a signal handler) to close the app at
+        the next tick with this result; e.g. "hangup" when the terminal went away."""
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
@@ -122,6 +125,9 @@ class MonitorApp(App[str]):
     def tick(self) -> None:
         """Drain events, fold them into the state, redraw once."""
         if not self.is_running:
+            return
+        if self.close_request is not None:
+            self.exit(self.close_request)
             return
         events = self.source.drain()
         if events:

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 from rich.console import Console
 
-from kmon.engine.session import Session
+from kmon.engine.hangup import TerminalGuard
+from kmon.engine.session import Session, follow_headless
 from kmon.engine.sources import LiveSource
 
 from .app import MonitorApp
@@ -28,6 +29,10 @@ def run_tui(
     The script's output is captured into log events, so the monitor owns the
     terminal. When the app exits the terminal is restored and, with ``report``, one
     summary line is printed (plus the traceback of a failed script).
+
+    If the terminal hangs up (SSH dropped), the monitor closes without writing
+    anything and training goes on to the end with its log. If the monitor itself
+    fails, training goes on headless. SIGTERM asks training to stop gracefully.
 
     Args:
         session: the run, not started yet.
@@ -52,18 +57,34 @@ def run_tui(
     if capture is not None:
         # A crash of the monitor itself must reach the user, not the capture pipe.
         app.error_console = Console(file=capture.terminal_err, markup=False, highlight=False)
-    result = None
-    try:
-        result = app.run(mouse=mouse)
-    finally:
-        session.gate.set()
-        if result != "abandon" and not session.run.finished.is_set():
-            session.run.request_stop()
-            session.run.join(STOP_GRACE_SECONDS)
-        if session.run.finished.is_set():
-            session.close()
-        else:
-            session.abandon()
+
+    def on_hangup() -> None:
+        app.close_request = "hangup"
+
+    guard = TerminalGuard(
+        session.terminal_fds(), on_hangup=on_hangup, on_terminate=session.run.request_stop
+    )
+    with guard:
+        try:
+            result = app.run(mouse=mouse)
+        finally:
+            session.gate.set()
+    if guard.hung_up or app.return_code:
+        # The monitor is gone, training is not: finish it headless, log intact.
+        if not guard.hung_up:
+            print(
+                f"kmon: the monitor failed (error above); training goes on headless · "
+                f"log: {session.log_path}",
+                file=sys.stderr,
+            )
+        return follow_headless(session, state=app.state)
+    if result != "abandon" and not session.run.finished.is_set():
+        session.run.request_stop()
+        session.run.join(STOP_GRACE_SECONDS)
+    if session.run.finished.is_set():
+        session.close()
+    else:
+        session.abandon()
     if not report:
         return 130 if result == "abandon" else (session.run.exit_code or 0)
     return _report(session, app, abandoned=result == "abandon")
@@ -71,13 +92,6 @@ def run_tui(
 
 def _report(session: Session, app: MonitorApp, *, abandoned: bool) -> int:
     run = session.run
-    if app.return_code:
-        print(
-            f"kmon: the monitor failed (error above); training was stopped · log: "
-            f"{session.log_path}",
-            file=sys.stderr,
-        )
-        return app.return_code
     if abandoned and not run.finished.is_set():
         print(f"kmon: quit before the run ended (stopped) · log: {session.log_path}")
         return 130

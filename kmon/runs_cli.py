@@ -1,0 +1,122 @@
+"""`kmon train --detach`, `kmon ps`, `kmon attach`, `kmon stop`: long runs over SSH."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from kmon.cli import PROG, UserError, has_terminal
+from kmon.engine.eventlog import default_log_path
+from kmon.engine.format import format_duration
+from kmon.engine.runs import RunNotFound, find_run, list_runs, request_stop
+
+#: How long `--detach` waits to see the run start before returning.
+DETACH_CHECK_SECONDS = 1.0
+
+
+def detach(args: argparse.Namespace, name: str) -> int:
+    """Start the same command headless in its own session, print how to reach it."""
+    log_path = Path(args.log) if args.log else default_log_path(name, args.runs_dir)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    output_path = log_path.with_suffix(".out")
+    command = [sys.executable, "-m", "kmon", *_child_args(args.raw_argv, log_path)]
+    with open(output_path, "ab") as output:
+        child = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # no SIGHUP from this terminal, no Ctrl+C
+            close_fds=True,
+        )
+    try:
+        code = child.wait(DETACH_CHECK_SECONDS)
+    except subprocess.TimeoutExpired:
+        code = None
+    if code is not None:
+        raise UserError(f"the detached run exited at once ({code}); see {output_path}")
+    run_id = log_path.stem
+    print(f"{PROG}: started run {run_id} (pid {child.pid}), detached")
+    print(f"  log:    {log_path}")
+    print(f"  output: {output_path}")
+    print(f"  attach: {PROG} attach {run_id}" + _runs_dir_flag(args))
+    print(f"  stop:   {PROG} stop {run_id}" + _runs_dir_flag(args))
+    return 0
+
+
+def _child_args(argv: list[str], log_path: Path) -> list[str]:
+    """The user's command minus --detach (before the script), plus --headless --log."""
+    args = list(argv)
+    args.remove("--detach")  # options come before the script: the first is ours
+    command = args.pop(0)
+    extra = ["--headless"]
+    if "--log" not in args:
+        extra += ["--log", str(log_path)]
+    return [command, *extra, *args]
+
+
+def _runs_dir_flag(args: argparse.Namespace) -> str:
+    return "" if args.runs_dir == "kmon-runs" else f" --runs-dir {args.runs_dir}"
+
+
+def ps(args: argparse.Namespace) -> int:
+    runs = list_runs(args.runs_dir)
+    if not runs:
+        print(f"no runs in {args.runs_dir}")
+        return 0
+    now = time.time()
+    rows = [("RUN", "STATUS", "STARTED", "DURATION", "EPOCHS", "PID", "WHAT")]
+    for info in runs:
+        end = now if info.running else (info.last_t or now)
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.started or 0))
+        rows.append(
+            (
+                info.id,
+                info.status,
+                started,
+                format_duration(end - (info.started or end)),
+                str(info.epochs),
+                str(info.pid or "-"),
+                info.what,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    return 0
+
+
+def attach(args: argparse.Namespace) -> int:
+    info = _find(args)
+    if not has_terminal():
+        raise UserError(f"attach needs a terminal; read the log instead: {info.path}")
+    from kmon.engine.sources import FollowSource
+    from kmon.tui.attach_app import AttachedMonitorApp
+
+    source = FollowSource(info.path, info.pid)
+    AttachedMonitorApp(source).run(mouse=not args.no_mouse)
+    state = "still running" if source.running else "ended"
+    print(f"{PROG}: detached from run {info.id} ({state}) · log: {info.path}")
+    if source.report.skipped:
+        print(f"{PROG}: skipped {source.report.skipped} unreadable line(s)", file=sys.stderr)
+    return 0
+
+
+def stop(args: argparse.Namespace) -> int:
+    info = _find(args)
+    try:
+        request_stop(info)
+    except RunNotFound as exc:
+        raise UserError(str(exc)) from None
+    print(f"{PROG}: asked run {info.id} (pid {info.pid}) to stop after the current batch")
+    return 0
+
+
+def _find(args: argparse.Namespace):
+    try:
+        return find_run(args.runs_dir, args.run)
+    except RunNotFound as exc:
+        raise UserError(str(exc)) from None

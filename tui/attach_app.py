@@ -1,0 +1,38 @@
+"""The monitor attached to a run in another process (`kmon attach`)."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+from .app import MonitorApp
+from .screens.confirm_quit import ConfirmQuit
+
+
+class AttachedMonitorApp(MonitorApp):
+    """Quitting only detaches: the run goes on. `x` asks the run to stop."""
+
+    BINDINGS = [
+        Binding("q", "quit_monitor", "Detach"),
+        Binding("x", "stop_run", "Stop run"),
+    ]
+
+    def action_quit_monitor(self) -> None:
+        self.exit("detach")
+
+    def action_stop_run(self) -> None:
+        if not self.source.running:
+            self.notify("The run is not running.")
+            return
+        self.push_screen(
+            ConfirmQuit(
+                "Stop this run?",
+                "Training stops after the current batch (SIGTERM to the run's process); "
+                "the script then finishes. The monitor stays attached.",
+            ),
+            self._on_stop_run_answer,
+        )
+
+    def _on_stop_run_answer(self, yes: bool | None) -> None:
+        if yes:
+            self.source.request_stop()
+            self.query_one("RunHeader").stopping = True
