@@ -65,8 +65,7 @@ def _history_sentence(history: float, record: EpochRecord) -> str:
         return f"History's loss {format_value(history)} is the loss of the epoch's only batch."
     sentence = (
         f"History's loss {format_value(history)} is the mean of this epoch's "
-        f"{stats.count} batch losses ({format_value(stats.low)} … "
-        f"{format_value(stats.high)}), weighted by batch size"
+        f"{stats.count} batch losses ({stats.describe_range()}), weighted by batch size"
     )
     mean = stats.mean
     if math.isfinite(mean) and math.isfinite(history):

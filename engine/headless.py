@@ -78,7 +78,7 @@ class HeadlessReporter:
         )
         losses = record.batch_losses
         if losses is not None and losses.count > 1:
-            line += f" · batch losses {format_value(losses.low)}…{format_value(losses.high)}"
+            line += f" · batch losses {losses.describe_range()}"
         if record.train_eval and "loss" in record.train_eval:
             line += f" · evaluate(train) loss={format_value(record.train_eval['loss'])}"
         return line

@@ -27,6 +27,7 @@ from .events import (
     ValEnd,
     ValueKinds,
 )
+from .format import format_value
 from .head_board import HeadBoard
 from .series import BucketSeries
 
@@ -77,6 +78,8 @@ class BatchLossStats:
     high: float = -math.inf
     last_size: int = 0
     largest: int = 0
+    non_finite: int = 0
+    """Batches whose loss was NaN or infinite (left out of ``low`` and ``high``)."""
     complete: bool = True
 
     def add(self, value: float | None, size: int | None, span: int) -> None:
@@ -86,13 +89,25 @@ class BatchLossStats:
         self.count += 1
         self.samples += size
         self.weighted_sum += value * size
-        self.low, self.high = min(self.low, value), max(self.high, value)
+        if math.isfinite(value):
+            self.low, self.high = min(self.low, value), max(self.high, value)
+        else:
+            self.non_finite += 1
         self.last_size = size
         self.largest = max(self.largest, size)
 
     @property
     def mean(self) -> float:
         return self.weighted_sum / self.samples if self.samples else math.nan
+
+    def describe_range(self) -> str:
+        """``0.31…0.58``, saying how many batches were non-finite."""
+        parts = []
+        if self.non_finite < self.count:
+            parts.append(f"{format_value(self.low)} … {format_value(self.high)}")
+        if self.non_finite:
+            parts.append(f"{self.non_finite} non-finite")
+        return ", ".join(parts)
 
 
 @dataclass(slots=True)

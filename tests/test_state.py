@@ -191,3 +191,16 @@ def test_nothing_known_before_any_fit():
     assert state.epochs_total is None
     assert state.eta_seconds() is None
     assert state.elapsed(5.0) == 0.0
+
+
+def test_epoch_batch_loss_range_leaves_out_and_counts_non_finite_losses():
+    from kmon.engine.state import BatchLossStats
+
+    stats = BatchLossStats()
+    for value in (0.5, float("nan"), 0.25, float("inf")):
+        stats.add(value, 8, 1)
+    assert (stats.low, stats.high, stats.non_finite) == (0.25, 0.5, 2)
+    assert stats.describe_range() == "0.2500 … 0.5000, 2 non-finite"
+    diverged = BatchLossStats()
+    diverged.add(float("nan"), 8, 1)
+    assert diverged.describe_range() == "1 non-finite"
