@@ -28,6 +28,13 @@ from .widgets.series_panel import SeriesPanel, describe_series
 
 #: Redraws per second; events are drained and coalesced between them.
 REFRESH_HZ = 10
+#: While a live run trains, what changes with every batch (the sparklines, their
+#: stats, the heads grid) redraws at most this often; the header keeps REFRESH_HZ.
+#: Each redraw holds the GIL the training thread needs (see benchmarks/).
+BATCH_PANELS_SECONDS = 0.5
+#: Likewise for what changes at each epoch end (the plotext chart, the explanation),
+#: for runs whose epochs take a second or less.
+EPOCH_PANELS_SECONDS = 2.0
 #: Below this size the panes cannot show their content; say so instead.
 MIN_WIDTH, MIN_HEIGHT = 60, 16
 
@@ -79,6 +86,10 @@ class MonitorApp(App[str]):
         self._on_ready = on_ready
         self._clock = clock or time.time
         self._drawn_version = -1
+        self._panels_version = -1
+        self._panels_drawn_at = float("-inf")
+        self._epochs_drawn = -1
+        self._epochs_drawn_at = float("-inf")
         self.close_request: str | None = None
         """Set from outside the event loop (a signal handler) to close the app at
         the next tick with this result; e.g. "hangup" when the terminal went away."""
@@ -141,24 +152,45 @@ class MonitorApp(App[str]):
         state = self.state
         now = self._clock() if self.source.live else (state.last_t or 0.0)
         self.query_one(RunHeader).show(state, now)
-        if state.version == self._drawn_version:
-            return
-        self._drawn_version = state.version
-        self._show_batch_values()
-        running = state.batch_loss
-        self.query_one("#batch-loss", SeriesPanel).show(
-            running.highs(), describe_series(running, unit="batches")
-        )
-        self.query_one(EpochChart).show(state)
-        self.query_one(Explanation).show(state)
-        self.query_one(LogPane).show(state)
-        self.query_one(AlarmPane).show(state)
-        self.query_one(HeadGrid).show(state)
+        if state.version != self._drawn_version:
+            self._drawn_version = state.version
+            self.query_one(LogPane).show(state)
+            self.query_one(AlarmPane).show(state)
+        epochs = len(state.history)
+        if epochs != self._epochs_drawn and self._due(self._epochs_drawn_at, EPOCH_PANELS_SECONDS):
+            self._epochs_drawn, self._epochs_drawn_at = epochs, time.monotonic()
+            self.query_one(EpochChart).show(state)
+            self.query_one(Explanation).show(state)
+        if state.version != self._panels_version and self._due(
+            self._panels_drawn_at, BATCH_PANELS_SECONDS
+        ):
+            self._panels_version, self._panels_drawn_at = state.version, time.monotonic()
+            self._show_batch_values()
+            running = state.batch_loss
+            self.query_one("#batch-loss", SeriesPanel).show(
+                running.highs(), describe_series(running, unit="batches")
+            )
+            if self.query_one(TabbedContent).active == "heads-tab":
+                self.query_one(HeadGrid).show(state)
+
+    def _due(self, drawn_at: float, seconds: float) -> bool:
+        """Whether a throttled redraw may happen now: at once for a recording or a
+        finished run, else ``seconds`` after the previous one."""
+        if not self.source.live or self.state.finished:
+            return True
+        return time.monotonic() - drawn_at >= seconds
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        # The heads grid (a table rebuilt at each change) is drawn only while shown.
+        if event.pane.id == "heads-tab":
+            self.query_one(HeadGrid).show(self.state)
 
     def _show_batch_values(self) -> None:
         series = self.state.batch_ema if self.smoothing else self.state.batch_values
         panel = self.query_one("#batch-values", SeriesPanel)
-        panel.border_title = SMOOTHED_CAPTION if self.smoothing else VALUES_CAPTION
+        caption = SMOOTHED_CAPTION if self.smoothing else VALUES_CAPTION
+        if panel.border_title != caption:  # setting it repaints the panel
+            panel.border_title = caption
         stats = describe_series(series, unit="batches")
         if not len(series) and self.state.batches:
             stats = "not recoverable for this input (see the event log's value_kinds)"

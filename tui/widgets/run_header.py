@@ -39,7 +39,8 @@ class RunHeader(Static):
         text = Text("\n").join([first, self._second_line(state, now, width)])
         if text.markup != self._shown:  # unchanged: no repaint, no bytes to the terminal
             self._shown = text.markup
-            self.update(text)
+            # Two lines whatever the text: no layout pass (it redraws 10 times a second).
+            self.update(text, layout=False)
 
     def _first_line(self, state: RunState) -> Text:
         line = Text()

@@ -42,15 +42,42 @@ class SeriesPanel(Vertical):
         super().__init__(id=id)
         self.border_title = caption
         self.caption = caption
+        self._bars: tuple[int, ...] | None = None
+        self._stats = "no data yet"
 
     def compose(self) -> ComposeResult:
         yield Sparkline([], summary_function=max)
         yield Label("no data yet", classes="series-stats")
 
     def show(self, values: Sequence[float], stats: str) -> None:
+        """Show new values; repaints only what would look different (every repaint
+        costs the training thread time and the terminal bytes)."""
         finite = [v for v in values if math.isfinite(v)]
-        self.query_one(Sparkline).data = finite
-        self.query_one(".series-stats", Label).update(stats)
+        sparkline = self.query_one(Sparkline)
+        bars = _bars(finite, sparkline.size.width)
+        # The data is always current (a resize repaints from it); the repaint is
+        # skipped when every bar keeps its height.
+        sparkline.set_reactive(Sparkline.data, finite)
+        if bars != self._bars:
+            self._bars = bars
+            sparkline.refresh()
+        if stats != self._stats:
+            label = self.query_one(".series-stats", Label)
+            # Same length, same size: no layout pass needed.
+            label.update(stats, layout=len(stats) != len(self._stats))
+            self._stats = stats
+
+
+def _bars(values: Sequence[float], width: int) -> tuple[int, ...] | None:
+    """The bar heights Textual's sparkline draws for ``values`` at ``width`` (the
+    same partition into columns, each the max of its part, 8 levels)."""
+    count = len(values)
+    if count < 2 or width < 1:
+        return (count, width) if count else None
+    low, high = min(values), max(values)
+    extent = (high - low) or 1
+    parts = [values[(count * i) // width : (count * (i + 1)) // width] for i in range(width)]
+    return tuple(int((max(part) - low) / extent * 7) for part in parts if part)
 
 
 def describe_series(series: BucketSeries, *, unit: str) -> str:
