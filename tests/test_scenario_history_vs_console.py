@@ -4,41 +4,21 @@ steady variant shows them closer together."""
 from __future__ import annotations
 
 import pytest
+from scenario_helpers import run_scenario
 
-from kmon.engine.eventlog import read_events
-from kmon.engine.runner import CallableTarget
-from kmon.engine.session import Session
 from kmon.engine.state import RunState
-from kmon.scenarios import find
 
 
-def run_scenario(tmp_path, variant: str) -> RunState:
-    scenario, variant = find("history_vs_console", variant)
-    log = tmp_path / f"{variant}.jsonl"
-    target = CallableTarget(
-        name=variant,
-        function=lambda: scenario.train(variant),
-        scenario=scenario.name,
-        variant=variant,
-    )
-    session = Session(
-        target, log, capture=False, evaluate_training_data=scenario.evaluate_training_data
-    )
-    session.start()
-    assert session.run.join(120), "scenario did not finish"
-    session.close()
-    assert session.run.status == "ok", session.run.error
-    events, report = read_events(log)
-    assert report.skipped == 0
-    state = RunState()
-    state.apply_all(events)
-    return state
+def run_variant(folder, variant: str) -> RunState:
+    run = run_scenario(folder, "history_vs_console", variant)
+    assert run.status == "ok"
+    return run.state
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("history_vs_console")
-    return {variant: run_scenario(folder, variant) for variant in ("noisy", "steady")}
+    return {variant: run_variant(folder, variant) for variant in ("noisy", "steady")}
 
 
 def test_the_four_numbers_differ(runs):

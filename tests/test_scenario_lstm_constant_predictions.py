@@ -6,36 +6,17 @@ tracks the series and stays silent. Two epochs instead of the scenario's fifteen
 from __future__ import annotations
 
 import pytest
+from scenario_helpers import run_scenario
 
-from kmon.engine.eventlog import read_events
-from kmon.engine.runner import CallableTarget
-from kmon.engine.session import Session
 from kmon.engine.state import RunState
-from kmon.scenarios import find
 from kmon.scenarios import lstm_constant_predictions as module
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy")
 
 
 def run_variant(folder, variant: str, **session_options) -> tuple[RunState, list]:
-    scenario, variant = find("lstm_constant_predictions", variant)
-    log = folder / f"{variant}.jsonl"
-    target = CallableTarget(
-        name=variant,
-        function=lambda: scenario.train(variant),
-        scenario=scenario.name,
-        variant=variant,
-    )
-    session = Session(target, log, capture=False, **session_options)
-    session.start()
-    assert session.run.join(120), "scenario did not finish"
-    session.close()
-    assert session.run.status in ("ok", "stopped"), session.run.error
-    events, report = read_events(log)
-    assert report.skipped == 0
-    state = RunState()
-    state.apply_all(events)
-    return state, events
+    run = run_scenario(folder, "lstm_constant_predictions", variant, **session_options)
+    return run.state, run.events
 
 
 @pytest.fixture(scope="module")

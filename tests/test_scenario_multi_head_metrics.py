@@ -3,41 +3,20 @@ that answer "4 losses but 2 accuracies", and its explanation is true for Keras 3
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from scenario_helpers import run_scenario
 
-from kmon.engine.eventlog import read_events
-from kmon.engine.runner import CallableTarget
-from kmon.engine.session import Session
 from kmon.engine.state import RunState
-from kmon.scenarios import SCENARIOS, find
+from kmon.scenarios import SCENARIOS
 from kmon.scenarios.multi_head_metrics import EXPLANATION, FEATURES, TIMESTEPS, data
 
 BCE, SCCE = "binary_crossentropy", "sparse_categorical_crossentropy"
 
 
 def run_variant(folder, variant: str) -> tuple[list, RunState, float]:
-    scenario, variant = find("multi_head_metrics", variant)
-    log = folder / f"{variant}.jsonl"
-    target = CallableTarget(
-        name=variant,
-        function=lambda: scenario.train(variant),
-        scenario=scenario.name,
-        variant=variant,
-    )
-    started = time.monotonic()
-    session = Session(target, log, capture=False)
-    session.start()
-    assert session.run.join(120), "scenario did not finish"
-    session.close()
-    seconds = time.monotonic() - started
-    assert session.run.status == "ok", session.run.error
-    events, report = read_events(log)
-    assert report.skipped == 0
-    state = RunState()
-    state.apply_all(events)
-    return events, state, seconds
+    run = run_scenario(folder, "multi_head_metrics", variant)
+    assert run.status == "ok"
+    return run.events, run.state, run.seconds
 
 
 @pytest.fixture(scope="module")
