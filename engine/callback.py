@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import keras
 
+from .distribute import is_multi_worker, local_sum, strategy_of
 from .events import (
     Batch,
     EpochEnd,
@@ -15,6 +16,7 @@ from .events import (
     Event,
     FitEnd,
     FitStart,
+    Notice,
     TrainEval,
     ValEnd,
     ValueKinds,
@@ -35,6 +37,13 @@ TRAIN_MODE_LAYERS = (
     "GaussianNoise",
     "AlphaDropout",
     "BatchNormalization",
+)
+
+#: A stop reaches only the worker it was asked of; the others wait for it in their
+#: next collective (gradients are all-reduced every step) until they are stopped.
+MULTI_WORKER_STOP_NOTE = (
+    "stopping this worker only: in a multi-worker run the other workers will wait for "
+    "it; stop them too (kmon stop on each, or through your cluster launcher)"
 )
 
 
@@ -93,12 +102,15 @@ class KmonCallback(keras.callbacks.Callback):
         self._train_thread: threading.Thread | None = None
         self._counted = 0.0
         self._heads: dict | None = None
+        self._multi_worker = False
+        self._stop_noted = False
 
     def on_train_begin(self, logs=None):
         params = self.params or {}
         model = self.model
         self._train_thread = threading.current_thread()
         self._steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
+        self._multi_worker = is_multi_worker(strategy_of(model))
         self._recovery = BatchValueRecovery(self._classify, self._steps_per_execution)
         self._heads = preview_head_map(model)
         self._emit(
@@ -162,6 +174,9 @@ class KmonCallback(keras.callbacks.Callback):
             )
         if self._stop.requested:
             self.model.stop_training = True
+            if self._multi_worker and not self._stop_noted:
+                self._stop_noted = True
+                self._emit(Notice(level="warning", text=MULTI_WORKER_STOP_NOTE))
 
     def on_test_end(self, logs=None):
         # Only called for validation inside fit(): a user's own evaluate() builds
@@ -196,12 +211,19 @@ class KmonCallback(keras.callbacks.Callback):
         Only on the training thread: called asynchronously, the count may already
         include later steps. This is the one device read kmon adds, and only for
         inputs whose sizes cannot be known otherwise.
+        Under a ``tf.distribute`` strategy the count is summed over this process's
+        replicas; across several workers that is only this worker's share, so the
+        sizes stay unknown there.
         """
         tracker = getattr(self.model, "_loss_tracker", None)
-        if tracker is None or threading.current_thread() is not self._train_thread:
+        if (
+            tracker is None
+            or self._multi_worker
+            or threading.current_thread() is not self._train_thread
+        ):
             return None
         try:
-            count = float(keras.ops.convert_to_numpy(tracker.count.value))
+            count = local_sum(tracker.count)
         except (AttributeError, TypeError, ValueError):
             return None
         size, self._counted = count - self._counted, count

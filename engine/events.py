@@ -46,6 +46,9 @@ class RunStart(Event):
     variant: str | None = None
     pid: int | None = None
     cwd: str | None = None
+    task: str | None = None
+    """This process's task in a ``tf.distribute`` cluster (``TF_CONFIG``), e.g.
+    ``"worker1"``; None outside a cluster."""
 
 
 @dataclass(slots=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import os
+import sys
 from collections.abc import Callable
 
 import keras
@@ -19,9 +21,17 @@ from .callback import KmonCallback
 from .events import Event, Notice
 from .probe_callback import ProbeCallback
 from .probes import FitData, ProbeConfig, probe_config
+from .runner import RefusedRun
 from .stop import StopSignal
 
 DEFAULT_BATCH_SIZE = 32  # what Keras uses for array inputs when batch_size is None
+
+#: Why a legacy tf.keras fit() is refused (one line: it ends the run with exit code 2).
+LEGACY_KERAS_MESSAGE = (
+    "kmon: this script trains with legacy tf.keras (Keras 2, from TF_USE_LEGACY_KERAS=1 "
+    "and the tf-keras package), which kmon does not monitor; unset TF_USE_LEGACY_KERAS "
+    "(tf.keras is then Keras 3) or use `import keras`"
+)
 
 
 class FitHook:
@@ -59,6 +69,7 @@ class FitHook:
         self._quiet_keras = quiet_keras
         self._saved: object = None
         self._had_own_fit = False
+        self._legacy: tuple | None = None
         self._installed = False
         self.fits = 0
         """Number of ``fit()`` calls seen so far."""
@@ -77,6 +88,7 @@ class FitHook:
         fit.__doc__ = original.__doc__
         fit.__wrapped__ = original
         model_cls.fit = fit
+        self._legacy = _refuse_legacy_keras()
         self._installed = True
 
     def uninstall(self) -> None:
@@ -86,6 +98,10 @@ class FitHook:
             keras.Model.fit = self._saved
         else:
             del keras.Model.fit
+        if self._legacy is not None:
+            legacy_cls, legacy_fit = self._legacy
+            legacy_cls.fit = legacy_fit
+            self._legacy = None
         self._installed = False
 
     def _fit(self, original, signature, model, args, kwargs):
@@ -123,6 +139,41 @@ class FitHook:
         if self._quiet_keras:
             arguments["verbose"] = 0
         return original(*bound.args, **bound.kwargs)
+
+
+def legacy_keras_requested(environ=None) -> bool:
+    """``tf.keras`` is legacy Keras 2 (``tf_keras``): TensorFlow's own test of the
+    variable."""
+    return (os.environ if environ is None else environ).get("TF_USE_LEGACY_KERAS") in (
+        "true",
+        "True",
+        "1",
+    )
+
+
+def _refuse_legacy_keras() -> tuple | None:
+    """Make legacy ``tf_keras.Model.fit`` raise :class:`RefusedRun` while installed.
+
+    Keras 2's callbacks, logs and compiled losses differ from Keras 3's: rather than
+    report values kmon cannot vouch for, it refuses. Only when the script can reach
+    legacy Keras (the variable is set, or ``tf_keras`` is imported already), so other
+    runs never pay for importing it. Returns ``(class, its own fit)`` to restore.
+    """
+    if not legacy_keras_requested() and "tf_keras" not in sys.modules:
+        return None
+    try:
+        import tf_keras
+    except ImportError:
+        return None  # tf.keras then fails to load by itself
+    model_cls = tf_keras.Model
+    own_fit = model_cls.fit
+
+    def fit(model, *args, **kwargs):
+        raise RefusedRun(LEGACY_KERAS_MESSAGE)
+
+    fit.__wrapped__ = own_fit
+    model_cls.fit = fit
+    return model_cls, own_fit
 
 
 def _with_callback(callbacks, added, model):

@@ -90,9 +90,13 @@ def _is_output_loss_tracker(metric, model) -> bool:
 
 def _output_loss_kind(metric, loss_tracker, keras) -> KeyKind:
     """Per-sample or per-step weighting, read from the counts after the first step."""
+    from .distribute import local_sum
+
     try:
-        own = float(keras.ops.convert_to_numpy(metric.count.value))
-        total = float(keras.ops.convert_to_numpy(loss_tracker.count.value))
+        # This process's replicas only: under tf.distribute the counts are per
+        # replica, and summing other workers' copies would be a collective.
+        own = local_sum(metric.count)
+        total = local_sum(loss_tracker.count)
     except (AttributeError, TypeError, ValueError):
         return KeyKind(None, "cannot tell how this head's loss is weighted")
     if own == total:

@@ -13,8 +13,8 @@ A script can choose the probe batch, or change the probes, itself::
     set_probe_config(budget=0.05)               # probe more often
 
 Prediction probes use ``model.predict_on_batch`` (inference mode, compiled, any
-backend). Gradient probes use ``tf.GradientTape`` and are available on the
-TensorFlow backend only.
+backend). Gradient probes differentiate the compiled loss with the backend's own
+autodiff: ``tf.GradientTape``, ``jax.value_and_grad`` or ``torch.autograd``.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class ProbeConfig:
             gradient probe (its first call compiles a ``tf.function``).
         every: probe predictions every this many steps instead of by budget.
         gradient_every: probe gradients every this many steps instead of by budget.
-        gradients: run gradient probes (TensorFlow backend only).
+        gradients: run gradient probes (TensorFlow, JAX and torch backends).
         stop_on_nan: stop training when the loss becomes NaN or Inf.
         variance_threshold: spread ratio under which a check counts as collapsed.
         variance_clear: spread ratio above which a check counts as recovered.
@@ -511,13 +511,19 @@ def _distinct_classes(target: Any, k: int, binary: bool) -> int | None:
 _gradient_functions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+#: Backends with a gradient probe.
+GRADIENT_BACKENDS = ("tensorflow", "jax", "torch")
+
+
 def gradients_unavailable(model: Any) -> str | None:
     """Why gradient probes cannot run on this model, or None when they can."""
     import keras
 
     backend = keras.backend.backend()
-    if backend != "tensorflow":
-        return f"gradient probes need the TensorFlow backend (this run uses {backend})"
+    if backend not in GRADIENT_BACKENDS:
+        return (
+            f"gradient probes need the TensorFlow, JAX or torch backend (this run uses {backend})"
+        )
     if getattr(model, "_compile_loss", None) is None:
         return "gradient probes need a model compiled with a loss"
     if not model.trainable_variables:
@@ -531,42 +537,130 @@ def gradient_norms(model: Any, batch: ProbeBatch) -> tuple[list[tuple[str, float
 
     Inference mode (no dropout, BatchNormalization statistics untouched). The loss
     trackers ``compute_loss`` updates are restored afterwards, so the running means
-    Keras reports are not disturbed.
+    Keras reports are not disturbed. Under a ``tf.distribute`` strategy it runs on
+    one replica (see :mod:`.distribute`): no collective, so workers never wait on it.
+    On JAX and torch the same loss is differentiated with the backend's own autodiff.
     """
-    import tensorflow as tf
+    import keras
 
+    from .distribute import strategy_of
+
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        loss, norms = _backend_gradient_norms(backend, model, batch)
+        return _layer_norms(model, norms), loss
     fn = _gradient_functions.get(model)
     variables = model.trainable_variables
+    strategy = strategy_of(model)
     if fn is None or fn[1] != len(variables):
-
-        @tf.function(reduce_retracing=True)
-        def compute(x, y):
-            with tf.GradientTape() as tape:
-                y_pred = model(x, training=False)
-                loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
-            grads = tape.gradient(loss, model.trainable_variables)
-            norms = [
-                tf.norm(tf.cast(g, tf.float32)) if g is not None else tf.constant(0.0)
-                for g in grads
-            ]
-            return tf.cast(loss, tf.float32), tf.stack(norms)
-
-        fn = (compute, len(variables))
+        fn = (_gradient_function(model, strategy), len(variables))
         _gradient_functions[model] = fn
-    trackers = [v for metric in model.metrics for v in metric.variables]
+    trackers = tracker_variables(model)
     saved = [v.numpy() for v in trackers]
     try:
         loss, norms = fn[0](batch.x, batch.y)
     finally:
         for variable, value in zip(trackers, saved):
             variable.assign(value)
-    per_variable = dict(zip((id(v) for v in variables), np.asarray(norms, dtype=np.float64)))
+    # Inside a replica Keras divides the loss by the replicas in sync: undo it.
+    scale = float(strategy.num_replicas_in_sync) if strategy is not None else 1.0
+    norms = np.asarray(norms, dtype=np.float64) * scale
+    return _layer_norms(model, norms), float(loss) * scale
+
+
+def _layer_norms(model: Any, norms: Any) -> list[tuple[str, float]]:
+    """Per-variable norms (in ``trainable_variables`` order) folded per top-level layer."""
+    per_variable = dict(zip((id(v) for v in model.trainable_variables), norms))
     result = []
     for layer in getattr(model, "layers", []) or []:
         weights = [per_variable[id(v)] for v in layer.trainable_weights if id(v) in per_variable]
         if weights:
             result.append((layer.name, float(math.sqrt(sum(w * w for w in weights)))))
-    return result, float(loss)
+    return result
+
+
+def _backend_gradient_norms(backend: str, model: Any, batch: ProbeBatch) -> tuple[float, list]:
+    """``(loss, per-variable norms)`` on JAX or torch, trackers left as they were."""
+    if backend == "jax":
+        sync = getattr(model, "jax_state_sync", None)
+        if callable(sync):
+            sync()  # JAX keeps the training state outside the variables until it syncs
+        fn = _gradient_functions.get(model)
+        if fn is None:
+            fn = _gradient_functions[model] = _jax_gradient_function(model)
+        loss, grads = fn(
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            [v.value for v in model.metrics_variables],
+            batch.x,
+            batch.y,
+        )
+        return float(loss), [float(np.linalg.norm(np.asarray(g))) for g in grads]
+    import torch
+
+    trackers = tracker_variables(model)
+    saved = [v.numpy() for v in trackers]
+    params = [v.value for v in model.trainable_variables]
+    try:
+        with torch.enable_grad():
+            y_pred = model(batch.x, training=False)
+            loss = model.compute_loss(x=batch.x, y=batch.y, y_pred=y_pred, training=False)
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+    finally:
+        for variable, value in zip(trackers, saved):
+            variable.assign(value)
+    norms = [float(g.detach().float().norm()) if g is not None else 0.0 for g in grads]
+    return float(loss.detach()), norms
+
+
+def _jax_gradient_function(model: Any):
+    """A jitted ``(loss, gradients)`` of the compiled loss, stateless: the trackers
+    ``compute_loss`` would update are inputs and outputs here, and dropped."""
+    import jax
+
+    def loss_of(trainable, non_trainable, metrics, x, y):
+        y_pred, _ = model.stateless_call(trainable, non_trainable, x, training=False)
+        loss, _ = model.stateless_compute_loss(
+            trainable, non_trainable, metrics, x=x, y=y, y_pred=y_pred, training=False
+        )
+        return loss
+
+    return jax.jit(jax.value_and_grad(loss_of))
+
+
+def _gradient_function(model: Any, strategy: Any):
+    import tensorflow as tf
+
+    def compute(x, y):
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=False)
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
+        grads = tape.gradient(loss, model.trainable_variables)
+        norms = [
+            tf.norm(tf.cast(g, tf.float32)) if g is not None else tf.constant(0.0) for g in grads
+        ]
+        return tf.cast(loss, tf.float32), tf.stack(norms)
+
+    if strategy is None:
+        return tf.function(compute, reduce_retracing=True)
+
+    from .distribute import on_one_replica
+
+    @tf.function(reduce_retracing=True)
+    def distributed(x, y):
+        return on_one_replica(strategy, compute, x, y)
+
+    return distributed
+
+
+def tracker_variables(model: Any) -> list:
+    """The variables behind the model's metrics, one per replica under a strategy."""
+    from .distribute import tracker_variables as variables
+
+    return variables(model)
+
+
+_predict_functions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def predict(model: Any, batch: ProbeBatch) -> Any:
@@ -575,7 +669,25 @@ def predict(model: Any, batch: ProbeBatch) -> Any:
     if callable(sync):
         # JAX keeps the training state outside the variables until it syncs.
         sync()
-    return model.predict_on_batch(batch.x)
+    from .distribute import strategy_of
+
+    strategy = strategy_of(model)
+    if strategy is None:
+        return model.predict_on_batch(batch.x)
+    # predict_on_batch under a MirroredStrategy returns each row once per replica:
+    # run the model on one replica instead (no collective, see .distribute).
+    fn = _predict_functions.get(model)
+    if fn is None:
+        import tensorflow as tf
+
+        from .distribute import on_one_replica
+
+        @tf.function(reduce_retracing=True)
+        def fn(x):
+            return on_one_replica(strategy, lambda v: model(v, training=False), x)
+
+        _predict_functions[model] = fn
+    return _to_numpy(fn(batch.x))
 
 
 # -- the time budget --------------------------------------------------------------------------

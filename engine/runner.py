@@ -21,6 +21,11 @@ class ScriptError(Exception):
     """The script cannot be run at all; the message is one line for the user."""
 
 
+class RefusedRun(Exception):
+    """kmon cannot monitor what the script does (e.g. legacy tf.keras): the run ends
+    as failed with exit code 2 and this one-line message, without a traceback."""
+
+
 @dataclass
 class ScriptTarget:
     """An unmodified ``python script.py args...``, run as ``__main__``."""
@@ -60,11 +65,15 @@ class ScriptTarget:
         return self.path.name
 
     def run_start(self) -> RunStart:
+        from .distribute import cluster_task
+
+        task = cluster_task()
         return RunStart(
             script=str(self.path),
             argv=[str(self.path), *self.argv],
             pid=os.getpid(),
             cwd=os.getcwd(),
+            task=task.label if task is not None else None,
         )
 
     def execute(self) -> None:
@@ -200,6 +209,9 @@ class TrainingRun:
                     error = {"message": exc.code, "traceback": ""}
         except KeyboardInterrupt:
             status, exit_code = "stopped", 130
+        except RefusedRun as exc:
+            status, exit_code = "failed", 2
+            error = {"message": str(exc), "traceback": ""}
         except BaseException as exc:  # noqa: BLE001 - the user's script may raise anything
             status, exit_code = "failed", 1
             error = {

@@ -163,10 +163,35 @@ def _train(args: argparse.Namespace) -> int:
     except ScriptError as exc:
         raise UserError(str(exc)) from None
     headless = args.headless or not has_terminal()
+    task = _cluster_task()
+    if task is not None and not task.is_chief and not headless:
+        # Only the chief streams to a monitor: other workers log and never wait on one.
+        print(
+            f"{PROG}: {task.label} of a {task.workers}-worker tf.distribute cluster (TF_CONFIG) "
+            "is not the chief: running headless (attach to the chief's run to watch)",
+            file=sys.stderr,
+        )
+        headless = True
     quiet = not (headless and args.keras_verbose)
     return _launch(
         target, args, headless=headless, quiet_keras=quiet, evaluate_training_data=args.eval_train
     )
+
+
+def _cluster_task():
+    """This process's task when ``TF_CONFIG`` describes a multi-worker cluster."""
+    from kmon.engine.distribute import cluster_task
+
+    return cluster_task()
+
+
+def _run_name(target) -> str:
+    """The name default log files get: with the worker's task on a cluster, so that
+    workers sharing a folder (NFS) never write the same file."""
+    task = _cluster_task()
+    if task is None:
+        return target.name
+    return f"{os.path.splitext(target.name)[0]}-{task.label}"
 
 
 def _scenarios(args: argparse.Namespace) -> dict:
@@ -234,7 +259,7 @@ def _launch(
     if getattr(args, "detach", False):
         from kmon.runs_cli import detach
 
-        return detach(args, target.name)
+        return detach(args, _run_name(target))
     session = _session(
         target, args, quiet_keras=quiet_keras, evaluate_training_data=evaluate_training_data
     )
@@ -259,7 +284,7 @@ def _session(target, args: argparse.Namespace, *, quiet_keras: bool, evaluate_tr
 
     log = getattr(args, "log", None)
     runs_dir = getattr(args, "runs_dir", "kmon-runs")
-    log_path = log or default_log_path(target.name, runs_dir)
+    log_path = log or default_log_path(_run_name(target), runs_dir)
     try:
         return Session(
             target,

@@ -1,0 +1,71 @@
+"""Trains under tf.distribute.MultiWorkerMirroredStrategy; TF_CONFIG says which
+worker this process is. Run by tests/test_distribute.py: one worker under
+`kmon train`, the other plain `python`. Probes run at every step on purpose: had
+kmon issued a collective of its own, the plain worker would never join it and both
+would hang.
+
+Keras 3.15's fit() does not run under MultiWorkerMirroredStrategy as released
+(keras-team/keras#20585): two workarounds below, marked, make it train; they are
+about Keras, not kmon.
+"""
+
+import json
+import sys
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras.src.backend.tensorflow import trainer as tf_trainer
+
+from kmon.engine import probes
+
+strategy = tf.distribute.MultiWorkerMirroredStrategy()
+_reduce_per_replica = tf_trainer.reduce_per_replica
+
+
+def reduce_per_replica(values, strategy, reduction):
+    # Workaround 1: Keras reduces scalar metrics across workers with axis=0, which
+    # fails; reduce them over replicas only.
+    if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+        return tf.nest.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+    return _reduce_per_replica(values, strategy, reduction)
+
+
+tf_trainer.reduce_per_replica = reduce_per_replica
+rng = np.random.default_rng(0)
+x = rng.normal(size=(128, 4)).astype("float32")
+y = {"a": (x[:, :1] > 0).astype("float32"), "b": x[:, 1:2] * 2.0}
+keras.utils.set_random_seed(1)
+with strategy.scope():
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(6, activation="relu", name="trunk")(inputs)
+    model = keras.Model(
+        inputs,
+        {
+            "a": keras.layers.Dense(1, activation="sigmoid", name="a")(hidden),
+            "b": keras.layers.Dense(1, name="b")(hidden),
+        },
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01),
+        loss={"a": "binary_crossentropy", "b": "mse"},
+        loss_weights={"a": 1.0, "b": 0.5},
+        metrics={"a": ["accuracy"]},
+    )
+    # Workaround 2: fit() reduces the first distributed batch eagerly to build the
+    # compiled loss and metrics, which fails; build them here from plain arrays.
+    model._symbolic_build(data_batch=(x[:2], {k: v[:2] for k, v in y.items()}))
+model._maybe_symbolic_build = lambda *args, **kwargs: None
+
+probes.set_probe_config(every=1, gradient_every=1)
+history = model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+ran = {
+    "predictions": model in probes._predict_functions,
+    "gradients": model in probes._gradient_functions,
+}
+print(
+    "worker done",
+    sys.argv[1],
+    json.dumps({"loss": history.history["loss"], "probes": ran}),
+    flush=True,
+)
