@@ -4,9 +4,8 @@ worker this process is. Run by tests/test_distribute.py: one worker under
 kmon issued a collective of its own, the plain worker would never join it and both
 would hang.
 
-Keras 3.15's fit() does not run under MultiWorkerMirroredStrategy as released
-(keras-team/keras#20585): two workarounds below, marked, make it train; they are
-about Keras, not kmon.
+Keras 3.15's fit() does not run under MultiWorkerMirroredStrategy as released: two
+workarounds below, marked, make it train; they are about Keras, not kmon.
 """
 
 import json
