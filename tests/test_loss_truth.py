@@ -127,25 +127,40 @@ def test_sample_weights_keep_the_loss_exact_and_mark_weighted_metrics():
         assert event.values["weighted_mae"] is None
 
 
-def test_steps_per_execution_recovers_the_mean_of_each_dispatch():
+@pytest.mark.parametrize(
+    ("per_execution", "dispatches"),
+    [
+        (2, [((0, 1), (1, 2, 64)), ((2, 3), (3, 2, 36))]),
+        (4, [((0, 1, 2, 3), (3, 4, 100))]),
+    ],
+)
+def test_steps_per_execution_recovers_the_mean_of_each_dispatch(per_execution, dispatches):
     x, y = regression_data()
 
     def build():
         model = regression_model(metrics=["mae"])
         model.compile(
-            optimizer=keras.optimizers.SGD(0.01), loss="mse", metrics=["mae"], steps_per_execution=2
+            optimizer=keras.optimizers.SGD(0.01),
+            loss="mse",
+            metrics=["mae"],
+            steps_per_execution=per_execution,
         )
         return model
 
     fitted, twin = twin_models(build)
-    events = fit_with_kmon(fitted, x, y, batch_size=BATCH, epochs=1)
-    truth = truth_by_batch(twin, x, y, epochs=1)
+    events = fit_with_kmon(fitted, x, y, batch_size=BATCH, epochs=2)
+    truth = truth_by_batch(twin, x, y, epochs=2)
     sizes = [32, 32, 32, 4]
     recorded = batches(events)
-    assert [(e.step, e.span, e.size) for e in recorded] == [(1, 2, 64), (3, 2, 36)]
-    for event, pair in zip(recorded, ((0, 1), (2, 3))):
-        expected = sum(truth[i]["loss"] * sizes[i] for i in pair) / sum(sizes[i] for i in pair)
-        assert_close(event.values["loss"], expected)
+    # Two epochs: the second starts from the weights the first left, in both models.
+    assert [(e.step, e.span, e.size) for e in recorded] == [shape for _, shape in dispatches] * 2
+    for epoch in range(2):
+        for event, (steps, _) in zip(recorded[epoch * len(dispatches) :], dispatches):
+            batch_truth = [truth[epoch * 4 + i]["loss"] for i in steps]
+            expected = sum(v * sizes[i] for v, i in zip(batch_truth, steps)) / sum(
+                sizes[i] for i in steps
+            )
+            assert_close(event.values["loss"], expected)
 
 
 def test_datasets_of_unknown_batch_sizes_use_the_loss_trackers_count():
