@@ -122,6 +122,11 @@ class EventLogReader:
         self._offset = 0
         self._partial = b""
 
+    @property
+    def offset(self) -> int:
+        """Bytes of the file read so far."""
+        return self._offset
+
     def read_new(self, max_bytes: int = -1) -> list[Event]:
         """Events appended since the last call (at most ``max_bytes`` of the file,
         so a monitor can show a long log's first frame before reading it all)."""

@@ -7,6 +7,7 @@ never rename or remove one without bumping ``SCHEMA_VERSION``.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass, field, fields
@@ -24,15 +25,15 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"v": SCHEMA_VERSION, "type": self.type, "t": self.t}
-        for f in fields(self):
-            if f.name != "t":
-                data[f.name] = getattr(self, f.name)
+        for name in _field_names(type(self)):
+            if name != "t":
+                data[name] = getattr(self, name)
         return data
 
     def to_json(self) -> str:
         # NaN/Infinity are written as bare tokens (Python's json default): a NaN loss
         # is information we must not lose or turn into null.
-        return json.dumps(self.to_dict(), separators=(",", ":"), default=_json_default)
+        return _ENCODER.encode(self.to_dict())
 
 
 @dataclass(slots=True)
@@ -242,12 +243,24 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     cls = EVENT_TYPES.get(data["type"])
     if cls is None:
         raise UnknownEventType(str(data["type"]))
-    known = {f.name for f in fields(cls)}
+    known = _field_set(cls)
     kwargs = {k: v for k, v in data.items() if k in known}
     try:
         return cls(**kwargs)
     except TypeError as exc:
         raise ValueError(f"bad {data['type']} event: {exc}") from None
+
+
+@functools.cache
+def _field_names(cls: type[Event]) -> tuple[str, ...]:
+    """An event class's field names, in order (``dataclasses.fields`` is slow, and
+    the writer and the reader call this for every event)."""
+    return tuple(f.name for f in fields(cls))
+
+
+@functools.cache
+def _field_set(cls: type[Event]) -> frozenset[str]:
+    return frozenset(_field_names(cls))
 
 
 def event_from_json(line: str) -> Event:
@@ -262,3 +275,7 @@ def _json_default(value: Any) -> Any:
         if callable(method):
             return method()
     return repr(value)
+
+
+#: One encoder for every event (``json.dumps`` with options builds one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_json_default)

@@ -143,3 +143,78 @@ class FollowSource:
                 os.kill(self._pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+
+
+class LogFileSource:
+    """A finished run's event log, read while on screen: the first drain returns
+    after ``budget_seconds`` of reading, so a long log shows its first frame at
+    once; each later drain reads on (the monitor folds the rest in as it goes).
+
+    Args:
+        path: a kmon event log.
+        budget_seconds: reading time per drain.
+        chunk_bytes: bytes read at a time.
+    """
+
+    live = False
+    dropped = 0
+
+    def __init__(
+        self, path, *, budget_seconds: float = 0.15, chunk_bytes: int = 256 * 1024
+    ) -> None:
+        from .eventlog import EventLogReader
+
+        self._reader = EventLogReader(path)
+        self._size = os.path.getsize(path)
+        self._budget = budget_seconds
+        self._chunk = chunk_bytes
+        self._done = False
+        self._pending: list[Event] = []
+
+    @property
+    def report(self):
+        """What the reader skipped (garbage lines, unknown types)."""
+        return self._reader.report
+
+    @property
+    def running(self) -> bool:
+        """True until the whole log was handed out."""
+        return not self._done
+
+    def has_events(self) -> bool:
+        """Read up to the first events (or the end); they wait for the next drain.
+
+        Raises:
+            OSError: the log cannot be read.
+        """
+        while not self._pending and not self._done:
+            self._pending = self._read()
+        return bool(self._pending)
+
+    def drain(self) -> list[Event]:
+        events, self._pending = self._pending, []
+        if events:
+            return events
+        try:
+            return self._read()
+        except OSError:  # the file went away while on screen: show what was read
+            self._done = True
+            return []
+
+    def _read(self) -> list[Event]:
+        """At least one chunk, then more until the time budget is spent."""
+        events: list[Event] = []
+        deadline = time.monotonic() + self._budget
+        while not self._done:
+            if self._reader.offset >= self._size:
+                # The end: an unfinished last line counts as garbage, as in read_all.
+                events += self._reader.read_all()
+                self._done = True
+            else:
+                events += self._reader.read_new(self._chunk)
+            if time.monotonic() >= deadline:
+                break
+        return events
+
+    def request_stop(self) -> None:
+        """A recording cannot be stopped."""

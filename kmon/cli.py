@@ -311,6 +311,8 @@ def _replay(args: argparse.Namespace) -> int:
 
     if not os.path.exists(args.path):
         raise UserError(f"no such event log: {args.path}")
+    if has_terminal() and not args.headless and _is_event_log(args.path):
+        return _replay_in_monitor(args.path)
     try:
         events, report = load_any(args.path)
     except UnreadableLog as exc:
@@ -334,4 +336,30 @@ def _replay(args: argparse.Namespace) -> int:
     from kmon.tui.app import MonitorApp
 
     MonitorApp(RecordedSource(events)).run()
+    return 0
+
+
+def _is_event_log(path: str) -> bool:
+    """A kmon event log rather than a file or folder ``load_any`` imports."""
+    return os.path.isfile(path) and not path.lower().endswith(".csv")
+
+
+def _replay_in_monitor(path: str) -> int:
+    """A kmon event log in the monitor. The first frame shows a fraction of a second
+    after start, whatever the log's size; the rest is read while on screen."""
+    from kmon.engine.sources import LogFileSource
+    from kmon.tui.app import MonitorApp
+
+    try:
+        source = LogFileSource(path)
+        found = source.has_events()
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    if not found:
+        raise UserError(f"no kmon events in {path}")
+    MonitorApp(source).run()
+    if source.report.skipped:
+        print(
+            f"{PROG}: skipped {source.report.skipped} unreadable line(s) in {path}", file=sys.stderr
+        )
     return 0

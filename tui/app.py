@@ -31,7 +31,7 @@ REFRESH_HZ = 10
 #: While a live run trains, what changes with every batch (the sparklines, their
 #: stats, the heads grid) redraws at most this often; the header keeps REFRESH_HZ.
 #: Each redraw holds the GIL the training thread needs (see benchmarks/).
-BATCH_PANELS_SECONDS = 0.5
+BATCH_PANELS_SECONDS = 1.0
 #: Likewise for what changes at each epoch end (the plotext chart, the explanation),
 #: for runs whose epochs take a second or less.
 EPOCH_PANELS_SECONDS = 2.0
@@ -174,9 +174,10 @@ class MonitorApp(App[str]):
                 self.query_one(HeadGrid).show(state)
 
     def _due(self, drawn_at: float, seconds: float) -> bool:
-        """Whether a throttled redraw may happen now: at once for a recording or a
-        finished run, else ``seconds`` after the previous one."""
-        if not self.source.live or self.state.finished:
+        """Whether a throttled redraw may happen now: at once once no more events
+        can come (a finished run, a recording read to its end), else ``seconds``
+        after the previous one."""
+        if self.state.finished or not self.source.running:
             return True
         return time.monotonic() - drawn_at >= seconds
 
