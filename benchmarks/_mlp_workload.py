@@ -1,0 +1,96 @@
+"""The training script the benchmarks time: a small MLP on synthetic data, where
+the per-batch cost of anything around training shows most (about 1-2 ms a step on
+a CPU).
+
+It is an ordinary script (run as ``python _mlp_workload.py`` or under
+``kmon train``) configured by environment variables, and it reports its own
+``fit()`` wall times to the file named by ``KMON_BENCH_RESULT`` (kmon captures
+stdout into its event log, so printing would not reach the benchmark):
+
+- ``KMON_BENCH_RESULT``: JSON Lines file to append results to (required);
+- ``KMON_BENCH_STEPS``: steps per epoch of each timed fit (default 1000);
+- ``KMON_BENCH_EPOCHS``: epochs per timed fit (default 3);
+- ``KMON_BENCH_REPEATS``: timed fits after the warm-up fit (default 2);
+- ``KMON_BENCH_VERBOSE``: Keras's ``verbose`` (default 0);
+- ``KMON_BENCH_TENSORBOARD``: a log folder: add ``TensorBoard(update_freq="batch")``;
+- ``KMON_BENCH_GO``: when set, timed fit ``i`` starts only once the file
+  ``$KMON_BENCH_GO<i>`` exists, so a benchmark can give several processes turns
+  (after the warm-up the script reports ``ready`` and waits).
+"""
+
+import json
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+
+BATCH = 32
+#: A turn that never comes (the benchmark died): give up.
+WAIT_SECONDS = 900.0
+
+
+def report(**fields) -> None:
+    with open(os.environ["KMON_BENCH_RESULT"], "a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"t": time.time(), **fields}) + "\n")
+
+
+def wait_for_turn(path: str) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            sys.exit(f"no turn given within {WAIT_SECONDS:.0f}s: {path}")
+        time.sleep(0.01)
+
+
+def main() -> None:
+    steps = int(os.environ.get("KMON_BENCH_STEPS", "1000"))
+    epochs = int(os.environ.get("KMON_BENCH_EPOCHS", "3"))
+    repeats = int(os.environ.get("KMON_BENCH_REPEATS", "2"))
+    verbose = int(os.environ.get("KMON_BENCH_VERBOSE", "0"))
+    board = os.environ.get("KMON_BENCH_TENSORBOARD")
+    go = os.environ.get("KMON_BENCH_GO")
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(steps * BATCH, 32)).astype("float32")
+    y = (x[:, :4].sum(axis=1, keepdims=True) > 0).astype("float32")
+    model = keras.Sequential(
+        [
+            keras.Input((32,)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    callbacks = []
+    if board:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=board, update_freq="batch"))
+
+    # Warm-up: traces the train step and builds the optimizer (and, under kmon,
+    # brings the monitor up), so the timed fits measure steady per-batch cost.
+    warm = min(steps, 200)
+    model.fit(
+        x[: warm * BATCH],
+        y[: warm * BATCH],
+        batch_size=BATCH,
+        epochs=1,
+        verbose=verbose,
+        callbacks=callbacks,
+    )
+    report(event="ready")
+    for repeat in range(repeats):
+        if go:
+            wait_for_turn(f"{go}{repeat}")
+        report(event="fit_begin", repeat=repeat)
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=verbose, callbacks=callbacks)
+        seconds = time.perf_counter() - start
+        report(event="fit", repeat=repeat, seconds=seconds, steps=steps * epochs)
+    report(event="done")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""kmon's cost to training: the same script's own fit() time under kmon (the live
+monitor in a real 120x40 pseudo-terminal, and headless with the event log), over
+plain ``python script.py``; with Keras's progress bar and TensorBoard beside it.
+
+The script (``_mlp_workload.py``: a small MLP on synthetic data, batch 32, about
+1-2 ms a step on a CPU, where per-batch costs show most) times its own ``fit()``
+calls after a warm-up fit in the same process and writes the times to a file, so
+nothing kmon captures is needed. Configurations:
+
+- ``plain``: ``python script.py``, ``verbose=0`` (the baseline);
+- ``kmon``: ``kmon train script.py``, the live monitor;
+- ``headless``: ``kmon train --headless --log FILE script.py``;
+- ``progbar``: ``python script.py`` with Keras's own progress bar (``verbose=1``);
+- ``tensorboard``: ``python script.py`` with ``TensorBoard(update_freq="batch")``.
+
+Every configuration runs on its own pty, drained by a reader thread as fast as it
+is written (no program ever blocks on its terminal). The machine may be busy with
+other work, which only ever adds time and comes and goes, so the processes take
+turns: all of them start and warm up, then each round gives every configuration
+one timed fit, one after the other, in an order that rotates from round to round,
+while the others wait (idle) for their next turn. A figure is the median over
+rounds of a configuration's fit time divided by the baseline's in the same round
+(short fits keep the two fits of a pair close in time); the ratio of the fastest
+fits is printed beside it, as a cross-check that load from elsewhere cannot inflate.
+
+    python benchmarks/training_overhead.py            # 12 rounds, ~3 minutes on 2 cores
+    python benchmarks/training_overhead.py --quick    # a smoke run (figures are noise)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import HERE, PtyProgram, clean_env, header, kmon_command, median, ratio_line
+
+WORKLOAD = HERE / "_mlp_workload.py"
+CONFIGS = ("plain", "kmon", "headless", "progbar", "tensorboard")
+GOALS = {"kmon": 1.03, "headless": 1.02}
+DESCRIPTIONS = {
+    "kmon": "kmon train (live TUI, 120x40 pty) / plain",
+    "headless": "kmon train --headless --log / plain",
+    "progbar": "Keras verbose=1 progress bar (pty) / plain",
+    "tensorboard": 'TensorBoard(update_freq="batch") / plain',
+}
+START_SECONDS = 600.0
+FIT_SECONDS = 300.0
+
+
+class Contender:
+    """One configuration's process, waiting for its turns."""
+
+    def __init__(self, name: str, folder: Path, args: argparse.Namespace) -> None:
+        self.name = name
+        self.result = folder / f"{name}.jsonl"
+        self.go = str(folder / f"{name}-go-")
+        env = clean_env(
+            KMON_BENCH_RESULT=str(self.result),
+            KMON_BENCH_STEPS=str(args.steps),
+            KMON_BENCH_EPOCHS=str(args.epochs),
+            KMON_BENCH_REPEATS=str(args.rounds),
+            KMON_BENCH_VERBOSE="1" if name == "progbar" else "0",
+            KMON_BENCH_GO=self.go,
+        )
+        if name == "tensorboard":
+            env["KMON_BENCH_TENSORBOARD"] = str(folder / "tensorboard")
+        log = str(folder / f"{name}.events.jsonl")
+        argv = {
+            "kmon": [*kmon_command(), "train", "--log", log, str(WORKLOAD)],
+            "headless": [*kmon_command(), "train", "--headless", "--log", log, str(WORKLOAD)],
+        }.get(name, [sys.executable, str(WORKLOAD)])
+        self.program = PtyProgram(argv, cwd=folder, env=env)
+
+    def events(self) -> list[dict]:
+        if not self.result.exists():
+            return []
+        return [json.loads(line) for line in self.result.read_text().splitlines() if line]
+
+    def has(self, event: str, repeat: int | None = None) -> bool:
+        return any(
+            e["event"] == event and (repeat is None or e.get("repeat") == repeat)
+            for e in self.events()
+        )
+
+    def wait(self, event: str, timeout: float, repeat: int | None = None) -> None:
+        if not self.program.wait_until(lambda: self.has(event, repeat), timeout):
+            code = self.program.finish(1)
+            raise RuntimeError(
+                f"{self.name}: no {event!r} (exit {code}); output ends:\n{self.program.output}"
+            )
+
+    def fit(self, repeat: int) -> float:
+        """Give the process its turn; the seconds its fit took."""
+        Path(f"{self.go}{repeat}").touch()
+        self.wait("fit", FIT_SECONDS, repeat)
+        (fit,) = [e for e in self.events() if e["event"] == "fit" and e["repeat"] == repeat]
+        return fit["seconds"]
+
+    def close(self) -> None:
+        try:
+            self.wait("done", 60)
+            if self.name == "kmon":
+                self.program.send("q")  # the finished run stays on screen until then
+            code = self.program.finish(60)
+            if code != 0:
+                raise RuntimeError(f"{self.name}: exit code {code}:\n{self.program.output}")
+        finally:
+            self.program.kill()
+
+
+def measure(
+    configs: list[str], args: argparse.Namespace
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Per configuration other than the baseline, its fit time over the baseline's,
+    one ratio per round; and every configuration's fastest fit."""
+    ratios: dict[str, list[float]] = {name: [] for name in configs if name != "plain"}
+    base_times: list[float] = []
+    fastest: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="kmon-bench-") as tmp:
+        contenders: list[Contender] = []
+        try:
+            for name in configs:
+                contenders.append(Contender(name, Path(tmp), args))
+            for contender in contenders:
+                contender.wait("ready", START_SECONDS)
+            for round_index in range(args.rounds):
+                shift = round_index % len(contenders)
+                times = {}
+                for contender in contenders[shift:] + contenders[:shift]:
+                    times[contender.name] = contender.fit(round_index)
+                for name, seconds in times.items():
+                    fastest[name] = min(seconds, fastest.get(name, seconds))
+                base = times["plain"]
+                base_times.append(base)
+                line = f"round {round_index + 1}/{args.rounds}: plain {base:.2f}s"
+                for name in ratios:
+                    ratios[name].append(times[name] / base)
+                    line += f" · {name} {times[name]:.2f}s ({times[name] / base:.3f})"
+                print(line, flush=True)
+            for contender in contenders:
+                contender.close()
+        finally:
+            for contender in contenders:
+                contender.program.kill()
+    steps = args.steps * args.epochs
+    print(
+        f"baseline fit: median {median(base_times):.2f}s for {steps} steps "
+        f"({median(base_times) / steps * 1000:.2f} ms/step)"
+    )
+    return ratios, fastest
+
+
+def report(ratios: dict[str, list[float]], fastest: dict[str, float], rounds: int) -> None:
+    for name, values in ratios.items():
+        spread = f"[{min(values):.3f}..{max(values):.3f}]"
+        detail = (
+            f"{DESCRIPTIONS[name]} · median of {rounds} pairs {spread}; "
+            f"fastest fit over fastest fit: {fastest[name] / fastest['plain']:.3f}"
+        )
+        print(ratio_line(name, median(values), GOALS.get(name), detail))
+    if "kmon" in ratios:
+        for other in ("progbar", "tensorboard"):
+            if other in ratios:
+                cheaper = median(ratios["kmon"]) < median(ratios[other])
+                print(f"kmon cheaper than {other}: {'yes' if cheaper else 'NO'}")
+
+
+def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run (figures are noise)")
+    parser.add_argument("--rounds", type=int, default=12, help="rounds (pairs with the baseline)")
+    parser.add_argument("--steps", type=int, default=600, help="steps per epoch")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per timed fit")
+    parser.add_argument(
+        "--configs",
+        default=",".join(CONFIGS),
+        help=f"comma-separated, among {', '.join(CONFIGS)} (plain always runs)",
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.steps, args.epochs = 1, 150, 1
+    configs = ["plain"] + [c for c in args.configs.split(",") if c and c != "plain"]
+    unknown = set(configs) - set(CONFIGS)
+    if unknown:
+        parser.error(f"unknown configuration(s): {', '.join(sorted(unknown))}")
+    if "tensorboard" in configs and importlib.util.find_spec("tensorboard") is None:
+        print("skipping tensorboard: not installed (pip install tensorboard)")
+        configs.remove("tensorboard")
+    return args, configs
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, configs = parse(argv)
+    header("training overhead")
+    started = time.monotonic()
+    report(*measure(configs, args), args.rounds)
+    print(f"took {time.monotonic() - started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
