@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,16 +10,9 @@ from pathlib import Path
 import pexpect
 import pyte
 import pytest
+from kmon_process import kmon_command
 
 EXIT_SECONDS = 30.0
-
-
-def kmon_command() -> tuple[str, list[str]]:
-    """The console script next to this interpreter, else ``python -m kmon``."""
-    script = Path(sys.executable).with_name("kmon")
-    if script.exists():
-        return str(script), []
-    return sys.executable, ["-m", "kmon"]
 
 
 class Terminal:
@@ -34,7 +26,7 @@ class Terminal:
         self.stream = pyte.ByteStream(self.screen)
         self.raw = bytearray()
         self.eof = False
-        program, prefix = kmon_command()
+        program, *prefix = kmon_command()
         self.child = pexpect.spawn(
             program, [*prefix, *args], cwd=str(cwd), env=env, dimensions=(rows, cols)
         )

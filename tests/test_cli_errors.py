@@ -7,12 +7,12 @@ checks that none of them imports it.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from kmon_process import clean_env, kmon_command
 
 from kmon.scenarios import SCENARIOS
 
@@ -20,21 +20,6 @@ pytestmark = pytest.mark.e2e
 
 SCENARIO = "history_vs_console"
 VARIANTS = list(SCENARIOS[SCENARIO].variants)
-
-
-def kmon_command() -> list[str]:
-    """The console script next to this interpreter, else ``python -m kmon``."""
-    script = Path(sys.executable).with_name("kmon")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "kmon"]
-
-
-def clean_env() -> dict[str, str]:
-    env = dict(os.environ)
-    for name in ("COLUMNS", "LINES"):
-        env.pop(name, None)
-    return env
 
 
 def run_kmon(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

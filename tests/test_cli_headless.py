@@ -7,13 +7,12 @@ TensorFlow's C++ logging is left on: its lines on fd 2 must not break anything.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kmon_process import clean_env, kmon_command
 
 import kmon.engine.eventlog
 from kmon.engine.eventlog import read_events
@@ -58,21 +57,6 @@ elif mode == "exit":
     sys.exit(3)
 print("script ends without training", flush=True)
 """
-
-
-def kmon_command() -> list[str]:
-    """The console script next to this interpreter, else ``python -m kmon``."""
-    script = Path(sys.executable).with_name("kmon")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "kmon"]
-
-
-def clean_env() -> dict[str, str]:
-    env = dict(os.environ)
-    for name in ("COLUMNS", "LINES"):
-        env.pop(name, None)
-    return env
 
 
 @dataclass

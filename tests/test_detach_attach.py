@@ -15,7 +15,8 @@ import pytest
 pytest.importorskip("pexpect", reason="pexpect is needed for the pty tests")
 pytest.importorskip("pyte", reason="pyte is needed for the pty tests")
 
-from pty_helpers import Terminal, kmon_command  # noqa: E402 - after the skips above
+from kmon_process import kmon_command  # noqa: E402
+from pty_helpers import Terminal  # noqa: E402 - after the skips above
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +36,7 @@ print("fit returned")
 
 
 def kmon(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    program, prefix = kmon_command()
+    program, *prefix = kmon_command()
     return subprocess.run(
         [program, *prefix, *args],
         cwd=cwd,

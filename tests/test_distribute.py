@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kmon_process import kmon_command
 
 from kmon.engine.distribute import cluster_task
 from kmon.engine.eventlog import read_events
@@ -37,11 +38,6 @@ HEADS = {
     },
     "b": {"loss": "mse", "weight": 0.5, "metrics": [], "loss_key": "b_loss"},
 }
-
-
-def kmon_command() -> list[str]:
-    script = Path(sys.executable).with_name("kmon")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "kmon"]
 
 
 @dataclass

@@ -10,7 +10,8 @@ import pytest
 pytest.importorskip("pexpect", reason="pexpect is needed for the pty tests")
 pytest.importorskip("pyte", reason="pyte is needed for the pty tests")
 
-from pty_helpers import Terminal, kmon_command  # noqa: E402 - after the skips above
+from kmon_process import kmon_command  # noqa: E402
+from pty_helpers import Terminal  # noqa: E402 - after the skips above
 
 from kmon.engine.eventlog import read_events  # noqa: E402
 
@@ -52,7 +53,7 @@ def test_menu_runs_a_scenario_and_comes_back(tmp_path):
 
 
 def test_run_from_a_user_folder_headless(tmp_path):
-    program, prefix = kmon_command()
+    program, *prefix = kmon_command()
     result = subprocess.run(
         [program, *prefix, "run", "--from", str(USER_SCENARIOS), "tiny_fit", "--variant", "steep"],
         cwd=tmp_path,
@@ -68,7 +69,7 @@ def test_run_from_a_user_folder_headless(tmp_path):
 
 def test_plain_kmon_without_a_terminal_runs_the_default_scenario_headless(tmp_path):
     """README's main command must work anywhere: no terminal means headless."""
-    program, prefix = kmon_command()
+    program, *prefix = kmon_command()
     result = subprocess.run(
         [program, *prefix],
         cwd=tmp_path,
