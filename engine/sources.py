@@ -159,9 +159,7 @@ class LogFileSource:
     live = False
     dropped = 0
 
-    def __init__(
-        self, path, *, budget_seconds: float = 0.15, chunk_bytes: int = 256 * 1024
-    ) -> None:
+    def __init__(self, path, *, budget_seconds: float = 0.05, chunk_bytes: int = 64 * 1024) -> None:
         from .eventlog import EventLogReader
 
         self._reader = EventLogReader(path)

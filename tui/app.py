@@ -147,6 +147,10 @@ class MonitorApp(App[str]):
         self._redraw()
         if self.stopping and self.state.finished:
             self.exit("done")
+        if events and not self.source.live and self.source.running and self.return_value is None:
+            # A recording still being read (a long log): read on at once, keys and
+            # redraws in between, rather than one chunk per tick.
+            self.call_after_refresh(self.tick)
 
     def _redraw(self) -> None:
         state = self.state
