@@ -13,6 +13,7 @@ stdout into its event log, so printing would not reach the benchmark):
 - ``KMON_BENCH_REPEATS``: timed fits after the warm-up fit (default 2);
 - ``KMON_BENCH_VERBOSE``: Keras's ``verbose`` (default 0);
 - ``KMON_BENCH_TENSORBOARD``: a log folder: add ``TensorBoard(update_freq="batch")``;
+- ``KMON_BENCH_PROBES``: ``0`` turns kmon's training alarms (probes) off;
 - ``KMON_BENCH_GO``: when set, timed fit ``i`` starts only once the file
   ``$KMON_BENCH_GO<i>`` exists, so a benchmark can give several processes turns
   (after the warm-up the script reports ``ready`` and waits).
@@ -52,6 +53,12 @@ def main() -> None:
     board = os.environ.get("KMON_BENCH_TENSORBOARD")
     go = os.environ.get("KMON_BENCH_GO")
 
+    if os.environ.get("KMON_BENCH_PROBES") == "0":
+        # Under kmon: no training alarms, to tell their cost from the monitor's.
+        from kmon.engine.probes import set_probe_config
+
+        set_probe_config(enabled=False)
+
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(steps * BATCH, 32)).astype("float32")
@@ -69,17 +76,10 @@ def main() -> None:
     if board:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=board, update_freq="batch"))
 
-    # Warm-up: traces the train step and builds the optimizer (and, under kmon,
-    # brings the monitor up), so the timed fits measure steady per-batch cost.
-    warm = min(steps, 200)
-    model.fit(
-        x[: warm * BATCH],
-        y[: warm * BATCH],
-        batch_size=BATCH,
-        epochs=1,
-        verbose=verbose,
-        callbacks=callbacks,
-    )
+    # Warm-up, as long as a timed fit: traces the train step, builds the optimizer
+    # and, under kmon, brings the monitor up and lets the training alarms compile
+    # their probes (once per model), so the timed fits measure the steady cost.
+    model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=verbose, callbacks=callbacks)
     report(event="ready")
     for repeat in range(repeats):
         if go:

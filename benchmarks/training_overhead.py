@@ -11,7 +11,10 @@ nothing kmon captures is needed. Configurations:
 - ``kmon``: ``kmon train script.py``, the live monitor;
 - ``headless``: ``kmon train --headless --log FILE script.py``;
 - ``progbar``: ``python script.py`` with Keras's own progress bar (``verbose=1``);
-- ``tensorboard``: ``python script.py`` with ``TensorBoard(update_freq="batch")``.
+- ``tensorboard``: ``python script.py`` with ``TensorBoard(update_freq="batch")``;
+- ``kmon-noprobes``, ``headless-noprobes``: the same two kmon runs with its training
+  alarms off (the script calls ``set_probe_config(enabled=False)``), to tell the
+  monitor's cost from the probes' (measured on their own by ``probe_overhead.py``).
 
 Every configuration runs on its own pty, drained by a reader thread as fast as it
 is written (no program ever blocks on its terminal). The machine may be busy with
@@ -23,7 +26,7 @@ rounds of a configuration's fit time divided by the baseline's in the same round
 (short fits keep the two fits of a pair close in time); the ratio of the fastest
 fits is printed beside it, as a cross-check that load from elsewhere cannot inflate.
 
-    python benchmarks/training_overhead.py            # 12 rounds, ~3 minutes on 2 cores
+    python benchmarks/training_overhead.py            # 8 rounds, ~3 minutes on 2 cores
     python benchmarks/training_overhead.py --quick    # a smoke run (figures are noise)
 """
 
@@ -40,13 +43,24 @@ from pathlib import Path
 from _common import HERE, PtyProgram, clean_env, header, kmon_command, median, ratio_line
 
 WORKLOAD = HERE / "_mlp_workload.py"
-CONFIGS = ("plain", "kmon", "headless", "progbar", "tensorboard")
+CONFIGS = (
+    "plain",
+    "kmon",
+    "headless",
+    "progbar",
+    "tensorboard",
+    "kmon-noprobes",
+    "headless-noprobes",
+)
+DEFAULT_CONFIGS = CONFIGS
 GOALS = {"kmon": 1.03, "headless": 1.02}
 DESCRIPTIONS = {
     "kmon": "kmon train (live TUI, 120x40 pty) / plain",
     "headless": "kmon train --headless --log / plain",
     "progbar": "Keras verbose=1 progress bar (pty) / plain",
     "tensorboard": 'TensorBoard(update_freq="batch") / plain',
+    "kmon-noprobes": "kmon train, training alarms off (set_probe_config) / plain",
+    "headless-noprobes": "kmon train --headless, training alarms off / plain",
 }
 START_SECONDS = 600.0
 FIT_SECONDS = 300.0
@@ -69,11 +83,15 @@ class Contender:
         )
         if name == "tensorboard":
             env["KMON_BENCH_TENSORBOARD"] = str(folder / "tensorboard")
+        if name.endswith("-noprobes"):
+            env["KMON_BENCH_PROBES"] = "0"
         log = str(folder / f"{name}.events.jsonl")
+        kind = name.removesuffix("-noprobes")
         argv = {
             "kmon": [*kmon_command(), "train", "--log", log, str(WORKLOAD)],
             "headless": [*kmon_command(), "train", "--headless", "--log", log, str(WORKLOAD)],
-        }.get(name, [sys.executable, str(WORKLOAD)])
+        }.get(kind, [sys.executable, str(WORKLOAD)])
+        self.kind = kind
         self.program = PtyProgram(argv, cwd=folder, env=env)
 
     def events(self) -> list[dict]:
@@ -104,7 +122,7 @@ class Contender:
     def close(self) -> None:
         try:
             self.wait("done", 60)
-            if self.name == "kmon":
+            if self.kind == "kmon":
                 self.program.send("q")  # the finished run stays on screen until then
             code = self.program.finish(60)
             if code != 0:
@@ -173,12 +191,12 @@ def report(ratios: dict[str, list[float]], fastest: dict[str, float], rounds: in
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run (figures are noise)")
-    parser.add_argument("--rounds", type=int, default=12, help="rounds (pairs with the baseline)")
-    parser.add_argument("--steps", type=int, default=600, help="steps per epoch")
+    parser.add_argument("--rounds", type=int, default=8, help="rounds (pairs with the baseline)")
+    parser.add_argument("--steps", type=int, default=1000, help="steps per epoch")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per timed fit")
     parser.add_argument(
         "--configs",
-        default=",".join(CONFIGS),
+        default=",".join(DEFAULT_CONFIGS),
         help=f"comma-separated, among {', '.join(CONFIGS)} (plain always runs)",
     )
     args = parser.parse_args(argv)
