@@ -11,6 +11,7 @@ stdout into its event log, so printing would not reach the benchmark):
 - ``KMON_BENCH_STEPS``: steps per epoch of each timed fit (default 1000);
 - ``KMON_BENCH_EPOCHS``: epochs per timed fit (default 3);
 - ``KMON_BENCH_REPEATS``: timed fits after the warm-up fit (default 2);
+- ``KMON_BENCH_WARMUP_EPOCHS``: epochs of the warm-up fit (default: as a timed fit);
 - ``KMON_BENCH_VERBOSE``: Keras's ``verbose`` (default 0);
 - ``KMON_BENCH_TENSORBOARD``: a log folder: add ``TensorBoard(update_freq="batch")``;
 - ``KMON_BENCH_PROBES``: ``0`` turns kmon's training alarms (probes) off;
@@ -79,7 +80,8 @@ def main() -> None:
     # Warm-up, as long as a timed fit: traces the train step, builds the optimizer
     # and, under kmon, brings the monitor up and lets the training alarms compile
     # their probes (once per model), so the timed fits measure the steady cost.
-    model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=verbose, callbacks=callbacks)
+    warm_epochs = int(os.environ.get("KMON_BENCH_WARMUP_EPOCHS", epochs))
+    model.fit(x, y, batch_size=BATCH, epochs=warm_epochs, verbose=verbose, callbacks=callbacks)
     report(event="ready")
     for repeat in range(repeats):
         if go:

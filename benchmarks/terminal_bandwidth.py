@@ -36,6 +36,7 @@ def bytes_per_second(name: str, folder: Path, warmup: float, window: float, inde
         # Long enough to outlast warm-up and window at any plausible speed.
         KMON_BENCH_EPOCHS=str(max(10, int((warmup + window) * 4))),
         KMON_BENCH_REPEATS="1",
+        KMON_BENCH_WARMUP_EPOCHS="1",
         KMON_BENCH_VERBOSE="1" if name == "progbar" else "0",
     )
     argv = (
