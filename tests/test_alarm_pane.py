@@ -30,7 +30,7 @@ def pane_text(app: MonitorApp) -> str:
 
 
 def header_text(app: MonitorApp) -> str:
-    return str(app.query_one(RunHeader).content)
+    return str(app.query_one(RunHeader).text)
 
 
 def flat(text: str) -> str:

@@ -119,7 +119,7 @@ def test_monitor_on_a_streamed_log_ends_where_a_whole_read_ends(tmp_path):
         async with running(app, (100, 30)) as pilot:
             await wait_until(pilot, lambda: app.state.finished and not source.running, 10)
             await pilot.pause()
-            return str(app.query_one(RunHeader).content), app.state.batches, len(app.state.history)
+            return str(app.query_one(RunHeader).text), app.state.batches, len(app.state.history)
 
     streamed = LogFileSource(log, budget_seconds=0.0, chunk_bytes=1024)
     assert streamed.has_events()

@@ -23,7 +23,7 @@ SIZE = (80, 24)
 
 
 def header_text(app: MonitorApp) -> str:
-    return str(app.query_one(RunHeader).content)
+    return str(app.query_one(RunHeader).text)
 
 
 def log_text(app: MonitorApp) -> str:

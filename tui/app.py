@@ -34,7 +34,7 @@ REFRESH_HZ = 10
 BATCH_PANELS_SECONDS = 1.0
 #: Likewise for what changes at each epoch end (the plotext chart, the explanation),
 #: for runs whose epochs take a second or less.
-EPOCH_PANELS_SECONDS = 2.0
+EPOCH_PANELS_SECONDS = 5.0
 #: Below this size the panes cannot show their content; say so instead.
 MIN_WIDTH, MIN_HEIGHT = 60, 16
 

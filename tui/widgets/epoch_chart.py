@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 from kmon.engine.state import RunState
@@ -17,7 +18,13 @@ TRAIN_EVAL_LABEL = "evaluate() on train"
 
 
 class EpochChart(PlotextPlot):
-    """Redraws only when a new epoch ended."""
+    """Redraws only when a new epoch ended.
+
+    Plotext builds the whole chart in Python, and turning its output into strips
+    costs as much again (several ms at 120x40, holding the GIL the training thread
+    needs). Textual asks for every line again after any layout pass, so the strips
+    are kept until the data, the size or the theme changes.
+    """
 
     DEFAULT_CSS = """
     EpochChart {
@@ -29,6 +36,17 @@ class EpochChart(PlotextPlot):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._epochs_drawn = -1
+        self._strips: tuple[tuple, list[Strip]] | None = None
+
+    def render_line(self, y: int) -> Strip:
+        key = (self._epochs_drawn, self.size, self.app.theme, self.theme)
+        if self._strips is None or self._strips[0] != key:
+            console = self.app.console
+            lines = self.render().split("\n", allow_blank=True)
+            style = self.rich_style
+            self._strips = (key, [Strip(line.render(console)).apply_style(style) for line in lines])
+        strips = self._strips[1]
+        return strips[y] if y < len(strips) else Strip.blank(self.size.width)
 
     def show(self, state: RunState) -> None:
         if len(state.history) == self._epochs_drawn:

@@ -29,7 +29,13 @@ class Explanation(Static):
         self._explained = len(state.history)
         record = state.history[-1]
         fit = next((info for info in state.fits if info.fit == record.fit), None)
-        self.update(f"[b]Epoch {record.number}:[/b] " + _escape(explain_epoch(record, fit)))
+        self.update(
+            f"[b]Epoch {record.number}:[/b] " + _escape(explain_epoch(record, fit)), layout=False
+        )
+        # A layout pass makes Textual render every widget of the tab again: ask for
+        # one only when the new text wraps to another number of lines.
+        if self.get_content_height(self.size, self.app.size, self.size.width) != self.size.height:
+            self.refresh(layout=True)
 
 
 def _escape(text: str) -> str:

@@ -31,6 +31,7 @@ class SeriesPanel(Vertical):
         height: 1;
     }
     SeriesPanel > .series-stats {
+        width: 1fr;
         color: $text-muted;
     }
     """
@@ -63,8 +64,9 @@ class SeriesPanel(Vertical):
             sparkline.refresh()
         if stats != self._stats:
             label = self.query_one(".series-stats", Label)
-            # Same length, same size: no layout pass needed.
-            label.update(stats, layout=len(stats) != len(self._stats))
+            # One line as wide as the panel whatever the text: no layout pass, which
+            # would make Textual render every widget on the screen again.
+            label.update(stats, layout=False)
             self._stats = stats
 
 
