@@ -34,11 +34,40 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pairs", type=int, default=15, help="timed pairs (default 15)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per fit (default 2)")
     parser.add_argument("--samples", type=int, default=4000, help="training windows (default 4000)")
+    parser.add_argument(
+        "--workload",
+        choices=("lstm", "mlp"),
+        default="lstm",
+        help="lstm: 16-unit LSTM, ~5 ms a step (default); mlp: the training_overhead "
+        "MLP, ~1 ms a step, where a probe's fixed cost weighs most",
+    )
     parser.add_argument("--quick", action="store_true", help="1 pair of tiny fits (a smoke run)")
     args = parser.parse_args(argv)
     if args.quick:
         args.pairs, args.epochs, args.samples = 1, 1, 256
     return args
+
+
+def mlp_workload(samples: int):
+    """The MLP of ``_mlp_workload.py`` (32 features, 64-64-1, binary): about 1 ms a
+    step on a CPU."""
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(samples, 32)).astype("float32")
+    y = (x[:, :4].sum(axis=1, keepdims=True) > 0).astype("float32")
+    model = keras.Sequential(
+        [
+            keras.Input((32,)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    return model, x, y
 
 
 def workload(samples: int):
@@ -104,11 +133,14 @@ def main(argv: list[str] | None = None) -> float:
         f"machine: nproc {os.cpu_count()} · Python {sys.version.split()[0]} · "
         f"TF {tf.__version__} · Keras {keras.__version__}"
     )
-    model, x, y = workload(args.samples)
+    if args.workload == "mlp":
+        model, x, y = mlp_workload(args.samples * 8)
+        what = f"MLP 32-64-64-1 on {len(x)} rows"
+    else:
+        model, x, y = workload(args.samples)
+        what = f"LSTM(16) on {len(x)} windows of 24"
     steps = -(-len(x) // 32)
-    print(
-        f"workload: LSTM(16) on {len(x)} windows of 24, batch 32: {steps} steps × {args.epochs} epochs per fit"
-    )
+    print(f"workload: {what}, batch 32: {steps} steps × {args.epochs} epochs per fit")
     # Warm-up: compiles train_function, then the probes' predict and gradient
     # functions (the first gradient probe waits until 2.5 s of training paid for it).
     plain, _ = timed_fit(model, x, y, args.epochs, False, 0)
