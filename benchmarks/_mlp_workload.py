@@ -9,7 +9,8 @@ stdout into its event log, so printing would not reach the benchmark):
 
 - ``KMON_BENCH_RESULT``: JSON Lines file to append results to (required);
 - ``KMON_BENCH_STEPS``: steps per epoch of each timed fit (default 1000);
-- ``KMON_BENCH_EPOCHS``: epochs per timed fit (default 3);
+- ``KMON_BENCH_EPOCHS``: epochs per timed fit (default 3); each epoch's time is
+  reported too;
 - ``KMON_BENCH_REPEATS``: timed fits after the warm-up fit (default 2);
 - ``KMON_BENCH_WARMUP_EPOCHS``: epochs of the warm-up fit (default: as a timed fit);
 - ``KMON_BENCH_VERBOSE``: Keras's ``verbose`` (default 0);
@@ -31,6 +32,23 @@ import numpy as np
 BATCH = 32
 #: A turn that never comes (the benchmark died): give up.
 WAIT_SECONDS = 900.0
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Each epoch's wall time: short windows, so that a benchmark can take medians
+    that the machine's brief slow spells (other tenants) do not move."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.async_safe = True  # epoch hooks only; keeps Keras's batch hooks as they were
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
 
 
 def report(**fields) -> None:
@@ -73,7 +91,8 @@ def main() -> None:
         ]
     )
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
-    callbacks = []
+    epoch_timer = EpochTimer()
+    callbacks = [epoch_timer]
     if board:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=board, update_freq="batch"))
 
@@ -87,10 +106,17 @@ def main() -> None:
         if go:
             wait_for_turn(f"{go}{repeat}")
         report(event="fit_begin", repeat=repeat)
+        epoch_timer.seconds = []
         start = time.perf_counter()
         model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=verbose, callbacks=callbacks)
         seconds = time.perf_counter() - start
-        report(event="fit", repeat=repeat, seconds=seconds, steps=steps * epochs)
+        report(
+            event="fit",
+            repeat=repeat,
+            seconds=seconds,
+            steps=steps * epochs,
+            epochs=epoch_timer.seconds,
+        )
     report(event="done")
 
 

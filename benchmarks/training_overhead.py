@@ -21,12 +21,18 @@ is written (no program ever blocks on its terminal). The machine may be busy wit
 other work, which only ever adds time and comes and goes, so the processes take
 turns: all of them start and warm up, then each round gives every configuration
 one timed fit, one after the other, in an order that rotates from round to round,
-while the others wait (idle) for their next turn. A figure is the median over
-rounds of a configuration's fit time divided by the baseline's in the same round
-(short fits keep the two fits of a pair close in time); the ratio of the fastest
-fits is printed beside it, as a cross-check that load from elsewhere cannot inflate.
+while the others wait (idle) for their next turn.
 
-    python benchmarks/training_overhead.py            # 8 rounds, ~3 minutes on 2 cores
+A figure is a configuration's median epoch time over the baseline's. On a shared
+2-core VM a 1 ms step runs at its normal speed most of the time, with slow spells of
+a tenth of a second or more where it takes 30-60% longer, coming from outside the
+process; whole fits catch a random number of them, so one fit over another moves
+by ±30%. Epochs of 500 steps (half a second: five monitor redraws and a sparkline
+update in each), pooled over the rounds, give medians those spells hardly move.
+The median over rounds of whole fits over the baseline's fit, and the fastest fit
+over the baseline's fastest, are printed beside it as cross-checks.
+
+    python benchmarks/training_overhead.py            # 12 rounds, ~5 minutes on 2 cores
     python benchmarks/training_overhead.py --quick    # a smoke run (figures are noise)
 """
 
@@ -112,12 +118,12 @@ class Contender:
                 f"{self.name}: no {event!r} (exit {code}); output ends:\n{self.program.output}"
             )
 
-    def fit(self, repeat: int) -> float:
-        """Give the process its turn; the seconds its fit took."""
+    def fit(self, repeat: int) -> tuple[float, list[float]]:
+        """Give the process its turn; the seconds its fit took, and each epoch's."""
         Path(f"{self.go}{repeat}").touch()
         self.wait("fit", FIT_SECONDS, repeat)
         (fit,) = [e for e in self.events() if e["event"] == "fit" and e["repeat"] == repeat]
-        return fit["seconds"]
+        return fit["seconds"], fit["epochs"]
 
     def close(self) -> None:
         try:
@@ -131,14 +137,20 @@ class Contender:
             self.program.kill()
 
 
-def measure(
-    configs: list[str], args: argparse.Namespace
-) -> tuple[dict[str, list[float]], dict[str, float]]:
-    """Per configuration other than the baseline, its fit time over the baseline's,
-    one ratio per round; and every configuration's fastest fit."""
-    ratios: dict[str, list[float]] = {name: [] for name in configs if name != "plain"}
+class Measured:
+    """What the rounds gave: per configuration its epochs' times, its fits' times over
+    the baseline's fit in the same round, and its fastest fit."""
+
+    def __init__(self, configs: list[str]) -> None:
+        self.epochs: dict[str, list[float]] = {name: [] for name in configs}
+        self.ratios: dict[str, list[float]] = {name: [] for name in configs if name != "plain"}
+        self.fastest: dict[str, float] = {}
+
+
+def measure(configs: list[str], args: argparse.Namespace) -> Measured:
+    measured = Measured(configs)
+    ratios, fastest = measured.ratios, measured.fastest
     base_times: list[float] = []
-    fastest: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="kmon-bench-") as tmp:
         contenders: list[Contender] = []
         try:
@@ -150,7 +162,8 @@ def measure(
                 shift = round_index % len(contenders)
                 times = {}
                 for contender in contenders[shift:] + contenders[:shift]:
-                    times[contender.name] = contender.fit(round_index)
+                    times[contender.name], epochs = contender.fit(round_index)
+                    measured.epochs[contender.name] += epochs
                 for name, seconds in times.items():
                     fastest[name] = min(seconds, fastest.get(name, seconds))
                 base = times["plain"]
@@ -170,30 +183,34 @@ def measure(
         f"baseline fit: median {median(base_times):.2f}s for {steps} steps "
         f"({median(base_times) / steps * 1000:.2f} ms/step)"
     )
-    return ratios, fastest
+    return measured
 
 
-def report(ratios: dict[str, list[float]], fastest: dict[str, float], rounds: int) -> None:
-    for name, values in ratios.items():
-        spread = f"[{min(values):.3f}..{max(values):.3f}]"
+def report(measured: Measured, args: argparse.Namespace) -> None:
+    base = median(measured.epochs["plain"])
+    overhead = {name: median(measured.epochs[name]) / base for name in measured.ratios}
+    for name, values in measured.ratios.items():
+        fastest = measured.fastest[name] / measured.fastest["plain"]
         detail = (
-            f"{DESCRIPTIONS[name]} · median of {rounds} pairs {spread}; "
-            f"fastest fit over fastest fit: {fastest[name] / fastest['plain']:.3f}"
+            f"{DESCRIPTIONS[name]} · median epoch of {args.steps} steps over the "
+            f"baseline's, {len(measured.epochs[name])} epochs each; whole fits, median "
+            f"of {args.rounds} pairs {median(values):.3f} [{min(values):.3f}..{max(values):.3f}], "
+            f"fastest over fastest {fastest:.3f}"
         )
-        print(ratio_line(name, median(values), GOALS.get(name), detail))
-    if "kmon" in ratios:
+        print(ratio_line(name, overhead[name], GOALS.get(name), detail))
+    if "kmon" in overhead:
         for other in ("progbar", "tensorboard"):
-            if other in ratios:
-                cheaper = median(ratios["kmon"]) < median(ratios[other])
+            if other in overhead:
+                cheaper = overhead["kmon"] < overhead[other]
                 print(f"kmon cheaper than {other}: {'yes' if cheaper else 'NO'}")
 
 
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run (figures are noise)")
-    parser.add_argument("--rounds", type=int, default=8, help="rounds (pairs with the baseline)")
-    parser.add_argument("--steps", type=int, default=1000, help="steps per epoch")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs per timed fit")
+    parser.add_argument("--rounds", type=int, default=12, help="rounds (pairs with the baseline)")
+    parser.add_argument("--steps", type=int, default=500, help="steps per epoch")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs per timed fit")
     parser.add_argument(
         "--configs",
         default=",".join(DEFAULT_CONFIGS),
@@ -216,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     args, configs = parse(argv)
     header("training overhead")
     started = time.monotonic()
-    report(*measure(configs, args), args.rounds)
+    report(measure(configs, args), args)
     print(f"took {time.monotonic() - started:.0f}s")
     return 0
 

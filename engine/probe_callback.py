@@ -74,11 +74,14 @@ class ProbeCallback(keras.callbacks.Callback):
         self._variance: dict[str, VarianceRule] = {}
         self._gradients = GradientRule()
         self._skipped: set[str] = set()
-        self.predictions = probes.ProbeBudget(self.config.budget, every=self.config.every)
+        self.predictions = probes.ProbeBudget(
+            self.config.budget, every=self.config.every, interval=self.config.interval
+        )
         self.gradients = probes.ProbeBudget(
             self.config.gradient_budget,
             first_cost=self.config.gradient_first_cost,
             every=self.config.gradient_every,
+            interval=self.config.gradient_interval,
         )
         self._mark: float | None = None
 

@@ -63,6 +63,8 @@ class ProbeConfig:
             gradient probe (its first call compiles a ``tf.function``).
         every: probe predictions every this many steps instead of by budget.
         gradient_every: probe gradients every this many steps instead of by budget.
+        interval: seconds of training at least between two prediction probes.
+        gradient_interval: seconds of training at least between two gradient probes.
         gradients: run gradient probes (TensorFlow, JAX and torch backends).
         stop_on_nan: stop training when the loss becomes NaN or Inf.
         variance_threshold: spread ratio under which a check counts as collapsed.
@@ -78,6 +80,12 @@ class ProbeConfig:
     gradient_first_cost: float = 0.01
     every: int | None = None
     gradient_every: int | None = None
+    # On fast steps the budget alone would probe many times a second, and what a
+    # probe costs is more than the time measured inside it: on a 1 ms/step CPU model
+    # the steps after a probe run slower too (see README, Training alarms). A few
+    # probes a second are all the alarms need.
+    interval: float = 0.25
+    gradient_interval: float = 1.0
     gradients: bool = True
     stop_on_nan: bool = False
     variance_threshold: float = 0.05
@@ -730,6 +738,8 @@ class ProbeBudget:
     share: float
     first_cost: float = 0.0
     every: int | None = None
+    interval: float = 0.0
+    """Seconds of training at least between two calls (when not ``every``)."""
     credit: float = 0.0
     estimate: float | None = None
     warm: bool = False
@@ -739,17 +749,21 @@ class ProbeBudget:
     one_time: float = 0.0
     steps: int = 0
     _since: int = field(default=0, repr=False)
+    _waited: float = field(default=0.0, repr=False)
 
     def tick(self, seconds: float) -> None:
         """One training step took ``seconds`` (probe time excluded)."""
         self.credit += self.share * seconds
         self.steps += 1
         self._since += 1
+        self._waited += seconds
 
     @property
     def due(self) -> bool:
         if self.every is not None:
             return self.calls == 0 or self._since >= self.every
+        if self.calls and self._waited < self.interval:
+            return False
         cost = self.estimate if self.estimate is not None else self.first_cost
         return self.credit >= cost
 
@@ -757,6 +771,7 @@ class ProbeBudget:
         """A probe ran and took ``seconds``."""
         self.calls += 1
         self._since = 0
+        self._waited = 0.0
         if self.calls == 1 and not self.warm:
             self.one_time += seconds
             return

@@ -328,6 +328,38 @@ def test_budget_can_wait_for_a_first_cost():
     assert ticks in (100, 101)  # float rounding of the credit
 
 
+def test_budget_waits_an_interval_between_probes_on_fast_steps():
+    # 1 ms steps, 1 ms probes: 2% alone would probe every 50 steps (20 a second).
+    budget = ProbeBudget(share=0.02, interval=0.25)
+    budget.spent(0.1)  # the first call compiles
+    calls = []
+    for step in range(2000):  # two seconds of training
+        budget.tick(0.001)
+        if budget.due:
+            budget.spent(0.001)
+            calls.append(step)
+    assert len(calls) == 8  # one every 250 steps
+    assert all(b - a == 250 for a, b in zip(calls, calls[1:]))
+    assert budget.charged == pytest.approx(0.008)  # 0.4% of the time, not 2%
+
+
+def test_budget_interval_does_not_bind_slow_steps():
+    # 100 ms steps, 20 ms probes: the budget spaces them by 1 s already.
+    budget = ProbeBudget(share=0.02, interval=0.25)
+    budget.spent(0.5)
+    budget.tick(0.1)
+    budget.spent(0.02)  # calibrates the estimate
+    gaps, since = [], 0
+    for _ in range(100):
+        budget.tick(0.1)
+        since += 1
+        if budget.due:
+            budget.spent(0.02)
+            gaps.append(since)
+            since = 0
+    assert gaps and all(gap == 10 for gap in gaps[1:])
+
+
 def test_fixed_interval():
     budget = ProbeBudget(share=0.0, every=3)
     due = []
