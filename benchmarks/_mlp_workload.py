@@ -10,7 +10,7 @@ stdout into its event log, so printing would not reach the benchmark):
 - ``KMON_BENCH_RESULT``: JSON Lines file to append results to (required);
 - ``KMON_BENCH_STEPS``: steps per epoch of each timed fit (default 1000);
 - ``KMON_BENCH_EPOCHS``: epochs per timed fit (default 3); each epoch's time is
-  reported too;
+  reported too, and the CPU time of the whole process (every thread) during the fit;
 - ``KMON_BENCH_REPEATS``: timed fits after the warm-up fit (default 2);
 - ``KMON_BENCH_WARMUP_EPOCHS``: epochs of the warm-up fit (default: as a timed fit);
 - ``KMON_BENCH_VERBOSE``: Keras's ``verbose`` (default 0);
@@ -107,13 +107,14 @@ def main() -> None:
             wait_for_turn(f"{go}{repeat}")
         report(event="fit_begin", repeat=repeat)
         epoch_timer.seconds = []
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=verbose, callbacks=callbacks)
         seconds = time.perf_counter() - start
         report(
             event="fit",
             repeat=repeat,
             seconds=seconds,
+            cpu=time.process_time() - cpu,
             steps=steps * epochs,
             epochs=epoch_timer.seconds,
         )
