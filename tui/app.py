@@ -33,7 +33,8 @@ REFRESH_HZ = 10
 #: Each redraw holds the GIL the training thread needs (see benchmarks/).
 BATCH_PANELS_SECONDS = 1.0
 #: Likewise for what changes at each epoch end (the plotext chart, the explanation),
-#: for runs whose epochs take a second or less.
+#: which matters for runs whose epochs are shorter: plotext takes ~8 ms to draw
+#: the chart at 120x40.
 EPOCH_PANELS_SECONDS = 5.0
 #: Below this size the panes cannot show their content; say so instead.
 MIN_WIDTH, MIN_HEIGHT = 60, 16
