@@ -1,0 +1,138 @@
+"""What the live monitor's UI thread costs a fast run: CPU time per second of
+training, measured inside the process, so the VM's slow spells do not move it.
+
+The monitor runs in the training process, and on a small model Keras spends most
+of a step in Python, holding the GIL: every millisecond the UI thread computes is,
+to a first approximation, a millisecond the training thread waits. Wall-time ratios
+(``training_overhead.py``) move by several percent from run to run on a shared
+machine; this figure does not. A producer thread plays a 1 ms/step training loop
+(1,000 batch events a second, an epoch every 1,000 steps) into a real
+:class:`~kmon.tui.app.MonitorApp` (headless, 120x40, the Loss tab shown). After a
+few seconds of start-up the UI thread's own CPU time (``time.thread_time``) is
+taken over the rest of the run, with the time each widget spends rendering.
+Headless Textual writes nothing to a terminal: on a real pty the UI thread also
+encodes and writes the frames (``terminal_bandwidth.py`` counts those bytes).
+
+    python benchmarks/ui_cost.py            # 20 s
+    python benchmarks/ui_cost.py --quick    # 4 s
+
+Goal: at most 3% of a core (30 ms a second), the budget a 1.03 training-overhead
+ratio leaves the UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+
+from _common import header, ratio_line
+from textual.widget import Widget
+from ui_throughput import SIZE, ChannelSource, MeasuredMonitor, Producer
+
+from kmon.engine.channel import MonitorChannel
+
+GOAL_SHARE = 0.03
+STEPS_PER_SECOND = 1000
+#: Ticks before the measured window: mounting, the first layouts, the first epoch.
+WARM_TICKS = 30
+
+
+class RenderClock:
+    """Time spent in ``Widget.render_lines``, by widget class (Textual's compositor
+    calls it for every widget whose region it repaints)."""
+
+    def __init__(self) -> None:
+        self.seconds: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+        self._original = Widget.render_lines
+
+    def __enter__(self) -> RenderClock:
+        original, seconds, calls = self._original, self.seconds, self.calls
+
+        def render_lines(widget, crop):
+            start = time.perf_counter()
+            try:
+                return original(widget, crop)
+            finally:
+                name = type(widget).__name__
+                seconds[name] += time.perf_counter() - start
+                calls[name] += 1
+
+        Widget.render_lines = render_lines
+        return self
+
+    def __exit__(self, *exc) -> None:
+        Widget.render_lines = self._original
+
+    def reset(self) -> None:
+        self.seconds.clear()
+        self.calls.clear()
+
+
+class CostedMonitor(MeasuredMonitor):
+    """The monitor, with the UI thread's CPU time taken after ``WARM_TICKS``."""
+
+    def __init__(self, source: ChannelSource, clock: RenderClock) -> None:
+        super().__init__(source)
+        self.render_clock = clock
+        self.window: tuple[float, float] | None = None
+        self.cpu: float | None = None
+
+    def tick(self) -> None:
+        if len(self.tick_seconds) == WARM_TICKS:
+            self.window = (time.perf_counter(), time.thread_time())
+            self.render_clock.reset()
+        super().tick()
+        if self.state.finished and self.cpu is None and self.window is not None:
+            started, cpu = self.window
+            self.window = (started, time.perf_counter())
+            self.cpu = time.thread_time() - cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a 4 s smoke run")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long to produce")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds = 4.0
+    header("UI cost")
+    channel = MonitorChannel()
+    producer = Producer(channel, STEPS_PER_SECOND, args.seconds, STEPS_PER_SECOND)
+    with RenderClock() as clock:
+        app = CostedMonitor(ChannelSource(channel, producer), clock)
+        app.run(headless=True, size=SIZE)
+    if app.return_code or app.cpu is None or app.window is None:
+        print("the monitor failed or ended before the measured window")
+        return 1
+    started, ended = app.window
+    wall = ended - started
+    share = app.cpu / wall
+    print(
+        f"{STEPS_PER_SECOND:,} batch events/s for {args.seconds:g}s, an epoch a second; "
+        f"measured over the last {wall:.1f}s: UI thread {app.cpu / wall * 1000:.1f} ms "
+        f"of CPU per second ({share:.1%} of a core)"
+    )
+    rendering = sum(clock.seconds.values())
+    print(f"rendering widgets (Widget.render_lines): {rendering / wall * 1000:.1f} ms/s, of which")
+    for name, seconds in clock.seconds.most_common(6):
+        calls = clock.calls[name]
+        print(
+            f"  {name}: {seconds / wall * 1000:.2f} ms/s "
+            f"({calls / wall:.1f} calls/s, {seconds / calls * 1000:.2f} ms each)"
+        )
+    print(
+        ratio_line(
+            "ui_thread_cpu/goal",
+            share / GOAL_SHARE,
+            1,
+            f"the UI thread's CPU share of a core at {STEPS_PER_SECOND:,} steps/s over 3%",
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
