@@ -64,6 +64,25 @@ def wait_for_turn(path: str) -> None:
         time.sleep(0.01)
 
 
+def build(rows: int):
+    """The compiled MLP (32 features, 64-64-1, binary) and ``rows`` of synthetic data;
+    ``probe_overhead.py --workload mlp`` trains the same."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 32)).astype("float32")
+    y = (x[:, :4].sum(axis=1, keepdims=True) > 0).astype("float32")
+    model = keras.Sequential(
+        [
+            keras.Input((32,)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    return model, x, y
+
+
 def main() -> None:
     steps = int(os.environ.get("KMON_BENCH_STEPS", "1000"))
     epochs = int(os.environ.get("KMON_BENCH_EPOCHS", "3"))
@@ -78,19 +97,7 @@ def main() -> None:
 
         set_probe_config(enabled=False)
 
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(steps * BATCH, 32)).astype("float32")
-    y = (x[:, :4].sum(axis=1, keepdims=True) > 0).astype("float32")
-    model = keras.Sequential(
-        [
-            keras.Input((32,)),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(1, activation="sigmoid"),
-        ]
-    )
-    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    model, x, y = build(steps * BATCH)
     epoch_timer = EpochTimer()
     callbacks = [epoch_timer]
     if board:

@@ -51,23 +51,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def mlp_workload(samples: int):
     """The MLP of ``_mlp_workload.py`` (32 features, 64-64-1, binary): about 1 ms a
     step on a CPU."""
-    import keras
-    import numpy as np
+    from _mlp_workload import build
 
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(samples, 32)).astype("float32")
-    y = (x[:, :4].sum(axis=1, keepdims=True) > 0).astype("float32")
-    model = keras.Sequential(
-        [
-            keras.Input((32,)),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(1, activation="sigmoid"),
-        ]
-    )
-    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
-    return model, x, y
+    return build(samples)
 
 
 def workload(samples: int):
