@@ -29,9 +29,12 @@ class Bucket:
         return self.total / self.count
 
     def add(self, value: float) -> None:
+        # Comparisons, not min()/max(): this runs for every batch, on the UI thread.
         self.count += 1
-        self.low = min(self.low, value)
-        self.high = max(self.high, value)
+        if value < self.low:
+            self.low = value
+        if value > self.high:
+            self.high = value
         self.total += value
         self.last = value
 
@@ -80,8 +83,10 @@ class BucketSeries:
             self.last = value
             return
         self.last = value
-        self.low = min(self.low, value)
-        self.high = max(self.high, value)
+        if value < self.low:
+            self.low = value
+        if value > self.high:
+            self.high = value
         buckets = self.buckets
         if buckets and buckets[-1].count < self.width:
             buckets[-1].add(value)

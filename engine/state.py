@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .events import (
@@ -90,11 +91,16 @@ class BatchLossStats:
         self.samples += size
         self.weighted_sum += value * size
         if math.isfinite(value):
-            self.low, self.high = min(self.low, value), max(self.high, value)
+            # Comparisons, not min()/max(): this runs for every batch.
+            if value < self.low:
+                self.low = value
+            if value > self.high:
+                self.high = value
         else:
             self.non_finite += 1
         self.last_size = size
-        self.largest = max(self.largest, size)
+        if size > self.largest:
+            self.largest = size
 
     @property
     def mean(self) -> float:
@@ -116,6 +122,14 @@ class LogLine:
     """1-based count of lines the run has printed, for incremental display."""
     stream: str
     text: str
+
+
+def _ignore(state: RunState, event: Event) -> None:
+    """Events the state has nothing to fold from."""
+
+
+#: Event type -> RunState's handler for it (looked up once, not per event).
+_HANDLERS: dict[str, Callable[[RunState, Event], None]] = {}
 
 
 @dataclass
@@ -195,10 +209,13 @@ class RunState:
 
     def apply(self, event: Event) -> None:
         self.version += 1
-        self.last_t = event.t if self.last_t is None else max(self.last_t, event.t)
-        handler = getattr(self, f"_on_{event.type}", None)
-        if handler is not None:
-            handler(event)
+        t = event.t
+        if self.last_t is None or t > self.last_t:
+            self.last_t = t
+        handler = _HANDLERS.get(event.type)
+        if handler is None:
+            handler = _HANDLERS[event.type] = getattr(type(self), f"_on_{event.type}", _ignore)
+        handler(self, event)
 
     def _on_run_start(self, event: RunStart) -> None:
         self.started = event.t
@@ -244,7 +261,7 @@ class RunState:
         self.batches += 1
         self._fold_heads(event)
         if event.fit == self.fit and event.epoch == self.epoch and self.step is not None:
-            advanced = max(event.step - self.step, 0)
+            advanced = event.step - self.step if event.step > self.step else 0
         else:
             advanced = event.step + 1
         self.fit, self.epoch = event.fit, event.epoch
