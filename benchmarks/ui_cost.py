@@ -1,11 +1,12 @@
 """What the live monitor's UI thread costs a fast run: CPU time per second of
-training, measured inside the process, so the VM's slow spells do not move it.
+training, measured inside the process, where the VM's slow spells move it far less
+than they move wall time.
 
 The monitor runs in the training process, and on a small model Keras spends most
 of a step in Python, holding the GIL: every millisecond the UI thread computes is,
 to a first approximation, a millisecond the training thread waits. Wall-time ratios
 (``training_overhead.py``) move by several percent from run to run on a shared
-machine; this figure does not. A producer thread plays a 1 ms/step training loop
+machine, more than the UI's share; this figure moves by about 10% of itself. A producer thread plays a 1 ms/step training loop
 (1,000 batch events a second, an epoch every 1,000 steps) into a real
 :class:`~kmon.tui.app.MonitorApp` (headless, 120x40, the Loss tab shown). After a
 few seconds of start-up the UI thread's own CPU time (``time.thread_time``) is
