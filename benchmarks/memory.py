@@ -21,13 +21,11 @@ import gc
 import os
 import sys
 import time
-from pathlib import Path
 
 from _common import header, ratio_line
+from _monitor import BenchmarkMonitor
 
 from kmon.engine.events import Batch, EpochEnd, EpochStart, FitStart, RunEnd, RunStart, ValEnd
-from kmon.tui import app as monitor_module
-from kmon.tui.app import MonitorApp
 
 GOAL_BYTES = 50 * 1024 * 1024
 SIZE = (120, 40)
@@ -102,11 +100,8 @@ class LazySource:
         pass
 
 
-class MeasuredMonitor(MonitorApp):
+class MeasuredMonitor(BenchmarkMonitor):
     """The monitor, reading its RSS after the first chunk and after the last."""
-
-    # A relative CSS_PATH is looked up beside the subclass: point at the monitor's.
-    CSS_PATH = str(Path(monitor_module.__file__).with_name("monitor.tcss"))
 
     def __init__(self, source: LazySource) -> None:
         super().__init__(source)

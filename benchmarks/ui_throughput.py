@@ -28,9 +28,9 @@ import argparse
 import sys
 import threading
 import time
-from pathlib import Path
 
 from _common import header, median, percentile, ratio_line
+from _monitor import BenchmarkMonitor
 
 from kmon.engine.channel import MonitorChannel
 from kmon.engine.events import (
@@ -44,8 +44,6 @@ from kmon.engine.events import (
     ValEnd,
     ValueKinds,
 )
-from kmon.tui import app as monitor_module
-from kmon.tui.app import MonitorApp
 
 LATENCY_GOAL = 0.200
 SIZE = (120, 40)
@@ -145,11 +143,8 @@ class ChannelSource:
         pass
 
 
-class MeasuredMonitor(MonitorApp):
+class MeasuredMonitor(BenchmarkMonitor):
     """The monitor, timing each tick and the refresh that puts it on screen."""
-
-    # A relative CSS_PATH is looked up beside the subclass: point at the monitor's.
-    CSS_PATH = str(Path(monitor_module.__file__).with_name("monitor.tcss"))
 
     def __init__(self, source: ChannelSource) -> None:
         super().__init__(source)
