@@ -9,29 +9,11 @@ import threading
 
 import keras
 import numpy as np
+from two_heads import build, data
 
 from kmon.engine import probes
 
-rng = np.random.default_rng(0)
-x = rng.normal(size=(100, 4)).astype("float32")
-y = {"a": (x[:, :1] > 0).astype("float32"), "b": x[:, 1:2] * 2.0}
-
-
-def build():
-    inputs = keras.Input((4,))
-    hidden = keras.layers.Dense(6, activation="relu", name="trunk")(inputs)
-    outputs = {
-        "a": keras.layers.Dense(1, activation="sigmoid", name="a")(hidden),
-        "b": keras.layers.Dense(1, name="b")(hidden),
-    }
-    model = keras.Model(inputs, outputs)
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.01),
-        loss={"a": "binary_crossentropy", "b": "mse"},
-        loss_weights={"a": 1.0, "b": 0.5},
-        metrics={"a": ["accuracy"]},
-    )
-    return model
+x, y = data(100)
 
 
 class Threads(keras.callbacks.Callback):

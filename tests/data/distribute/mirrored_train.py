@@ -15,30 +15,12 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from two_heads import build, data  # noqa: E402
 
 from kmon.engine import probes  # noqa: E402
 
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-rng = np.random.default_rng(0)
-x = rng.normal(size=(100, 4)).astype("float32")
-y = {"a": (x[:, :1] > 0).astype("float32"), "b": x[:, 1:2] * 2.0}
-
-
-def build():
-    inputs = keras.Input((4,))
-    hidden = keras.layers.Dense(6, activation="relu", name="trunk")(inputs)
-    outputs = {
-        "a": keras.layers.Dense(1, activation="sigmoid", name="a")(hidden),
-        "b": keras.layers.Dense(1, name="b")(hidden),
-    }
-    model = keras.Model(inputs, outputs)
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.01),
-        loss={"a": "binary_crossentropy", "b": "mse"},
-        loss_weights={"a": 1.0, "b": 0.5},
-        metrics={"a": ["accuracy"]},
-    )
-    return model
+x, y = data(100)
 
 
 keras.utils.set_random_seed(1)

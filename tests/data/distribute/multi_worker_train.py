@@ -12,9 +12,9 @@ import json
 import sys
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras.src.backend.tensorflow import trainer as tf_trainer
+from two_heads import build, data
 
 from kmon.engine import probes
 
@@ -31,26 +31,10 @@ def reduce_per_replica(values, strategy, reduction):
 
 
 tf_trainer.reduce_per_replica = reduce_per_replica
-rng = np.random.default_rng(0)
-x = rng.normal(size=(128, 4)).astype("float32")
-y = {"a": (x[:, :1] > 0).astype("float32"), "b": x[:, 1:2] * 2.0}
+x, y = data(128)
 keras.utils.set_random_seed(1)
 with strategy.scope():
-    inputs = keras.Input((4,))
-    hidden = keras.layers.Dense(6, activation="relu", name="trunk")(inputs)
-    model = keras.Model(
-        inputs,
-        {
-            "a": keras.layers.Dense(1, activation="sigmoid", name="a")(hidden),
-            "b": keras.layers.Dense(1, name="b")(hidden),
-        },
-    )
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.01),
-        loss={"a": "binary_crossentropy", "b": "mse"},
-        loss_weights={"a": 1.0, "b": 0.5},
-        metrics={"a": ["accuracy"]},
-    )
+    model = build()
     # Workaround 2: fit() reduces the first distributed batch eagerly to build the
     # compiled loss and metrics, which fails; build them here from plain arrays.
     model._symbolic_build(data_batch=(x[:2], {k: v[:2] for k, v in y.items()}))
