@@ -124,14 +124,6 @@ class LogLine:
     text: str
 
 
-def _ignore(state: RunState, event: Event) -> None:
-    """Events the state has nothing to fold from."""
-
-
-#: Event type -> RunState's handler for it (looked up once, not per event).
-_HANDLERS: dict[str, Callable[[RunState, Event], None]] = {}
-
-
 @dataclass
 class RunState:
     """Everything a monitor shows about one run.
@@ -213,9 +205,8 @@ class RunState:
         if self.last_t is None or t > self.last_t:
             self.last_t = t
         handler = _HANDLERS.get(event.type)
-        if handler is None:
-            handler = _HANDLERS[event.type] = getattr(type(self), f"_on_{event.type}", _ignore)
-        handler(self, event)
+        if handler is not None:
+            handler(self, event)
 
     def _on_run_start(self, event: RunStart) -> None:
         self.started = event.t
@@ -416,3 +407,12 @@ class RunState:
     @property
     def last_epoch_logs(self) -> dict[str, float]:
         return self.history[-1].logs if self.history else {}
+
+
+#: Event type -> RunState's handler for it: one dict lookup per event, not a
+#: method-name string built and looked up (this runs for every batch).
+_HANDLERS: dict[str, Callable[[RunState, Event], None]] = {
+    name.removeprefix("_on_"): handler
+    for name, handler in vars(RunState).items()
+    if name.startswith("_on_")
+}
