@@ -13,6 +13,7 @@ over steps, so an epoch whose last batch is smaller tips the balance.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .events import Batch, EpochEnd, EpochStart, Event, FitStart, ValEnd, ValueKinds
@@ -144,6 +145,9 @@ class HeadBoard:
             for key, place in self._places.items()
             if place.split == TRAIN
         }
+        self._terms = self._loss_terms()
+        # Keys already checked against the head map (batch logs repeat the same keys).
+        self._seen_keys: set[str] = set()
         self.version += 1
 
     # -- folding ---------------------------------------------------------------------
@@ -152,9 +156,9 @@ class HeadBoard:
         """Fold one event of this fit (events of other fits are ignored)."""
         if getattr(event, "fit", None) != self.fit:
             return
-        handler = getattr(self, f"_on_{event.type}", None)
+        handler = _HANDLERS.get(event.type)
         if handler is not None:
-            handler(event)
+            handler(self, event)
             self.version += 1
 
     def _on_value_kinds(self, event: ValueKinds) -> None:
@@ -169,14 +173,16 @@ class HeadBoard:
         self._sizes = (0, 0)
 
     def _on_batch(self, event: Batch) -> None:
-        self.train = event.logs
-        for key in event.logs:
-            if key not in self._places and key not in self.unplaced:
-                self.unplaced.append(key)
+        logs = self.train = event.logs
+        if not self._seen_keys.issuperset(logs):
+            self._seen_keys.update(logs)
+            for key in logs:
+                if key not in self._places and key not in self.unplaced:
+                    self.unplaced.append(key)
         if event.size:
             self._sizes = (event.size, max(self._sizes[1], event.size))
         values = event.values
-        terms = self._loss_terms()
+        terms = self._terms
         if not values or event.span != 1 or not terms:
             return
         total = values.get("loss")
@@ -202,7 +208,7 @@ class HeadBoard:
         self.epochs_done += 1
         if self.check.batches:
             self.last_check, self.checked_epoch = self.check, event.epoch
-        terms = self._loss_terms()
+        terms = self._terms
         total = train.get("loss")
         parts = [train.get(key) for _, key in terms]
         if terms and total is not None and all(part is not None for part in parts):
@@ -353,7 +359,7 @@ class HeadBoard:
 
     def check_text(self) -> str:
         """Whether the total equals the weighted sum of the head losses, and why not."""
-        terms = self._loss_terms()
+        terms = self._terms
         if not terms:
             if len(self.heads) == 1:
                 return "One output: the total is its loss; there is nothing to add up."
@@ -454,3 +460,11 @@ def _count(count: int, noun: str) -> str:
     if count == 1:
         return f"1 {noun}"
     return f"{count} {noun}{'es' if noun.endswith(('s', 'ch', 'sh', 'x')) else 's'}"
+
+
+#: Event type -> HeadBoard's handler for it (one dict lookup for every batch).
+_HANDLERS: dict[str, Callable[[HeadBoard, Event], None]] = {
+    name.removeprefix("_on_"): handler
+    for name, handler in vars(HeadBoard).items()
+    if name.startswith("_on_")
+}

@@ -181,3 +181,14 @@ def test_head_maps_survive_the_json_round_trip():
     old = '{"v":1,"type":"fit_start","t":1.0,"fit":0,"epochs":1,"outputs":["d"]}'
     assert event_from_json(old).heads is None
     assert FitStart.__dataclass_fields__["extra_losses"].default_factory() == []
+
+
+def test_log_keys_the_head_map_does_not_explain_are_listed_once_as_they_appear():
+    state = RunState()
+    state.apply(FitStart(fit=0, epochs=1, steps=3, heads=HEADS))
+    state.apply(EpochStart(fit=0, epoch=0))
+    logs = {"loss": 1.0, "is_positive_loss": 0.5}
+    state.apply(Batch(fit=0, step=0, logs=logs))
+    state.apply(Batch(fit=0, step=1, logs={**logs, "custom_tracker": 2.0}))
+    state.apply(Batch(fit=0, step=2, logs={**logs, "custom_tracker": 2.0, "other": 1.0}))
+    assert state.heads.unplaced == ["custom_tracker", "other"]
