@@ -16,6 +16,8 @@ stdout into its event log, so printing would not reach the benchmark):
 - ``KMON_BENCH_VERBOSE``: Keras's ``verbose`` (default 0);
 - ``KMON_BENCH_TENSORBOARD``: a log folder: add ``TensorBoard(update_freq="batch")``;
 - ``KMON_BENCH_PROBES``: ``0`` turns kmon's training alarms (probes) off;
+- ``KMON_BENCH_UNITS``: width of the two hidden layers (default 64: about 1 ms a
+  step on a CPU; 384: about 2);
 - ``KMON_BENCH_GO``: when set, timed fit ``i`` starts only once the file
   ``$KMON_BENCH_GO<i>`` exists, so a benchmark can give several processes turns
   (after the warm-up the script reports ``ready`` and waits).
@@ -64,9 +66,9 @@ def wait_for_turn(path: str) -> None:
         time.sleep(0.01)
 
 
-def build(rows: int):
-    """The compiled MLP (32 features, 64-64-1, binary) and ``rows`` of synthetic data;
-    ``probe_overhead.py --workload mlp`` trains the same."""
+def build(rows: int, units: int = 64):
+    """The compiled MLP (32 features, ``units``-``units``-1, binary) and ``rows`` of
+    synthetic data; ``probe_overhead.py --workload mlp`` trains the same."""
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(rows, 32)).astype("float32")
@@ -74,8 +76,8 @@ def build(rows: int):
     model = keras.Sequential(
         [
             keras.Input((32,)),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(units, activation="relu"),
+            keras.layers.Dense(units, activation="relu"),
             keras.layers.Dense(1, activation="sigmoid"),
         ]
     )
@@ -97,7 +99,7 @@ def main() -> None:
 
         set_probe_config(enabled=False)
 
-    model, x, y = build(steps * BATCH)
+    model, x, y = build(steps * BATCH, int(os.environ.get("KMON_BENCH_UNITS", "64")))
     epoch_timer = EpochTimer()
     callbacks = [epoch_timer]
     if board:

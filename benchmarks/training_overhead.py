@@ -8,6 +8,8 @@ calls after a warm-up fit in the same process and writes the times to a file, so
 nothing kmon captures is needed. Configurations:
 
 - ``plain``: ``python script.py``, ``verbose=0`` (the baseline);
+- ``plain-again``: the same command in a second process: its ratio is what the
+  machine's noise alone gives in this run, to read the others against;
 - ``kmon``: ``kmon train script.py``, the live monitor;
 - ``headless``: ``kmon train --headless --log FILE script.py``;
 - ``progbar``: ``python script.py`` with Keras's own progress bar (``verbose=1``);
@@ -37,6 +39,7 @@ threads included; time the VM's other tenants take is not counted) are printed
 beside it as cross-checks.
 
     python benchmarks/training_overhead.py            # 12 rounds, ~5 minutes on 2 cores
+    python benchmarks/training_overhead.py --units 384  # about 2 ms a step
     python benchmarks/training_overhead.py --quick    # a smoke run (figures are noise)
 """
 
@@ -64,6 +67,7 @@ from _common import (
 WORKLOAD = HERE / "_mlp_workload.py"
 CONFIGS = (
     "plain",
+    "plain-again",
     "kmon",
     "headless",
     "progbar",
@@ -74,6 +78,7 @@ CONFIGS = (
 DEFAULT_CONFIGS = CONFIGS
 GOALS = {"kmon": 1.03, "headless": 1.02}
 DESCRIPTIONS = {
+    "plain-again": "a second plain process, the same command (A/A: this run's noise floor) / plain",
     "kmon": "kmon train (live TUI, 120x40 pty) / plain",
     "headless": "kmon train --headless --log / plain",
     "progbar": "Keras verbose=1 progress bar (pty) / plain",
@@ -99,6 +104,7 @@ class Contender:
             KMON_BENCH_REPEATS=str(args.rounds),
             KMON_BENCH_VERBOSE="1" if name == "progbar" else "0",
             KMON_BENCH_GO=self.go,
+            KMON_BENCH_UNITS=str(args.units),
         )
         if name == "tensorboard":
             env["KMON_BENCH_TENSORBOARD"] = str(folder / "tensorboard")
@@ -237,6 +243,13 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--rounds", type=int, default=12, help="rounds (pairs with the baseline)")
     parser.add_argument("--steps", type=int, default=500, help="steps per epoch")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per timed fit")
+    parser.add_argument(
+        "--units",
+        type=int,
+        default=64,
+        help="width of the MLP's two hidden layers: 64 gives about 1 ms a step on a "
+        "CPU (where per-batch costs show most), 384 about 2",
+    )
     parser.add_argument(
         "--configs",
         default=",".join(DEFAULT_CONFIGS),
