@@ -23,7 +23,7 @@ from .events import (
 )
 from .heads import built_head_map, extra_loss_sources, preview_head_map
 from .metric_kinds import KeyKind, classify_log_keys
-from .recovery import BatchValueRecovery
+from .recovery import BatchValueRecovery, Recovered
 from .stop import StopSignal
 
 #: Layers that behave differently while training: History's running mean is
@@ -131,7 +131,16 @@ class KmonCallback(keras.callbacks.Callback):
             )
         )
 
-    def _classify(self) -> dict[str, KeyKind]:
+    def _classify(self) -> dict[str, KeyKind] | None:
+        """How each log key is recovered; None off the training thread.
+
+        The classification reads the loss trackers' counts, which are settled only
+        between steps: asynchronous batch-end hooks run while the next step (and the
+        gradient probe before it) updates them, so there the first dispatch waits
+        for the training thread's next hook (see :meth:`on_train_batch_begin`).
+        """
+        if threading.current_thread() is not self._train_thread:
+            return None
         return classify_log_keys(self.model, sample_weighted=self._weighting is not None)
 
     def _built_heads(self) -> dict | None:
@@ -146,11 +155,26 @@ class KmonCallback(keras.callbacks.Callback):
         self._counted = 0.0
         self._emit(EpochStart(fit=self._fit, epoch=epoch))
 
+    def on_train_batch_begin(self, batch, logs=None):
+        logs = logs or {}
+        # On the training thread, between steps. Before the probes (later in the
+        # callback list), so the counts are those the first dispatch left.
+        if self._recovery.kinds is None and batch > 0:
+            self._emit_batches(self._recovery.ready(), time.time())
+
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
         now = time.time()
         size = self._size_of(batch)
-        for ready in self._recovery.add(batch, size, logs):
+        self._emit_batches(self._recovery.add(batch, size, logs), now)
+        if self._stop.requested:
+            self.model.stop_training = True
+            if self._multi_worker and not self._stop_noted:
+                self._stop_noted = True
+                self._emit(Notice(level="warning", text=MULTI_WORKER_STOP_NOTE))
+
+    def _emit_batches(self, recovered: list[Recovered], now: float) -> None:
+        for ready in recovered:
             if ready.kinds is not None:
                 self._emit(
                     ValueKinds(
@@ -172,11 +196,11 @@ class KmonCallback(keras.callbacks.Callback):
                     t=now,
                 )
             )
-        if self._stop.requested:
-            self.model.stop_training = True
-            if self._multi_worker and not self._stop_noted:
-                self._stop_noted = True
-                self._emit(Notice(level="warning", text=MULTI_WORKER_STOP_NOTE))
+
+    def on_test_begin(self, logs=None):
+        # Validation of an epoch of one dispatch (see on_epoch_end): its batch event
+        # goes out before the validation's.
+        self._emit_batches(self._recovery.ready(), time.time())
 
     def on_test_end(self, logs=None):
         # Only called for validation inside fit(): a user's own evaluate() builds
@@ -184,6 +208,11 @@ class KmonCallback(keras.callbacks.Callback):
         self._emit(ValEnd(fit=self._fit, epoch=self._epoch, logs=dict(logs or {})))
 
     def on_epoch_end(self, epoch, logs=None):
+        # An epoch of one dispatch on an asynchronous backend: its batch event waited
+        # for a training-thread hook, and this is the first (Keras waited for the
+        # batch-end hooks before calling it). Kinds read now may see counts that
+        # validation reset, but a first dispatch's value does not depend on them.
+        self._emit_batches(self._recovery.ready(), time.time())
         if self._training_data is not None:
             x, y = self._training_data
             result = self.model.evaluate(

@@ -42,18 +42,21 @@ class BatchValueRecovery:
 
     Args:
         resolve_kinds: returns how each log key can be recovered (see
-            :mod:`.metric_kinds`). Called once, when the first dispatch is
-            processed: Keras builds compiled metrics lazily, on the first step.
+            :mod:`.metric_kinds`), or None when it cannot tell from the calling
+            thread; dispatches then wait, in order, until a later call (``add`` or
+            :meth:`ready`) resolves them. Called until it answers, from the first
+            dispatch on: Keras builds compiled metrics lazily, on the first step.
         steps_per_execution: Keras reports once per this many steps.
     """
 
     def __init__(
         self,
-        resolve_kinds: Callable[[], dict[str, KeyKind]],
+        resolve_kinds: Callable[[], dict[str, KeyKind] | None],
         steps_per_execution: int = 1,
     ) -> None:
         self._resolve_kinds = resolve_kinds
         self.kinds: dict[str, KeyKind] | None = None
+        self._announced = False
         self.spe = max(int(steps_per_execution), 1)
         self._pending: dict[int, tuple[int, int | None, dict[str, float]]] = {}
         self._next_first = 0
@@ -75,8 +78,16 @@ class BatchValueRecovery:
         """Record the dispatch ending at ``step``; return every dispatch now ready, in order."""
         first = (step // self.spe) * self.spe
         self._pending[first] = (step, size, logs)
+        return self.ready()
+
+    def ready(self) -> list[Recovered]:
+        """Every waiting dispatch that can be recovered now, in order."""
         ready: list[Recovered] = []
         while True:
+            if self.kinds is None:
+                self.kinds = self._resolve_kinds()
+                if self.kinds is None:
+                    return ready
             entry = self._pending.pop(self._next_first, None)
             if entry is None:
                 return ready
@@ -86,11 +97,11 @@ class BatchValueRecovery:
 
     def _recover(self, first: int, last: int, size: int | None, logs) -> Recovered:
         span = last - first + 1
-        resolved = None
-        if self.kinds is None:
-            self.kinds = resolved = self._resolve_kinds()
         recovered = self._values(last, span, size, logs)
-        recovered.kinds = resolved
+        if not self._announced:
+            # Only the thread that popped this fit's first dispatch gets here.
+            self._announced = True
+            recovered.kinds = self.kinds
         return recovered
 
     def _values(self, last: int, span: int, size: int | None, logs) -> Recovered:

@@ -282,3 +282,22 @@ def test_out_of_order_dispatch_from_threads_is_put_back_in_order():
     assert [r.values["loss"] for r in sorted(emitted, key=lambda r: r.step)] == pytest.approx(
         true_values, rel=1e-9
     )
+
+
+def test_dispatches_wait_in_order_until_the_kinds_can_be_read():
+    # Off the training thread the trackers' counts are not settled (the next step
+    # and the gradient probe update them): the callback's resolver answers None
+    # there, and dispatches wait until a call from the training thread.
+    kinds = {"loss": KeyKind(MEAN)}
+    on_training_thread = False
+    recovery = BatchValueRecovery(lambda: kinds if on_training_thread else None)
+    assert recovery.add(1, 4, {"loss": 1.5}) == []
+    assert recovery.add(0, 8, {"loss": 1.0}) == []
+    on_training_thread = True
+    first, second = recovery.ready()
+    assert (first.step, second.step) == (0, 1)
+    assert first.kinds == kinds and second.kinds is None
+    # (8 * 1.0 + 4 * v) / 12 = 1.5
+    assert second.values["loss"] == pytest.approx(2.5)
+    (third,) = recovery.add(2, 8, {"loss": 1.5})
+    assert third.kinds is None and third.values["loss"] == pytest.approx(1.5)
