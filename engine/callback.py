@@ -141,6 +141,10 @@ class KmonCallback(keras.callbacks.Callback):
         """
         if threading.current_thread() is not self._train_thread:
             return None
+        sync = getattr(self.model, "jax_state_sync", None)
+        if callable(sync):
+            # JAX keeps the training state outside the variables until it syncs.
+            sync()
         return classify_log_keys(self.model, sample_weighted=self._weighting is not None)
 
     def _built_heads(self) -> dict | None:
