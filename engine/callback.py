@@ -102,12 +102,17 @@ class KmonCallback(keras.callbacks.Callback):
         self._train_thread: threading.Thread | None = None
         self._counted = 0.0
         self._heads: dict | None = None
+        self._new_heads: dict | None = None
+        self._fitted = None
         self._multi_worker = False
         self._stop_noted = False
 
     def on_train_begin(self, logs=None):
         params = self.params or {}
-        model = self.model
+        # Kept for the batch-end hooks: on JAX, Callback.model syncs the training
+        # state into the variables, which off the training thread races the next
+        # step's buffers (it runs while they are donated).
+        model = self._fitted = self.model
         self._train_thread = threading.current_thread()
         self._steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
         self._multi_worker = is_multi_worker(strategy_of(model))
@@ -141,16 +146,15 @@ class KmonCallback(keras.callbacks.Callback):
         """
         if threading.current_thread() is not self._train_thread:
             return None
-        sync = getattr(self.model, "jax_state_sync", None)
-        if callable(sync):
-            # JAX keeps the training state outside the variables until it syncs.
-            sync()
-        return classify_log_keys(self.model, sample_weighted=self._weighting is not None)
+        # Callback.model syncs JAX's training state into the variables first.
+        model = self.model
+        self._new_heads = self._built_heads(model)
+        return classify_log_keys(model, sample_weighted=self._weighting is not None)
 
-    def _built_heads(self) -> dict | None:
+    def _built_heads(self, model) -> dict | None:
         """The head map read from the model's own built loss and metrics, when it
-        differs from the one ``fit_start`` carried. Once per fit, at the first batch."""
-        built = built_head_map(self.model)
+        differs from the one ``fit_start`` carried. Once per fit, after the first step."""
+        built = built_head_map(model)
         return built if built is not None and built != self._heads else None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -172,7 +176,7 @@ class KmonCallback(keras.callbacks.Callback):
         size = self._size_of(batch)
         self._emit_batches(self._recovery.add(batch, size, logs), now)
         if self._stop.requested:
-            self.model.stop_training = True
+            self._fitted.stop_training = True
             if self._multi_worker and not self._stop_noted:
                 self._stop_noted = True
                 self._emit(Notice(level="warning", text=MULTI_WORKER_STOP_NOTE))
@@ -184,7 +188,7 @@ class KmonCallback(keras.callbacks.Callback):
                     ValueKinds(
                         fit=self._fit,
                         kinds=_describe_kinds(ready.kinds),
-                        heads=self._built_heads(),
+                        heads=self._new_heads,
                         t=now,
                     )
                 )
@@ -248,12 +252,11 @@ class KmonCallback(keras.callbacks.Callback):
         replicas; across several workers that is only this worker's share, so the
         sizes stay unknown there.
         """
+        if self._multi_worker or threading.current_thread() is not self._train_thread:
+            return None
+        # On the training thread, Callback.model may sync JAX's state: the count is current.
         tracker = getattr(self.model, "_loss_tracker", None)
-        if (
-            tracker is None
-            or self._multi_worker
-            or threading.current_thread() is not self._train_thread
-        ):
+        if tracker is None:
             return None
         try:
             count = local_sum(tracker.count)

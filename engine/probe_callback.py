@@ -84,11 +84,16 @@ class ProbeCallback(keras.callbacks.Callback):
             interval=self.config.gradient_interval,
         )
         self._mark: float | None = None
+        self._fitted = None
 
     # -- fit start: data checks and the probe batch ------------------------------------------
 
     def on_train_begin(self, logs=None):
         logs = logs or {}
+        # For on_train_batch_end, which may run off the training thread: there, on
+        # JAX, Callback.model would sync the training state while the next step
+        # donates its buffers.
+        self._fitted = self.model
         self._mark = None
         try:
             probe, sample, reason = probes.probe_batches(self._data, self.config)
@@ -285,7 +290,7 @@ class ProbeCallback(keras.callbacks.Callback):
             **self._where(batch),
         )
         if self.config.stop_on_nan:
-            self.model.stop_training = True
+            self._fitted.stop_training = True
             self._stop.request()
             self._emit(
                 Notice(level="warning", text="stopping: the loss is not finite (--stop-on-nan)")

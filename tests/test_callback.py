@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import keras
 import numpy as np
 import pytest
@@ -325,3 +327,46 @@ def test_fit_hook_with_a_reused_callback_list(hooked):
     model.fit(x, y, batch_size=10, epochs=2, callbacks=callbacks)
     assert [e.step for e in events if isinstance(e, Batch)] == [0]
     assert events[-1].type == "fit_end" and events[-1].stopped_early
+
+
+def test_batch_end_off_the_training_thread_never_reads_callback_model(monkeypatch):
+    # On JAX, Callback.model syncs the training state into the variables; from a
+    # worker thread (Keras's asynchronous batch-end dispatch) that races the next
+    # step, which donates those buffers. Batch-end hooks must use what the training
+    # thread kept, and read the model only there.
+    model = _sequential()
+    x, y = _data(64)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)  # builds the compiled metrics
+    readers = []
+    plain = keras.callbacks.Callback.model
+
+    def recording(callback):
+        readers.append(threading.current_thread())
+        return plain.fget(callback)
+
+    monkeypatch.setattr(keras.callbacks.Callback, "model", property(recording, plain.fset))
+    events, stop = [], StopSignal()
+    callback = KmonCallback(events.append, 0, stop=stop, samples=64, batch_size=32)
+    callback.set_model(model)
+    callback.set_params({"epochs": 1, "steps": 2})
+    callback.on_train_begin()
+    callback.on_epoch_begin(0)
+    stop.request()
+
+    def worker():
+        callback.on_train_batch_end(0, {"loss": 2.0, "mae": 1.0})
+        callback.on_train_batch_end(1, {"loss": 1.5, "mae": 0.8})
+
+    readers.clear()
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert readers == []
+    assert model.stop_training
+    assert [e.type for e in events if e.type == "batch"] == []  # waiting for the kinds
+
+    callback.on_epoch_end(0, {"loss": 1.5, "mae": 0.8})  # the training thread
+    assert set(readers) == {threading.current_thread()}
+    batches = [e for e in events if e.type == "batch"]
+    assert [b.step for b in batches] == [0, 1]
+    assert batches[1].values["loss"] == pytest.approx(1.0)
