@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -284,6 +285,17 @@ def _field_names(cls: type[Event]) -> tuple[str, ...]:
 @functools.cache
 def _field_set(cls: type[Event]) -> frozenset[str]:
     return frozenset(_field_names(cls))
+
+
+def handlers_by_type(cls: type) -> dict[str, Callable[[Any, Event], None]]:
+    """Event type -> ``cls``'s ``_on_<type>`` method, for classes that fold events:
+    one dict lookup per event instead of a method name built and looked up (this
+    runs for every batch)."""
+    return {
+        name.removeprefix("_on_"): handler
+        for name, handler in vars(cls).items()
+        if name.startswith("_on_")
+    }
 
 
 def event_from_json(line: str) -> Event:

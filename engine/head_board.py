@@ -13,10 +13,18 @@ over steps, so an epoch whose last batch is smaller tips the balance.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from .events import Batch, EpochEnd, EpochStart, Event, FitStart, ValEnd, ValueKinds
+from .events import (
+    Batch,
+    EpochEnd,
+    EpochStart,
+    Event,
+    FitStart,
+    ValEnd,
+    ValueKinds,
+    handlers_by_type,
+)
 from .format import format_value
 from .heads import TRAIN, VAL, HeadMap, key_places, place_key
 
@@ -462,9 +470,4 @@ def _count(count: int, noun: str) -> str:
     return f"{count} {noun}{'es' if noun.endswith(('s', 'ch', 'sh', 'x')) else 's'}"
 
 
-#: Event type -> HeadBoard's handler for it (one dict lookup for every batch).
-_HANDLERS: dict[str, Callable[[HeadBoard, Event], None]] = {
-    name.removeprefix("_on_"): handler
-    for name, handler in vars(HeadBoard).items()
-    if name.startswith("_on_")
-}
+_HANDLERS = handlers_by_type(HeadBoard)

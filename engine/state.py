@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .events import (
@@ -27,6 +26,7 @@ from .events import (
     TrainEval,
     ValEnd,
     ValueKinds,
+    handlers_by_type,
 )
 from .format import format_value
 from .head_board import HeadBoard
@@ -409,10 +409,4 @@ class RunState:
         return self.history[-1].logs if self.history else {}
 
 
-#: Event type -> RunState's handler for it: one dict lookup per event, not a
-#: method-name string built and looked up (this runs for every batch).
-_HANDLERS: dict[str, Callable[[RunState, Event], None]] = {
-    name.removeprefix("_on_"): handler
-    for name, handler in vars(RunState).items()
-    if name.startswith("_on_")
-}
+_HANDLERS = handlers_by_type(RunState)
