@@ -17,6 +17,10 @@ encodes and writes the frames (``terminal_bandwidth.py`` counts those bytes).
     python benchmarks/ui_cost.py            # 20 s
     python benchmarks/ui_cost.py --quick    # 4 s
 
+Beside it, the same measure of a bare Textual app that repaints one line as often
+as the monitor redraws (a static body and a footer besides): Textual's own floor at
+that frame rate, to read the monitor's figure against.
+
 Goal: at most 3% of a core (30 ms a second), the budget a 1.03 training-overhead
 ratio leaves the UI.
 """
@@ -29,10 +33,15 @@ import time
 from collections import Counter
 
 from _common import header, ratio_line
+from rich.segment import Segment
+from textual.app import App, ComposeResult
+from textual.strip import Strip
 from textual.widget import Widget
+from textual.widgets import Footer, Static
 from ui_throughput import SIZE, ChannelSource, MeasuredMonitor, Producer
 
 from kmon.engine.channel import MonitorChannel
+from kmon.tui.app import REFRESH_HZ
 
 GOAL_SHARE = 0.03
 STEPS_PER_SECOND = 1000
@@ -92,6 +101,50 @@ class CostedMonitor(MeasuredMonitor):
             self.cpu = time.thread_time() - cpu
 
 
+class OneLine(Widget):
+    """A line of text painted from ``render_line``, as the monitor's header is."""
+
+    DEFAULT_CSS = "OneLine { height: 2; }"
+
+    text = ""
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        return Strip([Segment(self.text.ljust(width))]) if y == 0 else Strip.blank(width)
+
+
+class BareApp(App):
+    """Textual's own floor: one line changed and repainted at the monitor's rate, a
+    static body and a footer, nothing else."""
+
+    def __init__(self, ticks: int) -> None:
+        super().__init__()
+        self.ticks = ticks
+        self.count = 0
+        self.window: tuple[float, float] | None = None
+        self.share: float | None = None
+
+    def compose(self) -> ComposeResult:
+        yield OneLine()
+        yield Static("body\n" * 30)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / REFRESH_HZ, self.tick)
+
+    def tick(self) -> None:
+        self.count += 1
+        if self.count == WARM_TICKS:
+            self.window = (time.perf_counter(), time.thread_time())
+        line = self.query_one(OneLine)
+        line.text = f"step {self.count * 100:,} · loss {1 / self.count:.4f}"
+        line.refresh()
+        if self.count == self.ticks and self.window is not None:
+            started, cpu = self.window
+            self.share = (time.thread_time() - cpu) / (time.perf_counter() - started)
+            self.exit()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a 4 s smoke run")
@@ -123,6 +176,21 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {name}: {seconds / wall * 1000:.2f} ms/s "
             f"({calls / wall:.1f} calls/s, {seconds / calls * 1000:.2f} ms each)"
+        )
+    bare = BareApp(int(args.seconds * REFRESH_HZ))
+    bare.run(headless=True, size=SIZE)
+    if bare.share is not None:
+        print(
+            f"a bare Textual app repainting one line {REFRESH_HZ} times a second: "
+            f"{bare.share * 1000:.1f} ms of CPU per second ({bare.share:.1%} of a core)"
+        )
+        print(
+            ratio_line(
+                "ui_thread_cpu/bare_textual",
+                share / bare.share,
+                None,
+                "the monitor's UI thread over Textual's floor at the same frame rate",
+            )
         )
     print(
         ratio_line(

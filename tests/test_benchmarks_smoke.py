@@ -31,7 +31,7 @@ RATIO_LINE = re.compile(r"^ratio [\w/]+: \d+\.\d{3}", re.MULTILINE)
 SMOKE = {
     "training_overhead.py": ["plain-again", "kmon", "headless", "progbar"],
     "ui_throughput.py": ["p95_latency/goal", "epoch_end_seen/produced"],
-    "ui_cost.py": ["ui_thread_cpu/goal"],
+    "ui_cost.py": ["ui_thread_cpu/goal", "ui_thread_cpu/bare_textual"],
     "memory.py": ["rss_growth/50MB"],
     "startup.py": ["menu_first_frame/goal", "replay_first_frame/goal"],
     "terminal_bandwidth.py": ["kmon_bytes_per_s/20KB", "kmon/keras_progbar"],
