@@ -18,6 +18,8 @@ stdout into its event log, so printing would not reach the benchmark):
 - ``KMON_BENCH_PROBES``: ``0`` turns kmon's training alarms (probes) off;
 - ``KMON_BENCH_UNITS``: width of the two hidden layers (default 64: about 1 ms a
   step on a CPU; 384: about 2);
+- ``KMON_BENCH_THREAD``: ``1`` runs the script's work in a background thread, as
+  ``kmon train`` does, the main thread waiting for it;
 - ``KMON_BENCH_GO``: when set, timed fit ``i`` starts only once the file
   ``$KMON_BENCH_GO<i>`` exists, so a benchmark can give several processes turns
   (after the warm-up the script reports ``ready`` and waits).
@@ -131,4 +133,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if os.environ.get("KMON_BENCH_THREAD") == "1":
+        import threading
+
+        worker = threading.Thread(target=main, name="training")
+        worker.start()
+        worker.join()
+    else:
+        main()

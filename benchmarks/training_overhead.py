@@ -16,7 +16,13 @@ nothing kmon captures is needed. Configurations:
 - ``tensorboard``: ``python script.py`` with ``TensorBoard(update_freq="batch")``;
 - ``kmon-noprobes``, ``headless-noprobes``: the same two kmon runs with its training
   alarms off (the script calls ``set_probe_config(enabled=False)``), to tell the
-  monitor's cost from the probes' (measured on their own by ``probe_overhead.py``).
+  monitor's cost from the probes' (measured on their own by ``probe_overhead.py``);
+- ``attach``: the monitor in a process of its own: ``kmon train --headless --log``
+  with ``kmon attach LOG`` on a second 120x40 pty (what ``kmon train --detach``
+  and ``kmon attach`` do), to tell the cost of sharing the training process (its
+  GIL) from the cost of the monitor's work itself;
+- ``plain-thread`` (not run unless asked for): ``python script.py`` with the script
+  run in a background thread, as kmon runs it.
 
 Every configuration runs on its own pty, drained by a reader thread as fast as it
 is written (no program ever blocks on its terminal). The machine may be busy with
@@ -74,8 +80,10 @@ CONFIGS = (
     "tensorboard",
     "kmon-noprobes",
     "headless-noprobes",
+    "attach",
+    "plain-thread",
 )
-DEFAULT_CONFIGS = CONFIGS
+DEFAULT_CONFIGS = tuple(name for name in CONFIGS if name != "plain-thread")
 GOALS = {"kmon": 1.03, "headless": 1.02}
 DESCRIPTIONS = {
     "plain-again": "a second plain process, the same command (A/A: this run's noise floor) / plain",
@@ -85,6 +93,8 @@ DESCRIPTIONS = {
     "tensorboard": 'TensorBoard(update_freq="batch") / plain',
     "kmon-noprobes": "kmon train, training alarms off (set_probe_config) / plain",
     "headless-noprobes": "kmon train --headless, training alarms off / plain",
+    "attach": "kmon train --headless, kmon attach in another process (120x40 pty) / plain",
+    "plain-thread": "python script.py, the script in a background thread / plain",
 }
 START_SECONDS = 600.0
 FIT_SECONDS = 300.0
@@ -110,14 +120,26 @@ class Contender:
             env["KMON_BENCH_TENSORBOARD"] = str(folder / "tensorboard")
         if name.endswith("-noprobes"):
             env["KMON_BENCH_PROBES"] = "0"
-        log = str(folder / f"{name}.events.jsonl")
+        if name == "plain-thread":
+            env["KMON_BENCH_THREAD"] = "1"
+        self.log = str(folder / f"{name}.events.jsonl")
         kind = name.removesuffix("-noprobes")
+        headless = [*kmon_command(), "train", "--headless", "--log", self.log, str(WORKLOAD)]
         argv = {
-            "kmon": [*kmon_command(), "train", "--log", log, str(WORKLOAD)],
-            "headless": [*kmon_command(), "train", "--headless", "--log", log, str(WORKLOAD)],
+            "kmon": [*kmon_command(), "train", "--log", self.log, str(WORKLOAD)],
+            "headless": headless,
+            "attach": headless,
         }.get(kind, [sys.executable, str(WORKLOAD)])
         self.kind = kind
         self.program = PtyProgram(argv, cwd=folder, env=env)
+        self.viewer: PtyProgram | None = None
+        """``kmon attach`` on the run, for ``attach``."""
+
+    def start_viewer(self) -> None:
+        """For ``attach``: open the monitor on the run's log, in a process of its own."""
+        if self.kind == "attach":
+            argv = [*kmon_command(), "attach", self.log]
+            self.viewer = PtyProgram(argv, cwd=self.result.parent, env=clean_env())
 
     def events(self) -> list[dict]:
         if not self.result.exists():
@@ -153,8 +175,18 @@ class Contender:
             code = self.program.finish(60)
             if code != 0:
                 raise RuntimeError(f"{self.name}: exit code {code}:\n{self.program.output}")
+            if self.viewer is not None:
+                self.viewer.send("q")
+                code = self.viewer.finish(60)
+                if code != 0:
+                    raise RuntimeError(f"{self.name}: kmon attach exit code {code}")
         finally:
-            self.program.kill()
+            self.kill()
+
+    def kill(self) -> None:
+        self.program.kill()
+        if self.viewer is not None:
+            self.viewer.kill()
 
 
 class Measured:
@@ -179,6 +211,7 @@ def measure(configs: list[str], args: argparse.Namespace) -> Measured:
                 contenders.append(Contender(name, Path(tmp), args))
             for contender in contenders:
                 contender.wait("ready", START_SECONDS)
+                contender.start_viewer()
             for round_index in range(args.rounds):
                 shift = round_index % len(contenders)
                 times = {}
@@ -201,7 +234,7 @@ def measure(configs: list[str], args: argparse.Namespace) -> Measured:
                 contender.close()
         finally:
             for contender in contenders:
-                contender.program.kill()
+                contender.kill()
     steps = args.steps * args.epochs
     print(
         f"baseline fit: median {median(base_times):.2f}s for {steps} steps "
