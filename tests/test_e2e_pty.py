@@ -176,3 +176,20 @@ def test_tiny_terminal_says_so_and_q_still_quits(tmp_path: Path, terminals) -> N
         term.press("y")
     assert term.wait_for_exit() == 0
     assert "kmon: run ok" in after_terminal_handed_back(term.output)
+
+
+def test_heads_tab_shows_its_grid_in_a_real_terminal(tmp_path: Path, terminals) -> None:
+    """The grid's rows appear when the tab is opened, not only after a resize."""
+    log = Path(__file__).parent / "data" / "three_heads.jsonl"
+    term = terminals(["replay", str(log)], cwd=tmp_path, rows=40, cols=120)
+    term.wait_for(lambda text: "✔ finished" in text, START_SECONDS, "the replayed run's end")
+    term.press("h")
+    screen = term.wait_for(
+        lambda text: "4 losses = total + 3 heads" in text, 10, "the Heads tab's summary"
+    )
+    term.pump(1.0)
+    screen = term.text
+    assert re.search(r"loss_ratio +×2\.0 +\d", screen), screen
+    assert "val accuracy" in screen, screen
+    term.press("q")
+    assert term.wait_for_exit() == 0

@@ -87,7 +87,13 @@ class HeadGrid(VerticalScroll):
 
     def _fill(self, board: HeadBoard) -> None:
         table = self.query_one(DataTable)
-        table.display = True
+        if not table.display:
+            # Shown and filled in one pass, the table would keep the height it was
+            # laid out with while empty (none, until the terminal is resized): its
+            # rows' layout request is lost in the showing one. Fill it once shown.
+            table.display = True
+            self.call_after_refresh(self._fill, board)
+            return
         table.clear(columns=True)
         quantities = board.quantities()
         table.add_column("head", key="head")
