@@ -25,8 +25,8 @@ the loss becomes Inf, then NaN."""
 
 LOOK_AT = (
     "The Alarms tab (press a): unscaled_data at fit start with the data's mean and std, "
-    "prediction_variance within the first epoch with the predictions' spread against "
-    "the targets', then vanishing_gradients (the LSTM's gradient is 0 while the output "
+    "prediction_variance within the first seconds of training (three collapsed checks "
+    "in a row) with the predictions' spread against the targets', then vanishing_gradients (the LSTM's gradient is 0 while the output "
     "layer's is in the thousands). The header's alarm badge shows from any tab."
 )
 
