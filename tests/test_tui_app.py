@@ -241,11 +241,22 @@ def test_failed_recording_says_failed():
             await pilot.pause()
             header = header_text(app)
             assert "kmon failed.py" in header
-            assert "✘ failed (exit 1)" in header
+            # Why, on every tab: the exception's line, cut to the terminal's width.
+            first = header.splitlines()[0]
+            assert "✘ failed (exit 1): RuntimeError: fixture" in first
+            assert first.endswith("…") and len(first) <= SIZE[0] - 2
             assert "epoch 1/1" in header
             assert plotted(app) == {"History loss": ([1], history(events, "loss"))}
             await pilot.press("o")
             await wait_until(pilot, lambda: "about to fail" in log_text(app))
+            # The traceback comes last in the output, as Python prints it.
+            lines = log_text(app).splitlines()
+            assert lines[-4:] == [
+                "Traceback (most recent call last):",
+                '  File "/work/main/tests/data/scripts/failed.py", line 18, in <module>',
+                '    raise RuntimeError("fixture failure after one epoch")',
+                "RuntimeError: fixture failure after one epoch",
+            ]
 
     asyncio.run(scenario())
 

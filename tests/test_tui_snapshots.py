@@ -46,8 +46,8 @@ def test_finished_run_120x40(snap_compare):
 
 
 def test_output_tab_of_a_failed_run(snap_compare):
-    """Output tab of a run that raised: "failed (exit 1)" in the header, the
-    script's lines in the pane."""
+    """Output tab of a run that raised: "failed (exit 1)" and the exception in the
+    header, the script's lines then its traceback in the pane."""
     assert snap_compare(replay("failed"), terminal_size=(80, 24), run_before=show_output)
 
 

@@ -24,6 +24,7 @@ class LogPane(RichLog):
         super().__init__(max_lines=max_lines, wrap=True, markup=False, highlight=False, id=id)
         self.border_title = "output"
         self._shown = 0
+        self._error_shown = False
 
     @property
     def lines_shown(self) -> int:
@@ -31,13 +32,17 @@ class LogPane(RichLog):
         return self._shown
 
     def show(self, state: RunState) -> None:
-        if state.log_total <= self._shown:
-            return
-        new = [line for line in state.log_lines if line.number > self._shown]
-        for line in new:
-            text = Text.from_ansi(line.text)
-            if line.stream == "stderr":
-                text.stylize("yellow")
-            self.write(text)
-        self._shown = new[-1].number
-        self.border_title = f"output · {state.log_total:,} lines"
+        if state.log_total > self._shown:
+            new = [line for line in state.log_lines if line.number > self._shown]
+            for line in new:
+                text = Text.from_ansi(line.text)
+                if line.stream == "stderr":
+                    text.stylize("yellow")
+                self.write(text)
+            self._shown = new[-1].number
+            self.border_title = f"output · {state.log_total:,} lines"
+        if state.error and not self._error_shown:
+            # The script's traceback, where Python would have printed it: last.
+            self._error_shown = True
+            error = state.error.get("traceback") or state.error.get("message") or ""
+            self.write(Text(error.rstrip("\n"), style="red"))

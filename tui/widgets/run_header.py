@@ -46,6 +46,8 @@ class RunHeader(Widget):
         """Redraw from ``state``; ``now`` is the wall clock (or the replay's clock)."""
         width = max(self.size.width - 2, 20)
         first = _with_alarm_badge(self._first_line(state), state, width)
+        if first.cell_len > width:  # a long failure reason
+            first.truncate(width, overflow="ellipsis")
         lines = (first, self._second_line(state, now, width))
         shown = (lines[0].markup, lines[1].markup)
         if shown != self._shown:  # unchanged: no repaint, no bytes to the terminal
@@ -79,6 +81,10 @@ class RunHeader(Widget):
             line.append(f"  epoch {state.epoch_number}/{state.epochs_total}", style="bold")
         line.append("  ")
         line.append(*self._status(state))
+        if state.error and state.error.get("message"):
+            # Why it failed, in one line (the Output tab has the traceback).
+            reason = state.error["message"].splitlines()[0]
+            line.append(f": {reason}", style="red")
         if state.dropped:
             line.append(f"  {state.dropped} batch events coalesced", style="dim")
         return line
