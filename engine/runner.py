@@ -243,13 +243,39 @@ def _exit_code(exc: SystemExit) -> int:
 
 
 def _user_traceback(exc: BaseException) -> str:
-    """The traceback without kmon's and runpy's own frames on top."""
-    tb = exc.__traceback__
-    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    while tb is not None:
-        filename = os.path.abspath(tb.tb_frame.f_code.co_filename)
-        # runpy's frames read "<frozen runpy>" on Python 3.11+: go by module name.
-        if not (filename.startswith(here) or tb.tb_frame.f_globals.get("__name__") == "runpy"):
-            break
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))
+    """The script's traceback without kmon's and runpy's frames: the ones on top
+    (the script was run from here) and kmon's ``fit()`` wrapper in the middle. When
+    the exception was raised inside kmon, its frames stay: that is kmon's bug."""
+    report = traceback.TracebackException.from_exception(exc)
+    _drop_own_frames(report, set())
+    return "".join(report.format())
+
+
+def _drop_own_frames(report: traceback.TracebackException, seen: set[int]) -> None:
+    if id(report) in seen:  # exception chains may loop
+        return
+    seen.add(id(report))
+    frames = list(report.stack)
+    if frames and not _own_frame(frames[-1]):
+        frames = [frame for frame in frames if not _own_frame(frame)]
+    else:
+        while frames and _own_frame(frames[0]):
+            frames.pop(0)
+    report.stack = traceback.StackSummary.from_list(frames)
+    for chained in (report.__cause__, report.__context__):
+        if chained is not None:
+            _drop_own_frames(chained, seen)
+
+
+_ENGINE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _own_frame(frame: traceback.FrameSummary) -> bool:
+    """kmon's engine, or runpy, which runs the script (its frames read
+    "<frozen runpy>" on Python 3.11+)."""
+    filename = frame.filename
+    return (
+        os.path.abspath(filename).startswith(_ENGINE)
+        or filename == "<frozen runpy>"
+        or os.path.basename(filename) == "runpy.py"
+    )

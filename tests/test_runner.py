@@ -330,3 +330,38 @@ def test_checked_accepts_a_valid_script(tmp_path):
     assert target.name == "train.py"
     start = target.run_start()
     assert start.argv == [str(path.resolve()), "a", "b"] and start.pid == os.getpid()
+
+
+def test_exception_inside_fit_hides_kmons_fit_wrapper(tmp_path):
+    script = _script(
+        tmp_path,
+        """
+        import keras
+        import numpy as np
+
+        class Boom(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                raise RuntimeError("boom at the first epoch end")
+
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(np.zeros((8, 2)), np.zeros((8, 1)), epochs=2, verbose=0, callbacks=[Boom()])
+        """,
+        name="callback_boom.py",
+    )
+    run, events = _run_script(script)
+    tb = events[-1].error["traceback"]
+    # The script's fit() call, then straight on to the callback that raised.
+    assert f'File "{script.resolve()}", line 11, in <module>' in tb
+    assert f'File "{script.resolve()}", line 7, in on_epoch_end' in tb
+    assert "fit_hook.py" not in tb and "runner.py" not in tb and "runpy" not in tb
+    assert tb.splitlines()[-1] == "RuntimeError: boom at the first epoch end"
+
+
+def test_exception_raised_inside_kmon_keeps_its_frames():
+    try:
+        runner_module._own_frame(None)  # an AttributeError inside kmon's engine
+    except AttributeError as exc:
+        text = runner_module._user_traceback(exc)
+    assert "runner.py" in text and "in _own_frame" in text
+    assert "in test_exception_raised_inside_kmon_keeps_its_frames" in text
