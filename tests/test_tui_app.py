@@ -7,8 +7,18 @@ import asyncio
 from textual.widgets import Label, Sparkline, TabbedContent
 from tui_helpers import StandInLiveSource, load_events, running, wait_until
 
-from kmon.engine.events import Batch, EpochEnd, EpochStart, FitStart, Log, RunEnd, RunStart
+from kmon.engine.events import (
+    Batch,
+    EpochEnd,
+    EpochStart,
+    FitStart,
+    Log,
+    Notice,
+    RunEnd,
+    RunStart,
+)
 from kmon.engine.format import format_duration, format_value
+from kmon.engine.runner import NO_TRAINING_NOTE
 from kmon.engine.sources import RecordedSource
 from kmon.tui.app import SMOOTHED_CAPTION, VALUES_CAPTION, MonitorApp
 from kmon.tui.screens.confirm_quit import ConfirmQuit
@@ -257,6 +267,32 @@ def test_failed_recording_says_failed():
                 '    raise RuntimeError("fixture failure after one epoch")',
                 "RuntimeError: fixture failure after one epoch",
             ]
+
+    asyncio.run(scenario())
+
+
+def test_a_script_that_never_trains_says_so_on_screen():
+    events = [
+        RunStart(script="/x/setup.py", t=0.0),
+        Log(text="preparing data only", t=0.1),
+        Notice(level="warning", text=NO_TRAINING_NOTE, t=0.2),
+        RunEnd(status="ok", exit_code=0, t=0.2),
+    ]
+
+    async def scenario():
+        app = MonitorApp(RecordedSource(events))
+        async with running(app, SIZE) as pilot:
+            await wait_until(pilot, lambda: app.state.finished)
+            await pilot.pause()
+            # The Loss tab says why it stays empty, not "explanations appear...".
+            explanation = str(app.query_one(Explanation).content)
+            assert explanation == f"No epoch finished in this run: {NO_TRAINING_NOTE}."
+            # The Output tab has kmon's word among the script's lines.
+            await pilot.press("o")
+            await wait_until(pilot, lambda: "[kmon]" in log_text(app))
+            lines = log_text(app).splitlines()  # wrapped at the pane's width
+            assert lines[0] == "preparing data only"
+            assert " ".join(" ".join(lines[1:]).split()) == f"[kmon] warning: {NO_TRAINING_NOTE}"
 
     asyncio.run(scenario())
 

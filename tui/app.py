@@ -89,7 +89,7 @@ class MonitorApp(App[str]):
         self._drawn_version = -1
         self._panels_version = -1
         self._panels_drawn_at = float("-inf")
-        self._epochs_drawn = -1
+        self._epochs_drawn: tuple[int, bool] | None = None
         self._epochs_drawn_at = float("-inf")
         self.close_request: str | None = None
         """Set from outside the event loop (a signal handler) to close the app at
@@ -161,7 +161,7 @@ class MonitorApp(App[str]):
             self._drawn_version = state.version
             self.query_one(LogPane).show(state)
             self.query_one(AlarmPane).show(state)
-        epochs = len(state.history)
+        epochs = (len(state.history), state.finished)
         if epochs != self._epochs_drawn and self._due(self._epochs_drawn_at, EPOCH_PANELS_SECONDS):
             self._epochs_drawn, self._epochs_drawn_at = epochs, time.monotonic()
             self.query_one(EpochChart).show(state)

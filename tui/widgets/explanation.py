@@ -24,7 +24,16 @@ class Explanation(Static):
         self._explained = 0
 
     def show(self, state: RunState) -> None:
-        if not state.history or len(state.history) == self._explained:
+        if not state.history:
+            if state.finished:
+                # Nothing to explain; say why, rather than promise explanations.
+                warnings = [n.text for n in state.notices if n.level == "warning"]
+                text = "No epoch finished in this run" + (
+                    ": " + "; ".join(warnings) + "." if warnings else "."
+                )
+                self.update(_escape(text))
+            return
+        if len(state.history) == self._explained:
             return
         self._explained = len(state.history)
         record = state.history[-1]

@@ -24,6 +24,7 @@ class LogPane(RichLog):
         super().__init__(max_lines=max_lines, wrap=True, markup=False, highlight=False, id=id)
         self.border_title = "output"
         self._shown = 0
+        self._notices_shown = 0
         self._error_shown = False
 
     @property
@@ -41,6 +42,11 @@ class LogPane(RichLog):
                 self.write(text)
             self._shown = new[-1].number
             self.border_title = f"output · {state.log_total:,} lines"
+        for notice in state.notices[self._notices_shown :]:
+            # What kmon itself says, among the script's lines as headless prints it.
+            style = "bold magenta" if notice.level == "warning" else "magenta"
+            self.write(Text(f"[kmon] {notice.level}: {notice.text}", style=style))
+        self._notices_shown = len(state.notices)
         if state.error and not self._error_shown:
             # The script's traceback, where Python would have printed it: last.
             self._error_shown = True

@@ -46,7 +46,7 @@ class RunHeader(Widget):
         """Redraw from ``state``; ``now`` is the wall clock (or the replay's clock)."""
         width = max(self.size.width - 2, 20)
         first = _with_alarm_badge(self._first_line(state), state, width)
-        if first.cell_len > width:  # a long failure reason
+        if self.size.width and first.cell_len > width:  # a long failure reason
             first.truncate(width, overflow="ellipsis")
         lines = (first, self._second_line(state, now, width))
         shown = (lines[0].markup, lines[1].markup)
