@@ -87,9 +87,13 @@ class HeadlessReporter:
         """Print the final summary (call once the last events were handled)."""
         state = self.state
         fits, epochs = len(state.fits), len(state.history)
-        status = state.status or "unknown"
+        duration = format_duration(state.elapsed(state.last_t or 0))
+        if state.status:
+            ended = f"{PREFIX} run {state.status} in {duration}"
+        else:  # a replayed log cut short, or of a run killed or still going
+            ended = f"{PREFIX} the log ends before the run did (no run_end) · {duration} logged"
         parts = [
-            f"{PREFIX} run {status} in {format_duration(state.elapsed(state.last_t or 0))}",
+            ended,
             f"{_plural(fits, 'fit')}, {_plural(epochs, 'epoch')}, {_plural(state.total_steps, 'step')}",
         ]
         if state.history:

@@ -173,6 +173,25 @@ def test_replay_of_the_log_summarizes_it(ok_run: Run) -> None:
     assert "script finished training" in result.stdout
 
 
+def test_replay_of_a_log_cut_short_says_the_run_did_not_end_there(ok_run: Run) -> None:
+    lines = (ok_run.cwd / "run.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    cut = "".join(lines[: len(lines) // 2]) + lines[len(lines) // 2][:20]  # mid-line
+    (ok_run.cwd / "cut.jsonl").write_text(cut, encoding="utf-8")
+    result = subprocess.run(
+        [*kmon_command(), "replay", "cut.jsonl"],
+        cwd=ok_run.cwd,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = result.stdout.splitlines()[-1]
+    assert summary.startswith("[kmon] the log ends before the run did (no run_end) · ")
+    assert result.stderr.startswith("kmon: skipped 1 unreadable line(s) in cut.jsonl\n")
+
+
 # ------------------------------------------------------------------ a script raising
 
 
