@@ -145,6 +145,13 @@ class FollowSource:
                 pass
 
 
+#: Shown when a replayed log has no ``run_end``.
+UNFINISHED_NOTE = (
+    "the log ends before the run did (no run_end): it was cut short, or the run was "
+    "killed or still runs (kmon attach follows a running one)"
+)
+
+
 class LogFileSource:
     """A finished run's event log, read while on screen: the first drain returns
     after ``budget_seconds`` of reading, so a long log shows its first frame at
@@ -168,6 +175,7 @@ class LogFileSource:
         self._chunk = chunk_bytes
         self._done = False
         self._pending: list[Event] = []
+        self._last: Event | None = None
 
     @property
     def report(self):
@@ -208,10 +216,18 @@ class LogFileSource:
                 # The end: an unfinished last line counts as garbage, as in read_all.
                 events += self._reader.read_all()
                 self._done = True
+                last = events[-1] if events else self._last
+                if last is not None and not isinstance(last, RunEnd):
+                    # For the display only (never written): the header would say
+                    # "training" forever.
+                    events.append(Notice(level="warning", text=UNFINISHED_NOTE))
+                    events.append(RunEnd(status="unfinished", exit_code=0, t=last.t))
             else:
                 events += self._reader.read_new(self._chunk)
             if time.monotonic() >= deadline:
                 break
+        if events:
+            self._last = events[-1]
         return events
 
     def request_stop(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from textual.widgets import Label, Sparkline, TabbedContent
 from tui_helpers import StandInLiveSource, load_events, running, wait_until
@@ -19,7 +20,7 @@ from kmon.engine.events import (
 )
 from kmon.engine.format import format_duration, format_value
 from kmon.engine.runner import NO_TRAINING_NOTE
-from kmon.engine.sources import RecordedSource
+from kmon.engine.sources import UNFINISHED_NOTE, LogFileSource, RecordedSource
 from kmon.tui.app import SMOOTHED_CAPTION, VALUES_CAPTION, MonitorApp
 from kmon.tui.screens.confirm_quit import ConfirmQuit
 from kmon.tui.screens.help import HelpScreen
@@ -30,6 +31,7 @@ from kmon.tui.widgets.run_header import RunHeader
 from kmon.tui.widgets.series_panel import SeriesPanel
 
 SIZE = (80, 24)
+DATA = Path(__file__).parent / "data"
 
 
 def header_text(app: MonitorApp) -> str:
@@ -295,6 +297,31 @@ def test_a_script_that_never_trains_says_so_on_screen():
             assert " ".join(" ".join(lines[1:]).split()) == f"[kmon] warning: {NO_TRAINING_NOTE}"
 
     asyncio.run(scenario())
+
+
+def test_replay_of_a_log_cut_short_does_not_say_training_forever(tmp_path):
+    whole = DATA / "three_heads.jsonl"
+    lines = whole.read_text(encoding="utf-8").splitlines(keepends=True)
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("".join(lines[: len(lines) // 2]) + lines[len(lines) // 2][:30], "utf-8")
+
+    async def scenario():
+        app = MonitorApp(LogFileSource(cut))
+        async with running(app, (100, 30)) as pilot:
+            await wait_until(pilot, lambda: app.state.finished)
+            await pilot.pause()
+            header = header_text(app)
+            assert "… the log ends here (no run_end)" in header and "training" not in header
+            assert [n.text for n in app.state.notices] == [UNFINISHED_NOTE]
+
+    asyncio.run(scenario())
+    # A whole log ends with its own run_end, and nothing is made up.
+    source = LogFileSource(whole)
+    events = []
+    while source.running:
+        events += source.drain()
+    assert events[-1].type == "run_end" and events[-1].status == "ok"
+    assert not [e for e in events if e.type == "notice" and e.text == UNFINISHED_NOTE]
 
 
 # -- keys -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ _STATUS_STYLE = {
     "ok": ("✔ finished", "bold green"),
     "failed": ("✘ failed", "bold red"),
     "stopped": ("■ stopped", "bold yellow"),
+    "unfinished": ("… the log ends here (no run_end)", "bold yellow"),
 }
 
 
