@@ -17,7 +17,9 @@ from .events import Event, UnknownEventType, event_from_dict
 #: The log is flushed at least this often, and at every epoch end.
 FLUSH_SECONDS = 1.0
 _WRITE_PAUSE_SECONDS = 0.1
-_FLUSH_NOW = frozenset({"epoch_end", "fit_end", "run_end", "notice"})
+_FLUSH_NOW = frozenset(
+    {"run_start", "fit_start", "epoch_end", "fit_end", "run_end", "notice", "alarm"}
+)
 
 
 def default_log_path(name: str, runs_dir: str | os.PathLike = "kmon-runs") -> Path:

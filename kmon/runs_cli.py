@@ -11,10 +11,12 @@ from pathlib import Path
 from kmon.cli import PROG, UserError, has_terminal
 from kmon.engine.eventlog import default_log_path
 from kmon.engine.format import format_duration
-from kmon.engine.runs import RunNotFound, find_run, list_runs, request_stop
+from kmon.engine.runs import RunNotFound, find_run, list_runs, read_run, request_stop
 
-#: How long `--detach` waits to see the run start before returning.
+#: How long `--detach` watches the new run for an early exit before returning.
 DETACH_CHECK_SECONDS = 1.0
+#: How long it waits, at most, for the run to be listed (its log's run_start).
+DETACH_LIST_SECONDS = 30.0
 
 
 def detach(args: argparse.Namespace, name: str) -> int:
@@ -32,10 +34,7 @@ def detach(args: argparse.Namespace, name: str) -> int:
             start_new_session=True,  # no SIGHUP from this terminal, no Ctrl+C
             close_fds=True,
         )
-    try:
-        code = child.wait(DETACH_CHECK_SECONDS)
-    except subprocess.TimeoutExpired:
-        code = None
+    code = _wait_until_listed(child, log_path)
     if code is not None:
         raise UserError(f"the detached run exited at once ({code}); see {output_path}")
     run_id = log_path.stem
@@ -45,6 +44,22 @@ def detach(args: argparse.Namespace, name: str) -> int:
     print(f"  attach: {PROG} attach {run_id}" + _runs_dir_flag(args))
     print(f"  stop:   {PROG} stop {run_id}" + _runs_dir_flag(args))
     return 0
+
+
+def _wait_until_listed(child: subprocess.Popen, log_path: Path) -> int | None:
+    """Watch the new run for DETACH_CHECK_SECONDS, and until its log names it (so
+    `kmon ps` and `kmon attach` find it as soon as this returns). The child's exit
+    code if it exited meanwhile, else None."""
+    started = time.monotonic()
+    while True:
+        code = child.poll()
+        if code is not None:
+            return code
+        waited = time.monotonic() - started
+        listed = read_run(log_path) is not None
+        if (listed and waited >= DETACH_CHECK_SECONDS) or waited >= DETACH_LIST_SECONDS:
+            return None
+        time.sleep(0.05)
 
 
 def _child_args(argv: list[str], log_path: Path) -> list[str]:

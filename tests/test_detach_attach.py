@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -94,6 +95,9 @@ def test_detach_returns_at_once_and_the_run_can_be_listed_attached_and_stopped(w
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 10
     assert "started run endless" in result.stdout and "kmon attach endless" in result.stdout
+    # Listed as soon as --detach returns, before its first epoch.
+    listing = kmon("ps", cwd=workdir).stdout
+    assert re.search(r"^endless +running ", listing, re.MULTILINE), listing
     wait_for_log(log, lambda e: epochs_done(e) >= 2, 90, "two epochs")
 
     listing = kmon("ps", cwd=workdir).stdout
