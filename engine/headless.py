@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import TextIO
 
 from .alarms import alarm_line
 from .events import Alarm, EpochEnd, Event, FitStart, Log, Notice
+from .explain import explain_epoch
 from .format import format_duration, format_logs, format_value
 from .head_board import table_lines
 from .state import RunState
@@ -20,6 +22,9 @@ class HeadlessReporter:
         out: where the script's stdout and kmon's lines go.
         err: where the script's stderr and failures go.
         log_path: named in the final summary.
+        state: what was already shown (when a monitor hands over mid-run).
+        explain_last_epoch: end the summary with why the last epoch's History loss
+            is what it is, from this run's numbers (the monitor's explanation).
     """
 
     def __init__(
@@ -29,10 +34,12 @@ class HeadlessReporter:
         *,
         log_path: str | None = None,
         state: RunState | None = None,
+        explain_last_epoch: bool = False,
     ) -> None:
         self.out, self.err = out, err
         self.log_path = log_path
         self.state = state if state is not None else RunState()
+        self.explain_last_epoch = explain_last_epoch
 
     def say(self, text: str) -> None:
         """One line from kmon itself."""
@@ -108,6 +115,17 @@ class HeadlessReporter:
             parts.append(f"log: {self.log_path}")
         self.out.write(" · ".join(parts) + "\n")
         self._write_heads(final=True)
+        if self.explain_last_epoch and state.history:
+            record = state.history[-1]
+            fit = next((info for info in state.fits if info.fit == record.fit), None)
+            text = f"epoch {record.number}: {explain_epoch(record, fit)}"
+            # Prose for a person, unlike the log-friendly epoch lines: wrapped.
+            self.out.write(
+                textwrap.fill(
+                    text, 100, initial_indent=f"{PREFIX} ", subsequent_indent=f"{PREFIX}   "
+                )
+                + "\n"
+            )
         if state.error:
             self.err.write(state.error.get("traceback") or state.error.get("message", ""))
             if not state.error.get("traceback", "").endswith("\n"):

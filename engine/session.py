@@ -90,23 +90,30 @@ class Session:
         self.close()
 
 
-def run_headless(session: Session) -> int:
+def run_headless(session: Session, *, explain_last_epoch: bool = False) -> int:
     """Run to the end, printing the script's output and one line per epoch.
 
     Ctrl+C or SIGTERM asks training to stop gracefully; a second Ctrl+C gives up at
     once. If the terminal hangs up, training goes on silently to the end.
     Returns the run's exit code.
+
+    Args:
+        session: the run, not started yet.
+        explain_last_epoch: end with the last epoch's explanation (scenarios).
     """
     session.start()
-    return follow_headless(session)
+    return follow_headless(session, explain_last_epoch=explain_last_epoch)
 
 
-def follow_headless(session: Session, state: RunState | None = None) -> int:
+def follow_headless(
+    session: Session, state: RunState | None = None, *, explain_last_epoch: bool = False
+) -> int:
     """Report a started session headless until its run ends; return its exit code.
 
     Args:
         session: a started session.
         state: what was already shown (when a monitor hands over mid-run).
+        explain_last_epoch: end with the last epoch's explanation.
     """
     capture = session.capture
     reporter = HeadlessReporter(
@@ -114,6 +121,7 @@ def follow_headless(session: Session, state: RunState | None = None) -> int:
         capture.terminal_err if capture else sys.stderr,
         log_path=str(session.log_path),
         state=state,
+        explain_last_epoch=explain_last_epoch,
     )
     interrupts = 0
     with TerminalGuard(session.terminal_fds(), on_terminate=session.run.request_stop) as guard:

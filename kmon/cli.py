@@ -264,7 +264,12 @@ def _launch(
         target, args, quiet_keras=quiet_keras, evaluate_training_data=evaluate_training_data
     )
     if headless:
-        return run_headless(session)
+        if scenario is None:
+            return run_headless(session)
+        _say_scenario(*scenario, "question")
+        code = run_headless(session, explain_last_epoch=True)
+        _say_scenario(*scenario, "explanation")
+        return code
     from kmon.tui.launch import run_tui
 
     mouse = not getattr(args, "no_mouse", False)
@@ -276,6 +281,24 @@ def _launch(
 
     factory = partial(ScenarioMonitorApp, scenario=scenario[0], variant=scenario[1])
     return run_tui(session, mouse=mouse, app_factory=factory)
+
+
+def _say_scenario(scenario, variant: str, part: str) -> None:
+    """A headless scenario run explains itself as the menu does: what it asks
+    before training, why after it (wrapped: a person may be reading)."""
+    import textwrap
+
+    if part == "question":
+        lines = [
+            f"{scenario.title} ({scenario.name}, variant {variant}: {scenario.variants[variant]})",
+            f"The question: {scenario.question}",
+            f"What you see: {scenario.symptom}",
+        ]
+    else:
+        lines = [f"Why: {scenario.explanation}"]
+    for line in lines:
+        print(textwrap.fill(line, 100, initial_indent="[kmon] ", subsequent_indent="[kmon]   "))
+    sys.stdout.flush()
 
 
 def _session(target, args: argparse.Namespace, *, quiet_keras: bool, evaluate_training_data: bool):

@@ -79,5 +79,15 @@ def test_plain_kmon_without_a_terminal_runs_the_default_scenario_headless(tmp_pa
         stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, result.stderr
-    assert "[kmon] run ok" in result.stdout
-    assert "history_vs_console" in result.stdout
+    lines = result.stdout.splitlines()
+    # It explains itself as the menu would: the question before training ...
+    assert lines[0].startswith("[kmon] History's loss differs from the console's")
+    question = next(i for i, line in enumerate(lines) if "The question: " in line)
+    first_epoch = next(i for i, line in enumerate(lines) if line.startswith("[kmon] epoch 1/"))
+    assert question < first_epoch
+    summary = next(i for i, line in enumerate(lines) if line.startswith("[kmon] run ok"))
+    # ... then this run's numbers explained, and why, after the summary.
+    after = " ".join(line.removeprefix("[kmon]").strip() for line in lines[summary + 1 :])
+    assert after.startswith("epoch 6: History's loss ")
+    assert "is the mean of this epoch's 150 batch losses" in after
+    assert "Why: In Keras 3 the loss passed to callbacks" in after
