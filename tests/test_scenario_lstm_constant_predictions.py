@@ -1,7 +1,9 @@
 """The lstm_constant_predictions scenario, through a real session with kmon's default
 probe settings (time budget, not a fixed schedule): the broken variant's predictions
-collapse and the alarm fires by the end of the second epoch; the fixed variant
-tracks the series and stays silent. Two epochs instead of the scenario's fifteen."""
+collapse and the alarm fires within the first five epochs (the probes run on a
+share of training time, so how many fit in an epoch depends on the machine's load);
+the fixed variant tracks the series and stays silent. Five epochs instead of the
+scenario's fifteen."""
 
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ from scenario_helpers import run_scenario
 
 from kmon.engine.state import RunState
 from kmon.scenarios import lstm_constant_predictions as module
+
+#: Epochs each variant trains here. Two were not always enough under load.
+EPOCHS = 5
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy")
 
@@ -23,19 +28,19 @@ def run_variant(folder, variant: str, **session_options) -> tuple[RunState, list
 def runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("lstm_constant_predictions")
     patch = pytest.MonkeyPatch()
-    patch.setattr(module, "EPOCHS", 2)
+    patch.setattr(module, "EPOCHS", EPOCHS)
     try:
         return {variant: run_variant(folder, variant) for variant in ("broken", "fixed")}
     finally:
         patch.undo()
 
 
-def test_broken_collapses_and_the_alarm_says_so_within_two_epochs(runs):
+def test_broken_collapses_and_the_alarm_says_so_within_five_epochs(runs):
     state, events = runs["broken"]
     kinds = {kind for kind, _ in state.alarms}
     assert {"unscaled_data", "prediction_variance"} <= kinds
     collapse = next(e for e in events if e.type == "alarm" and e.kind == "prediction_variance")
-    assert collapse.epoch <= 1  # Keras's 0-based epoch: by the end of the second
+    assert collapse.epoch < EPOCHS  # Keras's 0-based epoch
     assert collapse.evidence["ratio"] < 1e-3
     assert collapse.evidence["target_std"] > 300
     assert state.history[-1].logs["loss"] > 1e6  # predictions stuck far from the targets
