@@ -86,6 +86,10 @@ async def test_compare_needs_two_runs_then_overlays_them(tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("c")
         assert not isinstance(app.screen, CompareScreen)  # only one run so far
+        # The hint names this scenario's own variants.
+        # (run_test shows no toasts; the app keeps what it was asked to show.)
+        (notice,) = app._notifications
+        assert "(e.g. noisy, then steady)" in notice.message
     runs = [*one_run, FinishedRun("history_vs_console", "steady", second, "failed")]
     app = MenuApp(SCENARIOS, runs=runs, preloader=NotLoading())
     async with app.run_test(size=(100, 30)) as pilot:

@@ -177,8 +177,9 @@ class MenuApp(App[tuple[str, str] | None]):
         name = options.get_option_at_index(options.highlighted).id
         pair = CompareScreen.can_compare(self.runs, name)
         if pair is None:
+            first, second, *_ = [*self.scenarios[name].variants, "another"]
             self.notify(
-                f"Run two variants of {name} first (e.g. broken, then fixed), then press c.",
+                f"Run two variants of {name} first (e.g. {first}, then {second}), then press c.",
                 title="Nothing to compare yet",
             )
             return
