@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 
+import pytest
 from textual.widgets import Label, Sparkline, TabbedContent
 from tui_helpers import StandInLiveSource, load_events, running, wait_until
 
@@ -239,6 +241,49 @@ def test_a_spike_survives_bucketing_in_the_batch_sparklines():
             assert "5,000 batches" in stats_text(app, "batch-values")
             means = sparkline_data(app, "batch-loss")
             assert max(means) == max(e.logs["loss"] for e in events if e.type == "batch")
+
+    asyncio.run(scenario())
+
+
+def test_g_draws_the_batch_sparklines_on_a_log_scale():
+    """A loss falling by four orders of magnitude is a flat line on a linear scale."""
+    events = [RunStart(script="fall.py", t=0.0), FitStart(epochs=1, steps=400, t=0.0)]
+    events.append(EpochStart(t=0.0))
+    mean = 0.0
+    for step in range(400):
+        value = 10.0 ** (1 - step / 100)  # 10 down to 1e-3
+        mean += (value - mean) / (step + 1)
+        events.append(
+            Batch(step=step, size=1, logs={"loss": mean}, values={"loss": value}, t=step / 100)
+        )
+    events += [EpochEnd(logs={"loss": mean}, t=4.0), RunEnd(t=4.0)]
+    panel_title = lambda app, panel: app.query_one(f"#{panel}", SeriesPanel).border_title  # noqa: E731
+
+    async def scenario():
+        app = MonitorApp(RecordedSource(events))
+        async with running(app, SIZE) as pilot:
+            await wait_until(pilot, lambda: app.state.finished)
+            await pilot.pause()
+            linear = sparkline_data(app, "batch-values")
+            assert linear == app.state.batch_values.highs()
+            assert stats_text(app, "batch-values").endswith(" · g: log scale")
+
+            await pilot.press("g")
+            logged = sparkline_data(app, "batch-values")
+            assert logged == pytest.approx([math.log10(v) for v in linear])
+            assert logged[0] == pytest.approx(1.0) and logged[-1] == pytest.approx(-2.99)
+            means = sparkline_data(app, "batch-loss")
+            assert means == pytest.approx([math.log10(v) for v in app.state.batch_loss.highs()])
+            for panel in ("batch-values", "batch-loss"):
+                assert panel_title(app, panel).endswith(" · LOG SCALE (g: linear)")
+            # The stats stay in the loss's own units.
+            assert stats_text(app, "batch-values") == (
+                "last 0.0010 · min 0.0010 · max 10.00 · 400 batches"
+            )
+
+            await pilot.press("g")
+            assert sparkline_data(app, "batch-values") == linear
+            assert panel_title(app, "batch-values") == VALUES_CAPTION
 
     asyncio.run(scenario())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -13,6 +14,7 @@ from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widgets import Footer, Label, TabbedContent, TabPane
 
+from kmon.engine.series import BucketSeries
 from kmon.engine.sources import EventSource
 from kmon.engine.state import EMA_BETA, RunState
 
@@ -38,6 +40,10 @@ BATCH_PANELS_SECONDS = 1.0
 EPOCH_PANELS_SECONDS = 5.0
 #: Below this size the panes cannot show their content; say so instead.
 MIN_WIDTH, MIN_HEIGHT = 60, 16
+
+#: A series spanning this factor or more gets a hint to use the log scale.
+LOG_HINT_SPAN = 1000.0
+LOG_CAPTION = " · LOG SCALE (g: linear)"
 
 VALUES_CAPTION = "loss of each batch (recovered from Keras's running means)"
 SMOOTHED_CAPTION = f"loss of each batch · SMOOTHED: EMA β={EMA_BETA}, bias-corrected (s: raw)"
@@ -65,11 +71,16 @@ class MonitorApp(App[str]):
         Binding("a", "show_tab('alarms-tab')", "Alarms"),
         Binding("h", "show_tab('heads-tab')", "Heads"),
         Binding("s", "toggle_smoothing", "Smooth"),
+        Binding("g", "toggle_log_scale", "Log scale", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
     smoothing: reactive[bool] = reactive(False)
     """Show the EMA of per-batch losses instead of the raw values."""
+
+    log_scale: reactive[bool] = reactive(False)
+    """Draw the batch sparklines on a log scale, for losses that fall by orders of
+    magnitude (the stats beside them stay in the loss's own units)."""
 
     stopping: reactive[bool] = reactive(False)
     """The user asked a live run to stop; the app exits when the run ends."""
@@ -171,10 +182,7 @@ class MonitorApp(App[str]):
         ):
             self._panels_version, self._panels_drawn_at = state.version, time.monotonic()
             self._show_batch_values()
-            running = state.batch_loss
-            self.query_one("#batch-loss", SeriesPanel).show(
-                running.highs(), describe_series(running, unit="batches")
-            )
+            self._show_running_means()
             if self.query_one(TabbedContent).active == "heads-tab":
                 self.query_one(HeadGrid).show(state)
 
@@ -193,21 +201,46 @@ class MonitorApp(App[str]):
 
     def _show_batch_values(self) -> None:
         series = self.state.batch_ema if self.smoothing else self.state.batch_values
-        panel = self.query_one("#batch-values", SeriesPanel)
         caption = SMOOTHED_CAPTION if self.smoothing else VALUES_CAPTION
-        if panel.border_title != caption:  # setting it repaints the panel
-            panel.border_title = caption
-        stats = describe_series(series, unit="batches")
+        stats = None
         if not len(series) and self.state.batches:
             stats = "not recoverable for this input (see the event log's value_kinds)"
-        panel.show(series.highs(), stats)
+        self._show_series("#batch-values", series, caption, stats)
+
+    def _show_running_means(self) -> None:
+        self._show_series("#batch-loss", self.state.batch_loss, RUNNING_CAPTION)
+
+    def _show_series(
+        self, panel_id: str, series: BucketSeries, caption: str, stats: str | None = None
+    ) -> None:
+        panel = self.query_one(panel_id, SeriesPanel)
+        values = series.highs()
+        if self.log_scale:
+            caption += LOG_CAPTION
+            values = [math.log10(v) if v > 0 else math.nan for v in values]
+        if panel.border_title != caption:  # setting it repaints the panel
+            panel.border_title = caption
+        if stats is None:
+            stats = describe_series(series, unit="batches")
+            low, high = series.low, series.high
+            if not self.log_scale and series.buckets and 0 < low and high / low >= LOG_HINT_SPAN:
+                stats += " · g: log scale"
+        panel.show(values, stats)
 
     def watch_smoothing(self) -> None:
         if self.is_mounted:
             self._show_batch_values()
 
+    def watch_log_scale(self) -> None:
+        if self.is_mounted:
+            self._show_batch_values()
+            self._show_running_means()
+
     def action_toggle_smoothing(self) -> None:
         self.smoothing = not self.smoothing
+
+    def action_toggle_log_scale(self) -> None:
+        self.log_scale = not self.log_scale
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab

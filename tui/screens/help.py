@@ -14,6 +14,7 @@ KEYS = [
     ("h", "the Heads tab: each output's loss and metrics, train and val, and the total"),
     ("a", "the Alarms tab: training alarms, evidence, fixes"),
     ("s", "smooth the per-batch loss (EMA, bias-corrected) or show it raw"),
+    ("g", "draw the batch sparklines on a log scale, or linear again"),
     ("?", "this help"),
     ("Tab", "move focus (the output pane scrolls with arrows, PgUp/PgDn, Home/End)"),
     ("Esc", "close this help"),
