@@ -97,6 +97,9 @@ async def test_compare_needs_two_runs_then_overlays_them(tmp_path):
         screen = app.screen
         assert isinstance(screen, CompareScreen)
         assert [run.variant for run in screen.runs] == ["noisy", "steady"]
+        # Whole epochs on the x axis (plotext's own ticks fall between them).
+        monitor = screen.query_one("#compare-chart").plt._active.monitor
+        assert sorted(monitor.xticks[0]) == [1, 2, 3, 4, 5]
         left = str(screen.query_one("#alarms-0").render())
         right = str(screen.query_one("#alarms-1").render())
         assert "5 epochs" in left and "1 epochs" in right

@@ -17,6 +17,8 @@ from kmon.engine.eventlog import read_events
 from kmon.engine.format import format_value
 from kmon.engine.state import RunState
 
+from ..widgets.epoch_chart import epoch_ticks
+
 
 @dataclass(frozen=True)
 class FinishedRun:
@@ -63,9 +65,11 @@ class CompareScreen(Screen[None]):
     def on_mount(self) -> None:
         plt = self.query_one(PlotextPlot).plt
         plt.title("loss per epoch (solid: History loss · dotted: val_loss)")
+        every_number: set[int] = set()
         for index, (run, color) in enumerate(zip(self.runs, self.COLORS)):
             state, alarms = load_run(run)
             numbers = [record.number for record in state.history]
+            every_number.update(numbers)
             for key, marker, suffix in (("loss", "braille", ""), ("val_loss", "dot", " val")):
                 points = [
                     (n, v) for n, v in zip(numbers, state.epoch_series(key)) if math.isfinite(v)
@@ -75,6 +79,8 @@ class CompareScreen(Screen[None]):
                         *zip(*points), color=color, marker=marker, label=f"{run.variant}{suffix}"
                     )
             self.query_one(f"#alarms-{index}", Static).update(_describe(state, alarms))
+        if every_number:
+            plt.xticks(epoch_ticks(sorted(every_number)))
 
     @staticmethod
     def can_compare(

@@ -77,11 +77,13 @@ class EpochChart(PlotextPlot):
         if evaluated:
             plt.plot(*zip(*evaluated), label=TRAIN_EVAL_LABEL, color="green", marker="braille")
         if numbers:
-            plt.xticks(_ticks(numbers))
+            plt.xticks(epoch_ticks(numbers))
         self.refresh()
 
 
-def _ticks(numbers: list[int]) -> list[int]:
+def epoch_ticks(numbers: list[int]) -> list[int]:
+    """Whole epoch numbers for the x axis, at most about ten (plotext's own ticks
+    fall between epochs: 1.0, 2.2, 3.5...)."""
     if len(numbers) <= 10:
         return numbers
     step = math.ceil(len(numbers) / 10)
