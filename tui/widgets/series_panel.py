@@ -13,6 +13,8 @@ from textual.widgets import Label, Sparkline
 from kmon.engine.format import format_value
 from kmon.engine.series import BucketSeries
 
+from .strip_sparkline import StripSparkline
+
 
 class SeriesPanel(Vertical):
     """One series: a caption saying what it is, a sparkline and a stats line.
@@ -47,21 +49,21 @@ class SeriesPanel(Vertical):
         self._stats = "no data yet"
 
     def compose(self) -> ComposeResult:
-        yield Sparkline([], summary_function=max)
+        yield StripSparkline([], summary_function=max)
         yield Label("no data yet", classes="series-stats")
 
     def show(self, values: Sequence[float], stats: str) -> None:
         """Show new values; repaints only what would look different (every repaint
         costs the training thread time and the terminal bytes)."""
         finite = [v for v in values if math.isfinite(v)]
-        sparkline = self.query_one(Sparkline)
+        sparkline = self.query_one(StripSparkline)
         bars = _bars(finite, sparkline.size.width)
         # The data is always current (a resize repaints from it); the repaint is
         # skipped when every bar keeps its height.
         sparkline.set_reactive(Sparkline.data, finite)
         if bars != self._bars:
             self._bars = bars
-            sparkline.refresh()
+            sparkline.repaint()
         if stats != self._stats:
             label = self.query_one(".series-stats", Label)
             # One line as wide as the panel whatever the text: no layout pass, which
