@@ -157,16 +157,21 @@ def test_ok_run_log_records_the_run(ok_run: Run) -> None:
     assert "script finished training" in stdout_lines
 
 
-def test_replay_of_the_log_summarizes_it(ok_run: Run) -> None:
-    result = subprocess.run(
-        [*kmon_command(), "replay", "run.jsonl"],
-        cwd=ok_run.cwd,
+def replay(cwd: Path, log: str) -> subprocess.CompletedProcess:
+    """``kmon replay LOG`` with no terminal: the summary printed."""
+    return subprocess.run(
+        [*kmon_command(), "replay", log],
+        cwd=cwd,
         env=clean_env(),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_replay_of_the_log_summarizes_it(ok_run: Run) -> None:
+    result = replay(ok_run.cwd, "run.jsonl")
     assert result.returncode == 0, result.stderr
     assert "[kmon] epoch 2/2" in result.stdout
     assert result.stdout.splitlines()[-1].startswith("[kmon] run ok")
@@ -177,15 +182,7 @@ def test_replay_of_a_log_cut_short_says_the_run_did_not_end_there(ok_run: Run) -
     lines = (ok_run.cwd / "run.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
     cut = "".join(lines[: len(lines) // 2]) + lines[len(lines) // 2][:20]  # mid-line
     (ok_run.cwd / "cut.jsonl").write_text(cut, encoding="utf-8")
-    result = subprocess.run(
-        [*kmon_command(), "replay", "cut.jsonl"],
-        cwd=ok_run.cwd,
-        env=clean_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = replay(ok_run.cwd, "cut.jsonl")
     assert result.returncode == 0, result.stderr
     summary = result.stdout.splitlines()[-1]
     assert summary.startswith("[kmon] the log ends before the run did (no run_end) · ")

@@ -218,17 +218,24 @@ def test_gradual_replay_reaches_the_same_final_state():
     asyncio.run(scenario())
 
 
-def test_a_spike_survives_bucketing_in_the_batch_sparklines():
-    events = [RunStart(script="spike.py", t=0.0), FitStart(epochs=1, steps=5000, t=0.0)]
+def one_epoch(script: str, losses: list[float]) -> list:
+    """A finished run of one epoch whose batches had ``losses``, 1 ms apart (the
+    running means as Keras would log them, batches of one sample)."""
+    steps = len(losses)
+    events = [RunStart(script=script, t=0.0), FitStart(epochs=1, steps=steps, t=0.0)]
     events.append(EpochStart(t=0.0))
     mean = 0.0
-    for step in range(5000):
-        value = 50.0 if step == 3777 else 1.0 - step / 10000
+    for step, value in enumerate(losses):
         mean += (value - mean) / (step + 1)
         events.append(
             Batch(step=step, size=1, logs={"loss": mean}, values={"loss": value}, t=step / 1000)
         )
-    events += [EpochEnd(logs={"loss": mean}, t=5.0), RunEnd(t=5.0)]
+    return [*events, EpochEnd(logs={"loss": mean}, t=steps / 1000), RunEnd(t=steps / 1000)]
+
+
+def test_a_spike_survives_bucketing_in_the_batch_sparklines():
+    losses = [50.0 if step == 3777 else 1.0 - step / 10000 for step in range(5000)]
+    events = one_epoch("spike.py", losses)
 
     async def scenario():
         app = MonitorApp(RecordedSource(events))
@@ -247,16 +254,7 @@ def test_a_spike_survives_bucketing_in_the_batch_sparklines():
 
 def test_g_draws_the_batch_sparklines_on_a_log_scale():
     """A loss falling by four orders of magnitude is a flat line on a linear scale."""
-    events = [RunStart(script="fall.py", t=0.0), FitStart(epochs=1, steps=400, t=0.0)]
-    events.append(EpochStart(t=0.0))
-    mean = 0.0
-    for step in range(400):
-        value = 10.0 ** (1 - step / 100)  # 10 down to 1e-3
-        mean += (value - mean) / (step + 1)
-        events.append(
-            Batch(step=step, size=1, logs={"loss": mean}, values={"loss": value}, t=step / 100)
-        )
-    events += [EpochEnd(logs={"loss": mean}, t=4.0), RunEnd(t=4.0)]
+    events = one_epoch("fall.py", [10.0 ** (1 - step / 100) for step in range(400)])  # to 1e-3
     panel_title = lambda app, panel: app.query_one(f"#{panel}", SeriesPanel).border_title  # noqa: E731
 
     async def scenario():
