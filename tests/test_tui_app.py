@@ -54,6 +54,10 @@ def stats_text(app: MonitorApp, panel_id: str) -> str:
     return str(app.query_one(f"#{panel_id}", SeriesPanel).query_one(".series-stats", Label).content)
 
 
+def panel_title(app: MonitorApp, panel_id: str) -> str:
+    return str(app.query_one(f"#{panel_id}", SeriesPanel).border_title)
+
+
 def chart_text(app: MonitorApp) -> str:
     return str(app.query_one(EpochChart).render())
 
@@ -255,7 +259,6 @@ def test_a_spike_survives_bucketing_in_the_batch_sparklines():
 def test_g_draws_the_batch_sparklines_on_a_log_scale():
     """A loss falling by four orders of magnitude is a flat line on a linear scale."""
     events = one_epoch("fall.py", [10.0 ** (1 - step / 100) for step in range(400)])  # to 1e-3
-    panel_title = lambda app, panel: app.query_one(f"#{panel}", SeriesPanel).border_title  # noqa: E731
 
     async def scenario():
         app = MonitorApp(RecordedSource(events))
