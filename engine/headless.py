@@ -118,14 +118,7 @@ class HeadlessReporter:
         if self.explain_last_epoch and state.history:
             record = state.history[-1]
             fit = next((info for info in state.fits if info.fit == record.fit), None)
-            text = f"epoch {record.number}: {explain_epoch(record, fit)}"
-            # Prose for a person, unlike the log-friendly epoch lines: wrapped.
-            self.out.write(
-                textwrap.fill(
-                    text, 100, initial_indent=f"{PREFIX} ", subsequent_indent=f"{PREFIX}   "
-                )
-                + "\n"
-            )
+            self.out.write(prose(f"epoch {record.number}: {explain_epoch(record, fit)}") + "\n")
         if state.error:
             self.err.write(state.error.get("traceback") or state.error.get("message", ""))
             if not state.error.get("traceback", "").endswith("\n"):
@@ -146,6 +139,12 @@ class HeadlessReporter:
             self.out.write(f"{PREFIX}   {line}\n")
         if final:
             self.out.write(f"{PREFIX} heads: {board.check_text()}\n")
+
+
+def prose(text: str) -> str:
+    """A paragraph for a person (unlike the one-line, log-friendly epoch lines):
+    wrapped at 100 columns, each line marked as kmon's."""
+    return textwrap.fill(text, 100, initial_indent=f"{PREFIX} ", subsequent_indent=f"{PREFIX}   ")
 
 
 def _plural(count: int, noun: str) -> str:

@@ -266,9 +266,15 @@ def _launch(
     if headless:
         if scenario is None:
             return run_headless(session)
-        _say_scenario(*scenario, "question")
+        # A scenario explains itself as the menu does: what it asks, then why.
+        story, variant = scenario
+        _say(
+            f"{story.title} ({story.name}, variant {variant}: {story.variants[variant]})",
+            f"The question: {story.question}",
+            f"What you see: {story.symptom}",
+        )
         code = run_headless(session, explain_last_epoch=True)
-        _say_scenario(*scenario, "explanation")
+        _say(f"Why: {story.explanation}")
         return code
     from kmon.tui.launch import run_tui
 
@@ -283,21 +289,11 @@ def _launch(
     return run_tui(session, mouse=mouse, app_factory=factory)
 
 
-def _say_scenario(scenario, variant: str, part: str) -> None:
-    """A headless scenario run explains itself as the menu does: what it asks
-    before training, why after it (wrapped: a person may be reading)."""
-    import textwrap
+def _say(*paragraphs: str) -> None:
+    from kmon.engine.headless import prose
 
-    if part == "question":
-        lines = [
-            f"{scenario.title} ({scenario.name}, variant {variant}: {scenario.variants[variant]})",
-            f"The question: {scenario.question}",
-            f"What you see: {scenario.symptom}",
-        ]
-    else:
-        lines = [f"Why: {scenario.explanation}"]
-    for line in lines:
-        print(textwrap.fill(line, 100, initial_indent="[kmon] ", subsequent_indent="[kmon]   "))
+    for paragraph in paragraphs:
+        print(prose(paragraph))
     sys.stdout.flush()
 
 
