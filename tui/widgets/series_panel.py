@@ -13,7 +13,7 @@ from textual.widgets import Label, Sparkline
 from kmon.engine.format import format_value
 from kmon.engine.series import BucketSeries
 
-from .strip_sparkline import StripSparkline
+from .strip_sparkline import StripSparkline, column_summaries
 
 
 class SeriesPanel(Vertical):
@@ -80,8 +80,7 @@ def _bars(values: Sequence[float], width: int) -> tuple[int, ...] | None:
         return (count, width) if count else None
     low, high = min(values), max(values)
     extent = (high - low) or 1
-    parts = [values[(count * i) // width : (count * (i + 1)) // width] for i in range(width)]
-    return tuple(int((max(part) - low) / extent * 7) for part in parts if part)
+    return tuple(int((top - low) / extent * 7) for top in column_summaries(values, width))
 
 
 def describe_series(series: BucketSeries, *, unit: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
@@ -9,6 +11,15 @@ from textual.strip import Strip
 from textual.widgets import Sparkline
 
 BARS = "▁▂▃▄▅▆▇█"
+
+
+def column_summaries(data: Sequence[float], width: int, summary=max) -> list[float]:
+    """Textual's sparkline's partition of ``data`` into ``width`` columns, each
+    summarized; empty parts (fewer points than columns) are left out, as there.
+    ``int(Fraction(count, width) * i)`` is ``(count * i) // width``: exact, and cheap."""
+    count = len(data)
+    bounds = [(count * i) // width for i in range(width + 1)]
+    return [summary(data[start:end]) for start, end in zip(bounds, bounds[1:]) if end > start]
 
 
 class StripSparkline(Sparkline):
@@ -57,12 +68,7 @@ class StripSparkline(Sparkline):
             return [Segment("█" * width, max_style)]
         minimum, maximum = min(data), max(data)
         extent = maximum - minimum or 1
-        # int(Fraction(count, width) * i) is (count * i) // width: exact, and cheap.
-        bounds = [(count * i) // width for i in range(width + 1)]
-        summary = self.summary_function
-        buckets = [
-            summary(data[start:end]) for start, end in zip(bounds, bounds[1:]) if end > start
-        ]
+        buckets = column_summaries(data, width, self.summary_function)
         low, high = min_style.color.triplet, max_style.color.triplet
         segments = []
         step = len(buckets) / width
