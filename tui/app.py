@@ -172,9 +172,12 @@ class MonitorApp(App[str]):
             self._drawn_version = state.version
             self.query_one(LogPane).show(state)
             self.query_one(AlarmPane).show(state)
-        epochs = (len(state.history), state.finished)
-        if epochs != self._epochs_drawn and self._due(self._epochs_drawn_at, EPOCH_PANELS_SECONDS):
-            self._epochs_drawn, self._epochs_drawn_at = epochs, time.monotonic()
+        # The run's end counts too: a run with no epoch says so then.
+        epochs_key = (len(state.history), state.finished)
+        if epochs_key != self._epochs_drawn and self._due(
+            self._epochs_drawn_at, EPOCH_PANELS_SECONDS
+        ):
+            self._epochs_drawn, self._epochs_drawn_at = epochs_key, time.monotonic()
             self.query_one(EpochChart).show(state)
             self.query_one(Explanation).show(state)
         if state.version != self._panels_version and self._due(
