@@ -33,14 +33,29 @@ def machine_line() -> str:
     except OSError:
         cpu = platform.processor() or cpu
     versions = []
-    for name, label in (("tensorflow", "TF"), ("keras", "Keras"), ("textual", "Textual")):
-        try:
-            versions.append(f"{label} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            versions.append(f"{label} ?")
-    return f"nproc {os.cpu_count()} · {cpu} · Python {platform.python_version()} · " + " · ".join(
-        versions
+    for names, label in (
+        (("tensorflow", "tensorflow-cpu"), "TF"),
+        (("keras",), "Keras"),
+        (("textual",), "Textual"),
+    ):
+        versions.append(f"{label} {_installed_version(names)}")
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    return (
+        f"nproc {os.cpu_count()} · {cpu} · Python {platform.python_version()} · "
+        + " · ".join(versions)
+        + f" · Keras backend {backend}"
     )
+
+
+def _installed_version(names: Sequence[str]) -> str:
+    """The version of the first of ``names`` installed (TensorFlow ships under
+    several distribution names), else ``?``."""
+    for name in names:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return "?"
 
 
 def header(title: str) -> None:
