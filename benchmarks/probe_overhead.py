@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> float:
         f"{one_time:.3f}s (not in the pairs below)"
     )
 
-    ratios, shares = [], []
+    ratios, shares, after_shares = [], [], []
     for pair in range(args.pairs):
         order = (True, False) if pair % 2 == 0 else (False, True)
         times = {}
@@ -153,21 +153,25 @@ def main(argv: list[str] | None = None) -> float:
                 probe = callback
         ratio = times[True] / times[False]
         ratios.append(ratio)
-        spent = probe.predictions.charged + probe.predictions.one_time
-        if probe.gradients is not None:
-            spent += probe.gradients.charged + probe.gradients.one_time
-        shares.append(spent / times[True])
+        budgets = [b for b in (probe.predictions, probe.gradients) if b is not None]
+        after = sum(b.after for b in budgets)
+        inside = sum(b.charged + b.one_time for b in budgets) - after
+        shares.append(inside / times[True])
+        after_shares.append(after / times[True])
         grads = probe.gradients
         print(
             f"pair {pair + 1}: probed {times[True]:.3f}s, plain {times[False]:.3f}s, "
             f"ratio {ratio:.4f} · prediction probes {probe.predictions.calls} "
             f"({probe.predictions.charged * 1000:.0f} ms charged), gradient probes "
             f"{grads.calls if grads else 0} ({(grads.charged if grads else 0) * 1000:.0f} ms)"
+            f" · of which for the steps after them {after * 1000:.0f} ms"
         )
     median = statistics.median(ratios)
     print(
         f"time inside the probes, measured around each call: "
-        f"{100 * statistics.mean(shares):.2f}% of probed fit() time (mean of {len(shares)} fits)"
+        f"{100 * statistics.mean(shares):.2f}% of probed fit() time (mean of {len(shares)} fits); "
+        f"the steps after them ran {100 * statistics.mean(after_shares):.2f}% slower "
+        "(charged to the probes' budget)"
     )
     pairs = list(zip(cpu_seconds[True][-len(ratios) :], cpu_seconds[False][-len(ratios) :]))
     cpu_ratio = statistics.median(probed / plain for probed, plain in pairs)

@@ -83,6 +83,7 @@ class ProbeCallback(keras.callbacks.Callback):
             every=self.config.gradient_every,
             interval=self.config.gradient_interval,
         )
+        self.aftermath = probes.ProbeAftermath()
         self._mark: float | None = None
         self._fitted = None
 
@@ -159,15 +160,22 @@ class ProbeCallback(keras.callbacks.Callback):
         now = time.perf_counter()
         if self._mark is not None:
             elapsed = now - self._mark
+            self.aftermath.step(elapsed)
             self.predictions.tick(elapsed)
             if self.gradients is not None:
                 self.gradients.tick(elapsed)
+        ran: tuple[probes.ProbeBudget, ...] = ()
         if self.predictions.due:
             self._run(self.predictions, self._probe_predictions, batch)
+            ran = (self.predictions,)
         # Not before this fit's first step: Keras builds the compiled loss (and its
         # per-output trackers, which compute_loss updates) in the first train step.
-        if self.gradients is not None and self.predictions.steps and self.gradients.due:
-            self._run(self.gradients, self._probe_gradients, batch)
+        gradients = self.gradients
+        if gradients is not None and self.predictions.steps and gradients.due:
+            self._run(gradients, self._probe_gradients, batch)
+            ran = (*ran, gradients)
+        if ran:
+            self.aftermath.probed(ran)
         self._mark = time.perf_counter()
 
     def _run(self, budget: probes.ProbeBudget, probe: Callable[[int], None], step: int) -> None:

@@ -29,7 +29,7 @@ from kmon.engine.alarms import (
 from kmon.engine.data_checks import array_stats, check_data
 from kmon.engine.events import Alarm, EpochStart, FitStart, RunStart, event_from_json
 from kmon.engine.headless import HeadlessReporter
-from kmon.engine.probes import Head, ProbeBudget, spread
+from kmon.engine.probes import Head, ProbeAftermath, ProbeBudget, spread
 from kmon.engine.state import RunState
 
 # -- counters ------------------------------------------------------------------------------
@@ -358,6 +358,61 @@ def test_budget_interval_does_not_bind_slow_steps():
             gaps.append(since)
             since = 0
     assert gaps and all(gap == 10 for gap in gaps[1:])
+
+
+def test_aftermath_charges_the_slower_steps_after_a_probe():
+    predictions, gradients = ProbeBudget(share=0.02), ProbeBudget(share=0.01)
+    aftermath = ProbeAftermath(steps=8)
+    aftermath.step(2.0)  # the fit's first step traces the train function
+    for _ in range(50):
+        aftermath.step(0.001)
+    assert aftermath.typical == pytest.approx(0.001)
+    aftermath.probed((predictions,))
+    for extra in (0.0004, 0.0003, 0.0002, 0.0001, 0, 0, 0, 0, 0.0005):
+        aftermath.step(0.001 + extra)
+    # The eight steps after it, not the ninth.
+    assert predictions.after == pytest.approx(0.001)
+    assert predictions.charged == pytest.approx(0.001)
+    assert predictions.credit == pytest.approx(-0.001)
+    assert gradients.after == 0
+    # Steps that follow no probe move the typical step, slowly.
+    assert aftermath.typical == pytest.approx(0.001 + 0.05 * 0.0005)
+
+
+def test_aftermath_splits_a_step_between_probes_that_ran_together_and_caps_epoch_ends():
+    predictions, gradients = ProbeBudget(share=0.02), ProbeBudget(share=0.01)
+    aftermath = ProbeAftermath(steps=2)
+    aftermath.step(0.01)
+    aftermath.probed((predictions, gradients))
+    aftermath.step(0.014)
+    aftermath.step(0.5)  # an epoch's end and validation: at most 3 typical steps
+    assert predictions.after == pytest.approx((0.004 + 0.02) / 2)
+    assert gradients.after == pytest.approx((0.004 + 0.02) / 2)
+    # Faster steps after a probe give back what noise took.
+    aftermath.probed((predictions,))
+    aftermath.step(0.009)
+    assert predictions.after == pytest.approx(0.012 - 0.001)
+
+
+def test_budget_charged_for_its_aftermath_probes_less_often():
+    # 1 ms steps, 1 ms probes that slow the next steps by 1 ms in all: charged for
+    # both, they run half as often as when only the call counts.
+    def calls(slowdown: float) -> int:
+        budget, aftermath = ProbeBudget(share=0.02), ProbeAftermath(steps=4)
+        budget.spent(0.1)  # the first call compiles
+        count, left = 0, 0
+        for _ in range(20_000):
+            seconds = 0.001 + (slowdown / 4 if left else 0.0)
+            left = max(0, left - 1)
+            aftermath.step(seconds)
+            budget.tick(seconds)
+            if budget.due:
+                budget.spent(0.001)
+                aftermath.probed((budget,))
+                count, left = count + 1, 4
+        return count
+
+    assert calls(0.001) == pytest.approx(calls(0.0) / 2, rel=0.05)
 
 
 def test_fixed_interval():
