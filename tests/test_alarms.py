@@ -375,23 +375,35 @@ def test_aftermath_charges_the_slower_steps_after_a_probe():
     assert predictions.charged == pytest.approx(0.001)
     assert predictions.credit == pytest.approx(-0.001)
     assert gradients.after == 0
-    # Steps that follow no probe move the typical step, slowly.
-    assert aftermath.typical == pytest.approx(0.001 + 0.05 * 0.0005)
+    # Steps that follow no probe move the typical step.
+    assert aftermath.typical == pytest.approx(0.001 + 0.1 * 0.0005)
 
 
-def test_aftermath_splits_a_step_between_probes_that_ran_together_and_caps_epoch_ends():
+def test_aftermath_waits_for_a_typical_step_and_leaves_epoch_ends_out():
     predictions, gradients = ProbeBudget(share=0.02), ProbeBudget(share=0.01)
-    aftermath = ProbeAftermath(steps=2)
-    aftermath.step(0.01)
+    aftermath = ProbeAftermath(steps=2, warm_steps=16)
+    for seconds in (0.02, 0.018, 0.016):  # a fit's first steps run slower
+        aftermath.step(seconds)
+    aftermath.probed((predictions,))
+    aftermath.step(0.011)
+    aftermath.step(0.012)
+    assert predictions.after == 0  # no typical step yet: nothing charged
+    for _ in range(60):
+        aftermath.step(0.01)
+    typical = aftermath.typical
+    assert typical == pytest.approx(0.01, rel=0.01)
     aftermath.probed((predictions, gradients))
+    aftermath.step(0.5)  # an epoch's end and validation: not a step
     aftermath.step(0.014)
-    aftermath.step(0.5)  # an epoch's end and validation: at most 3 typical steps
-    assert predictions.after == pytest.approx((0.004 + 0.02) / 2)
-    assert gradients.after == pytest.approx((0.004 + 0.02) / 2)
+    aftermath.step(0.012)
+    # Split between the probes that ran together.
+    assert predictions.after == pytest.approx((0.026 - 2 * typical) / 2)
+    assert gradients.after == predictions.after
     # Faster steps after a probe give back what noise took.
     aftermath.probed((predictions,))
     aftermath.step(0.009)
-    assert predictions.after == pytest.approx(0.012 - 0.001)
+    assert predictions.after == pytest.approx((0.026 - 2 * typical) / 2 + 0.009 - typical)
+    assert aftermath.typical == typical  # steps after probes never move it
 
 
 def test_budget_charged_for_its_aftermath_probes_less_often():
