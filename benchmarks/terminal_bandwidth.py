@@ -10,7 +10,7 @@ few seconds into the timed fit (steady state: the monitor is up, the step rate
 settled) and ends before it does. Goal for kmon: <= 20 KB/s (20,000 bytes).
 
     python benchmarks/terminal_bandwidth.py            # 2 pairs, 10 s windows
-    python benchmarks/terminal_bandwidth.py --quick    # 1 pair, a 3 s window
+    python benchmarks/terminal_bandwidth.py --quick    # 1 pair, a 3 s window (a smoke run)
 """
 
 from __future__ import annotations
@@ -28,13 +28,15 @@ WORKLOAD = HERE / "_mlp_workload.py"
 GOAL = 20_000.0
 
 
-def bytes_per_second(name: str, folder: Path, warmup: float, window: float, index: int) -> float:
+def bytes_per_second(
+    name: str, folder: Path, warmup: float, window: float, index: int, steps: int = 3000
+) -> float:
     result = folder / f"{name}-{index}.jsonl"
     env = clean_env(
         KMON_BENCH_RESULT=str(result),
-        KMON_BENCH_STEPS="3000",
+        KMON_BENCH_STEPS=str(steps),
         # Long enough to outlast warm-up and window at any plausible speed.
-        KMON_BENCH_EPOCHS=str(max(10, int((warmup + window) * 4))),
+        KMON_BENCH_EPOCHS=str(max(10, int((warmup + window) * 4 * 3000 / steps))),
         KMON_BENCH_REPEATS="1",
         KMON_BENCH_WARMUP_EPOCHS="1",
         KMON_BENCH_VERBOSE="1" if name == "progbar" else "0",
@@ -72,20 +74,24 @@ def bytes_per_second(name: str, folder: Path, warmup: float, window: float, inde
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="1 pair, a 3 s window")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 pair, a 3 s window, a short warm-up fit"
+    )
     parser.add_argument("--pairs", type=int, default=2, help="alternating pairs")
     parser.add_argument("--window", type=float, default=10.0, help="seconds counted")
     parser.add_argument("--warmup", type=float, default=4.0, help="seconds into the fit first")
     args = parser.parse_args(argv)
+    # The warm-up fit is one epoch: 3,000 steps take seconds where a step is slow.
+    steps = 3000
     if args.quick:
-        args.pairs, args.window, args.warmup = 1, 3.0, 1.0
+        args.pairs, args.window, args.warmup, steps = 1, 3.0, 1.0, 300
     header("terminal bandwidth")
     rates: dict[str, list[float]] = {"kmon": [], "progbar": []}
     with tempfile.TemporaryDirectory(prefix="kmon-bench-") as tmp:
         for index in range(args.pairs):
             order = ["kmon", "progbar"] if index % 2 == 0 else ["progbar", "kmon"]
             for name in order:
-                rate = bytes_per_second(name, Path(tmp), args.warmup, args.window, index)
+                rate = bytes_per_second(name, Path(tmp), args.warmup, args.window, index, steps)
                 rates[name].append(rate)
                 print(f"pair {index + 1}/{args.pairs}: {name} {rate:,.0f} B/s", flush=True)
     kmon, progbar = median(rates["kmon"]), median(rates["progbar"])

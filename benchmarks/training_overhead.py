@@ -84,6 +84,9 @@ CONFIGS = (
     "plain-thread",
 )
 DEFAULT_CONFIGS = tuple(name for name in CONFIGS if name != "plain-thread")
+#: ``--quick`` runs one process per kind of command (plain, live, headless, attached,
+#: progress bar): each imports TensorFlow, which alone takes seconds on 2 cores.
+QUICK_CONFIGS = ("plain-again", "kmon", "headless", "progbar", "attach")
 GOALS = {"kmon": 1.03, "headless": 1.02}
 DESCRIPTIONS = {
     "plain-again": "a second plain process, the same command (A/A: this run's noise floor) / plain",
@@ -285,12 +288,14 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     )
     parser.add_argument(
         "--configs",
-        default=",".join(DEFAULT_CONFIGS),
-        help=f"comma-separated, among {', '.join(CONFIGS)} (plain always runs)",
+        help=f"comma-separated, among {', '.join(CONFIGS)} (plain always runs; default: "
+        f"all but plain-thread, or {', '.join(QUICK_CONFIGS)} with --quick)",
     )
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.steps, args.epochs = 1, 150, 1
+    if args.configs is None:
+        args.configs = ",".join(QUICK_CONFIGS if args.quick else DEFAULT_CONFIGS)
     configs = ["plain"] + [c for c in args.configs.split(",") if c and c != "plain"]
     unknown = set(configs) - set(CONFIGS)
     if unknown:

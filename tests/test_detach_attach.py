@@ -148,7 +148,7 @@ def test_a_killed_run_shows_as_stale(workdir):
 
 def test_hanging_up_the_terminal_does_not_stop_training(workdir):
     """Closing the pty (what an SSH drop does) sends SIGHUP: training goes on."""
-    (workdir / "finite.py").write_text(ENDLESS.replace("epochs=100000", "epochs=300"))
+    (workdir / "finite.py").write_text(ENDLESS.replace("epochs=100000", "epochs=120"))
     log = workdir / "hangup.jsonl"
     terminal = Terminal(["train", "--log", str(log), "finite.py"], cwd=workdir, rows=30, cols=100)
     pid = terminal.child.pid
@@ -159,7 +159,7 @@ def test_hanging_up_the_terminal_does_not_stop_training(workdir):
         terminal.child.closed = True
         events = wait_for_log(log, ended, 120, "the run to finish after the hang-up")
         assert events[-1]["status"] == "ok"
-        assert epochs_done(events) == 300 > before
+        assert epochs_done(events) == 120 > before
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
     finally:

@@ -118,7 +118,7 @@ def test_detached_run_over_ssh_survives_the_connection(sshd, tmp_path):
 def test_dropping_an_interactive_ssh_session_keeps_training(sshd, tmp_path):
     (tmp_path / "train.py").write_text(SCRIPT)
     log = tmp_path / "live.jsonl"
-    remote = f"cd {tmp_path} && TERM=xterm-256color {kmon_path()} train --log {log} train.py 400"
+    remote = f"cd {tmp_path} && TERM=xterm-256color {kmon_path()} train --log {log} train.py 160"
     client = subprocess.Popen(
         [*sshd[:1], "-tt", *sshd[1:], remote],
         stdin=subprocess.PIPE,
@@ -140,4 +140,4 @@ def test_dropping_an_interactive_ssh_session_keeps_training(sshd, tmp_path):
         if client.poll() is None:
             client.kill()
     assert events[-1].status == "ok"
-    assert sum(1 for e in events if e.type == "epoch_end") == 400
+    assert sum(1 for e in events if e.type == "epoch_end") == 160
