@@ -13,6 +13,8 @@ stdout into its event log, so printing would not reach the benchmark):
   reported too, and the CPU time of the whole process (every thread) during the fit;
 - ``KMON_BENCH_REPEATS``: timed fits after the warm-up fit (default 2);
 - ``KMON_BENCH_WARMUP_EPOCHS``: epochs of the warm-up fit (default: as a timed fit);
+- ``KMON_BENCH_WARMUP_SECONDS``: one-epoch fits follow the warm-up fit until this
+  much time has passed since it began (default 4);
 - ``KMON_BENCH_VERBOSE``: Keras's ``verbose`` (default 0);
 - ``KMON_BENCH_TENSORBOARD``: a log folder: add ``TensorBoard(update_freq="batch")``;
 - ``KMON_BENCH_PROBES``: ``0`` turns kmon's training alarms (probes) off;
@@ -110,8 +112,15 @@ def main() -> None:
     # Warm-up, as long as a timed fit: traces the train step, builds the optimizer
     # and, under kmon, brings the monitor up and lets the training alarms compile
     # their probes (once per model), so the timed fits measure the steady cost.
+    # At least 4 s in all: kmon's first gradient probe waits for 2.5 s of training
+    # (see ProbeConfig.gradient_first_cost), which a 2,000-step warm-up fit does not
+    # reach at 1 ms a step; its compile would then land in the first timed fit.
     warm_epochs = int(os.environ.get("KMON_BENCH_WARMUP_EPOCHS", epochs))
+    warm_seconds = float(os.environ.get("KMON_BENCH_WARMUP_SECONDS", "4"))
+    warm_start = time.perf_counter()
     model.fit(x, y, batch_size=BATCH, epochs=warm_epochs, verbose=verbose, callbacks=callbacks)
+    while time.perf_counter() - warm_start < warm_seconds:
+        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=verbose, callbacks=callbacks)
     report(event="ready")
     for repeat in range(repeats):
         if go:

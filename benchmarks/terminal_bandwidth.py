@@ -39,6 +39,7 @@ def bytes_per_second(
         KMON_BENCH_EPOCHS=str(max(10, int((warmup + window) * 4 * 3000 / steps))),
         KMON_BENCH_REPEATS="1",
         KMON_BENCH_WARMUP_EPOCHS="1",
+        KMON_BENCH_WARMUP_SECONDS="0",
         KMON_BENCH_VERBOSE="1" if name == "progbar" else "0",
     )
     argv = (
