@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from textual.geometry import Region
 from textual.widgets import Label, Sparkline, TabbedContent
 from tui_helpers import StandInLiveSource, load_events, running, wait_until
 
@@ -427,6 +428,45 @@ def _training_events() -> list:
     ]
     events.append(Log(text="hello from the script"))
     return events
+
+
+def test_the_header_repaints_only_the_line_that_changed():
+    source = StandInLiveSource()
+    source.put(*_training_events())
+
+    async def scenario():
+        app = MonitorApp(source)
+        async with running(app, SIZE) as pilot:
+            await wait_until(pilot, lambda: app.state.batches == 4)
+            await pilot.pause()
+            header = app.query_one(RunHeader)
+
+            def painted() -> list[str]:
+                # Through Textual's own line cache, which a partial refresh must mark.
+                region = Region(0, 0, header.size.width, 2)
+                return [strip.text for strip in header.render_lines(region)]
+
+            title, progress = painted()
+            assert "kmon train.py" in title and " 4/10 " in progress
+            title_strip = header._strips[0]
+
+            more = [
+                Batch(step=s, size=8, logs={"loss": 0.1}, values={"loss": 0.1}) for s in (4, 5, 6)
+            ]
+            source.put(*more)
+            await wait_until(pilot, lambda: app.state.batches == 7)
+            await pilot.pause()
+            new_title, new_progress = painted()
+            assert new_title == title
+            assert " 7/10 " in new_progress
+            assert header._strips[0] is title_strip  # not rendered again
+
+            source.put(
+                Notice(level="warning", text="x"), EpochEnd(logs={"loss": 0.1}), EpochStart(epoch=1)
+            )
+            await wait_until(pilot, lambda: "epoch 2/3" in painted()[0])
+
+    asyncio.run(scenario())
 
 
 def test_quit_while_running_asks_then_stops_gracefully():

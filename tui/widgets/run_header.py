@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.geometry import Region
 from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
@@ -23,7 +24,8 @@ class RunHeader(Widget):
 
     It redraws 10 times a second, holding the GIL the training thread needs, so it
     paints two cached strips (``render_line``) rather than going through a
-    ``Static``'s content pipeline, which costs several times as much per frame.
+    ``Static``'s content pipeline, which costs several times as much per frame; and
+    it repaints only the line that changed (mostly the progress line).
     """
 
     DEFAULT_CSS = """
@@ -39,9 +41,9 @@ class RunHeader(Widget):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._lines: tuple[Text, Text] = (Text(), Text())
-        self._shown: tuple[str, str] = ("", "")
-        self._strips: list[Strip] = []
+        self._lines: list[Text] = [Text(), Text()]
+        self._shown: list[str] = ["", ""]
+        self._strips: list[Strip | None] = [None, None]
 
     def show(self, state: RunState, now: float) -> None:
         """Redraw from ``state``; ``now`` is the wall clock (or the replay's clock)."""
@@ -49,22 +51,24 @@ class RunHeader(Widget):
         first = _with_alarm_badge(self._first_line(state), state, width)
         if self.size.width and first.cell_len > width:  # a long failure reason
             first.truncate(width, overflow="ellipsis")
-        lines = (first, self._second_line(state, now, width))
-        shown = (lines[0].markup, lines[1].markup)
-        if shown != self._shown:  # unchanged: no repaint, no bytes to the terminal
-            self._lines, self._shown, self._strips = lines, shown, []
-            self.refresh()
+        for y, line in enumerate((first, self._second_line(state, now, width))):
+            markup = line.markup
+            if markup != self._shown[y]:  # unchanged: no repaint, no bytes to the terminal
+                self._lines[y], self._shown[y], self._strips[y] = line, markup, None
+                self.refresh(Region(0, y, self.size.width, 1))
 
     def render_line(self, y: int) -> Strip:
-        if not self._strips:
-            console = self.app.console
-            style = self.rich_style
-            self._strips = [Strip(line.render(console)).apply_style(style) for line in self._lines]
-        return self._strips[y] if y < len(self._strips) else Strip.blank(self.size.width)
+        if y >= len(self._strips):
+            return Strip.blank(self.size.width)
+        strip = self._strips[y]
+        if strip is None:
+            line = Strip(self._lines[y].render(self.app.console))
+            strip = self._strips[y] = line.apply_style(self.rich_style)
+        return strip
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._strips = []
+        self._strips = [None, None]
 
     @property
     def text(self) -> str:
