@@ -461,9 +461,7 @@ def test_the_header_repaints_only_the_line_that_changed():
             assert " 7/10 " in new_progress
             assert header._strips[0] is title_strip  # not rendered again
 
-            source.put(
-                Notice(level="warning", text="x"), EpochEnd(logs={"loss": 0.1}), EpochStart(epoch=1)
-            )
+            source.put(EpochEnd(logs={"loss": 0.1}), EpochStart(epoch=1))
             await wait_until(pilot, lambda: "epoch 2/3" in painted()[0])
 
     asyncio.run(scenario())
