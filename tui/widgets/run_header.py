@@ -42,20 +42,22 @@ class RunHeader(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._lines: list[Text] = [Text(), Text()]
-        self._shown: list[str] = ["", ""]
+        self._shown: list[tuple[str, list]] = [("", []), ("", [])]
         self._strips: list[Strip | None] = [None, None]
 
     def show(self, state: RunState, now: float) -> None:
         """Redraw from ``state``; ``now`` is the wall clock (or the replay's clock)."""
-        width = max(self.size.width - 2, 20)
+        size_width = self.size.width
+        width = max(size_width - 2, 20)
         first = _with_alarm_badge(self._first_line(state), state, width)
-        if self.size.width and first.cell_len > width:  # a long failure reason
+        if size_width and first.cell_len > width:  # a long failure reason
             first.truncate(width, overflow="ellipsis")
         for y, line in enumerate((first, self._second_line(state, now, width))):
-            markup = line.markup
-            if markup != self._shown[y]:  # unchanged: no repaint, no bytes to the terminal
-                self._lines[y], self._shown[y], self._strips[y] = line, markup, None
-                self.refresh(Region(0, y, self.size.width, 1))
+            # Text and spans, not Text.markup: building markup took longer than the lines.
+            shown = (line.plain, line.spans)
+            if shown != self._shown[y]:  # unchanged: no repaint, no bytes to the terminal
+                self._lines[y], self._shown[y], self._strips[y] = line, shown, None
+                self.refresh(Region(0, y, size_width, 1))
 
     def render_line(self, y: int) -> Strip:
         if y >= len(self._strips):
