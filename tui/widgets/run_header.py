@@ -42,7 +42,6 @@ class RunHeader(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._lines: list[Text] = [Text(), Text()]
-        self._shown: list[tuple[str, list]] = [("", []), ("", [])]
         self._strips: list[Strip | None] = [None, None]
 
     def show(self, state: RunState, now: float) -> None:
@@ -53,10 +52,11 @@ class RunHeader(Widget):
         if size_width and first.cell_len > width:  # a long failure reason
             first.truncate(width, overflow="ellipsis")
         for y, line in enumerate((first, self._second_line(state, now, width))):
-            # Text and spans, not Text.markup: building markup took longer than the lines.
-            shown = (line.plain, line.spans)
-            if shown != self._shown[y]:  # unchanged: no repaint, no bytes to the terminal
-                self._lines[y], self._shown[y], self._strips[y] = line, shown, None
+            shown = self._lines[y]
+            # An unchanged line is not repainted: no bytes to the terminal. Compared by
+            # text and spans: building Text.markup took longer than the lines.
+            if line.plain != shown.plain or line.spans != shown.spans:
+                self._lines[y], self._strips[y] = line, None
                 self.refresh(Region(0, y, size_width, 1))
 
     def render_line(self, y: int) -> Strip:
