@@ -86,6 +86,7 @@ class ProbeCallback(keras.callbacks.Callback):
         self.aftermath = probes.ProbeAftermath()
         self._mark: float | None = None
         self._fitted = None
+        self._weights_unseen = False
 
     # -- fit start: data checks and the probe batch ------------------------------------------
 
@@ -113,6 +114,8 @@ class ProbeCallback(keras.callbacks.Callback):
             self._note(why)
         if why or not self.config.gradients:
             self.gradients = None
+        # Built by its first step (subclassed): its weights are judged then.
+        self._weights_unseen = self.gradients is not None and not getattr(self.model, "built", True)
         if self.config.every is None:
             probes.resume_budget(self.model, "predictions", self.predictions)
         if self.gradients is not None and self.config.gradient_every is None:
@@ -170,6 +173,12 @@ class ProbeCallback(keras.callbacks.Callback):
             ran = (self.predictions,)
         # Not before this fit's first step: Keras builds the compiled loss (and its
         # per-output trackers, which compute_loss updates) in the first train step.
+        if self._weights_unseen and self.predictions.steps:
+            self._weights_unseen = False
+            why = probes.gradients_unavailable(self.model)
+            if why:
+                self._note(why)
+                self.gradients = None
         gradients = self.gradients
         if gradients is not None and self.predictions.steps and gradients.due:
             self._run(gradients, self._probe_gradients, batch)

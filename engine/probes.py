@@ -527,7 +527,11 @@ GRADIENT_BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def gradients_unavailable(model: Any) -> str | None:
-    """Why gradient probes cannot run on this model, or None when they can."""
+    """Why gradient probes cannot run on this model, or None when they can.
+
+    A model that is not built yet (a subclassed model is built by fit's first step)
+    has no weights to judge: ask again once it is.
+    """
     import keras
 
     backend = keras.backend.backend()
@@ -537,7 +541,7 @@ def gradients_unavailable(model: Any) -> str | None:
         )
     if getattr(model, "_compile_loss", None) is None:
         return "gradient probes need a model compiled with a loss"
-    if not model.trainable_variables:
+    if getattr(model, "built", True) and not model.trainable_variables:
         return "the model has no trainable weights"
     return None
 

@@ -251,6 +251,29 @@ def test_nan_loss_raises_at_once_and_gradients_explode():
     assert len(history.history["loss"]) == 2  # without --stop-on-nan training goes on
 
 
+class Subclassed(keras.Model):
+    """Built by its first call, inside fit's first step: not yet at on_train_begin."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden = keras.layers.Dense(32, activation="relu")
+        self.out = keras.layers.Dense(1)
+
+    def call(self, inputs):
+        return self.out(self.hidden(inputs))
+
+
+def test_a_subclassed_model_built_by_fit_gets_gradient_alarms():
+    keras.utils.set_random_seed(0)
+    model = Subclassed()
+    model.compile(optimizer=keras.optimizers.SGD(50.0), loss="mse")
+    x, y = standard_data()
+    events, _ = fit(model, x, y, epochs=2, batch_size=32)
+    notices = [e.text for e in events if e.type == "notice"]
+    assert not any("trainable" in text for text in notices), notices
+    assert ("exploding_gradients", None) in alarms(events)
+
+
 def test_stop_on_nan_stops_the_run_at_the_first_non_finite_batch():
     x, y = standard_data()
     stop = StopSignal()
