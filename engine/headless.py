@@ -58,12 +58,10 @@ class HeadlessReporter:
             stream = self.err if event.stream == "stderr" else self.out
             stream.write(event.text + "\n")
         elif isinstance(event, FitStart):
-            steps = f"{event.steps} steps" if event.steps is not None else "unknown steps"
+            steps = _plural(event.steps, "step") if event.steps is not None else "unknown steps"
+            epochs = _plural(event.epochs - event.initial_epoch, "epoch")
             name = f" · model {event.model}" if event.model else ""
-            self.out.write(
-                f"{PREFIX} fit {event.fit}: {event.epochs - event.initial_epoch} epochs"
-                f" × {steps}{name}\n"
-            )
+            self.out.write(f"{PREFIX} fit {event.fit}: {epochs} × {steps}{name}\n")
         elif isinstance(event, EpochEnd):
             self.out.write(self._epoch_line(event) + "\n")
             self._write_heads()

@@ -59,7 +59,7 @@ def test_headless_run_reports_epochs_and_summary(tmp_path):
     lines = out.splitlines()
     assert "script says hi ['--flag']" in lines
     assert "script done" in err.splitlines()
-    assert "[kmon] fit 0: 2 epochs × 1 steps · model tiny" in lines
+    assert "[kmon] fit 0: 2 epochs × 1 step · model tiny" in lines
     epoch_lines = [line for line in lines if line.startswith("[kmon] epoch ")]
     assert len(epoch_lines) == 2
     pattern = (
