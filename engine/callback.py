@@ -98,6 +98,8 @@ class KmonCallback(keras.callbacks.Callback):
         self._training_data = training_data
         self._epoch = initial_epoch
         self._steps_per_execution = 1
+        self._last_step: int | None = None
+        """The epoch's last step, where the arrays' size tells it."""
         self._recovery = BatchValueRecovery(dict)
         self._train_thread: threading.Thread | None = None
         self._counted = 0.0
@@ -115,6 +117,8 @@ class KmonCallback(keras.callbacks.Callback):
         model = self._fitted = self.model
         self._train_thread = threading.current_thread()
         self._steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
+        samples, batch_size = self._samples, self._batch_size
+        self._last_step = -(-samples // batch_size) - 1 if samples and batch_size else None
         self._multi_worker = is_multi_worker(strategy_of(model))
         self._recovery = BatchValueRecovery(self._classify, self._steps_per_execution)
         self._heads = preview_head_map(model)
@@ -173,6 +177,9 @@ class KmonCallback(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
         now = time.time()
+        if self._last_step is not None and batch > self._last_step:
+            # A last dispatch the data's end cut short: Keras counts all its steps.
+            batch = self._last_step
         size = self._size_of(batch)
         self._emit_batches(self._recovery.add(batch, size, logs), now)
         if self._stop.requested:

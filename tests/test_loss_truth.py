@@ -132,6 +132,8 @@ def test_sample_weights_keep_the_loss_exact_and_mark_weighted_metrics():
     [
         (2, [((0, 1), (1, 2, 64)), ((2, 3), (3, 2, 36))]),
         (4, [((0, 1, 2, 3), (3, 4, 100))]),
+        # The data ends one step into the second dispatch: Keras reports step 5.
+        (3, [((0, 1, 2), (2, 3, 96)), ((3,), (3, 1, 4))]),
     ],
 )
 def test_steps_per_execution_recovers_the_mean_of_each_dispatch(per_execution, dispatches):
