@@ -6,11 +6,11 @@ import textwrap
 from typing import TextIO
 
 from .alarms import alarm_line
-from .events import Alarm, EpochEnd, Event, FitStart, Log, Notice
+from .events import Alarm, EpochEnd, Event, FitEnd, FitStart, Log, Notice
 from .explain import explain_epoch
 from .format import format_duration, format_logs, format_value
 from .head_board import table_lines
-from .state import RunState
+from .state import FitInfo, RunState
 
 PREFIX = "[kmon]"
 
@@ -65,6 +65,10 @@ class HeadlessReporter:
         elif isinstance(event, EpochEnd):
             self.out.write(self._epoch_line(event) + "\n")
             self._write_heads()
+        elif isinstance(event, FitEnd):
+            info = self.state.current_fit
+            if info is not None and info.fit == event.fit and info.stopped_early:
+                self.out.write(self._stopped_early_line(info) + "\n")
         elif isinstance(event, Notice):
             self.out.write(f"{PREFIX} {event.level}: {event.text}\n")
         elif isinstance(event, Alarm):
@@ -87,6 +91,14 @@ class HeadlessReporter:
         if record.train_eval and "loss" in record.train_eval:
             line += f" · evaluate(train) loss={format_value(record.train_eval['loss'])}"
         return line
+
+    def _stopped_early_line(self, info: FitInfo) -> str:
+        done = sum(1 for record in self.state.history if record.fit == info.fit)
+        return (
+            f"{PREFIX} fit {info.fit} stopped early, after {done} of "
+            f"{_plural(info.epochs - info.initial_epoch, 'epoch')}: model.stop_training was "
+            "set (by EarlyStopping, a stop request or another callback)"
+        )
 
     def finish(self) -> None:
         """Print the final summary (call once the last events were handled)."""

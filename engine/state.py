@@ -52,6 +52,8 @@ class FitInfo:
     train_mode_layers: list[str] = field(default_factory=list)
     weighting: str | None = None
     value_kinds: dict[str, str] = field(default_factory=dict)
+    stopped_early: bool = False
+    """The fit ended before its last epoch: ``model.stop_training`` was set."""
 
 
 @dataclass(slots=True)
@@ -311,6 +313,11 @@ class RunState:
 
     def _on_fit_end(self, event: FitEnd) -> None:
         self.phase = "between fits"
+        info = self.current_fit
+        if info is not None and info.fit == event.fit and event.stopped_early:
+            # stop_training set during the last epoch ends the fit on time.
+            done = sum(1 for record in self.history if record.fit == event.fit)
+            info.stopped_early = done < info.epochs - info.initial_epoch
 
     def _on_log(self, event: Log) -> None:
         self.log_total += 1

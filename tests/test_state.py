@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 
 import pytest
@@ -18,6 +19,7 @@ from kmon.engine.events import (
     RunStart,
     ValEnd,
 )
+from kmon.engine.headless import HeadlessReporter
 from kmon.engine.state import RunState
 
 T0 = 1_000.0
@@ -204,3 +206,19 @@ def test_epoch_batch_loss_range_leaves_out_and_counts_non_finite_losses():
     diverged = BatchLossStats()
     diverged.add(float("nan"), 8, 1)
     assert diverged.describe_range() == "1 non-finite"
+
+
+@pytest.mark.parametrize(("epochs_run", "stopped"), [(2, True), (3, False)])
+def test_a_fit_stopped_before_its_last_epoch_says_so(epochs_run, stopped):
+    """``model.stop_training`` set during the last epoch ends the fit on time."""
+    clock = Clock()
+    events = _fit(clock, 0, epochs_run, 2)
+    events[0] = FitStart(fit=0, epochs=3, steps=2, t=events[0].t)
+    events[-1] = FitEnd(fit=0, stopped_early=True, t=events[-1].t)
+    state = RunState()
+    out = io.StringIO()
+    reporter = HeadlessReporter(out, io.StringIO(), state=state)
+    reporter.handle(events)
+    assert state.fits[0].stopped_early is stopped
+    line = "[kmon] fit 0 stopped early, after 2 of 3 epochs: model.stop_training was set"
+    assert (line in out.getvalue()) is stopped, out.getvalue()

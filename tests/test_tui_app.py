@@ -15,6 +15,7 @@ from kmon.engine.events import (
     Batch,
     EpochEnd,
     EpochStart,
+    FitEnd,
     FitStart,
     Log,
     Notice,
@@ -607,3 +608,28 @@ def test_replay_is_independent_of_the_wall_clock():
     late = asyncio.run(scenario(lambda: 4e9))
     assert early == late
     assert f"elapsed {elapsed}" in early
+
+
+@pytest.mark.parametrize("stopped_early", [True, False])
+def test_the_header_says_when_a_fit_stopped_before_its_last_epoch(stopped_early):
+    events = [
+        RunStart(script="train.py", argv=["train.py"], t=100.0),
+        FitStart(fit=0, epochs=40, steps=2, t=100.0),
+        EpochStart(fit=0, epoch=0, t=100.0),
+        Batch(fit=0, epoch=0, step=0, logs={"loss": 1.0}, t=100.5),
+        Batch(fit=0, epoch=0, step=1, logs={"loss": 0.9}, t=101.0),
+        EpochEnd(fit=0, epoch=0, logs={"loss": 0.9}, t=101.0),
+        FitEnd(fit=0, stopped_early=stopped_early, t=101.0),
+        RunEnd(status="ok", exit_code=0, fits=1, t=101.5),
+    ]
+
+    async def scenario():
+        app = MonitorApp(RecordedSource(events))
+        async with running(app, SIZE) as pilot:
+            await wait_until(pilot, lambda: app.state.finished)
+            await pilot.pause()
+            first_line = header_text(app).splitlines()[0]
+            assert ("epoch 1/40 (stopped early)" in first_line) is stopped_early, first_line
+            assert "✔ finished" in first_line
+
+    asyncio.run(scenario())

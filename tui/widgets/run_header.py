@@ -86,6 +86,8 @@ class RunHeader(Widget):
             line.append(f"  fit {state.fit}" + (f" ({fits} so far)" if fits > 1 else ""))
         if state.epoch_number is not None:
             line.append(f"  epoch {state.epoch_number}/{state.epochs_total}", style="bold")
+            if state.current_fit is not None and state.current_fit.stopped_early:
+                line.append(" (stopped early)", style="yellow")
         line.append("  ")
         line.append(*self._status(state))
         if state.error and state.error.get("message"):
