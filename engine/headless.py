@@ -93,9 +93,8 @@ class HeadlessReporter:
         return line
 
     def _stopped_early_line(self, info: FitInfo) -> str:
-        done = sum(1 for record in self.state.history if record.fit == info.fit)
         return (
-            f"{PREFIX} fit {info.fit} stopped early, after {done} of "
+            f"{PREFIX} fit {info.fit} stopped early, after {self.state.epochs_of(info.fit)} of "
             f"{_plural(info.epochs - info.initial_epoch, 'epoch')}: model.stop_training was "
             "set (by EarlyStopping, a stop request or another callback)"
         )

@@ -171,14 +171,14 @@ class ProbeCallback(keras.callbacks.Callback):
         if self.predictions.due:
             self._run(self.predictions, self._probe_predictions, batch)
             ran = (self.predictions,)
-        # Not before this fit's first step: Keras builds the compiled loss (and its
-        # per-output trackers, which compute_loss updates) in the first train step.
         if self._weights_unseen and self.predictions.steps:
             self._weights_unseen = False
             why = probes.gradients_unavailable(self.model)
             if why:
                 self._note(why)
                 self.gradients = None
+        # Not before this fit's first step: Keras builds the compiled loss (and its
+        # per-output trackers, which compute_loss updates) in the first train step.
         gradients = self.gradients
         if gradients is not None and self.predictions.steps and gradients.due:
             self._run(gradients, self._probe_gradients, batch)

@@ -316,8 +316,7 @@ class RunState:
         info = self.current_fit
         if info is not None and info.fit == event.fit and event.stopped_early:
             # stop_training set during the last epoch ends the fit on time.
-            done = sum(1 for record in self.history if record.fit == event.fit)
-            info.stopped_early = done < info.epochs - info.initial_epoch
+            info.stopped_early = self.epochs_of(event.fit) < info.epochs - info.initial_epoch
 
     def _on_log(self, event: Log) -> None:
         self.log_total += 1
@@ -406,6 +405,10 @@ class RunState:
         done, steps = self.epoch_progress()
         epochs_left = max(info.epochs - self.epoch - 1, 0)
         return max(steps - done + epochs_left * steps, 0) / rate
+
+    def epochs_of(self, fit: int) -> int:
+        """Epochs that fit ``fit`` completed."""
+        return sum(1 for record in self.history if record.fit == fit)
 
     def epoch_series(self, key: str) -> list[float]:
         """One value per finished epoch; NaN where the epoch did not log ``key``."""
