@@ -1,0 +1,112 @@
+"""Hostile cases: faults, bad input, crafted logs, signals at every phase and a
+second local user. Every test here runs the real ``kmon`` command (or the engine
+exactly as it does) and asserts what a user would see: one line and a non-zero exit,
+never a traceback, never lost training data, and a sane terminal afterwards.
+
+Some cases need root (a tiny tmpfs for a full disk, ``setpriv`` to act as a second
+user); CI runs as root, and a test that cannot get what it needs says why it skips.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from kmon_process import kmon_command
+
+# Trains for ``argv[1]`` epochs (default: until stopped), a few milliseconds each.
+ENDLESS = """\
+import sys
+
+import keras
+import numpy as np
+
+epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
+keras.utils.set_random_seed(0)
+x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+y = x.sum(axis=1, keepdims=True)
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+model.compile(optimizer="sgd", loss="mse")
+model.fit(x, y, batch_size=16, epochs=epochs, verbose=0)
+print("fit returned")
+"""
+
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.hostile)
+
+
+def run_kmon(
+    *args: str, cwd: Path, timeout: float = 120, env: dict | None = None, user: int | None = None
+) -> subprocess.CompletedProcess:
+    """The real ``kmon`` command with no stdin; ``user`` runs it as that uid (root only)."""
+    program, *prefix = kmon_command()
+    command = [program, *prefix, *args]
+    if user is not None:
+        command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
+    return subprocess.run(
+        command,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *mentions: str) -> None:
+    """kmon's rule for bad input: one line on stderr, non-zero exit, no traceback."""
+    assert result.returncode != 0, result
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for mention in mentions:
+        assert mention in lines[0], lines[0]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "endless.py").write_text(ENDLESS)
+    return tmp_path
+
+
+@pytest.fixture
+def as_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (CI runs as root): mounts a tmpfs or switches user")
+
+
+@pytest.fixture
+def second_user(as_root, tmp_path: Path) -> int:
+    """uid 65534 (nobody), able to reach ``tmp_path`` but nothing of root's inside it
+    unless root left it readable."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is missing")
+    for folder in (tmp_path, *tmp_path.parents):
+        if folder == Path("/"):
+            break
+        os.chmod(folder, os.stat(folder).st_mode | 0o011)  # let the other user through
+    return 65534
+
+
+@pytest.fixture
+def tiny_disk(as_root, tmp_path: Path):
+    """A 200 KB tmpfs: the disk fills a few hundred batches into a run."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
