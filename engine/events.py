@@ -51,6 +51,12 @@ class RunStart(Event):
     task: str | None = None
     """This process's task in a ``tf.distribute`` cluster (``TF_CONFIG``), e.g.
     ``"worker1"``; None outside a cluster."""
+    start_time: int | None = None
+    """When the process ``pid`` started, in clock ticks after boot (field 22 of
+    ``/proc/PID/stat``); with ``boot_id`` it tells this run's process from a later
+    one that got the same pid. None where there is no ``/proc``."""
+    boot_id: str | None = None
+    """The machine's boot (``/proc/sys/kernel/random/boot_id``) the run started in."""
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .events import Event, Notice, RunEnd, RunStart
+from .process_identity import of_this_process
 from .stop import StopSignal
 
 NO_TRAINING_NOTE = "no training was seen: the script finished without calling fit()"
@@ -68,10 +69,13 @@ class ScriptTarget:
         from .distribute import cluster_task
 
         task = cluster_task()
+        process = of_this_process()
         return RunStart(
             script=str(self.path),
             argv=[str(self.path), *self.argv],
-            pid=os.getpid(),
+            pid=process.pid,
+            start_time=process.start_time,
+            boot_id=process.boot_id,
             cwd=os.getcwd(),
             task=task.label if task is not None else None,
         )
@@ -107,11 +111,14 @@ class CallableTarget:
         )
 
     def run_start(self) -> RunStart:
+        process = of_this_process()
         return RunStart(
             scenario=self.scenario or self.name,
             variant=self.variant,
             argv=list(sys.argv),
-            pid=os.getpid(),
+            pid=process.pid,
+            start_time=process.start_time,
+            boot_id=process.boot_id,
             cwd=os.getcwd(),
         )
 
