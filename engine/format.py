@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 
 def format_value(value: float | None) -> str:
@@ -48,3 +49,23 @@ def ordered_keys(logs: dict[str, float]) -> list[str]:
     val = [f"val_{key}" for key in train if f"val_{key}" in logs]
     rest = sorted(key for key in logs if key.startswith("val_") and key not in val)
     return train + val + rest
+
+
+#: Characters a terminal may act on rather than show: C0 controls (ESC, BEL, and
+#: newlines and tabs, which would break a one-line row), DEL, C1 controls (0x9b is
+#: a one-byte CSI), Unicode line separators and bidirectional overrides (they
+#: reorder what follows), and lone surrogates (printing one raises).
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def printable(text: object) -> str:
+    """``text`` safe to print on a terminal: each control character (see
+    ``_UNPRINTABLE``) becomes its Python escape, e.g. ESC -> ``\\x1b``."""
+    return _UNPRINTABLE.sub(_escape, str(text))
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
