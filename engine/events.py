@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from .event_schema import InvalidEvent, event_reader
+
 SCHEMA_VERSION = 1
 
 
@@ -260,25 +262,33 @@ class UnknownEventType(ValueError):
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:
-    """Build a typed event from one decoded JSON line.
+    """Build a typed event from one decoded JSON line, validated against the schema
+    (see :mod:`kmon.engine.event_schema`).
 
     Unknown extra fields are ignored, so logs from newer kmon versions stay readable.
 
     Raises:
         UnknownEventType: the ``type`` is not one this version knows.
+        InvalidEvent: a known type whose fields do not match the schema.
         ValueError: the line is not a kmon event.
     """
-    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+    if type(data) is not dict or type(data.get("type")) is not str:
         raise ValueError("not a kmon event")
-    cls = EVENT_TYPES.get(data["type"])
-    if cls is None:
-        raise UnknownEventType(str(data["type"]))
-    known = _field_set(cls)
-    kwargs = {k: v for k, v in data.items() if k in known}
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ValueError(f"bad {data['type']} event: {exc}") from None
+    name = data["type"]
+    reader = _READERS.get(name)
+    if reader is None:
+        cls = EVENT_TYPES.get(name)
+        if cls is None:
+            raise UnknownEventType(name)
+        reader = _READERS[name] = event_reader(cls)
+    version = data.get("v", SCHEMA_VERSION)
+    if type(version) is not int or version < 1:
+        raise InvalidEvent(name, f"v is {version!r}, not a schema version")
+    return reader(data)
+
+
+#: Event type -> its validating reader, built on first use.
+_READERS: dict[str, Callable[[dict[str, Any]], Event]] = {}
 
 
 @functools.cache
@@ -286,11 +296,6 @@ def _field_names(cls: type[Event]) -> tuple[str, ...]:
     """An event class's field names, in order (``dataclasses.fields`` is slow, and
     the writer and the reader call this for every event)."""
     return tuple(f.name for f in fields(cls))
-
-
-@functools.cache
-def _field_set(cls: type[Event]) -> frozenset[str]:
-    return frozenset(_field_names(cls))
 
 
 def handlers_by_type(cls: type) -> dict[str, Callable[[Any, Event], None]]:

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from kmon.engine.event_schema import REQUIRED_FIELDS
 from kmon.engine.events import (
     CONTROL_TYPES,
     EVENT_TYPES,
@@ -19,6 +20,7 @@ from kmon.engine.events import (
     Event,
     FitEnd,
     FitStart,
+    InvalidEvent,
     Log,
     Notice,
     RunEnd,
@@ -168,8 +170,8 @@ def test_extra_unknown_fields_are_ignored():
     assert back == SAMPLES["epoch_end"]
 
 
-def test_missing_fields_take_defaults():
-    back = event_from_json('{"v":1,"type":"fit_end","t":5.0}')
+def test_missing_optional_fields_take_defaults():
+    back = event_from_json('{"v":1,"type":"fit_end","t":5.0,"fit":0}')
     assert back == FitEnd(fit=0, stopped_early=False, t=5.0)
 
 
@@ -210,3 +212,115 @@ def test_batch_lines_are_what_the_generic_encoder_writes(batch):
     # Batch spells its line out for speed; the log must not change because of it.
     assert batch.to_json() == Event.to_json(batch)
     assert json.loads(batch.to_json())["logs"].keys() == batch.logs.keys()
+
+
+# -- schema validation on read -------------------------------------------------------
+
+
+def _sample_with(type_name: str, **changes) -> dict:
+    data = SAMPLES[type_name].to_dict()
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("type_name", "name", "value"),
+    [
+        ("batch", "step", "3"),
+        ("batch", "step", 1.5),
+        ("batch", "fit", True),
+        ("batch", "epoch", -1),
+        ("batch", "span", 10**30),
+        ("batch", "size", "32"),
+        ("batch", "logs", {"loss": "0.5"}),
+        ("batch", "logs", {"loss": None}),
+        ("batch", "logs", {"loss": True}),
+        ("batch", "logs", [0.5]),
+        ("batch", "values", {"loss": "x"}),
+        ("batch", "values", [None]),
+        ("batch", "t", "yesterday"),
+        ("batch", "t", math.nan),
+        ("batch", "t", math.inf),
+        ("epoch_end", "logs", None),
+        ("epoch_end", "epoch", None),
+        ("fit_start", "epochs", "7"),
+        ("fit_start", "steps", -4),
+        ("fit_start", "outputs", [1, 2]),
+        ("fit_start", "outputs", "out"),
+        ("fit_start", "heads", {"out": {"weight": "x"}}),
+        ("fit_start", "heads", {"out": {"metrics": 3}}),
+        ("fit_start", "heads", {"out": 1}),
+        ("value_kinds", "kinds", {"loss": 1}),
+        ("value_kinds", "heads", [1]),
+        ("fit_end", "stopped_early", 1),
+        ("log", "text", None),
+        ("log", "text", ["a"]),
+        ("notice", "level", 3),
+        ("alarm", "evidence", []),
+        ("alarm", "epoch", "5"),
+        ("run_start", "argv", "train.py"),
+        ("run_start", "pid", "1234"),
+        ("run_end", "error", {"message": 1}),
+        ("run_end", "exit_code", 10**30),
+        ("run_end", "status", None),
+        ("run_end", "v", "1"),
+        ("run_end", "v", 0),
+    ],
+)
+def test_a_field_of_the_wrong_type_makes_an_invalid_event(type_name, name, value):
+    with pytest.raises(InvalidEvent) as info:
+        event_from_dict(_sample_with(type_name, **{name: value}))
+    assert info.value.type == type_name
+    assert info.value.problem.startswith(f"{name} is ")
+    assert isinstance(info.value, ValueError)  # what readers already skip
+
+
+@pytest.mark.parametrize(
+    ("type_name", "name"),
+    [(type_name, name) for type_name, names in REQUIRED_FIELDS.items() for name in ("t", *names)],
+)
+def test_an_event_without_a_required_field_is_invalid(type_name, name):
+    data = _sample_with(type_name)
+    del data[name]
+    with pytest.raises(InvalidEvent) as info:
+        event_from_dict(data)
+    assert info.value.problem == f"no {name}"
+
+
+def test_every_event_type_has_its_required_fields_named():
+    assert set(REQUIRED_FIELDS) == set(EVENT_TYPES)
+    for type_name, names in REQUIRED_FIELDS.items():
+        assert set(names) <= set(SAMPLES[type_name].to_dict()), type_name
+
+
+@pytest.mark.parametrize(
+    ("type_name", "changes"),
+    [
+        ("batch", {"logs": {"loss": math.nan, "n": 3, "x": -math.inf}}),
+        ("batch", {"values": {"loss": None, "n": 2}, "size": None}),
+        ("batch", {"values": None, "t": 12}),
+        ("epoch_end", {"logs": {}}),
+        ("run_end", {"exit_code": -9, "error": None}),
+        ("fit_start", {"heads": {"out": {"loss": None, "weight": 2, "new_key": [1]}}}),
+        ("alarm", {"evidence": {"ratio": math.nan, "layers": ["a"], "nested": {"a": 1}}}),
+        ("run_start", {"v": 2, "gpu": "a100"}),
+    ],
+)
+def test_legal_edge_values_are_read(type_name, changes):
+    event = event_from_dict(_sample_with(type_name, **changes))
+    for name, value in changes.items():
+        if name not in ("v", "gpu"):
+            got = getattr(event, name)
+            assert got == value or (got != got and value != value), name
+
+
+def test_fields_added_after_schema_v1_shipped_stay_optional():
+    # What a log from before these fields existed holds (README's example lines).
+    old_fit = '{"v":1,"type":"fit_start","t":1.0,"fit":0,"epochs":8,"steps":25,"outputs":["d"]}'
+    old_batch = (
+        '{"v":1,"type":"batch","t":1.5,"fit":0,"epoch":0,"step":0,"size":64,"logs":{"loss":1}}'
+    )
+    old_end = '{"v":1,"type":"run_end","t":2.0,"status":"ok","exit_code":0,"error":null}'
+    assert event_from_json(old_fit).steps_per_execution == 1
+    assert event_from_json(old_batch).span == 1
+    assert event_from_json(old_end).fits == 0
