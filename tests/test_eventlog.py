@@ -186,3 +186,118 @@ def test_default_log_path_is_new_and_slugged(tmp_path):
     first.write_text("")
     second = default_log_path("my train script!.py", tmp_path)
     assert second != first and not second.exists()
+
+
+# -- what the reader skips: events against the schema, over-long lines -----------------
+
+
+def _write_lines(path, lines):
+    path.write_bytes(
+        b"".join((line if isinstance(line, bytes) else line.encode()) + b"\n" for line in lines)
+    )
+
+
+def test_events_against_the_schema_are_skipped_and_counted_by_type(tmp_path):
+    path = tmp_path / "run.jsonl"
+    good = Batch(fit=0, epoch=0, step=1, logs={"loss": 0.5}, t=2.0)
+    _write_lines(
+        path,
+        [
+            RunStart(script="a.py", t=1.0).to_json(),
+            '{"v":1,"type":"batch","t":1.5,"fit":0,"epoch":0,"step":"0","logs":{"loss":1.0}}',
+            good.to_json(),
+            '{"v":1,"type":"batch","t":2.5,"fit":0,"epoch":0,"step":2,"logs":{"loss":null}}',
+            '{"v":1,"type":"epoch_end","t":3.0,"fit":0,"logs":{"loss":0.5}}',
+            RunEnd(t=4.0).to_json(),
+        ],
+    )
+    events, report = read_events(path)
+    assert events == [RunStart(script="a.py", t=1.0), good, RunEnd(t=4.0)]
+    assert report.invalid_events == {"batch": 2, "epoch_end": 1}
+    assert report.skipped == 3 and not report.clean
+    assert report.examples[0] == "line 2: batch: step is '0', not int >= 0"
+    assert report.examples[2] == "line 5: epoch_end: no epoch"
+    assert report.summary() == (
+        "skipped 2 invalid batch event(s), 1 invalid epoch_end event(s) "
+        "(first: line 2: batch: step is '0', not int >= 0)"
+    )
+
+
+def test_events_missing_their_epoch_or_step_do_not_add_epochs_or_steps(tmp_path):
+    # A 3-epoch log of 50 steps an epoch with an epoch_end and a batch stripped of
+    # the fields that place them once read as "4 epochs, 151 steps".
+    from kmon.engine.events import EpochStart, FitStart
+    from kmon.engine.state import RunState
+
+    lines, t = (
+        [RunStart(t=0.0).to_json(), FitStart(fit=0, epochs=3, steps=50, t=0.0).to_json()],
+        0.0,
+    )
+    for epoch in range(3):
+        lines.append(EpochStart(fit=0, epoch=epoch, t=t).to_json())
+        for step in range(50):
+            t += 1.0
+            lines.append(Batch(fit=0, epoch=epoch, step=step, logs={"loss": 1.0}, t=t).to_json())
+        lines.append(EpochEnd(fit=0, epoch=epoch, logs={"loss": 1.0}, t=t).to_json())
+    lines.insert(30, '{"v":1,"type":"batch","t":30.5,"fit":0,"epoch":0,"logs":{"loss":1.0}}')
+    lines.insert(60, '{"v":1,"type":"epoch_end","t":55.5,"fit":0,"logs":{"loss":1.0}}')
+    lines.append(RunEnd(t=t).to_json())
+    path = tmp_path / "run.jsonl"
+    _write_lines(path, lines)
+    events, report = read_events(path)
+    state = RunState()
+    state.apply_all(events)
+    assert (len(state.history), state.total_steps) == (3, 150)
+    assert report.invalid_events == {"batch": 1, "epoch_end": 1}
+
+
+def test_a_50_mb_line_is_skipped_without_being_held(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "run.jsonl"
+    huge = b'{"v":1,"type":"log","t":1.0,"text":"' + b"x" * 50_000_000 + b'"}'
+    _write_lines(path, [RunStart(t=1.0).to_json(), huge, RunEnd(t=2.0).to_json()])
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        events, report = read_events(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - started < 2.0
+    assert [e.type for e in events] == ["run_start", "run_end"]
+    assert report.long_lines == 1 and report.skipped == 1
+    assert report.examples == ["line 2: over 1 MiB"]
+    assert peak < 20_000_000  # read a few MiB at a time, never the whole line
+
+
+def test_an_over_long_unfinished_line_is_dropped_across_reads(tmp_path):
+    # The writer (or a stuck process) appends a line that never ends in time: the
+    # reader holds at most MAX_LINE_BYTES of it, then drops bytes up to its newline.
+    from kmon.engine.eventlog import MAX_LINE_BYTES
+
+    path = tmp_path / "run.jsonl"
+    path.write_text(RunStart(t=1.0).to_json() + "\n" + '{"v":1,"type":"log","text":"')
+    reader = EventLogReader(path)
+    assert [e.type for e in reader.read_new()] == ["run_start"]
+    for _ in range(5):
+        with open(path, "ab") as handle:
+            handle.write(b"y" * (MAX_LINE_BYTES // 2))
+        assert reader.read_new() == []
+        assert len(reader._partial) <= MAX_LINE_BYTES
+        assert reader.report.truncated_tail
+    assert reader.report.long_lines == 1
+    with open(path, "ab") as handle:
+        handle.write(b'"}\n' + Log(text="after", t=3.0).to_json().encode() + b"\n")
+    assert reader.read_new() == [Log(text="after", t=3.0)]
+    assert reader.report.long_lines == 1 and not reader.report.truncated_tail
+    assert reader.report.examples == ["line 2: over 1 MiB"]
+
+
+def test_events_naming_a_newer_schema_version_are_read_and_counted(tmp_path):
+    path = tmp_path / "run.jsonl"
+    _write_lines(path, [RunStart(t=1.0).to_json(), '{"v":2,"type":"log","t":2.0,"text":"hi"}'])
+    events, report = read_events(path)
+    assert [e.type for e in events] == ["run_start", "log"]
+    assert report.newer_schema == 1 and report.skipped == 0
+    assert report.summary() == "1 event(s) name a newer schema version: read as version 1"
