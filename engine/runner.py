@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .events import Event, Notice, RunEnd, RunStart
 from .process_identity import of_this_process
+from .script_signals import ScriptSignals
 from .stop import StopSignal
 
 NO_TRAINING_NOTE = "no training was seen: the script finished without calling fit()"
@@ -207,7 +208,8 @@ class TrainingRun:
             hook.install()
             if self._gate is not None:
                 self._gate.wait(10.0)
-            self.target.execute()
+            with ScriptSignals():
+                self.target.execute()
         except SystemExit as exc:
             exit_code = _exit_code(exc)
             if exit_code:
