@@ -11,10 +11,13 @@ without TensorBoard or port forwarding.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
+import re
 from pathlib import Path
 
+from .event_schema import INT_LIMIT
 from .eventlog import LogReadReport, read_events
 from .events import Batch, EpochEnd, Event, FitEnd, FitStart, Notice, RunEnd, RunStart
 
@@ -24,27 +27,40 @@ class UnreadableLog(ValueError):
 
 
 def load_any(path: str | os.PathLike) -> tuple[list[Event], LogReadReport]:
-    """kmon event log, CSVLogger file or TensorBoard directory, by what ``path`` is."""
+    """kmon event log, CSVLogger file or TensorBoard directory, by what ``path`` is.
+
+    What could not be read is skipped, and said in the report (and, for a damaged
+    TensorBoard file, in a warning notice among the events)."""
     source = Path(path)
+    report = LogReadReport()
     if source.is_dir():
-        return read_tensorboard(source), LogReadReport()
+        return read_tensorboard(source, report), report
     if source.suffix.lower() == ".csv":
-        return read_csv_logger(source), LogReadReport()
+        return read_csv_logger(source, report), report
     return read_events(source)
 
 
-def read_csv_logger(path: Path) -> list[Event]:
-    """Events for a ``keras.callbacks.CSVLogger`` file (a new fit where epochs restart)."""
+def read_csv_logger(path: Path, report: LogReadReport | None = None) -> list[Event]:
+    """Events for a ``keras.callbacks.CSVLogger`` file (a new fit where epochs restart).
+
+    Rows that are not UTF-8 text (a damaged file) or have no epoch number are
+    skipped and counted in ``report``.
+    """
+    report = report if report is not None else LogReadReport()
     t = path.stat().st_mtime
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows or "epoch" not in rows[0]:
+    header, rows = _csv_rows(path, report)
+    if "epoch" not in header:
         raise UnreadableLog(f"not a Keras CSVLogger file (no 'epoch' column): {path}")
     fits: list[list[tuple[int, dict[str, float]]]] = []
-    for row in rows:
+    for line, row in rows:
+        text = row.pop("epoch")
         try:
-            epoch = int(float(row.pop("epoch")))
-        except (TypeError, ValueError):
+            epoch = int(float(text))
+        except (TypeError, ValueError, OverflowError):
+            epoch = -1
+        if not 0 <= epoch < INT_LIMIT:
+            report.garbage_lines += 1
+            report.note(line, f"epoch is {str(text)[:20]!r}, not an epoch number")
             continue
         logs = {key: _number(value) for key, value in row.items() if key}
         if not fits or epoch <= fits[-1][-1][0]:
@@ -67,8 +83,53 @@ def read_csv_logger(path: Path) -> list[Event]:
     return events
 
 
-def read_tensorboard(folder: Path) -> list[Event]:
-    """Events for a Keras TensorBoard log directory."""
+def _csv_rows(path: Path, report: LogReadReport) -> tuple[list[str], list[tuple[int, dict]]]:
+    """The header and (line number, row) of every data row. Rows holding bytes that
+    are not UTF-8 are skipped and counted: CSVLogger writes text, so such a row is
+    damaged.
+
+    Raises:
+        UnreadableLog: the header is not UTF-8 text, or the file is not CSV.
+    """
+    raw = path.read_bytes()
+    try:
+        text, first_bad = raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        # surrogateescape keeps each invalid byte as a lone surrogate, so the damaged
+        # rows can be told (and skipped) without losing the rows around them.
+        text, first_bad = raw.decode("utf-8", errors="surrogateescape"), exc.start
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = []
+    try:
+        header = reader.fieldnames or []
+        if first_bad is not None and any(_DAMAGED.search(name) for name in header):
+            raise UnreadableLog(
+                f"not UTF-8 text at byte {first_bad}, in the header row (a damaged file?): {path}"
+            )
+        for row in reader:
+            if first_bad is not None and any(
+                _DAMAGED.search(value) for value in row.values() if isinstance(value, str)
+            ):
+                report.garbage_lines += 1
+                report.note(reader.line_num, "not UTF-8 text")
+                continue
+            rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        raise UnreadableLog(f"cannot read {path} as CSV: line {reader.line_num}: {exc}") from None
+    return header, rows
+
+
+#: A byte that was not UTF-8, as ``surrogateescape`` decodes it.
+_DAMAGED = re.compile("[\udc80-\udcff]")
+
+
+def read_tensorboard(folder: Path, report: LogReadReport | None = None) -> list[Event]:
+    """Events for a Keras TensorBoard log directory.
+
+    A corrupt or truncated events file is read up to the damage; what was skipped
+    is said in ``report.damaged`` and in a warning notice among the events.
+    """
+    report = report if report is not None else LogReadReport()
     train = sorted((folder / "train").glob("events.out.tfevents.*"))
     validation = sorted((folder / "validation").glob("events.out.tfevents.*"))
     if not train:
@@ -80,7 +141,7 @@ def read_tensorboard(folder: Path) -> list[Event]:
     batches: list[Batch] = []
     first_t = None
     boundary, step_in_epoch, last_batch_step = 0, 0, None
-    for wall_time, step, tag, value in _scalars(train):
+    for wall_time, step, tag, value in _scalars(train, folder, report):
         first_t = wall_time if first_t is None else first_t
         if tag.startswith("epoch_"):
             epochs.setdefault(step, {})[tag[len("epoch_") :]] = value
@@ -96,7 +157,7 @@ def read_tensorboard(folder: Path) -> list[Event]:
                 Batch(fit=0, epoch=boundary, step=step_in_epoch, logs={name: value}, t=wall_time)
             )
             step_in_epoch += 1
-    for _, step, tag, value in _scalars(validation):
+    for _, step, tag, value in _scalars(validation, folder, report):
         if tag.startswith("epoch_"):
             epochs.setdefault(step, {})["val_" + tag[len("epoch_") :]] = value
     if not epochs and not batches:
@@ -107,6 +168,7 @@ def read_tensorboard(folder: Path) -> list[Event]:
     events: list[Event] = [
         RunStart(script=str(folder), argv=[], t=t0),
         Notice(text="imported from a TensorBoard log directory", t=t0),
+        *(Notice(level="warning", text=damage, t=t0) for damage in report.damaged),
         FitStart(fit=0, epochs=max(epochs, default=0) + 1, steps=steps, t=t0),
     ]
     timeline: list[Event] = [*batches]
@@ -120,8 +182,10 @@ def read_tensorboard(folder: Path) -> list[Event]:
     return events
 
 
-def _scalars(files: list[Path]):
-    """(wall_time, step, tag, value) of every scalar, in file order."""
+def _scalars(files: list[Path], folder: Path, report: LogReadReport):
+    """(wall_time, step, tag, value) of every scalar, in file order; a file's damage
+    (a corrupt record, or a truncated last one while the run still writes) ends
+    what is read of it, and is noted in ``report.damaged``."""
     import tensorflow as tf
     from tensorflow.core.util import event_pb2
 
@@ -130,8 +194,13 @@ def _scalars(files: list[Path]):
         try:
             for raw in tf.data.TFRecordDataset(str(path)):
                 records.append(event_pb2.Event.FromString(raw.numpy()))
-        except tf.errors.DataLossError:
-            pass  # a truncated last record (the run is still writing): keep the rest
+        except tf.errors.DataLossError as exc:
+            found = re.search(r"(corrupted|truncated) record at (\d+)", exc.message or "")
+            what = f"a {found[1]} record at byte {found[2]}" if found else "unreadable data"
+            report.damaged.append(
+                f"{path.relative_to(folder)}: {what} after {len(records)} record(s): "
+                "the rest of that file was skipped"
+            )
         except Exception as exc:  # noqa: BLE001 - anything else: one clear line
             raise UnreadableLog(f"cannot read {path}: {type(exc).__name__}") from None
         for record in records:

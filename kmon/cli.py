@@ -340,10 +340,7 @@ def _replay(args: argparse.Namespace) -> int:
         raise UserError(f"cannot read {args.path}: {exc.strerror}") from None
     if not events:
         raise UserError(f"no kmon events in {args.path}")
-    if report.skipped:
-        print(
-            f"{PROG}: skipped {report.skipped} unreadable line(s) in {args.path}", file=sys.stderr
-        )
+    warn_unread(report, args.path)
     if args.headless or not has_terminal():
         from kmon.engine.headless import HeadlessReporter
 
@@ -356,6 +353,16 @@ def _replay(args: argparse.Namespace) -> int:
 
     MonitorApp(RecordedSource(events)).run()
     return 0
+
+
+def warn_unread(report, path) -> None:
+    """One line on stderr saying what a read of ``path`` skipped or found damaged
+    (a :class:`~kmon.engine.eventlog.LogReadReport`); nothing when it was clean."""
+    from kmon.engine.format import printable
+
+    summary = report.summary()
+    if summary:
+        print(f"{PROG}: {printable(summary)} · in {printable(path)}", file=sys.stderr)
 
 
 def _is_event_log(path: str) -> bool:
@@ -377,8 +384,5 @@ def _replay_in_monitor(path: str) -> int:
     if not found:
         raise UserError(f"no kmon events in {path}")
     MonitorApp(source).run()
-    if source.report.skipped:
-        print(
-            f"{PROG}: skipped {source.report.skipped} unreadable line(s) in {path}", file=sys.stderr
-        )
+    warn_unread(source.report, path)
     return 0

@@ -115,8 +115,9 @@ def attach(args: argparse.Namespace) -> int:
     AttachedMonitorApp(source).run(mouse=not args.no_mouse)
     state = "still running" if source.running else "ended"
     print(f"{PROG}: detached from run {info.id} ({state}) · log: {info.path}")
-    if source.report.skipped:
-        print(f"{PROG}: skipped {source.report.skipped} unreadable line(s)", file=sys.stderr)
+    from kmon.cli import warn_unread
+
+    warn_unread(source.report, info.path)
     return 0
 
 

@@ -3,6 +3,9 @@ written here by the real Keras callbacks."""
 
 from __future__ import annotations
 
+import re
+import shutil
+
 import keras
 import numpy as np
 import pytest
@@ -68,8 +71,63 @@ def test_a_truncated_event_file_keeps_what_was_written(logged_run, tmp_path):
     cut.mkdir(parents=True)
     data = train_file.read_bytes()
     (cut / train_file.name).write_bytes(data[: len(data) - 20])
-    events, _ = load_any(tmp_path / "tb")
+    events, report = load_any(tmp_path / "tb")
     assert fold(events).epoch_series("loss")[:2] == pytest.approx(history["loss"][:2], rel=1e-6)
+    # Never reported as clean: the last record is cut (a run still writing, or damage).
+    (damage,) = report.damaged
+    assert damage.startswith(f"train/{train_file.name}: a truncated record at byte ")
+    assert not report.clean
+
+
+def test_a_corrupt_event_file_is_read_up_to_the_damage_and_says_what_was_skipped(
+    logged_run, tmp_path
+):
+    folder, history = logged_run
+    (train_file,) = (folder / "tb" / "train").glob("events.out.tfevents.*")
+    damaged = tmp_path / "tb"
+    shutil.copytree(folder / "tb", damaged)
+    data = bytearray(train_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (damaged / "train" / train_file.name).write_bytes(bytes(data))
+    events, report = load_any(damaged)
+    (damage,) = report.damaged
+    assert re.fullmatch(
+        rf"train/{re.escape(train_file.name)}: a corrupted record at byte \d+ after \d+ "
+        r"record\(s\): the rest of that file was skipped",
+        damage,
+    )
+    assert not report.clean and report.summary() == damage
+    # Said in the replay too, where the monitor and the headless summary show it.
+    assert [e.text for e in events if e.type == "notice" and e.level == "warning"] == [damage]
+    # What came before the damage, and the intact validation file, are all there.
+    state = fold(events)
+    assert state.epoch_series("val_loss") == pytest.approx(history["val_loss"], rel=1e-6)
+
+
+def test_csv_rows_that_are_not_utf8_are_skipped_and_counted(logged_run, tmp_path):
+    folder, history = logged_run
+    lines = (folder / "log.csv").read_bytes().split(b"\n")
+    lines[2] = lines[2][:4] + b"\xff\xfe" + lines[2][4:]  # epoch 1's row
+    (tmp_path / "log.csv").write_bytes(b"\n".join(lines))
+    events, report = load_any(tmp_path / "log.csv")
+    assert report.garbage_lines == 1 and report.examples == ["line 3: not UTF-8 text"]
+    state = fold(events)
+    assert [record.epoch for record in state.history] == [0, 2]
+    assert state.epoch_series("loss") == pytest.approx(history["loss"][::2], rel=1e-6)
+
+
+def test_a_csv_header_that_is_not_utf8_is_refused_in_one_line(tmp_path):
+    (tmp_path / "log.csv").write_bytes(b"epoch,lo\xffss\n0,1.0\n")
+    with pytest.raises(UnreadableLog, match=r"^not UTF-8 text at byte 8, in the header row"):
+        load_any(tmp_path / "log.csv")
+
+
+def test_csv_rows_without_an_epoch_number_are_counted(tmp_path):
+    (tmp_path / "log.csv").write_text("epoch,loss\n0,1.0\n1e400,2.0\nnan,3\n1,0.5\n")
+    events, report = load_any(tmp_path / "log.csv")
+    assert [record.epoch for record in fold(events).history] == [0, 1]
+    assert report.garbage_lines == 2
+    assert report.examples[0] == "line 3: epoch is '1e400', not an epoch number"
 
 
 def test_files_that_are_neither_say_so(tmp_path):
