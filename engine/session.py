@@ -54,7 +54,7 @@ class Session:
             self.bus.emit,
             quiet_keras=quiet_keras,
             gate=self.gate,
-            before_end=self.capture.sync if self.capture else None,
+            before_end=self.capture.finish_run if self.capture else None,
             evaluate_training_data=evaluate_training_data,
             stop_on_nan=stop_on_nan,
         )
