@@ -7,7 +7,8 @@ sees on lines that start with ``api:``; under kmon they must read as under pytho
 import os
 import signal
 import time
-from signal import getsignal, signal as install
+from signal import getsignal
+from signal import signal as install
 
 seen = []
 
