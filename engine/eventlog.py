@@ -147,8 +147,16 @@ class LogReadReport:
     def summary(self) -> str | None:
         """One line saying what was skipped (None when clean), e.g. ``skipped 2
         invalid batch event(s), 1 unreadable line(s) (first: line 7: batch: step is
-        'x', not int >= 0)``."""
-        parts = [f"{count} invalid {name} event(s)" for name, count in self.invalid_events.items()]
+        'x', not int >= 0)``; invalid events of several types are counted as ``5
+        invalid events (3 batch, 2 epoch_end)``."""
+        invalid = self.invalid_events
+        if len(invalid) == 1:
+            parts = [f"{count} invalid {name} event(s)" for name, count in invalid.items()]
+        elif invalid:
+            by_type = ", ".join(f"{count} {name}" for name, count in invalid.items())
+            parts = [f"{sum(invalid.values())} invalid events ({by_type})"]
+        else:
+            parts = []
         if self.garbage_lines:
             parts.append(f"{self.garbage_lines} unreadable line(s)")
         if self.long_lines:

@@ -73,9 +73,19 @@ def load_folder(folder: str | Path) -> dict[str, Scenario]:
             raise ScenarioFolderError(
                 f"cannot load scenario {module_path}: {type(exc).__name__}: {exc}"
             ) from None
+        except BaseException as exc:  # noqa: BLE001 - sys.exit() or a raise in user code
+            # Not an error, so it would end kmon silently (rc 0 for sys.exit()).
+            raise ScenarioFolderError(
+                f"cannot load scenario {module_path}: raised {_call_form(exc)} on import"
+            ) from None
         scenario = getattr(module, "SCENARIO", None)
         if isinstance(scenario, Scenario):
             found[scenario.name] = scenario
     if not found:
         raise ScenarioFolderError(f"no SCENARIO defined in any .py file of {folder}")
     return found
+
+
+def _call_form(exc: BaseException) -> str:
+    """``SystemExit(3)``, ``KeyboardInterrupt()``: the exception as it was raised."""
+    return f"{type(exc).__name__}({', '.join(repr(arg) for arg in exc.args)})"

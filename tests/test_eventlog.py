@@ -218,7 +218,7 @@ def test_events_against_the_schema_are_skipped_and_counted_by_type(tmp_path):
     assert report.examples[0] == "line 2: batch: step is '0', not int >= 0"
     assert report.examples[2] == "line 5: epoch_end: no epoch"
     assert report.summary() == (
-        "skipped 2 invalid batch event(s), 1 invalid epoch_end event(s) "
+        "skipped 3 invalid events (2 batch, 1 epoch_end) "
         "(first: line 2: batch: step is '0', not int >= 0)"
     )
 
