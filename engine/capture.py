@@ -152,10 +152,14 @@ class OutputCapture:
         held = bytearray()  # after the run's end: for the terminal, not the log
         ended = at_eof = False
         wake = self._wake[0]
+        terminal = self._saved_fds[1 if stream == "stdout" else 2]
         try:
             while True:
                 watch = [wake] if ended and len(held) >= HOLD_BYTES else [fd, wake]
-                readable, _, _ = select.select(watch, [], [], PARTIAL_LINE_SECONDS)
+                try:
+                    readable, _, _ = select.select(watch, [], [], PARTIAL_LINE_SECONDS)
+                except (OSError, ValueError):  # stop() gave up waiting and closed it
+                    return
                 if wake in readable:
                     break  # stop(): fds 1 and 2 are restored
                 if not readable:
@@ -189,7 +193,6 @@ class OutputCapture:
                 *lines, partial = pending.split("\n")
                 for line in [*lines, partial] if partial else lines:
                     self._emit_line(stream, line)
-            terminal = self._saved_fds[1 if stream == "stdout" else 2]
             _write_all(terminal, bytes(held))
             if not at_eof:
                 self._relay(fd, terminal)

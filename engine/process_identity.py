@@ -118,21 +118,22 @@ class ProcessIdentity:
     def _refuse_unless_alive(self) -> None:
         liveness = self.liveness()
         if liveness is Liveness.GONE:
-            raise SignalRefused(f"process {self.pid} is gone (its pid now names another process)")
+            raise SignalRefused(f"process {self.pid} is gone (the pid may name another one now)")
         if liveness is Liveness.UNKNOWN:
             why = (
-                "the log does not record its start time and boot id (written by an older kmon)"
+                "its log, from an older kmon, records no start time or boot id"
                 if not self.verifiable
                 else "this system has no /proc to check it against"
             )
             raise SignalRefused(
-                f"cannot verify that process {self.pid} is the run's: {why}; not signalling it"
+                f"kmon cannot verify that process {self.pid} is the run's ({why}); "
+                f"if you are sure it is, `kill {self.pid}`"
             )
 
     def _not_yours(self) -> str:
         owner = owner_of(self.pid)
         whose = f"another user (uid {owner})" if owner is not None else "another user"
-        return f"process {self.pid} belongs to {whose}: cannot signal it"
+        return f"process {self.pid} belongs to {whose}"
 
 
 def of_this_process() -> ProcessIdentity:

@@ -1,35 +1,59 @@
 """The runs folder: which runs exist, which still run, and asking one to stop.
 
-Everything is read from the event logs themselves: ``run_start`` names the process,
-``run_end`` says how it ended. A log without ``run_end`` whose process is gone is
-*stale* (killed, or the machine rebooted).
+Everything is read from the event logs themselves: ``run_start`` names the process
+(its pid, start time and boot id: see :mod:`.process_identity`), ``run_end`` says how
+it ended. A log without ``run_end`` whose process is gone is *stale* (killed, or the
+machine rebooted); one whose process cannot be verified is *unknown*.
+
+A log is read at both ends only: its first line (``run_start``, at most
+``FIRST_LINE_BYTES``) and its last ``TAIL_BYTES``, of which only the few lines
+needed are decoded; every value is validated before use, and a log that is not a
+regular file, or whose first line is not a ``run_start``, is not a run.
 """
 
 from __future__ import annotations
 
+import glob
 import json
+import math
 import os
 import signal
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-_TAIL_BYTES = 256 * 1024
+from .process_identity import Liveness, ProcessIdentity, SignalRefused
+
+FIRST_LINE_BYTES = 64 * 1024
+TAIL_BYTES = 32 * 1024
+#: The statuses a ``run_end`` may give; any other value reads as "ended".
+END_STATUSES = frozenset({"ok", "failed", "stopped"})
+_LIVENESS_STATUS = {Liveness.ALIVE: "running", Liveness.GONE: "stale", Liveness.UNKNOWN: "unknown"}
+#: Tail events that tell how many epochs the latest fit finished.
+_EPOCH_TYPES = (b"epoch", b"fit_start")
+
+__all__ = ["RunInfo", "RunNotFound", "SignalRefused", "find_run", "list_runs", "read_run"]
 
 
 @dataclass
 class RunInfo:
-    """One run, as its event log tells it."""
+    """One run, as its event log tells it (validated values only)."""
 
     id: str
     path: Path
     status: str
-    """"running", "ok", "failed", "stopped", or "stale"."""
+    """"running", "ok", "failed", "stopped", "ended" (a run_end with another
+    status), "stale" (no run_end, the process is gone) or "unknown" (no run_end, a
+    process holds the pid but cannot be verified to be the run's)."""
     pid: int | None
     started: float | None
     last_t: float | None
     what: str
-    epochs: int
-    """Epochs finished in the latest fit (as Keras counts them), from the log's tail."""
+    epochs: int | None
+    """Epochs finished in the latest fit (as Keras counts them), from the log's
+    tail; None when the tail does not tell."""
+    identity: ProcessIdentity | None = None
+    """The run's process; None when the log names no valid pid."""
 
     @property
     def running(self) -> bool:
@@ -42,36 +66,36 @@ class RunNotFound(LookupError):
 
 def read_run(path: Path) -> RunInfo | None:
     """Describe the run logged in ``path``; None if it is not a kmon log."""
-    try:
-        with open(path, "rb") as handle:
-            first = handle.readline()
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(size - _TAIL_BYTES, 0))
-            tail = handle.read().split(b"\n")
-    except OSError:
+    ends = _read_ends(path)
+    if ends is None:
         return None
-    start = _decode(first)
+    start = _decode(ends[0])
     if start is None or start.get("type") != "run_start":
         return None
-    end, last_t, epochs = None, start.get("t"), 0
-    for line in tail:
-        event = _decode(line)
-        if event is None:
-            continue
-        last_t = event.get("t", last_t)
-        if event.get("type") == "epoch_end":
-            epochs = int(event.get("epoch", 0)) + 1
-        elif event.get("type") == "run_end":
-            end = event
-    pid = start.get("pid")
+    started = _time(start.get("t"))
+    end, last_t, epochs = _scan_tail(ends[1])
+    identity = ProcessIdentity.from_fields(
+        start.get("pid"), start.get("start_time"), start.get("boot_id")
+    )
     if end is not None:
-        status = str(end.get("status", "ok"))
+        status = end
+    elif identity is None:
+        status = "stale"
     else:
-        status = "running" if pid_alive(pid) else "stale"
-    what = start.get("scenario") or Path(start.get("script") or "?").name
-    if start.get("variant"):
-        what += f" ({start['variant']})"
-    return RunInfo(path.stem, path, status, pid, start.get("t"), last_t, what, epochs)
+        status = _LIVENESS_STATUS[identity.liveness()]
+    if epochs is None and not ends[2]:
+        epochs = 0  # the whole log was read: no epoch finished
+    return RunInfo(
+        id=path.stem,
+        path=path,
+        status=status,
+        pid=identity.pid if identity is not None else None,
+        started=started,
+        last_t=last_t if last_t is not None else started,
+        what=_what(start),
+        epochs=epochs,
+        identity=identity,
+    )
 
 
 def list_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
@@ -79,13 +103,13 @@ def list_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
     folder = Path(runs_dir)
     if not folder.is_dir():
         return []
-    runs = [info for path in folder.glob("*.jsonl") if (info := read_run(path)) is not None]
-    return sorted(runs, key=lambda info: (info.started or 0.0, info.id))
+    return _sorted(folder.glob("*.jsonl"))
 
 
 def find_run(runs_dir: str | os.PathLike, run: str | None = None) -> RunInfo:
     """The run named ``run`` (an id, a unique id prefix or a log path), or the newest
-    running one.
+    running one. Names are matched against the file names first: only the logs
+    they match are read.
 
     Raises:
         RunNotFound: nothing matches, or a prefix matches several runs.
@@ -95,15 +119,16 @@ def find_run(runs_dir: str | os.PathLike, run: str | None = None) -> RunInfo:
         if info is None:
             raise RunNotFound(f"not a kmon event log: {run}")
         return info
-    runs = list_runs(runs_dir)
     if run is None:
-        running = [info for info in runs if info.running]
+        running = [info for info in list_runs(runs_dir) if info.running]
         if not running:
             raise RunNotFound(f"no running run in {runs_dir} (see `kmon ps`)")
         return running[-1]
-    matches = [info for info in runs if info.id == run] or [
-        info for info in runs if info.id.startswith(run)
-    ]
+    folder = Path(runs_dir)
+    exact = read_run(folder / f"{run}.jsonl") if folder.is_dir() else None
+    if exact is not None:
+        return exact
+    matches = _sorted(folder.glob(f"{glob.escape(run)}*.jsonl")) if folder.is_dir() else []
     if not matches:
         raise RunNotFound(f"no run {run!r} in {runs_dir} (see `kmon ps`)")
     if len(matches) > 1:
@@ -113,37 +138,131 @@ def find_run(runs_dir: str | os.PathLike, run: str | None = None) -> RunInfo:
 
 
 def request_stop(info: RunInfo) -> None:
-    """Ask a running run to stop gracefully (SIGTERM: training stops after the batch).
+    """Ask a running run to stop gracefully (SIGTERM: training stops after the
+    batch). Its process is verified again right before the signal, which goes to
+    that process alone (never a process group, never a reused pid).
 
     Raises:
         RunNotFound: the run is not running.
+        SignalRefused: its process could not be signalled (gone, unverifiable, or
+            another user's); the message names the run.
     """
-    if not info.running or info.pid is None:
+    if info.identity is None or info.status not in ("running", "unknown"):
         raise RunNotFound(f"run {info.id} is not running ({info.status})")
     try:
-        os.kill(info.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        raise RunNotFound(f"run {info.id}'s process {info.pid} is gone") from None
+        info.identity.send(signal.SIGTERM)
+    except SignalRefused as exc:
+        raise SignalRefused(f"cannot stop run {info.id}: {exc}") from None
 
 
-def pid_alive(pid: int | None) -> bool:
-    """Whether ``pid`` is a live kmon (or Python) process, not a reused pid."""
-    if not pid:
-        return False
+def _sorted(paths) -> list[RunInfo]:
+    runs = [info for path in paths if (info := read_run(path)) is not None]
+    return sorted(runs, key=lambda info: (info.started or 0.0, info.id))
+
+
+def _read_ends(path: Path) -> tuple[bytes, bytes, bool] | None:
+    """The first line, the tail after it, and whether the tail was cut (the log is
+    longer than both); None when ``path`` is not a regular, readable file or its
+    first line is longer than FIRST_LINE_BYTES."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():
-        try:
-            text = cmdline.read_bytes().decode(errors="replace")
-        except OSError:
-            return True
-        return "kmon" in text or "python" in text
-    return True
+        # O_NONBLOCK: a FIFO named *.jsonl must not hang `kmon ps` in open().
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except (OSError, ValueError):
+        return None
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            return None
+        head = os.pread(fd, FIRST_LINE_BYTES, 0)
+        newline = head.find(b"\n")
+        if newline < 0:
+            return (head, b"", False) if len(head) < FIRST_LINE_BYTES else None
+        body = newline + 1
+        offset = max(status.st_size - TAIL_BYTES, body)
+        whole = status.st_size <= len(head)
+        tail = head[offset:] if whole else os.pread(fd, TAIL_BYTES, offset)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    cut = offset > body
+    if cut:  # the tail starts mid-line
+        tail = tail[tail.find(b"\n") + 1 :] if b"\n" in tail else b""
+    return head[:newline], tail, cut
+
+
+def _scan_tail(tail: bytes) -> tuple[str | None, float | None, int | None]:
+    """How the run ended (None: no run_end), its last event's time, and the epochs
+    its latest fit finished (None: not told), from the last lines backwards."""
+    last_t: float | None = None
+    epochs: int | None = None
+    lines = tail.split(b"\n")
+    for line in reversed(lines):
+        if last_t is not None and epochs is not None:
+            break
+        wants_epochs = epochs is None and any(word in line for word in _EPOCH_TYPES)
+        if last_t is not None and not wants_epochs:
+            continue
+        event = _decode(line)
+        if event is None or not isinstance(event.get("type"), str):
+            continue
+        if last_t is None:
+            last_t = _time(event.get("t"))
+        if epochs is None:
+            epochs = _epochs_after(event)
+    return _end_status(lines), last_t, epochs
+
+
+def _end_status(lines: list[bytes]) -> str | None:
+    """The last run_end's status; lines without the word are not decoded."""
+    for line in reversed(lines):
+        if b"run_end" not in line:
+            continue
+        event = _decode(line)
+        if event is not None and event.get("type") == "run_end":
+            status = event.get("status", "ok")
+            return status if isinstance(status, str) and status in END_STATUSES else "ended"
+    return None
+
+
+def _epochs_after(event: dict) -> int | None:
+    """Epochs the fit finished once ``event`` was written; None if it does not say."""
+    kind = event.get("type")
+    if kind == "fit_start":
+        return _count(event.get("initial_epoch", 0))
+    epoch = _count(event.get("epoch"))
+    if epoch is None:
+        return None
+    if kind == "epoch_end":
+        return epoch + 1
+    if kind in ("batch", "epoch_start", "val_end", "train_eval"):
+        return epoch  # this epoch is under way
+    return None
+
+
+def _what(start: dict) -> str:
+    """The scenario (and variant) or the script's file name."""
+    scenario, script, variant = start.get("scenario"), start.get("script"), start.get("variant")
+    if isinstance(scenario, str) and scenario:
+        what = scenario
+    elif isinstance(script, str) and script:
+        what = Path(script).name or script
+    else:
+        what = "?"
+    if isinstance(variant, str) and variant:
+        what += f" ({variant})"
+    return what
+
+
+def _time(value: object) -> float | None:
+    """A finite Unix time, or None."""
+    if type(value) not in (int, float) or not math.isfinite(value):
+        return None
+    return float(value) if 0 <= value < 2**40 else None
+
+
+def _count(value: object) -> int | None:
+    return value if type(value) is int and 0 <= value < 2**31 else None
 
 
 def _decode(line: bytes) -> dict | None:

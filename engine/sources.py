@@ -91,18 +91,19 @@ class FollowSource:
 
     Args:
         path: the run's event log.
-        pid: the run's process, to tell a live run from a stale one.
+        process: the run's process (see :mod:`.process_identity`), to tell a live
+            run from a stale one; None when the log names none.
         chunk_bytes: most of the log read per drain.
     """
 
     live = True
     dropped = 0
 
-    def __init__(self, path, pid: int | None, *, chunk_bytes: int = 4 * 1024 * 1024) -> None:
+    def __init__(self, path, process, *, chunk_bytes: int = 4 * 1024 * 1024) -> None:
         from .eventlog import EventLogReader
 
         self._reader = EventLogReader(path)
-        self._pid = pid
+        self._process = process
         self._chunk = chunk_bytes
         self._ended = False
         self._checked_at = 0.0
@@ -128,21 +129,32 @@ class FollowSource:
         return not self._ended
 
     def _process_alive(self) -> bool:
-        from .runs import pid_alive
+        """False once the run's process is gone; a process that cannot be verified
+        (an older kmon's log) counts as alive: nothing says the run ended."""
+        from .process_identity import Liveness
 
         now = time.monotonic()
         if now - self._checked_at >= 1.0:
             self._checked_at = now
-            self._alive = pid_alive(self._pid)
+            self._alive = (
+                self._process is not None and self._process.liveness() is not Liveness.GONE
+            )
         return self._alive
 
     def request_stop(self) -> None:
-        """SIGTERM to the run: it stops after the current batch."""
-        if self._pid and not self._ended:
-            try:
-                os.kill(self._pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        """SIGTERM to the run's process, verified first: it stops after the batch.
+
+        Raises:
+            SignalRefused: the process is gone, cannot be verified or belongs to
+                another user; the message is one line for the user.
+        """
+        from .process_identity import SignalRefused
+
+        if self._ended:
+            return
+        if self._process is None:
+            raise SignalRefused("the run's log names no process to stop")
+        self._process.send(signal.SIGTERM)
 
 
 #: Shown when a replayed log has no ``run_end``.

@@ -317,11 +317,14 @@ def _session(target, args: argparse.Namespace, *, quiet_keras: bool, evaluate_tr
 
 
 def _list(args: argparse.Namespace) -> int:
+    from kmon.engine.format import printable
+
+    # A user scenario's texts come from its file (--from DIR): printed as text only.
     for scenario in _scenarios(args).values():
-        print(f"{scenario.name}: {scenario.title}")
-        print(f"    {scenario.question}")
+        print(f"{printable(scenario.name)}: {printable(scenario.title)}")
+        print(f"    {printable(scenario.question)}")
         for variant, description in scenario.variants.items():
-            print(f"    --variant {variant}: {description}")
+            print(f"    --variant {printable(variant)}: {printable(description)}")
     return 0
 
 

@@ -10,8 +10,15 @@ from pathlib import Path
 
 from kmon.cli import PROG, UserError, has_terminal
 from kmon.engine.eventlog import default_log_path
-from kmon.engine.format import format_duration
-from kmon.engine.runs import RunNotFound, find_run, list_runs, read_run, request_stop
+from kmon.engine.format import format_duration, printable
+from kmon.engine.runs import (
+    RunNotFound,
+    SignalRefused,
+    find_run,
+    list_runs,
+    read_run,
+    request_stop,
+)
 
 #: How long `--detach` watches the new run for an early exit before returning.
 DETACH_CHECK_SECONDS = 1.0
@@ -80,41 +87,55 @@ def _runs_dir_flag(args: argparse.Namespace) -> str:
 def ps(args: argparse.Namespace) -> int:
     runs = list_runs(args.runs_dir)
     if not runs:
-        print(f"no runs in {args.runs_dir}")
+        print(f"no runs in {printable(args.runs_dir)}")
         return 0
     now = time.time()
     rows = [("RUN", "STATUS", "STARTED", "DURATION", "EPOCHS", "PID", "WHAT")]
     for info in runs:
         end = now if info.running else (info.last_t or now)
-        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.started or 0))
         rows.append(
             (
-                info.id,
+                printable(info.id),
                 info.status,
-                started,
+                _clock(info.started),
                 format_duration(end - (info.started or end)),
-                str(info.epochs),
+                "?" if info.epochs is None else str(info.epochs),
                 str(info.pid or "-"),
-                info.what,
+                printable(info.what),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    if any(info.status == "unknown" for info in runs):
+        print(
+            "unknown: a process holds the run's pid, but kmon cannot verify it is the run's "
+            "(a log from an older kmon, or no /proc): it will not signal it"
+        )
     return 0
+
+
+def _clock(started: float | None) -> str:
+    """When a run started, as local time; "-" when the log does not say."""
+    if started is None:
+        return "-"
+    try:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(started))
+    except (OverflowError, OSError, ValueError):
+        return "?"
 
 
 def attach(args: argparse.Namespace) -> int:
     info = _find(args)
     if not has_terminal():
-        raise UserError(f"attach needs a terminal; read the log instead: {info.path}")
+        raise UserError(f"attach needs a terminal; read the log instead: {printable(info.path)}")
     from kmon.engine.sources import FollowSource
     from kmon.tui.attach_app import AttachedMonitorApp
 
-    source = FollowSource(info.path, info.pid)
+    source = FollowSource(info.path, info.identity)
     AttachedMonitorApp(source).run(mouse=not args.no_mouse)
     state = "still running" if source.running else "ended"
-    print(f"{PROG}: detached from run {info.id} ({state}) · log: {info.path}")
+    print(f"{PROG}: detached from run {printable(info.id)} ({state}) · log: {printable(info.path)}")
     from kmon.cli import warn_unread
 
     warn_unread(source.report, info.path)
@@ -125,9 +146,11 @@ def stop(args: argparse.Namespace) -> int:
     info = _find(args)
     try:
         request_stop(info)
-    except RunNotFound as exc:
-        raise UserError(str(exc)) from None
-    print(f"{PROG}: asked run {info.id} (pid {info.pid}) to stop after the current batch")
+    except (RunNotFound, SignalRefused) as exc:
+        raise UserError(printable(exc)) from None
+    print(
+        f"{PROG}: asked run {printable(info.id)} (pid {info.pid}) to stop after the current batch"
+    )
     return 0
 
 
@@ -135,4 +158,4 @@ def _find(args: argparse.Namespace):
     try:
         return find_run(args.runs_dir, args.run)
     except RunNotFound as exc:
-        raise UserError(str(exc)) from None
+        raise UserError(printable(exc)) from None

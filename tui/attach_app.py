@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
+from kmon.engine.format import printable
+from kmon.engine.process_identity import SignalRefused
+
 from .app import MonitorApp
 from .screens.confirm_quit import ConfirmQuit
 
@@ -33,6 +36,13 @@ class AttachedMonitorApp(MonitorApp):
         )
 
     def _on_stop_run_answer(self, yes: bool | None) -> None:
-        if yes:
+        if not yes:
+            return
+        try:
             self.source.request_stop()
-            self.query_one("RunHeader").stopping = True
+        except SignalRefused as exc:  # e.g. another user's run: say so, stay attached
+            self.notify(
+                printable(f"Not stopped: {exc}"), severity="error", timeout=10, markup=False
+            )
+            return
+        self.query_one("RunHeader").stopping = True

@@ -184,3 +184,23 @@ def run_end_when_written(log: Path, term: Terminal, timeout: float = 20.0) -> Ru
             return events[-1]
         assert time.monotonic() < deadline, f"no run_end; screen:\n{term.text}"
         term.pump(0.2)
+
+
+@pytest.mark.parametrize(
+    ("given", "status", "still_training"),
+    [("ignore", "ok", True), ("default", "stopped", False)],
+)
+def test_sigterm_given_back_or_ignored(
+    tmp_path: Path, given: str, status: str, still_training: bool
+) -> None:
+    # SIG_IGN ignores SIGTERM as under python; SIG_DFL hands it back to kmon, whose
+    # graceful stop ends the run with run_end where python would die at once.
+    run = start("kmon", "sigterm_restored.py", given, cwd=tmp_path)
+    run.wait_for_line("training")
+    run.process.send_signal(signal.SIGTERM)
+    code, err = run.finish()
+
+    assert "Traceback" not in err
+    assert ("still training 2 s later" in run.lines) is still_training
+    end = run_end(tmp_path / "run.jsonl")
+    assert (end.status, code) == (status, end.exit_code)
