@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -60,6 +61,15 @@ def start_sleeper(user: int | None, *, own_group: bool = False) -> subprocess.Po
     while start_time_of(process.pid) is None and time.monotonic() < deadline:
         time.sleep(0.01)
     return process
+
+
+@pytest.fixture
+def shared(second_user) -> Path:
+    """A folder both users reach, outside pytest's own: a pytest session started
+    meanwhile (by another test run on the machine) makes /tmp/pytest-of-root 0700."""
+    with tempfile.TemporaryDirectory(prefix="kmon-identity-") as folder:
+        os.chmod(folder, 0o755)
+        yield Path(folder)
 
 
 @pytest.fixture
@@ -131,30 +141,30 @@ CRAFTED = {
 
 @pytest.mark.parametrize("case", sorted(CRAFTED))
 def test_a_crafted_run_start_never_gets_an_unrelated_process_signalled(
-    case, second_user, sleepers, tmp_path
+    case, second_user, sleepers, shared
 ):
     sleeper = sleepers(own_group=True)
-    folder = tmp_path / "kmon-runs"
+    folder = shared / "kmon-runs"
     write_start(folder, case, **CRAFTED[case](sleeper.pid))
-    listing = run_kmon("ps", "--runs-dir", str(folder), cwd=tmp_path, user=second_user)
+    listing = run_kmon("ps", "--runs-dir", str(folder), cwd=shared, user=second_user)
     assert listing.returncode == 0 and "Traceback" not in listing.stderr, listing.stderr
     row = listing.stdout.splitlines()[1].split()
     assert row[0] == case and row[1] in ("stale", "unknown"), listing.stdout
-    stop = run_kmon("stop", case, "--runs-dir", str(folder), cwd=tmp_path, user=second_user)
+    stop = run_kmon("stop", case, "--runs-dir", str(folder), cwd=shared, user=second_user)
     assert_one_line_error(stop, case)
     time.sleep(0.2)
     assert sleeper.poll() is None, "kmon stop signalled an unrelated process"
 
 
-def test_a_run_whose_identity_matches_is_running_and_stops(second_user, sleepers, tmp_path):
+def test_a_run_whose_identity_matches_is_running_and_stops(second_user, sleepers, shared):
     """The control for the case above: the same sleeper, recorded as it is, is a
     running run, and `kmon stop` (as the same user) signals it."""
     sleeper = sleepers()
-    folder = tmp_path / "kmon-runs"
+    folder = shared / "kmon-runs"
     write_start(folder, "real", **identity_of(sleeper))
-    listing = run_kmon("ps", "--runs-dir", str(folder), cwd=tmp_path, user=second_user)
+    listing = run_kmon("ps", "--runs-dir", str(folder), cwd=shared, user=second_user)
     assert listing.stdout.splitlines()[1].split()[:2] == ["real", "running"], listing.stdout
-    stop = run_kmon("stop", "real", "--runs-dir", str(folder), cwd=tmp_path, user=second_user)
+    stop = run_kmon("stop", "real", "--runs-dir", str(folder), cwd=shared, user=second_user)
     assert stop.returncode == 0, stop.stderr
     assert f"asked run real (pid {sleeper.pid}) to stop" in stop.stdout
     assert sleeper.wait(10) == -signal.SIGTERM
@@ -181,14 +191,14 @@ def test_no_crafted_pid_reaches_a_signal_in_process(case, sleepers, monkeypatch,
     assert all(call[0] == "kill" and call[1] > 0 and call[2] == 0 for call in calls), calls
 
 
-def test_another_users_run_cannot_be_stopped_and_says_so(second_user, sleepers, tmp_path):
+def test_another_users_run_cannot_be_stopped_and_says_so(second_user, sleepers, shared):
     """A run of root's, `kmon stop` as nobody: one line, the run goes on."""
     sleeper = sleepers(user=None)
-    folder = tmp_path / "kmon-runs"
+    folder = shared / "kmon-runs"
     write_start(folder, "roots-run", **identity_of(sleeper))
-    listing = run_kmon("ps", "--runs-dir", str(folder), cwd=tmp_path, user=second_user)
+    listing = run_kmon("ps", "--runs-dir", str(folder), cwd=shared, user=second_user)
     assert listing.stdout.splitlines()[1].split()[:2] == ["roots-run", "running"]
-    stop = run_kmon("stop", "roots-run", "--runs-dir", str(folder), cwd=tmp_path, user=second_user)
+    stop = run_kmon("stop", "roots-run", "--runs-dir", str(folder), cwd=shared, user=second_user)
     assert_one_line_error(stop, "cannot stop run roots-run", "another user (uid 0)")
     time.sleep(0.2)
     assert sleeper.poll() is None
@@ -219,19 +229,19 @@ asyncio.run(main())
 """
 
 
-def test_x_in_attach_on_another_users_run_is_a_notice(second_user, sleepers, tmp_path):
+def test_x_in_attach_on_another_users_run_is_a_notice(second_user, sleepers, shared):
     sleeper = sleepers(user=None)
-    log = write_start(tmp_path / "kmon-runs", "roots-run", **identity_of(sleeper))
-    script = tmp_path / "attach_and_stop.py"
+    log = write_start(shared / "kmon-runs", "roots-run", **identity_of(sleeper))
+    script = shared / "attach_and_stop.py"
     script.write_text(ATTACH_AND_STOP)
     done = subprocess.run(
         ["setpriv", f"--reuid={second_user}", f"--regid={second_user}", "--clear-groups"]
         + [sys.executable, str(script), str(log)],
-        cwd=tmp_path,
+        cwd=shared,
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "HOME": str(tmp_path)},
+        env={**os.environ, "HOME": str(shared)},
     )
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
     result = json.loads(done.stdout.splitlines()[-1])
