@@ -186,7 +186,10 @@ def test_replay_of_a_log_cut_short_says_the_run_did_not_end_there(ok_run: Run) -
     assert result.returncode == 0, result.stderr
     summary = result.stdout.splitlines()[-1]
     assert summary.startswith("[kmon] the log ends before the run did (no run_end) · ")
-    assert result.stderr.startswith("kmon: skipped 1 unreadable line(s) in cut.jsonl\n")
+    assert result.stderr.startswith(
+        f"kmon: skipped 1 unreadable line(s) (first: line {len(lines) // 2 + 1}: not a kmon "
+        "event) · in cut.jsonl\n"
+    )
 
 
 # ------------------------------------------------------------------ a script raising
