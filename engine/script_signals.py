@@ -107,13 +107,17 @@ class ScriptSignals:
             )
         signalnum = int(signalnum)
         previous = self.getsignal(signalnum)  # ValueError for a signal out of range
+        took_it_before = signalnum in self._handlers
         self._handlers[signalnum] = handler
         try:
             call_on_main_thread(lambda: self._install(signalnum, handler), INSTALL_SECONDS)
         except MainThreadCallTimeout:
             pass  # installed when the main thread gets to it, in call order
-        except BaseException:
-            self._handlers[signalnum] = previous  # e.g. OSError for SIGKILL
+        except BaseException:  # e.g. OSError for SIGKILL: nothing changed
+            if took_it_before:
+                self._handlers[signalnum] = previous
+            else:
+                del self._handlers[signalnum]
             raise
         return previous
 
@@ -141,7 +145,9 @@ class ScriptSignals:
         """On the main thread: put back what was there, unless someone changed it."""
         for signum, target in self._installed.items():
             kmon_handler = self._kmon_handlers[signum]
-            if _real_getsignal(signum) is target and kmon_handler is not None:
+            current = _real_getsignal(signum)
+            still_ours = current is target or (not callable(target) and current == target)
+            if still_ours and kmon_handler is not None:
                 _real_signal(signum, kmon_handler)
         self._installed.clear()
 
