@@ -98,7 +98,17 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="no monitor: pass the output through and print one line per epoch "
         "(automatic when there is no terminal)",
     )
-    parser.add_argument("--log", metavar="PATH", help="event log file (JSON Lines)")
+    parser.add_argument(
+        "--log",
+        metavar="PATH",
+        help="event log file (JSON Lines); must not exist yet, unless --append is given",
+    )
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="add this run to the existing kmon event log --log names (e.g. a run resumed "
+        "from a checkpoint: replay shows both as one history)",
+    )
     parser.add_argument(
         "--runs-dir",
         metavar="DIR",
@@ -299,21 +309,40 @@ def _say(*paragraphs: str) -> None:
 
 def _session(target, args: argparse.Namespace, *, quiet_keras: bool, evaluate_training_data: bool):
     from kmon.engine.eventlog import default_log_path
+    from kmon.engine.logfile import LogFileError, LogFileExists
     from kmon.engine.session import Session
 
     log = getattr(args, "log", None)
     runs_dir = getattr(args, "runs_dir", "kmon-runs")
-    log_path = log or default_log_path(_run_name(target), runs_dir)
-    try:
-        return Session(
-            target,
-            log_path,
-            quiet_keras=quiet_keras,
-            evaluate_training_data=evaluate_training_data,
-            stop_on_nan=getattr(args, "stop_on_nan", False),
-        )
-    except OSError as exc:
-        raise UserError(f"cannot write the event log {log_path}: {exc.strerror}") from None
+    append = appends_to_log(args)
+    while True:
+        log_path = log or default_log_path(_run_name(target), runs_dir)
+        try:
+            return Session(
+                target,
+                log_path,
+                quiet_keras=quiet_keras,
+                evaluate_training_data=evaluate_training_data,
+                stop_on_nan=getattr(args, "stop_on_nan", False),
+                append=append,
+            )
+        except LogFileExists as exc:
+            if log:
+                raise UserError(str(exc)) from None
+            # A default name taken between the choice and the open: choose again.
+        except LogFileError as exc:
+            raise UserError(str(exc)) from None
+        except OSError as exc:
+            raise UserError(f"cannot write the event log {log_path}: {exc.strerror}") from None
+
+
+def appends_to_log(args: argparse.Namespace) -> bool:
+    """Whether ``--append`` was given, which needs ``--log``."""
+    if not getattr(args, "append", False):
+        return False
+    if not getattr(args, "log", None):
+        raise UserError("--append needs --log PATH: the event log to add this run to")
+    return True
 
 
 def _list(args: argparse.Namespace) -> int:
