@@ -4,97 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .events import SCHEMA_VERSION, Event, InvalidEvent, UnknownEventType, event_from_dict
 
-#: The log is flushed at least this often, and at every epoch end.
-FLUSH_SECONDS = 1.0
-_WRITE_PAUSE_SECONDS = 0.1
-_FLUSH_NOW = frozenset(
-    {"run_start", "fit_start", "epoch_end", "fit_end", "run_end", "notice", "alarm"}
+# The writer lives in its own module; it is imported from here as it always was.
+from .log_writer import (  # noqa: F401
+    FLUSH_SECONDS,
+    LOG_TOPIC,
+    EventLogWriter,
+    LogFailure,
+    default_log_path,
 )
-
-
-def default_log_path(name: str, runs_dir: str | os.PathLike = "kmon-runs") -> Path:
-    """A new, unused path ``<runs_dir>/<YYYYmmdd-HHMMSS>-<name>.jsonl``."""
-    folder = Path(runs_dir)
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(name)}"
-    path = folder / f"{stem}.jsonl"
-    counter = 1
-    while path.exists():
-        counter += 1
-        path = folder / f"{stem}-{counter}.jsonl"
-    return path
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem)[:60] or "run"
-
-
-class EventLogWriter:
-    """Writes every event it is given to a JSON Lines file, off the training thread.
-
-    ``put`` only appends to a deque; a writer thread serializes and writes.
-
-    Args:
-        path: the log file; its folder is created. An existing file is appended to.
-    """
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-        self._pending: deque[Event] = deque()
-        self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="kmon-eventlog", daemon=True)
-        self._thread.start()
-        self.written = 0
-
-    def put(self, event: Event) -> None:
-        self._pending.append(event)
-
-    def close(self) -> None:
-        """Write what is pending, flush to disk and close. Safe to call twice."""
-        if self._closing.is_set():
-            return
-        self._closing.set()
-        self._thread.join()
-        self._write_pending()
-        self._file.flush()
-        try:
-            os.fsync(self._file.fileno())
-        except OSError:
-            pass
-        self._file.close()
-
-    def _loop(self) -> None:
-        last_flush = time.monotonic()
-        while not self._closing.wait(_WRITE_PAUSE_SECONDS):
-            urgent = self._write_pending()
-            now = time.monotonic()
-            if urgent or now - last_flush >= FLUSH_SECONDS:
-                self._file.flush()
-                last_flush = now
-
-    def _write_pending(self) -> bool:
-        urgent = False
-        pending, write = self._pending, self._file.write
-        while True:
-            try:
-                event = pending.popleft()
-            except IndexError:
-                return urgent
-            write(event.to_json())
-            write("\n")
-            self.written += 1
-            urgent = urgent or event.type in _FLUSH_NOW
-
 
 #: A line longer than this is not a kmon event (the writer's longest lines are a
 #: few KB): it is skipped and counted, and never held in memory whole.

@@ -200,6 +200,13 @@ class Notice(Event):
     type: ClassVar[str] = "notice"
     level: str = "info"
     text: str = ""
+    topic: str | None = None
+    """What it is about, for notices a monitor shows in a place of their own:
+    ``LOG_TOPIC`` when the event log itself could not be written (incomplete)."""
+
+
+#: The topic of notices about the event log itself.
+LOG_TOPIC = "event_log"
 
 
 @dataclass(slots=True)

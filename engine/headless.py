@@ -121,7 +121,8 @@ class HeadlessReporter:
             kinds = [a.kind + (f" {a.subject}" if a.subject else "") for a in state.alarms.values()]
             parts.append(f"{_plural(len(kinds), 'alarm')} active: {', '.join(kinds)}")
         if self.log_path:
-            parts.append(f"log: {self.log_path}")
+            incomplete = " (incomplete: see above)" if state.log_problem is not None else ""
+            parts.append(f"log: {self.log_path}{incomplete}")
         self.out.write(" · ".join(parts) + "\n")
         self._write_heads(final=True)
         if self.explain_last_epoch and state.history:

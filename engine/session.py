@@ -31,6 +31,12 @@ class Session:
         capture: capture fds 1 and 2 into log events.
         evaluate_training_data: evaluate on the training data at each epoch end.
         stop_on_nan: stop training when the loss becomes NaN or Inf.
+        append: add to the existing kmon log at ``log_path`` (a resumed run) rather
+            than refuse it.
+
+    Raises:
+        LogFileError: the log path is refused (one line for the user).
+        OSError: the log cannot be created.
     """
 
     def __init__(
@@ -42,10 +48,13 @@ class Session:
         capture: bool = True,
         evaluate_training_data: bool = False,
         stop_on_nan: bool = False,
+        append: bool = False,
     ) -> None:
         self.log_path = Path(log_path)
         self.channel = MonitorChannel()
-        self.writer = EventLogWriter(self.log_path)
+        # The writer's own trouble reaches the monitor through the channel only: the
+        # log is what cannot take it.
+        self.writer = EventLogWriter(self.log_path, append=append, on_notice=self.channel.put)
         self.bus = EventBus(self.writer, self.channel)
         self.capture = OutputCapture(self.bus.emit) if capture else None
         self.gate = threading.Event()
@@ -75,13 +84,20 @@ class Session:
         return [0, capture.terminal_out.fileno(), capture.terminal_err.fileno()]
 
     def close(self) -> None:
-        """Restore the terminal and finish the log. Call once the run is over."""
+        """Restore the terminal and finish the log. Call once the run is over.
+
+        If the log is incomplete, a last notice in the channel says so (from where,
+        why, how many events are missing).
+        """
         if self._closed:
             return
         self._closed = True
         if self.capture is not None:
             self.capture.stop()
         self.writer.close()
+        notice = self.writer.final_notice()
+        if notice is not None:
+            self.channel.put(notice)
 
     def abandon(self) -> None:
         """Give up on a run that would not stop: record it as stopped, close the log."""

@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .events import (
+    LOG_TOPIC,
     Alarm,
     Batch,
     EpochEnd,
@@ -161,6 +162,9 @@ class RunState:
     history: list[EpochRecord] = field(default_factory=list)
     last_val_logs: dict[str, float] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)
+    log_problem: Notice | None = None
+    """The latest notice that the event log is incomplete (topic ``LOG_TOPIC``):
+    from where on and why; None while it is complete."""
     alarms: dict[tuple[str, str | None], Alarm] = field(default_factory=dict)
     """Active alarms by (kind, subject), in the order they were raised."""
     alarm_history: deque[Alarm] = field(default_factory=lambda: deque(maxlen=ALARM_HISTORY))
@@ -211,7 +215,13 @@ class RunState:
             handler(self, event)
 
     def _on_run_start(self, event: RunStart) -> None:
-        self.started = event.t
+        if self.started is not None:
+            # A run appended to this log (``--append``: resumed from a checkpoint):
+            # its history goes on, the earlier run's ending no longer holds.
+            self.status = self.exit_code = self.error = self.ended = None
+            self.phase = "starting"
+        else:
+            self.started = event.t
         self.argv = list(event.argv)
         if event.scenario:
             self.name = event.scenario + (f" ({event.variant})" if event.variant else "")
@@ -324,6 +334,8 @@ class RunState:
 
     def _on_notice(self, event: Notice) -> None:
         self.notices.append(event)
+        if event.topic == LOG_TOPIC:
+            self.log_problem = event
 
     def _on_alarm(self, event: Alarm) -> None:
         self.alarm_history.append(event)

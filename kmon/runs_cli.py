@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from kmon.cli import PROG, UserError, has_terminal
+from kmon.cli import PROG, UserError, appends_to_log, has_terminal
 from kmon.engine.eventlog import default_log_path
 from kmon.engine.format import format_duration, printable
 from kmon.engine.runs import (
@@ -28,22 +29,24 @@ DETACH_LIST_SECONDS = 30.0
 
 def detach(args: argparse.Namespace, name: str) -> int:
     """Start the same command headless in its own session, print how to reach it."""
-    log_path = Path(args.log) if args.log else default_log_path(name, args.runs_dir)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    output_path = log_path.with_suffix(".out")
+    append = appends_to_log(args)
+    log_path, output_fd, created = _open_output(args, name, append=append)
+    output_path = _output_path(log_path)
     command = [sys.executable, "-m", "kmon", *_child_args(args.raw_argv, log_path)]
-    with open(output_path, "ab") as output:
+    try:
         child = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
-            stdout=output,
+            stdout=output_fd,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # no SIGHUP from this terminal, no Ctrl+C
             close_fds=True,
         )
+    finally:
+        os.close(output_fd)
     code = _wait_until_listed(child, log_path)
     if code is not None:
-        raise UserError(f"the detached run exited at once ({code}); see {output_path}")
+        raise UserError(_early_exit_message(code, output_path, created=created))
     run_id = log_path.stem
     print(f"{PROG}: started run {run_id} (pid {child.pid}), detached")
     print(f"  log:    {log_path}")
@@ -51,6 +54,76 @@ def detach(args: argparse.Namespace, name: str) -> int:
     print(f"  attach: {PROG} attach {run_id}" + _runs_dir_flag(args))
     print(f"  stop:   {PROG} stop {run_id}" + _runs_dir_flag(args))
     return 0
+
+
+def _open_output(args: argparse.Namespace, name: str, *, append: bool) -> tuple[Path, int, bool]:
+    """The run's log path and its ``.out`` file, open: new (0600, O_EXCL, never
+    through a link), or with ``--append`` the existing one of this user's. The log
+    itself is opened by the child; it is checked here, so a refusal comes before
+    anything is created. Returns the path, the descriptor and whether it is new."""
+    from kmon.engine.logfile import (
+        LogFileError,
+        LogFileExists,
+        check_event_log,
+        create_private_file,
+        make_private_dirs,
+        open_own_file,
+    )
+
+    chosen = Path(args.log) if args.log else None
+    try:
+        make_private_dirs(chosen.parent if chosen else Path(args.runs_dir))
+        if chosen is not None:
+            check_event_log(chosen, append=append)
+    except LogFileError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot write the event log {chosen}: {exc.strerror}") from None
+    while True:
+        log_path = chosen or default_log_path(name, args.runs_dir)
+        output = _output_path(log_path)
+        try:
+            return log_path, create_private_file(output), True
+        except LogFileExists:
+            if chosen is None:
+                continue  # a default name taken meanwhile: choose again
+            if not append:
+                raise UserError(
+                    f"the output file {output} already exists; choose another --log path "
+                    "(or --append to add to it)"
+                ) from None
+            try:
+                return log_path, open_own_file(output), False
+            except LogFileError as exc:
+                raise UserError(str(exc)) from None
+            except OSError as exc:
+                raise UserError(f"cannot write the output file {output}: {exc.strerror}") from None
+        except OSError as exc:
+            raise UserError(f"cannot write the output file {output}: {exc.strerror}") from None
+
+
+def _output_path(log_path: Path) -> Path:
+    """Where a detached run's output goes: beside its log, with the same stem."""
+    output = log_path.with_suffix(".out")
+    return output if output != log_path else log_path.with_name(log_path.name + ".out")
+
+
+def _early_exit_message(code: int, output_path: Path, *, created: bool) -> str:
+    """Why the detached run exited at once: its own one-line error when it gave one
+    (then an output file made for it alone is removed), else where to look."""
+    try:
+        lines = [line for line in output_path.read_text(errors="replace").splitlines() if line]
+    except OSError:
+        lines = []
+    marker = f"{PROG}: error: "
+    errors = [line.removeprefix(marker) for line in lines if line.startswith(marker)]
+    if errors and len(lines) == 1:
+        if created:
+            output_path.unlink(missing_ok=True)
+        return errors[-1]
+    if errors:
+        return f"{errors[-1]} (the detached run exited at once; see {output_path})"
+    return f"the detached run exited at once ({code}); see {output_path}"
 
 
 def _wait_until_listed(child: subprocess.Popen, log_path: Path) -> int | None:

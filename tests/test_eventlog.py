@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
+
+import pytest
 
 from kmon.engine.eventlog import EventLogReader, EventLogWriter, default_log_path, read_events
 from kmon.engine.events import Batch, EpochEnd, Log, Notice, RunEnd, RunStart
+from kmon.engine.logfile import LogFileExists
 
 
 def _lines(path):
@@ -76,14 +80,18 @@ def test_close_is_idempotent(tmp_path):
     assert not writer._thread.is_alive()
 
 
-def test_writer_appends_to_an_existing_log(tmp_path):
+def test_writer_appends_to_an_existing_log_only_when_asked(tmp_path):
     path = tmp_path / "run.jsonl"
     for text in ("first", "second"):
-        writer = EventLogWriter(path)
+        writer = EventLogWriter(path, append=True)
+        writer.put(RunStart(script=f"{text}.py"))
         writer.put(Log(text=text))
         writer.close()
+    with pytest.raises(LogFileExists, match="--append"):
+        EventLogWriter(path)
     events, _ = read_events(path)
-    assert [e.text for e in events] == ["first", "second"]
+    assert [e.type for e in events] == ["run_start", "log"] * 2
+    assert [e.text for e in events if e.type == "log"] == ["first", "second"]
 
 
 def test_reader_skips_garbage_and_counts_unknown_types(tmp_path):
@@ -182,7 +190,7 @@ def test_read_new_picks_up_appended_lines_incrementally(tmp_path):
 def test_default_log_path_is_new_and_slugged(tmp_path):
     first = default_log_path("my train script!.py", tmp_path)
     assert first.parent == tmp_path
-    assert first.name.endswith("-my_train_script_.jsonl")
+    assert re.fullmatch(r"\d{8}-\d{6}-my_train_script_-[0-9a-f]{6}\.jsonl", first.name)
     first.write_text("")
     second = default_log_path("my train script!.py", tmp_path)
     assert second != first and not second.exists()

@@ -99,6 +99,8 @@ def _report(session: Session, app: MonitorApp, *, abandoned: bool) -> int:
     print(f"kmon: run {status} (exit code {code}) · log: {session.log_path}")
     if run.error:
         sys.stderr.write(run.error.get("traceback") or run.error.get("message", "") + "\n")
+    # What came after the monitor closed, e.g. closing found the event log incomplete.
+    app.state.apply_all(session.channel.drain())
     for notice in app.state.notices:
         print(f"kmon: {notice.level}: {notice.text}")
     return code

@@ -94,6 +94,11 @@ class RunHeader(Widget):
             # Why it failed, in one line (the Output tab has the traceback).
             reason = state.error["message"].splitlines()[0]
             line.append(f": {reason}", style="red")
+        problem = state.log_problem
+        if problem is not None:
+            # The log's own trouble, from where on and why (the Output tab has more).
+            style = "bold red" if problem.level == "error" else "bold yellow"
+            line.append(f"  ⚠ {problem.text.split(' · ', 1)[0]}", style=style)
         if state.dropped:
             line.append(f"  {state.dropped} batch events coalesced", style="dim")
         return line
