@@ -61,11 +61,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     run.add_argument("name", help="scenario name (see `kmon list`)")
     run.add_argument("--variant", help="scenario variant (default: its first)")
-    run.add_argument("--from", dest="from_dir", metavar="DIR", help="look for NAME in DIR/*.py too")
+    # SUPPRESS: without --from here, `kmon --from DIR run NAME` keeps the DIR given
+    # before the command (a default of None would silently replace it).
+    run.add_argument(
+        "--from",
+        dest="from_dir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="look for NAME in DIR/*.py too",
+    )
 
     listing = commands.add_parser("list", help="list the bundled scenarios and their variants")
     listing.add_argument(
-        "--from", dest="from_dir", metavar="DIR", help="list the scenarios in DIR/*.py too"
+        "--from",
+        dest="from_dir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="list the scenarios in DIR/*.py too",
     )
 
     runs_help = "folder of the runs' event logs (default: ./kmon-runs)"

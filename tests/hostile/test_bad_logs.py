@@ -330,7 +330,13 @@ def test_a_from_module_that_exits_on_import_is_one_line(tmp_path, body, raised):
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "bad.py").write_text(body)
-    for command in (["list", "--from", "mine"], ["run", "anything", "--from", "mine"]):
+    commands = (
+        ["list", "--from", "mine"],
+        ["run", "anything", "--from", "mine"],
+        ["--from", "mine", "list"],  # before the command: it was ignored, silently
+        ["--from", "mine", "run", "anything"],
+    )
+    for command in commands:
         result = _kmon(*command, cwd=tmp_path)
         assert result.returncode == 2, (command, result)
         assert result.stdout == "" and "Traceback" not in result.stderr
