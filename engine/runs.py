@@ -26,6 +26,7 @@ from .process_identity import Liveness, ProcessIdentity, SignalRefused
 
 FIRST_LINE_BYTES = 64 * 1024
 TAIL_BYTES = 32 * 1024
+_HEAD_GUESS = 4096
 #: The statuses a ``run_end`` may give; any other value reads as "ended".
 END_STATUSES = frozenset({"ok", "failed", "stopped"})
 _LIVENESS_STATUS = {Liveness.ALIVE: "running", Liveness.GONE: "stale", Liveness.UNKNOWN: "unknown"}
@@ -101,9 +102,12 @@ def read_run(path: Path) -> RunInfo | None:
 def list_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
     """Every run in the folder, oldest first."""
     folder = Path(runs_dir)
-    if not folder.is_dir():
+    try:
+        with os.scandir(folder) as entries:
+            names = [entry.name for entry in entries if entry.name.endswith(".jsonl")]
+    except OSError:  # missing, not a folder, or not readable
         return []
-    return _sorted(folder.glob("*.jsonl"))
+    return _sorted(folder / name for name in names)
 
 
 def find_run(runs_dir: str | os.PathLike, run: str | None = None) -> RunInfo:
@@ -173,8 +177,11 @@ def _read_ends(path: Path) -> tuple[bytes, bytes, bool] | None:
         status = os.fstat(fd)
         if not stat.S_ISREG(status.st_mode):
             return None
-        head = os.pread(fd, FIRST_LINE_BYTES, 0)
+        head = os.pread(fd, _HEAD_GUESS, 0)  # a run_start line is a few hundred bytes
         newline = head.find(b"\n")
+        if newline < 0 and len(head) == _HEAD_GUESS:
+            head = os.pread(fd, FIRST_LINE_BYTES, 0)
+            newline = head.find(b"\n")
         if newline < 0:
             return (head, b"", False) if len(head) < FIRST_LINE_BYTES else None
         body = newline + 1
@@ -193,36 +200,37 @@ def _read_ends(path: Path) -> tuple[bytes, bytes, bool] | None:
 
 def _scan_tail(tail: bytes) -> tuple[str | None, float | None, int | None]:
     """How the run ended (None: no run_end), its last event's time, and the epochs
-    its latest fit finished (None: not told), from the last lines backwards."""
+    its latest fit finished (None: not told). Lines are taken from the end and
+    decoded only while one of the three is unknown and the line may tell it:
+    usually the run_end and the batch before it."""
+    end: str | None = None
     last_t: float | None = None
     epochs: int | None = None
-    lines = tail.split(b"\n")
-    for line in reversed(lines):
-        if last_t is not None and epochs is not None:
-            break
+    position = len(tail)
+    while position > 0:
+        start = tail.rfind(b"\n", 0, position) + 1
+        line = tail[start:position]
+        position = start - 1
+        wants_end = end is None and b"run_end" in line
         wants_epochs = epochs is None and any(word in line for word in _EPOCH_TYPES)
-        if last_t is not None and not wants_epochs:
-            continue
-        event = _decode(line)
-        if event is None or not isinstance(event.get("type"), str):
-            continue
-        if last_t is None:
-            last_t = _time(event.get("t"))
-        if epochs is None:
-            epochs = _epochs_after(event)
-    return _end_status(lines), last_t, epochs
+        if line.strip() and (last_t is None or wants_end or wants_epochs):
+            event = _decode(line)
+            if event is not None and isinstance(event.get("type"), str):
+                if last_t is None:
+                    last_t = _time(event.get("t"))
+                if epochs is None:
+                    epochs = _epochs_after(event)
+                if end is None and event["type"] == "run_end":
+                    end = _end_status(event)
+        if last_t is not None and epochs is not None:
+            if end is not None or tail.rfind(b"run_end", 0, max(position, 0)) < 0:
+                break
+    return end, last_t, epochs
 
 
-def _end_status(lines: list[bytes]) -> str | None:
-    """The last run_end's status; lines without the word are not decoded."""
-    for line in reversed(lines):
-        if b"run_end" not in line:
-            continue
-        event = _decode(line)
-        if event is not None and event.get("type") == "run_end":
-            status = event.get("status", "ok")
-            return status if isinstance(status, str) and status in END_STATUSES else "ended"
-    return None
+def _end_status(run_end: dict) -> str:
+    status = run_end.get("status", "ok")
+    return status if isinstance(status, str) and status in END_STATUSES else "ended"
 
 
 def _epochs_after(event: dict) -> int | None:
@@ -246,7 +254,7 @@ def _what(start: dict) -> str:
     if isinstance(scenario, str) and scenario:
         what = scenario
     elif isinstance(script, str) and script:
-        what = Path(script).name or script
+        what = os.path.basename(script) or script
     else:
         what = "?"
     if isinstance(variant, str) and variant:
@@ -267,7 +275,7 @@ def _count(value: object) -> int | None:
 
 def _decode(line: bytes) -> dict | None:
     try:
-        value = json.loads(line)
-    except (ValueError, RecursionError):
+        value = json.loads(line.decode())  # a str skips json's encoding detection
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
     return value if isinstance(value, dict) else None
