@@ -349,3 +349,22 @@ def test_ps_survives_any_json_value_in_any_field(tmp_path):
     assert len(listing.stdout.splitlines()) == count + 1  # the header, a row per log
     assert_no_controls(listing.stdout)
     assert " running " not in listing.stdout
+
+
+def test_the_attached_monitors_header_shows_the_scripts_name_as_text(tmp_path):
+    """The monitor writes the header to the terminal: escapes in the log's script
+    name must reach it as text, not as a title change or a cleared screen."""
+    pytest.importorskip("pexpect", reason="pexpect is needed for the pty tests")
+    pytest.importorskip("pyte", reason="pyte is needed for the pty tests")
+    from pty_helpers import Terminal
+
+    write_start(tmp_path / "kmon-runs", "stale", script=f"/x/EVIL{ESCAPES}.py", pid=None)
+    terminal = Terminal(["attach", "stale"], cwd=tmp_path, rows=30, cols=100)
+    try:
+        screen = terminal.wait_for(lambda s: "EVIL" in s and "stale" in s, 30, "the header")
+        terminal.press("q")
+        assert terminal.wait_for_exit() == 0
+    finally:
+        terminal.kill()
+    assert "\x1b]0;PWNED" not in terminal.output and "\x1b[2J" not in terminal.output
+    assert "EVIL\\x1b[2J\\x1b]0;PWNED" in screen

@@ -8,7 +8,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from kmon.engine.format import format_duration
+from kmon.engine.format import format_duration, printable
 from kmon.engine.state import RunState
 
 _STATUS_STYLE = {
@@ -80,7 +80,8 @@ class RunHeader(Widget):
     def _first_line(self, state: RunState) -> Text:
         line = Text()
         line.append("kmon ", style="bold")
-        line.append(state.name or "starting…", style="bold cyan")
+        # The name comes from the log (a crafted one may hold terminal escapes).
+        line.append(printable(state.name) if state.name else "starting…", style="bold cyan")
         if state.current_fit is not None:
             fits = len(state.fits)
             line.append(f"  fit {state.fit}" + (f" ({fits} so far)" if fits > 1 else ""))
