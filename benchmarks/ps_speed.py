@@ -25,6 +25,7 @@ module, in-process), for a before/after figure.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import os
 import subprocess
@@ -156,16 +157,19 @@ def main(argv: list[str] | None = None) -> int:
         if len(listed) != args.runs or sum(info.status == "ok" for info in listed) != len(finished):
             raise RuntimeError(f"list_runs found {len(listed)} runs, not {args.runs}")
         in_process = timed(lambda: list_runs(folder), args.rounds)
-        ps = timed(lambda: run_command([*kmon, "ps", "--runs-dir", tmp], 0), args.rounds)
         empty = folder / "empty"
         empty.mkdir()
-        startup = timed(
-            lambda: run_command([*kmon, "ps", "--runs-dir", str(empty)], 0), args.rounds
-        )
         target = finished[len(finished) // 2]
-        stop = timed(
-            lambda: run_command([*kmon, "stop", target, "--runs-dir", tmp], 2), args.rounds
-        )
+        commands = {
+            "ps": ([*kmon, "ps", "--runs-dir", tmp], 0),
+            "startup": ([*kmon, "ps", "--runs-dir", str(empty)], 0),
+            "stop": ([*kmon, "stop", target, "--runs-dir", tmp], 2),
+        }
+        seconds: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.rounds):  # interleaved: a load that drifts hits all three
+            for name, (command, code) in commands.items():
+                seconds[name] += timed(functools.partial(run_command, command, code), 1)
+        ps, startup, stop = seconds["ps"], seconds["startup"], seconds["stop"]
         print(
             f"list_runs in-process: median {median(in_process):.3f}s · kmon ps: median "
             f"{median(ps):.3f}s · kmon stop ID: median {median(stop):.3f}s · start-up (kmon ps "
