@@ -74,9 +74,12 @@ def read_run(path: Path) -> RunInfo | None:
     if start is None or start.get("type") != "run_start":
         return None
     started = _time(start.get("t"))
-    end, last_t, epochs = _scan_tail(ends[1])
+    end, last_t, epochs, latest = _scan_tail(ends[1])
+    # A log may hold several runs (``--append``): the latest one's process and end
+    # are the log's status.
+    latest = latest or start
     identity = ProcessIdentity.from_fields(
-        start.get("pid"), start.get("start_time"), start.get("boot_id")
+        latest.get("pid"), latest.get("start_time"), latest.get("boot_id")
     )
     if end is not None:
         status = end
@@ -198,10 +201,11 @@ def _read_ends(path: Path) -> tuple[bytes, bytes, bool] | None:
     return head[:newline], tail, cut
 
 
-def _scan_tail(tail: bytes) -> tuple[str | None, float | None, int | None]:
-    """How the run ended (None: no run_end), its last event's time, and the epochs
-    its latest fit finished (None: not told). Lines are taken from the end and
-    decoded only while one of the three is unknown and the line may tell it:
+def _scan_tail(tail: bytes) -> tuple[str | None, float | None, int | None, dict | None]:
+    """How the run ended (None: no run_end), its last event's time, the epochs its
+    latest fit finished (None: not told), and the run_start of a run appended to the
+    log (``--append``) when one is met before a run_end. Lines are taken from the
+    end and decoded only while one of these is unknown and the line may tell it:
     usually the run_end and the batch before it."""
     end: str | None = None
     last_t: float | None = None
@@ -211,6 +215,16 @@ def _scan_tail(tail: bytes) -> tuple[str | None, float | None, int | None]:
         start = tail.rfind(b"\n", 0, position) + 1
         line = tail[start:position]
         position = start - 1
+        if end is None and b"run_start" in line:
+            event = _decode(line)
+            if event is not None and event.get("type") == "run_start":
+                # The latest run began here: what comes before is an earlier run's.
+                return (
+                    end,
+                    last_t if last_t is not None else _time(event.get("t")),
+                    epochs or 0,
+                    event,
+                )
         wants_end = end is None and b"run_end" in line
         wants_epochs = epochs is None and any(word in line for word in _EPOCH_TYPES)
         if line.strip() and (last_t is None or wants_end or wants_epochs):
@@ -225,7 +239,7 @@ def _scan_tail(tail: bytes) -> tuple[str | None, float | None, int | None]:
         if last_t is not None and epochs is not None:
             if end is not None or tail.rfind(b"run_end", 0, max(position, 0)) < 0:
                 break
-    return end, last_t, epochs
+    return end, last_t, epochs, None
 
 
 def _end_status(run_end: dict) -> str:

@@ -252,6 +252,26 @@ def test_appending_to_a_log_cut_mid_line_starts_a_fresh_line(tmp_path):
     assert report.skipped == 1  # only the cut line
 
 
+def test_ps_reports_the_latest_run_of_a_log_appended_to(tmp_path):
+    from kmon.engine.process_identity import of_this_process
+    from kmon.engine.runs import read_run
+
+    path = tmp_path / "resumed.jsonl"
+    writer = EventLogWriter(path)
+    writer.put(RunStart(script="train.py", pid=1, t=1000.0))
+    writer.put(EpochEnd(fit=0, epoch=0, logs={"loss": 1.0}, t=1001.0))
+    writer.put(RunEnd(status="ok", t=1002.0))
+    writer.close()
+    me = of_this_process()
+    writer = EventLogWriter(path, append=True)
+    writer.put(
+        RunStart(script="train.py", pid=me.pid, start_time=me.start_time, boot_id=me.boot_id)
+    )
+    writer.close()
+    info = read_run(path)
+    assert (info.status, info.pid, info.epochs) == ("running", me.pid, 0)
+
+
 # -- item 16: one writer per log ----------------------------------------------------
 
 
