@@ -173,7 +173,8 @@ def _read_ends(path: Path) -> tuple[bytes, bytes, bool] | None:
     first line is longer than FIRST_LINE_BYTES."""
     try:
         # O_NONBLOCK: a FIFO named *.jsonl must not hang `kmon ps` in open().
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+        fd = os.open(path, flags)
     except (OSError, ValueError):
         return None
     try:
