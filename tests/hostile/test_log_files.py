@@ -414,6 +414,36 @@ def test_a_run_on_a_full_disk_ends_with_the_scripts_exit_code_and_says_so(workdi
     )
 
 
+def test_the_live_monitor_on_a_full_disk_says_so_and_shows_no_traceback(workdir, tiny_disk):
+    pytest.importorskip("pexpect")
+    pytest.importorskip("pyte")
+    from pty_helpers import Terminal
+
+    fill_disk(tiny_disk, leave=12 * 1024)
+    args = ["train", "--log", str(tiny_disk / "run.jsonl"), "endless.py", "30"]
+    terminal = Terminal(args, cwd=workdir, rows=30, cols=160)
+    try:
+        screen = terminal.wait_for(
+            lambda text: "finished" in text.splitlines()[0], 120, "the finished header"
+        )
+        assert "⚠ event log incomplete from" in screen.splitlines()[0]
+        assert "(No space left on device)" in screen.splitlines()[0]
+        terminal.press("o")
+        screen = terminal.wait_for(lambda text: "fit returned" in text, 10, "the Output tab")
+        assert "[kmon] error: event log incomplete from" in screen
+        terminal.press("q")
+        assert terminal.wait_for_exit() == 0
+        for word in ("Traceback", "OSError", "Errno 28"):
+            assert word not in terminal.output  # not on screen, not after it
+        handed_back = terminal.output.rsplit("\x1b[?1049l", 1)[1]
+        assert "kmon: run ok (exit code 0)" in handed_back
+        assert re.search(
+            r"kmon: error: event log incomplete from .* \d+ events not written", handed_back
+        )
+    finally:
+        terminal.kill()
+
+
 def test_the_header_says_from_where_the_log_is_incomplete():
     from kmon.tui.widgets.run_header import RunHeader
 
