@@ -238,7 +238,12 @@ def _scan_tail(tail: bytes) -> tuple[str | None, float | None, int | None, dict 
                 if end is None and event["type"] == "run_end":
                     end = _end_status(event)
         if last_t is not None and epochs is not None:
-            if end is not None or tail.rfind(b"run_end", 0, max(position, 0)) < 0:
+            # Done, unless the lines not read yet hold the end, or an appended
+            # run's start (which would make what follows it the latest run).
+            rest = max(position, 0)
+            if end is not None or (
+                tail.rfind(b"run_end", 0, rest) < 0 and tail.rfind(b"run_start", 0, rest) < 0
+            ):
                 break
     return end, last_t, epochs, None
 

@@ -225,3 +225,28 @@ def test_a_named_run_is_found_by_its_file_name_without_reading_the_others(tmp_pa
         find_run(tmp_path, "2026-run-1")
     # The exact name is tried first (no such file), then the ten the prefix matches.
     assert sorted(read) == ["2026-run-1.jsonl"] + [f"2026-run-{i}.jsonl" for i in range(10, 20)]
+
+
+def test_a_run_appended_after_a_killed_one_is_the_logs_run(tmp_path):
+    """A run killed without a run_end, then one resumed into the same log (--append)
+    that trained a while: the log's run is the resumed one, found past its batches."""
+    path = tmp_path / "resumed.jsonl"
+    writer = EventLogWriter(path)
+    writer.put(RunStart(script="/x/train.py", pid=dead_pid(), t=1000.0))
+    writer.put(EpochEnd(fit=0, epoch=0, logs={"loss": 1.0}, t=1001.0))
+    me = of_this_process()
+    writer.put(
+        RunStart(
+            script="/x/train.py",
+            pid=me.pid,
+            start_time=me.start_time,
+            boot_id=me.boot_id,
+            t=2000.0,
+        )
+    )
+    writer.put(FitStart(epochs=5, initial_epoch=1, t=2000.0))
+    writer.put(Batch(epoch=1, step=0, logs={"loss": 1.0}, t=2001.0))
+    writer.put(EpochEnd(epoch=1, logs={"loss": 1.0}, t=2002.0))
+    writer.close()
+    info = read_run(path)
+    assert (info.status, info.pid, info.epochs, info.last_t) == ("running", me.pid, 2, 2002.0)
