@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 from kmon.cli import PROG, UserError, appends_to_log, has_terminal
-from kmon.engine.eventlog import default_log_path
 from kmon.engine.format import format_duration, printable
 from kmon.engine.runs import (
     RunNotFound,
@@ -61,6 +60,8 @@ def _open_output(args: argparse.Namespace, name: str, *, append: bool) -> tuple[
     through a link), or with ``--append`` the existing one of this user's. The log
     itself is opened by the child; it is checked here, so a refusal comes before
     anything is created. Returns the path, the descriptor and whether it is new."""
+    # Imported here: the event log's modules are most of `kmon ps`'s start-up.
+    from kmon.engine.eventlog import default_log_path
     from kmon.engine.logfile import (
         LogFileError,
         LogFileExists,
