@@ -166,8 +166,11 @@ class EventLogWriter:
         self._closing.set()
         self._thread.join()
         try:
-            self._guarded(self._take_pending)
-            self._guarded(self._write_lines)
+            while True:  # a round takes at most _FLUSH_LINES events
+                self._guarded(self._take_pending)
+                self._guarded(self._write_lines)
+                if not self._pending:
+                    break
             if self._gap is not None:
                 self.dropped += len(self._lines)
                 self._lines = []

@@ -38,6 +38,19 @@ def test_writer_writes_every_event_in_order(tmp_path):
     assert back[-1] == events[-1]
 
 
+def test_writer_writes_everything_put_faster_than_it_writes(tmp_path):
+    """More events than one writing round takes (_FLUSH_LINES), all put before the
+    writer catches up, then closed at once: every one is written, in order."""
+    path = tmp_path / "run.jsonl"
+    writer = EventLogWriter(path)
+    for step in range(100_000):
+        writer.put(Batch(step=step, logs={"loss": 0.5}))
+    writer.close()
+    back, report = read_events(path)
+    assert writer.written == len(back) == 100_000 and report.skipped == 0
+    assert [event.step for event in back] == list(range(100_000))
+
+
 def test_writer_flushes_without_close(tmp_path):
     path = tmp_path / "run.jsonl"
     writer = EventLogWriter(path)
