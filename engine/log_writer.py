@@ -107,8 +107,9 @@ class EventLogWriter:
     counted in :attr:`dropped`; the others wait in memory (at most
     ``BACKLOG_EVENTS`` and ``BACKLOG_BYTES``; beyond that they are dropped too,
     except ``run_end``) and are written, after a notice describing the gap, once a
-    retry (every ``RETRY_SECONDS``) succeeds. A line a failed write cut short is
-    never continued: the next write starts a fresh line, so readers skip only it.
+    retry (every ``RETRY_SECONDS``) succeeds. A line a failed write cut short is cut
+    off (the file shrinks back to its last whole line, which needs no space); should
+    that fail too, the next write starts a fresh line, so readers skip only that one.
     Nothing here raises after the file is open, nor prints.
 
     Args:
