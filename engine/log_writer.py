@@ -91,6 +91,8 @@ class _Gap:
     """Batch events dropped in it."""
     others: int = 0
     """Other events dropped in it (the backlog was full)."""
+    last_batch: Event | None = None
+    """The latest batch event dropped in it: where training had got to."""
 
 
 class EventLogWriter:
@@ -236,6 +238,7 @@ class EventLogWriter:
             kind = event.type
             if gap is not None and kind == "batch":
                 gap.batches += 1
+                gap.last_batch = event
                 self.dropped += 1
                 continue
             try:
@@ -359,14 +362,17 @@ class EventLogWriter:
             )
 
     def _gap_notice(self, gap: _Gap) -> Notice:
-        after = f", after {gap.after}," if gap.after else ""
+        after = f" (after {gap.after})" if gap.after else ""
+        batch, until = gap.last_batch, ""
+        if batch is not None:
+            until = f" (at {_place(getattr(batch, 'fit', 0), batch.epoch, batch.step)})"
         lost = gap.batches + gap.others
         return Notice(
             level="warning",
             topic=LOG_TOPIC,
-            text=f"event log gap from {_clock(gap.started)}{after} to {_clock(time.time())} "
-            f"({gap.reason}): {lost} events not written ({gap.batches} of them batch "
-            "events) · written again from here",
+            text=f"event log gap from {_clock(gap.started)}{after} to {_clock(time.time())}"
+            f"{until}: {lost} events not written ({gap.batches} of them batch events; "
+            f"{gap.reason}) · written again from here",
         )
 
     def _tell(self, notice: Notice) -> None:
@@ -385,14 +391,21 @@ def _describe_place(line: str | None) -> str | None:
         return None
     try:
         event = json.loads(line)
-        fit, epoch = int(event.get("fit", 0)), int(event["epoch"]) + 1
-        step = event.get("step")
+        fit, epoch, step = int(event.get("fit", 0)), int(event["epoch"]), event.get("step")
     except (ValueError, KeyError, TypeError):
         return None
-    of_fit = f" of fit {fit}" if fit else ""
     if event.get("type") == "epoch_end" or not isinstance(step, int):
-        return f"the end of epoch {epoch}{of_fit}"
-    return f"step {step + 1} of epoch {epoch}{of_fit}"
+        step = None
+    return _place(fit, epoch, step)
+
+
+def _place(fit: int, epoch: int, step: int | None) -> str:
+    """``step 42 of epoch 4``, or ``the end of epoch 4`` when ``step`` is None, from
+    the 0-based numbers in the events."""
+    of_fit = f" of fit {fit}" if fit else ""
+    if step is None:
+        return f"the end of epoch {epoch + 1}{of_fit}"
+    return f"step {step + 1} of epoch {epoch + 1}{of_fit}"
 
 
 def _clock(t: float) -> str:

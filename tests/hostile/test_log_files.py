@@ -363,6 +363,7 @@ def test_a_writer_on_a_full_disk_keeps_memory_bounded_and_recovers(tiny_disk, mo
     writer.put(RunEnd(status="ok"))
     writer.close()
     assert told[1].level == "warning" and "event log gap from" in told[1].text
+    assert re.search(r"to \d\d:\d\d:\d\d \(at step 10000 of epoch 2\): \d+ events", told[1].text)
     lines = parsed_lines(writer.path)
     gap = next(i for i, line in enumerate(lines) if line.get("topic") == LOG_TOPIC)
     assert lines[gap]["text"] == told[1].text
