@@ -15,8 +15,8 @@ from .log_writer import (  # noqa: F401
     LOG_TOPIC,
     EventLogWriter,
     LogFailure,
-    default_log_path,
 )
+from .logfile import default_log_path  # noqa: F401
 
 #: A line longer than this is not a kmon event (the writer's longest lines are a
 #: few KB): it is skipped and counted, and never held in memory whole.

@@ -5,8 +5,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
-import secrets
 import threading
 import time
 from collections import deque
@@ -35,26 +33,6 @@ _FLUSH_NOW = frozenset(
 _BATCH_LINE = f'{{"v":{SCHEMA_VERSION},"type":"batch",'
 _PLACE_LINES = (_BATCH_LINE, f'{{"v":{SCHEMA_VERSION},"type":"epoch_end",')
 _RUN_END_LINE = f'{{"v":{SCHEMA_VERSION},"type":"run_end",'
-
-
-def default_log_path(name: str, runs_dir: str | os.PathLike = "kmon-runs") -> Path:
-    """A path ``<runs_dir>/<YYYYmmdd-HHMMSS>-<name>-<6 hex digits>.jsonl`` that is
-    free, with its ``.out`` name free too.
-
-    The random part keeps another user of a shared folder from guessing the name
-    and planting something there first; the file is still created with ``O_EXCL``,
-    so a name taken meanwhile is refused, never reused.
-    """
-    folder = Path(runs_dir)
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(name)}"
-    while True:
-        path = folder / f"{stem}-{secrets.token_hex(3)}.jsonl"
-        if not (os.path.lexists(path) or os.path.lexists(path.with_suffix(".out"))):
-            return path
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem)[:60] or "run"
 
 
 @dataclass(frozen=True, slots=True)

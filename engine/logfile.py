@@ -1,4 +1,5 @@
-"""Opening a run's files safely: private folders, new files only, one writer.
+"""A run's files, made safely: unguessable names, private folders, new files only,
+one writer.
 
 A runs folder may be shared (``/tmp``, a team's NFS folder), so every file kmon
 writes is created with ``O_CREAT | O_EXCL | O_NOFOLLOW``: a symlink or a file
@@ -14,13 +15,36 @@ import errno
 import fcntl
 import json
 import os
+import re
+import secrets
 import stat
+import time
 from pathlib import Path
 
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_APPEND | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO planted at the name must not hang kmon.
 _EXISTING_FILE = os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _FIRST_LINE_BYTES = 64 * 1024
+
+
+def default_log_path(name: str, runs_dir: str | os.PathLike = "kmon-runs") -> Path:
+    """A path ``<runs_dir>/<YYYYmmdd-HHMMSS>-<name>-<6 hex digits>.jsonl`` that is
+    free, with its ``.out`` name free too.
+
+    The random part keeps another user of a shared folder from guessing the name
+    and planting something there first; the file is still created with ``O_EXCL``,
+    so a name taken meanwhile is refused, never reused.
+    """
+    folder = Path(runs_dir)
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(name)}"
+    while True:
+        path = folder / f"{stem}-{secrets.token_hex(3)}.jsonl"
+        if not (os.path.lexists(path) or os.path.lexists(path.with_suffix(".out"))):
+            return path
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem)[:60] or "run"
 
 
 class LogFileError(Exception):
