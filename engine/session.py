@@ -19,6 +19,8 @@ from .runner import CallableTarget, ScriptTarget, TrainingRun
 from .state import RunState
 
 DRAIN_SECONDS = 0.1
+#: Exit code when a second SIGTERM gives up on a stopping run (128 + SIGTERM).
+SIGTERM_EXIT_CODE = 143
 
 
 class Session:
@@ -102,14 +104,31 @@ class Session:
     def abandon(self) -> None:
         """Give up on a run that would not stop: record it as stopped, close the log."""
         if not self.run.finished.is_set():
+            if self.capture is not None:
+                self.capture.finish_run(timeout=1.0)  # the script's lines so far, then none
             self.bus.emit(RunEnd(status="stopped", exit_code=130, fits=self.run.fits))
+        self.close()
+
+    def end_abruptly(self, exit_code: int) -> None:
+        """The script called ``os._exit(exit_code)``: the process ends without
+        unwinding, so record the run's end and finish the log now, from that thread."""
+        if self.capture is not None:
+            self.capture.finish_run(timeout=1.0)  # the script's last lines, then none
+        if not self.run.finished.is_set():
+            error = None
+            if exit_code:
+                error = {"message": f"the script called os._exit({exit_code})", "traceback": ""}
+            status = "failed" if exit_code else "ok"
+            self.bus.emit(
+                RunEnd(status=status, exit_code=exit_code, error=error, fits=self.run.fits)
+            )
         self.close()
 
 
 def run_headless(session: Session, *, explain_last_epoch: bool = False) -> int:
     """Run to the end, printing the script's output and one line per epoch.
 
-    Ctrl+C or SIGTERM asks training to stop gracefully; a second Ctrl+C gives up at
+    Ctrl+C or SIGTERM asks training to stop gracefully; a second one gives up at
     once. If the terminal hangs up, training goes on silently to the end.
     Returns the run's exit code.
 
@@ -139,12 +158,19 @@ def follow_headless(
         state=state,
         explain_last_epoch=explain_last_epoch,
     )
-    interrupts = 0
+    interrupts = terminations = 0
     with TerminalGuard(session.terminal_fds(), on_terminate=session.run.request_stop) as guard:
         while not session.run.finished.is_set():
             try:
                 session.run.finished.wait(DRAIN_SECONDS)
                 reporter.handle(session.channel.drain())
+                if guard.terminations != terminations:
+                    terminations = guard.terminations
+                    if terminations > 1:
+                        session.abandon()
+                        _hand_back(reporter, session)
+                        return SIGTERM_EXIT_CODE
+                    reporter.say("SIGTERM: stopping after this batch (send it again to quit now)")
             except KeyboardInterrupt:
                 interrupts += 1
                 if interrupts > 1:

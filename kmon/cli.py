@@ -174,7 +174,35 @@ class UserError(Exception):
 
 
 def has_terminal() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
+    """Whether a monitor can run here: stdin and stdout on a terminal that
+    understands escape sequences (not ``TERM=dumb``)."""
+    from kmon.engine.terminal import live_terminal_problem
+
+    return live_terminal_problem() is None
+
+
+def _runs_headless(args: argparse.Namespace) -> bool:
+    """Whether this run goes without the live monitor: asked for, or there is no
+    terminal that can show it. Someone at a terminal that cannot (``TERM=dumb``,
+    ``> out.log``) is told why, in one line; without a terminal at all (CI, cron,
+    ``--detach``) headless is silent, as usual."""
+    if getattr(args, "headless", False):
+        return True
+    from kmon.engine.terminal import live_terminal_problem
+
+    problem = live_terminal_problem()
+    if problem is None:
+        return False
+    if any(_isatty(stream) for stream in (sys.stdin, sys.stdout, sys.stderr)):
+        print(f"{PROG}: {problem}: no live monitor, running headless", file=sys.stderr)
+    return True
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (ValueError, OSError):  # closed or detached
+        return False
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -184,7 +212,7 @@ def _train(args: argparse.Namespace) -> int:
         target = ScriptTarget.checked(args.script, args.args)
     except ScriptError as exc:
         raise UserError(str(exc)) from None
-    headless = args.headless or not has_terminal()
+    headless = _runs_headless(args)
     task = _cluster_task()
     if task is not None and not task.is_chief and not headless:
         # Only the chief streams to a monitor: other workers log and never wait on one.
@@ -237,7 +265,7 @@ def _run_scenario(args: argparse.Namespace) -> int:
         scenario, variant = find(name, getattr(args, "variant", None), among=_scenarios(args))
     except UnknownScenario as exc:
         raise UserError(str(exc)) from None
-    headless = getattr(args, "headless", False) or not has_terminal()
+    headless = _runs_headless(args)
     return _launch(
         CallableTarget.for_scenario(scenario, variant),
         args,
@@ -394,9 +422,10 @@ def _replay(args: argparse.Namespace) -> int:
         return 0
     from kmon.engine.sources import RecordedSource
     from kmon.tui.app import MonitorApp
+    from kmon.tui.launch import run_app
 
-    MonitorApp(RecordedSource(events)).run()
-    return 0
+    _, signalled = run_app(MonitorApp(RecordedSource(events)))
+    return signalled or 0
 
 
 def warn_unread(report, path) -> None:
@@ -427,6 +456,8 @@ def _replay_in_monitor(path: str) -> int:
         raise UserError(f"cannot read {path}: {exc.strerror}") from None
     if not found:
         raise UserError(f"no kmon events in {path}")
-    MonitorApp(source).run()
+    from kmon.tui.launch import run_app
+
+    _, signalled = run_app(MonitorApp(source))
     warn_unread(source.report, path)
-    return 0
+    return signalled or 0

@@ -207,13 +207,15 @@ def attach(args: argparse.Namespace) -> int:
     from kmon.tui.attach_app import AttachedMonitorApp
 
     source = FollowSource(info.path, info.identity)
-    AttachedMonitorApp(source).run(mouse=not args.no_mouse)
+    from kmon.tui.launch import run_app
+
+    _, signalled = run_app(AttachedMonitorApp(source), mouse=not args.no_mouse)
     state = "still running" if source.running else "ended"
     print(f"{PROG}: detached from run {printable(info.id)} ({state}) · log: {printable(info.path)}")
     from kmon.cli import warn_unread
 
     warn_unread(source.report, info.path)
-    return 0
+    return signalled or 0
 
 
 def stop(args: argparse.Namespace) -> int:

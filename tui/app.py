@@ -105,6 +105,9 @@ class MonitorApp(App[str]):
         self.close_request: str | None = None
         """Set from outside the event loop (a signal handler) to close the app at
         the next tick with this result; e.g. "hangup" when the terminal went away."""
+        self.stop_request = False
+        """Set from outside the event loop (SIGTERM) to stop the run as the Quit
+        dialog's yes does: the app exits once the run has ended."""
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
@@ -152,6 +155,9 @@ class MonitorApp(App[str]):
         if self.close_request is not None:
             self.exit(self.close_request)
             return
+        if self.stop_request and not self.stopping:
+            self.source.request_stop()
+            self.stopping = True
         events = self.source.drain()
         if events:
             self.state.apply_all(events)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from collections.abc import Callable
 
 from rich.console import Console
+from textual.app import App
 
 from kmon.engine.hangup import TerminalGuard
+from kmon.engine.script_stdin import MonitorKeyboard
 from kmon.engine.session import Session, follow_headless
 from kmon.engine.sources import LiveSource
+from kmon.engine.terminal import ExitHook, TerminalModes, drawing_stream
 
 from .app import MonitorApp
 
@@ -26,13 +31,17 @@ def run_tui(
 ) -> int:
     """Run ``session`` live in the monitor; return the run's exit code.
 
-    The script's output is captured into log events, so the monitor owns the
-    terminal. When the app exits the terminal is restored and, with ``report``, one
-    summary line is printed (plus the traceback of a failed script).
+    The script's output is captured into log events and its stdin is at end of file
+    (see :mod:`kmon.engine.script_stdin`), so the monitor owns the terminal. When the
+    app exits the terminal is restored and, with ``report``, one summary line is
+    printed (plus the traceback of a failed script).
 
     If the terminal hangs up (SSH dropped), the monitor closes without writing
     anything and training goes on to the end with its log. If the monitor itself
-    fails, training goes on headless. SIGTERM asks training to stop gracefully.
+    fails, training goes on headless. SIGTERM (or an outside SIGINT) stops training
+    as ``q`` then yes does, and kmon exits once the run has ended; a second one exits
+    at once. If the script calls ``os._exit``, the log is finished and the terminal
+    given back first.
 
     Args:
         session: the run, not started yet.
@@ -44,9 +53,13 @@ def run_tui(
     capture = session.capture
     if capture is not None:
         # Textual draws on sys.__stderr__ and sizes itself from sys.__stdout__; both
-        # now lead into the capture pipes. Point them at the real terminal;
-        # capture.stop() restores them.
-        sys.__stdout__, sys.__stderr__ = capture.terminal_out, capture.terminal_err
+        # now lead into the capture pipes. Point them at the real terminal (stdout's,
+        # when stderr was redirected to a file); capture.stop() restores them.
+        sys.__stdout__ = capture.terminal_out
+        sys.__stderr__ = drawing_stream(capture.terminal_err, capture.terminal_out)
+    keyboard = MonitorKeyboard(session.bus.emit)
+    keyboard.start()
+    modes = TerminalModes(keyboard.fd)
 
     def on_ready() -> None:
         if capture is not None:
@@ -61,33 +74,72 @@ def run_tui(
     def on_hangup() -> None:
         app.close_request = "hangup"
 
+    def on_terminate() -> None:
+        session.run.request_stop()
+        if guard.terminations > 1:
+            app.close_request = "abandon"
+        else:
+            app.stop_request = True
+
+    def before_os_exit(code: int) -> None:
+        session.end_abruptly(code)  # puts descriptors 1 and 2 back as they were
+        modes.restore(write_fd=1 if os.isatty(1) else 2)
+        print(f"kmon: the script called os._exit({code}) · log: {session.log_path}", flush=True)
+
     guard = TerminalGuard(
-        session.terminal_fds(), on_hangup=on_hangup, on_terminate=session.run.request_stop
+        [*session.terminal_fds(), keyboard.fd],
+        on_hangup=on_hangup,
+        on_terminate=on_terminate,
+        modes=modes,
+        draw_fd=_fileno(sys.__stderr__),
+        input_fds=(keyboard.fd,),
+        interrupt=True,
     )
-    with guard:
+    # The guard stays until the run is over: a hang-up or a SIGTERM while kmon waits
+    # for a stopping run must still be handled, or the log would lose its run_end.
+    with guard, ExitHook(before_os_exit):
         try:
             result = app.run(mouse=mouse)
         finally:
             session.gate.set()
-    if guard.hung_up or app.return_code:
-        # The monitor is gone, training is not: finish it headless, log intact.
-        if not guard.hung_up:
-            print(
-                f"kmon: the monitor failed (error above); training goes on headless · "
-                f"log: {session.log_path}",
-                file=sys.stderr,
-            )
-        return follow_headless(session, state=app.state)
-    if result != "abandon" and not session.run.finished.is_set():
-        session.run.request_stop()
-        session.run.join(STOP_GRACE_SECONDS)
-    if session.run.finished.is_set():
-        session.close()
-    else:
-        session.abandon()
+            keyboard.stop(terminal_gone=guard.hung_up)
+        if guard.hung_up or app.return_code:
+            # The monitor is gone, training is not: finish it headless, log intact.
+            if not guard.hung_up:
+                print(
+                    f"kmon: the monitor failed (error above); training goes on headless · "
+                    f"log: {session.log_path}",
+                    file=sys.stderr,
+                )
+            return follow_headless(session, state=app.state)
+        if result != "abandon" and not session.run.finished.is_set():
+            session.run.request_stop()
+            _wait_for_stop(session, guard)
+        if session.run.finished.is_set():
+            session.close()
+        else:
+            result = "abandon"
+            session.abandon()
     if not report:
         return 130 if result == "abandon" else (session.run.exit_code or 0)
     return _report(session, app, abandoned=result == "abandon")
+
+
+def _wait_for_stop(session: Session, guard: TerminalGuard) -> None:
+    """Up to STOP_GRACE_SECONDS for the run to end; a second SIGTERM ends the wait."""
+    terminations = guard.terminations
+    waited = 0.0
+    while waited < STOP_GRACE_SECONDS and not session.run.join(0.1):
+        waited += 0.1
+        if guard.terminations > max(terminations, 1):
+            return
+
+
+def _fileno(stream) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _report(session: Session, app: MonitorApp, *, abandoned: bool) -> int:
@@ -104,3 +156,44 @@ def _report(session: Session, app: MonitorApp, *, abandoned: bool) -> int:
     for notice in app.state.notices:
         print(f"kmon: {notice.level}: {notice.text}")
     return code
+
+
+def run_app(
+    app: App, *, mouse: bool = True, terminal_fds: list[int] | None = None
+) -> tuple[object, int | None]:
+    """Run an app that has no run of its own (replay, attach, the menu) so that
+    SIGTERM, SIGINT and SIGHUP close it through Textual, which gives the terminal
+    back. The app must close itself when its ``close_request`` is set.
+
+    Args:
+        app: the app.
+        mouse: let it capture the mouse.
+        terminal_fds: descriptors that reach the terminal (default: 0, 1 and 2).
+
+    Returns:
+        The app's result, and the exit code a signal calls for (None if none came).
+    """
+    modes = TerminalModes(_fileno(sys.__stdin__) or 0)
+
+    def on_hangup() -> None:
+        app.close_request = "hangup"
+
+    def on_terminate() -> None:
+        app.close_request = "terminate"
+
+    guard = TerminalGuard(
+        [0, 1, 2] if terminal_fds is None else terminal_fds,
+        on_hangup=on_hangup,
+        on_terminate=on_terminate,
+        modes=modes,
+        draw_fd=_fileno(sys.__stderr__),
+        input_fds=(0,),
+        interrupt=True,
+    )
+    with guard:
+        result = app.run(mouse=mouse)
+    if guard.hung_up:
+        return result, 128 + signal.SIGHUP
+    if guard.last_signal is not None:
+        return result, 128 + guard.last_signal
+    return result, None

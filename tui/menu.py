@@ -9,10 +9,12 @@ from functools import partial
 from rich.console import Console
 
 from kmon.engine.capture import OutputCapture
+from kmon.engine.hangup import terminal_lost
 from kmon.engine.session import Session
+from kmon.engine.terminal import drawing_stream
 from kmon.scenarios.base import Scenario
 
-from .launch import run_tui
+from .launch import run_app, run_tui
 from .menu_app import FrameworkPreloader, MenuApp
 from .scenario_app import MenuScenarioMonitorApp
 from .screens.compare import FinishedRun
@@ -38,28 +40,36 @@ def run_menu(
     preloader = FrameworkPreloader()
     runs: list[FinishedRun] = []
     while True:
-        choice = _show_menu(MenuApp(scenarios, runs, preloader), mouse)
+        choice, signalled = _show_menu(MenuApp(scenarios, runs, preloader), mouse)
+        if signalled is not None:
+            return signalled
         if not choice:
             return 0
         name, variant = choice
         scenario = scenarios[name]
         session = make_session(scenario, variant)
         app_factory = partial(MenuScenarioMonitorApp, scenario=scenario, variant=variant)
-        run_tui(session, mouse=mouse, app_factory=app_factory, report=False)
+        code = run_tui(session, mouse=mouse, app_factory=app_factory, report=False)
         runs.append(FinishedRun(name, variant, session.log_path, session.run.status or "stopped"))
+        if terminal_lost():
+            # The run was finished headless after the hang-up; nobody is left to
+            # see a menu, and its input would read end of file forever.
+            return code
 
 
-def _show_menu(app: MenuApp, mouse: bool):
+def _show_menu(app: MenuApp, mouse: bool) -> tuple[object, int | None]:
     # TensorFlow loads in the background while the menu shows and writes its C++
     # logging straight to fd 2: keep it off the screen (it belongs to no run).
     capture = OutputCapture(lambda event: None)
     capture.start()
-    sys.__stdout__, sys.__stderr__ = capture.terminal_out, capture.terminal_err
+    sys.__stdout__ = capture.terminal_out
+    sys.__stderr__ = drawing_stream(capture.terminal_err, capture.terminal_out)
     app.error_console = Console(file=capture.terminal_err, markup=False, highlight=False)
+    terminal_fds = [0, capture.terminal_out.fileno(), capture.terminal_err.fileno()]
     try:
-        choice = app.run(mouse=mouse)
+        choice, signalled = run_app(app, mouse=mouse, terminal_fds=terminal_fds)
     finally:
         capture.stop()
     if app.return_code:
         raise MenuFailed("the menu failed (error above)")
-    return choice
+    return choice, signalled

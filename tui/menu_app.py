@@ -82,6 +82,9 @@ class MenuApp(App[tuple[str, str] | None]):
         self.runs = list(runs or [])
         self.preloader = preloader or FrameworkPreloader()
         self._shown_status = ""
+        self.close_request: str | None = None
+        """Set from a signal handler (a hang-up, SIGTERM) to close the menu at the
+        next check, through Textual, which gives the terminal back."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="menu-top"):
@@ -104,6 +107,11 @@ class MenuApp(App[tuple[str, str] | None]):
         # After the first frame: the menu must be on screen before the import starts.
         self.call_after_refresh(self._start_preloading)
         self.set_interval(0.5, self._show_framework_status)
+        self.set_interval(0.1, self._check_close_request)
+
+    def _check_close_request(self) -> None:
+        if self.close_request is not None:
+            self.exit(None)
 
     def _start_preloading(self) -> None:
         self.preloader.start()
