@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -225,7 +226,8 @@ def test_multi_worker_kmon_on_one_worker_never_blocks_the_others(tmp_path, kmon_
     kmon_report = reports[0] if kmon_worker == 1 else reports[1]
     assert kmon_report["probes"] == {"predictions": True, "gradients": True}
     (log,) = runs.glob("*.jsonl")
-    assert log.name.endswith(f"-worker{kmon_worker}.jsonl")  # workers may share a folder
+    # Workers may share a folder: the task is in the name, before the random part.
+    assert re.fullmatch(rf".*-worker{kmon_worker}-[0-9a-f]{{6}}\.jsonl", log.name), log.name
     events, _ = read_events(log)
     start = events[0]
     assert start.type == "run_start" and start.task == f"worker{kmon_worker}"
