@@ -24,6 +24,10 @@ def test_menu_runs_a_scenario_and_comes_back(tmp_path):
     terminal = Terminal(["--from", str(USER_SCENARIOS)], cwd=tmp_path, rows=30, cols=100)
     try:
         terminal.wait_for(lambda s: "bundled scenarios" in s, 30, "the menu")
+        # Keys typed while TensorFlow is still loading can be lost on a loaded
+        # machine (seen at load 4+, before and after the hardening work; open bug):
+        # this test is about the run and the way back, so it types once it is ready.
+        terminal.wait_for(lambda s: "TensorFlow ready" in s, 90, "TensorFlow loaded")
         terminal.pump(1.0)  # a person reads before typing
         terminal.press("/")
         for key in "tiny":

@@ -225,7 +225,7 @@ def test_term_dumb_runs_headless_and_says_so(workdir, pane_factory):
 def test_a_hangup_after_a_menu_run_ends_kmon_instead_of_spinning(workdir, pane_factory):
     scenarios = Path(__file__).parents[1] / "data" / "user_scenarios"
     pane = pane_factory(["--from", str(scenarios)], cwd=workdir)
-    pane.wait_for(lambda s: "bundled scenarios" in s, 60, "the menu")
+    pane.wait_for(lambda s: "TensorFlow ready" in s, 90, "the menu, TensorFlow loaded")
     kmon = pane.kmon_pid()
     time.sleep(1)
     keys = lambda *k: pane._tmux("send-keys", "-t", "main", *k)  # noqa: E731
