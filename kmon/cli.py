@@ -7,8 +7,14 @@ import os
 import sys
 
 from kmon import __version__
-
-PROG = "kmon"
+from kmon.command_line import (  # noqa: F401 - re-exported for callers of kmon.cli
+    PROG,
+    UserError,
+    appends_to_log,
+    has_terminal,
+    runs_headless,
+    warn_unread,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return _list(args)
         if args.command == "replay":
-            return _replay(args)
+            from kmon.replay_cli import replay
+
+            return replay(args)
         if args.command in ("ps", "attach", "stop"):
             from kmon import runs_cli
 
@@ -169,42 +177,6 @@ def main(argv: list[str] | None = None) -> int:
     raise AssertionError(args.command)
 
 
-class UserError(Exception):
-    """Bad input: shown as one line, exit code 2."""
-
-
-def has_terminal() -> bool:
-    """Whether a monitor can run here: stdin and stdout on a terminal that
-    understands escape sequences (not ``TERM=dumb``)."""
-    from kmon.engine.terminal import live_terminal_problem
-
-    return live_terminal_problem() is None
-
-
-def _runs_headless(args: argparse.Namespace) -> bool:
-    """Whether this run goes without the live monitor: asked for, or there is no
-    terminal that can show it. Someone at a terminal that cannot (``TERM=dumb``,
-    ``> out.log``) is told why, in one line; without a terminal at all (CI, cron,
-    ``--detach``) headless is silent, as usual."""
-    if getattr(args, "headless", False):
-        return True
-    from kmon.engine.terminal import live_terminal_problem
-
-    problem = live_terminal_problem()
-    if problem is None:
-        return False
-    if any(_isatty(stream) for stream in (sys.stdin, sys.stdout, sys.stderr)):
-        print(f"{PROG}: {problem}: no live monitor, running headless", file=sys.stderr)
-    return True
-
-
-def _isatty(stream) -> bool:
-    try:
-        return stream is not None and stream.isatty()
-    except (ValueError, OSError):  # closed or detached
-        return False
-
-
 def _train(args: argparse.Namespace) -> int:
     from kmon.engine.runner import ScriptError, ScriptTarget
 
@@ -212,7 +184,7 @@ def _train(args: argparse.Namespace) -> int:
         target = ScriptTarget.checked(args.script, args.args)
     except ScriptError as exc:
         raise UserError(str(exc)) from None
-    headless = _runs_headless(args)
+    headless = runs_headless(args)
     task = _cluster_task()
     if task is not None and not task.is_chief and not headless:
         # Only the chief streams to a monitor: other workers log and never wait on one.
@@ -265,7 +237,7 @@ def _run_scenario(args: argparse.Namespace) -> int:
         scenario, variant = find(name, getattr(args, "variant", None), among=_scenarios(args))
     except UnknownScenario as exc:
         raise UserError(str(exc)) from None
-    headless = _runs_headless(args)
+    headless = runs_headless(args)
     return _launch(
         CallableTarget.for_scenario(scenario, variant),
         args,
@@ -376,15 +348,6 @@ def _session(target, args: argparse.Namespace, *, quiet_keras: bool, evaluate_tr
             raise UserError(f"cannot write the event log {log_path}: {exc.strerror}") from None
 
 
-def appends_to_log(args: argparse.Namespace) -> bool:
-    """Whether ``--append`` was given, which needs ``--log``."""
-    if not getattr(args, "append", False):
-        return False
-    if not getattr(args, "log", None):
-        raise UserError("--append needs --log PATH: the event log to add this run to")
-    return True
-
-
 def _list(args: argparse.Namespace) -> int:
     from kmon.engine.format import printable
 
@@ -395,69 +358,3 @@ def _list(args: argparse.Namespace) -> int:
         for variant, description in scenario.variants.items():
             print(f"    --variant {printable(variant)}: {printable(description)}")
     return 0
-
-
-def _replay(args: argparse.Namespace) -> int:
-    from kmon.engine.importers import UnreadableLog, load_any
-
-    if not os.path.exists(args.path):
-        raise UserError(f"no such event log: {args.path}")
-    if has_terminal() and not args.headless and _is_event_log(args.path):
-        return _replay_in_monitor(args.path)
-    try:
-        events, report = load_any(args.path)
-    except UnreadableLog as exc:
-        raise UserError(str(exc)) from None
-    except OSError as exc:
-        raise UserError(f"cannot read {args.path}: {exc.strerror}") from None
-    if not events:
-        raise UserError(f"no kmon events in {args.path}")
-    warn_unread(report, args.path)
-    if args.headless or not has_terminal():
-        from kmon.engine.headless import HeadlessReporter
-
-        reporter = HeadlessReporter(sys.stdout, sys.stderr, log_path=args.path)
-        reporter.handle(events)
-        reporter.finish()
-        return 0
-    from kmon.engine.sources import RecordedSource
-    from kmon.tui.app import MonitorApp
-    from kmon.tui.launch import run_app
-
-    _, signalled = run_app(MonitorApp(RecordedSource(events)))
-    return signalled or 0
-
-
-def warn_unread(report, path) -> None:
-    """One line on stderr saying what a read of ``path`` skipped or found damaged
-    (a :class:`~kmon.engine.eventlog.LogReadReport`); nothing when it was clean."""
-    from kmon.engine.format import printable
-
-    summary = report.summary()
-    if summary:
-        print(f"{PROG}: {printable(summary)} · in {printable(path)}", file=sys.stderr)
-
-
-def _is_event_log(path: str) -> bool:
-    """A kmon event log rather than a file or folder ``load_any`` imports."""
-    return os.path.isfile(path) and not path.lower().endswith(".csv")
-
-
-def _replay_in_monitor(path: str) -> int:
-    """A kmon event log in the monitor. The first frame shows a fraction of a second
-    after start, whatever the log's size; the rest is read while on screen."""
-    from kmon.engine.sources import LogFileSource
-    from kmon.tui.app import MonitorApp
-
-    try:
-        source = LogFileSource(path)
-        found = source.has_events()
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
-    if not found:
-        raise UserError(f"no kmon events in {path}")
-    from kmon.tui.launch import run_app
-
-    _, signalled = run_app(MonitorApp(source))
-    warn_unread(source.report, path)
-    return signalled or 0

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from kmon.cli import PROG, UserError, appends_to_log, has_terminal
+from kmon.command_line import PROG, UserError, appends_to_log, has_terminal
 from kmon.engine.format import format_duration, printable
 from kmon.engine.runs import (
     RunNotFound,
@@ -212,7 +212,7 @@ def attach(args: argparse.Namespace) -> int:
     _, signalled = run_app(AttachedMonitorApp(source), mouse=not args.no_mouse)
     state = "still running" if source.running else "ended"
     print(f"{PROG}: detached from run {printable(info.id)} ({state}) · log: {printable(info.path)}")
-    from kmon.cli import warn_unread
+    from kmon.command_line import warn_unread
 
     warn_unread(source.report, info.path)
     return signalled or 0
