@@ -131,6 +131,9 @@ class Pane:
 
     def close(self) -> None:
         self._tmux("kill-server")
+        # tmux leaves its socket behind when the server is killed: tidy /tmp.
+        folder = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+        (folder / self.socket).unlink(missing_ok=True)
 
 
 def _children(pid: int) -> list[int]:
