@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,16 +84,60 @@ def as_root() -> None:
         pytest.skip("needs root (CI runs as root): mounts a tmpfs or switches user")
 
 
-@pytest.fixture
-def second_user(as_root, tmp_path: Path) -> int:
-    """uid 65534 (nobody), able to reach ``tmp_path`` but nothing of root's inside it
-    unless root left it readable."""
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv (util-linux) is missing")
-    for folder in (tmp_path, *tmp_path.parents):
+def _let_others_through(path: Path) -> None:
+    """Add the search (x) bit for others on every folder above ``path``: they may
+    pass through to what is readable inside, never list or change these folders."""
+    for folder in (path, *path.parents):
         if folder == Path("/"):
             break
-        os.chmod(folder, os.stat(folder).st_mode | 0o011)  # let the other user through
+        mode = os.stat(folder).st_mode
+        if mode & 0o001 == 0:
+            os.chmod(folder, mode | 0o001)
+
+
+@pytest.fixture(scope="session")
+def kmon_for_others(as_root_session) -> None:
+    """The second user runs the same kmon: its interpreter and the checkout the
+    editable install points to must be reachable. CI's virtualenv lives in a
+    ``mktemp -d`` folder (0700): let uid 65534 through it, then check."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is missing")
+    import kmon
+
+    for path in (Path(sys.prefix), Path(kmon.__file__).resolve().parent.parent):
+        _let_others_through(path)
+    check = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            "import kmon.cli, kmon.engine.runs",
+        ],
+        capture_output=True,
+        text=True,
+        cwd="/",
+    )
+    if check.returncode != 0:
+        why = f"uid 65534 cannot run this kmon: {check.stderr.strip().splitlines()[-1:]}"
+        if os.environ.get("CI"):
+            pytest.fail(why)  # CI must run the second-user cases, never skip them
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def as_root_session() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (CI runs as root): switches user")
+
+
+@pytest.fixture
+def second_user(as_root, kmon_for_others, tmp_path: Path) -> int:
+    """uid 65534 (nobody), able to reach ``tmp_path`` but nothing of root's inside it
+    unless root left it readable."""
+    _let_others_through(tmp_path)
     return 65534
 
 
