@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from kmon_process import kmon_command
 
 # Trains for ``argv[1]`` epochs (default: until stopped), a few milliseconds each.
 ENDLESS = """\
@@ -41,35 +40,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if here in Path(item.fspath).parents:
             item.add_marker(pytest.mark.hostile)
-
-
-def run_kmon(
-    *args: str, cwd: Path, timeout: float = 120, env: dict | None = None, user: int | None = None
-) -> subprocess.CompletedProcess:
-    """The real ``kmon`` command with no stdin; ``user`` runs it as that uid (root only)."""
-    program, *prefix = kmon_command()
-    command = [program, *prefix, *args]
-    if user is not None:
-        command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
-    return subprocess.run(
-        command,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *mentions: str) -> None:
-    """kmon's rule for bad input: one line on stderr, non-zero exit, no traceback."""
-    assert result.returncode != 0, result
-    assert "Traceback" not in result.stderr + result.stdout, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for mention in mentions:
-        assert mention in lines[0], lines[0]
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from kmon_commands import assert_one_line_error, run_kmon
 from kmon_process import kmon_command
 
 from kmon.engine import log_writer
@@ -24,40 +25,6 @@ from kmon.engine.logfile import LogFileError, LogFileExists
 from kmon.engine.state import RunState
 
 RUN_ID = re.compile(r"started run (\d{8}-\d{6}-endless-[0-9a-f]{6}) ")
-
-
-def run_kmon(
-    *args: str,
-    cwd: Path,
-    timeout: float = 120,
-    user: int | None = None,
-    umask: int | None = None,
-) -> subprocess.CompletedProcess:
-    """The real ``kmon`` command with no stdin, as ``user``, under ``umask``."""
-    program, *prefix = kmon_command()
-    command = [program, *prefix, *args]
-    if user is not None:
-        command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
-    return subprocess.run(
-        command,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=None if umask is None else (lambda: os.umask(umask)),
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *mentions: str) -> str:
-    """One line on stderr, exit code 2, no traceback; the line."""
-    assert result.returncode == 2, result
-    assert "Traceback" not in result.stderr + result.stdout, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for mention in mentions:
-        assert mention in lines[0], lines[0]
-    return lines[0]
 
 
 def mode_of(path: Path) -> int:

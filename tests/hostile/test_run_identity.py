@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from kmon_process import kmon_command
+from kmon_commands import assert_one_line_error, run_kmon
 
 from kmon.engine import runs
 from kmon.engine.process_identity import current_boot_id, start_time_of
@@ -29,25 +29,6 @@ from kmon.engine.process_identity import current_boot_id, start_time_of
 NOBODY = 65534
 SLEEP = "import time; time.sleep(60)"
 ESCAPES = "\x1b[2J\x1b]0;PWNED\x07\x9b31m"
-
-
-def run_kmon(*args: str, cwd: Path, user: int | None = None) -> subprocess.CompletedProcess:
-    program, *prefix = kmon_command()
-    command = [program, *prefix, *args]
-    if user is not None:
-        command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
-    return subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *mentions: str) -> None:
-    assert result.returncode == 2, result
-    assert "Traceback" not in result.stderr + result.stdout, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for mention in mentions:
-        assert mention in lines[0], lines[0]
 
 
 def start_sleeper(user: int | None, *, own_group: bool = False) -> subprocess.Popen:
