@@ -7,6 +7,7 @@ checks that none of them imports it.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,27 @@ print(sorted(name for name in ("tensorflow", "keras", "textual") if name in sys.
     codes, imported = result.stdout.splitlines()
     assert codes == repr([2] * len(ERROR_CASES) + [0])
     assert imported == "[]", f"heavy modules imported while checking input: {imported}"
+
+
+@pytest.mark.parametrize("command", [["list"], ["ps"]])
+def test_a_reader_that_went_away_ends_kmon_quietly(workdir: Path, command: list[str]) -> None:
+    """`kmon list | head -1`: the pipe's reader is gone before kmon writes."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    program, *prefix = kmon_command()
+    try:
+        result = subprocess.run(
+            [program, *prefix, *command],
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, (
+        result.stderr
+    )
+    assert result.returncode in (0, 141), result
