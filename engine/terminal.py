@@ -40,9 +40,9 @@ def live_terminal_problem(
     stdin = sys.stdin if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
     environ = os.environ if environ is None else environ
-    if not _isatty(stdin):
+    if not is_terminal(stdin):
         return "stdin is not a terminal"
-    if not _isatty(stdout):
+    if not is_terminal(stdout):
         return "stdout is not a terminal"
     term = environ.get("TERM", "")
     if term in DUMB_TERMINALS:
@@ -50,7 +50,8 @@ def live_terminal_problem(
     return None
 
 
-def _isatty(stream) -> bool:
+def is_terminal(stream) -> bool:
+    """Whether ``stream`` is open on a terminal (False for None, closed or detached)."""
     try:
         return stream is not None and stream.isatty()
     except (ValueError, OSError):  # closed, or detached
@@ -61,7 +62,7 @@ def drawing_stream(stderr, stdout):
     """The stream the monitor draws on: Textual writes to stderr, but a user who
     redirects it (``2>err.log``, common with TensorFlow's logging) still has the
     monitor on the terminal stdout leads to."""
-    return stderr if _isatty(stderr) else stdout
+    return stderr if is_terminal(stderr) else stdout
 
 
 class TerminalModes:

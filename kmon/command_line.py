@@ -28,21 +28,14 @@ def runs_headless(args: argparse.Namespace) -> bool:
     ``--detach``) headless is silent, as usual."""
     if getattr(args, "headless", False):
         return True
-    from kmon.engine.terminal import live_terminal_problem
+    from kmon.engine.terminal import is_terminal, live_terminal_problem
 
     problem = live_terminal_problem()
     if problem is None:
         return False
-    if any(_isatty(stream) for stream in (sys.stdin, sys.stdout, sys.stderr)):
+    if any(is_terminal(stream) for stream in (sys.stdin, sys.stdout, sys.stderr)):
         print(f"{PROG}: {problem}: no live monitor, running headless", file=sys.stderr)
     return True
-
-
-def _isatty(stream) -> bool:
-    try:
-        return stream is not None and stream.isatty()
-    except (ValueError, OSError):  # closed or detached
-        return False
 
 
 def appends_to_log(args: argparse.Namespace) -> bool:
