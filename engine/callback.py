@@ -72,6 +72,8 @@ class KmonCallback(keras.callbacks.Callback):
         training_data: ``(x, y)`` to evaluate on at every epoch end (final weights,
             inference mode), so History's value can be compared with it. Costs one
             ``evaluate()`` per epoch: off unless asked for.
+        model_index: which of the run's models this fit trains (see
+            :attr:`~kmon.engine.events.FitStart.model_index`).
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class KmonCallback(keras.callbacks.Callback):
         initial_epoch: int = 0,
         weighting: str | None = None,
         training_data: tuple | None = None,
+        model_index: int | None = None,
     ) -> None:
         super().__init__()
         self.async_safe = True
@@ -96,6 +99,7 @@ class KmonCallback(keras.callbacks.Callback):
         self._initial_epoch = initial_epoch
         self._weighting = weighting
         self._training_data = training_data
+        self._model_index = model_index
         self._epoch = initial_epoch
         self._steps_per_execution = 1
         self._last_step: int | None = None
@@ -137,6 +141,7 @@ class KmonCallback(keras.callbacks.Callback):
                 weighting=self._weighting,
                 heads=self._heads,
                 extra_losses=extra_loss_sources(model),
+                model_index=self._model_index,
             )
         )
 

@@ -83,6 +83,11 @@ class FitStart(Event):
     extra_losses: list[str] = field(default_factory=list)
     """What else can add to the total loss: regularizers, an overridden
     ``compute_loss`` or ``train_step``."""
+    model_index: int | None = None
+    """0-based number of the model object this fit trains, in the order the run
+    first trained each: fits with the same number train the same model (a loop of
+    ``fit()`` calls continues its training), a new number is another model, whose
+    losses, alarms and charts are not the previous one's. None in older logs."""
 
 
 @dataclass(slots=True)

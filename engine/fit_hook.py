@@ -12,6 +12,7 @@ import inspect
 import math
 import os
 import sys
+import weakref
 from collections.abc import Callable
 
 import keras
@@ -73,6 +74,9 @@ class FitHook:
         self._installed = False
         self.fits = 0
         """Number of ``fit()`` calls seen so far."""
+        self._models: list[weakref.ref] = []
+        """The models fitted so far, in order: weak, so that a script that builds a
+        new model per fit frees the old ones as it would without kmon."""
 
     def install(self) -> None:
         model_cls = keras.Model
@@ -122,6 +126,7 @@ class FitHook:
             training_data=_training_arrays(arguments, samples)
             if self._evaluate_training_data
             else None,
+            model_index=self._model_index(model),
         )
         added = [callback]
         config = self._probes or probe_config()
@@ -139,6 +144,15 @@ class FitHook:
         if self._quiet_keras:
             arguments["verbose"] = 0
         return original(*bound.args, **bound.kwargs)
+
+    def _model_index(self, model) -> int:
+        """The model's number in the run; a model freed since is never matched,
+        even when a new one got its address."""
+        for index, known in enumerate(self._models):
+            if known() is model:
+                return index
+        self._models.append(weakref.ref(model))
+        return len(self._models) - 1
 
 
 def legacy_keras_requested(environ=None) -> bool:

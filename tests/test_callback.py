@@ -157,6 +157,19 @@ def test_fit_hook_injects_the_callback_and_numbers_fits(hooked, capfd):
     assert "━" not in out + err
 
 
+def test_fit_hook_numbers_the_models_it_trains(hooked):
+    hook, events, _ = hooked
+    x, y = _data(16)
+    first = _sequential()
+    first.fit(x, y, epochs=1)
+    first.fit(x, y, epochs=1)  # a loop of fits: the same model trains on
+    second = _sequential()
+    second.fit(x, y, epochs=1)
+    first.fit(x, y, epochs=1)
+    starts = [e for e in events if isinstance(e, FitStart)]
+    assert [s.model_index for s in starts] == [0, 0, 1, 0]
+
+
 def test_fit_hook_keeps_user_callbacks_and_arguments(hooked):
     hook, events, _ = hooked
     model = _sequential()
