@@ -64,13 +64,21 @@ class RealRuns:
         self._root = root
         self._runs: dict[tuple[str, tuple[str, ...]], RealRun] = {}
 
-    def __call__(self, script: str, *options: str, args: tuple[str, ...] = ()) -> RealRun:
-        key = (script, (*options, "--", *args))
+    def __call__(
+        self,
+        script: str,
+        *options: str,
+        args: tuple[str, ...] = (),
+        stdin: str | None = None,
+    ) -> RealRun:
+        """Args: ``options`` go to ``kmon train``, ``args`` to the script; ``stdin``
+        is piped into the run (else it reads end of file)."""
+        key = (script, (*options, "--", *args), stdin)
         if key not in self._runs:
-            self._runs[key] = self._run(script, options, args)
+            self._runs[key] = self._run(script, options, args, stdin)
         return self._runs[key]
 
-    def _run(self, script: str, options, args) -> RealRun:
+    def _run(self, script: str, options, args, stdin: str | None) -> RealRun:
         folder = self._root / f"run{len(self._runs)}"
         folder.mkdir()
         log = folder / "run.jsonl"
@@ -90,7 +98,8 @@ class RealRuns:
             capture_output=True,
             text=True,
             timeout=RUN_SECONDS,
-            stdin=subprocess.DEVNULL,
+            input=stdin,
+            stdin=subprocess.DEVNULL if stdin is None else None,
             env=clean_env(),
         )
         events, report = read_events(log) if log.exists() else ([], None)
