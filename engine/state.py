@@ -34,7 +34,7 @@ from .head_board import HeadBoard
 from .series import BucketSeries
 
 _RATE_WINDOW = 64
-#: Alarm events (raised and cleared) a state keeps.
+#: Alarm events (raised, cleared and ended) a state keeps.
 ALARM_HISTORY = 500
 #: EMA smoothing of per-batch losses (the TUI can show it instead of raw values).
 EMA_BETA = 0.9
@@ -166,9 +166,10 @@ class RunState:
     """The latest notice that the event log is incomplete (topic ``LOG_TOPIC``):
     from where on and why; None while it is complete."""
     alarms: dict[tuple[str, str | None], Alarm] = field(default_factory=dict)
-    """Active alarms by (kind, subject), in the order they were raised."""
+    """Active alarms by (kind, subject), in the order they were raised; an alarm
+    cleared, or ended with its model, leaves."""
     alarm_history: deque[Alarm] = field(default_factory=lambda: deque(maxlen=ALARM_HISTORY))
-    """Alarm events, raised and cleared, oldest first (the newest ALARM_HISTORY)."""
+    """Alarm events, raised, cleared and ended, oldest first (the newest ALARM_HISTORY)."""
     dropped: int = 0
     """Batch events a slow monitor coalesced away (the event log still has them)."""
     heads: HeadBoard | None = None
@@ -340,7 +341,7 @@ class RunState:
     def _on_alarm(self, event: Alarm) -> None:
         self.alarm_history.append(event)
         key = (event.kind, event.subject)
-        if event.state == "cleared":
+        if event.state in ("cleared", "ended"):
             self.alarms.pop(key, None)
         else:
             self.alarms[key] = event
