@@ -3,7 +3,8 @@
 Everything here is plain Python and free of Keras, so the decisions can be tested
 on numbers alone. :mod:`kmon.engine.probes` measures, :mod:`kmon.engine.probe_callback`
 calls the rules below, and an :class:`AlarmBook` turns their verdicts into ``alarm``
-events, emitting only transitions (raised, cleared), never repeats.
+events, emitting only transitions (raised, cleared; ended when a later fit trains
+another model), never repeats.
 
 Kinds:
 
@@ -30,6 +31,9 @@ from typing import Any
 from .format import format_value
 
 RAISED, CLEARED = "raised", "cleared"
+ENDED = "ended"
+"""An alarm of a model that no longer trains: a later fit trains another model.
+Not a fix (the problem was never cleared), so kept apart from ``CLEARED``."""
 WARNING, ERROR = "warning", "error"
 
 PREDICTION_VARIANCE = "prediction_variance"
@@ -38,96 +42,6 @@ EXPLODING_GRADIENTS = "exploding_gradients"
 UNSCALED_DATA = "unscaled_data"
 NONFINITE_DATA = "nonfinite_data"
 NAN_LOSS = "nan_loss"
-
-
-@dataclass(frozen=True)
-class Advice:
-    """What an alarm means for a user: a title, likely causes, fixes."""
-
-    title: str
-    causes: tuple[str, ...]
-    fixes: tuple[str, ...]
-
-
-ADVICE: dict[str, Advice] = {
-    PREDICTION_VARIANCE: Advice(
-        "predictions barely vary across inputs",
-        (
-            "inputs in raw units (hundreds, thousands): tanh/sigmoid units (LSTM and GRU "
-            "gates) saturate, so every input gives the same hidden state",
-            "targets in raw units: the output layer spends its updates moving the mean, "
-            "and predicting the mean is the best constant",
-            "learning rate too high or too low; dead ReLUs",
-            "too little capacity, or too much regularization (dropout, weight decay)",
-        ),
-        (
-            "standardize inputs and targets: (x - mean) / std with the training set's "
-            "statistics, or a keras.layers.Normalization layer; invert the target "
-            "scaling on predictions",
-            "try a learning rate 3-10x lower (or higher if the loss barely moves)",
-            "add capacity, or lower dropout",
-        ),
-    ),
-    VANISHING_GRADIENTS: Advice(
-        "gradients vanish before reaching the first layers",
-        (
-            "saturated tanh/sigmoid units (often from unscaled inputs)",
-            "deep stacks of sigmoid/tanh layers; long sequences through a SimpleRNN",
-            "dead ReLUs",
-        ),
-        (
-            "standardize the inputs",
-            "use ReLU/GELU activations, residual connections, BatchNormalization or "
-            "LayerNormalization",
-            "LSTM/GRU instead of SimpleRNN for long sequences",
-        ),
-    ),
-    EXPLODING_GRADIENTS: Advice(
-        "gradient norms are exploding",
-        (
-            "learning rate too high",
-            "recurrent weights amplifying over long sequences",
-            "unscaled targets or inputs",
-        ),
-        (
-            "clip gradients: keras.optimizers.Adam(clipnorm=1.0)",
-            "lower the learning rate",
-            "standardize inputs and targets",
-        ),
-    ),
-    UNSCALED_DATA: Advice(
-        "data is not standardized",
-        (
-            "raw units (prices, counts, pixel values 0-255) fed straight into the model",
-            "features on very different ranges: the large ones dominate the first layer",
-        ),
-        (
-            "standardize inputs: (x - mean) / std per feature with the training set's "
-            "statistics, or put a keras.layers.Normalization layer first (adapt it on "
-            "the training data)",
-            "standardize regression targets too, and invert it on predictions",
-            "pixel values: divide by 255 or use keras.layers.Rescaling(1/255)",
-        ),
-    ),
-    NONFINITE_DATA: Advice(
-        "NaN or Inf values in the data",
-        ("missing values read as NaN", "a division by zero or log(0) in preprocessing"),
-        ("drop or impute missing values before fit()", "check with np.isfinite(x).all()"),
-    ),
-    NAN_LOSS: Advice(
-        "the loss is NaN or Inf",
-        (
-            "learning rate too high: the weights diverged",
-            "NaN or Inf in the inputs or targets",
-            "log(0) or division by zero in a custom loss",
-        ),
-        (
-            "lower the learning rate; clip gradients (clipnorm=1.0)",
-            "check the data with np.isfinite",
-            "stop wasting time: kmon --stop-on-nan, or keras.callbacks.TerminateOnNaN",
-        ),
-    ),
-}
 
 
 # -- the counters --------------------------------------------------------------------
@@ -314,7 +228,8 @@ class AlarmBook:
     """Which alarms are active in a run; emits ``alarm`` events on transitions only.
 
     One book serves every ``fit()`` of a run, so an alarm raised in one fit can be
-    cleared by the next (e.g. ``unscaled_data`` once the data is standardized).
+    cleared by the next (e.g. ``unscaled_data`` once the data is standardized) while
+    the same model trains on; a fit on another model ends them (:meth:`end_all`).
 
     Args:
         emit: called with an :class:`~kmon.engine.events.Alarm` per transition.
@@ -365,6 +280,23 @@ class AlarmBook:
         self._send(CLEARED, key, message, evidence, fit, epoch, step)
         del self.active[key]
         return True
+
+    def end_all(self, *, fit: int, next_fit: int, next_model: str | None) -> int:
+        """End every active alarm: fit ``fit`` was the last of the model they were
+        raised on, and ``next_fit`` trains another one, to which they do not apply.
+
+        Returns how many ended. Each gets an ``ended`` event saying so, written
+        before the next fit's own events (its data checks may raise the same kind).
+        """
+        named = f" ({next_model})" if next_model else ""
+        # Shown as "ended (with fit N): <message>".
+        message = f"fit {next_fit} trains another model{named}"
+        evidence = {"next_fit": next_fit, "next_model": next_model}
+        ended = list(self.active)
+        for key in ended:
+            self._send(ENDED, key, message, evidence, fit, None, None)
+            del self.active[key]
+        return len(ended)
 
     def _send(self, state, key, message, evidence, fit, epoch, step) -> None:
         from .events import Alarm
@@ -441,6 +373,11 @@ def alarm_line(event: Any, epoch_number: int | None = None) -> str:
     ``epoch_number`` is the 1-based epoch across the run, as the monitor counts.
     """
     subject = f" {event.subject}" if event.subject else ""
-    where = f"epoch {epoch_number}, step {event.step}" if epoch_number else "fit start"
+    if event.state == ENDED:
+        where = f"with fit {event.fit}"
+    elif epoch_number:
+        where = f"epoch {epoch_number}, step {event.step}"
+    else:
+        where = "fit start"
     severity = f" [{event.severity}]" if event.state == RAISED else ""
     return f"alarm {event.state}: {event.kind}{subject}{severity} ({where}): {event.message}"

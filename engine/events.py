@@ -216,7 +216,8 @@ LOG_TOPIC = "event_log"
 
 @dataclass(slots=True)
 class Alarm(Event):
-    """A training alarm was raised or cleared (see :mod:`kmon.engine.alarms`).
+    """A training alarm was raised, cleared, or ended (``state``; see
+    :mod:`kmon.engine.alarms`): "ended" when a later fit trains another model.
 
     ``kind`` names the problem (``prediction_variance``, ``vanishing_gradients``,
     ``exploding_gradients``, ``unscaled_data``, ``nonfinite_data``, ``nan_loss``);

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from .format import format_value
-from .state import EpochRecord, FitInfo
+from .state import EpochRecord, FitInfo, RunState
 
 #: History's loss and the recovered batch mean agree to float32 precision.
 _AGREEMENT = 1e-3
@@ -22,7 +22,7 @@ def explain_epoch(record: EpochRecord, fit: FitInfo | None) -> str:
     """Why History's loss for ``record`` is what it is, and why other numbers differ."""
     history = record.logs.get("loss")
     if history is None:
-        return "This epoch logged no loss."
+        return _without_loss(record, fit)
     parts = [_history_sentence(history, record)]
     if record.steps > 1:
         parts.append(
@@ -52,6 +52,50 @@ def explain_epoch(record: EpochRecord, fit: FitInfo | None) -> str:
             "with the final weights in inference mode."
         )
     return " ".join(parts)
+
+
+def explain_latest(state: RunState) -> tuple[str, str] | None:
+    """``(heading, text)`` of the monitor's explanation: the latest finished epoch,
+    of the model training now. While a fit on another model has not finished an
+    epoch yet, the text says so instead of explaining the previous model's numbers.
+    None before the first epoch."""
+    if not state.history:
+        return None
+    record = state.history[-1]
+    segment = state.current_segment
+    several = len(state.segments) > 1
+    if segment is not None and several and record.segment != segment.number:
+        name = f" ({segment.model})" if segment.model else ""
+        earlier = state.segments[record.segment].model
+        return (
+            f"Model {segment.number + 1}{name}",
+            f"Fit {segment.first_fit} trains another model than the last finished epoch "
+            f"(epoch {record.number}{f', {earlier}' if earlier else ''}) did. Its first "
+            f"epoch, epoch {segment.first_epoch} of the run, is explained when it ends.",
+        )
+    fit = next((info for info in state.fits if info.fit == record.fit), None)
+    model = state.segments[record.segment].model if several else None
+    heading = f"Epoch {record.number}" + (f" ({model})" if model else "")
+    return heading, explain_epoch(record, fit)
+
+
+def _without_loss(record: EpochRecord, fit: FitInfo | None) -> str:
+    """A model that logs no ``loss`` (a GAN's ``d_loss`` and ``g_loss``)."""
+    logged = {key: value for key, value in record.logs.items() if not key.startswith("val_")}
+    if not logged:
+        return "This epoch logged no loss."
+    values = " and ".join(f"{key} {format_value(value)}" for key, value in logged.items())
+    text = (
+        f"This model logs no loss. History's {values} are the values it logged at the "
+        "epoch's last batch"
+    )
+    kinds = fit.value_kinds if fit else {}
+    reasons = sorted(
+        {kinds[key].partition("not recoverable: ")[2] for key in logged if key in kinds} - {""}
+    )
+    if reasons:
+        text += f"; per-batch values are not recoverable ({'; '.join(reasons)})"
+    return text + "."
 
 
 def _history_sentence(history: float, record: EpochRecord) -> str:

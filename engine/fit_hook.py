@@ -77,6 +77,8 @@ class FitHook:
         self._models: list[weakref.ref] = []
         """The models fitted so far, in order: weak, so that a script that builds a
         new model per fit frees the old ones as it would without kmon."""
+        self._last_model: int | None = None
+        """``model_index`` of the previous fit."""
 
     def install(self) -> None:
         model_cls = keras.Model
@@ -115,6 +117,13 @@ class FitHook:
         bound = signature.bind(model, *args, **kwargs)
         arguments = bound.arguments
         samples, batch_size = _array_geometry(arguments)
+        model_index = self._model_index(model)
+        if self._last_model is not None and model_index != self._last_model:
+            # Before this fit's events: its data checks may raise the same kinds anew.
+            self.alarms.end_all(
+                fit=self.fits - 1, next_fit=self.fits, next_model=getattr(model, "name", None)
+            )
+        self._last_model = model_index
         callback = KmonCallback(
             self._emit,
             self.fits,
@@ -126,7 +135,7 @@ class FitHook:
             training_data=_training_arrays(arguments, samples)
             if self._evaluate_training_data
             else None,
-            model_index=self._model_index(model),
+            model_index=model_index,
         )
         added = [callback]
         config = self._probes or probe_config()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from typing import TextIO
 
-from .alarms import alarm_line
+from .alarms import ENDED, alarm_line
 from .events import Alarm, EpochEnd, Event, FitEnd, FitStart, Log, Notice
 from .explain import explain_epoch
 from .format import format_duration, format_logs, format_value
@@ -120,6 +120,10 @@ class HeadlessReporter:
         if state.alarms:
             kinds = [a.kind + (f" {a.subject}" if a.subject else "") for a in state.alarms.values()]
             parts.append(f"{_plural(len(kinds), 'alarm')} active: {', '.join(kinds)}")
+        ended = [a for a in state.alarm_history if a.state == ENDED]
+        if ended:
+            kinds = [f"{a.kind}{f' {a.subject}' if a.subject else ''} (fit {a.fit})" for a in ended]
+            parts.append(f"ended with their model: {', '.join(kinds)}")
         if self.log_path:
             incomplete = " (incomplete: see above)" if state.log_problem is not None else ""
             parts.append(f"log: {self.log_path}{incomplete}")

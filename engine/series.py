@@ -125,3 +125,26 @@ class BucketSeries:
             pick(values[int(i * step) : max(int((i + 1) * step), int(i * step) + 1)])
             for i in range(columns)
         ]
+
+
+class MetricSeries:
+    """One logged metric, batch by batch: Keras's running mean over the epoch and,
+    where kmon recovered them, the batch's own values (for a model that logs no
+    ``loss``, such as a GAN's ``d_loss`` and ``g_loss``).
+
+    Args:
+        key: the log key.
+        capacity: buckets kept per series.
+    """
+
+    __slots__ = ("key", "running", "values")
+
+    def __init__(self, key: str, capacity: int = 512) -> None:
+        self.key = key
+        self.running = BucketSeries(capacity)
+        self.values = BucketSeries(capacity)
+
+    def add(self, mean: float, value: float | None) -> None:
+        self.running.append(float(mean))
+        if value is not None:
+            self.values.append(value)

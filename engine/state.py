@@ -31,13 +31,16 @@ from .events import (
 )
 from .format import format_value
 from .head_board import HeadBoard
-from .series import BucketSeries
+from .model_segments import ModelSegment, ModelSegments
+from .series import BucketSeries, MetricSeries
 
 _RATE_WINDOW = 64
-#: Alarm events (raised and cleared) a state keeps.
+#: Alarm events (raised, cleared and ended) a state keeps.
 ALARM_HISTORY = 500
 #: EMA smoothing of per-batch losses (the TUI can show it instead of raw values).
 EMA_BETA = 0.9
+#: Metrics kept batch by batch for a model that logs no ``loss``.
+METRIC_SERIES = 6
 
 
 @dataclass(slots=True)
@@ -55,6 +58,9 @@ class FitInfo:
     value_kinds: dict[str, str] = field(default_factory=dict)
     stopped_early: bool = False
     """The fit ended before its last epoch: ``model.stop_training`` was set."""
+    model_index: int | None = None
+    segment: int = 0
+    """Index in :attr:`RunState.segments` of the model this fit trains."""
 
 
 @dataclass(slots=True)
@@ -69,6 +75,8 @@ class EpochRecord:
     batch_losses: BatchLossStats | None = None
     """The batch losses recovered in this epoch, when every one was recoverable."""
     train_eval: dict[str, float] | None = None
+    segment: int = 0
+    """The :class:`ModelSegment` (its number) of the model this epoch trained."""
 
 
 @dataclass(slots=True)
@@ -166,9 +174,10 @@ class RunState:
     """The latest notice that the event log is incomplete (topic ``LOG_TOPIC``):
     from where on and why; None while it is complete."""
     alarms: dict[tuple[str, str | None], Alarm] = field(default_factory=dict)
-    """Active alarms by (kind, subject), in the order they were raised."""
+    """Active alarms by (kind, subject), in the order they were raised; an alarm
+    cleared, or ended with its model, leaves."""
     alarm_history: deque[Alarm] = field(default_factory=lambda: deque(maxlen=ALARM_HISTORY))
-    """Alarm events, raised and cleared, oldest first (the newest ALARM_HISTORY)."""
+    """Alarm events, raised, cleared and ended, oldest first (the newest ALARM_HISTORY)."""
     dropped: int = 0
     """Batch events a slow monitor coalesced away (the event log still has them)."""
     heads: HeadBoard | None = None
@@ -182,6 +191,13 @@ class RunState:
     """Each batch's own loss, recovered from the running means."""
     batch_ema: BucketSeries = field(init=False)
     """Bias-corrected EMA (beta ``EMA_BETA``) of the recovered per-batch loss."""
+    segments: list[ModelSegment] = field(init=False)
+    """The run's models, one segment per stretch of fits training the same one. The
+    batch series above and :attr:`metric_series` hold the current segment's batches
+    only: losses of different models share no scale."""
+    metric_series: dict[str, MetricSeries] = field(default_factory=dict)
+    """When the current model logs no ``loss``: its training metrics (the first
+    ``METRIC_SERIES``), batch by batch."""
     version: int = 0
     """Bumped by every applied event: redraw only when it changed."""
 
@@ -190,14 +206,23 @@ class RunState:
     _pending_train_eval: dict[str, float] | None = field(default=None, repr=False)
     _ema: float = field(default=0.0, repr=False)
     _ema_steps: int = field(default=0, repr=False)
+    _models: ModelSegments = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.log_lines = deque(maxlen=self.log_capacity)
-        self.batch_loss = BucketSeries(self.series_capacity)
-        self.batch_values = BucketSeries(self.series_capacity)
-        self.batch_ema = BucketSeries(self.series_capacity)
         self._rate_window = deque(maxlen=_RATE_WINDOW)
         self._epoch_losses = BatchLossStats()
+        self._models = ModelSegments()
+        self.segments = self._models.segments
+        self._new_batch_series()
+
+    def _new_batch_series(self) -> None:
+        capacity = self.series_capacity
+        self.batch_loss = BucketSeries(capacity)
+        self.batch_values = BucketSeries(capacity)
+        self.batch_ema = BucketSeries(capacity)
+        self._ema, self._ema_steps = 0.0, 0
+        self.metric_series = {}
 
     # -- folding ---------------------------------------------------------------
 
@@ -222,6 +247,7 @@ class RunState:
             self.phase = "starting"
         else:
             self.started = event.t
+        self._models.run_started()
         self.argv = list(event.argv)
         if event.scenario:
             self.name = event.scenario + (f" ({event.variant})" if event.variant else "")
@@ -230,6 +256,9 @@ class RunState:
 
     def _on_fit_start(self, event: FitStart) -> None:
         offset = len(self.history)
+        segment, new = self._models.fit_started(event, offset)
+        if new and segment.number:
+            self._new_batch_series()
         self.fits.append(
             FitInfo(
                 event.fit,
@@ -241,6 +270,8 @@ class RunState:
                 offset,
                 list(event.train_mode_layers),
                 event.weighting,
+                model_index=event.model_index,
+                segment=segment.number,
             )
         )
         self.fit, self.epoch, self.step = event.fit, None, None
@@ -276,11 +307,25 @@ class RunState:
         loss = event.logs.get("loss")
         if loss is not None:
             self.batch_loss.append(float(loss))
+        elif event.logs:
+            self._fold_metrics(event)
         value = event.values.get("loss") if event.values else None
         self._epoch_losses.add(value, event.size, event.span)
         if value is not None:
             self.batch_values.append(value)
             self._add_ema(value)
+
+    def _fold_metrics(self, event: Batch) -> None:
+        """A batch of a model that logs no ``loss``: each metric's own series."""
+        values = event.values
+        series_of = self.metric_series
+        for key, mean in event.logs.items():
+            series = series_of.get(key)
+            if series is None:
+                if len(series_of) >= METRIC_SERIES:
+                    continue
+                series = series_of[key] = MetricSeries(key, self.series_capacity)
+            series.add(mean, values.get(key) if values else None)
 
     def _add_ema(self, value: float) -> None:
         if not math.isfinite(value):
@@ -302,6 +347,7 @@ class RunState:
         seconds = event.t - self.epoch_started if self.epoch_started is not None else None
         steps = (self.step + 1) if self.step is not None else 0
         losses = self._epoch_losses if self._epoch_losses.complete else None
+        info = self.current_fit
         self.history.append(
             EpochRecord(
                 event.fit,
@@ -312,6 +358,7 @@ class RunState:
                 steps,
                 losses,
                 self._pending_train_eval,
+                info.segment if info is not None else 0,
             )
         )
         self._pending_train_eval = None
@@ -340,7 +387,7 @@ class RunState:
     def _on_alarm(self, event: Alarm) -> None:
         self.alarm_history.append(event)
         key = (event.kind, event.subject)
-        if event.state == "cleared":
+        if event.state in ("cleared", "ended"):
             self.alarms.pop(key, None)
         else:
             self.alarms[key] = event
@@ -366,6 +413,12 @@ class RunState:
             if info.fit == self.fit:
                 return info
         return None
+
+    @property
+    def current_segment(self) -> ModelSegment | None:
+        """The model the current (or last) fit trains."""
+        info = self.current_fit
+        return self.segments[info.segment] if info is not None else None
 
     @property
     def steps(self) -> int | None:

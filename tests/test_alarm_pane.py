@@ -10,7 +10,7 @@ from rich.console import Console
 from textual.widgets import Static, TabbedContent
 from tui_helpers import StandInLiveSource, load_events, running, wait_until
 
-from kmon.engine.alarms import ADVICE
+from kmon.engine.alarm_advice import ADVICE
 from kmon.engine.events import Alarm, EpochStart, FitStart, Notice, RunStart
 from kmon.engine.format import format_value
 from kmon.engine.sources import RecordedSource

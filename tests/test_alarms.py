@@ -4,15 +4,18 @@ and the headless output. No Keras here: tests/test_probes.py trains real models.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 
 import numpy as np
 import pytest
+from model_events import Clock, fit, run_end, run_start
 
+from kmon.engine.alarm_advice import ADVICE
 from kmon.engine.alarms import (
-    ADVICE,
     CLEARED,
+    ENDED,
     EXPLODING_GRADIENTS,
     HIGH,
     HOLD,
@@ -210,6 +213,30 @@ def test_book_emits_transitions_only():
     back = event_from_json(events[0].to_json())
     assert back.severity == "error" and math.isnan(back.evidence["loss"])
     assert events[1].epoch == 1 and events[1].step == 5
+
+
+def test_book_ends_every_active_alarm_for_another_model():
+    events = []
+    book = AlarmBook(events.append)
+    book.raise_("unscaled_data", "raw", {}, fit=0)
+    book.raise_("prediction_variance", "same", {}, subject="out", fit=1, epoch=0, step=3)
+    book.clear("unscaled_data", "ok", {}, fit=1)
+    book.raise_("nan_loss", "nan", {}, severity="error", fit=1, epoch=0, step=4)
+    assert book.end_all(fit=1, next_fit=2, next_model="resnet") == 2
+    assert book.active == {} and book.end_all(fit=2, next_fit=3, next_model=None) == 0
+    ended = [e for e in events if e.state == ENDED]
+    assert [(e.kind, e.subject, e.severity) for e in ended] == [
+        ("prediction_variance", "out", "warning"),
+        ("nan_loss", None, "error"),
+    ]
+    for event in ended:
+        assert (event.fit, event.epoch, event.step) == (1, None, None)
+        assert event.message == "fit 2 trains another model (resnet)"
+        assert event.evidence == {"next_fit": 2, "next_model": "resnet"}
+        assert event_from_json(event.to_json()) == event
+    assert alarm_line(ended[0], 5) == (
+        "alarm ended: prediction_variance out (with fit 1): fit 2 trains another model (resnet)"
+    )
 
 
 def test_evidence_numbers_are_plain_json():
@@ -482,6 +509,42 @@ def test_headless_prints_one_line_per_alarm_and_the_active_ones_at_the_end():
     assert "[kmon] alarm raised: prediction_variance out [warning] (epoch 1, step 4): same" in lines
     assert "[kmon] alarm cleared: prediction_variance out (epoch 1, step 8): ok" in lines
     assert "1 alarm active: unscaled_data" in lines[-1]
+
+
+def test_an_ended_alarm_leaves_the_active_ones_and_stays_in_the_history():
+    raised = Alarm(kind="unscaled_data", message="raw pixels", fit=0, t=1.0)
+    ended = dataclasses.replace(
+        raised, state="ended", message="fit 1 trains another model (b)", t=2.0
+    )
+    state = RunState()
+    state.apply_all([raised, ended])
+    assert state.alarms == {}
+    assert list(state.alarm_history) == [raised, ended]
+
+
+def test_the_headless_summary_says_which_alarms_ended_with_their_model():
+    clock = Clock()
+    events = [run_start(clock), *fit(clock, 0, "a", 0)]
+    events.append(Alarm(kind="unscaled_data", message="raw pixels", fit=0, t=clock()))
+    events.append(
+        Alarm(
+            kind="unscaled_data",
+            state="ended",
+            message="fit 1 trains another model (b)",
+            evidence={"next_fit": 1, "next_model": "b"},
+            fit=0,
+            t=clock(),
+        )
+    )
+    events += [*fit(clock, 1, "b", 1), run_end(clock, 2)]
+    out = io.StringIO()
+    reporter = HeadlessReporter(out, io.StringIO())
+    reporter.handle(events)
+    reporter.finish()
+    lines = out.getvalue().splitlines()
+    assert "[kmon] alarm ended: unscaled_data (with fit 0): fit 1 trains another model (b)" in lines
+    assert "ended with their model: unscaled_data (fit 0)" in lines[-1]
+    assert "active" not in lines[-1]
 
 
 def test_alarm_line_without_state():

@@ -10,7 +10,16 @@ import pytest
 import tensorflow as tf
 
 from kmon.engine.callback import KmonCallback
-from kmon.engine.events import EVENT_TYPES, Batch, EpochEnd, FitEnd, FitStart, Notice, ValEnd
+from kmon.engine.events import (
+    EVENT_TYPES,
+    Alarm,
+    Batch,
+    EpochEnd,
+    FitEnd,
+    FitStart,
+    Notice,
+    ValEnd,
+)
 from kmon.engine.fit_hook import FitHook
 from kmon.engine.stop import StopSignal
 
@@ -168,6 +177,27 @@ def test_fit_hook_numbers_the_models_it_trains(hooked):
     first.fit(x, y, epochs=1)
     starts = [e for e in events if isinstance(e, FitStart)]
     assert [s.model_index for s in starts] == [0, 0, 1, 0]
+
+
+def test_fit_hook_ends_a_models_alarms_when_another_model_trains(hooked):
+    hook, events, _ = hooked
+    x, y = _data(16)
+    first = _sequential()
+    first.fit(x, y, epochs=1)
+    # (A gradient probe needs seconds of training: none runs in these fits.)
+    hook.alarms.raise_("exploding_gradients", "grew 100x", {}, fit=0)
+    first.fit(x, y, epochs=1)  # the same model trains on: its alarm holds
+    assert hook.alarms.is_active("exploding_gradients")
+    second = _sequential()
+    second.fit(x, y, epochs=1)
+    assert not hook.alarms.is_active("exploding_gradients")
+    alarms = [e for e in events if isinstance(e, Alarm)]
+    assert [(a.state, a.fit) for a in alarms] == [("raised", 0), ("ended", 1)]
+    assert alarms[1].message == "fit 2 trains another model (tiny)"
+    # Before the new model's fit starts (its own data checks come after).
+    index = events.index(alarms[1])
+    assert isinstance(events[index - 1], FitEnd) and events[index - 1].fit == 1
+    assert isinstance(events[index + 1], FitStart) and events[index + 1].fit == 2
 
 
 def test_fit_hook_keeps_user_callbacks_and_arguments(hooked):

@@ -26,7 +26,7 @@ from .widgets.explanation import Explanation
 from .widgets.head_grid import HeadGrid
 from .widgets.log_pane import LogPane
 from .widgets.run_header import RunHeader
-from .widgets.series_panel import SeriesPanel, describe_series
+from .widgets.series_panel import MetricPanels, SeriesPanel, describe_series, model_label
 
 #: Redraws per second; events are drained and coalesced between them.
 REFRESH_HZ = 10
@@ -115,6 +115,7 @@ class MonitorApp(App[str]):
             with TabPane("Loss", id="loss-tab"):
                 yield SeriesPanel(VALUES_CAPTION, id="batch-values")
                 yield SeriesPanel(RUNNING_CAPTION, id="batch-loss")
+                yield MetricPanels(id="metric-panels")
                 yield EpochChart(id="epoch-chart")
                 with VerticalScroll(id="explanation-box"):
                     yield Explanation(id="explanation")
@@ -178,8 +179,9 @@ class MonitorApp(App[str]):
             self._drawn_version = state.version
             self.query_one(LogPane).show(state)
             self.query_one(AlarmPane).show(state)
-        # The run's end counts too: a run with no epoch says so then.
-        epochs_key = (len(state.history), state.finished)
+        # The run's end counts too: a run with no epoch says so then; and another
+        # model's start, which the explanation speaks of.
+        epochs_key = (len(state.history), state.finished, len(state.segments))
         if epochs_key != self._epochs_drawn and self._due(
             self._epochs_drawn_at, EPOCH_PANELS_SECONDS
         ):
@@ -192,6 +194,7 @@ class MonitorApp(App[str]):
             self._panels_version, self._panels_drawn_at = state.version, time.monotonic()
             self._show_batch_values()
             self._show_running_means()
+            self._show_metrics()
             if self.query_one(TabbedContent).active == "heads-tab":
                 self.query_one(HeadGrid).show(state)
 
@@ -212,12 +215,27 @@ class MonitorApp(App[str]):
         series = self.state.batch_ema if self.smoothing else self.state.batch_values
         caption = SMOOTHED_CAPTION if self.smoothing else VALUES_CAPTION
         stats = None
-        if not len(series) and self.state.batches:
-            stats = "not recoverable for this input (see the event log's value_kinds)"
+        # This model's batches (a new model's series start empty).
+        if not len(series) and len(self.state.batch_loss):
+            stats = model_label(self.state) + (
+                "not recoverable for this input (see the event log's value_kinds)"
+            )
         self._show_series("#batch-values", series, caption, stats)
 
     def _show_running_means(self) -> None:
         self._show_series("#batch-loss", self.state.batch_loss, RUNNING_CAPTION)
+
+    def _show_metrics(self) -> None:
+        """A model that logs no loss: its own metrics instead of the loss panels."""
+        state = self.state
+        instead = bool(state.metric_series) and not len(state.batch_loss)
+        panels = self.query_one(MetricPanels)
+        if panels.display != instead:  # each change is a layout pass
+            panels.display = instead
+            for panel_id in ("#batch-values", "#batch-loss"):
+                self.query_one(panel_id).display = not instead
+        if instead:
+            panels.show(state, log_scale=self.log_scale)
 
     def _show_series(
         self, panel_id: str, series: BucketSeries, caption: str, stats: str | None = None
@@ -230,7 +248,7 @@ class MonitorApp(App[str]):
         if panel.border_title != caption:  # setting it repaints the panel
             panel.border_title = caption
         if stats is None:
-            stats = describe_series(series, unit="batches")
+            stats = model_label(self.state) + describe_series(series, unit="batches")
             low, high = series.low, series.high
             if not self.log_scale and series.buckets and 0 < low and high / low >= LOG_HINT_SPAN:
                 stats += " · g: log scale"
@@ -244,6 +262,7 @@ class MonitorApp(App[str]):
         if self.is_mounted:
             self._show_batch_values()
             self._show_running_means()
+            self._show_metrics()
 
     def action_toggle_smoothing(self) -> None:
         self.smoothing = not self.smoothing

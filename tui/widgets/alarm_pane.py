@@ -1,5 +1,5 @@
 """Training alarms: the active ones with their evidence, causes and fixes, then the
-history of every alarm raised and cleared."""
+history of every alarm raised, cleared and ended (with its model's training)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from kmon.engine.alarms import ADVICE, ERROR, RAISED
+from kmon.engine.alarm_advice import ADVICE
+from kmon.engine.alarms import ENDED, ERROR, RAISED
 from kmon.engine.events import Alarm
 from kmon.engine.format import format_duration, format_value
 from kmon.engine.state import RunState
@@ -115,10 +116,12 @@ def _history_line(alarm: Alarm, state: RunState) -> Text:
     elapsed = alarm.t - state.started if state.started is not None else None
     line = Text(f"+{format_duration(elapsed)} ", style="dim")
     raised = alarm.state == RAISED
-    line.append(
-        "raised " if raised else "cleared",
-        style=_SEVERITY_STYLE.get(alarm.severity, "bold") if raised else "bold green",
-    )
+    if raised:
+        line.append("raised ", style=_SEVERITY_STYLE.get(alarm.severity, "bold"))
+    elif alarm.state == ENDED:  # not fixed: its model stopped training
+        line.append("ended  ", style="bold")
+    else:
+        line.append("cleared", style="bold green")
     subject = f" {alarm.subject}" if alarm.subject else ""
     line.append(f" {alarm.kind}{subject}", style="bold")
     line.append(f" ({_where(alarm, state)}) ", style="dim")
@@ -128,6 +131,8 @@ def _history_line(alarm: Alarm, state: RunState) -> Text:
 
 def _where(alarm: Alarm, state: RunState) -> str:
     """1-based epoch across the run, as the header counts, and the step."""
+    if alarm.state == ENDED:
+        return f"with fit {alarm.fit}"
     fit = next((info for info in state.fits if info.fit == alarm.fit), None)
     if alarm.epoch is None or fit is None:
         return "fit start" if len(state.fits) < 2 else f"start of fit {alarm.fit}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from kmon.engine.explain import explain_epoch
+from kmon.engine.explain import explain_latest
 from kmon.engine.state import RunState
 
 
@@ -21,7 +21,7 @@ class Explanation(Static):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("Explanations appear at the end of each epoch.", id=id)
-        self._explained = 0
+        self._explained: tuple[int, int] | None = None
 
     def show(self, state: RunState) -> None:
         if not state.history:
@@ -33,14 +33,12 @@ class Explanation(Static):
                 )
                 self.update(_escape(text))
             return
-        if len(state.history) == self._explained:
+        explained = (len(state.history), len(state.segments))
+        if explained == self._explained:
             return
-        self._explained = len(state.history)
-        record = state.history[-1]
-        fit = next((info for info in state.fits if info.fit == record.fit), None)
-        self.update(
-            f"[b]Epoch {record.number}:[/b] " + _escape(explain_epoch(record, fit)), layout=False
-        )
+        self._explained = explained
+        heading, text = explain_latest(state)
+        self.update(f"[b]{_escape(heading)}:[/b] " + _escape(text), layout=False)
         # A layout pass makes Textual render every widget of the tab again: ask for
         # one only when the new text wraps to another number of lines.
         if self.get_content_height(self.size, self.app.size, self.size.width) != self.size.height:
