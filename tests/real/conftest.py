@@ -64,13 +64,20 @@ class RealRuns:
         self._root = root
         self._runs: dict[tuple[str, tuple[str, ...]], RealRun] = {}
 
-    def __call__(self, script: str, *options: str, args: tuple[str, ...] = ()) -> RealRun:
-        key = (script, (*options, "--", *args))
+    def __call__(
+        self,
+        script: str,
+        *options: str,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> RealRun:
+        """``env``: variables set for the run on top of the tests' own."""
+        key = (script, (*options, "--", *args), tuple(sorted((env or {}).items())))
         if key not in self._runs:
-            self._runs[key] = self._run(script, options, args)
+            self._runs[key] = self._run(script, options, args, env or {})
         return self._runs[key]
 
-    def _run(self, script: str, options, args) -> RealRun:
+    def _run(self, script: str, options, args, env: dict[str, str]) -> RealRun:
         folder = self._root / f"run{len(self._runs)}"
         folder.mkdir()
         log = folder / "run.jsonl"
@@ -91,7 +98,7 @@ class RealRuns:
             text=True,
             timeout=RUN_SECONDS,
             stdin=subprocess.DEVNULL,
-            env=clean_env(),
+            env={**clean_env(), **env},
         )
         events, report = read_events(log) if log.exists() else ([], None)
         return RealRun(
