@@ -42,13 +42,17 @@ def _no_fit_notices(events) -> list[Notice]:
     return [e for e in events if isinstance(e, Notice) and e.topic == NO_FIT_TOPIC]
 
 
-def _tiny_fit(**fit_options):
+def _tiny_model():
     import keras
     import numpy as np
 
-    x = np.zeros((16, 2), "float32")
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
+    return model, np.zeros((16, 2), "float32")
+
+
+def _tiny_fit(model_and_data=None, **fit_options):
+    model, x = model_and_data or _tiny_model()
     return model.fit(x, x[:, :1], batch_size=8, epochs=2, **fit_options)
 
 
@@ -83,11 +87,13 @@ def test_a_script_running_without_fit_is_told_so_while_it_runs():
 
 
 def test_no_fit_notice_once_a_fit_has_started():
-    def fits_then_works_on():
-        _tiny_fit()
-        time.sleep(0.5)
+    ready = _tiny_model()  # built beforehand: the script's first call is fit()
 
-    run, events = _start(fits_then_works_on, no_fit_seconds=0.3)
+    def fits_then_works_on():
+        _tiny_fit(ready)
+        time.sleep(1.0)
+
+    run, events = _start(fits_then_works_on, no_fit_seconds=0.5)
     assert run.join(RUN_TIMEOUT)
     assert any(e.type == "fit_start" for e in events)
     assert _no_fit_notices(events) == []
