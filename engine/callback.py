@@ -74,6 +74,8 @@ class KmonCallback(keras.callbacks.Callback):
             ``evaluate()`` per epoch: off unless asked for.
         model_index: which of the run's models this fit trains (see
             :attr:`~kmon.engine.events.FitStart.model_index`).
+        early_stopping: the fit's callbacks that can end it early (see
+            :attr:`~kmon.engine.events.FitStart.early_stopping`).
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class KmonCallback(keras.callbacks.Callback):
         weighting: str | None = None,
         training_data: tuple | None = None,
         model_index: int | None = None,
+        early_stopping: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.async_safe = True
@@ -100,6 +103,7 @@ class KmonCallback(keras.callbacks.Callback):
         self._weighting = weighting
         self._training_data = training_data
         self._model_index = model_index
+        self._early_stopping = early_stopping
         self._epoch = initial_epoch
         self._steps_per_execution = 1
         self._last_step: int | None = None
@@ -142,6 +146,7 @@ class KmonCallback(keras.callbacks.Callback):
                 heads=self._heads,
                 extra_losses=extra_loss_sources(model),
                 model_index=self._model_index,
+                early_stopping=self._early_stopping,
             )
         )
 

@@ -32,6 +32,7 @@ from typing import Any
 #: Fields an event of each type must have, beyond ``t`` (which every event has).
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "run_start": (),
+    "script_start": (),
     "fit_start": ("fit", "epochs"),
     "epoch_start": ("fit", "epoch"),
     "batch": ("fit", "epoch", "step", "logs"),

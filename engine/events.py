@@ -62,6 +62,16 @@ class RunStart(Event):
 
 
 @dataclass(slots=True)
+class ScriptStart(Event):
+    """The script (or scenario) itself starts running: kmon has imported Keras.
+
+    Between ``run_start`` and this event kmon imports TensorFlow; after it the
+    script's own code runs, with or without ``fit()`` calls."""
+
+    type: ClassVar[str] = "script_start"
+
+
+@dataclass(slots=True)
 class FitStart(Event):
     """A ``fit()`` call began. ``steps`` is per epoch, or None when unknown."""
 
@@ -88,6 +98,11 @@ class FitStart(Event):
     first trained each: fits with the same number train the same model (a loop of
     ``fit()`` calls continues its training), a new number is another model, whose
     losses, alarms and charts are not the previous one's. None in older logs."""
+    early_stopping: list[str] | None = None
+    """The fit's callbacks that can end it before its last epoch by setting
+    ``model.stop_training`` (Keras's ``EarlyStopping`` and ``TerminateOnNaN``,
+    subclasses included), by class name: with any, the fit's ETA is an upper
+    bound. Empty when none; None in older logs."""
 
 
 @dataclass(slots=True)
@@ -207,11 +222,14 @@ class Notice(Event):
     text: str = ""
     topic: str | None = None
     """What it is about, for notices a monitor shows in a place of their own:
-    ``LOG_TOPIC`` when the event log itself could not be written (incomplete)."""
+    ``LOG_TOPIC`` when the event log itself could not be written (incomplete),
+    ``NO_FIT_TOPIC`` when the script has run a while without calling ``fit()``."""
 
 
 #: The topic of notices about the event log itself.
 LOG_TOPIC = "event_log"
+#: The topic of the notice that the script has run a while with no ``fit()`` call.
+NO_FIT_TOPIC = "no_fit"
 
 
 @dataclass(slots=True)
@@ -251,6 +269,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
         RunStart,
+        ScriptStart,
         FitStart,
         EpochStart,
         Batch,

@@ -74,6 +74,8 @@ class FitHook:
         self._installed = False
         self.fits = 0
         """Number of ``fit()`` calls seen so far."""
+        self.in_fit = False
+        """A ``fit()`` call is running: a stop then ends it after the current batch."""
         self._models: list[weakref.ref] = []
         """The models fitted so far, in order: weak, so that a script that builds a
         new model per fit frees the old ones as it would without kmon."""
@@ -136,6 +138,7 @@ class FitHook:
             if self._evaluate_training_data
             else None,
             model_index=model_index,
+            early_stopping=_early_stopping(arguments.get("callbacks")),
         )
         added = [callback]
         config = self._probes or probe_config()
@@ -152,7 +155,11 @@ class FitHook:
         arguments["callbacks"] = _with_callback(arguments.get("callbacks"), added, model)
         if self._quiet_keras:
             arguments["verbose"] = 0
-        return original(*bound.args, **bound.kwargs)
+        self.in_fit = True
+        try:
+            return original(*bound.args, **bound.kwargs)
+        finally:
+            self.in_fit = False
 
     def _model_index(self, model) -> int:
         """The model's number in the run; a model freed since is never matched,
@@ -218,6 +225,16 @@ def _with_callback(callbacks, added, model):
         return [*callbacks, *added]
     # A single callback, which Keras accepts as well.
     return [callbacks, *added]
+
+
+def _early_stopping(callbacks) -> list[str]:
+    """Class names of the callbacks that can end the fit before its last epoch."""
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+        callbacks = callbacks.callbacks
+    elif not isinstance(callbacks, (list, tuple)):
+        callbacks = [] if callbacks is None else [callbacks]
+    stoppers = (keras.callbacks.EarlyStopping, keras.callbacks.TerminateOnNaN)
+    return [type(cb).__name__ for cb in callbacks if isinstance(cb, stoppers)]
 
 
 def _array_geometry(arguments) -> tuple[int | None, int | None]:

@@ -11,12 +11,51 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .events import Event, Notice, RunEnd, RunStart
+from .events import NO_FIT_TOPIC, Event, Notice, RunEnd, RunStart, ScriptStart
 from .process_identity import of_this_process
 from .script_signals import ScriptSignals
-from .stop import StopSignal
+from .stop import AFTER_BATCH, BEFORE_START, INTERRUPT, LATER_FITS, StopSignal
 
 NO_TRAINING_NOTE = "no training was seen: the script finished without calling fit()"
+
+#: Seconds the script runs with no ``fit()`` call before kmon says what that means:
+#: long enough for most scripts to load their data, short enough that a custom
+#: training loop is not left looking like a stuck monitor.
+NO_FIT_SECONDS = 45.0
+#: Overrides NO_FIT_SECONDS (0 turns the notice off), e.g. for a script that loads
+#: data for minutes before its first fit().
+NO_FIT_SECONDS_VARIABLE = "KMON_NO_FIT_NOTICE_SECONDS"
+#: How a custom training loop would report to kmon from the script. None: kmon has
+#: no such API yet; once it has, its name here goes into the no-fit notice.
+IN_SCRIPT_API: str | None = None
+
+
+def no_fit_note(seconds: float) -> str:
+    """What the no-fit notice says after ``seconds`` of the script running.
+
+    It must not claim a custom loop: the script may still be loading its data."""
+    text = (
+        f"no fit() seen after {seconds:g} s of the script running: kmon monitors "
+        "Keras's fit() calls, so a custom training loop (tf.GradientTape, "
+        "train_on_batch) is not monitored and only its output shows; a script still "
+        "preparing its data is monitored from its first fit() on"
+    )
+    if IN_SCRIPT_API:
+        text += f"; to report from a custom loop, use {IN_SCRIPT_API}"
+    return text
+
+
+def no_fit_seconds_from(environ=None) -> float:
+    """NO_FIT_SECONDS, or what ``KMON_NO_FIT_NOTICE_SECONDS`` says (a number of
+    seconds; 0 or less: never). A value that is not a number is ignored."""
+    value = (os.environ if environ is None else environ).get(NO_FIT_SECONDS_VARIABLE)
+    if value is None:
+        return NO_FIT_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        return NO_FIT_SECONDS
+    return seconds if seconds == seconds else NO_FIT_SECONDS  # NaN
 
 
 class ScriptError(Exception):
@@ -142,6 +181,9 @@ class TrainingRun:
             capture hand over the script's last lines first).
         evaluate_training_data: evaluate on the training data at each epoch end.
         stop_on_nan: stop training when the loss becomes NaN or Inf.
+        no_fit_seconds: after this long running with no ``fit()`` call, a notice
+            says what that means (0 or less: never; None: NO_FIT_SECONDS, or
+            ``KMON_NO_FIT_NOTICE_SECONDS`` when set).
     """
 
     def __init__(
@@ -154,6 +196,7 @@ class TrainingRun:
         before_end: Callable[[], None] | None = None,
         evaluate_training_data: bool = False,
         stop_on_nan: bool = False,
+        no_fit_seconds: float | None = None,
     ) -> None:
         self.target = target
         self._emit = emit
@@ -167,15 +210,49 @@ class TrainingRun:
         self.status: str | None = None
         self.exit_code: int | None = None
         self.error: dict[str, str] | None = None
+        self._no_fit_seconds = no_fit_seconds_from() if no_fit_seconds is None else no_fit_seconds
         self._thread = threading.Thread(target=self._main, name="kmon-training", daemon=True)
         self._hook = None
+        self._no_fit_timer: threading.Timer | None = None
+        self._signals: ScriptSignals | None = None
+        """The script's signal forwarding while it runs: it can interrupt it."""
+        self._interrupted = False
+        self._script_started = False
+        self.stop_action: str | None = None
+        """What the first stop request did (:mod:`kmon.engine.stop`); None before."""
 
     def start(self) -> None:
         self._thread.start()
 
-    def request_stop(self) -> None:
-        """Ask training to stop after the current batch; later fits are skipped."""
+    def request_stop(self) -> str:
+        """Stop the run as far as kmon can, and return what that does (see
+        :data:`~kmon.engine.stop.STOP_EFFECTS`): a running ``fit()`` ends after the
+        current batch; between fits, later ``fit()`` calls return at once; before
+        any ``fit()`` the script is interrupted with ``KeyboardInterrupt`` (once),
+        or, if it has not started yet, never runs. Safe from a signal handler.
+        """
         self.stop_signal.request()
+        hook = self._hook
+        if hook is not None and hook.in_fit:
+            action = AFTER_BATCH
+        elif hook is not None and hook.fits:
+            action = LATER_FITS
+        else:
+            action = self._interrupt()
+        if self.stop_action is None:
+            self.stop_action = action
+        return action
+
+    def _interrupt(self) -> str:
+        """KeyboardInterrupt in the script, or none at all if it has not started."""
+        first = not self._interrupted
+        # Raised before _signals is read, as _main sets _signals before it reads
+        # this: whatever the order, the script is interrupted or never starts.
+        self._interrupted = True
+        signals = self._signals
+        if first and signals is not None:
+            signals.interrupt()
+        return INTERRUPT if self._script_started else BEFORE_START
 
     @property
     def stop_requested(self) -> bool:
@@ -208,7 +285,15 @@ class TrainingRun:
             hook.install()
             if self._gate is not None:
                 self._gate.wait(10.0)
-            with ScriptSignals():
+            with ScriptSignals() as signals:
+                # Set before the check: a stop from now on interrupts the script,
+                # one before it means the script never runs.
+                self._signals = signals
+                self._script_started = True
+                if self._interrupted:
+                    raise KeyboardInterrupt
+                self._emit(ScriptStart())
+                self._watch_for_fit()
                 self.target.execute()
         except SystemExit as exc:
             exit_code = _exit_code(exc)
@@ -228,6 +313,9 @@ class TrainingRun:
                 "traceback": _user_traceback(exc),
             }
         finally:
+            self._signals = None
+            if self._no_fit_timer is not None:
+                self._no_fit_timer.cancel()
             if hook is not None:
                 hook.uninstall()
                 fits = hook.fits
@@ -240,6 +328,21 @@ class TrainingRun:
             self._emit(Notice(level="warning", text=NO_TRAINING_NOTE))
         self._emit(RunEnd(status=status, exit_code=exit_code, error=error, fits=fits))
         self.finished.set()
+
+    def _watch_for_fit(self) -> None:
+        """Say so if the script runs NO_FIT_SECONDS without calling ``fit()``."""
+        if self._no_fit_seconds > 0:
+            timer = threading.Timer(self._no_fit_seconds, self._note_no_fit)
+            timer.daemon = True
+            self._no_fit_timer = timer
+            timer.start()
+
+    def _note_no_fit(self) -> None:
+        hook = self._hook
+        if hook is not None and hook.fits == 0 and self._signals is not None:
+            self._emit(
+                Notice(level="warning", text=no_fit_note(self._no_fit_seconds), topic=NO_FIT_TOPIC)
+            )
 
 
 def _exit_code(exc: SystemExit) -> int:

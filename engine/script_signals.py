@@ -170,6 +170,12 @@ class ScriptSignals:
         finally:
             del frame
 
+    def interrupt(self) -> None:
+        """Raise ``KeyboardInterrupt`` in the script's thread at its next bytecode,
+        as Ctrl+C does in plain python's main thread (a C call in progress, such as
+        ``time.sleep``, finishes first). Nothing once the script has ended."""
+        self._raise_in_script(KeyboardInterrupt())
+
     def _raise_in_script(self, exc: BaseException) -> None:
         with self._delivery_lock:
             if self._accepting:

@@ -17,6 +17,7 @@ from .hangup import TerminalGuard
 from .headless import HeadlessReporter
 from .runner import CallableTarget, ScriptTarget, TrainingRun
 from .state import RunState
+from .stop import AFTER_BATCH, STOP_EFFECTS
 
 DRAIN_SECONDS = 0.1
 #: Exit code when a second SIGTERM gives up on a stopping run (128 + SIGTERM).
@@ -170,15 +171,16 @@ def follow_headless(
                         session.abandon()
                         _hand_back(reporter, session)
                         return SIGTERM_EXIT_CODE
-                    reporter.say("SIGTERM: stopping after this batch (send it again to quit now)")
+                    what = _stopping(session.run.stop_action)
+                    reporter.say(f"SIGTERM: {what}; send it again to quit now")
             except KeyboardInterrupt:
                 interrupts += 1
                 if interrupts > 1:
                     session.abandon()
                     _hand_back(reporter, session)
                     return 130
-                session.run.request_stop()
-                reporter.say("stopping after this batch (Ctrl+C again to quit now)")
+                what = _stopping(session.run.request_stop())
+                reporter.say(f"{what}; Ctrl+C again to quit now")
             except OSError:
                 # The terminal is gone but no SIGHUP came (yet): stop writing to it.
                 guard.silence()
@@ -187,6 +189,13 @@ def follow_headless(
         session.close()
         _hand_back(reporter, session)
     return session.run.exit_code or 0
+
+
+def _stopping(action: str | None) -> str:
+    """The headless line for a stop, by what it does (see :mod:`.stop`)."""
+    if action is None or action == AFTER_BATCH:
+        return "stopping after this batch"
+    return f"stopping: {STOP_EFFECTS[action]}"
 
 
 def _hand_back(reporter: HeadlessReporter, session: Session) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from .events import (
     LOG_TOPIC,
+    NO_FIT_TOPIC,
     Alarm,
     Batch,
     EpochEnd,
@@ -24,6 +25,7 @@ from .events import (
     Notice,
     RunEnd,
     RunStart,
+    ScriptStart,
     TrainEval,
     ValEnd,
     ValueKinds,
@@ -32,9 +34,9 @@ from .events import (
 from .format import format_value
 from .head_board import HeadBoard
 from .model_segments import ModelSegment, ModelSegments
+from .pace import Pace
 from .series import BucketSeries, MetricSeries
 
-_RATE_WINDOW = 64
 #: Alarm events (raised, cleared and ended) a state keeps.
 ALARM_HISTORY = 500
 #: EMA smoothing of per-batch losses (the TUI can show it instead of raw values).
@@ -61,6 +63,8 @@ class FitInfo:
     model_index: int | None = None
     segment: int = 0
     """Index in :attr:`RunState.segments` of the model this fit trains."""
+    early_stopping: list[str] | None = None
+    """Its callbacks that can end it early (EarlyStopping...); None when unknown."""
 
 
 @dataclass(slots=True)
@@ -157,7 +161,11 @@ class RunState:
     exit_code: int | None = None
     error: dict[str, str] | None = None
     phase: str = "starting"
-    """"starting", "training", "validating" or "finished"."""
+    """What the run is doing: "starting" (kmon imports TensorFlow), "running
+    script" (no fit() yet), "training" (in a fit()), "between fits" or "finished"."""
+    no_fit_notice: Notice | None = None
+    """The notice that the script ran a while without calling fit() (topic
+    ``NO_FIT_TOPIC``), once it came."""
 
     fits: list[FitInfo] = field(default_factory=list)
     fit: int | None = None
@@ -201,7 +209,7 @@ class RunState:
     version: int = 0
     """Bumped by every applied event: redraw only when it changed."""
 
-    _rate_window: deque[tuple[float, int]] = field(init=False, repr=False)
+    _pace: Pace = field(init=False, repr=False)
     _epoch_losses: BatchLossStats = field(init=False, repr=False)
     _pending_train_eval: dict[str, float] | None = field(default=None, repr=False)
     _ema: float = field(default=0.0, repr=False)
@@ -210,7 +218,7 @@ class RunState:
 
     def __post_init__(self) -> None:
         self.log_lines = deque(maxlen=self.log_capacity)
-        self._rate_window = deque(maxlen=_RATE_WINDOW)
+        self._pace = Pace()
         self._epoch_losses = BatchLossStats()
         self._models = ModelSegments()
         self.segments = self._models.segments
@@ -245,6 +253,7 @@ class RunState:
             # its history goes on, the earlier run's ending no longer holds.
             self.status = self.exit_code = self.error = self.ended = None
             self.phase = "starting"
+            self.no_fit_notice = None
         else:
             self.started = event.t
         self._models.run_started()
@@ -253,6 +262,10 @@ class RunState:
             self.name = event.scenario + (f" ({event.variant})" if event.variant else "")
         elif event.script:
             self.name = event.script.replace("\\", "/").rsplit("/", 1)[-1]
+
+    def _on_script_start(self, event: ScriptStart) -> None:
+        if self.phase == "starting":
+            self.phase = "running script"
 
     def _on_fit_start(self, event: FitStart) -> None:
         offset = len(self.history)
@@ -272,6 +285,7 @@ class RunState:
                 event.weighting,
                 model_index=event.model_index,
                 segment=segment.number,
+                early_stopping=event.early_stopping,
             )
         )
         self.fit, self.epoch, self.step = event.fit, None, None
@@ -288,6 +302,7 @@ class RunState:
         self.fit, self.epoch, self.step = event.fit, event.epoch, None
         self.epoch_started = event.t
         self.phase = "training"
+        self._pace.epoch_started(event.t)
         self._epoch_losses = BatchLossStats()
         self._fold_heads(event)
 
@@ -302,7 +317,8 @@ class RunState:
         if self.step is None or advanced > 0:
             self.step = event.step
         self.total_steps += advanced
-        self._rate_window.append((event.t, self.total_steps))
+        pace = self._pace
+        pace.window.append((event.t - pace.paused, self.total_steps))
         self.last_batch_logs = event.logs
         loss = event.logs.get("loss")
         if loss is not None:
@@ -337,6 +353,7 @@ class RunState:
 
     def _on_val_end(self, event: ValEnd) -> None:
         self.last_val_logs = event.logs
+        self._pace.validation_ended(event.fit, event.t)
         self._fold_heads(event)
         self.phase = "training"
 
@@ -362,6 +379,7 @@ class RunState:
             )
         )
         self._pending_train_eval = None
+        self._pace.epoch_ended()
         self._fold_heads(event)
 
     def _fold_heads(self, event: Event) -> None:
@@ -376,6 +394,10 @@ class RunState:
             info.stopped_early = self.epochs_of(event.fit) < info.epochs - info.initial_epoch
 
     def _on_log(self, event: Log) -> None:
+        if self.phase == "starting" and event.stream == "stdout":
+            # A log without script_start (an older kmon's): the script prints, so it
+            # runs. Not stderr, where TensorFlow's import already writes.
+            self.phase = "running script"
         self.log_total += 1
         self.log_lines.append(LogLine(self.log_total, event.stream, event.text))
 
@@ -383,6 +405,8 @@ class RunState:
         self.notices.append(event)
         if event.topic == LOG_TOPIC:
             self.log_problem = event
+        elif event.topic == NO_FIT_TOPIC:
+            self.no_fit_notice = event
 
     def _on_alarm(self, event: Alarm) -> None:
         self.alarm_history.append(event)
@@ -434,6 +458,25 @@ class RunState:
         return info.epoch_offset + self.epoch - info.initial_epoch + 1
 
     @property
+    def fit_epoch(self) -> int | None:
+        """1-based epoch within the current fit (``initial_epoch`` counts as done)."""
+        info = self.current_fit
+        if info is None or self.epoch is None:
+            return None
+        return self.epoch - info.initial_epoch + 1
+
+    @property
+    def fit_epochs(self) -> int | None:
+        """Epochs the current fit runs (its ``epochs`` less its ``initial_epoch``)."""
+        info = self.current_fit
+        return max(info.epochs - info.initial_epoch, 0) if info is not None else None
+
+    @property
+    def epochs_done(self) -> int:
+        """Epochs the run has finished, over all its fits."""
+        return len(self.history)
+
+    @property
     def epochs_total(self) -> int | None:
         """Epochs of the run as far as known: earlier fits' plus the current one's."""
         info = self.current_fit
@@ -443,13 +486,8 @@ class RunState:
 
     @property
     def steps_per_second(self) -> float | None:
-        window = self._rate_window
-        if len(window) < 2:
-            return None
-        (t0, s0), (t1, s1) = window[0], window[-1]
-        if t1 <= t0:
-            return None
-        return (s1 - s0) / (t1 - t0)
+        """Training steps per second (the time between epochs left out)."""
+        return self._pace.rate
 
     def elapsed(self, now: float) -> float:
         if self.started is None:
@@ -462,14 +500,23 @@ class RunState:
         done = (self.step + 1) if self.step is not None else 0
         return done, self.steps
 
-    def eta_seconds(self) -> float | None:
-        """Seconds left in the current fit at the current speed (validation excluded)."""
-        rate, info = self.steps_per_second, self.current_fit
-        if not rate or info is None or info.steps is None or self.epoch is None:
-            return None
-        done, steps = self.epoch_progress()
-        epochs_left = max(info.epochs - self.epoch - 1, 0)
-        return max(steps - done + epochs_left * steps, 0) / rate
+    def epoch_eta_seconds(self) -> float | None:
+        """Seconds until the current epoch ends, at the current speed, its
+        validation as long as this fit's last one; None when not known or not
+        training."""
+        return self._etas()[0]
+
+    def fit_eta_seconds(self) -> float | None:
+        """Seconds until the current fit ends, as :meth:`epoch_eta_seconds` counts
+        an epoch; an upper bound when :attr:`FitInfo.early_stopping` names any."""
+        return self._etas()[1]
+
+    def _etas(self) -> tuple[float | None, float | None]:
+        info = self.current_fit
+        if self.phase != "training" or info is None or info.steps is None or self.epoch is None:
+            return None, None
+        done = self.step + 1 if self.step is not None else 0
+        return self._pace.etas(info.fit, info.epochs, info.steps, self.epoch, done)
 
     def epochs_of(self, fit: int) -> int:
         """Epochs that fit ``fit`` completed."""

@@ -1,4 +1,5 @@
-"""The stop request shared by the monitor and the training thread."""
+"""The stop request shared by the monitor and the training thread, and what a stop
+does in each phase of a run."""
 
 from __future__ import annotations
 
@@ -15,3 +16,47 @@ class StopSignal:
 
     def request(self) -> None:
         self.requested = True
+
+
+#: What a stop request does, by what the script is doing when it comes. The stop
+#: flag is raised in every case, so later ``fit()`` calls return at once.
+AFTER_BATCH = "after_batch"
+"""A ``fit()`` is running: it ends after the current batch (``model.stop_training``)."""
+LATER_FITS = "later_fits"
+"""Between fits: nothing is interrupted, the script runs on to its end."""
+INTERRUPT = "interrupt"
+"""No ``fit()`` yet (a custom loop, or data loading): the script gets a
+``KeyboardInterrupt``, as Ctrl+C gives it under plain python."""
+BEFORE_START = "before_start"
+"""kmon is still importing TensorFlow: the script will not run."""
+
+#: Each stop's effect, for the user (the monitor's Quit dialog, headless lines).
+STOP_EFFECTS = {
+    AFTER_BATCH: (
+        "training stops after the current batch (model.stop_training) and later fit() "
+        "calls return at once"
+    ),
+    LATER_FITS: (
+        "no fit() is running, so nothing is interrupted: later fit() calls return at "
+        "once and the script runs on to its end"
+    ),
+    INTERRUPT: (
+        "no fit() has run yet, so there is no batch to stop after: the script is "
+        "interrupted (KeyboardInterrupt raised in it, as Ctrl+C does under plain python)"
+    ),
+    BEFORE_START: "the script has not started yet (kmon is importing TensorFlow): it will not run",
+}
+
+#: What a stop would do in each phase of :class:`~kmon.engine.state.RunState`.
+_ACTION_BY_PHASE = {
+    "starting": BEFORE_START,
+    "running script": INTERRUPT,
+    "training": AFTER_BATCH,
+    "between fits": LATER_FITS,
+}
+
+
+def stop_action_for(phase: str) -> str:
+    """What a stop does when a run's state is in ``phase`` (the engine decides for
+    itself when the request arrives; this is what a monitor can tell beforehand)."""
+    return _ACTION_BY_PHASE.get(phase, AFTER_BATCH)

@@ -25,6 +25,7 @@ from kmon.engine.events import (
     Notice,
     RunEnd,
     RunStart,
+    ScriptStart,
     TrainEval,
     UnknownEventType,
     ValEnd,
@@ -46,6 +47,7 @@ SAMPLES: dict[str, Event] = {
         cwd="/tmp",
         t=T,
     ),
+    "script_start": ScriptStart(t=T + 0.5),
     "fit_start": FitStart(
         fit=2,
         epochs=7,
@@ -57,6 +59,7 @@ SAMPLES: dict[str, Event] = {
         samples=1000,
         steps_per_execution=4,
         train_mode_layers=["dropout: Dropout(0.5)"],
+        early_stopping=["EarlyStopping"],
         t=T + 1,
     ),
     "epoch_start": EpochStart(fit=1, epoch=5, t=T + 2),

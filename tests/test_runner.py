@@ -197,8 +197,8 @@ def test_keyboard_interrupt_in_script_is_stopped(tmp_path):
 def test_script_without_fit_gets_a_notice(tmp_path):
     script = _script(tmp_path, "x = sum(range(10))\n")
     _, events = _run_script(script)
-    assert [e.type for e in events] == ["run_start", "notice", "run_end"]
-    assert events[1].text == NO_TRAINING_NOTE and events[1].level == "warning"
+    assert [e.type for e in events] == ["run_start", "script_start", "notice", "run_end"]
+    assert events[2].text == NO_TRAINING_NOTE and events[2].level == "warning"
     assert events[-1].status == "ok" and events[-1].fits == 0
 
 

@@ -112,8 +112,32 @@ def test_steps_per_second_and_eta_from_event_times():
     assert state.step == 3
     assert state.epoch_progress() == (4, 10)
     assert state.steps_per_second == pytest.approx(1 / STEP_SECONDS)
-    # 6 steps left in this epoch plus 2 epochs of 10, at 2 steps/s.
-    assert state.eta_seconds() == pytest.approx((6 + 20) * STEP_SECONDS)
+    # The bar's epoch: 6 steps left at 2 steps/s; the fit: 2 more epochs of 10.
+    assert state.epoch_eta_seconds() == pytest.approx(6 * STEP_SECONDS)
+    assert state.fit_eta_seconds() == pytest.approx((6 + 20) * STEP_SECONDS)
+
+
+def test_etas_count_validation_as_long_as_the_last_one_and_stop_with_the_fit():
+    clock = Clock()
+    state = RunState()
+    events = _fit(clock, 0, epochs=3, steps=10)
+    # Epoch 0 (validated in 0.25 s), then 4 batches of epoch 1.
+    end_of_epoch_0 = next(i for i, e in enumerate(events) if e.type == "epoch_end")
+    state.apply_all(events[: end_of_epoch_0 + 6])
+    assert (state.epoch, state.step) == (1, 3)
+    rate = state.steps_per_second
+    assert state.epoch_eta_seconds() == pytest.approx(6 / rate + 0.25)
+    assert state.fit_eta_seconds() == pytest.approx(6 / rate + 0.25 + (10 / rate + 0.25))
+    # Once this epoch validated, only the later epochs are left of the fit.
+    validated = next(i for i, e in enumerate(events) if e.type == "val_end" and e.epoch == 1)
+    state.apply_all(events[end_of_epoch_0 + 6 : validated + 1])
+    rate = state.steps_per_second
+    assert state.epoch_eta_seconds() == pytest.approx(0.0)
+    assert state.fit_eta_seconds() == pytest.approx(10 / rate + 0.25)
+    # Between fits there is nothing to wait for.
+    state.apply_all(events[validated + 1 :])
+    assert state.phase == "between fits"
+    assert state.epoch_eta_seconds() is None and state.fit_eta_seconds() is None
 
 
 def test_rate_unknown_with_one_batch_and_eta_unknown_without_steps():
@@ -122,7 +146,7 @@ def test_rate_unknown_with_one_batch_and_eta_unknown_without_steps():
     events = _fit(clock, 0, epochs=2, steps=3)
     state.apply_all(events[:3])
     assert state.steps_per_second is None
-    assert state.eta_seconds() is None
+    assert state.fit_eta_seconds() is None
 
     unknown = RunState()
     unknown.apply(FitStart(steps=None, epochs=2, t=1.0))
@@ -130,7 +154,7 @@ def test_rate_unknown_with_one_batch_and_eta_unknown_without_steps():
     for step in range(5):
         unknown.apply(Batch(step=step, t=2.0 + step))
     assert unknown.steps_per_second == pytest.approx(1.0)
-    assert unknown.eta_seconds() is None
+    assert unknown.epoch_eta_seconds() is None and unknown.fit_eta_seconds() is None
     assert unknown.epoch_progress() == (5, None)
 
 
@@ -191,7 +215,7 @@ def test_nothing_known_before_any_fit():
     state = RunState()
     assert state.epoch_number is None
     assert state.epochs_total is None
-    assert state.eta_seconds() is None
+    assert state.epoch_eta_seconds() is None and state.fit_eta_seconds() is None
     assert state.elapsed(5.0) == 0.0
 
 

@@ -17,8 +17,9 @@ from textual.widgets import Footer, Label, TabbedContent, TabPane
 from kmon.engine.series import BucketSeries
 from kmon.engine.sources import EventSource
 from kmon.engine.state import EMA_BETA, RunState
+from kmon.engine.stop import stop_action_for
 
-from .screens.confirm_quit import ConfirmQuit
+from .screens.confirm_quit import STOP_QUESTIONS, ConfirmQuit, quit_detail
 from .screens.help import HelpScreen
 from .widgets.alarm_pane import AlarmPane
 from .widgets.epoch_chart import EpochChart
@@ -287,18 +288,17 @@ class MonitorApp(App[str]):
             self.push_screen(
                 ConfirmQuit(
                     "Quit now, without waiting?",
-                    "Training was asked to stop and has not ended yet. The event log "
-                    "keeps everything so far.",
+                    "The run was asked to stop and has not ended yet. Quitting now ends "
+                    "the script where it is; the event log keeps everything so far.",
                 ),
                 self._on_quit_now_answer,
             )
             return
+        # What a stop can do depends on what the script is doing (the engine decides
+        # again when the answer comes): offer only that.
+        action = stop_action_for(self.state.phase)
         self.push_screen(
-            ConfirmQuit(
-                "Stop training and quit?",
-                "Training stops after the current batch (model.stop_training); "
-                "the script then finishes and kmon exits.",
-            ),
+            ConfirmQuit(STOP_QUESTIONS[action], quit_detail(action)),
             self._on_stop_answer,
         )
 

@@ -6,9 +6,10 @@ from textual.binding import Binding
 
 from kmon.engine.format import printable
 from kmon.engine.process_identity import SignalRefused
+from kmon.engine.stop import stop_action_for
 
 from .app import MonitorApp
-from .screens.confirm_quit import ConfirmQuit
+from .screens.confirm_quit import ConfirmQuit, stop_detail
 
 
 class AttachedMonitorApp(MonitorApp):
@@ -29,8 +30,10 @@ class AttachedMonitorApp(MonitorApp):
         self.push_screen(
             ConfirmQuit(
                 "Stop this run?",
-                "Training stops after the current batch (SIGTERM to the run's process); "
-                "the script then finishes. The monitor stays attached.",
+                stop_detail(
+                    stop_action_for(self.state.phase),
+                    "SIGTERM to the run's process does it. The monitor stays attached.",
+                ),
             ),
             self._on_stop_run_answer,
         )

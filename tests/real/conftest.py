@@ -70,15 +70,17 @@ class RealRuns:
         *options: str,
         args: tuple[str, ...] = (),
         stdin: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> RealRun:
         """Args: ``options`` go to ``kmon train``, ``args`` to the script; ``stdin``
-        is piped into the run (else it reads end of file)."""
-        key = (script, (*options, "--", *args), stdin)
+        is piped into the run (else it reads end of file); ``env``: variables set
+        for the run on top of the tests' own."""
+        key = (script, (*options, "--", *args), stdin, tuple(sorted((env or {}).items())))
         if key not in self._runs:
-            self._runs[key] = self._run(script, options, args, stdin)
+            self._runs[key] = self._run(script, options, args, stdin, env or {})
         return self._runs[key]
 
-    def _run(self, script: str, options, args, stdin: str | None) -> RealRun:
+    def _run(self, script: str, options, args, stdin: str | None, env: dict[str, str]) -> RealRun:
         folder = self._root / f"run{len(self._runs)}"
         folder.mkdir()
         log = folder / "run.jsonl"
@@ -100,7 +102,7 @@ class RealRuns:
             timeout=RUN_SECONDS,
             input=stdin,
             stdin=subprocess.DEVNULL if stdin is None else None,
-            env=clean_env(),
+            env={**clean_env(), **env},
         )
         events, report = read_events(log) if log.exists() else ([], None)
         return RealRun(

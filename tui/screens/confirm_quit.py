@@ -8,6 +8,28 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
+from kmon.engine.stop import AFTER_BATCH, BEFORE_START, INTERRUPT, LATER_FITS, STOP_EFFECTS
+
+#: The question to ask before each kind of stop (see :mod:`kmon.engine.stop`).
+STOP_QUESTIONS = {
+    AFTER_BATCH: "Stop training and quit?",
+    LATER_FITS: "Stop the run and quit?",
+    INTERRUPT: "Interrupt the script and quit?",
+    BEFORE_START: "Quit before the script starts?",
+}
+
+
+def stop_detail(action: str, then: str) -> str:
+    """What the stop ``action`` does, as a sentence ending with ``then``."""
+    effect = STOP_EFFECTS[action]
+    return f"{effect[0].upper()}{effect[1:]}; {then}"
+
+
+def quit_detail(action: str) -> str:
+    """The live monitor's Quit dialog: what the stop does, then that kmon exits."""
+    then = "kmon exits." if action == BEFORE_START else "kmon exits when the script ends."
+    return stop_detail(action, then)
+
 
 class ConfirmQuit(ModalScreen[bool]):
     """Dismisses with True when the user confirms."""

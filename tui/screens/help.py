@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 KEYS = [
-    ("q / Ctrl+C", "quit (asks first while training runs, then stops it gracefully)"),
+    ("q / Ctrl+C", "quit (asks first while the run goes on, saying what a stop does then)"),
     ("l / o", "the Loss tab / the Output tab (the script's own output)"),
     ("h", "the Heads tab: each output's loss and metrics, train and val, and the total"),
     ("a", "the Alarms tab: training alarms, evidence, fixes"),

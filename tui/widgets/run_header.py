@@ -20,7 +20,8 @@ _STATUS_STYLE = {
 
 
 class RunHeader(Widget):
-    """Script name, fit and epoch, step progress with ETA, steps/s and elapsed time.
+    """Script name, fit and epoch, what the run is doing, step progress with ETAs,
+    steps/s and elapsed time.
 
     It redraws 10 times a second, holding the GIL the training thread needs, so it
     paints two cached strips (``render_line``) rather than going through a
@@ -48,7 +49,18 @@ class RunHeader(Widget):
         """Redraw from ``state``; ``now`` is the wall clock (or the replay's clock)."""
         size_width = self.size.width
         width = max(size_width - 2, 20)
-        first = _with_alarm_badge(self._first_line(state), state, width)
+        badge = _alarm_badge(state)
+        room = width - badge.cell_len - 2 if badge is not None else width
+        for detail in (2, 1, 0):
+            # As much of where the run is as fits before the status and the badge.
+            first, through_status = self._first_line(state, detail)
+            if not size_width or through_status <= room:
+                break
+        if badge is not None:
+            if first.cell_len > room:
+                first.truncate(max(room, 0), overflow="ellipsis")
+            first.append("  ")
+            first.append_text(badge)
         if size_width and first.cell_len > width:  # a long failure reason
             first.truncate(width, overflow="ellipsis")
         for y, line in enumerate((first, self._second_line(state, now, width))):
@@ -77,20 +89,31 @@ class RunHeader(Widget):
         """The header's two lines as plain text."""
         return "\n".join(line.plain for line in self._lines)
 
-    def _first_line(self, state: RunState) -> Text:
+    def _first_line(self, state: RunState, detail: int) -> tuple[Text, int]:
+        """The first line, and its length up to the end of the status.
+
+        ``detail`` 2 says everything; 1 leaves out the run's epochs done, 0 also the
+        number of fits so far (for narrow terminals)."""
         line = Text()
         line.append("kmon ", style="bold")
         # The name comes from the log (a crafted one may hold terminal escapes).
         line.append(printable(state.name) if state.name else "starting…", style="bold cyan")
+        fits = len(state.fits)
         if state.current_fit is not None:
-            fits = len(state.fits)
-            line.append(f"  fit {state.fit}" + (f" ({fits} so far)" if fits > 1 else ""))
-        if state.epoch_number is not None:
-            line.append(f"  epoch {state.epoch_number}/{state.epochs_total}", style="bold")
+            so_far = f" ({fits} so far)" if fits > 1 and detail > 0 else ""
+            line.append(f"  fit {state.fit}{so_far}")
+        if state.fit_epoch is not None:
+            # Within this fit: while more fits may follow, "5/5" must not read as the
+            # run's end.
+            of_this_fit = " of this fit" if fits > 1 or not state.finished else ""
+            line.append(f" · epoch {state.fit_epoch}/{state.fit_epochs}{of_this_fit}", style="bold")
             if state.current_fit is not None and state.current_fit.stopped_early:
                 line.append(" (stopped early)", style="yellow")
+            if fits > 1 and detail > 1:
+                line.append(f" · {state.epochs_done} epochs done")
         line.append("  ")
         line.append(*self._status(state))
+        through_status = line.cell_len
         if state.error and state.error.get("message"):
             # Why it failed, in one line (the Output tab has the traceback).
             reason = state.error["message"].splitlines()[0]
@@ -102,7 +125,7 @@ class RunHeader(Widget):
             line.append(f"  ⚠ {problem.text.split(' · ', 1)[0]}", style=style)
         if state.dropped:
             line.append(f"  {state.dropped} batch events coalesced", style="dim")
-        return line
+        return line, through_status
 
     def _status(self, state: RunState) -> tuple[str, str]:
         if state.status is not None:
@@ -117,16 +140,18 @@ class RunHeader(Widget):
         return f"● {state.phase}", "green"
 
     def _second_line(self, state: RunState, now: float, width: int) -> Text:
+        elapsed = f"  elapsed {format_duration(state.elapsed(now))}"
+        if not state.fits:
+            return _before_any_fit(state, elapsed, width)
         done, steps = state.epoch_progress()
         rate = state.steps_per_second
         tail = Text()
         tail.append(f" {done}/{steps if steps is not None else '?'}")
         if rate:
             tail.append(f"  {rate:,.1f} steps/s")
-        eta = state.eta_seconds()
-        if eta is not None and not state.finished:
-            tail.append(f"  ETA {format_duration(eta)}")
-        tail.append(f"  elapsed {format_duration(state.elapsed(now))}")
+        if not state.finished:
+            tail.append(_etas(state))
+        tail.append(elapsed)
         bar_width = max(width - tail.cell_len - 1, 5)
         line = Text()
         if steps:
@@ -139,21 +164,50 @@ class RunHeader(Widget):
         return line
 
 
-def _with_alarm_badge(line: Text, state: RunState, width: int) -> Text:
-    """``line`` with the active-alarm badge at its end, shortened so the badge stays
-    visible in narrow terminals."""
+def _etas(state: RunState) -> str:
+    """``  epoch ETA 0:12 · fit ETA 1:10``; the fit's is marked as an upper bound
+    (``≤1:10``) when a callback such as EarlyStopping may end it sooner."""
+    epoch, fit = state.epoch_eta_seconds(), state.fit_eta_seconds()
+    parts = []
+    if epoch is not None:
+        parts.append(f"epoch ETA {format_duration(epoch)}")
+    if fit is not None:
+        info = state.current_fit
+        bound = "≤" if info is not None and info.early_stopping else ""
+        parts.append(f"fit ETA {bound}{format_duration(fit)}")
+    return "  " + " · ".join(parts) if parts else ""
+
+
+def _before_any_fit(state: RunState, elapsed: str, width: int) -> Text:
+    """No progress bar to draw yet: say what is awaited instead."""
+    line = Text()
+    if state.finished:
+        line.append(" no fit() ran", style="dim")
+    elif state.no_fit_notice is not None:
+        line.append(
+            " no fit() seen yet: custom training loops are not monitored (o: output)",
+            style="bold yellow",
+        )
+    elif state.phase == "running script":
+        line.append(" no fit() yet: progress shows once the script calls fit()", style="dim")
+    else:
+        line.append(" the script starts once kmon has imported TensorFlow", style="dim")
+    room = max(width - len(elapsed), 5)
+    if line.cell_len > room:
+        line.truncate(room, overflow="ellipsis")
+    line.append(" " * (room - line.cell_len))
+    line.append(elapsed)
+    return line
+
+
+def _alarm_badge(state: RunState) -> Text | None:
+    """The active-alarm badge the first line ends with; None without alarms."""
     alarms = state.alarms
     if not alarms:
-        return line
+        return None
     errors = any(alarm.severity == "error" for alarm in alarms.values())
     count = len(alarms)
-    badge = Text(
+    return Text(
         f" ⚠ {count} alarm{'s' if count > 1 else ''} (a) ",
         style="bold white on red" if errors else "bold black on yellow",
     )
-    room = width - badge.cell_len - 2
-    if line.cell_len > room:
-        line.truncate(max(room, 0), overflow="ellipsis")
-    line.append("  ")
-    line.append_text(badge)
-    return line
