@@ -4,11 +4,13 @@ tab's wrapping and the Loss tab's explanation, driven through Textual's Pilot.""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
-from tui_helpers import StandInLiveSource, running, wait_until
+from tui_helpers import StandInLiveSource, load_events, running, wait_until
 
 from kmon.engine.events import Log, RunStart
 from kmon.tui.app import MonitorApp
+from kmon.tui.widgets.explanation import Explanation
 from kmon.tui.widgets.log_pane import LogPane
 
 SIZE = (120, 40)
@@ -47,3 +49,34 @@ def test_output_lines_that_came_while_hidden_wrap_at_the_panes_width():
 
     asyncio.run(scenario())
 
+
+def test_an_explanation_that_grew_while_the_loss_tab_was_hidden_is_shown_whole():
+    events = load_events("two_fits")
+    ends = [i for i, e in enumerate(events) if e.type == "epoch_end"]
+    # The first epoch without validation: its explanation is a line shorter.
+    first = events[ends[0]]
+    logs = {key: value for key, value in first.logs.items() if key != "val_loss"}
+    events[ends[0]] = dataclasses.replace(first, logs=logs)
+    source = StandInLiveSource()
+    source.running = False  # no throttling of the epoch panels
+    source.put(*events[: ends[0] + 1])
+
+    async def scenario():
+        app = MonitorApp(source)
+        async with running(app, SIZE) as pilot:
+            explanation = app.query_one(Explanation)
+            await wait_until(pilot, lambda: "Epoch 1:" in str(explanation.content))
+            await pilot.pause(0.1)
+            short = len(screen_text(explanation))
+            await pilot.press("o")
+            source.put(*events[ends[0] + 1 : ends[1] + 1])
+            await wait_until(pilot, lambda: "Epoch 2:" in str(explanation.content))
+            await pilot.press("l")
+            await pilot.pause(0.2)
+            rows = screen_text(explanation)
+            assert len(rows) == short + 1
+            text = str(explanation.visual).replace("\n", " ")
+            assert " ".join(rows) == " ".join(text.split())
+            assert rows[-1].endswith("with the final weights in inference mode.")
+
+    asyncio.run(scenario())
