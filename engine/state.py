@@ -22,6 +22,7 @@ from .events import (
     FitStart,
     Log,
     Notice,
+    Probes,
     RunEnd,
     RunStart,
     TrainEval,
@@ -169,6 +170,8 @@ class RunState:
     """Active alarms by (kind, subject), in the order they were raised."""
     alarm_history: deque[Alarm] = field(default_factory=lambda: deque(maxlen=ALARM_HISTORY))
     """Alarm events, raised and cleared, oldest first (the newest ALARM_HISTORY)."""
+    probes: Probes | None = None
+    """What the latest fit is checked for; None before it says (or in older logs)."""
     dropped: int = 0
     """Batch events a slow monitor coalesced away (the event log still has them)."""
     heads: HeadBoard | None = None
@@ -344,6 +347,9 @@ class RunState:
             self.alarms.pop(key, None)
         else:
             self.alarms[key] = event
+
+    def _on_probes(self, event: Probes) -> None:
+        self.probes = event
 
     def _on_run_end(self, event: RunEnd) -> None:
         self.ended = event.t
