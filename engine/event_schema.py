@@ -44,6 +44,7 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "log": ("text",),
     "notice": ("text",),
     "alarm": ("kind", "state"),
+    "probes": ("fit",),
     "run_end": ("status",),
 }
 

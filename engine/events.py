@@ -255,6 +255,35 @@ class Alarm(Event):
 
 
 @dataclass(slots=True)
+class Probes(Event):
+    """What kmon checks during one ``fit()`` (see :mod:`kmon.engine.probe_callback`):
+    sent as the fit starts, and again when that changes (a probe turned off). All
+    off when the script turned the checks off (``set_probe_config(enabled=False)``)."""
+
+    type: ClassVar[str] = "probes"
+    fit: int = 0
+    data: bool = False
+    """The fit-start checks of the data ran (scale, feature ranges, NaN/Inf)."""
+    loss: bool = False
+    """The training loss is checked after every batch."""
+    stop_on_nan: bool = False
+    """A NaN or Inf loss stops training (``--stop-on-nan``)."""
+    predictions: bool = False
+    """Prediction probes run: the spread of the predictions on the probe batch."""
+    gradients: bool = False
+    """Gradient probes run: gradient norms on the probe batch."""
+    probe_samples: int | None = None
+    """Samples in the probe batch; None without one."""
+    budget: float | None = None
+    """Share of training time the prediction probes may take; None when they run
+    every ``every`` steps instead."""
+    gradient_budget: float | None = None
+    """Likewise for the gradient probes (``gradient_every``)."""
+    every: int | None = None
+    gradient_every: int | None = None
+
+
+@dataclass(slots=True)
 class RunEnd(Event):
     """``status`` is "ok", "failed" or "stopped"; ``error`` is set when failed."""
 
@@ -281,6 +310,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Log,
         Notice,
         Alarm,
+        Probes,
         RunEnd,
     )
 }

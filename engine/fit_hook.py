@@ -19,7 +19,7 @@ import keras
 
 from .alarms import AlarmBook
 from .callback import KmonCallback
-from .events import Event, Notice
+from .events import Event, Notice, Probes
 from .probe_callback import ProbeCallback
 from .probes import FitData, ProbeConfig, probe_config
 from .runner import RefusedRun
@@ -151,6 +151,8 @@ class FitHook:
                     self._emit, self.fits, self.alarms, data, config=config, stop=self._stop
                 )
             )
+        else:
+            self._emit(Probes(fit=self.fits))  # nothing is checked
         self.fits += 1
         arguments["callbacks"] = _with_callback(arguments.get("callbacks"), added, model)
         if self._quiet_keras:

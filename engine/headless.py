@@ -10,13 +10,23 @@ from .events import Alarm, EpochEnd, Event, FitEnd, FitStart, Log, Notice
 from .explain import explain_epoch
 from .format import format_duration, format_logs, format_value
 from .head_board import table_lines
-from .state import FitInfo, RunState
+from .state import EpochRecord, FitInfo, RunState
 
 PREFIX = "[kmon]"
+#: Epochs that end closer together than this come too fast to read line by line:
+#: their lines are grouped (a script of many tiny fits printed 1,600 lines).
+FAST_EPOCH_SECONDS = 1 / 3
+#: A grouped line covers the fast epochs of about this long.
+GROUP_SECONDS = 0.5
 
 
 class HeadlessReporter:
     """Passes the script's output through and adds one line per epoch.
+
+    Epochs that come faster than a few a second get one line about every
+    ``GROUP_SECONDS`` for all of them (``epochs 12–57 … (46 epochs in 0.5 s)``);
+    each fit's first and last epoch have a line of their own. The event log has
+    every epoch.
 
     Args:
         out: where the script's stdout and kmon's lines go.
@@ -25,6 +35,8 @@ class HeadlessReporter:
         state: what was already shown (when a monitor hands over mid-run).
         explain_last_epoch: end the summary with why the last epoch's History loss
             is what it is, from this run's numbers (the monitor's explanation).
+        quiet: print the summary only: no fit, epoch or info lines (the script's
+            output, warnings, alarms and failures still print).
     """
 
     def __init__(
@@ -35,11 +47,18 @@ class HeadlessReporter:
         log_path: str | None = None,
         state: RunState | None = None,
         explain_last_epoch: bool = False,
+        quiet: bool = False,
     ) -> None:
         self.out, self.err = out, err
         self.log_path = log_path
         self.state = state if state is not None else RunState()
         self.explain_last_epoch = explain_last_epoch
+        self.quiet = quiet
+        self._held: list[tuple[EpochEnd, EpochRecord]] = []
+        """Fast epochs whose line is not printed yet."""
+        self._last_epoch: EpochEnd | None = None
+        self._last_line_t: float | None = None
+        """When the epoch of the latest epoch line ended."""
 
     def say(self, text: str) -> None:
         """One line from kmon itself."""
@@ -57,15 +76,17 @@ class HeadlessReporter:
         if isinstance(event, Log):
             stream = self.err if event.stream == "stderr" else self.out
             stream.write(event.text + "\n")
+        elif self.quiet and not _always_shown(event):
+            return
         elif isinstance(event, FitStart):
             steps = _plural(event.steps, "step") if event.steps is not None else "unknown steps"
             epochs = _plural(event.epochs - event.initial_epoch, "epoch")
             name = f" · model {event.model}" if event.model else ""
             self.out.write(f"{PREFIX} fit {event.fit}: {epochs} × {steps}{name}\n")
         elif isinstance(event, EpochEnd):
-            self.out.write(self._epoch_line(event) + "\n")
-            self._write_heads()
+            self._on_epoch_end(event)
         elif isinstance(event, FitEnd):
+            self._release(last_alone=True)  # a fit's last epoch has its own line
             info = self.state.current_fit
             if info is not None and info.fit == event.fit and info.stopped_early:
                 self.out.write(self._stopped_early_line(info) + "\n")
@@ -74,9 +95,56 @@ class HeadlessReporter:
         elif isinstance(event, Alarm):
             self.out.write(f"{PREFIX} {alarm_line(event, self.state.epoch_number)}\n")
 
-    def _epoch_line(self, event: EpochEnd) -> str:
+    def _on_epoch_end(self, event: EpochEnd) -> None:
+        record = self.state.history[-1]
+        previous, self._last_epoch = self._last_epoch, event
+        fast = (
+            previous is not None
+            and previous.fit == event.fit
+            and event.t - previous.t < FAST_EPOCH_SECONDS
+        )
+        if not fast:
+            self._release()
+            self._write_epoch(self._epoch_line(event, record), event)
+            return
+        self._held.append((event, record))
+        if self._last_line_t is None or event.t - self._last_line_t >= GROUP_SECONDS:
+            self._release()
+
+    def _release(self, *, last_alone: bool = False) -> None:
+        """Print the held epochs: the one's own line, or one line for them all.
+
+        Args:
+            last_alone: the last held epoch gets a line of its own (a fit's last).
+        """
+        if last_alone and len(self._held) > 1:
+            last = self._held.pop()
+            self._release()
+            self._held = [last]
+        if not self._held:
+            return
+        held, self._held = self._held, []
+        event, record = held[-1]
+        if len(held) == 1:
+            self._write_epoch(self._epoch_line(event, record), event)
+            return
+        first = held[0][1]
+        total = self.state.epochs_total
+        seconds = event.t - self._last_line_t if self._last_line_t is not None else None
+        took = f" in {seconds:.1f} s" if seconds is not None else ""
+        self._write_epoch(
+            f"{PREFIX} epochs {first.number}–{record.number}{f'/{total}' if total else ''} "
+            f"(fit {event.fit}, {len(held)} epochs{took}) · {format_logs(event.logs)}",
+            event,
+        )
+
+    def _write_epoch(self, line: str, event: EpochEnd) -> None:
+        self.out.write(line + "\n")
+        self._last_line_t = event.t
+        self._write_heads()
+
+    def _epoch_line(self, event: EpochEnd, record: EpochRecord) -> str:
         state = self.state
-        record = state.history[-1]
         total = state.epochs_total
         of_total = f"/{total}" if total else ""
         seconds = f" · {record.seconds:.1f}s" if record.seconds is not None else ""
@@ -101,6 +169,7 @@ class HeadlessReporter:
 
     def finish(self) -> None:
         """Print the final summary (call once the last events were handled)."""
+        self._release()  # a run cut short inside a fit
         state = self.state
         fits, epochs = len(state.fits), len(state.history)
         duration = format_duration(state.elapsed(state.last_t or 0))
@@ -153,6 +222,14 @@ class HeadlessReporter:
             self.out.write(f"{PREFIX}   {line}\n")
         if final:
             self.out.write(f"{PREFIX} heads: {board.check_text()}\n")
+
+
+def _always_shown(event: Event) -> bool:
+    """What ``--quiet`` still prints: the script's output (printed before this is
+    asked), kmon's warnings and the alarms."""
+    if isinstance(event, Notice):
+        return event.level != "info"
+    return isinstance(event, Alarm)
 
 
 def prose(text: str) -> str:

@@ -24,7 +24,7 @@ from .alarms import (
     gradient_message,
 )
 from .data_checks import array_stats, check_data
-from .events import Event, Notice
+from .events import Event, Notice, Probes
 from .format import format_value
 from .stop import StopSignal
 
@@ -87,6 +87,7 @@ class ProbeCallback(keras.callbacks.Callback):
         self._mark: float | None = None
         self._fitted = None
         self._weights_unseen = False
+        self._data_checked = False
 
     # -- fit start: data checks and the probe batch ------------------------------------------
 
@@ -122,6 +123,8 @@ class ProbeCallback(keras.callbacks.Callback):
             probes.resume_budget(self.model, "gradients", self.gradients)
         self._gradients.vanishing.active = self._book.is_active(VANISHING_GRADIENTS)
         self._gradients.exploding.active = self._book.is_active(EXPLODING_GRADIENTS)
+        self._data_checked = sample is not None
+        self._announce()
 
     def _check_data(self, sample: probes.ProbeBatch) -> None:
         scaled_inputs = probes.inputs_self_normalized(self.model) is None
@@ -177,6 +180,7 @@ class ProbeCallback(keras.callbacks.Callback):
             if why:
                 self._note(why)
                 self.gradients = None
+                self._announce()
         # Not before this fit's first step: Keras builds the compiled loss (and its
         # per-output trackers, which compute_loss updates) in the first train step.
         gradients = self.gradients
@@ -197,6 +201,7 @@ class ProbeCallback(keras.callbacks.Callback):
                 self._probe = None
             else:
                 self.gradients = None
+            self._announce()
         budget.spent(time.perf_counter() - start)
 
     def _probe_predictions(self, step: int) -> None:
@@ -321,6 +326,26 @@ class ProbeCallback(keras.callbacks.Callback):
     def _skip(self, head: str, why: str) -> None:
         self._skipped.add(head)
         self._note(f"prediction-variance check skipped for head {head}: {why}")
+
+    def _announce(self) -> None:
+        """Tell the monitors what this fit is checked for, from now on."""
+        config, probe = self.config, self._probe
+        gradients = probe is not None and self.gradients is not None
+        self._emit(
+            Probes(
+                fit=self._fit,
+                data=self._data_checked,
+                loss=True,
+                stop_on_nan=config.stop_on_nan,
+                predictions=probe is not None,
+                gradients=gradients,
+                probe_samples=probe.rows if probe is not None else None,
+                budget=config.budget if config.every is None else None,
+                gradient_budget=config.gradient_budget if config.gradient_every is None else None,
+                every=config.every,
+                gradient_every=config.gradient_every,
+            )
+        )
 
     def _note(self, text: str) -> None:
         self._emit(Notice(level="info", text=f"alarms: {text}"))

@@ -126,7 +126,7 @@ class Session:
         self.close()
 
 
-def run_headless(session: Session, *, explain_last_epoch: bool = False) -> int:
+def run_headless(session: Session, *, explain_last_epoch: bool = False, quiet: bool = False) -> int:
     """Run to the end, printing the script's output and one line per epoch.
 
     Ctrl+C or SIGTERM asks training to stop gracefully; a second one gives up at
@@ -136,13 +136,18 @@ def run_headless(session: Session, *, explain_last_epoch: bool = False) -> int:
     Args:
         session: the run, not started yet.
         explain_last_epoch: end with the last epoch's explanation (scenarios).
+        quiet: print the summary only (see :class:`HeadlessReporter`).
     """
     session.start()
-    return follow_headless(session, explain_last_epoch=explain_last_epoch)
+    return follow_headless(session, explain_last_epoch=explain_last_epoch, quiet=quiet)
 
 
 def follow_headless(
-    session: Session, state: RunState | None = None, *, explain_last_epoch: bool = False
+    session: Session,
+    state: RunState | None = None,
+    *,
+    explain_last_epoch: bool = False,
+    quiet: bool = False,
 ) -> int:
     """Report a started session headless until its run ends; return its exit code.
 
@@ -150,6 +155,7 @@ def follow_headless(
         session: a started session.
         state: what was already shown (when a monitor hands over mid-run).
         explain_last_epoch: end with the last epoch's explanation.
+        quiet: print the summary only.
     """
     capture = session.capture
     reporter = HeadlessReporter(
@@ -158,6 +164,7 @@ def follow_headless(
         log_path=str(session.log_path),
         state=state,
         explain_last_epoch=explain_last_epoch,
+        quiet=quiet,
     )
     interrupts = terminations = 0
     with TerminalGuard(session.terminal_fds(), on_terminate=session.run.request_stop) as guard:

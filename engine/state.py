@@ -23,6 +23,7 @@ from .events import (
     FitStart,
     Log,
     Notice,
+    Probes,
     RunEnd,
     RunStart,
     ScriptStart,
@@ -186,6 +187,8 @@ class RunState:
     cleared, or ended with its model, leaves."""
     alarm_history: deque[Alarm] = field(default_factory=lambda: deque(maxlen=ALARM_HISTORY))
     """Alarm events, raised, cleared and ended, oldest first (the newest ALARM_HISTORY)."""
+    probes: Probes | None = None
+    """What the latest fit is checked for; None before it says (or in older logs)."""
     dropped: int = 0
     """Batch events a slow monitor coalesced away (the event log still has them)."""
     heads: HeadBoard | None = None
@@ -415,6 +418,9 @@ class RunState:
             self.alarms.pop(key, None)
         else:
             self.alarms[key] = event
+
+    def _on_probes(self, event: Probes) -> None:
+        self.probes = event
 
     def _on_run_end(self, event: RunEnd) -> None:
         self.ended = event.t

@@ -114,8 +114,15 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--headless",
         action="store_true",
-        help="no monitor: pass the output through and print one line per epoch "
+        help="no monitor: pass the output through and print one line per epoch, fast "
+        "epochs sharing one "
         "(automatic when there is no terminal)",
+    )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="headless, printing only the final summary (implies --headless): no fit or "
+        "epoch lines; the script's output, kmon's warnings, alarms and failures still print",
     )
     parser.add_argument(
         "--log",
@@ -192,7 +199,7 @@ def _train(args: argparse.Namespace) -> int:
         target = ScriptTarget.checked(args.script, args.args)
     except ScriptError as exc:
         raise UserError(str(exc)) from None
-    headless = runs_headless(args)
+    headless = args.quiet or runs_headless(args)
     task = _cluster_task()
     if task is not None and not task.is_chief and not headless:
         # Only the chief streams to a monitor: other workers log and never wait on one.
@@ -245,7 +252,7 @@ def _run_scenario(args: argparse.Namespace) -> int:
         scenario, variant = find(name, getattr(args, "variant", None), among=_scenarios(args))
     except UnknownScenario as exc:
         raise UserError(str(exc)) from None
-    headless = runs_headless(args)
+    headless = getattr(args, "quiet", False) or runs_headless(args)
     return _launch(
         CallableTarget.for_scenario(scenario, variant),
         args,
@@ -294,8 +301,9 @@ def _launch(
         target, args, quiet_keras=quiet_keras, evaluate_training_data=evaluate_training_data
     )
     if headless:
-        if scenario is None:
-            return run_headless(session)
+        quiet = getattr(args, "quiet", False)
+        if scenario is None or quiet:
+            return run_headless(session, quiet=quiet)
         # A scenario explains itself as the menu does: what it asks, then why.
         story, variant = scenario
         _say(

@@ -11,8 +11,9 @@ from textual.widgets import Static, TabbedContent
 from tui_helpers import StandInLiveSource, load_events, running, wait_until
 
 from kmon.engine.alarm_advice import ADVICE
-from kmon.engine.events import Alarm, EpochStart, FitStart, Notice, RunStart
+from kmon.engine.events import Alarm, EpochStart, FitStart, Notice, Probes, RunStart
 from kmon.engine.format import format_value
+from kmon.engine.probes import ProbeConfig
 from kmon.engine.sources import RecordedSource
 from kmon.tui.app import MonitorApp
 from kmon.tui.screens.help import KEYS
@@ -150,3 +151,66 @@ def test_pane_renders_from_state_alone():
     console = Console(width=80, file=io.StringIO(), color_system=None)
     console.print(render_alarms(state))
     assert console.file.getvalue().startswith(f"✔ {NO_ALARMS}")
+
+
+def test_the_checks_line_follows_what_the_run_says_it_checks():
+    """Budget and probes from the run's own probes events, never a fixed text: the
+    default budget, then a fit whose probe batch has no targets, then checks off."""
+    config = ProbeConfig()
+    share = f"{(config.budget + config.gradient_budget) * 100:.2g}%"
+    assert share == "1.1%"
+    source = StandInLiveSource()
+
+    def checks(app: MonitorApp) -> str:
+        text = flat(pane_text(app))
+        assert text.startswith(f"✔ {NO_ALARMS} ")
+        return text.removeprefix(f"✔ {NO_ALARMS} ").split(" Notes ")[0]
+
+    async def scenario():
+        app = MonitorApp(source)
+        async with running(app, SIZE) as pilot:
+            await pilot.press("a")
+            await pilot.pause()
+            assert checks(app) == "kmon's checks start with fit(); what they are shows here then."
+            source.put(
+                RunStart(script="/x/train.py", t=100.0),
+                FitStart(fit=0, epochs=3, steps=10, t=100.5),
+                Probes(
+                    fit=0,
+                    data=True,
+                    loss=True,
+                    predictions=True,
+                    gradients=True,
+                    probe_samples=256,
+                    budget=config.budget,
+                    gradient_budget=config.gradient_budget,
+                    t=100.6,
+                ),
+            )
+            await wait_until(pilot, lambda: "probe" in pane_text(app))
+            assert checks(app) == (
+                "kmon checks the data when fit() started (scale, feature ranges, NaN/Inf), "
+                "the spread of the model's predictions and its gradients on a fixed batch of "
+                f"256 probe samples while it trains (within {share} of training time) and the "
+                "loss after every batch."
+            )
+            source.put(
+                FitStart(fit=1, epochs=3, steps=10, t=101.0),
+                Notice(
+                    text="alarms: no targets in the probe batch: prediction and gradient "
+                    "probes are off",
+                    t=101.1,
+                ),
+                Probes(fit=1, data=True, loss=True, stop_on_nan=True, t=101.2),
+            )
+            await wait_until(pilot, lambda: "Notes" in pane_text(app))
+            assert checks(app) == (
+                "kmon checks the data when fit() started (scale, feature ranges, NaN/Inf) and "
+                "the loss after every batch, and stops training if it is NaN or Inf. "
+                "Predictions and gradients are not probed (see Notes)."
+            )
+            source.put(Probes(fit=2, t=102.0), FitStart(fit=2, epochs=1, steps=10, t=102.1))
+            await wait_until(pilot, lambda: "nothing" in pane_text(app))
+            assert checks(app).startswith("kmon checks nothing in this fit")
+
+    asyncio.run(scenario())

@@ -396,3 +396,37 @@ def test_generators_need_a_probe_batch_from_the_user():
     events, _ = fit(model(), batches(), epochs=2, steps_per_epoch=10, shuffle=False)
     assert ("prediction_variance", "forecast") in alarms(events)
     assert ("unscaled_data", None) in alarms(events)
+
+
+def test_each_fit_says_what_it_checks():
+    """The probes event of each fit, as the Alarms tab reads it: the configured
+    budgets with both probes on; a probe batch without targets turns the probes off
+    (and a note says why); checks turned off say so."""
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    config = ProbeConfig()
+    events, _ = fit(model, x, y, config=config, epochs=1, batch_size=32)
+    (said,) = [e for e in events if e.type == "probes"]
+    assert (said.fit, said.data, said.loss, said.predictions, said.gradients) == (
+        0,
+        True,
+        True,
+        True,
+        True,
+    )
+    assert (said.probe_samples, said.budget, said.gradient_budget) == (64, 0.008, 0.003)
+    assert (said.every, said.gradient_every, said.stop_on_nan) == (None, None, False)
+
+    probes.set_probe_batch(x[:16])  # inputs only: nothing to score predictions against
+    events, _ = fit(model, x, y, config=EVERY, epochs=1, batch_size=32)
+    (said,) = [e for e in events if e.type == "probes"]
+    assert (said.data, said.loss, said.predictions, said.gradients) == (True, True, False, False)
+    assert (said.every, said.gradient_every) == (3, 2)
+    assert any("no targets" in e.text for e in events if e.type == "notice")
+
+    events, _ = fit(model, x, y, config=ProbeConfig(enabled=False), epochs=1, batch_size=32)
+    (said,) = [e for e in events if e.type == "probes"]
+    assert not (said.data or said.loss or said.predictions or said.gradients)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from textual import events as events_module
 from textual.widgets import DataTable, Static, TabbedContent
 from tui_helpers import StandInLiveSource, load_events, running, wait_until
 
@@ -103,5 +104,51 @@ def test_a_model_without_compiled_heads_says_so():
             source.put(EpochStart(), Batch(step=0, size=8, logs={"loss": 1.0, "gap": 0.1}))
             await wait_until(pilot, lambda: text_of(app, "#head-summary") == NO_HEADS)
             assert not app.query_one(HeadGrid).query_one(DataTable).display
+
+    asyncio.run(scenario())
+
+
+def test_grid_shown_again_after_the_run_ended_keeps_its_columns_wide():
+    """Seen while training, then reopened from another tab after the run ended: the
+    cells are full width in what the terminal paints, not cropped to the headers
+    (``tota  Σ  0.14``). A terminal paints the table as soon as it has its size
+    again, before the table's idle; the test paints there too."""
+    events = load_events("three_heads")
+    first_end = [e.type for e in events].index("epoch_end")
+    last = [e.logs for e in events if e.type == "epoch_end"][-1]
+    source = StandInLiveSource()
+    source.put(*events[: first_end + 1])
+
+    async def scenario():
+        app = MonitorApp(source)
+        async with running(app, (120, 40)) as pilot:
+            await wait_until(pilot, lambda: app.state.history)
+            await pilot.press("h")
+            await wait_until(pilot, lambda: table_rows(app) and table_rows(app)[0][0] == "total")
+            table = app.query_one(HeadGrid).query_one(DataTable)
+            painted: list[list[str]] = []
+
+            def paint(message) -> None:
+                if isinstance(message, events_module.Resize):
+                    painted.append([table.render_line(y).text for y in range(2)])
+
+            table.message_signal.subscribe(table, paint, immediate=True)
+            await pilot.press("o")
+            source.put(*events[first_end + 1 :])
+            source.running = False
+            await wait_until(pilot, lambda: app.state.finished)
+            await pilot.pause(0.2)
+            await pilot.press("h")
+            await pilot.pause(0.3)
+            assert painted, "the table was not laid out again"
+            total = f"{last['loss']:.4f} ↓"
+            for header, row in [*painted, [table.render_line(y).text for y in range(2)]]:
+                assert header.split() == ["head", "weight", "loss", "val", "loss"] + [
+                    "accuracy",
+                    "val",
+                    "accuracy",
+                ]
+                assert row.split()[:4] == ["total", "Σ", *total.split()]
+                assert "per head only   per head only" in row
 
     asyncio.run(scenario())

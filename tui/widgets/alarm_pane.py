@@ -14,15 +14,10 @@ from textual.widgets import Static
 
 from kmon.engine.alarm_advice import ADVICE
 from kmon.engine.alarms import ENDED, ERROR, RAISED
-from kmon.engine.events import Alarm
+from kmon.engine.events import Alarm, Probes
 from kmon.engine.format import format_duration, format_value
 from kmon.engine.state import RunState
 
-CHECKS = (
-    "kmon checks the data when fit() starts (scale, feature ranges, NaN/Inf), the "
-    "spread of the model's predictions and its gradients on a fixed probe batch while "
-    "it trains (within 2% of training time), and the loss after every batch."
-)
 NO_ALARMS = "No active alarms."
 _SEVERITY_STYLE = {ERROR: "bold red", "warning": "bold yellow"}
 #: Evidence keys shown elsewhere in the entry.
@@ -51,7 +46,13 @@ class AlarmPane(VerticalScroll):
 
     def show(self, state: RunState) -> None:
         history = state.alarm_history
-        key = (len(history), history[-1].t if history else None, len(state.notices))
+        key = (
+            len(history),
+            history[-1].t if history else None,
+            len(state.notices),
+            state.probes,
+            bool(state.fits),
+        )
         if key == self._drawn:
             return
         self._drawn = key
@@ -68,12 +69,12 @@ def render_alarms(state: RunState) -> Group:
         parts.append(Text(f"⚠ {count} active alarm{'s' if count > 1 else ''}", style=style))
     else:
         line = Text(f"✔ {NO_ALARMS} ", style="bold green")
-        line.append(CHECKS, style="dim")
+        line.append(checks_text(state), style="dim")
         parts.append(line)
     for alarm in active:
         parts.append(NewLine())
         parts.extend(_entry(alarm, state))
-    notes = [n.text.removeprefix("alarms: ") for n in state.notices if n.text.startswith("alarms:")]
+    notes = _alarm_notes(state)
     if notes:
         parts += [NewLine(), Text("Notes", style="bold")]
         parts += [_indent(Text(f"· {note}", style="dim"), 2) for note in notes]
@@ -83,6 +84,81 @@ def render_alarms(state: RunState) -> Group:
             _indent(_history_line(alarm, state), 2) for alarm in reversed(state.alarm_history)
         ]
     return Group(*parts)
+
+
+def checks_text(state: RunState) -> str:
+    """What kmon checks in the latest fit, from what the run said (its probes event)."""
+    probes = state.probes
+    if probes is None:
+        if state.fits:
+            return "This log does not say what kmon checked (an older kmon wrote it)."
+        return "kmon's checks start with fit(); what they are shows here then."
+    parts = []
+    if probes.data:
+        parts.append("the data when fit() started (scale, feature ranges, NaN/Inf)")
+    probed = [
+        what
+        for on, what in (
+            (probes.predictions, "the spread of the model's predictions"),
+            (probes.gradients, "its gradients"),
+        )
+        if on
+    ]
+    if probed:
+        samples = f"{probes.probe_samples:,} " if probes.probe_samples else ""
+        parts.append(
+            f"{' and '.join(probed)} on a fixed batch of {samples}probe samples while it "
+            f"trains ({_pace(probes)})"
+        )
+    if probes.loss:
+        stop = ", and stops training if it is NaN or Inf" if probes.stop_on_nan else ""
+        parts.append(f"the loss after every batch{stop}")
+    if not parts:
+        return (
+            "kmon checks nothing in this fit: the script turned its checks off "
+            "(set_probe_config(enabled=False)), so no alarm can be raised."
+        )
+    text = "kmon checks " + _and(parts) + "."
+    off = None
+    if not probes.predictions:
+        off = "Predictions and gradients are not probed"
+    elif not probes.gradients:
+        off = "Gradients are not probed"
+    if off:
+        why = " (see Notes)" if _alarm_notes(state) else ""
+        text += f" {off}{why}."
+    return text
+
+
+def _alarm_notes(state: RunState) -> list[str]:
+    """What the probes said about themselves (why a check is off or skipped)."""
+    return [n.text.removeprefix("alarms: ") for n in state.notices if n.text.startswith("alarms:")]
+
+
+def _pace(probes: Probes) -> str:
+    """How often the probes that run may run: a share of training time, or steps."""
+    running = [
+        (what, budget, every)
+        for on, what, budget, every in (
+            (probes.predictions, "predictions", probes.budget, probes.every),
+            (probes.gradients, "gradients", probes.gradient_budget, probes.gradient_every),
+        )
+        if on
+    ]
+    if all(every is None and budget is not None for _what, budget, every in running):
+        return f"within {_share(sum(budget for _what, budget, _every in running))}"
+    return ", ".join(
+        f"{what} every {every:,} steps" if every is not None else f"{what} within {_share(budget)}"
+        for what, budget, every in running
+    )
+
+
+def _share(budget: float) -> str:
+    return f"{budget * 100:.2g}% of training time"
+
+
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _indent(renderable, left: int) -> Padding:

@@ -40,8 +40,11 @@ class Explanation(Static):
         heading, text = explain_latest(state)
         self.update(f"[b]{_escape(heading)}:[/b] " + _escape(text), layout=False)
         # A layout pass makes Textual render every widget of the tab again: ask for
-        # one only when the new text wraps to another number of lines.
-        if self.get_content_height(self.size, self.app.size, self.size.width) != self.size.height:
+        # one only when the new text wraps to another number of lines. On a hidden
+        # tab (no width) that cannot be known, and the tab, once shown, would keep
+        # the old height and cut the new text off: always ask then.
+        width, height = self.size
+        if not width or self.get_content_height(self.size, self.app.size, width) != height:
             self.refresh(layout=True)
 
 

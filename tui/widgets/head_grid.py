@@ -3,13 +3,14 @@ columns the loss and every metric, for training and validation."""
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from kmon.engine.format import format_value
-from kmon.engine.head_board import Cell, HeadBoard
+from kmon.engine.head_board import Cell, HeadBoard, Row
 from kmon.engine.heads import TRAIN, VAL
 from kmon.engine.state import RunState
 
@@ -55,6 +56,8 @@ class HeadGrid(VerticalScroll):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._drawn: tuple[int, int] | None = None
+        self._layout: tuple[list[str], list[str]] | None = None
+        """The table's column and row keys, as last built."""
 
     def compose(self) -> ComposeResult:
         yield Static(WAITING, id="head-summary")
@@ -94,18 +97,55 @@ class HeadGrid(VerticalScroll):
             table.display = True
             self.call_after_refresh(self._fill, board)
             return
-        table.clear(columns=True)
         quantities = board.quantities()
-        table.add_column("head", key="head")
-        table.add_column("weight", key="weight")
-        for quantity in quantities:
-            for split in (TRAIN, VAL):
-                label = quantity if split == TRAIN else f"val {quantity}"
-                table.add_column(label, key=f"{split}:{quantity}")
-        for row in board.rows():
-            label = Text(row.label, style="bold" if row.head is None else "")
-            cells = [_cell(row.cells[(q, s)]) for q in quantities for s in (TRAIN, VAL)]
-            table.add_row(label, Text(row.weight, style="dim"), *cells)
+        columns = [("head", "head"), ("weight", "weight")] + [
+            (quantity if split == TRAIN else f"val {quantity}", f"{split}:{quantity}")
+            for quantity in quantities
+            for split in (TRAIN, VAL)
+        ]
+        rows = {
+            _row_key(row): [
+                Text(row.label, style="bold" if row.head is None else ""),
+                Text(row.weight, style="dim"),
+                *(_cell(row.cells[(q, s)]) for q in quantities for s in (TRAIN, VAL)),
+            ]
+            for row in board.rows()
+        }
+        # Column widths are set here, from the cells, not left to DataTable's auto
+        # width: that is measured on the table's next idle, without invalidating
+        # its render caches, so a paint in between (a tab shown again) kept every
+        # cell cropped to its header's width for good.
+        widths = [
+            max(cell_len(label), *(cells[index].cell_len for cells in rows.values()))
+            for index, (label, _key) in enumerate(columns)
+        ]
+        layout = ([key for _label, key in columns], list(rows))
+        if layout == self._layout:
+            _update(table, rows, widths)
+            return
+        self._layout = layout
+        table.clear(columns=True)
+        for (label, key), width in zip(columns, widths, strict=True):
+            table.add_column(label, key=key, width=width)
+        for key, cells in rows.items():
+            table.add_row(*cells, key=key)
+
+
+def _update(table: DataTable, rows: dict[str, list[Text]], widths: list[int]) -> None:
+    """Same heads and columns: only values changed (at every batch while training)."""
+    for index, (column, width) in enumerate(zip(table.ordered_columns, widths, strict=True)):
+        grows = width > column.width  # never narrower: the grid does not jitter
+        if grows:
+            column.width = width
+        for row_key, cells in rows.items():
+            cell = cells[index]
+            if grows or table.get_cell(row_key, column.key) != cell:
+                # update_width: the table's virtual size follows a wider column.
+                table.update_cell(row_key, column.key, cell, update_width=grows)
+
+
+def _row_key(row: Row) -> str:
+    return "total" if row.head is None else f"head:{row.head}"
 
 
 def _cell(cell: Cell) -> Text:
