@@ -78,6 +78,8 @@ class BatchLossStats:
     count: int = 0
     samples: int = 0
     weighted_sum: float = 0.0
+    plain_sum: float = 0.0
+    """The losses summed with each batch counting once (a per-step mean's)."""
     low: float = math.inf
     high: float = -math.inf
     last_size: int = 0
@@ -93,6 +95,7 @@ class BatchLossStats:
         self.count += 1
         self.samples += size
         self.weighted_sum += value * size
+        self.plain_sum += value
         if math.isfinite(value):
             # Comparisons, not min()/max(): this runs for every batch.
             if value < self.low:
@@ -108,6 +111,11 @@ class BatchLossStats:
     @property
     def mean(self) -> float:
         return self.weighted_sum / self.samples if self.samples else math.nan
+
+    @property
+    def step_mean(self) -> float:
+        """The mean with every batch counting once, whatever its size."""
+        return self.plain_sum / self.count if self.count else math.nan
 
     def describe_range(self) -> str:
         """``0.31…0.58``, saying how many batches were non-finite."""
@@ -180,6 +188,8 @@ class RunState:
     """Keras's running mean of the loss after each batch (what its progress bar shows)."""
     batch_values: BucketSeries = field(init=False)
     """Each batch's own loss, recovered from the running means."""
+    unrecovered_batches: int = 0
+    """Batches that logged a loss but whose own loss was not recoverable."""
     batch_ema: BucketSeries = field(init=False)
     """Bias-corrected EMA (beta ``EMA_BETA``) of the recovered per-batch loss."""
     version: int = 0
@@ -281,6 +291,8 @@ class RunState:
         if value is not None:
             self.batch_values.append(value)
             self._add_ema(value)
+        elif loss is not None:
+            self.unrecovered_batches += 1
 
     def _add_ema(self, value: float) -> None:
         if not math.isfinite(value):

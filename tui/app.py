@@ -214,6 +214,9 @@ class MonitorApp(App[str]):
         stats = None
         if not len(series) and self.state.batches:
             stats = "not recoverable for this input (see the event log's value_kinds)"
+        elif self.state.unrecovered_batches:
+            missing = self.state.unrecovered_batches
+            stats = f"{describe_series(series, unit='batches')} · {missing} not recoverable"
         self._show_series("#batch-values", series, caption, stats)
 
     def _show_running_means(self) -> None:
