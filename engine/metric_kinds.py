@@ -23,7 +23,9 @@ Facts this relies on, checked against Keras 3's trainers (``compile_utils.py`` a
 So, beyond Keras's own rules, every ``Mean`` tracker's weighting is read from its
 count after the first dispatch: its samples (a sample-weighted mean), its steps
 (a per-step mean), or neither (not recoverable). Where both are the same (a batch
-of one) the two weightings agree.
+of one) the two weightings agree. An overridden ``train_step`` may pass ``fit()``'s
+sample weights to any tracker, whose count is then their sum: there only a
+per-step count is trusted.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ def classify_log_keys(
     masked = _uses_masking(model)
     loss_tracker = getattr(model, "_loss_tracker", None)
     custom_step = overrides(model, "train_step")
-    counts = _Counts(model, loss_tracker, custom_step, first)
+    counts = _Counts(model, loss_tracker, custom_step, custom_step and sample_weighted, first)
     head_ranges = _head_loss_ranges(model)
     for metric in getattr(model, "metrics", []) or []:
         if type(metric).__name__ == "CompileMetrics":
@@ -119,8 +121,6 @@ def classify_log_keys(
         elif _is_output_loss_tracker(metric, model):
             bounds = next((r for m, r in head_ranges if m is metric), None)
             kinds[metric.name] = _bounded(counts.kind_of(metric), bounds)
-        elif custom_step and sample_weighted:
-            kinds[metric.name] = KeyKind(None, _UNSEEN_WEIGHTS)
         else:
             # A tracker of the user's own: its count after the first step tells
             # whether it counts samples or steps.
@@ -160,12 +160,23 @@ def added_loss_layers(model) -> list[str]:
 
 class _Counts:
     """Reads a tracker's count after the first dispatch against its samples and
-    its steps, to tell a sample-weighted mean from a per-step one."""
+    its steps, to tell a sample-weighted mean from a per-step one.
 
-    def __init__(self, model, loss_tracker, custom_step: bool, first: FirstDispatch) -> None:
+    Args:
+        custom_step: the model overrides ``train_step``.
+        hidden_weights: it does, and ``fit()`` got sample or class weights, which
+            it may pass to any tracker: a count equal to the samples may then be
+            a sum of weights that happens to match, so only a per-step count is
+            trusted.
+    """
+
+    def __init__(
+        self, model, loss_tracker, custom_step: bool, hidden_weights: bool, first: FirstDispatch
+    ) -> None:
         from .distribute import is_multi_worker, strategy_of
 
         self.steps = first.steps
+        self.hidden_weights = hidden_weights
         self.samples: float | None = None
         if not custom_step and loss_tracker is not None:
             # Keras's own train_step adds the batch's samples to the loss tracker:
@@ -183,11 +194,14 @@ class _Counts:
         if count == 0:
             return KeyKind(None, "its tracker was not updated by the first step")
         samples = self.samples
-        if samples and (count == samples or (per_element and count % samples == 0)):
+        per_sample = samples and (count == samples or (per_element and count % samples == 0))
+        if per_sample and not self.hidden_weights:
             return KeyKind(MEAN)
         # Each replica of this process counts a step once.
         if count == self.steps * _local_replicas(metric):
             return KeyKind(STEP_MEAN)
+        if self.hidden_weights:
+            return KeyKind(None, _UNSEEN_WEIGHTS)
         if self.samples is None:
             return KeyKind(None, "batch sizes unknown: cannot tell whether it counts samples")
         return KeyKind(
@@ -266,11 +280,8 @@ def _compiled_metric_kinds(container, keras, masked, sample_weighted, counts):
     for name, _output, metric, weighted in compiled_metric_names(container):
         kind = _metric_kind(metric, keras, masked, weighted and sample_weighted)
         if counts is not None and kind.kind is not None:
-            if sample_weighted:
-                kind = KeyKind(None, _UNSEEN_WEIGHTS)
-            else:
-                counted = counts.kind_of(metric, per_element=True)
-                kind = kind if counted.kind == MEAN else counted
+            counted = counts.kind_of(metric, per_element=True)
+            kind = kind if counted.kind == MEAN else counted
         kinds[name] = _bounded(kind, metric_range(metric))
     return kinds
 

@@ -165,14 +165,15 @@ class BatchValueRecovery:
                 values[key] = None
                 continue
             value = (total - total_before) / count
-            if (kind.low != -math.inf or kind.high != math.inf) and math.isfinite(value):
-                # The square of an RMS has the same (non-negative) range.
-                slack = GUARD_SLACK * (abs(total) + abs(total_before)) / count + 1e-12
-                if not kind.low - slack <= value <= kind.high + slack and self._holds(key, mean):
-                    broken = broken or []
-                    broken.append(self._break(key, kind, value))
-                    values[key] = None
-                    continue
+            # One comparison for most values (unbounded keys: the infinities); the
+            # margin is worked out only for a value outside the range (or NaN).
+            if not kind.low <= value <= kind.high and self._broken(
+                key, kind, value, (abs(total) + abs(total_before)) / count, mean
+            ):
+                broken = broken or []
+                broken.append(self._break(key, kind, value))
+                values[key] = None
+                continue
             if kind.kind == ROOT_MEAN_SQUARE:
                 value = math.sqrt(value) if value > 0 else 0.0
             values[key] = value
@@ -180,12 +181,19 @@ class BatchValueRecovery:
         self._previous = logs
         return Recovered(last, span, size, logs, values, broken=broken)
 
-    def _holds(self, key: str, mean: float) -> bool:
-        """Whether the key's range holds for this data: its running mean, a mean of
-        its values, lies in it. If not, the key goes on unguarded."""
-        kind = self.kinds[key]
-        slack = GUARD_SLACK * max(abs(mean), 1.0)
-        if kind.low - slack <= mean <= kind.high + slack:
+    def _broken(self, key: str, kind: KeyKind, value: float, scale: float, mean: float) -> bool:
+        """Whether ``value``, outside its range, is proof of a wrong recovery: not
+        NaN or infinite (a diverging loss is shown as it is), beyond float32
+        precision (``scale``: the running totals it is the difference of), and of
+        a key whose range holds for this data: its running mean, a mean of its
+        values, lies in it. If not, the key goes on unguarded."""
+        if not math.isfinite(value):
+            return False
+        slack = GUARD_SLACK * scale + 1e-12
+        if kind.low - slack <= value <= kind.high + slack:
+            return False
+        margin = GUARD_SLACK * max(abs(mean), 1.0)
+        if kind.low - margin <= mean <= kind.high + margin:
             return True
         self.kinds[key] = KeyKind(kind.kind, kind.reason)
         return False
