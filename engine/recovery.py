@@ -25,6 +25,9 @@ from dataclasses import dataclass
 
 from .metric_kinds import MEAN, ROOT_MEAN_SQUARE, STEP_MEAN, KeyKind
 
+#: Why a logged key that no tracker of the model is named after is not recovered.
+UNTRACKED = "no tracker of the model has this name: the train_step returns it from elsewhere"
+
 #: Margin of the guard, relative to the running totals the value is the
 #: difference of (float32 rounds each to 6e-8; a few roundings add up).
 GUARD_SLACK = 1e-6
@@ -136,6 +139,9 @@ class BatchValueRecovery:
         if not self._announced:
             # Only the thread that popped this fit's first dispatch gets here.
             self._announced = True
+            for key in logs:
+                # A custom train_step may return anything under any name.
+                self.kinds.setdefault(key, KeyKind(None, UNTRACKED))
             recovered.kinds = dict(self.kinds)
         return recovered
 

@@ -27,7 +27,7 @@ from kmon.engine.events import RunEnd, RunStart
 from kmon.engine.explain import explain_epoch
 from kmon.engine.headless import HeadlessReporter
 from kmon.engine.metric_kinds import MEAN, STEP_MEAN, KeyKind, classify_log_keys
-from kmon.engine.recovery import BatchValueRecovery
+from kmon.engine.recovery import UNTRACKED, BatchValueRecovery
 from kmon.engine.sources import RecordedSource
 from kmon.engine.state import RunState
 from kmon.tui.app import MonitorApp
@@ -267,3 +267,13 @@ def test_the_monitor_says_how_many_batch_losses_were_not_recoverable(misread_run
             assert list(panel.query_one(Sparkline).data) == pytest.approx([1.0] * 6)
 
     asyncio.run(scenario())
+
+
+def test_a_logged_key_no_tracker_is_named_after_is_said_not_recoverable():
+    # keras-io's VAE returns {"loss": self.total_loss_tracker.result(), ...} with a
+    # tracker named "total_loss": kmon cannot tell what "loss" averages.
+    kinds = {"total_loss": KeyKind(MEAN), "kl_loss": KeyKind(MEAN)}
+    recovery = BatchValueRecovery(lambda: kinds)
+    (first,) = recovery.add(0, 32, {"loss": 1.0, "kl_loss": 0.5})
+    assert first.kinds["loss"] == KeyKind(None, UNTRACKED)
+    assert first.values == {"loss": None, "kl_loss": 0.5}
