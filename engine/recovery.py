@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from .metric_kinds import MEAN, ROOT_MEAN_SQUARE, STEP_MEAN, KeyKind
 
 #: Why a logged key that no tracker of the model is named after is not recovered.
-UNTRACKED = "no tracker of the model has this name: the train_step returns it from elsewhere"
+UNTRACKED = "no tracker of the model has this name (the train_step returns it from elsewhere)"
 
 #: Margin of the guard, relative to the running totals the value is the
 #: difference of (float32 rounds each to 6e-8; a few roundings add up).
