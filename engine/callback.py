@@ -21,10 +21,17 @@ from .events import (
     ValEnd,
     ValueKinds,
 )
-from .heads import built_head_map, extra_loss_sources, preview_head_map
-from .metric_kinds import KeyKind, classify_log_keys
-from .recovery import BatchValueRecovery, Recovered
+from .heads import (
+    built_extra_losses,
+    built_head_map,
+    extra_loss_sources,
+    output_names,
+    preview_head_map,
+)
+from .metric_kinds import FirstDispatch, KeyKind, classify_log_keys, overrides
+from .recovery import BatchValueRecovery, BrokenKey, Recovered
 from .stop import StopSignal
+from .value_bounds import describe_range
 
 #: Layers that behave differently while training: History's running mean is
 #: computed with them active, evaluate() without.
@@ -113,6 +120,10 @@ class KmonCallback(keras.callbacks.Callback):
         self._counted = 0.0
         self._heads: dict | None = None
         self._new_heads: dict | None = None
+        self._extra_losses: list[str] = []
+        self._new_extra_losses: list[str] | None = None
+        self._first = FirstDispatch()
+        self._count_sizes = True
         self._fitted = None
         self._multi_worker = False
         self._stop_noted = False
@@ -130,12 +141,18 @@ class KmonCallback(keras.callbacks.Callback):
         self._multi_worker = is_multi_worker(strategy_of(model))
         self._recovery = BatchValueRecovery(self._classify, self._steps_per_execution)
         self._heads = preview_head_map(model)
+        self._extra_losses = extra_loss_sources(model)
+        self._first = self._first_dispatch(params.get("steps"))
+        # Keras's own train_step adds each batch's samples to the loss tracker; a
+        # custom one may count steps (the keras-io guide's does), so its count
+        # cannot tell a dataset's batch sizes.
+        self._count_sizes = not overrides(model, "train_step")
         self._emit(
             FitStart(
                 fit=self._fit,
                 epochs=int(params.get("epochs") or 1),
                 steps=params.get("steps"),
-                outputs=_output_names(model),
+                outputs=output_names(model),
                 model=getattr(model, "name", None),
                 initial_epoch=self._initial_epoch,
                 batch_size=self._batch_size,
@@ -144,7 +161,7 @@ class KmonCallback(keras.callbacks.Callback):
                 train_mode_layers=_train_mode_layers(model),
                 weighting=self._weighting,
                 heads=self._heads,
-                extra_losses=extra_loss_sources(model),
+                extra_losses=self._extra_losses,
                 model_index=self._model_index,
                 early_stopping=self._early_stopping,
             )
@@ -163,7 +180,17 @@ class KmonCallback(keras.callbacks.Callback):
         # Callback.model syncs JAX's training state into the variables first.
         model = self.model
         self._new_heads = self._built_heads(model)
-        return classify_log_keys(model, sample_weighted=self._weighting is not None)
+        self._new_extra_losses = built_extra_losses(model, self._extra_losses)
+        return classify_log_keys(
+            model, sample_weighted=self._weighting is not None, first=self._first
+        )
+
+    def _first_dispatch(self, steps: int | None) -> FirstDispatch:
+        """The fit's first dispatch, as far as the arrays' size tells."""
+        span = min(self._steps_per_execution, steps) if steps else self._steps_per_execution
+        if self._samples and self._batch_size:
+            return FirstDispatch(min(self._samples, span * self._batch_size), span)
+        return FirstDispatch(None, span)
 
     def _built_heads(self, model) -> dict | None:
         """The head map read from the model's own built loss and metrics, when it
@@ -206,9 +233,12 @@ class KmonCallback(keras.callbacks.Callback):
                         fit=self._fit,
                         kinds=_describe_kinds(ready.kinds),
                         heads=self._new_heads,
+                        extra_losses=self._new_extra_losses,
                         t=now,
                     )
                 )
+            for broken in ready.broken or ():
+                self._emit(Notice(level="warning", text=self._broken_text(broken, ready.step)))
             self._emit(
                 Batch(
                     fit=self._fit,
@@ -221,6 +251,18 @@ class KmonCallback(keras.callbacks.Callback):
                     t=now,
                 )
             )
+
+    def _broken_text(self, broken: BrokenKey, step: int) -> str:
+        weighting = _WEIGHTINGS.get(broken.kind, broken.kind)
+        value = "its mean square" if broken.kind == "rms" else "it"
+        return (
+            f"{broken.key}: the value recovered for step {step} of epoch {self._epoch} "
+            f"(fit {self._fit}) is {broken.value:.4g}, but {value} "
+            f"{describe_range((broken.low, broken.high))}: Keras's running mean of "
+            f"{broken.key} is not weighted the way kmon read it ({weighting}), or the "
+            "targets are outside what its loss expects; its per-batch values are not "
+            "recoverable for the rest of this fit"
+        )
 
     def on_test_begin(self, logs=None):
         # Validation of an epoch of one dispatch (see on_epoch_end): its batch event
@@ -269,7 +311,9 @@ class KmonCallback(keras.callbacks.Callback):
         replicas; across several workers that is only this worker's share, so the
         sizes stay unknown there.
         """
-        if self._multi_worker or threading.current_thread() is not self._train_thread:
+        if not self._count_sizes or self._multi_worker:
+            return None
+        if threading.current_thread() is not self._train_thread:
             return None
         # On the training thread, Callback.model may sync JAX's state: the count is current.
         tracker = getattr(self.model, "_loss_tracker", None)
@@ -283,12 +327,12 @@ class KmonCallback(keras.callbacks.Callback):
         return int(round(size))
 
 
-def _output_names(model) -> list[str]:
-    try:
-        names = model.output_names
-    except (AttributeError, ValueError):
-        return []
-    return [str(name) for name in names or []]
+#: How each kind of running mean weights its batches, for messages.
+_WEIGHTINGS = {
+    "mean": "by samples",
+    "step_mean": "once per step",
+    "rms": "by samples (as a root mean square)",
+}
 
 
 def _describe_kinds(kinds: dict[str, KeyKind]) -> dict[str, str]:

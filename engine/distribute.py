@@ -68,6 +68,13 @@ def local_sum(variable: Any) -> float:
     return float(keras.ops.convert_to_numpy(value))
 
 
+def local_replicas(variable: Any) -> int:
+    """How many copies of a (metric) variable this process holds: one per local
+    replica under a ``tf.distribute`` strategy, else 1."""
+    parts = _local_components(getattr(variable, "value", variable))
+    return len(parts) if parts else 1
+
+
 def _local_components(value: Any) -> list | None:
     """The per-replica copies of a ``tf.distribute`` variable, else None."""
     if type(value).__module__.split(".")[0] != "tensorflow":

@@ -155,7 +155,7 @@ class Batch(Event):
 @dataclass(slots=True)
 class ValueKinds(Event):
     """How each training log key of a fit is recovered per batch: ``"mean"``,
-    ``"rms"``, or ``"not recoverable: <why>"``. Sent once per fit, just before its
+    ``"step_mean"``, ``"rms"``, or ``"not recoverable: <why>"``. Sent once per fit, just before its
     first batch event (Keras builds compiled metrics on the first step)."""
 
     type: ClassVar[str] = "value_kinds"
@@ -164,6 +164,9 @@ class ValueKinds(Event):
     heads: dict[str, dict[str, Any]] | None = None
     """The head map read from the model once Keras built its compiled loss and
     metrics; set only when it differs from ``fit_start``'s (which it replaces)."""
+    extra_losses: list[str] | None = None
+    """``fit_start``'s ``extra_losses`` with the layers that called ``add_loss()``
+    in the first step (which it replaces); None when there are none."""
 
 
 @dataclass(slots=True)

@@ -2,7 +2,9 @@
 
 Each sentence states what Keras 3 does, checked against its trainers and by the
 tests in ``tests/test_loss_truth.py``: the loss in ``logs`` and History is the
-sample-weighted running mean over the epoch; each batch's loss is computed with the
+sample-weighted running mean over the epoch (under Keras's own ``train_step``; an
+overridden one may count every step once, which ``value_kinds`` tells, and the
+sentences follow it); each batch's loss is computed with the
 weights before that batch's update, in training mode; ``evaluate()`` and
 validation use the final weights in inference mode.
 """
@@ -12,10 +14,14 @@ from __future__ import annotations
 import math
 
 from .format import format_value
+from .metric_kinds import STEP_MEAN
 from .state import EpochRecord, FitInfo, RunState
 
 #: History's loss and the recovered batch mean agree to float32 precision.
 _AGREEMENT = 1e-3
+
+#: How ``value_kinds`` marks a key whose per-batch values are left out.
+_NOT_RECOVERABLE = "not recoverable: "
 
 
 def explain_epoch(record: EpochRecord, fit: FitInfo | None) -> str:
@@ -23,7 +29,8 @@ def explain_epoch(record: EpochRecord, fit: FitInfo | None) -> str:
     history = record.logs.get("loss")
     if history is None:
         return _without_loss(record, fit)
-    parts = [_history_sentence(history, record)]
+    kind = fit.value_kinds.get("loss") if fit else None
+    parts = [_history_sentence(history, record, kind)]
     if record.steps > 1:
         parts.append(
             "The weights changed after every batch, so early batches were scored by an "
@@ -98,27 +105,41 @@ def _without_loss(record: EpochRecord, fit: FitInfo | None) -> str:
     return text + "."
 
 
-def _history_sentence(history: float, record: EpochRecord) -> str:
+def _history_sentence(history: float, record: EpochRecord, kind: str | None) -> str:
+    """``kind``: how the loss's running mean weights batches (``value_kinds``)."""
     stats = record.batch_losses
     if stats is None or stats.count == 0:
+        why = "for this input"
+        if kind and kind.startswith(_NOT_RECOVERABLE):
+            why = "here: " + kind[len(_NOT_RECOVERABLE) :]
         return (
             f"History's loss {format_value(history)} is Keras's running mean at the "
-            "epoch's last batch (per-batch losses were not recoverable for this input)."
+            f"epoch's last batch (per-batch losses were not recoverable {why})."
         )
     if stats.count == 1:
         return f"History's loss {format_value(history)} is the loss of the epoch's only batch."
-    sentence = (
-        f"History's loss {format_value(history)} is the mean of this epoch's "
-        f"{stats.count} batch losses ({stats.describe_range()}), weighted by batch size"
-    )
-    mean = stats.mean
+    per_step = kind == STEP_MEAN
+    if per_step:
+        sentence = (
+            f"History's loss {format_value(history)} is the plain mean of this epoch's "
+            f"{stats.count} batch losses ({stats.describe_range()}): the model's own "
+            "train_step updates the loss tracker once per step, so every batch counts "
+            "once whatever its size"
+        )
+        mean = stats.step_mean
+    else:
+        sentence = (
+            f"History's loss {format_value(history)} is the mean of this epoch's "
+            f"{stats.count} batch losses ({stats.describe_range()}), weighted by batch size"
+        )
+        mean = stats.mean
     if math.isfinite(mean) and math.isfinite(history):
         gap = abs(mean - history) / max(abs(history), 1e-12)
         if gap > _AGREEMENT:
             sentence += f" (kmon's recovered mean {format_value(mean)} differs by {gap:.1%})"
     sentence += "; the progress bar showed the same running mean."
     if stats.last_size < stats.largest:
-        sentence += (
-            f" The last batch had {stats.last_size} samples, not {stats.largest}, and counts less."
+        sentence += f" The last batch had {stats.last_size} samples, not {stats.largest}, " + (
+            "yet counts as much as the others." if per_step else "and counts less."
         )
     return sentence

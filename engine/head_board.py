@@ -171,6 +171,7 @@ class HeadBoard:
 
     def _on_value_kinds(self, event: ValueKinds) -> None:
         self.kinds = dict(event.kinds)
+        self.extra_losses = list(event.extra_losses or self.extra_losses)
         if event.heads is not None:
             self.set_heads(event.heads)
 

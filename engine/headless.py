@@ -156,6 +156,8 @@ class HeadlessReporter:
         losses = record.batch_losses
         if losses is not None and losses.count > 1:
             line += f" · batch losses {losses.describe_range()}"
+        elif losses is None and "loss" in event.logs:
+            line += " · batch losses not recoverable"
         if record.train_eval and "loss" in record.train_eval:
             line += f" · evaluate(train) loss={format_value(record.train_eval['loss'])}"
         return line

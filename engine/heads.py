@@ -33,9 +33,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from .metric_kinds import compiled_metric_names
+from .metric_kinds import added_loss_layers, compiled_metric_names, overrides
 
 HeadMap = dict[str, dict[str, Any]]
+
+#: The head of a single-output subclassed model: its output has no name.
+SUBCLASSED_OUTPUT = "output"
 
 TRAIN, VAL = "train", "val"
 
@@ -108,8 +111,11 @@ def built_head_map(model) -> HeadMap | None:
 
 def extra_loss_sources(model) -> list[str]:
     """What can make the total loss differ from the weighted sum of head losses, as
-    far as the model's structure tells: regularizers, an overridden ``compute_loss``
-    or ``train_step``. (``add_loss()`` inside ``call`` cannot be seen before it runs.)"""
+    far as the model's structure tells before its first step: regularizers, an
+    overridden ``compute_loss`` or ``train_step``, and ``add_loss()`` when
+    ``compile()`` got no loss (Keras's own ``compute_loss`` then has nothing else
+    to add up). Which layers call ``add_loss()`` is seen only after they ran:
+    :func:`built_extra_losses`."""
     found: list[str] = []
     seen: set[int] = set()
     for layer in _all_layers(model):
@@ -119,16 +125,41 @@ def extra_loss_sources(model) -> list[str]:
             if regularizer is not None and id(regularizer) not in seen:
                 seen.add(id(regularizer))
                 found.append(f"{layer.name}.{attr}")
-    try:
-        import keras
+    overridden = [
+        f"{type(model).__name__}.{method} (overridden)"
+        for method in ("compute_loss", "train_step")
+        if overrides(model, method)
+    ]
+    if not found and not overridden and getattr(model, "_compile_loss", None) is None:
+        found.append(NO_COMPILED_LOSS)
+    return found + overridden
 
-        cls = type(model)
-        for method in ("compute_loss", "train_step"):
-            if getattr(cls, method, None) is not getattr(keras.Model, method, None):
-                found.append(f"{cls.__name__}.{method} (overridden)")
-    except ImportError:  # pragma: no cover - keras is a dependency
-        pass
-    return found
+
+#: The total loss of a model compiled without a loss can only come from add_loss().
+NO_COMPILED_LOSS = "add_loss() (compile() got no loss)"
+
+
+def built_extra_losses(model, before: list[str]) -> list[str] | None:
+    """``before`` (:func:`extra_loss_sources`) with the layers that called
+    ``add_loss()`` in the first step, or None when there are none to add."""
+    added = [f"{name}.add_loss()" for name in added_loss_layers(model)]
+    if not added:
+        return None
+    return [source for source in before if source != NO_COMPILED_LOSS] + added
+
+
+def output_names(model) -> list[str]:
+    """The model's outputs, named as the head map names them: a functional model's
+    ``output_names``; for a ``Sequential`` model (which has no ``output_names``),
+    its output layer; [] for a subclassed model, whose outputs are not known."""
+    names = _output_names(model)
+    if names:
+        return names
+    try:
+        outputs = list(model.outputs or [])
+    except (AttributeError, ValueError):
+        return []
+    return [_single_output_name(model)] if len(outputs) == 1 else []
 
 
 def _built(container) -> bool:
@@ -197,8 +228,9 @@ def _single_output_name(model) -> str:
             return str(outputs[0]._keras_history[0].name)
     except (AttributeError, ValueError, IndexError, TypeError):
         pass
-    layers = list(getattr(model, "layers", None) or [])
-    return str(layers[-1].name) if layers else "output"
+    # A subclassed model: whatever call() returns has no name (and its last
+    # layer need not be the one that made it).
+    return SUBCLASSED_OUTPUT
 
 
 def _output_names(model) -> list[str]:

@@ -7,6 +7,14 @@ same holds for the squares; for means where each step counts once (per-head loss
 under TensorFlow's traced step), ``S`` counts steps instead of samples. The running means arrive as float32, so the recovered
 value carries an absolute error of about ``k * m * 6e-8``: far below 1e-4 relative for
 epochs of a few hundred steps, and it grows with the number of steps in the epoch.
+
+A guard checks every recovered value against the range its loss or metric allows
+(:mod:`.value_bounds`: a mean squared error is never negative, an accuracy lies in
+[0, 1]), with a margin for that float32 error. A value outside it proves the
+running mean is not weighted the way kmon read it: that key is not recovered for
+the rest of the fit, and the dispatch says so (:attr:`Recovered.broken`). A
+running mean outside the range means the range does not hold for this data (a
+crossentropy on labels outside [0, 1]): the key is then recovered unguarded.
 """
 
 from __future__ import annotations
@@ -16,6 +24,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .metric_kinds import MEAN, ROOT_MEAN_SQUARE, STEP_MEAN, KeyKind
+
+#: Why a logged key that no tracker of the model is named after is not recovered.
+UNTRACKED = "no tracker of the model has this name (the train_step returns it from elsewhere)"
+
+#: Margin of the guard, relative to the running totals the value is the
+#: difference of (float32 rounds each to 6e-8; a few roundings add up).
+GUARD_SLACK = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenKey:
+    """A key whose recovered value left its range: not recovered from then on.
+
+    Attributes:
+        key: the log key.
+        value: the value recovered (left out of the batch event).
+        kind: how it was being recovered (``"mean"``, ``"step_mean"``...).
+        low: the least value it may take.
+        high: the greatest.
+    """
+
+    key: str
+    value: float
+    kind: str
+    low: float
+    high: float
 
 
 @dataclass(slots=True)
@@ -29,6 +63,8 @@ class Recovered:
     values: dict[str, float | None] | None
     kinds: dict[str, KeyKind] | None = None
     """Set on the first dispatch of a fit: how each key was classified."""
+    broken: list[BrokenKey] | None = None
+    """Keys whose value left its range at this dispatch (see :class:`BrokenKey`)."""
 
 
 class BatchValueRecovery:
@@ -85,9 +121,11 @@ class BatchValueRecovery:
         ready: list[Recovered] = []
         while True:
             if self.kinds is None:
-                self.kinds = self._resolve_kinds()
-                if self.kinds is None:
+                kinds = self._resolve_kinds()
+                if kinds is None:
                     return ready
+                # A copy: the guard turns keys unrecoverable in it.
+                self.kinds = dict(kinds)
             entry = self._pending.pop(self._next_first, None)
             if entry is None:
                 return ready
@@ -101,7 +139,10 @@ class BatchValueRecovery:
         if not self._announced:
             # Only the thread that popped this fit's first dispatch gets here.
             self._announced = True
-            recovered.kinds = self.kinds
+            for key in logs:
+                # A custom train_step may return anything under any name.
+                self.kinds.setdefault(key, KeyKind(None, UNTRACKED))
+            recovered.kinds = dict(self.kinds)
         return recovered
 
     def _values(self, last: int, span: int, size: int | None, logs) -> Recovered:
@@ -111,20 +152,64 @@ class BatchValueRecovery:
         before, after = self._samples, self._samples + size
         steps_before, steps_after = self._steps, self._steps + span
         previous = self._previous
+        kinds = self.kinds
         values: dict[str, float | None] = {}
+        broken = None
         for key, mean in logs.items():
-            kind = self.kinds.get(key)
+            kind = kinds.get(key)
             if kind is None or kind.kind is None or (before and key not in previous):
                 values[key] = None
                 continue
             old = previous.get(key, 0.0)
-            if kind.kind == MEAN:
-                values[key] = (after * mean - before * old) / size
-            elif kind.kind == STEP_MEAN:
-                values[key] = (steps_after * mean - steps_before * old) / span
+            if kind.kind == STEP_MEAN:
+                total, total_before, count = steps_after * mean, steps_before * old, span
             elif kind.kind == ROOT_MEAN_SQUARE:
-                square = (after * mean * mean - before * old * old) / size
-                values[key] = math.sqrt(square) if square > 0 else 0.0
+                total, total_before, count = after * mean * mean, before * old * old, size
+            elif kind.kind == MEAN:
+                total, total_before, count = after * mean, before * old, size
+            else:
+                values[key] = None
+                continue
+            value = (total - total_before) / count
+            # One comparison for most values (unbounded keys: the infinities); the
+            # margin is worked out only for a value outside the range (or NaN).
+            if not kind.low <= value <= kind.high and self._broken(
+                key, kind, value, (abs(total) + abs(total_before)) / count, mean
+            ):
+                broken = broken or []
+                broken.append(self._break(key, kind, value))
+                values[key] = None
+                continue
+            if kind.kind == ROOT_MEAN_SQUARE:
+                value = math.sqrt(value) if value > 0 else 0.0
+            values[key] = value
         self._samples, self._steps = after, steps_after
         self._previous = logs
-        return Recovered(last, span, size, logs, values)
+        return Recovered(last, span, size, logs, values, broken=broken)
+
+    def _broken(self, key: str, kind: KeyKind, value: float, scale: float, mean: float) -> bool:
+        """Whether ``value``, outside its range, is proof of a wrong recovery: not
+        NaN or infinite (a diverging loss is shown as it is), beyond float32
+        precision (``scale``: the running totals it is the difference of), and of
+        a key whose range holds for this data: its running mean, a mean of its
+        values, lies in it. If not, the key goes on unguarded."""
+        if not math.isfinite(value):
+            return False
+        slack = GUARD_SLACK * scale + 1e-12
+        if kind.low - slack <= value <= kind.high + slack:
+            return False
+        margin = GUARD_SLACK * max(abs(mean), 1.0)
+        if kind.low - margin <= mean <= kind.high + margin:
+            return True
+        self.kinds[key] = KeyKind(kind.kind, kind.reason)
+        return False
+
+    def _break(self, key: str, kind: KeyKind, value: float) -> BrokenKey:
+        """Not recovered for the rest of the fit: its running mean is not weighted
+        as it was classified."""
+        if kind.kind == ROOT_MEAN_SQUARE:
+            value = -math.sqrt(-value) if value < 0 else math.sqrt(value)
+        self.kinds[key] = KeyKind(
+            None, f"a recovered value ({value:.6g}) left its range [{kind.low:g}, {kind.high:g}]"
+        )
+        return BrokenKey(key, value, kind.kind, kind.low, kind.high)

@@ -91,6 +91,8 @@ class BatchLossStats:
     count: int = 0
     samples: int = 0
     weighted_sum: float = 0.0
+    plain_sum: float = 0.0
+    """The losses summed with each batch counting once (a per-step mean's)."""
     low: float = math.inf
     high: float = -math.inf
     last_size: int = 0
@@ -106,6 +108,7 @@ class BatchLossStats:
         self.count += 1
         self.samples += size
         self.weighted_sum += value * size
+        self.plain_sum += value
         if math.isfinite(value):
             # Comparisons, not min()/max(): this runs for every batch.
             if value < self.low:
@@ -121,6 +124,11 @@ class BatchLossStats:
     @property
     def mean(self) -> float:
         return self.weighted_sum / self.samples if self.samples else math.nan
+
+    @property
+    def step_mean(self) -> float:
+        """The mean with every batch counting once, whatever its size."""
+        return self.plain_sum / self.count if self.count else math.nan
 
     def describe_range(self) -> str:
         """``0.31…0.58``, saying how many batches were non-finite."""
@@ -200,6 +208,9 @@ class RunState:
     """Keras's running mean of the loss after each batch (what its progress bar shows)."""
     batch_values: BucketSeries = field(init=False)
     """Each batch's own loss, recovered from the running means."""
+    unrecovered_batches: int = 0
+    """The current model's batches that logged a loss whose own value was not
+    recoverable."""
     batch_ema: BucketSeries = field(init=False)
     """Bias-corrected EMA (beta ``EMA_BETA``) of the recovered per-batch loss."""
     segments: list[ModelSegment] = field(init=False)
@@ -233,6 +244,7 @@ class RunState:
         self.batch_values = BucketSeries(capacity)
         self.batch_ema = BucketSeries(capacity)
         self._ema, self._ema_steps = 0.0, 0
+        self.unrecovered_batches = 0
         self.metric_series = {}
 
     # -- folding ---------------------------------------------------------------
@@ -333,6 +345,8 @@ class RunState:
         if value is not None:
             self.batch_values.append(value)
             self._add_ema(value)
+        elif loss is not None:
+            self.unrecovered_batches += 1
 
     def _fold_metrics(self, event: Batch) -> None:
         """A batch of a model that logs no ``loss``: each metric's own series."""

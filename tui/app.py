@@ -221,6 +221,11 @@ class MonitorApp(App[str]):
             stats = model_label(self.state) + (
                 "not recoverable for this input (see the event log's value_kinds)"
             )
+        elif self.state.unrecovered_batches:
+            missing = self.state.unrecovered_batches
+            stats = model_label(self.state) + (
+                f"{describe_series(series, unit='batches')} · {missing} not recoverable"
+            )
         self._show_series("#batch-values", series, caption, stats)
 
     def _show_running_means(self) -> None:
