@@ -15,7 +15,8 @@ import math
 
 from .format import format_value
 from .metric_kinds import STEP_MEAN
-from .state import EpochRecord, FitInfo, RunState
+from .run_records import EpochRecord, FitInfo
+from .state import RunState
 
 #: History's loss and the recovered batch mean agree to float32 precision.
 _AGREEMENT = 1e-3

@@ -10,7 +10,8 @@ from .events import Alarm, EpochEnd, Event, FitEnd, FitStart, Log, Notice
 from .explain import explain_epoch
 from .format import format_duration, format_logs, format_value
 from .head_board import table_lines
-from .state import EpochRecord, FitInfo, RunState
+from .run_records import EpochRecord, FitInfo
+from .state import RunState
 
 PREFIX = "[kmon]"
 #: Epochs that end closer together than this come too fast to read line by line:

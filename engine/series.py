@@ -148,3 +148,28 @@ class MetricSeries:
         self.running.append(float(mean))
         if value is not None:
             self.values.append(value)
+
+
+class SmoothedSeries(BucketSeries):
+    """A bias-corrected exponential moving average of the values appended, kept as
+    min/max buckets. A non-finite value is kept as it is and leaves the average
+    alone, so a NaN batch shows without poisoning every later point.
+
+    Args:
+        beta: weight of the past (0.9: about the last ten values).
+        capacity: buckets kept.
+    """
+
+    def __init__(self, beta: float, capacity: int = 512) -> None:
+        super().__init__(capacity)
+        self.beta = beta
+        self._average = 0.0
+        self._count = 0
+
+    def add(self, value: float) -> None:
+        if not math.isfinite(value):
+            self.append(value)
+            return
+        self._average = self.beta * self._average + (1 - self.beta) * value
+        self._count += 1
+        self.append(self._average / (1 - self.beta**self._count))

@@ -32,11 +32,11 @@ from .events import (
     ValueKinds,
     handlers_by_type,
 )
-from .format import format_value
 from .head_board import HeadBoard
 from .model_segments import ModelSegment, ModelSegments
 from .pace import Pace
-from .series import BucketSeries, MetricSeries
+from .run_records import BatchLossStats, EpochRecord, FitInfo, LogLine
+from .series import BucketSeries, MetricSeries, SmoothedSeries
 
 #: Alarm events (raised, cleared and ended) a state keeps.
 ALARM_HISTORY = 500
@@ -44,108 +44,6 @@ ALARM_HISTORY = 500
 EMA_BETA = 0.9
 #: Metrics kept batch by batch for a model that logs no ``loss``.
 METRIC_SERIES = 6
-
-
-@dataclass(slots=True)
-class FitInfo:
-    fit: int
-    epochs: int
-    steps: int | None
-    outputs: list[str]
-    model: str | None
-    initial_epoch: int
-    epoch_offset: int
-    """Epochs completed by earlier fits: on screen, epochs continue across fits."""
-    train_mode_layers: list[str] = field(default_factory=list)
-    weighting: str | None = None
-    value_kinds: dict[str, str] = field(default_factory=dict)
-    stopped_early: bool = False
-    """The fit ended before its last epoch: ``model.stop_training`` was set."""
-    model_index: int | None = None
-    segment: int = 0
-    """Index in :attr:`RunState.segments` of the model this fit trains."""
-    early_stopping: list[str] | None = None
-    """Its callbacks that can end it early (EarlyStopping...); None when unknown."""
-
-
-@dataclass(slots=True)
-class EpochRecord:
-    fit: int
-    epoch: int
-    number: int
-    """1-based epoch number across the whole run."""
-    logs: dict[str, float]
-    seconds: float | None
-    steps: int
-    batch_losses: BatchLossStats | None = None
-    """The batch losses recovered in this epoch, when every one was recoverable."""
-    train_eval: dict[str, float] | None = None
-    segment: int = 0
-    """The :class:`ModelSegment` (its number) of the model this epoch trained."""
-
-
-@dataclass(slots=True)
-class BatchLossStats:
-    """Per-batch losses of one epoch, recovered from Keras's running means."""
-
-    count: int = 0
-    samples: int = 0
-    weighted_sum: float = 0.0
-    plain_sum: float = 0.0
-    """The losses summed with each batch counting once (a per-step mean's)."""
-    low: float = math.inf
-    high: float = -math.inf
-    last_size: int = 0
-    largest: int = 0
-    non_finite: int = 0
-    """Batches whose loss was NaN or infinite (left out of ``low`` and ``high``)."""
-    complete: bool = True
-
-    def add(self, value: float | None, size: int | None, span: int) -> None:
-        if value is None or size is None or span != 1:
-            self.complete = False
-            return
-        self.count += 1
-        self.samples += size
-        self.weighted_sum += value * size
-        self.plain_sum += value
-        if math.isfinite(value):
-            # Comparisons, not min()/max(): this runs for every batch.
-            if value < self.low:
-                self.low = value
-            if value > self.high:
-                self.high = value
-        else:
-            self.non_finite += 1
-        self.last_size = size
-        if size > self.largest:
-            self.largest = size
-
-    @property
-    def mean(self) -> float:
-        return self.weighted_sum / self.samples if self.samples else math.nan
-
-    @property
-    def step_mean(self) -> float:
-        """The mean with every batch counting once, whatever its size."""
-        return self.plain_sum / self.count if self.count else math.nan
-
-    def describe_range(self) -> str:
-        """``0.31…0.58``, saying how many batches were non-finite."""
-        parts = []
-        if self.non_finite < self.count:
-            parts.append(f"{format_value(self.low)} … {format_value(self.high)}")
-        if self.non_finite:
-            parts.append(f"{self.non_finite} non-finite")
-        return ", ".join(parts)
-
-
-@dataclass(slots=True)
-class LogLine:
-    number: int
-    """1-based count of lines the run has printed, for incremental display."""
-    stream: str
-    text: str
 
 
 @dataclass
@@ -211,7 +109,7 @@ class RunState:
     unrecovered_batches: int = 0
     """The current model's batches that logged a loss whose own value was not
     recoverable."""
-    batch_ema: BucketSeries = field(init=False)
+    batch_ema: SmoothedSeries = field(init=False)
     """Bias-corrected EMA (beta ``EMA_BETA``) of the recovered per-batch loss."""
     segments: list[ModelSegment] = field(init=False)
     """The run's models, one segment per stretch of fits training the same one. The
@@ -226,8 +124,6 @@ class RunState:
     _pace: Pace = field(init=False, repr=False)
     _epoch_losses: BatchLossStats = field(init=False, repr=False)
     _pending_train_eval: dict[str, float] | None = field(default=None, repr=False)
-    _ema: float = field(default=0.0, repr=False)
-    _ema_steps: int = field(default=0, repr=False)
     _models: ModelSegments = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -242,8 +138,7 @@ class RunState:
         capacity = self.series_capacity
         self.batch_loss = BucketSeries(capacity)
         self.batch_values = BucketSeries(capacity)
-        self.batch_ema = BucketSeries(capacity)
-        self._ema, self._ema_steps = 0.0, 0
+        self.batch_ema = SmoothedSeries(EMA_BETA, capacity)
         self.unrecovered_batches = 0
         self.metric_series = {}
 
@@ -344,7 +239,7 @@ class RunState:
         self._epoch_losses.add(value, event.size, event.span)
         if value is not None:
             self.batch_values.append(value)
-            self._add_ema(value)
+            self.batch_ema.add(value)
         elif loss is not None:
             self.unrecovered_batches += 1
 
@@ -359,14 +254,6 @@ class RunState:
                     continue
                 series = series_of[key] = MetricSeries(key, self.series_capacity)
             series.add(mean, values.get(key) if values else None)
-
-    def _add_ema(self, value: float) -> None:
-        if not math.isfinite(value):
-            self.batch_ema.append(value)
-            return
-        self._ema = EMA_BETA * self._ema + (1 - EMA_BETA) * value
-        self._ema_steps += 1
-        self.batch_ema.append(self._ema / (1 - EMA_BETA**self._ema_steps))
 
     def _on_val_end(self, event: ValEnd) -> None:
         self.last_val_logs = event.logs

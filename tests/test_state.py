@@ -220,7 +220,7 @@ def test_nothing_known_before_any_fit():
 
 
 def test_epoch_batch_loss_range_leaves_out_and_counts_non_finite_losses():
-    from kmon.engine.state import BatchLossStats
+    from kmon.engine.run_records import BatchLossStats
 
     stats = BatchLossStats()
     for value in (0.5, float("nan"), 0.25, float("inf")):
