@@ -192,8 +192,26 @@ def run_app(
     )
     with guard:
         result = app.run(mouse=mouse)
+        _stop_input_thread(app)
     if guard.hung_up:
         return result, 128 + signal.SIGHUP
     if guard.last_signal is not None:
         return result, 128 + guard.last_signal
     return result, None
+
+
+def _stop_input_thread(app: App) -> None:
+    """Make sure the driver's input thread ends once the app has.
+
+    After a hang-up the terminal's descriptor is a pipe at end of file, always
+    readable. Textual stops its input thread in ``disable_input``, which swallows
+    any error raised before it sets the thread's exit event; a thread that missed
+    it spins on that pipe forever, and being a non-daemon thread it keeps kmon
+    alive at most of a core (seen once in two or three ``tmux kill-window``s of a
+    replay). The event is only read by that thread's loop: setting it again is
+    harmless when the thread already ended.
+    """
+    driver = getattr(app, "_driver", None)
+    exit_event = getattr(driver, "exit_event", None)
+    if exit_event is not None:
+        exit_event.set()

@@ -250,6 +250,28 @@ def test_a_hangup_after_a_menu_run_ends_kmon_instead_of_spinning(workdir, pane_f
         pytest.fail(f"kmon still alive 15 s after the hang-up (used {spinning:.2f} s CPU in 1 s)")
 
 
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_hangup_during_a_replay_ends_kmon(workdir, pane_factory, attempt):
+    """The SSH connection drops while ``kmon replay`` shows a log: kmon ends. Before,
+    about one hang-up in six left Textual's input thread spinning on the pipe at end
+    of file that replaces the terminal, keeping kmon alive at most of a core (a
+    race: the attempts raise the odds of catching it)."""
+    log = Path(__file__).parents[1] / "data" / "failed.jsonl"
+    pane = pane_factory(["replay", str(log)], cwd=workdir)
+    pane.wait_for(lambda s: "failed" in s, 60, "the replayed run")
+    kmon = pane.kmon_pid()
+    pane.kill_session()
+    deadline = time.monotonic() + 10
+    while alive(kmon) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if alive(kmon):
+        used = cpu_seconds(kmon)
+        time.sleep(1)
+        spinning = cpu_seconds(kmon) - used
+        send(kmon, signal.SIGKILL)
+        pytest.fail(f"kmon still alive 10 s after the hang-up (used {spinning:.2f} s CPU in 1 s)")
+
+
 @pytest.mark.parametrize("before", ["", "nohup"])
 def test_a_hangup_leaves_headless_output_to_a_file_whole(workdir, pane_factory, before):
     """``kmon train --headless s.py > out.txt`` (with or without nohup), then the SSH
