@@ -324,7 +324,9 @@ class KmonCallback(keras.callbacks.Callback):
         except (AttributeError, TypeError, ValueError):
             return None
         size, self._counted = count - self._counted, count
-        return int(round(size))
+        # A tracker that did not count this step (a train_step that never updates
+        # it) tells nothing: a size of 0 would read as an empty batch.
+        return int(round(size)) if size > 0 else None
 
 
 #: How each kind of running mean weights its batches, for messages.

@@ -130,12 +130,16 @@ class HeadlessReporter:
             self._write_epoch(self._epoch_line(event, record), event)
             return
         first = held[0][1]
-        total = self.state.epochs_total
         seconds = event.t - self._last_line_t if self._last_line_t is not None else None
         took = f" in {seconds:.1f} s" if seconds is not None else ""
+        run = (
+            f"; run epochs {first.number}–{record.number}"
+            if first.number != first.epoch + 1
+            else ""
+        )
         self._write_epoch(
-            f"{PREFIX} epochs {first.number}–{record.number}{f'/{total}' if total else ''} "
-            f"(fit {event.fit}, {len(held)} epochs{took}) · {format_logs(event.logs)}",
+            f"{PREFIX} epochs {first.epoch + 1}–{event.epoch + 1}{self._of_fit(event.fit)} "
+            f"(fit {event.fit}, {len(held)} epochs{took}{run}) · {format_logs(event.logs)}",
             event,
         )
 
@@ -144,13 +148,18 @@ class HeadlessReporter:
         self._last_line_t = event.t
         self._write_heads()
 
+    def _of_fit(self, fit: int) -> str:
+        """``/5`` for a fit of ``epochs=5``; empty when the fit is not known."""
+        info = next((info for info in reversed(self.state.fits) if info.fit == fit), None)
+        return f"/{info.epochs}" if info is not None else ""
+
     def _epoch_line(self, event: EpochEnd, record: EpochRecord) -> str:
-        state = self.state
-        total = state.epochs_total
-        of_total = f"/{total}" if total else ""
         seconds = f" · {record.seconds:.1f}s" if record.seconds is not None else ""
+        # Counted within the fit, as Keras's "Epoch 3/5" counts: the run's count so
+        # far ("4/5") read as the run's end while later fits were still to come.
+        run = f"; run epoch {record.number}" if record.number != event.epoch + 1 else ""
         line = (
-            f"{PREFIX} epoch {record.number}{of_total} (fit {event.fit}, epoch {event.epoch})"
+            f"{PREFIX} epoch {event.epoch + 1}{self._of_fit(event.fit)} (fit {event.fit}{run})"
             f"{' · ' + _plural(record.steps, 'step') if record.steps else ''}{seconds}"
             f" · {format_logs(event.logs)}"
         )

@@ -52,10 +52,13 @@ def epoch_lines(lines: list[str]) -> list[str]:
 
 
 def covered(lines: list[str]) -> list[int]:
-    """Every epoch number the epoch lines cover, in order."""
+    """Every epoch number of the run the epoch lines cover, in order (a later fit's
+    lines give the run's numbers after the fit's own)."""
     numbers = []
     for line in epoch_lines(lines):
-        found = re.match(r"\[kmon\] epochs? (\d+)(?:–(\d+))?", line)
+        found = re.search(r"run epochs? (\d+)(?:–(\d+))?", line) or re.match(
+            r"\[kmon\] epochs? (\d+)(?:–(\d+))?", line
+        )
         first, last = int(found[1]), int(found[2] or found[1])
         numbers += range(first, last + 1)
     return numbers
@@ -74,18 +77,20 @@ def test_fast_epochs_are_grouped_about_every_half_second_between_each_fits_first
     shown = epoch_lines(lines)
     assert covered(lines) == list(range(1, 401))  # every epoch, once, in order
     assert len(shown) <= 2 * (3 + 3.2 / GROUP_SECONDS)  # first, groups, rest, last
-    # Epochs count across fits; the total is what the fits so far asked for.
-    assert shown[0].startswith("[kmon] epoch 1/200 (fit 0, epoch 0)")
+    # Epochs count within each fit, as Keras's own lines do; later fits add the run's count.
+    assert shown[0].startswith("[kmon] epoch 1/200 (fit 0) · ")
     group = shown[1]
     assert group.startswith("[kmon] epochs 2–33/200 (fit 0, 32 epochs in 0.5 s) · loss=")
     assert group.endswith(f"loss={1 / 33:.4f}")  # the group's last epoch
     fit_end = next(line for line in shown if "200/200 " in line)
-    assert fit_end.startswith("[kmon] epoch 200/200 (fit 0, epoch 199)")  # its own line
+    assert fit_end.startswith("[kmon] epoch 200/200 (fit 0) · ")  # its own line
     assert fit_end.endswith(f"loss={1 / 200:.4f}")
     # The next fit starts with a line of its own, after its fit line.
     assert shown[shown.index(fit_end) - 1].startswith("[kmon] epochs ")
-    assert shown[shown.index(fit_end) + 1].startswith("[kmon] epoch 201/400 (fit 1, epoch 0)")
-    assert shown[-1].startswith("[kmon] epoch 400/400 (fit 1, epoch 199)")
+    assert shown[shown.index(fit_end) + 1].startswith(
+        "[kmon] epoch 1/200 (fit 1; run epoch 201) · "
+    )
+    assert shown[-1].startswith("[kmon] epoch 200/200 (fit 1; run epoch 400) · ")
     assert lines[-1].startswith("[kmon] run ok in ") and "400 epochs" in lines[-1]
 
 
