@@ -144,6 +144,33 @@ def _dialog(app) -> tuple[str, str]:
     )
 
 
+def test_an_open_quit_dialog_follows_the_run():
+    """Opened before the script's first fit(), the dialog says the script would be
+    interrupted; once a fit starts while it is open, it says training stops after the
+    batch, as the engine would then do (seen in a real terminal: the old text stayed)."""
+    source = StandInLiveSource()
+
+    async def scenario():
+        app = MonitorApp(source)
+        async with running(app, WIDE) as pilot:
+            await _shown(
+                pilot,
+                app,
+                RunStart(script="/x/s.py", t=1.0),
+                ScriptStart(t=2.0),
+                line=0,
+                text="running script",
+            )
+            await pilot.press("q")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmQuit))
+            assert _dialog(app)[0] == "Interrupt the script and quit?"
+            source.put(*_fit(0, 1, t=3.0)[:4])
+            await wait_until(pilot, lambda: _dialog(app)[0] == "Stop training and quit?")
+            assert _dialog(app)[1].startswith("Training stops after the current batch")
+
+    asyncio.run(scenario())
+
+
 def test_the_quit_dialog_offers_only_what_a_stop_can_do():
     source = StandInLiveSource()
 

@@ -301,11 +301,14 @@ class MonitorApp(App[str]):
             return
         # What a stop can do depends on what the script is doing (the engine decides
         # again when the answer comes): offer only that.
-        action = stop_action_for(self.state.phase)
         self.push_screen(
-            ConfirmQuit(STOP_QUESTIONS[action], quit_detail(action)),
+            ConfirmQuit(*self._stop_question(), follow=self._stop_question),
             self._on_stop_answer,
         )
+
+    def _stop_question(self) -> tuple[str, str]:
+        action = stop_action_for(self.state.phase)
+        return STOP_QUESTIONS[action], quit_detail(action)
 
     def _on_stop_answer(self, yes: bool | None) -> None:
         if yes:

@@ -418,7 +418,8 @@ def test_the_header_says_from_where_the_log_is_incomplete():
     state = RunState()
     state.apply(RunStart(script="train.py"))
     header = RunHeader()
-    assert "incomplete" not in header._first_line(state).plain
+    header.show(state, 0.0)
+    assert "incomplete" not in header.text.splitlines()[0]
     state.apply(
         Notice(
             level="error",
@@ -427,7 +428,8 @@ def test_the_header_says_from_where_the_log_is_incomplete():
             "on device) · training goes on",
         )
     )
-    line = header._first_line(state).plain
+    header.show(state, 0.0)
+    line = header.text.splitlines()[0]
     assert "⚠ event log incomplete from 10:00:00, after step 3 of epoch 2 (No space" in line
     assert "training goes on" not in line
 

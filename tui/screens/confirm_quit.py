@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -32,17 +34,31 @@ def quit_detail(action: str) -> str:
 
 
 class ConfirmQuit(ModalScreen[bool]):
-    """Dismisses with True when the user confirms."""
+    """Dismisses with True when the user confirms.
+
+    Args:
+        question: the dialog's question.
+        detail: what answering yes does.
+        follow: gives ``(question, detail)`` anew; called a few times a second while
+            the dialog is open, so that it keeps saying what a stop would do now
+            (a fit can start while the user reads it).
+    """
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str, detail: str) -> None:
+    def __init__(
+        self,
+        question: str,
+        detail: str,
+        follow: Callable[[], tuple[str, str]] | None = None,
+    ) -> None:
         super().__init__()
         self._question = question
         self._detail = detail
+        self._follow = follow
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -54,6 +70,15 @@ class ConfirmQuit(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
+        if self._follow is not None:
+            self.set_interval(0.2, self._refresh_text)
+
+    def _refresh_text(self) -> None:
+        question, detail = self._follow()
+        if (question, detail) != (self._question, self._detail):
+            self._question, self._detail = question, detail
+            self.query_one("#question", Label).update(question)
+            self.query_one("#detail", Label).update(detail)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
