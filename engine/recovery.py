@@ -116,6 +116,11 @@ class BatchValueRecovery:
         self._pending[first] = (step, size, logs)
         return self.ready()
 
+    @property
+    def _step_keys(self) -> bool:
+        """Some key is a mean over steps (recoverable without batch sizes)."""
+        return any(kind.kind == STEP_MEAN for kind in self.kinds.values())
+
     def ready(self) -> list[Recovered]:
         """Every waiting dispatch that can be recovered now, in order."""
         ready: list[Recovered] = []
@@ -147,9 +152,13 @@ class BatchValueRecovery:
 
     def _values(self, last: int, span: int, size: int | None, logs) -> Recovered:
         if size is None or size <= 0 or not self._sizes_known:
+            # Means over samples need each batch's size from now on; means over
+            # steps (a custom train_step's trackers, a GAN's d_loss) never do.
             self._sizes_known = False
-            return Recovered(last, span, size, logs, None)
-        before, after = self._samples, self._samples + size
+            if not self._step_keys:
+                return Recovered(last, span, size, logs, None)
+        sized = self._sizes_known
+        before, after = (self._samples, self._samples + size) if sized else (0, 0)
         steps_before, steps_after = self._steps, self._steps + span
         previous = self._previous
         kinds = self.kinds
@@ -157,12 +166,15 @@ class BatchValueRecovery:
         broken = None
         for key, mean in logs.items():
             kind = kinds.get(key)
-            if kind is None or kind.kind is None or (before and key not in previous):
+            if kind is None or kind.kind is None or (steps_before and key not in previous):
                 values[key] = None
                 continue
             old = previous.get(key, 0.0)
             if kind.kind == STEP_MEAN:
                 total, total_before, count = steps_after * mean, steps_before * old, span
+            elif not sized:
+                values[key] = None
+                continue
             elif kind.kind == ROOT_MEAN_SQUARE:
                 total, total_before, count = after * mean * mean, before * old * old, size
             elif kind.kind == MEAN:
@@ -185,6 +197,8 @@ class BatchValueRecovery:
             values[key] = value
         self._samples, self._steps = after, steps_after
         self._previous = logs
+        if not sized and all(value is None for value in values.values()):
+            values = None
         return Recovered(last, span, size, logs, values, broken=broken)
 
     def _broken(self, key: str, kind: KeyKind, value: float, scale: float, mean: float) -> bool:

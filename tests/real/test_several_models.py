@@ -3,6 +3,8 @@ logs no ``loss``: alarms and charts belong to the model that produced them."""
 
 from __future__ import annotations
 
+import pytest
+
 from kmon.engine.alarms import ENDED
 
 SEVERAL = "several_models.py"
@@ -55,17 +57,25 @@ def test_a_gan_logs_its_own_losses_and_kmon_keeps_them(real_run):
     run = real_run(GAN)
     assert run.returncode == 0, run.stderr
     [kinds] = run.of_type("value_kinds")
-    assert kinds.kinds == {
-        "d_loss": "not recoverable: custom metric with unknown weighting",
-        "g_loss": "not recoverable: custom metric with unknown weighting",
-    }
+    # Its own Mean trackers count once per step (read from their counts): each
+    # step's own loss is recovered though the dataset's batch sizes are unknown.
+    assert kinds.kinds == {"d_loss": "step_mean", "g_loss": "step_mean"}
     state = run.state
     assert list(state.metric_series) == ["d_loss", "g_loss"]
+    batches = run.of_type("batch")
     for key, series in state.metric_series.items():
         # 3 epochs of 8 batches: Keras's running means, as logged.
-        means = [b.logs[key] for b in run.of_type("batch")]
+        means = [b.logs[key] for b in batches]
         assert len(series.running) == len(means) == 24
         assert (series.running.low, series.running.high) == (min(means), max(means))
-        assert not len(series.values)
+        # Each epoch's recovered values average back to its last running mean.
+        assert len(series.values) == 24
+        for epoch in range(3):
+            own = [b.values[key] for b in batches if b.epoch == epoch]
+            assert sum(own) / len(own) == pytest.approx(
+                [b.logs[key] for b in batches if b.epoch == epoch][-1], rel=1e-5
+            )
+            assert all(value >= 0 for value in own)  # cross-entropies
+    assert all(b.size is None for b in batches)  # a dataset's sizes are not guessed
     assert not len(state.batch_loss)
     assert [sorted(record.logs) for record in state.history] == [["d_loss", "g_loss"]] * 3
