@@ -150,7 +150,8 @@ def test_a_second_sigterm_ends_kmon_while_the_run_will_not_stop(workdir, pane_fa
     pane = pane_factory(["train", "stubborn.py", "1"], cwd=workdir)
     pane.wait_for(monitor_up, 60, "the monitor")
     kmon = pane.kmon_pid()
-    time.sleep(3)
+    # Once fits run: before the first one a stop interrupts the script, which ends it.
+    pane.wait_for(lambda s: "between fits" in s, 60, "the loop of fits")
     send(kmon, signal.SIGTERM)
     time.sleep(1.0)
     send(kmon, signal.SIGTERM)
