@@ -44,9 +44,11 @@ class RunHeader(Widget):
         super().__init__(id=id)
         self._lines: list[Text] = [Text(), Text()]
         self._strips: list[Strip | None] = [None, None]
+        self._shown: tuple[RunState, float] | None = None
 
     def show(self, state: RunState, now: float) -> None:
         """Redraw from ``state``; ``now`` is the wall clock (or the replay's clock)."""
+        self._shown = (state, now)
         size_width = self.size.width
         width = max(size_width - 2, 20)
         badge = _alarm_badge(state)
@@ -70,6 +72,12 @@ class RunHeader(Widget):
             if line.plain != shown.plain or line.spans != shown.spans:
                 self._lines[y], self._strips[y] = line, None
                 self.refresh(Region(0, y, size_width, 1))
+
+    def on_resize(self) -> None:
+        # What fits depends on the width: a run that ended before the first layout
+        # (a replay) was laid out for no width, and nothing else redraws it.
+        if self._shown is not None:
+            self.show(*self._shown)
 
     def render_line(self, y: int) -> Strip:
         if y >= len(self._strips):
