@@ -224,6 +224,22 @@ def test_term_dumb_runs_headless_and_says_so(workdir, pane_factory):
     assert pane.flag("alternate_on") == "0"
 
 
+def assert_ends_after_hangup(kmon: int, seconds: float) -> None:
+    """kmon (pid ``kmon``) is gone within ``seconds`` of its terminal hanging up;
+    else it is killed and the failure says how much CPU it was spinning."""
+    deadline = time.monotonic() + seconds
+    while alive(kmon) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if alive(kmon):
+        used = cpu_seconds(kmon)
+        time.sleep(1)
+        spinning = cpu_seconds(kmon) - used
+        send(kmon, signal.SIGKILL)
+        pytest.fail(
+            f"kmon still alive {seconds:g} s after the hang-up (used {spinning:.2f} s CPU in 1 s)"
+        )
+
+
 def test_a_hangup_after_a_menu_run_ends_kmon_instead_of_spinning(workdir, pane_factory):
     scenarios = Path(__file__).parents[1] / "data" / "user_scenarios"
     pane = pane_factory(["--from", str(scenarios)], cwd=workdir)
@@ -241,15 +257,7 @@ def test_a_hangup_after_a_menu_run_ends_kmon_instead_of_spinning(workdir, pane_f
     keys("Enter")
     pane.wait_for(lambda s: "finished" in s, 90, "the scenario's end")
     pane.kill_session()
-    deadline = time.monotonic() + 15
-    while alive(kmon) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if alive(kmon):
-        used = cpu_seconds(kmon)
-        time.sleep(1)
-        spinning = cpu_seconds(kmon) - used
-        send(kmon, signal.SIGKILL)
-        pytest.fail(f"kmon still alive 15 s after the hang-up (used {spinning:.2f} s CPU in 1 s)")
+    assert_ends_after_hangup(kmon, 15)
 
 
 @pytest.mark.parametrize("attempt", range(3))
@@ -263,15 +271,7 @@ def test_a_hangup_during_a_replay_ends_kmon(workdir, pane_factory, attempt):
     pane.wait_for(lambda s: "failed" in s, 60, "the replayed run")
     kmon = pane.kmon_pid()
     pane.kill_session()
-    deadline = time.monotonic() + 10
-    while alive(kmon) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if alive(kmon):
-        used = cpu_seconds(kmon)
-        time.sleep(1)
-        spinning = cpu_seconds(kmon) - used
-        send(kmon, signal.SIGKILL)
-        pytest.fail(f"kmon still alive 10 s after the hang-up (used {spinning:.2f} s CPU in 1 s)")
+    assert_ends_after_hangup(kmon, 10)
 
 
 @pytest.mark.parametrize("before", ["", "nohup"])
