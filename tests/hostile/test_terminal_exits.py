@@ -271,7 +271,8 @@ def test_a_hangup_during_a_replay_ends_kmon(workdir, pane_factory, attempt):
     pane.wait_for(lambda s: "failed" in s, 60, "the replayed run")
     kmon = pane.kmon_pid()
     pane.kill_session()
-    assert_ends_after_hangup(kmon, 10)
+    # Idle, not spinning, one replay in CI outlived 10 s under load: 30 s of grace.
+    assert_ends_after_hangup(kmon, 30)
 
 
 @pytest.mark.parametrize("before", ["", "nohup"])
