@@ -2,7 +2,7 @@
 against fit() without them.
 
 Both arms run kmon's own callback (the one that streams batches); the probed arm
-adds :class:`~kmon.engine.probe_callback.ProbeCallback` with the default
+adds :class:`~kmon.engine.alarms.probe_callback.ProbeCallback` with the default
 :class:`~kmon.engine.probes.ProbeConfig`, exactly as ``kmon train`` does. One model
 is trained throughout, so after the warm-up fits every ``tf.function`` (Keras's train
 and predict functions, kmon's gradient function) is compiled: the pairs measure the
@@ -81,10 +81,10 @@ cpu_seconds: dict[bool, list[float]] = {True: [], False: []}
 
 def timed_fit(model, x, y, epochs: int, probed: bool, fit_index: int):
     """One fit() with kmon's callbacks; returns (seconds, the probe callback or None)."""
-    from kmon.engine.alarms import AlarmBook
-    from kmon.engine.callback import KmonCallback
-    from kmon.engine.probe_callback import ProbeCallback
+    from kmon.engine.alarms.probe_callback import ProbeCallback
+    from kmon.engine.alarms.rules import AlarmBook
     from kmon.engine.probes import FitData, ProbeConfig
+    from kmon.engine.training.callback import KmonCallback
 
     events: list = []
     batch_size = 32

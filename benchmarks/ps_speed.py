@@ -14,7 +14,7 @@ stale runs). Timed, the median of ``--rounds``:
   the goal).
 
 The goal: at most 0.5 s for 2,000 runs. With ``--against REV`` the same folder is
-read by ``engine/runs.py`` as it was at git revision REV (loaded into a temporary
+read by ``engine/log/runs_folder.py`` as it was at git revision REV (loaded into a temporary
 module, in-process), for a before/after figure.
 
     python benchmarks/ps_speed.py                      # 2,000 logs, 5 rounds
@@ -37,8 +37,8 @@ from pathlib import Path
 from _common import HERE, header, kmon_command, median, ratio_line
 
 from kmon.engine.events import Batch, EpochEnd, FitStart, RunEnd, RunStart
-from kmon.engine.process_identity import of_this_process
-from kmon.engine.runs import list_runs
+from kmon.engine.log.process_identity import of_this_process
+from kmon.engine.log.runs_folder import list_runs
 
 GOAL_SECONDS = 0.5
 GOAL_RUNS = 2000
@@ -113,9 +113,9 @@ def run_command(args: list[str], expected: int) -> None:
 
 
 def runs_module_at(revision: str):
-    """``engine/runs.py`` as it was at ``revision``, as a module of its own."""
+    """``engine/log/runs_folder.py`` as it was at ``revision``, as a module of its own."""
     source = subprocess.run(
-        ["git", "show", f"{revision}:engine/runs.py"],
+        ["git", "show", f"{revision}:engine/log/runs_folder.py"],
         cwd=HERE.parent,
         capture_output=True,
         text=True,
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="200 logs, 2 rounds")
     parser.add_argument("--runs", type=int, default=GOAL_RUNS, help="logs in the folder")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per figure")
-    parser.add_argument("--against", metavar="REV", help="also time engine/runs.py at REV")
+    parser.add_argument("--against", metavar="REV", help="also time engine/log/runs_folder.py at REV")
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.rounds = 200, 2
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             old_list = timed(lambda: old.list_runs(folder), args.rounds)
             old_find = timed(lambda: old.find_run(folder, target), args.rounds)
             print(
-                f"engine/runs.py at {args.against}: list_runs median {median(old_list):.3f}s · "
+                f"engine/log/runs_folder.py at {args.against}: list_runs median {median(old_list):.3f}s · "
                 f"find_run(ID) median {median(old_find):.3f}s"
             )
             print(

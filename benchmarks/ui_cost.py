@@ -40,7 +40,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Static
 from ui_throughput import SIZE, ChannelSource, MeasuredMonitor, Producer
 
-from kmon.engine.channel import MonitorChannel
+from kmon.engine.run.channel import MonitorChannel
 from kmon.tui.app import REFRESH_HZ
 
 GOAL_SHARE = 0.03

@@ -2,7 +2,7 @@
 
 A producer thread plays the training thread: it puts 10,000 batch events a second
 (with an epoch every ``--epoch-every`` batches: epoch_start, val_end, epoch_end)
-into a :class:`~kmon.engine.channel.MonitorChannel`, timing every ``put()``. A real
+into a :class:`~kmon.engine.run.channel.MonitorChannel`, timing every ``put()``. A real
 :class:`~kmon.tui.app.MonitorApp` (headless, 120x40) reads the channel through a
 live source and runs its normal 10 Hz tick: drain, fold into the run state, redraw.
 
@@ -32,7 +32,6 @@ import time
 from _common import header, median, percentile, ratio_line
 from _monitor import BenchmarkMonitor
 
-from kmon.engine.channel import MonitorChannel
 from kmon.engine.events import (
     Batch,
     EpochEnd,
@@ -44,6 +43,7 @@ from kmon.engine.events import (
     ValEnd,
     ValueKinds,
 )
+from kmon.engine.run.channel import MonitorChannel
 
 LATENCY_GOAL = 0.200
 SIZE = (120, 40)

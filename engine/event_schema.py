@@ -292,7 +292,7 @@ def _is_number_or_none_map(value: Any) -> bool:
     return True
 
 
-#: What a head map entry's keys hold (see :mod:`kmon.engine.heads`); other keys
+#: What a head map entry's keys hold (see :mod:`kmon.engine.training.heads`); other keys
 #: are kept unchecked (a newer writer's).
 _HEAD_ENTRY_CHECKS: dict[str, Check] = {
     "loss": lambda value: value is None or type(value) is str,

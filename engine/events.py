@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-from .event_schema import InvalidEvent, event_reader
+from kmon.engine.event_schema import InvalidEvent, event_reader
 
 SCHEMA_VERSION = 1
 
@@ -89,7 +89,7 @@ class FitStart(Event):
     weighting: str | None = None
     heads: dict[str, dict[str, Any]] | None = None
     """Per output: its loss, loss weight, metrics and loss log key (see
-    :mod:`kmon.engine.heads`); None when not known before the first step."""
+    :mod:`kmon.engine.training.heads`); None when not known before the first step."""
     extra_losses: list[str] = field(default_factory=list)
     """What else can add to the total loss: regularizers, an overridden
     ``compute_loss`` or ``train_step``."""
@@ -150,6 +150,15 @@ class Batch(Event):
             f'"logs":{logs},"values":{values if values is not None else "null"},'
             f'"span":{self.span}}}'
         )
+
+
+#: The kinds a ``value_kinds`` event gives a key (None: not recoverable).
+MEAN = "mean"
+"""A running mean weighted by samples: per-batch values are exact."""
+ROOT_MEAN_SQUARE = "rms"
+"""The square root of such a running mean (RMSE): recovered through the squares."""
+STEP_MEAN = "step_mean"
+"""A running mean in which every step counts once, whatever its batch size."""
 
 
 @dataclass(slots=True)
@@ -238,7 +247,7 @@ NO_FIT_TOPIC = "no_fit"
 @dataclass(slots=True)
 class Alarm(Event):
     """A training alarm was raised, cleared, or ended (``state``; see
-    :mod:`kmon.engine.alarms`): "ended" when a later fit trains another model.
+    :mod:`kmon.engine.alarms.rules`): "ended" when a later fit trains another model.
 
     ``kind`` names the problem (``prediction_variance``, ``vanishing_gradients``,
     ``exploding_gradients``, ``unscaled_data``, ``nonfinite_data``, ``nan_loss``);
@@ -259,7 +268,7 @@ class Alarm(Event):
 
 @dataclass(slots=True)
 class Probes(Event):
-    """What kmon checks during one ``fit()`` (see :mod:`kmon.engine.probe_callback`):
+    """What kmon checks during one ``fit()`` (see :mod:`kmon.engine.alarms.probe_callback`):
     sent as the fit starts, and again when that changes (a probe turned off). All
     off when the script turned the checks off (``set_probe_config(enabled=False)``)."""
 

@@ -47,7 +47,7 @@ STOP_EFFECTS = {
     BEFORE_START: "the script has not started yet (kmon is importing TensorFlow): it will not run",
 }
 
-#: What a stop would do in each phase of :class:`~kmon.engine.state.RunState`.
+#: What a stop would do in each phase of :class:`~kmon.engine.view.state.RunState`.
 _ACTION_BY_PHASE = {
     "starting": BEFORE_START,
     "running script": INTERRUPT,

@@ -193,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from kmon.engine.runner import ScriptError, ScriptTarget
+    from kmon.engine.errors import ScriptError
+    from kmon.engine.run.runner import ScriptTarget
 
     try:
         target = ScriptTarget.checked(args.script, args.args)
@@ -217,7 +218,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _cluster_task():
     """This process's task when ``TF_CONFIG`` describes a multi-worker cluster."""
-    from kmon.engine.distribute import cluster_task
+    from kmon.engine.training.distribute import cluster_task
 
     return cluster_task()
 
@@ -244,7 +245,7 @@ def _scenarios(args: argparse.Namespace) -> dict:
 
 
 def _run_scenario(args: argparse.Namespace) -> int:
-    from kmon.engine.runner import CallableTarget
+    from kmon.engine.run.runner import CallableTarget
     from kmon.scenarios import DEFAULT_SCENARIO, UnknownScenario, find
 
     name = getattr(args, "name", None) or DEFAULT_SCENARIO
@@ -264,7 +265,7 @@ def _run_scenario(args: argparse.Namespace) -> int:
 
 
 def _menu(args: argparse.Namespace) -> int:
-    from kmon.engine.runner import CallableTarget
+    from kmon.engine.run.runner import CallableTarget
     from kmon.tui.menu import MenuFailed, run_menu
 
     def make_session(scenario, variant):
@@ -291,7 +292,7 @@ def _launch(
     evaluate_training_data: bool = False,
     scenario: tuple | None = None,
 ) -> int:
-    from kmon.engine.session import run_headless
+    from kmon.engine.headless import run_headless
 
     if getattr(args, "detach", False):
         from kmon.runs_cli import detach
@@ -328,7 +329,7 @@ def _launch(
 
 
 def _say(*paragraphs: str) -> None:
-    from kmon.engine.headless import prose
+    from kmon.engine.headless.reporter import prose
 
     for paragraph in paragraphs:
         print(prose(paragraph))
@@ -336,9 +337,9 @@ def _say(*paragraphs: str) -> None:
 
 
 def _session(target, args: argparse.Namespace, *, quiet_keras: bool, evaluate_training_data: bool):
-    from kmon.engine.eventlog import default_log_path
-    from kmon.engine.logfile import LogFileError, LogFileExists
-    from kmon.engine.session import Session
+    from kmon.engine.log.eventlog import default_log_path
+    from kmon.engine.log.run_files import LogFileError, LogFileExists
+    from kmon.engine.run.session import Session
 
     log = getattr(args, "log", None)
     runs_dir = getattr(args, "runs_dir", "kmon-runs")

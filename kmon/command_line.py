@@ -16,7 +16,7 @@ class UserError(Exception):
 def has_terminal() -> bool:
     """Whether a monitor can run here: stdin and stdout on a terminal that
     understands escape sequences (not ``TERM=dumb``)."""
-    from kmon.engine.terminal import live_terminal_problem
+    from kmon.engine.run.terminal import live_terminal_problem
 
     return live_terminal_problem() is None
 
@@ -28,7 +28,7 @@ def runs_headless(args: argparse.Namespace) -> bool:
     ``--detach``) headless is silent, as usual."""
     if getattr(args, "headless", False):
         return True
-    from kmon.engine.terminal import is_terminal, live_terminal_problem
+    from kmon.engine.run.terminal import is_terminal, live_terminal_problem
 
     problem = live_terminal_problem()
     if problem is None:
@@ -49,7 +49,7 @@ def appends_to_log(args: argparse.Namespace) -> bool:
 
 def warn_unread(report, path) -> None:
     """One line on stderr saying what a read of ``path`` skipped or found damaged
-    (a :class:`~kmon.engine.eventlog.LogReadReport`); nothing when it was clean."""
+    (a :class:`~kmon.engine.log.eventlog.LogReadReport`); nothing when it was clean."""
     from kmon.engine.format import printable
 
     summary = report.summary()

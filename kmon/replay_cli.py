@@ -10,7 +10,7 @@ from kmon.command_line import UserError, has_terminal, warn_unread
 
 
 def replay(args: argparse.Namespace) -> int:
-    from kmon.engine.importers import UnreadableLog, load_any
+    from kmon.engine.log.importers import UnreadableLog, load_any
 
     if not os.path.exists(args.path):
         raise UserError(f"no such event log: {args.path}")
@@ -26,13 +26,13 @@ def replay(args: argparse.Namespace) -> int:
         raise UserError(f"no kmon events in {args.path}")
     warn_unread(report, args.path)
     if args.headless or not has_terminal():
-        from kmon.engine.headless import HeadlessReporter
+        from kmon.engine.headless.reporter import HeadlessReporter
 
         reporter = HeadlessReporter(sys.stdout, sys.stderr, log_path=args.path)
         reporter.handle(events)
         reporter.finish()
         return 0
-    from kmon.engine.sources import RecordedSource
+    from kmon.engine.log.sources import RecordedSource
     from kmon.tui.app import MonitorApp
     from kmon.tui.launch import run_app
 
@@ -48,7 +48,7 @@ def _is_event_log(path: str) -> bool:
 def _replay_in_monitor(path: str) -> int:
     """A kmon event log in the monitor. The first frame shows a fraction of a second
     after start, whatever the log's size; the rest is read while on screen."""
-    from kmon.engine.sources import LogFileSource
+    from kmon.engine.log.sources import LogFileSource
     from kmon.tui.app import MonitorApp
 
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kmon.command_line import PROG, UserError, appends_to_log, has_terminal
 from kmon.engine.format import format_duration, printable
-from kmon.engine.runs import (
+from kmon.engine.log.runs_folder import (
     RunNotFound,
     SignalRefused,
     find_run,
@@ -61,8 +61,8 @@ def _open_output(args: argparse.Namespace, name: str, *, append: bool) -> tuple[
     itself is opened by the child; it is checked here, so a refusal comes before
     anything is created. Returns the path, the descriptor and whether it is new."""
     # Imported here: the event log's modules are most of `kmon ps`'s start-up.
-    from kmon.engine.eventlog import default_log_path
-    from kmon.engine.logfile import (
+    from kmon.engine.log.eventlog import default_log_path
+    from kmon.engine.log.run_files import (
         LogFileError,
         LogFileExists,
         check_event_log,
@@ -203,7 +203,7 @@ def attach(args: argparse.Namespace) -> int:
     info = _find(args)
     if not has_terminal():
         raise UserError(f"attach needs a terminal; read the log instead: {printable(info.path)}")
-    from kmon.engine.sources import FollowSource
+    from kmon.engine.log.sources import FollowSource
     from kmon.tui.attach_app import AttachedMonitorApp
 
     source = FollowSource(info.path, info.identity)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from kmon.engine.eventlog import read_events
-from kmon.engine.runner import CallableTarget
-from kmon.engine.session import Session
-from kmon.engine.state import RunState
+from kmon.engine.log.eventlog import read_events
+from kmon.engine.run.runner import CallableTarget
+from kmon.engine.run.session import Session
+from kmon.engine.view.state import RunState
 from kmon.scenarios import find
 
 
@@ -23,7 +23,7 @@ class ScenarioRun:
 def run_scenario(folder, name: str, variant: str, **session_options) -> ScenarioRun:
     """Run ``name``/``variant`` to the end (output not captured); read its log back.
 
-    ``session_options`` go to :class:`~kmon.engine.session.Session`; the scenario's
+    ``session_options`` go to :class:`~kmon.engine.run.session.Session`; the scenario's
     own ``evaluate_training_data`` is used unless given.
     """
     scenario, variant = find(name, variant)

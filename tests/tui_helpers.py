@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
+from locations import DATA
 from textual.app import App
 from textual.pilot import Pilot
 
-from kmon.engine.channel import MonitorChannel
-from kmon.engine.eventlog import read_events
 from kmon.engine.events import Event
-
-DATA = Path(__file__).parent / "data"
+from kmon.engine.log.eventlog import read_events
+from kmon.engine.run.channel import MonitorChannel
 
 
 def load_events(name: str) -> list[Event]:

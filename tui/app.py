@@ -14,10 +14,10 @@ from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widgets import Footer, Label, TabbedContent, TabPane
 
+from kmon.engine.log.sources import EventSource
 from kmon.engine.series import BucketSeries
-from kmon.engine.sources import EventSource
-from kmon.engine.state import EMA_BETA, RunState
 from kmon.engine.stop import stop_action_for
+from kmon.engine.view.state import EMA_BETA, RunState
 
 from .screens.confirm_quit import STOP_QUESTIONS, ConfirmQuit, quit_detail
 from .screens.help import HelpScreen

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.binding import Binding
 
 from kmon.engine.format import printable
-from kmon.engine.process_identity import SignalRefused
+from kmon.engine.log.process_identity import SignalRefused
 from kmon.engine.stop import stop_action_for
 
 from .app import MonitorApp

@@ -10,11 +10,12 @@ from collections.abc import Callable
 from rich.console import Console
 from textual.app import App
 
-from kmon.engine.hangup import TerminalGuard
-from kmon.engine.script_stdin import MonitorKeyboard
-from kmon.engine.session import Session, follow_headless
-from kmon.engine.sources import LiveSource
-from kmon.engine.terminal import ExitHook, TerminalModes, drawing_stream
+from kmon.engine.headless import follow_headless
+from kmon.engine.log.sources import LiveSource
+from kmon.engine.run.script_stdin import MonitorKeyboard
+from kmon.engine.run.session import Session
+from kmon.engine.run.terminal import ExitHook, TerminalModes, drawing_stream
+from kmon.engine.run.terminal_guard import TerminalGuard
 
 from .app import MonitorApp
 
@@ -32,7 +33,7 @@ def run_tui(
     """Run ``session`` live in the monitor; return the run's exit code.
 
     The script's output is captured into log events and its stdin is at end of file
-    (see :mod:`kmon.engine.script_stdin`), so the monitor owns the terminal. When the
+    (see :mod:`kmon.engine.run.script_stdin`), so the monitor owns the terminal. When the
     app exits the terminal is restored and, with ``report``, one summary line is
     printed (plus the traceback of a failed script).
 

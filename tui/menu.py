@@ -8,10 +8,10 @@ from functools import partial
 
 from rich.console import Console
 
-from kmon.engine.capture import OutputCapture
-from kmon.engine.hangup import terminal_lost
-from kmon.engine.session import Session
-from kmon.engine.terminal import drawing_stream
+from kmon.engine.run.capture import OutputCapture
+from kmon.engine.run.session import Session
+from kmon.engine.run.terminal import drawing_stream
+from kmon.engine.run.terminal_guard import terminal_lost
 from kmon.scenarios.base import Scenario
 
 from .launch import run_app, run_tui

@@ -13,9 +13,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 from textual_plotext import PlotextPlot
 
-from kmon.engine.eventlog import read_events
 from kmon.engine.format import format_value
-from kmon.engine.state import RunState
+from kmon.engine.log.eventlog import read_events
+from kmon.engine.view.state import RunState
 
 from ..widgets.epoch_chart import epoch_ticks
 

@@ -12,11 +12,11 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from kmon.engine.alarm_advice import ADVICE
-from kmon.engine.alarms import ENDED, ERROR, RAISED
+from kmon.engine.alarms.advice import ADVICE
+from kmon.engine.alarms.rules import ENDED, ERROR, RAISED
 from kmon.engine.events import Alarm, Probes
 from kmon.engine.format import format_duration, format_value
-from kmon.engine.state import RunState
+from kmon.engine.view.state import RunState
 
 NO_ALARMS = "No active alarms."
 _SEVERITY_STYLE = {ERROR: "bold red", "warning": "bold yellow"}

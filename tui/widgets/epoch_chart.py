@@ -12,7 +12,7 @@ from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 from kmon.engine.format import format_value
-from kmon.engine.state import METRIC_SERIES, RunState
+from kmon.engine.view.state import METRIC_SERIES, RunState
 
 TRAIN_EVAL_LABEL = "evaluate() on train"
 #: Colours of the training values (History's loss cyan) and of validation's.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from kmon.engine.explain import explain_latest
-from kmon.engine.state import RunState
+from kmon.engine.view.explain import explain_latest
+from kmon.engine.view.state import RunState
 
 
 class Explanation(Static):

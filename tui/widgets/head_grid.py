@@ -10,9 +10,9 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from kmon.engine.format import format_value
-from kmon.engine.head_board import Cell, HeadBoard, Row
-from kmon.engine.heads import TRAIN, VAL
-from kmon.engine.state import RunState
+from kmon.engine.head_map import TRAIN, VAL
+from kmon.engine.view.head_board import Cell, HeadBoard, Row
+from kmon.engine.view.state import RunState
 
 WAITING = "Heads appear when training starts: kmon reads them from the compiled model."
 NO_HEADS = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import RichLog
 
-from kmon.engine.state import RunState
+from kmon.engine.view.state import RunState
 
 
 class LogPane(RichLog):

@@ -9,7 +9,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from kmon.engine.format import format_duration, printable
-from kmon.engine.state import RunState
+from kmon.engine.view.state import RunState
 
 _STATUS_STYLE = {
     "ok": ("✔ finished", "bold green"),

@@ -13,7 +13,7 @@ from textual.widgets import Label, Sparkline, Static
 
 from kmon.engine.format import format_value
 from kmon.engine.series import BucketSeries
-from kmon.engine.state import RunState
+from kmon.engine.view.state import RunState
 
 from .strip_sparkline import StripSparkline, column_summaries
 

@@ -1,4 +1,4 @@
-"""Runs under `kmon train` with KERAS_BACKEND=jax or torch (tests/test_distribute.py).
+"""Runs under `kmon train` with KERAS_BACKEND=jax or torch (tests/e2e/test_distribute.py).
 Writes to the JSON file named by its first argument what the test compares the event
 log with: each batch's true loss from a twin model, gradient norms computed by hand,
 and which threads ran the batch-end hooks."""

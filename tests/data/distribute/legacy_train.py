@@ -1,5 +1,5 @@
 """A Keras 2 script: with TF_USE_LEGACY_KERAS=1 and tf-keras installed, tf.keras is
-legacy tf_keras, which kmon refuses (tests/test_distribute.py)."""
+legacy tf_keras, which kmon refuses (tests/e2e/test_distribute.py)."""
 
 import numpy as np
 import tensorflow as tf

@@ -1,5 +1,5 @@
 """Trains under tf.distribute.MirroredStrategy on two logical CPU devices; run by
-tests/test_distribute.py under `kmon train`. Writes what the test compares the
+tests/e2e/test_distribute.py under `kmon train`. Writes what the test compares the
 event log with (the true loss of each batch from a one-device twin, History with and
 without probes, gradient norms) to the JSON file named by its first argument."""
 

@@ -1,0 +1,108 @@
+"""What each training alarm means for a user: a title, likely causes and fixes.
+
+The decisions are in :mod:`kmon.engine.alarms.rules`; this is the text the Alarms tab
+shows beside an active alarm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kmon.engine.alarms.rules import (
+    EXPLODING_GRADIENTS,
+    NAN_LOSS,
+    NONFINITE_DATA,
+    PREDICTION_VARIANCE,
+    UNSCALED_DATA,
+    VANISHING_GRADIENTS,
+)
+
+
+@dataclass(frozen=True)
+class Advice:
+    """What an alarm means for a user: a title, likely causes, fixes."""
+
+    title: str
+    causes: tuple[str, ...]
+    fixes: tuple[str, ...]
+
+
+ADVICE: dict[str, Advice] = {
+    PREDICTION_VARIANCE: Advice(
+        "predictions barely vary across inputs",
+        (
+            "inputs in raw units (hundreds, thousands): tanh/sigmoid units (LSTM and GRU "
+            "gates) saturate, so every input gives the same hidden state",
+            "targets in raw units: the output layer spends its updates moving the mean, "
+            "and predicting the mean is the best constant",
+            "learning rate too high or too low; dead ReLUs",
+            "too little capacity, or too much regularization (dropout, weight decay)",
+        ),
+        (
+            "standardize inputs and targets: (x - mean) / std with the training set's "
+            "statistics, or a keras.layers.Normalization layer; invert the target "
+            "scaling on predictions",
+            "try a learning rate 3-10x lower (or higher if the loss barely moves)",
+            "add capacity, or lower dropout",
+        ),
+    ),
+    VANISHING_GRADIENTS: Advice(
+        "gradients vanish before reaching the first layers",
+        (
+            "saturated tanh/sigmoid units (often from unscaled inputs)",
+            "deep stacks of sigmoid/tanh layers; long sequences through a SimpleRNN",
+            "dead ReLUs",
+        ),
+        (
+            "standardize the inputs",
+            "use ReLU/GELU activations, residual connections, BatchNormalization or "
+            "LayerNormalization",
+            "LSTM/GRU instead of SimpleRNN for long sequences",
+        ),
+    ),
+    EXPLODING_GRADIENTS: Advice(
+        "gradient norms are exploding",
+        (
+            "learning rate too high",
+            "recurrent weights amplifying over long sequences",
+            "unscaled targets or inputs",
+        ),
+        (
+            "clip gradients: keras.optimizers.Adam(clipnorm=1.0)",
+            "lower the learning rate",
+            "standardize inputs and targets",
+        ),
+    ),
+    UNSCALED_DATA: Advice(
+        "data is not standardized",
+        (
+            "raw units (prices, counts, pixel values 0-255) fed straight into the model",
+            "features on very different ranges: the large ones dominate the first layer",
+        ),
+        (
+            "standardize inputs: (x - mean) / std per feature with the training set's "
+            "statistics, or put a keras.layers.Normalization layer first (adapt it on "
+            "the training data)",
+            "standardize regression targets too, and invert it on predictions",
+            "pixel values: divide by 255 or use keras.layers.Rescaling(1/255)",
+        ),
+    ),
+    NONFINITE_DATA: Advice(
+        "NaN or Inf values in the data",
+        ("missing values read as NaN", "a division by zero or log(0) in preprocessing"),
+        ("drop or impute missing values before fit()", "check with np.isfinite(x).all()"),
+    ),
+    NAN_LOSS: Advice(
+        "the loss is NaN or Inf",
+        (
+            "learning rate too high: the weights diverged",
+            "NaN or Inf in the inputs or targets",
+            "log(0) or division by zero in a custom loss",
+        ),
+        (
+            "lower the learning rate; clip gradients (clipnorm=1.0)",
+            "check the data with np.isfinite",
+            "stop wasting time: kmon --stop-on-nan, or keras.callbacks.TerminateOnNaN",
+        ),
+    ),
+}

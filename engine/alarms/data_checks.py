@@ -1,0 +1,154 @@
+"""Checks on training data at fit start: scale, feature ranges, NaN and Inf.
+
+Plain numpy: the callback hands in samples of the inputs and targets (a few
+thousand rows spread over the training set, or the first dataset batches).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kmon.engine.alarms.rules import NONFINITE_DATA, UNSCALED_DATA
+from kmon.engine.format import format_value
+
+#: Defaults: a feature whose mean or standard deviation is beyond these is "raw units".
+MEAN_LIMIT = 10.0
+STD_LIMIT = 10.0
+#: Largest over smallest per-feature standard deviation that still counts as one scale.
+RANGE_RATIO = 1000.0
+
+
+@dataclass
+class Finding:
+    """One problem found in the data: an alarm ``kind``, a message, the numbers."""
+
+    kind: str
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ArrayStats:
+    name: str
+    rows: int
+    features: int
+    nan: int = 0
+    inf: int = 0
+    max_abs_mean: float = 0.0
+    mean_feature: int = 0
+    max_std: float = 0.0
+    std_feature: int = 0
+    range_ratio: float = 1.0
+    scaled: bool = True
+    """False when the scale was not checked (integer ids, class labels)."""
+
+
+def array_stats(name: str, data: Any, *, check_scale: bool = True) -> ArrayStats | None:
+    """Per-feature statistics of one array (features = last axis). None when the
+    array is not numeric (strings, objects)."""
+    try:
+        array = np.asarray(data)
+    except (TypeError, ValueError):
+        return None
+    if array.dtype.kind not in "biuf" or array.size == 0:
+        return None
+    rows = int(array.shape[0]) if array.ndim else 1
+    if array.dtype.kind != "f":
+        # Integer inputs are ids or labels (Embedding, lookups, class indices): their
+        # scale means nothing. Integers cannot be NaN.
+        features = int(array.shape[-1]) if array.ndim > 1 else 1
+        return ArrayStats(name, rows, features, scaled=False)
+    flat = array.reshape(-1, array.shape[-1]) if array.ndim > 1 else array.reshape(-1, 1)
+    flat = flat.astype(np.float64, copy=False)
+    finite = np.isfinite(flat)
+    nan = int(np.isnan(flat).sum())
+    stats = ArrayStats(name, rows, flat.shape[1], nan=nan, inf=int(flat.size - finite.sum() - nan))
+    if not check_scale:
+        stats.scaled = False
+        return stats
+    if not finite.all():
+        flat = np.where(finite, flat, np.nan)
+    with np.errstate(all="ignore"):
+        means = np.nanmean(flat, axis=0)
+        stds = np.nanstd(flat, axis=0)
+    means, stds = np.nan_to_num(means), np.nan_to_num(stds)
+    stats.mean_feature = int(np.argmax(np.abs(means)))
+    stats.max_abs_mean = float(abs(means[stats.mean_feature]))
+    stats.std_feature = int(np.argmax(stds))
+    stats.max_std = float(stds[stats.std_feature])
+    varying = stds[stds > 1e-12]
+    if varying.size > 1:
+        stats.range_ratio = float(varying.max() / varying.min())
+    return stats
+
+
+def check_data(
+    inputs: list[ArrayStats],
+    targets: list[ArrayStats],
+    *,
+    mean_limit: float = MEAN_LIMIT,
+    std_limit: float = STD_LIMIT,
+    range_ratio: float = RANGE_RATIO,
+) -> list[Finding]:
+    """At most one ``unscaled_data`` and one ``nonfinite_data`` finding."""
+    findings = []
+    evidence: dict[str, Any] = {}
+    parts = []
+    for role, group in (("input", inputs), ("target", targets)):
+        for stats in group:
+            problems = _scale_problems(stats, mean_limit, std_limit, range_ratio)
+            if not problems:
+                continue
+            prefix = f"{role} {stats.name}"
+            parts.append(f"{prefix}: " + ", ".join(problems))
+            evidence[f"{prefix} max |mean|"] = stats.max_abs_mean
+            evidence[f"{prefix} max std"] = stats.max_std
+            if stats.features > 1:
+                evidence[f"{prefix} std ratio"] = stats.range_ratio
+    if parts:
+        rows = max((s.rows for s in inputs + targets), default=0)
+        evidence["rows checked"] = rows
+        findings.append(
+            Finding(
+                UNSCALED_DATA,
+                "; ".join(parts) + " (standardized data has mean 0 and std 1 per feature)",
+                evidence,
+            )
+        )
+    bad = [s for s in inputs + targets if s.nan or s.inf]
+    if bad:
+        role = {id(s): "input" for s in inputs} | {id(s): "target" for s in targets}
+        evidence = {}
+        parts = []
+        for stats in bad:
+            prefix = f"{role[id(stats)]} {stats.name}"
+            parts.append(f"{prefix}: {stats.nan:,} NaN, {stats.inf:,} Inf in {stats.rows:,} rows")
+            evidence[f"{prefix} NaN"] = stats.nan
+            evidence[f"{prefix} Inf"] = stats.inf
+            evidence[f"{prefix} rows checked"] = stats.rows
+        findings.append(
+            Finding(NONFINITE_DATA, "NaN/Inf in the data: " + "; ".join(parts), evidence)
+        )
+    return findings
+
+
+def _scale_problems(
+    stats: ArrayStats, mean_limit: float, std_limit: float, range_ratio: float
+) -> list[str]:
+    if not stats.scaled:
+        return []
+    problems = []
+    feature = f" (feature {stats.mean_feature})" if stats.features > 1 else ""
+    if stats.max_abs_mean > mean_limit:
+        problems.append(f"mean {format_value(stats.max_abs_mean)}{feature}")
+    feature = f" (feature {stats.std_feature})" if stats.features > 1 else ""
+    if stats.max_std > std_limit:
+        problems.append(f"std {format_value(stats.max_std)}{feature}")
+    if stats.range_ratio > range_ratio:
+        problems.append(
+            f"feature stds differ {format_value(stats.range_ratio)}x (largest over smallest)"
+        )
+    return problems

@@ -1,0 +1,351 @@
+"""The Keras callback that watches a fit for training failures and raises alarms."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import keras
+
+import kmon.engine.alarms.probing as probes
+from kmon.engine.alarms.data_checks import array_stats, check_data
+from kmon.engine.alarms.rules import (
+    ERROR,
+    EXPLODING_GRADIENTS,
+    NAN_LOSS,
+    NONFINITE_DATA,
+    PREDICTION_VARIANCE,
+    RAISED,
+    UNSCALED_DATA,
+    VANISHING_GRADIENTS,
+    AlarmBook,
+    GradientRule,
+    VarianceRule,
+    gradient_message,
+)
+from kmon.engine.events import Event, Notice, Probes
+from kmon.engine.format import format_value
+from kmon.engine.stop import StopSignal
+
+
+class ProbeCallback(keras.callbacks.Callback):
+    """Probes one ``fit()`` call and raises alarms through ``book``.
+
+    At train begin it checks the data (scale, feature ranges, NaN/Inf) and keeps a
+    probe batch. In ``on_train_batch_begin``, which Keras always calls on the
+    training thread between steps (so the weights are consistent and asynchronous
+    batch-end dispatch stays possible), it runs the prediction and gradient probes
+    when their time budget allows. ``on_train_batch_end`` checks that the loss is
+    finite. Outside probe steps every hook is O(1).
+
+    The callback is ``async_safe``: its batch-end hook only reads a float.
+
+    Args:
+        emit: receives notices; alarms go through ``book``, which emits them too.
+        fit_index: 0-based number of this ``fit()`` call within the run.
+        book: the run's alarms (shared by every fit, so a later fit can clear them).
+        data: what ``fit()`` trains on, to take the probe batch from.
+        config: probe settings (budget, thresholds, ``stop_on_nan``).
+        stop: raised on a NaN loss when ``config.stop_on_nan``.
+    """
+
+    def __init__(
+        self,
+        emit: Callable[[Event], None],
+        fit_index: int,
+        book: AlarmBook,
+        data: probes.FitData | None,
+        *,
+        config: probes.ProbeConfig | None = None,
+        stop: StopSignal | None = None,
+    ) -> None:
+        super().__init__()
+        self.async_safe = True
+        self._emit = emit
+        self._fit = fit_index
+        self._book = book
+        self._data = data
+        self.config = config or probes.ProbeConfig()
+        self._stop = stop or StopSignal()
+        self._epoch = 0
+        self._probe: probes.ProbeBatch | None = None
+        self._heads: list[probes.Head] = []
+        self._variance: dict[str, VarianceRule] = {}
+        self._gradients = GradientRule()
+        self._skipped: set[str] = set()
+        self.predictions = probes.ProbeBudget(
+            self.config.budget, every=self.config.every, interval=self.config.interval
+        )
+        self.gradients = probes.ProbeBudget(
+            self.config.gradient_budget,
+            first_cost=self.config.gradient_first_cost,
+            every=self.config.gradient_every,
+            interval=self.config.gradient_interval,
+        )
+        self.aftermath = probes.ProbeAftermath()
+        self._mark: float | None = None
+        self._fitted = None
+        self._weights_unseen = False
+        self._data_checked = False
+
+    # -- fit start: data checks and the probe batch ------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        logs = logs or {}
+        # For on_train_batch_end, which may run off the training thread: there, on
+        # JAX, Callback.model would sync the training state while the next step
+        # donates its buffers.
+        self._fitted = self.model
+        self._mark = None
+        try:
+            probe, sample, reason = probes.probe_batches(self._data, self.config)
+            self._heads = probes.model_heads(self.model)
+        except Exception as exc:  # noqa: BLE001 - a probe must never break training
+            probe, sample, reason = None, None, f"no probe batch ({type(exc).__name__}: {exc})"
+        if reason:
+            self._note(reason)
+        if sample is not None:
+            self._check_data(sample)
+        self._probe = probe if probe is not None and probe.y is not None else None
+        if probe is not None and probe.y is None:
+            self._note("no targets in the probe batch: prediction and gradient probes are off")
+        why = probes.gradients_unavailable(self.model) if self._probe is not None else None
+        if why and self.config.gradients:
+            self._note(why)
+        if why or not self.config.gradients:
+            self.gradients = None
+        # Built by its first step (subclassed): its weights are judged then.
+        self._weights_unseen = self.gradients is not None and not getattr(self.model, "built", True)
+        if self.config.every is None:
+            probes.resume_budget(self.model, "predictions", self.predictions)
+        if self.gradients is not None and self.config.gradient_every is None:
+            probes.resume_budget(self.model, "gradients", self.gradients)
+        self._gradients.vanishing.active = self._book.is_active(VANISHING_GRADIENTS)
+        self._gradients.exploding.active = self._book.is_active(EXPLODING_GRADIENTS)
+        self._data_checked = sample is not None
+        self._announce()
+
+    def _check_data(self, sample: probes.ProbeBatch) -> None:
+        scaled_inputs = probes.inputs_self_normalized(self.model) is None
+        inputs = [
+            array_stats(name, value, check_scale=scaled_inputs)
+            for name, value in probes.leaves(sample.x, "x")
+        ]
+        targets = []
+        if sample.y is not None:
+            names = [head.name for head in self._heads]
+            for head, target in zip(self._heads, probes.by_head(names, sample.y)):
+                if target is not None:
+                    targets.append(
+                        array_stats(head.name, target, check_scale=not head.classification)
+                    )
+        findings = {
+            f.kind: f for f in check_data([s for s in inputs if s], [s for s in targets if s])
+        }
+        for kind in (UNSCALED_DATA, NONFINITE_DATA):
+            finding = findings.get(kind)
+            if finding is not None:
+                severity = ERROR if kind == NONFINITE_DATA else "warning"
+                self._book.raise_(
+                    kind, finding.message, finding.evidence, severity=severity, fit=self._fit
+                )
+            else:
+                self._book.clear(kind, f"fit {self._fit}: the data checks pass", {}, fit=self._fit)
+
+    # -- periodic probes -------------------------------------------------------------------------
+
+    def on_epoch_begin(self, epoch, logs=None):
+        logs = logs or {}
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        logs = logs or {}
+        if self._probe is None:
+            return
+        now = time.perf_counter()
+        if self._mark is not None:
+            elapsed = now - self._mark
+            self.aftermath.step(elapsed)
+            self.predictions.tick(elapsed)
+            if self.gradients is not None:
+                self.gradients.tick(elapsed)
+        ran: tuple[probes.ProbeBudget, ...] = ()
+        if self.predictions.due:
+            self._run(self.predictions, self._probe_predictions, batch)
+            ran = (self.predictions,)
+        if self._weights_unseen and self.predictions.steps:
+            self._weights_unseen = False
+            why = probes.gradients_unavailable(self.model)
+            if why:
+                self._note(why)
+                self.gradients = None
+                self._announce()
+        # Not before this fit's first step: Keras builds the compiled loss (and its
+        # per-output trackers, which compute_loss updates) in the first train step.
+        gradients = self.gradients
+        if gradients is not None and self.predictions.steps and gradients.due:
+            self._run(gradients, self._probe_gradients, batch)
+            ran = (*ran, gradients)
+        if ran:
+            self.aftermath.probed(ran)
+        self._mark = time.perf_counter()
+
+    def _run(self, budget: probes.ProbeBudget, probe: Callable[[int], None], step: int) -> None:
+        start = time.perf_counter()
+        try:
+            probe(step)
+        except Exception as exc:  # noqa: BLE001 - a probe must never break training
+            self._note(f"probe turned off after an error: {type(exc).__name__}: {exc}")
+            if budget is self.predictions:
+                self._probe = None
+            else:
+                self.gradients = None
+            self._announce()
+        budget.spent(time.perf_counter() - start)
+
+    def _probe_predictions(self, step: int) -> None:
+        y_pred = probes.predict(self.model, self._probe)
+        for head, pred, target in probes.align(self._heads, y_pred, self._probe.y):
+            if pred is None or head.name in self._skipped:
+                continue
+            measured = probes.spread(head, pred, target)
+            if measured is None:
+                self._skip(head.name, "its predictions and targets have different shapes")
+                continue
+            if measured.constant_target:
+                self._skip(head.name, "its targets are (nearly) constant in the probe batch")
+                continue
+            self._judge(head.name, measured, step)
+
+    def _judge(self, name: str, measured: probes.Spread, step: int) -> None:
+        config = self.config
+        rule = self._variance.get(name)
+        if rule is None:
+            rule = VarianceRule(
+                config.variance_threshold, config.variance_clear, config.variance_checks
+            )
+            # Raised by an earlier fit of the run: this fit may clear it.
+            rule.counter.active = self._book.is_active(PREDICTION_VARIANCE, name)
+            self._variance[name] = rule
+        transition = rule.update(measured.ratio)
+        if transition is None:
+            return
+        evidence = {
+            "head": name,
+            "ratio": measured.ratio,
+            "measure": measured.measure,
+            "prediction_std": measured.pred_std,
+            "target_std": measured.target_std,
+            "threshold": config.variance_threshold,
+            "checks": rule.counter.raise_after if transition == RAISED else rule.clear_after,
+            "probe_samples": self._probe.rows,
+        }
+        if transition == RAISED:
+            if measured.target_std is not None:
+                what = (
+                    f"their std is {format_value(measured.pred_std)} against the targets' "
+                    f"{format_value(measured.target_std)} (ratio {format_value(measured.ratio)}, "
+                )
+            else:
+                what = f"their log-probabilities vary by {format_value(measured.ratio)} nats ("
+            message = (
+                f"head {name}: predictions are nearly the same for every input: {what}"
+                f"under {config.variance_threshold:g} for {rule.counter.raise_after} "
+                "checks in a row)"
+            )
+            self._book.raise_(
+                PREDICTION_VARIANCE, message, evidence, subject=name, **self._where(step)
+            )
+        else:
+            message = f"head {name}: predictions vary again (ratio {format_value(measured.ratio)})"
+            self._book.clear(
+                PREDICTION_VARIANCE, message, evidence, subject=name, **self._where(step)
+            )
+
+    def _probe_gradients(self, step: int) -> None:
+        norms, loss = probes.gradient_norms(self.model, self._probe)
+        if not norms:
+            return
+        for kind, (transition, evidence) in self._gradients.check(norms, loss).items():
+            if transition is None:
+                continue
+            hidden = {"growth"} if kind == VANISHING_GRADIENTS else {"all_near_zero"}
+            evidence = {key: value for key, value in evidence.items() if key not in hidden}
+            message = gradient_message(kind, transition, evidence)
+            if transition == RAISED:
+                severity = ERROR if evidence.get("nonfinite_layers") else "warning"
+                self._book.raise_(kind, message, evidence, severity=severity, **self._where(step))
+            else:
+                self._book.clear(kind, message, evidence, **self._where(step))
+
+    def on_train_end(self, logs=None):
+        logs = logs or {}
+        probes.keep_budget(self.model, "predictions", self.predictions)
+        if self.gradients is not None:
+            probes.keep_budget(self.model, "gradients", self.gradients)
+
+    # -- the loss --------------------------------------------------------------------------------
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        loss = logs.get("loss")
+        if not isinstance(loss, float):
+            return
+        if math.isfinite(loss):
+            if self._book.is_active(NAN_LOSS):
+                self._book.clear(
+                    NAN_LOSS,
+                    f"the loss is finite again ({format_value(loss)})",
+                    {"loss": loss},
+                    **self._where(batch),
+                )
+            return
+        if self._book.is_active(NAN_LOSS):
+            return
+        self._book.raise_(
+            NAN_LOSS,
+            f"the training loss is {format_value(loss)}: a batch's loss was not finite "
+            "(Keras's running mean over the epoch keeps it)",
+            {"loss": loss},
+            severity=ERROR,
+            **self._where(batch),
+        )
+        if self.config.stop_on_nan:
+            self._fitted.stop_training = True
+            self._stop.request()
+            self._emit(
+                Notice(level="warning", text="stopping: the loss is not finite (--stop-on-nan)")
+            )
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _where(self, step: int) -> dict:
+        return {"fit": self._fit, "epoch": self._epoch, "step": step}
+
+    def _skip(self, head: str, why: str) -> None:
+        self._skipped.add(head)
+        self._note(f"prediction-variance check skipped for head {head}: {why}")
+
+    def _announce(self) -> None:
+        """Tell the monitors what this fit is checked for, from now on."""
+        config, probe = self.config, self._probe
+        gradients = probe is not None and self.gradients is not None
+        self._emit(
+            Probes(
+                fit=self._fit,
+                data=self._data_checked,
+                loss=True,
+                stop_on_nan=config.stop_on_nan,
+                predictions=probe is not None,
+                gradients=gradients,
+                probe_samples=probe.rows if probe is not None else None,
+                budget=config.budget if config.every is None else None,
+                gradient_budget=config.gradient_budget if config.gradient_every is None else None,
+                every=config.every,
+                gradient_every=config.gradient_every,
+            )
+        )
+
+    def _note(self, text: str) -> None:
+        self._emit(Notice(level="info", text=f"alarms: {text}"))

@@ -1,0 +1,105 @@
+"""The headless front end's loop: runs a session to its end, reporting as it goes and
+answering Ctrl+C, SIGTERM and a hang-up, as the live monitor does for the TUI."""
+
+from __future__ import annotations
+
+import sys
+
+from kmon.engine.headless.reporter import HeadlessReporter
+from kmon.engine.run.session import Session
+from kmon.engine.run.terminal_guard import TerminalGuard
+from kmon.engine.stop import AFTER_BATCH, STOP_EFFECTS
+from kmon.engine.view.state import RunState
+
+DRAIN_SECONDS = 0.1
+#: Exit code when a second SIGTERM gives up on a stopping run (128 + SIGTERM).
+SIGTERM_EXIT_CODE = 143
+
+
+def run_headless(session: Session, *, explain_last_epoch: bool = False, quiet: bool = False) -> int:
+    """Run to the end, printing the script's output and one line per epoch.
+
+    Ctrl+C or SIGTERM asks training to stop gracefully; a second one gives up at
+    once. If the terminal hangs up, training goes on silently to the end.
+    Returns the run's exit code.
+
+    Args:
+        session: the run, not started yet.
+        explain_last_epoch: end with the last epoch's explanation (scenarios).
+        quiet: print the summary only (see :class:`HeadlessReporter`).
+    """
+    session.start()
+    return follow_headless(session, explain_last_epoch=explain_last_epoch, quiet=quiet)
+
+
+def follow_headless(
+    session: Session,
+    state: RunState | None = None,
+    *,
+    explain_last_epoch: bool = False,
+    quiet: bool = False,
+) -> int:
+    """Report a started session headless until its run ends; return its exit code.
+
+    Args:
+        session: a started session.
+        state: what was already shown (when a monitor hands over mid-run).
+        explain_last_epoch: end with the last epoch's explanation.
+        quiet: print the summary only.
+    """
+    capture = session.capture
+    reporter = HeadlessReporter(
+        capture.terminal_out if capture else sys.stdout,
+        capture.terminal_err if capture else sys.stderr,
+        log_path=str(session.log_path),
+        state=state,
+        explain_last_epoch=explain_last_epoch,
+        quiet=quiet,
+    )
+    interrupts = terminations = 0
+    with TerminalGuard(session.terminal_fds(), on_terminate=session.run.request_stop) as guard:
+        while not session.run.finished.is_set():
+            try:
+                session.run.finished.wait(DRAIN_SECONDS)
+                reporter.handle(session.channel.drain())
+                if guard.terminations != terminations:
+                    terminations = guard.terminations
+                    if terminations > 1:
+                        session.abandon()
+                        _hand_back(reporter, session)
+                        return SIGTERM_EXIT_CODE
+                    what = _stopping(session.run.stop_action)
+                    reporter.say(f"SIGTERM: {what}; send it again to quit now")
+            except KeyboardInterrupt:
+                interrupts += 1
+                if interrupts > 1:
+                    session.abandon()
+                    _hand_back(reporter, session)
+                    return 130
+                what = _stopping(session.run.request_stop())
+                reporter.say(f"{what}; Ctrl+C again to quit now")
+            except OSError:
+                # The terminal is gone but no SIGHUP came (yet): stop writing to it.
+                guard.silence()
+        # Closing joins the capture threads, so the script's last lines are drained
+        # before the summary.
+        session.close()
+        _hand_back(reporter, session)
+    return session.run.exit_code or 0
+
+
+def _stopping(action: str | None) -> str:
+    """The headless line for a stop, by what it does (see :mod:`.stop`)."""
+    if action is None or action == AFTER_BATCH:
+        return "stopping after this batch"
+    return f"stopping: {STOP_EFFECTS[action]}"
+
+
+def _hand_back(reporter: HeadlessReporter, session: Session) -> None:
+    reporter.out, reporter.err = sys.stdout, sys.stderr
+    try:
+        reporter.handle(session.channel.drain())
+        reporter.state.dropped = session.channel.dropped
+        reporter.finish()
+    except OSError:
+        pass  # nobody is left to read the summary; the event log has everything

@@ -1,0 +1,213 @@
+"""The JSON Lines event log: a writer thread and a forgiving reader."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kmon.engine.events import (
+    SCHEMA_VERSION,
+    Event,
+    InvalidEvent,
+    UnknownEventType,
+    event_from_dict,
+)
+from kmon.engine.log.run_files import default_log_path  # noqa: F401
+
+# The writer lives in its own module; it is imported from here as it always was.
+from kmon.engine.log.writer import (  # noqa: F401
+    FLUSH_SECONDS,
+    LOG_TOPIC,
+    EventLogWriter,
+    LogFailure,
+)
+
+#: A line longer than this is not a kmon event (the writer's longest lines are a
+#: few KB): it is skipped and counted, and never held in memory whole.
+MAX_LINE_BYTES = 1 << 20
+#: The file is read this much at a time, whatever a caller asks for.
+_READ_BYTES = 4 << 20
+#: Examples of what was skipped a report keeps (with their line numbers).
+_EXAMPLES = 3
+
+
+@dataclass
+class LogReadReport:
+    """What a read skipped or found damaged, so a caller can warn instead of crash."""
+
+    garbage_lines: int = 0
+    """Lines that are not JSON, or not a kmon event at all."""
+    unknown_types: dict[str, int] = field(default_factory=dict)
+    """Events of a type this kmon does not know (a newer writer's), by type."""
+    invalid_events: dict[str, int] = field(default_factory=dict)
+    """Events of a known type that do not match the schema, by type."""
+    long_lines: int = 0
+    """Lines over ``MAX_LINE_BYTES``, skipped unread."""
+    newer_schema: int = 0
+    """Events read although they name a schema version above this kmon's."""
+    truncated_tail: bool = False
+    damaged: list[str] = field(default_factory=list)
+    """Parts of the input that could not be read at all, one phrase each (an
+    importer's: a TensorBoard events file corrupt partway)."""
+    examples: list[str] = field(default_factory=list)
+    """The first few lines skipped, each as ``line N: why``."""
+
+    @property
+    def skipped(self) -> int:
+        return (
+            self.garbage_lines
+            + self.long_lines
+            + sum(self.unknown_types.values())
+            + sum(self.invalid_events.values())
+        )
+
+    @property
+    def clean(self) -> bool:
+        """Nothing was skipped and nothing was found damaged."""
+        return not self.skipped and not self.damaged
+
+    def note(self, line: int, why: str) -> None:
+        if len(self.examples) < _EXAMPLES:
+            self.examples.append(f"line {line}: {why}")
+
+    def summary(self) -> str | None:
+        """One line saying what was skipped (None when clean), e.g. ``skipped 2
+        invalid batch event(s), 1 unreadable line(s) (first: line 7: batch: step is
+        'x', not int >= 0)``; invalid events of several types are counted as ``5
+        invalid events (3 batch, 2 epoch_end)``."""
+        invalid = self.invalid_events
+        if len(invalid) == 1:
+            parts = [f"{count} invalid {name} event(s)" for name, count in invalid.items()]
+        elif invalid:
+            by_type = ", ".join(f"{count} {name}" for name, count in invalid.items())
+            parts = [f"{sum(invalid.values())} invalid events ({by_type})"]
+        else:
+            parts = []
+        if self.garbage_lines:
+            parts.append(f"{self.garbage_lines} unreadable line(s)")
+        if self.long_lines:
+            parts.append(f"{self.long_lines} line(s) over {MAX_LINE_BYTES >> 20} MiB")
+        if self.unknown_types:
+            names = ", ".join(self.unknown_types)
+            parts.append(
+                f"{sum(self.unknown_types.values())} event(s) of unknown type ({names}: "
+                "a newer kmon's?)"
+            )
+        sentences = []
+        if parts:
+            first = f" (first: {self.examples[0]})" if self.examples else ""
+            sentences.append("skipped " + ", ".join(parts) + first)
+        sentences += self.damaged
+        if self.newer_schema:
+            sentences.append(
+                f"{self.newer_schema} event(s) name a newer schema version: read as "
+                f"version {SCHEMA_VERSION}"
+            )
+        return "; ".join(sentences) or None
+
+
+class EventLogReader:
+    """Reads a log written by :class:`EventLogWriter`, possibly still growing.
+
+    Garbage lines, lines over ``MAX_LINE_BYTES``, events that do not match the
+    schema (see :mod:`.event_schema`) and events of unknown type (from a newer kmon)
+    are skipped and counted in :attr:`report`. An incomplete last line is held
+    back: the writer may still be finishing it. Call :meth:`read_new` again to get
+    what was added since.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.report = LogReadReport()
+        self._offset = 0
+        self._partial = b""
+        self._skipping = False
+        """In an over-long line (already counted): drop bytes until its newline."""
+        self._lines = 0
+        """Complete lines read so far."""
+
+    @property
+    def offset(self) -> int:
+        """Bytes of the file read so far."""
+        return self._offset
+
+    def read_new(self, max_bytes: int = -1) -> list[Event]:
+        """Events appended since the last call (at most ``max_bytes`` of the file,
+        so a monitor can show a long log's first frame before reading it all)."""
+        events: list[Event] = []
+        with open(self.path, "rb") as handle:
+            handle.seek(self._offset)
+            left = max_bytes
+            while left != 0:
+                data = handle.read(_READ_BYTES if left < 0 else min(left, _READ_BYTES))
+                if not data:
+                    break
+                self._offset += len(data)
+                left = left - len(data) if left > 0 else left
+                self._take(data, events)
+        self.report.truncated_tail = bool(self._partial) or self._skipping
+        return events
+
+    def read_all(self) -> list[Event]:
+        """Everything in the file now, counting an unfinished last line as garbage."""
+        events = self.read_new()
+        if self._partial:
+            self._parse([self._partial], events)
+        self._partial, self._skipping = b"", False
+        return events
+
+    def _take(self, data: bytes, events: list[Event]) -> None:
+        """Parse the complete lines of ``data``; hold back its unfinished last line."""
+        if self._skipping:
+            end = data.find(b"\n")
+            if end < 0:
+                return
+            data = data[end + 1 :]
+            self._skipping = False
+            self._lines += 1
+        lines = (self._partial + data if self._partial else data).split(b"\n")
+        partial = lines.pop()
+        self._parse(lines, events)
+        if len(partial) > MAX_LINE_BYTES:
+            self._skip_long_line(self._lines + 1)
+            partial, self._skipping = b"", True
+        self._partial = partial
+
+    def _parse(self, lines: list[bytes], events: list[Event]) -> None:
+        first = self._lines + 1
+        self._lines += len(lines)
+        append, loads, report = events.append, json.loads, self.report
+        for index, raw in enumerate(lines):
+            if len(raw) > MAX_LINE_BYTES:
+                self._skip_long_line(first + index)
+                continue
+            try:
+                data = loads(raw)
+                event = event_from_dict(data)
+            except InvalidEvent as exc:
+                counts = report.invalid_events
+                counts[exc.type] = counts.get(exc.type, 0) + 1
+                report.note(first + index, f"{exc.type}: {exc.problem}")
+            except UnknownEventType as exc:
+                name = str(exc)[:40]
+                report.unknown_types[name] = report.unknown_types.get(name, 0) + 1
+            except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+                if raw.strip():
+                    report.garbage_lines += 1
+                    report.note(first + index, "not a kmon event")
+            else:
+                append(event)
+                if data.get("v", SCHEMA_VERSION) != SCHEMA_VERSION:
+                    report.newer_schema += 1
+
+    def _skip_long_line(self, line: int) -> None:
+        self.report.long_lines += 1
+        self.report.note(line, f"over {MAX_LINE_BYTES >> 20} MiB")
+
+
+def read_events(path: str | os.PathLike) -> tuple[list[Event], LogReadReport]:
+    """Read a whole log file; see :class:`EventLogReader` for what is skipped."""
+    reader = EventLogReader(path)
+    return reader.read_all(), reader.report

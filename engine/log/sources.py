@@ -1,0 +1,246 @@
+"""Where a monitor gets its events from: a live session or a recorded log.
+
+A source is anything with ``drain()`` (the events since the last call), ``live``,
+``dropped`` and ``request_stop()``. The TUI reads only this interface.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+from kmon.engine.events import Event, Notice, RunEnd
+
+
+class EventSource(Protocol):
+    live: bool
+    """True while events can still arrive from a running job."""
+
+    def drain(self) -> list[Event]: ...
+
+    @property
+    def dropped(self) -> int: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    def request_stop(self) -> None: ...
+
+
+class LiveSource:
+    """Events from a :class:`~kmon.engine.run.session.Session` running in this process."""
+
+    live = True
+
+    def __init__(self, session) -> None:
+        self._session = session
+
+    def drain(self) -> list[Event]:
+        return self._session.channel.drain()
+
+    @property
+    def dropped(self) -> int:
+        return self._session.channel.dropped
+
+    @property
+    def running(self) -> bool:
+        return not self._session.run.finished.is_set()
+
+    def request_stop(self) -> None:
+        self._session.run.request_stop()
+
+
+class RecordedSource:
+    """Events already recorded, e.g. read from an event log.
+
+    Args:
+        events: the events, in log order.
+        per_drain: hand out at most this many per ``drain()`` (None: all at once),
+            to replay a run as if live.
+    """
+
+    live = False
+    dropped = 0
+    running = False
+
+    def __init__(self, events: Sequence[Event], *, per_drain: int | None = None) -> None:
+        self._events = list(events)
+        self._position = 0
+        self._per_drain = per_drain
+
+    def drain(self) -> list[Event]:
+        end = len(self._events) if self._per_drain is None else self._position + self._per_drain
+        chunk = self._events[self._position : end]
+        self._position += len(chunk)
+        return chunk
+
+    def request_stop(self) -> None:
+        """A recording cannot be stopped."""
+
+
+class FollowSource:
+    """Events of a run in another process, read from its growing event log.
+
+    The first drains hand out the log's history in chunks (so a long log shows its
+    first frame at once), then whatever the run appends. When the run's process
+    is gone without a ``run_end``, a ``run_end`` with status "stale" is made up for
+    the display (it is never written to the log).
+
+    Args:
+        path: the run's event log.
+        process: the run's process (see :mod:`.process_identity`), to tell a live
+            run from a stale one; None when the log names none.
+        chunk_bytes: most of the log read per drain.
+    """
+
+    live = True
+    dropped = 0
+
+    def __init__(self, path, process, *, chunk_bytes: int = 4 * 1024 * 1024) -> None:
+        from kmon.engine.log.eventlog import EventLogReader
+
+        self._reader = EventLogReader(path)
+        self._process = process
+        self._chunk = chunk_bytes
+        self._ended = False
+        self._checked_at = 0.0
+        self._alive = True
+
+    @property
+    def report(self):
+        """What the reader skipped (garbage lines, unknown types)."""
+        return self._reader.report
+
+    def drain(self) -> list[Event]:
+        events = self._reader.read_new(self._chunk)
+        if any(event.type == "run_end" for event in events):
+            self._ended = True
+        elif not events and not self._ended and not self._process_alive():
+            self._ended = True
+            events.append(Notice(level="warning", text="the run's process is gone: stale run"))
+            events.append(RunEnd(status="stale", exit_code=0))
+        return events
+
+    @property
+    def running(self) -> bool:
+        return not self._ended
+
+    def _process_alive(self) -> bool:
+        """False once the run's process is gone; a process that cannot be verified
+        (an older kmon's log) counts as alive: nothing says the run ended."""
+        from kmon.engine.log.process_identity import Liveness
+
+        now = time.monotonic()
+        if now - self._checked_at >= 1.0:
+            self._checked_at = now
+            self._alive = (
+                self._process is not None and self._process.liveness() is not Liveness.GONE
+            )
+        return self._alive
+
+    def request_stop(self) -> None:
+        """SIGTERM to the run's process, verified first: it stops after the batch.
+
+        Raises:
+            SignalRefused: the process is gone, cannot be verified or belongs to
+                another user; the message is one line for the user.
+        """
+        from kmon.engine.log.process_identity import SignalRefused
+
+        if self._ended:
+            return
+        if self._process is None:
+            raise SignalRefused("the run's log names no process to stop")
+        self._process.send(signal.SIGTERM)
+
+
+#: Shown when a replayed log has no ``run_end``.
+UNFINISHED_NOTE = (
+    "the log ends before the run did (no run_end): it was cut short, or the run was "
+    "killed or still runs (kmon attach follows a running one)"
+)
+
+
+class LogFileSource:
+    """A finished run's event log, read while on screen: the first drain returns
+    after ``budget_seconds`` of reading, so a long log shows its first frame at
+    once; each later drain reads on (the monitor folds the rest in as it goes).
+
+    Args:
+        path: a kmon event log.
+        budget_seconds: reading time per drain.
+        chunk_bytes: bytes read at a time.
+    """
+
+    live = False
+    dropped = 0
+
+    def __init__(self, path, *, budget_seconds: float = 0.05, chunk_bytes: int = 64 * 1024) -> None:
+        from kmon.engine.log.eventlog import EventLogReader
+
+        self._reader = EventLogReader(path)
+        self._size = os.path.getsize(path)
+        self._budget = budget_seconds
+        self._chunk = chunk_bytes
+        self._done = False
+        self._pending: list[Event] = []
+        self._last: Event | None = None
+
+    @property
+    def report(self):
+        """What the reader skipped (garbage lines, unknown types)."""
+        return self._reader.report
+
+    @property
+    def running(self) -> bool:
+        """True until the whole log was handed out."""
+        return not self._done
+
+    def has_events(self) -> bool:
+        """Read up to the first events (or the end); they wait for the next drain.
+
+        Raises:
+            OSError: the log cannot be read.
+        """
+        while not self._pending and not self._done:
+            self._pending = self._read()
+        return bool(self._pending)
+
+    def drain(self) -> list[Event]:
+        events, self._pending = self._pending, []
+        if events:
+            return events
+        try:
+            return self._read()
+        except OSError:  # the file went away while on screen: show what was read
+            self._done = True
+            return []
+
+    def _read(self) -> list[Event]:
+        """At least one chunk, then more until the time budget is spent."""
+        events: list[Event] = []
+        deadline = time.monotonic() + self._budget
+        while not self._done:
+            if self._reader.offset >= self._size:
+                # The end: an unfinished last line counts as garbage, as in read_all.
+                events += self._reader.read_all()
+                self._done = True
+                last = events[-1] if events else self._last
+                if last is not None and not isinstance(last, RunEnd):
+                    # For the display only (never written): the header would say
+                    # "training" forever.
+                    events.append(Notice(level="warning", text=UNFINISHED_NOTE))
+                    events.append(RunEnd(status="unfinished", exit_code=0, t=last.t))
+            else:
+                events += self._reader.read_new(self._chunk)
+            if time.monotonic() >= deadline:
+                break
+        if events:
+            self._last = events[-1]
+        return events
+
+    def request_stop(self) -> None:
+        """A recording cannot be stopped."""

@@ -1,0 +1,80 @@
+"""Bounded, lock-free event channel from the training thread to a monitor.
+
+The training thread calls :meth:`MonitorChannel.put` once per event and must never
+wait. ``collections.deque`` appends are atomic under the GIL, so no lock is taken.
+Batch events live in a ring buffer: when a monitor falls behind, the oldest batch
+events are overwritten (coalesced into the newer ones). Control events (fit, epoch,
+log, alarm, end...) sit in an unbounded deque and are never dropped: there are few
+of them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+
+from kmon.engine.events import Event
+
+DEFAULT_BATCH_CAPACITY = 50_000
+
+
+class MonitorChannel:
+    """One consumer's view of the event stream.
+
+    Args:
+        batch_capacity: batch events kept while the consumer is not draining.
+    """
+
+    def __init__(self, batch_capacity: int = DEFAULT_BATCH_CAPACITY) -> None:
+        self._seq = itertools.count()
+        self._batches: deque[tuple[int, Event]] = deque(maxlen=batch_capacity)
+        self._control: deque[tuple[int, Event]] = deque()
+        self._held: list[tuple[int, Event]] = []
+        self._last_delivered = -1
+        self.dropped = 0
+        """Batch events coalesced away since the channel was made."""
+
+    def put(self, event: Event) -> None:
+        """Add an event. O(1), never blocks, never raises on a full buffer."""
+        item = (next(self._seq), event)
+        if event.type == "batch":
+            self._batches.append(item)
+        else:
+            self._control.append(item)
+
+    def drain(self) -> list[Event]:
+        """Take every event that arrived so far, in the order they were put."""
+        # A watermark taken before popping tells which events were certainly put
+        # before this drain began: later ones wait for the next drain, so a batch
+        # never overtakes the epoch_end that followed it.
+        watermark = next(self._seq)
+        items = self._held
+        for source in (self._batches, self._control):
+            while True:
+                try:
+                    items.append(source.popleft())
+                except IndexError:
+                    break
+        items.sort(key=_seq_of)
+        ready = [item for item in items if item[0] < watermark]
+        self._held = [item for item in items if item[0] > watermark]
+        self._count_dropped(ready, watermark)
+        return [event for _, event in ready]
+
+    def _count_dropped(self, ready: list[tuple[int, Event]], watermark: int) -> None:
+        last = self._last_delivered
+        for seq, _ in ready:
+            if seq < last:
+                # Took its number before the last watermark but was appended after
+                # that drain: it was counted as dropped, and is not.
+                self.dropped -= 1
+                continue
+            self.dropped += seq - last - 1
+            last = seq
+        # Every number below the watermark is now delivered or overwritten.
+        self.dropped += watermark - last - 1
+        self._last_delivered = watermark
+
+
+def _seq_of(item: tuple[int, Event]) -> int:
+    return item[0]

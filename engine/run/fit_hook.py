@@ -1,0 +1,298 @@
+"""Injects :class:`KmonCallback` into every ``keras.Model.fit`` call of a run.
+
+The user's script stays unmodified: for the duration of the run, ``keras.Model.fit``
+is replaced by a thin wrapper that adds the callback (and silences Keras's own
+progress bar when the monitor shows progress instead), then restored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import os
+import sys
+import weakref
+from collections.abc import Callable
+
+import keras
+
+from kmon.engine.alarms.probe_callback import ProbeCallback
+from kmon.engine.alarms.probing import FitData, ProbeConfig, probe_config
+from kmon.engine.alarms.rules import AlarmBook
+from kmon.engine.errors import RefusedRun
+from kmon.engine.events import Event, Notice, Probes
+from kmon.engine.stop import StopSignal
+from kmon.engine.training.callback import KmonCallback
+
+DEFAULT_BATCH_SIZE = 32  # what Keras uses for array inputs when batch_size is None
+
+#: Why a legacy tf.keras fit() is refused (one line: it ends the run with exit code 2).
+LEGACY_KERAS_MESSAGE = (
+    "kmon: this script trains with legacy tf.keras (Keras 2, from TF_USE_LEGACY_KERAS=1 "
+    "and the tf-keras package), which kmon does not monitor; unset TF_USE_LEGACY_KERAS "
+    "(tf.keras is then Keras 3) or use `import keras`"
+)
+
+
+class FitHook:
+    """Patches ``keras.Model.fit`` while installed.
+
+    Args:
+        emit: receives every event.
+        stop: shared stop flag; once raised, later ``fit()`` calls return at once.
+        quiet_keras: force ``verbose=0`` so Keras's progress bar does not print.
+        evaluate_training_data: evaluate the model on its training arrays at every
+            epoch end (see :class:`~kmon.engine.events.TrainEval`).
+        probes: how :class:`~kmon.engine.alarms.probe_callback.ProbeCallback` watches each
+            fit for training failures (None: what
+            :func:`~kmon.engine.alarms.probing.set_probe_config` set, or the defaults).
+        stop_on_nan: stop the run when the training loss becomes NaN or Inf.
+    """
+
+    def __init__(
+        self,
+        emit: Callable[[Event], None],
+        stop: StopSignal,
+        *,
+        quiet_keras: bool = True,
+        evaluate_training_data: bool = False,
+        probes: ProbeConfig | None = None,
+        stop_on_nan: bool = False,
+    ) -> None:
+        self._emit = emit
+        self._probes = probes
+        self._stop_on_nan = stop_on_nan
+        self.alarms = AlarmBook(emit)
+        """The run's alarms, shared by every fit."""
+        self._evaluate_training_data = evaluate_training_data
+        self._stop = stop
+        self._quiet_keras = quiet_keras
+        self._saved: object = None
+        self._had_own_fit = False
+        self._legacy: tuple | None = None
+        self._installed = False
+        self.fits = 0
+        """Number of ``fit()`` calls seen so far."""
+        self.in_fit = False
+        """A ``fit()`` call is running: a stop then ends it after the current batch."""
+        self._models: list[weakref.ref] = []
+        """The models fitted so far, in order: weak, so that a script that builds a
+        new model per fit frees the old ones as it would without kmon."""
+        self._last_model: int | None = None
+        """``model_index`` of the previous fit."""
+
+    def install(self) -> None:
+        model_cls = keras.Model
+        self._had_own_fit = "fit" in model_cls.__dict__
+        self._saved = model_cls.__dict__.get("fit")
+        original = model_cls.fit
+        signature = inspect.signature(original)
+        hook = self
+
+        def fit(model, *args, **kwargs):
+            return hook._fit(original, signature, model, args, kwargs)
+
+        fit.__doc__ = original.__doc__
+        fit.__wrapped__ = original
+        model_cls.fit = fit
+        self._legacy = _refuse_legacy_keras()
+        self._installed = True
+
+    def uninstall(self) -> None:
+        if not self._installed:
+            return
+        if self._had_own_fit:
+            keras.Model.fit = self._saved
+        else:
+            del keras.Model.fit
+        if self._legacy is not None:
+            legacy_cls, legacy_fit = self._legacy
+            legacy_cls.fit = legacy_fit
+            self._legacy = None
+        self._installed = False
+
+    def _fit(self, original, signature, model, args, kwargs):
+        if self._stop.requested:
+            self._emit(Notice(level="warning", text="fit() skipped: stop was requested"))
+            return getattr(model, "history", None)
+        bound = signature.bind(model, *args, **kwargs)
+        arguments = bound.arguments
+        samples, batch_size = _array_geometry(arguments)
+        model_index = self._model_index(model)
+        if self._last_model is not None and model_index != self._last_model:
+            # Before this fit's events: its data checks may raise the same kinds anew.
+            self.alarms.end_all(
+                fit=self.fits - 1, next_fit=self.fits, next_model=getattr(model, "name", None)
+            )
+        self._last_model = model_index
+        callback = KmonCallback(
+            self._emit,
+            self.fits,
+            stop=self._stop,
+            samples=samples,
+            batch_size=batch_size,
+            initial_epoch=int(arguments.get("initial_epoch") or 0),
+            weighting=_weighting(arguments),
+            training_data=_training_arrays(arguments, samples)
+            if self._evaluate_training_data
+            else None,
+            model_index=model_index,
+            early_stopping=_early_stopping(arguments.get("callbacks")),
+        )
+        added = [callback]
+        config = self._probes or probe_config()
+        if self._stop_on_nan:
+            config = dataclasses.replace(config, stop_on_nan=True)
+        if config.enabled:
+            data = FitData(arguments.get("x"), arguments.get("y"), samples)
+            added.append(
+                ProbeCallback(
+                    self._emit, self.fits, self.alarms, data, config=config, stop=self._stop
+                )
+            )
+        else:
+            self._emit(Probes(fit=self.fits))  # nothing is checked
+        self.fits += 1
+        arguments["callbacks"] = _with_callback(arguments.get("callbacks"), added, model)
+        if self._quiet_keras:
+            arguments["verbose"] = 0
+        self.in_fit = True
+        try:
+            return original(*bound.args, **bound.kwargs)
+        finally:
+            self.in_fit = False
+
+    def _model_index(self, model) -> int:
+        """The model's number in the run; a model freed since is never matched,
+        even when a new one got its address."""
+        for index, known in enumerate(self._models):
+            if known() is model:
+                return index
+        self._models.append(weakref.ref(model))
+        return len(self._models) - 1
+
+
+def legacy_keras_requested(environ=None) -> bool:
+    """``tf.keras`` is legacy Keras 2 (``tf_keras``): TensorFlow's own test of the
+    variable."""
+    return (os.environ if environ is None else environ).get("TF_USE_LEGACY_KERAS") in (
+        "true",
+        "True",
+        "1",
+    )
+
+
+def _refuse_legacy_keras() -> tuple | None:
+    """Make legacy ``tf_keras.Model.fit`` raise :class:`RefusedRun` while installed.
+
+    Keras 2's callbacks, logs and compiled losses differ from Keras 3's: rather than
+    report values kmon cannot vouch for, it refuses. Only when the script can reach
+    legacy Keras (the variable is set, or ``tf_keras`` is imported already), so other
+    runs never pay for importing it. Returns ``(class, its own fit)`` to restore.
+    """
+    if not legacy_keras_requested() and "tf_keras" not in sys.modules:
+        return None
+    try:
+        import tf_keras
+    except ImportError:
+        return None  # tf.keras then fails to load by itself
+    model_cls = tf_keras.Model
+    own_fit = model_cls.fit
+
+    def fit(model, *args, **kwargs):
+        raise RefusedRun(LEGACY_KERAS_MESSAGE)
+
+    fit.__wrapped__ = own_fit
+    model_cls.fit = fit
+    return model_cls, own_fit
+
+
+def _with_callback(callbacks, added, model):
+    if callbacks is None:
+        return list(added)
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+        # Keras uses a ready-made list as is, without configuring its members: add
+        # ours in place and configure it here. A list reused across fit() calls
+        # still holds the callbacks of the previous fit: replace them.
+        callbacks.callbacks[:] = [
+            cb for cb in callbacks.callbacks if not isinstance(cb, (KmonCallback, ProbeCallback))
+        ]
+        for callback in added:
+            callback.set_params(callbacks.params or {})
+            callback.set_model(model)
+            callbacks.callbacks.append(callback)
+        return callbacks
+    if isinstance(callbacks, (list, tuple)):
+        return [*callbacks, *added]
+    # A single callback, which Keras accepts as well.
+    return [callbacks, *added]
+
+
+def _early_stopping(callbacks) -> list[str]:
+    """Class names of the callbacks that can end the fit before its last epoch."""
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+        callbacks = callbacks.callbacks
+    elif not isinstance(callbacks, (list, tuple)):
+        callbacks = [] if callbacks is None else [callbacks]
+    stoppers = (keras.callbacks.EarlyStopping, keras.callbacks.TerminateOnNaN)
+    return [type(cb).__name__ for cb in callbacks if isinstance(cb, stoppers)]
+
+
+def _array_geometry(arguments) -> tuple[int | None, int | None]:
+    """Training samples per epoch and batch size, when ``x`` is made of arrays.
+
+    Datasets, generators and ``PyDataset`` give ``(None, None)``: their batch sizes
+    are theirs to decide.
+    """
+    if arguments.get("steps_per_epoch") is not None:
+        return None, None
+    x = arguments.get("x")
+    first = _first_leaf(x)
+    shape = getattr(first, "shape", None)
+    if not shape or shape[0] is None or isinstance(shape[0], str):
+        return None, None
+    try:
+        samples = int(shape[0])
+    except TypeError:
+        return None, None
+    split = arguments.get("validation_split") or 0.0
+    if split and arguments.get("validation_data") is None:
+        samples = int(math.floor(samples * (1.0 - split)))
+    batch_size = arguments.get("batch_size") or DEFAULT_BATCH_SIZE
+    return samples, int(batch_size)
+
+
+def _training_arrays(arguments, samples: int | None) -> tuple | None:
+    """``(x, y)`` as fit trains on them: the part before ``validation_split``."""
+    if samples is None:
+        return None
+    x, y = arguments.get("x"), arguments.get("y")
+    return _head(x, samples), _head(y, samples)
+
+
+def _head(data, count: int):
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return {key: _head(value, count) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(_head(value, count) for value in data)
+    return data[:count]
+
+
+def _weighting(arguments) -> str | None:
+    for name in ("class_weight", "sample_weight"):
+        value = arguments.get(name)
+        # Arrays are not truthy: only None (or an empty dict) means "not given".
+        if value is not None and not (isinstance(value, dict) and not value):
+            return name
+    return None
+
+
+def _first_leaf(x):
+    while isinstance(x, (list, tuple, dict)):
+        if not x:
+            return None
+        x = next(iter(x.values())) if isinstance(x, dict) else x[0]
+    return x

@@ -1,0 +1,387 @@
+"""Runs a user's training script (or a bundled scenario) in a background thread."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kmon.engine.errors import RefusedRun, ScriptError
+from kmon.engine.events import NO_FIT_TOPIC, Event, Notice, RunEnd, RunStart, ScriptStart
+from kmon.engine.log.process_identity import of_this_process
+from kmon.engine.run.script_signals import ScriptSignals
+from kmon.engine.stop import AFTER_BATCH, BEFORE_START, INTERRUPT, LATER_FITS, StopSignal
+
+NO_TRAINING_NOTE = "no training was seen: the script finished without calling fit()"
+
+#: Seconds the script runs with no ``fit()`` call before kmon says what that means:
+#: long enough for most scripts to load their data, short enough that a custom
+#: training loop is not left looking like a stuck monitor.
+NO_FIT_SECONDS = 45.0
+#: Overrides NO_FIT_SECONDS (0 turns the notice off), e.g. for a script that loads
+#: data for minutes before its first fit().
+NO_FIT_SECONDS_VARIABLE = "KMON_NO_FIT_NOTICE_SECONDS"
+#: How a custom training loop would report to kmon from the script. None: kmon has
+#: no such API yet; once it has, its name here goes into the no-fit notice.
+IN_SCRIPT_API: str | None = None
+
+
+def no_fit_note(seconds: float) -> str:
+    """What the no-fit notice says after ``seconds`` of the script running.
+
+    It must not claim a custom loop: the script may still be loading its data."""
+    text = (
+        f"no fit() seen after {seconds:g} s of the script running: kmon monitors "
+        "Keras's fit() calls, so a custom training loop (tf.GradientTape, "
+        "train_on_batch) is not monitored and only its output shows; a script still "
+        "preparing its data is monitored from its first fit() on"
+    )
+    if IN_SCRIPT_API:
+        text += f"; to report from a custom loop, use {IN_SCRIPT_API}"
+    return text
+
+
+def no_fit_seconds_from(environ=None) -> float:
+    """NO_FIT_SECONDS, or what ``KMON_NO_FIT_NOTICE_SECONDS`` says (a number of
+    seconds; 0 or less: never). A value that is not a number is ignored."""
+    value = (os.environ if environ is None else environ).get(NO_FIT_SECONDS_VARIABLE)
+    if value is None:
+        return NO_FIT_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        return NO_FIT_SECONDS
+    return seconds if seconds == seconds else NO_FIT_SECONDS  # NaN
+
+
+@dataclass
+class ScriptTarget:
+    """An unmodified ``python script.py args...``, run as ``__main__``."""
+
+    path: Path
+    argv: list[str] = field(default_factory=list)
+
+    @classmethod
+    def checked(cls, path: str, argv: list[str]) -> ScriptTarget:
+        """Validate before anything starts, so errors are one clear line.
+
+        Raises:
+            ScriptError: missing, unreadable, not Python, or a syntax error.
+        """
+        script = Path(path)
+        if not script.exists():
+            raise ScriptError(f"no such script: {path}")
+        if not script.is_file():
+            raise ScriptError(f"not a file: {path}")
+        try:
+            source = script.read_bytes()
+        except OSError as exc:
+            raise ScriptError(f"cannot read {path}: {exc.strerror}") from None
+        if b"\0" in source:
+            raise ScriptError(f"not a Python script (binary file): {path}")
+        try:
+            compile(source, str(script), "exec")
+        except SyntaxError as exc:
+            where = f"line {exc.lineno}" if exc.lineno else "unknown line"
+            raise ScriptError(f"syntax error in {path} ({where}): {exc.msg}") from None
+        except ValueError as exc:
+            raise ScriptError(f"not a Python script: {path} ({exc})") from None
+        return cls(script.resolve(), list(argv))
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def run_start(self) -> RunStart:
+        from kmon.engine.training.distribute import cluster_task
+
+        task = cluster_task()
+        process = of_this_process()
+        return RunStart(
+            script=str(self.path),
+            argv=[str(self.path), *self.argv],
+            pid=process.pid,
+            start_time=process.start_time,
+            boot_id=process.boot_id,
+            cwd=os.getcwd(),
+            task=task.label if task is not None else None,
+        )
+
+    def execute(self) -> None:
+        saved_argv, saved_path = sys.argv, list(sys.path)
+        sys.argv = [str(self.path), *self.argv]
+        sys.path.insert(0, str(self.path.parent))
+        try:
+            runpy.run_path(str(self.path), run_name="__main__")
+        finally:
+            sys.argv = saved_argv
+            sys.path[:] = saved_path
+
+
+@dataclass
+class CallableTarget:
+    """A Python callable that trains, e.g. a bundled scenario."""
+
+    name: str
+    function: Callable[[], object]
+    scenario: str | None = None
+    variant: str | None = None
+
+    @classmethod
+    def for_scenario(cls, scenario, variant: str) -> CallableTarget:
+        """A bundled or user scenario (anything with ``name`` and ``train(variant)``)."""
+        return cls(
+            name=f"{scenario.name}-{variant}",
+            function=lambda: scenario.train(variant),
+            scenario=scenario.name,
+            variant=variant,
+        )
+
+    def run_start(self) -> RunStart:
+        process = of_this_process()
+        return RunStart(
+            scenario=self.scenario or self.name,
+            variant=self.variant,
+            argv=list(sys.argv),
+            pid=process.pid,
+            start_time=process.start_time,
+            boot_id=process.boot_id,
+            cwd=os.getcwd(),
+        )
+
+    def execute(self) -> None:
+        self.function()
+
+
+class TrainingRun:
+    """One run of a target in a daemon thread, reported as events.
+
+    Emits ``run_start`` first and ``run_end`` last, whatever happens in between.
+
+    Args:
+        target: what to run.
+        emit: receives every event (must not block).
+        quiet_keras: silence Keras's own progress bar (the monitor shows progress).
+        gate: the script starts only once this is set (keras is imported before),
+            so a monitor can finish taking over the terminal first.
+        before_end: called just before ``run_end`` is emitted (e.g. to let output
+            capture hand over the script's last lines first).
+        evaluate_training_data: evaluate on the training data at each epoch end.
+        stop_on_nan: stop training when the loss becomes NaN or Inf.
+        no_fit_seconds: after this long running with no ``fit()`` call, a notice
+            says what that means (0 or less: never; None: NO_FIT_SECONDS, or
+            ``KMON_NO_FIT_NOTICE_SECONDS`` when set).
+    """
+
+    def __init__(
+        self,
+        target: ScriptTarget | CallableTarget,
+        emit: Callable[[Event], None],
+        *,
+        quiet_keras: bool = True,
+        gate: threading.Event | None = None,
+        before_end: Callable[[], None] | None = None,
+        evaluate_training_data: bool = False,
+        stop_on_nan: bool = False,
+        no_fit_seconds: float | None = None,
+    ) -> None:
+        self.target = target
+        self._emit = emit
+        self._quiet_keras = quiet_keras
+        self._gate = gate
+        self._before_end = before_end
+        self._evaluate_training_data = evaluate_training_data
+        self._stop_on_nan = stop_on_nan
+        self.stop_signal = StopSignal()
+        self.finished = threading.Event()
+        self.status: str | None = None
+        self.exit_code: int | None = None
+        self.error: dict[str, str] | None = None
+        self._no_fit_seconds = no_fit_seconds_from() if no_fit_seconds is None else no_fit_seconds
+        self._thread = threading.Thread(target=self._main, name="kmon-training", daemon=True)
+        self._hook = None
+        self._no_fit_timer: threading.Timer | None = None
+        self._signals: ScriptSignals | None = None
+        """The script's signal forwarding while it runs: it can interrupt it."""
+        self._interrupted = False
+        self._script_started = False
+        self.stop_action: str | None = None
+        """What the first stop request did (:mod:`kmon.engine.stop`); None before."""
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request_stop(self) -> str:
+        """Stop the run as far as kmon can, and return what that does (see
+        :data:`~kmon.engine.stop.STOP_EFFECTS`): a running ``fit()`` ends after the
+        current batch; between fits, later ``fit()`` calls return at once; before
+        any ``fit()`` the script is interrupted with ``KeyboardInterrupt`` (once),
+        or, if it has not started yet, never runs. Safe from a signal handler.
+        """
+        self.stop_signal.request()
+        hook = self._hook
+        if hook is not None and hook.in_fit:
+            action = AFTER_BATCH
+        elif hook is not None and hook.fits:
+            action = LATER_FITS
+        else:
+            action = self._interrupt()
+        if self.stop_action is None:
+            self.stop_action = action
+        return action
+
+    def _interrupt(self) -> str:
+        """KeyboardInterrupt in the script, or none at all if it has not started."""
+        first = not self._interrupted
+        # Raised before _signals is read, as _main sets _signals before it reads
+        # this: whatever the order, the script is interrupted or never starts.
+        self._interrupted = True
+        signals = self._signals
+        if first and signals is not None:
+            signals.interrupt()
+        return INTERRUPT if self._script_started else BEFORE_START
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.stop_signal.requested
+
+    @property
+    def fits(self) -> int:
+        """``fit()`` calls seen so far."""
+        return self._hook.fits if self._hook is not None else 0
+
+    def join(self, timeout: float | None = None) -> bool:
+        return self.finished.wait(timeout)
+
+    def _main(self) -> None:
+        self._emit(self.target.run_start())
+        status, exit_code, error, fits = "ok", 0, None, 0
+        hook = None
+        try:
+            # Imported here: keras takes seconds to import, and only the training
+            # thread should pay for it.
+            from kmon.engine.run.fit_hook import FitHook
+
+            hook = self._hook = FitHook(
+                self._emit,
+                self.stop_signal,
+                quiet_keras=self._quiet_keras,
+                evaluate_training_data=self._evaluate_training_data,
+                stop_on_nan=self._stop_on_nan,
+            )
+            hook.install()
+            if self._gate is not None:
+                self._gate.wait(10.0)
+            with ScriptSignals() as signals:
+                # Set before the check: a stop from now on interrupts the script,
+                # one before it means the script never runs.
+                self._signals = signals
+                self._script_started = True
+                if self._interrupted:
+                    raise KeyboardInterrupt
+                self._emit(ScriptStart())
+                self._watch_for_fit()
+                self.target.execute()
+        except SystemExit as exc:
+            exit_code = _exit_code(exc)
+            if exit_code:
+                status = "failed"
+                if isinstance(exc.code, str):
+                    error = {"message": exc.code, "traceback": ""}
+        except KeyboardInterrupt:
+            status, exit_code = "stopped", 130
+        except RefusedRun as exc:
+            status, exit_code = "failed", 2
+            error = {"message": str(exc), "traceback": ""}
+        except BaseException as exc:  # noqa: BLE001 - the user's script may raise anything
+            status, exit_code = "failed", 1
+            error = {
+                "message": f"{type(exc).__name__}: {exc}",
+                "traceback": _user_traceback(exc),
+            }
+        finally:
+            self._signals = None
+            if self._no_fit_timer is not None:
+                self._no_fit_timer.cancel()
+            if hook is not None:
+                hook.uninstall()
+                fits = hook.fits
+        if status == "ok" and self.stop_signal.requested:
+            status = "stopped"
+        self.status, self.exit_code, self.error = status, exit_code, error
+        if self._before_end is not None:
+            self._before_end()
+        if fits == 0 and status == "ok":
+            self._emit(Notice(level="warning", text=NO_TRAINING_NOTE))
+        self._emit(RunEnd(status=status, exit_code=exit_code, error=error, fits=fits))
+        self.finished.set()
+
+    def _watch_for_fit(self) -> None:
+        """Say so if the script runs NO_FIT_SECONDS without calling ``fit()``."""
+        if self._no_fit_seconds > 0:
+            timer = threading.Timer(self._no_fit_seconds, self._note_no_fit)
+            timer.daemon = True
+            self._no_fit_timer = timer
+            timer.start()
+
+    def _note_no_fit(self) -> None:
+        hook = self._hook
+        if hook is not None and hook.fits == 0 and self._signals is not None:
+            self._emit(
+                Notice(level="warning", text=no_fit_note(self._no_fit_seconds), topic=NO_FIT_TOPIC)
+            )
+
+
+def _exit_code(exc: SystemExit) -> int:
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    return 1
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The script's traceback without kmon's and runpy's frames: the ones on top
+    (the script was run from here) and kmon's ``fit()`` wrapper in the middle. When
+    the exception was raised inside kmon, its frames stay: that is kmon's bug."""
+    report = traceback.TracebackException.from_exception(exc)
+    _drop_own_frames(report, set())
+    return "".join(report.format())
+
+
+def _drop_own_frames(report: traceback.TracebackException, seen: set[int]) -> None:
+    if id(report) in seen:  # exception chains may loop
+        return
+    seen.add(id(report))
+    frames = list(report.stack)
+    if frames and not _own_frame(frames[-1]):
+        frames = [frame for frame in frames if not _own_frame(frame)]
+    else:
+        while frames and _own_frame(frames[0]):
+            frames.pop(0)
+    report.stack = traceback.StackSummary.from_list(frames)
+    for chained in (report.__cause__, report.__context__):
+        if chained is not None:
+            _drop_own_frames(chained, seen)
+
+
+#: The whole engine package (this file is in its run/ subpackage): frames from any
+#: of its modules are kmon's own, not the script's.
+_ENGINE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _own_frame(frame: traceback.FrameSummary) -> bool:
+    """kmon's engine, or runpy, which runs the script (its frames read
+    "<frozen runpy>" on Python 3.11+)."""
+    filename = frame.filename
+    return (
+        os.path.abspath(filename).startswith(_ENGINE)
+        or filename == "<frozen runpy>"
+        or os.path.basename(filename) == "runpy.py"
+    )

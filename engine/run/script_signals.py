@@ -1,0 +1,225 @@
+"""Lets a user's script install signal handlers from kmon's training thread.
+
+Python only lets the main thread call ``signal.signal``, and kmon runs the script on
+a background thread (the monitor, or the headless loop, owns the main thread), so a
+script that installs a SIGTERM handler to save a checkpoint on preemption would fail
+with ``ValueError: signal only works in main thread``. While :class:`ScriptSignals`
+is active, ``signal.signal`` and ``signal.getsignal`` called from the script's
+thread are forwarded:
+
+- the main thread installs a kmon trampoline for that signal, and the trampoline
+  calls the script's handler with the script thread's current frame;
+- an exception the handler raises (``sys.exit(3)``, ``KeyboardInterrupt``) is raised
+  in the script's thread, at its next bytecode, as it would be under plain python;
+- ``signal.getsignal`` returns what the script installed (before that, what was
+  there: kmon's own handler for SIGTERM and SIGHUP);
+- ``SIG_IGN`` ignores the signal. ``SIG_DFL`` hands it back to what kmon had there:
+  for SIGTERM that is kmon's graceful stop, where plain python would die at once
+  and leave the run without its end in the log. For signals kmon does not handle
+  it is the real default, as under plain python;
+- on SIGHUP kmon's own handler (which silences the lost terminal) runs first, then
+  the script's: the script may ignore a hang-up, the monitor cannot.
+
+Calls from the main thread, or from other threads, go straight to :mod:`signal`.
+When the script ends, the signals it took are given back to what was there.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import sys
+import threading
+from collections.abc import Callable
+
+from kmon.engine.run.main_thread import MainThreadCallTimeout, call_on_main_thread
+
+#: How long the script's ``signal.signal`` waits for the main thread to install.
+INSTALL_SECONDS = 2.0
+#: Signals on which kmon's own handler runs before the script's.
+KMON_FIRST = frozenset({signal.SIGHUP})
+
+_real_signal = signal.signal
+_real_getsignal = signal.getsignal
+#: The script thread's ident -> its forwarding, while a script runs.
+_active: dict[int, ScriptSignals] = {}
+_patch_lock = threading.Lock()
+
+
+class ScriptSignals:
+    """Forwards the script thread's signal handlers to the main thread while active.
+
+    Enter and exit it on the thread that runs the script.
+    """
+
+    def __init__(self) -> None:
+        self.script_ident: int | None = None
+        self._handlers: dict[int, object] = {}
+        """What the script installed, as it gave it (what getsignal returns)."""
+        self._kmon_handlers: dict[int, object] = {}
+        """What the main thread had for each signal before the script took it."""
+        self._installed: dict[int, object] = {}
+        """What the main thread installed for the script, per signal."""
+        self._trampoline_handler = self._trampoline
+        self._accepting = False
+        self._delivery_lock = threading.RLock()
+
+    def __enter__(self) -> ScriptSignals:
+        self.script_ident = threading.get_ident()
+        self._accepting = True
+        with _patch_lock:
+            _active[self.script_ident] = self
+            signal.signal, signal.getsignal = _forwarded_signal, _forwarded_getsignal
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        late = self._stop_accepting()
+        with _patch_lock:
+            _active.pop(self.script_ident, None)
+            if not _active:
+                signal.signal, signal.getsignal = _real_signal, _real_getsignal
+        if self._installed:
+            try:
+                call_on_main_thread(self._give_back, timeout=1.0)
+            except MainThreadCallTimeout:
+                pass  # it runs when the main thread gets to it
+        if late is not None and exc_info[1] is None:
+            raise late  # the script's handler raised it while the script was ending
+
+    def _stop_accepting(self) -> BaseException | None:
+        """Stop delivering exceptions to the script thread; returns one that was
+        delivered just before (it belongs to the script: re-raised by the caller)."""
+        late = None
+        while True:
+            try:
+                with self._delivery_lock:
+                    self._accepting = False
+                    _set_async_exc(self.script_ident, None)  # one set, not yet raised
+                return late
+            except BaseException as exc:  # noqa: BLE001 - raised here by the handler
+                late = exc
+
+    def signal(self, signalnum: int, handler) -> object:
+        """``signal.signal`` on the script's behalf: returns the previous handler."""
+        if not callable(handler) and handler not in (signal.SIG_IGN, signal.SIG_DFL):
+            raise TypeError(
+                "signal handler must be signal.SIG_IGN, signal.SIG_DFL, or a callable object"
+            )
+        signalnum = int(signalnum)
+        previous = self.getsignal(signalnum)  # ValueError for a signal out of range
+        took_it_before = signalnum in self._handlers
+        self._handlers[signalnum] = handler
+        try:
+            call_on_main_thread(lambda: self._install(signalnum, handler), INSTALL_SECONDS)
+        except MainThreadCallTimeout:
+            pass  # installed when the main thread gets to it, in call order
+        except BaseException:  # e.g. OSError for SIGKILL: nothing changed
+            if took_it_before:
+                self._handlers[signalnum] = previous
+            else:
+                del self._handlers[signalnum]
+            raise
+        return previous
+
+    def getsignal(self, signalnum: int) -> object:
+        """``signal.getsignal`` as the script sees it."""
+        if int(signalnum) in self._handlers:
+            return self._handlers[int(signalnum)]
+        return _real_getsignal(signalnum)
+
+    def _install(self, signum: int, handler) -> None:
+        """On the main thread: route ``signum`` to what the script asked for."""
+        if signum in self._kmon_handlers:
+            kmon_handler = self._kmon_handlers[signum]
+        else:
+            kmon_handler = _real_getsignal(signum)
+        if callable(handler) or callable(kmon_handler):
+            target = self._trampoline_handler
+        else:
+            target = handler  # SIG_IGN or SIG_DFL where kmon has nothing of its own
+        _real_signal(signum, target)
+        self._kmon_handlers.setdefault(signum, kmon_handler)
+        self._installed[signum] = target
+
+    def _give_back(self) -> None:
+        """On the main thread: put back what was there, unless someone changed it."""
+        for signum, target in self._installed.items():
+            kmon_handler = self._kmon_handlers[signum]
+            current = _real_getsignal(signum)
+            still_ours = current is target or (not callable(target) and current == target)
+            if still_ours and kmon_handler is not None:
+                _real_signal(signum, kmon_handler)
+        self._installed.clear()
+
+    def _trampoline(self, signum: int, frame) -> None:
+        """kmon's handler for a signal the script took: runs on the main thread."""
+        handler = self._handlers.get(signum, signal.SIG_DFL)
+        kmon_handler = self._kmon_handlers.get(signum)
+        given_back = not callable(handler) and handler == signal.SIG_DFL
+        if callable(kmon_handler) and (signum in KMON_FIRST or given_back):
+            kmon_handler(signum, frame)
+        if callable(handler):
+            self._run_for_script(handler, signum)
+
+    def _run_for_script(self, handler: Callable, signum: int) -> None:
+        frame = sys._current_frames().get(self.script_ident)
+        try:
+            handler(signum, frame)
+        except BaseException as exc:  # noqa: BLE001 - it is the script's, not kmon's
+            self._raise_in_script(exc)
+        finally:
+            del frame
+
+    def interrupt(self) -> None:
+        """Raise ``KeyboardInterrupt`` in the script's thread at its next bytecode,
+        as Ctrl+C does in plain python's main thread (a C call in progress, such as
+        ``time.sleep``, finishes first). Nothing once the script has ended."""
+        self._raise_in_script(KeyboardInterrupt())
+
+    def _raise_in_script(self, exc: BaseException) -> None:
+        with self._delivery_lock:
+            if self._accepting:
+                _set_async_exc(self.script_ident, _carrier(exc))
+
+
+def _carrier(exc: BaseException) -> type[BaseException]:
+    """A class whose instantiation yields ``exc`` itself: CPython raises an async
+    exception by calling the class with no arguments, which would lose
+    ``SystemExit(3)``'s code."""
+    cls = type(exc)
+    try:
+        return type(cls.__name__, (cls,), {"__new__": lambda _cls, *args: exc})
+    except TypeError:  # a class that cannot be subclassed: raise its plain type
+        return cls
+
+
+def _set_async_exc(ident: int | None, exc_class: type[BaseException] | None) -> None:
+    if ident is None:
+        return
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(ident), ctypes.py_object(exc_class) if exc_class else None
+    )
+
+
+def _forwarding() -> ScriptSignals | None:
+    if threading.current_thread() is threading.main_thread():
+        return None  # also a forked child, whose only thread is its main one
+    return _active.get(threading.get_ident())
+
+
+def _forwarded_signal(signalnum, handler):
+    forwarding = _forwarding()
+    if forwarding is None:
+        return _real_signal(signalnum, handler)
+    return forwarding.signal(signalnum, handler)
+
+
+def _forwarded_getsignal(signalnum):
+    forwarding = _forwarding()
+    if forwarding is None:
+        return _real_getsignal(signalnum)
+    return forwarding.getsignal(signalnum)
+
+
+_forwarded_signal.__doc__ = _real_signal.__doc__
+_forwarded_getsignal.__doc__ = _real_getsignal.__doc__

@@ -1,0 +1,146 @@
+"""Keeps training alive when the terminal goes away (an SSH connection drops).
+
+On SIGHUP the descriptors that reach the terminal are pointed at /dev/null: every
+later write, by kmon or by Textual, goes nowhere instead of failing, and the run
+carries on to the end with its event log complete. Descriptors that lead to a file
+or a pipe (``> out.log``, ``| tee``) are left alone: their reader is still there. A
+process started with SIGHUP ignored (``nohup``) keeps it ignored.
+
+SIGTERM (``kmon stop``) asks training to stop gracefully, like ``q`` in the monitor;
+:attr:`TerminalGuard.terminations` counts them, so a second one can end kmon at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+
+from kmon.engine.run.terminal import TerminalModes
+
+#: Set once any guard saw the terminal hang up: a process has one terminal, and a
+#: terminal that hung up never comes back (the menu must not show itself again).
+_TERMINAL_LOST = threading.Event()
+
+
+def terminal_lost() -> bool:
+    """Whether this process's terminal hung up."""
+    return _TERMINAL_LOST.is_set()
+
+
+class TerminalGuard:
+    """Installs SIGHUP and SIGTERM handlers for the duration of a run.
+
+    Args:
+        terminal_fds: descriptors that may reach the terminal (stdin, and the saved
+            copies of stdout/stderr while output is captured). Only those that are
+            a terminal when the guard is made are silenced on a hang-up.
+        on_hangup: called after the terminal was silenced (e.g. close the monitor).
+        on_terminate: called on every SIGTERM (e.g. request a graceful stop; see
+            :attr:`terminations`).
+        modes: the terminal's modes as kmon found them: on a hang-up they are put
+            back first, in case the terminal is still there (``kill -HUP``).
+        draw_fd: where the monitor draws, for the reset sequence.
+        input_fds: descriptors a monitor reads keys from. On a hang-up they lead to
+            a pipe that never has data rather than to /dev/null, whose endless
+            end-of-file would keep an input thread spinning on a core.
+        interrupt: treat SIGINT as SIGTERM. Under the live monitor the terminal is
+            raw, so Ctrl+C is a key and a SIGINT comes from outside (``kill -INT``):
+            it must stop the run as SIGTERM does, not raise inside Textual's loop.
+    """
+
+    def __init__(
+        self,
+        terminal_fds: list[int],
+        *,
+        on_hangup: Callable[[], None] | None = None,
+        on_terminate: Callable[[], None] | None = None,
+        modes: TerminalModes | None = None,
+        draw_fd: int | None = None,
+        input_fds: tuple[int, ...] = (),
+        interrupt: bool = False,
+    ) -> None:
+        self.terminal_fds = [fd for fd in dict.fromkeys(terminal_fds) if _isatty(fd)]
+        self.on_hangup = on_hangup
+        self.on_terminate = on_terminate
+        self.modes = modes
+        self.draw_fd = draw_fd
+        self.input_fds = tuple(input_fds)
+        self.interrupt = interrupt
+        self.hung_up = False
+        self.terminations = 0
+        """SIGTERMs (and SIGINTs, with ``interrupt``) received while installed."""
+        self.last_signal: int | None = None
+        """The last of those, for an exit code of 128 + its number."""
+        self._previous: dict[int, object] = {}
+        self._quiet_pipe: tuple[int, int] | None = None
+
+    def __enter__(self) -> TerminalGuard:
+        if threading.current_thread() is threading.main_thread():
+            handlers = [(signal.SIGHUP, self._hangup), (signal.SIGTERM, self._terminate)]
+            if self.interrupt:
+                handlers.append((signal.SIGINT, self._terminate))
+            for signum, handler in handlers:
+                if signal.getsignal(signum) is signal.SIG_IGN:
+                    continue  # nohup, or a parent that wants this signal ignored
+                self._previous[signum] = signal.signal(signum, handler)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        ours = {signal.SIGHUP: self._hangup, signal.SIGTERM: self._terminate}
+        ours[signal.SIGINT] = self._terminate
+        for signum, handler in self._previous.items():
+            # A handler installed since (a script's own, forwarded by ScriptSignals)
+            # is not ours to take away.
+            if signal.getsignal(signum) == ours[signum]:
+                signal.signal(signum, handler)
+        self._previous.clear()
+        if self._quiet_pipe is not None:
+            # End of file at last: an input thread still blocked reading the quiet
+            # pipe (it saw the hang-up just before the swap) returns and can finish.
+            os.close(self._quiet_pipe[1])
+            self._quiet_pipe = None
+
+    def silence(self) -> None:
+        """Point every terminal descriptor at /dev/null (once)."""
+        if self.hung_up:
+            return
+        self.hung_up = True
+        _TERMINAL_LOST.set()
+        if self.modes is not None:
+            self.modes.restore(write_fd=self.draw_fd)
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            for fd in self.terminal_fds:
+                target = self._quiet_input() if fd in self.input_fds else null
+                try:
+                    os.dup2(target, fd)
+                except OSError:
+                    pass
+        finally:
+            os.close(null)
+
+    def _quiet_input(self) -> int:
+        """The read end of a pipe whose write end stays open: never readable."""
+        if self._quiet_pipe is None:
+            self._quiet_pipe = os.pipe()
+        return self._quiet_pipe[0]
+
+    def _hangup(self, signum, frame) -> None:
+        self.silence()
+        if self.on_hangup is not None:
+            self.on_hangup()
+
+    def _terminate(self, signum, frame) -> None:
+        self.terminations += 1
+        self.last_signal = signum
+        if self.on_terminate is not None:
+            self.on_terminate()
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False

@@ -1,0 +1,354 @@
+"""The Keras callback that turns training hooks into kmon events."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import keras
+
+from kmon.engine.events import (
+    Batch,
+    EpochEnd,
+    EpochStart,
+    Event,
+    FitEnd,
+    FitStart,
+    Notice,
+    TrainEval,
+    ValEnd,
+    ValueKinds,
+)
+from kmon.engine.stop import StopSignal
+from kmon.engine.training.distribute import is_multi_worker, local_sum, strategy_of
+from kmon.engine.training.heads import (
+    built_extra_losses,
+    built_head_map,
+    extra_loss_sources,
+    output_names,
+    preview_head_map,
+)
+from kmon.engine.training.metric_kinds import FirstDispatch, KeyKind, classify_log_keys, overrides
+from kmon.engine.training.recovery import BatchValueRecovery, BrokenKey, Recovered
+from kmon.engine.training.value_bounds import describe_range
+
+#: Layers that behave differently while training: History's running mean is
+#: computed with them active, evaluate() without.
+TRAIN_MODE_LAYERS = (
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianDropout",
+    "GaussianNoise",
+    "AlphaDropout",
+    "BatchNormalization",
+)
+
+#: A stop reaches only the worker it was asked of; the others wait for it in their
+#: next collective (gradients are all-reduced every step) until they are stopped.
+MULTI_WORKER_STOP_NOTE = (
+    "stopping this worker only: in a multi-worker run the other workers will wait for "
+    "it; stop them too (kmon stop on each, or through your cluster launcher)"
+)
+
+
+class KmonCallback(keras.callbacks.Callback):
+    """Streams one ``fit()`` call as kmon events.
+
+    Each batch hook does O(1) work: a few float operations to recover the batch's
+    own values from Keras's running means, one small event, one non-blocking
+    ``emit`` (see :class:`kmon.engine.run.bus.EventBus`). Keras already converted
+    ``logs`` to Python floats and gives every hook a fresh dict, so it is kept
+    without a copy.
+
+    The callback is ``async_safe``: Keras may call its batch hooks from worker
+    threads and out of order (it does on thread-safe backends such as JAX and
+    torch). :class:`~kmon.engine.training.recovery.BatchValueRecovery` puts them back in
+    step order without a lock.
+
+    Args:
+        emit: receives every event; called on the training thread.
+        fit_index: 0-based number of this ``fit()`` call within the run.
+        stop: when ``stop.requested`` turns true, training stops after the batch.
+        samples: training samples per epoch when known (array inputs).
+        batch_size: batch size when known (array inputs).
+        initial_epoch: the ``initial_epoch`` passed to ``fit()``.
+        weighting: ``"class_weight"`` or ``"sample_weight"`` when ``fit()`` got one.
+        training_data: ``(x, y)`` to evaluate on at every epoch end (final weights,
+            inference mode), so History's value can be compared with it. Costs one
+            ``evaluate()`` per epoch: off unless asked for.
+        model_index: which of the run's models this fit trains (see
+            :attr:`~kmon.engine.events.FitStart.model_index`).
+        early_stopping: the fit's callbacks that can end it early (see
+            :attr:`~kmon.engine.events.FitStart.early_stopping`).
+    """
+
+    def __init__(
+        self,
+        emit: Callable[[Event], None],
+        fit_index: int,
+        *,
+        stop: StopSignal | None = None,
+        samples: int | None = None,
+        batch_size: int | None = None,
+        initial_epoch: int = 0,
+        weighting: str | None = None,
+        training_data: tuple | None = None,
+        model_index: int | None = None,
+        early_stopping: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.async_safe = True
+        self._emit = emit
+        self._fit = fit_index
+        self._stop = stop or StopSignal()
+        self._samples = samples
+        self._batch_size = batch_size
+        self._initial_epoch = initial_epoch
+        self._weighting = weighting
+        self._training_data = training_data
+        self._model_index = model_index
+        self._early_stopping = early_stopping
+        self._epoch = initial_epoch
+        self._steps_per_execution = 1
+        self._last_step: int | None = None
+        """The epoch's last step, where the arrays' size tells it."""
+        self._recovery = BatchValueRecovery(dict)
+        self._train_thread: threading.Thread | None = None
+        self._counted = 0.0
+        self._heads: dict | None = None
+        self._new_heads: dict | None = None
+        self._extra_losses: list[str] = []
+        self._new_extra_losses: list[str] | None = None
+        self._first = FirstDispatch()
+        self._count_sizes = True
+        self._fitted = None
+        self._multi_worker = False
+        self._stop_noted = False
+
+    def on_train_begin(self, logs=None):
+        params = self.params or {}
+        # Kept for the batch-end hooks: on JAX, Callback.model syncs the training
+        # state into the variables, which off the training thread races the next
+        # step's buffers (it runs while they are donated).
+        model = self._fitted = self.model
+        self._train_thread = threading.current_thread()
+        self._steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
+        samples, batch_size = self._samples, self._batch_size
+        self._last_step = -(-samples // batch_size) - 1 if samples and batch_size else None
+        self._multi_worker = is_multi_worker(strategy_of(model))
+        self._recovery = BatchValueRecovery(self._classify, self._steps_per_execution)
+        self._heads = preview_head_map(model)
+        self._extra_losses = extra_loss_sources(model)
+        self._first = self._first_dispatch(params.get("steps"))
+        # Keras's own train_step adds each batch's samples to the loss tracker; a
+        # custom one may count steps (the keras-io guide's does), so its count
+        # cannot tell a dataset's batch sizes.
+        self._count_sizes = not overrides(model, "train_step")
+        self._emit(
+            FitStart(
+                fit=self._fit,
+                epochs=int(params.get("epochs") or 1),
+                steps=params.get("steps"),
+                outputs=output_names(model),
+                model=getattr(model, "name", None),
+                initial_epoch=self._initial_epoch,
+                batch_size=self._batch_size,
+                samples=self._samples,
+                steps_per_execution=self._steps_per_execution,
+                train_mode_layers=_train_mode_layers(model),
+                weighting=self._weighting,
+                heads=self._heads,
+                extra_losses=self._extra_losses,
+                model_index=self._model_index,
+                early_stopping=self._early_stopping,
+            )
+        )
+
+    def _classify(self) -> dict[str, KeyKind] | None:
+        """How each log key is recovered; None off the training thread.
+
+        The classification reads the loss trackers' counts, which are settled only
+        between steps: asynchronous batch-end hooks run while the next step (and the
+        gradient probe before it) updates them, so there the first dispatch waits
+        for the training thread's next hook (see :meth:`on_train_batch_begin`).
+        """
+        if threading.current_thread() is not self._train_thread:
+            return None
+        # Callback.model syncs JAX's training state into the variables first.
+        model = self.model
+        self._new_heads = self._built_heads(model)
+        self._new_extra_losses = built_extra_losses(model, self._extra_losses)
+        return classify_log_keys(
+            model, sample_weighted=self._weighting is not None, first=self._first
+        )
+
+    def _first_dispatch(self, steps: int | None) -> FirstDispatch:
+        """The fit's first dispatch, as far as the arrays' size tells."""
+        span = min(self._steps_per_execution, steps) if steps else self._steps_per_execution
+        if self._samples and self._batch_size:
+            return FirstDispatch(min(self._samples, span * self._batch_size), span)
+        return FirstDispatch(None, span)
+
+    def _built_heads(self, model) -> dict | None:
+        """The head map read from the model's own built loss and metrics, when it
+        differs from the one ``fit_start`` carried. Once per fit, after the first step."""
+        built = built_head_map(model)
+        return built if built is not None and built != self._heads else None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._recovery.reset()
+        self._counted = 0.0
+        self._emit(EpochStart(fit=self._fit, epoch=epoch))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        logs = logs or {}
+        # On the training thread, between steps. Before the probes (later in the
+        # callback list), so the counts are those the first dispatch left.
+        if self._recovery.kinds is None and batch > 0:
+            self._emit_batches(self._recovery.ready(), time.time())
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        now = time.time()
+        if self._last_step is not None and batch > self._last_step:
+            # A last dispatch the data's end cut short: Keras counts all its steps.
+            batch = self._last_step
+        size = self._size_of(batch)
+        self._emit_batches(self._recovery.add(batch, size, logs), now)
+        if self._stop.requested:
+            self._fitted.stop_training = True
+            if self._multi_worker and not self._stop_noted:
+                self._stop_noted = True
+                self._emit(Notice(level="warning", text=MULTI_WORKER_STOP_NOTE))
+
+    def _emit_batches(self, recovered: list[Recovered], now: float) -> None:
+        for ready in recovered:
+            if ready.kinds is not None:
+                self._emit(
+                    ValueKinds(
+                        fit=self._fit,
+                        kinds=_describe_kinds(ready.kinds),
+                        heads=self._new_heads,
+                        extra_losses=self._new_extra_losses,
+                        t=now,
+                    )
+                )
+            for broken in ready.broken or ():
+                self._emit(Notice(level="warning", text=self._broken_text(broken, ready.step)))
+            self._emit(
+                Batch(
+                    fit=self._fit,
+                    epoch=self._epoch,
+                    step=ready.step,
+                    size=ready.size,
+                    logs=ready.logs,
+                    values=ready.values,
+                    span=ready.span,
+                    t=now,
+                )
+            )
+
+    def _broken_text(self, broken: BrokenKey, step: int) -> str:
+        weighting = _WEIGHTINGS.get(broken.kind, broken.kind)
+        value = "its mean square" if broken.kind == "rms" else "it"
+        return (
+            f"{broken.key}: the value recovered for step {step} of epoch {self._epoch} "
+            f"(fit {self._fit}) is {broken.value:.4g}, but {value} "
+            f"{describe_range((broken.low, broken.high))}: Keras's running mean of "
+            f"{broken.key} is not weighted the way kmon read it ({weighting}), or the "
+            "targets are outside what its loss expects; its per-batch values are not "
+            "recoverable for the rest of this fit"
+        )
+
+    def on_test_begin(self, logs=None):
+        # Validation of an epoch of one dispatch (see on_epoch_end): its batch event
+        # goes out before the validation's.
+        self._emit_batches(self._recovery.ready(), time.time())
+
+    def on_test_end(self, logs=None):
+        # Only called for validation inside fit(): a user's own evaluate() builds
+        # its own callback list without this callback.
+        self._emit(ValEnd(fit=self._fit, epoch=self._epoch, logs=dict(logs or {})))
+
+    def on_epoch_end(self, epoch, logs=None):
+        # An epoch of one dispatch on an asynchronous backend: its batch event waited
+        # for a training-thread hook, and this is the first (Keras waited for the
+        # batch-end hooks before calling it). Kinds read now may see counts that
+        # validation reset, but a first dispatch's value does not depend on them.
+        self._emit_batches(self._recovery.ready(), time.time())
+        if self._training_data is not None:
+            x, y = self._training_data
+            result = self.model.evaluate(
+                x, y, batch_size=self._batch_size, verbose=0, return_dict=True
+            )
+            self._emit(TrainEval(fit=self._fit, epoch=epoch, logs=dict(result)))
+        self._emit(EpochEnd(fit=self._fit, epoch=epoch, logs=dict(logs or {})))
+
+    def on_train_end(self, logs=None):
+        stopped = bool(getattr(self.model, "stop_training", False))
+        self._emit(FitEnd(fit=self._fit, stopped_early=stopped))
+
+    def _size_of(self, step: int) -> int | None:
+        """Samples in the steps that end at ``step`` (one Keras dispatch)."""
+        samples, batch_size = self._samples, self._batch_size
+        if samples is not None and batch_size is not None:
+            spe = self._steps_per_execution
+            first = (step // spe) * spe
+            return max(0, min(samples, (step + 1) * batch_size) - first * batch_size)
+        return self._counted_size()
+
+    def _counted_size(self) -> int | None:
+        """For datasets, whose batch sizes are theirs: read the loss tracker's count.
+
+        Only on the training thread: called asynchronously, the count may already
+        include later steps. This is the one device read kmon adds, and only for
+        inputs whose sizes cannot be known otherwise.
+        Under a ``tf.distribute`` strategy the count is summed over this process's
+        replicas; across several workers that is only this worker's share, so the
+        sizes stay unknown there.
+        """
+        if not self._count_sizes or self._multi_worker:
+            return None
+        if threading.current_thread() is not self._train_thread:
+            return None
+        # On the training thread, Callback.model may sync JAX's state: the count is current.
+        tracker = getattr(self.model, "_loss_tracker", None)
+        if tracker is None:
+            return None
+        try:
+            count = local_sum(tracker.count)
+        except (AttributeError, TypeError, ValueError):
+            return None
+        size, self._counted = count - self._counted, count
+        # A tracker that did not count this step (a train_step that never updates
+        # it) tells nothing: a size of 0 would read as an empty batch.
+        return int(round(size)) if size > 0 else None
+
+
+#: How each kind of running mean weights its batches, for messages.
+_WEIGHTINGS = {
+    "mean": "by samples",
+    "step_mean": "once per step",
+    "rms": "by samples (as a root mean square)",
+}
+
+
+def _describe_kinds(kinds: dict[str, KeyKind]) -> dict[str, str]:
+    return {
+        key: kind.kind if kind.kind else f"not recoverable: {kind.reason}"
+        for key, kind in kinds.items()
+    }
+
+
+def _train_mode_layers(model) -> list[str]:
+    found = []
+    for layer in getattr(model, "layers", []) or []:
+        kind = type(layer).__name__
+        if kind in TRAIN_MODE_LAYERS:
+            rate = getattr(layer, "rate", None)
+            found.append(f"{layer.name}: {kind}" + (f"({rate:g})" if rate else ""))
+    return found

@@ -1,0 +1,441 @@
+"""Folds an event stream into the state a monitor shows.
+
+The TUI, the headless reporter and replays all read a :class:`RunState`; none of
+them interprets raw events on its own. Everything kept here is bounded: series are
+min/max buckets and the log keeps its newest lines.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from kmon.engine.events import (
+    LOG_TOPIC,
+    NO_FIT_TOPIC,
+    Alarm,
+    Batch,
+    EpochEnd,
+    EpochStart,
+    Event,
+    FitEnd,
+    FitStart,
+    Log,
+    Notice,
+    Probes,
+    RunEnd,
+    RunStart,
+    ScriptStart,
+    TrainEval,
+    ValEnd,
+    ValueKinds,
+    handlers_by_type,
+)
+from kmon.engine.series import BucketSeries, MetricSeries, SmoothedSeries
+from kmon.engine.view.head_board import HeadBoard
+from kmon.engine.view.model_segments import ModelSegment, ModelSegments
+from kmon.engine.view.pace import Pace
+from kmon.engine.view.run_records import BatchLossStats, EpochRecord, FitInfo, LogLine
+
+#: Alarm events (raised, cleared and ended) a state keeps.
+ALARM_HISTORY = 500
+#: EMA smoothing of per-batch losses (the TUI can show it instead of raw values).
+EMA_BETA = 0.9
+#: Metrics kept batch by batch for a model that logs no ``loss``.
+METRIC_SERIES = 6
+
+
+@dataclass
+class RunState:
+    """Everything a monitor shows about one run.
+
+    Args:
+        log_capacity: newest log lines kept.
+        series_capacity: buckets kept per batch-level series.
+    """
+
+    log_capacity: int = 2000
+    series_capacity: int = 512
+
+    name: str = ""
+    argv: list[str] = field(default_factory=list)
+    started: float | None = None
+    ended: float | None = None
+    last_t: float | None = None
+    status: str | None = None
+    """None while running, then the run_end status: "ok", "failed" or "stopped"."""
+    exit_code: int | None = None
+    error: dict[str, str] | None = None
+    phase: str = "starting"
+    """What the run is doing: "starting" (kmon imports TensorFlow), "running
+    script" (no fit() yet), "training" (in a fit()), "between fits" or "finished"."""
+    no_fit_notice: Notice | None = None
+    """The notice that the script ran a while without calling fit() (topic
+    ``NO_FIT_TOPIC``), once it came."""
+
+    fits: list[FitInfo] = field(default_factory=list)
+    fit: int | None = None
+    epoch: int | None = None
+    step: int | None = None
+    epoch_started: float | None = None
+    total_steps: int = 0
+    batches: int = 0
+    last_batch_logs: dict[str, float] = field(default_factory=dict)
+    history: list[EpochRecord] = field(default_factory=list)
+    last_val_logs: dict[str, float] = field(default_factory=dict)
+    notices: list[Notice] = field(default_factory=list)
+    log_problem: Notice | None = None
+    """The latest notice that the event log is incomplete (topic ``LOG_TOPIC``):
+    from where on and why; None while it is complete."""
+    alarms: dict[tuple[str, str | None], Alarm] = field(default_factory=dict)
+    """Active alarms by (kind, subject), in the order they were raised; an alarm
+    cleared, or ended with its model, leaves."""
+    alarm_history: deque[Alarm] = field(default_factory=lambda: deque(maxlen=ALARM_HISTORY))
+    """Alarm events, raised, cleared and ended, oldest first (the newest ALARM_HISTORY)."""
+    probes: Probes | None = None
+    """What the latest fit is checked for; None before it says (or in older logs)."""
+    dropped: int = 0
+    """Batch events a slow monitor coalesced away (the event log still has them)."""
+    heads: HeadBoard | None = None
+    """The current fit's heads: per-output losses and metrics, latest values."""
+
+    log_lines: deque[LogLine] = field(init=False)
+    log_total: int = 0
+    batch_loss: BucketSeries = field(init=False)
+    """Keras's running mean of the loss after each batch (what its progress bar shows)."""
+    batch_values: BucketSeries = field(init=False)
+    """Each batch's own loss, recovered from the running means."""
+    unrecovered_batches: int = 0
+    """The current model's batches that logged a loss whose own value was not
+    recoverable."""
+    batch_ema: SmoothedSeries = field(init=False)
+    """Bias-corrected EMA (beta ``EMA_BETA``) of the recovered per-batch loss."""
+    segments: list[ModelSegment] = field(init=False)
+    """The run's models, one segment per stretch of fits training the same one. The
+    batch series above and :attr:`metric_series` hold the current segment's batches
+    only: losses of different models share no scale."""
+    metric_series: dict[str, MetricSeries] = field(default_factory=dict)
+    """When the current model logs no ``loss``: its training metrics (the first
+    ``METRIC_SERIES``), batch by batch."""
+    version: int = 0
+    """Bumped by every applied event: redraw only when it changed."""
+
+    _pace: Pace = field(init=False, repr=False)
+    _epoch_losses: BatchLossStats = field(init=False, repr=False)
+    _pending_train_eval: dict[str, float] | None = field(default=None, repr=False)
+    _models: ModelSegments = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.log_lines = deque(maxlen=self.log_capacity)
+        self._pace = Pace()
+        self._epoch_losses = BatchLossStats()
+        self._models = ModelSegments()
+        self.segments = self._models.segments
+        self._new_batch_series()
+
+    def _new_batch_series(self) -> None:
+        capacity = self.series_capacity
+        self.batch_loss = BucketSeries(capacity)
+        self.batch_values = BucketSeries(capacity)
+        self.batch_ema = SmoothedSeries(EMA_BETA, capacity)
+        self.unrecovered_batches = 0
+        self.metric_series = {}
+
+    # -- folding ---------------------------------------------------------------
+
+    def apply_all(self, events: list[Event]) -> None:
+        for event in events:
+            self.apply(event)
+
+    def apply(self, event: Event) -> None:
+        self.version += 1
+        t = event.t
+        if self.last_t is None or t > self.last_t:
+            self.last_t = t
+        handler = _HANDLERS.get(event.type)
+        if handler is not None:
+            handler(self, event)
+
+    def _on_run_start(self, event: RunStart) -> None:
+        if self.started is not None:
+            # A run appended to this log (``--append``: resumed from a checkpoint):
+            # its history goes on, the earlier run's ending no longer holds.
+            self.status = self.exit_code = self.error = self.ended = None
+            self.phase = "starting"
+            self.no_fit_notice = None
+        else:
+            self.started = event.t
+        self._models.run_started()
+        self.argv = list(event.argv)
+        if event.scenario:
+            self.name = event.scenario + (f" ({event.variant})" if event.variant else "")
+        elif event.script:
+            self.name = event.script.replace("\\", "/").rsplit("/", 1)[-1]
+
+    def _on_script_start(self, event: ScriptStart) -> None:
+        if self.phase == "starting":
+            self.phase = "running script"
+
+    def _on_fit_start(self, event: FitStart) -> None:
+        offset = len(self.history)
+        segment, new = self._models.fit_started(event, offset)
+        if new and segment.number:
+            self._new_batch_series()
+        self.fits.append(
+            FitInfo(
+                event.fit,
+                event.epochs,
+                event.steps,
+                event.outputs,
+                event.model,
+                event.initial_epoch,
+                offset,
+                list(event.train_mode_layers),
+                event.weighting,
+                model_index=event.model_index,
+                segment=segment.number,
+                early_stopping=event.early_stopping,
+            )
+        )
+        self.fit, self.epoch, self.step = event.fit, None, None
+        self.phase = "training"
+        self.heads = HeadBoard(event)
+
+    def _on_value_kinds(self, event: ValueKinds) -> None:
+        info = self.current_fit
+        if info is not None and info.fit == event.fit:
+            info.value_kinds = dict(event.kinds)
+        self._fold_heads(event)
+
+    def _on_epoch_start(self, event: EpochStart) -> None:
+        self.fit, self.epoch, self.step = event.fit, event.epoch, None
+        self.epoch_started = event.t
+        self.phase = "training"
+        self._pace.epoch_started(event.t)
+        self._epoch_losses = BatchLossStats()
+        self._fold_heads(event)
+
+    def _on_batch(self, event: Batch) -> None:
+        self.batches += 1
+        self._fold_heads(event)
+        if event.fit == self.fit and event.epoch == self.epoch and self.step is not None:
+            advanced = event.step - self.step if event.step > self.step else 0
+        else:
+            advanced = event.step + 1
+        self.fit, self.epoch = event.fit, event.epoch
+        if self.step is None or advanced > 0:
+            self.step = event.step
+        self.total_steps += advanced
+        pace = self._pace
+        pace.window.append((event.t - pace.paused, self.total_steps))
+        self.last_batch_logs = event.logs
+        loss = event.logs.get("loss")
+        if loss is not None:
+            self.batch_loss.append(float(loss))
+        elif event.logs:
+            self._fold_metrics(event)
+        value = event.values.get("loss") if event.values else None
+        self._epoch_losses.add(value, event.size, event.span)
+        if value is not None:
+            self.batch_values.append(value)
+            self.batch_ema.add(value)
+        elif loss is not None:
+            self.unrecovered_batches += 1
+
+    def _fold_metrics(self, event: Batch) -> None:
+        """A batch of a model that logs no ``loss``: each metric's own series."""
+        values = event.values
+        series_of = self.metric_series
+        for key, mean in event.logs.items():
+            series = series_of.get(key)
+            if series is None:
+                if len(series_of) >= METRIC_SERIES:
+                    continue
+                series = series_of[key] = MetricSeries(key, self.series_capacity)
+            series.add(mean, values.get(key) if values else None)
+
+    def _on_val_end(self, event: ValEnd) -> None:
+        self.last_val_logs = event.logs
+        self._pace.validation_ended(event.fit, event.t)
+        self._fold_heads(event)
+        self.phase = "training"
+
+    def _on_train_eval(self, event: TrainEval) -> None:
+        self._pending_train_eval = event.logs
+
+    def _on_epoch_end(self, event: EpochEnd) -> None:
+        seconds = event.t - self.epoch_started if self.epoch_started is not None else None
+        steps = (self.step + 1) if self.step is not None else 0
+        losses = self._epoch_losses if self._epoch_losses.complete else None
+        info = self.current_fit
+        self.history.append(
+            EpochRecord(
+                event.fit,
+                event.epoch,
+                len(self.history) + 1,
+                event.logs,
+                seconds,
+                steps,
+                losses,
+                self._pending_train_eval,
+                info.segment if info is not None else 0,
+            )
+        )
+        self._pending_train_eval = None
+        self._pace.epoch_ended()
+        self._fold_heads(event)
+
+    def _fold_heads(self, event: Event) -> None:
+        if self.heads is not None:
+            self.heads.apply(event)
+
+    def _on_fit_end(self, event: FitEnd) -> None:
+        self.phase = "between fits"
+        info = self.current_fit
+        if info is not None and info.fit == event.fit and event.stopped_early:
+            # stop_training set during the last epoch ends the fit on time.
+            info.stopped_early = self.epochs_of(event.fit) < info.epochs - info.initial_epoch
+
+    def _on_log(self, event: Log) -> None:
+        if self.phase == "starting" and event.stream == "stdout":
+            # A log without script_start (an older kmon's): the script prints, so it
+            # runs. Not stderr, where TensorFlow's import already writes.
+            self.phase = "running script"
+        self.log_total += 1
+        self.log_lines.append(LogLine(self.log_total, event.stream, event.text))
+
+    def _on_notice(self, event: Notice) -> None:
+        self.notices.append(event)
+        if event.topic == LOG_TOPIC:
+            self.log_problem = event
+        elif event.topic == NO_FIT_TOPIC:
+            self.no_fit_notice = event
+
+    def _on_alarm(self, event: Alarm) -> None:
+        self.alarm_history.append(event)
+        key = (event.kind, event.subject)
+        if event.state in ("cleared", "ended"):
+            self.alarms.pop(key, None)
+        else:
+            self.alarms[key] = event
+
+    def _on_probes(self, event: Probes) -> None:
+        self.probes = event
+
+    def _on_run_end(self, event: RunEnd) -> None:
+        self.ended = event.t
+        self.status = event.status
+        self.exit_code = event.exit_code
+        self.error = event.error
+        self.phase = "finished"
+
+    # -- derived values ----------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self.status is not None
+
+    @property
+    def current_fit(self) -> FitInfo | None:
+        if self.fit is None:
+            return None
+        for info in reversed(self.fits):
+            if info.fit == self.fit:
+                return info
+        return None
+
+    @property
+    def current_segment(self) -> ModelSegment | None:
+        """The model the current (or last) fit trains."""
+        info = self.current_fit
+        return self.segments[info.segment] if info is not None else None
+
+    @property
+    def steps(self) -> int | None:
+        info = self.current_fit
+        return info.steps if info else None
+
+    @property
+    def epoch_number(self) -> int | None:
+        """1-based epoch across the run (epochs continue across fits)."""
+        info = self.current_fit
+        if info is None or self.epoch is None:
+            return None
+        return info.epoch_offset + self.epoch - info.initial_epoch + 1
+
+    @property
+    def fit_epoch(self) -> int | None:
+        """1-based epoch within the current fit (``initial_epoch`` counts as done)."""
+        info = self.current_fit
+        if info is None or self.epoch is None:
+            return None
+        return self.epoch - info.initial_epoch + 1
+
+    @property
+    def fit_epochs(self) -> int | None:
+        """Epochs the current fit runs (its ``epochs`` less its ``initial_epoch``)."""
+        info = self.current_fit
+        return max(info.epochs - info.initial_epoch, 0) if info is not None else None
+
+    @property
+    def epochs_done(self) -> int:
+        """Epochs the run has finished, over all its fits."""
+        return len(self.history)
+
+    @property
+    def epochs_total(self) -> int | None:
+        """Epochs of the run as far as known: earlier fits' plus the current one's."""
+        info = self.current_fit
+        if info is None:
+            return None
+        return info.epoch_offset + max(info.epochs - info.initial_epoch, 0)
+
+    @property
+    def steps_per_second(self) -> float | None:
+        """Training steps per second (the time between epochs left out)."""
+        return self._pace.rate
+
+    def elapsed(self, now: float) -> float:
+        if self.started is None:
+            return 0.0
+        end = self.ended if self.ended is not None else now
+        return max(end - self.started, 0.0)
+
+    def epoch_progress(self) -> tuple[int, int | None]:
+        """(steps done in this epoch, steps per epoch or None)."""
+        done = (self.step + 1) if self.step is not None else 0
+        return done, self.steps
+
+    def epoch_eta_seconds(self) -> float | None:
+        """Seconds until the current epoch ends, at the current speed, its
+        validation as long as this fit's last one; None when not known or not
+        training."""
+        return self._etas()[0]
+
+    def fit_eta_seconds(self) -> float | None:
+        """Seconds until the current fit ends, as :meth:`epoch_eta_seconds` counts
+        an epoch; an upper bound when :attr:`FitInfo.early_stopping` names any."""
+        return self._etas()[1]
+
+    def _etas(self) -> tuple[float | None, float | None]:
+        info = self.current_fit
+        if self.phase != "training" or info is None or info.steps is None or self.epoch is None:
+            return None, None
+        done = self.step + 1 if self.step is not None else 0
+        return self._pace.etas(info.fit, info.epochs, info.steps, self.epoch, done)
+
+    def epochs_of(self, fit: int) -> int:
+        """Epochs that fit ``fit`` completed."""
+        return sum(1 for record in self.history if record.fit == fit)
+
+    def epoch_series(self, key: str) -> list[float]:
+        """One value per finished epoch; NaN where the epoch did not log ``key``."""
+        return [float(record.logs.get(key, math.nan)) for record in self.history]
+
+    @property
+    def last_epoch_logs(self) -> dict[str, float]:
+        return self.history[-1].logs if self.history else {}
+
+
+_HANDLERS = handlers_by_type(RunState)
