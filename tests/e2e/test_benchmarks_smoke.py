@@ -3,7 +3,7 @@ the streaming replay the start-up benchmark measures reads a log exactly as a
 whole read does.
 
 No assertion here is about time: the figures depend on the machine and its load
-(see README, Benchmarks). The smoke runs only check that each script finishes and
+(see docs/benchmarks.md). The smoke runs only check that each script finishes and
 prints its ratio lines.
 """
 

@@ -21,11 +21,3 @@ def test_quickstart_is_two_commands():
 def test_ci_runs_the_readme_test_command():
     ci_lines = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert quickstart_commands()[1] in ci_lines
-
-
-def test_readme_documents_every_event_type():
-    from kmon.engine.events import EVENT_TYPES
-
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for name in EVENT_TYPES:
-        assert f"| `{name}` |" in readme, name

@@ -331,7 +331,7 @@ def test_legal_edge_values_are_read(type_name, changes):
 
 
 def test_fields_added_after_schema_v1_shipped_stay_optional():
-    # What a log from before these fields existed holds (README's example lines).
+    # What a log from before these fields existed holds (docs/event-log.md's example lines).
     old_fit = '{"v":1,"type":"fit_start","t":1.0,"fit":0,"epochs":8,"steps":25,"outputs":["d"]}'
     old_batch = (
         '{"v":1,"type":"batch","t":1.5,"fit":0,"epoch":0,"step":0,"size":64,"logs":{"loss":1}}'
