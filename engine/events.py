@@ -163,9 +163,10 @@ STEP_MEAN = "step_mean"
 
 @dataclass(slots=True)
 class ValueKinds(Event):
-    """How each training log key of a fit is recovered per batch: ``"mean"``,
-    ``"step_mean"``, ``"rms"``, or ``"not recoverable: <why>"``. Sent once per fit, just before its
-    first batch event (Keras builds compiled metrics on the first step)."""
+    """How each training log key of a fit is recovered per batch: ``"mean"``
+    (``MEAN``), ``"step_mean"`` (``STEP_MEAN``), ``"rms"`` (``ROOT_MEAN_SQUARE``), or
+    ``"not recoverable: <why>"``. Sent once per fit, just before its first batch
+    event (Keras builds compiled metrics on the first step)."""
 
     type: ClassVar[str] = "value_kinds"
     fit: int = 0
@@ -297,7 +298,11 @@ class Probes(Event):
 
 @dataclass(slots=True)
 class RunEnd(Event):
-    """``status`` is "ok", "failed" or "stopped"; ``error`` is set when failed."""
+    """``status`` is "ok", "failed" or "stopped"; ``error`` is set when failed.
+
+    Sources make up two more for the display, never written to a log: "stale" (a
+    followed run's process is gone) and "unfinished" (a replayed log ends without
+    ``run_end``)."""
 
     type: ClassVar[str] = "run_end"
     status: str = "ok"
