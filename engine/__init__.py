@@ -8,9 +8,9 @@ Its subpackages, each importing only those below it:
 - ``training``: the callback on the training thread, and what it reads from Keras;
 - ``view`` (events folded into what a front end shows) and ``log`` (runs on disk),
   independent of each other;
-- at the top level, under all of them: the events, their schema, the head map,
-  errors, formatting, series buffers and the stop request. ``probes``, the public
-  probe API for scripts, is the exception: names kept from ``alarms``.
+- at the top level, under all of them: the events, their schema and JSON text, the
+  head map, errors, formatting, series buffers and the stop request. ``probes``,
+  the public probe API for scripts, is the exception: names kept from ``alarms``.
 
 Nothing here imports textual: the engine runs headless, detached and in tests.
 """
