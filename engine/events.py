@@ -2,7 +2,9 @@
 
 Every line of a kmon event log is one event: ``{"v": 1, "type": ..., "t": ..., ...}``.
 The schema is a public interface, documented in README.md; add fields freely, but
-never rename or remove one without bumping ``SCHEMA_VERSION``.
+never rename or remove one without bumping ``SCHEMA_VERSION``. How a line is checked
+is :mod:`kmon.engine.event_schema`; how its JSON text is written,
+:mod:`kmon.engine.json_text`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from kmon.engine.event_schema import InvalidEvent, event_reader
+from kmon.engine.json_text import ENCODER, encode_float, encode_float_mapping
 
 SCHEMA_VERSION = 1
 
@@ -34,9 +37,8 @@ class Event:
         return data
 
     def to_json(self) -> str:
-        # NaN/Infinity are written as bare tokens (Python's json default): a NaN loss
-        # is information we must not lose or turn into null.
-        return _ENCODER.encode(self.to_dict())
+        """The event as one line of the log (NaN and infinities as bare tokens)."""
+        return ENCODER.encode(self.to_dict())
 
 
 @dataclass(slots=True)
@@ -132,7 +134,7 @@ class Batch(Event):
         # The writer serializes about a thousand of these a second on a fast run,
         # holding the GIL the training thread needs: spell the fixed fields out
         # (40% faster than the generic encoder), writing exactly what it would.
-        logs, values = _json_floats(self.logs), _json_floats(self.values)
+        logs, values = encode_float_mapping(self.logs), encode_float_mapping(self.values)
         if logs is None or (values is None and self.values is not None):
             return Event.to_json(self)
         if type(self.t) is not float or not (
@@ -145,7 +147,7 @@ class Batch(Event):
         elif type(size) is not int:
             return Event.to_json(self)
         return (
-            f'{{"v":{SCHEMA_VERSION},"type":"batch","t":{_json_float(self.t)},'
+            f'{{"v":{SCHEMA_VERSION},"type":"batch","t":{encode_float(self.t)},'
             f'"fit":{self.fit},"epoch":{self.epoch},"step":{self.step},"size":{size},'
             f'"logs":{logs},"values":{values if values is not None else "null"},'
             f'"span":{self.span}}}'
@@ -163,9 +165,10 @@ STEP_MEAN = "step_mean"
 
 @dataclass(slots=True)
 class ValueKinds(Event):
-    """How each training log key of a fit is recovered per batch: ``"mean"``,
-    ``"step_mean"``, ``"rms"``, or ``"not recoverable: <why>"``. Sent once per fit, just before its
-    first batch event (Keras builds compiled metrics on the first step)."""
+    """How each training log key of a fit is recovered per batch: ``"mean"``
+    (``MEAN``), ``"step_mean"`` (``STEP_MEAN``), ``"rms"`` (``ROOT_MEAN_SQUARE``), or
+    ``"not recoverable: <why>"``. Sent once per fit, just before its first batch
+    event (Keras builds compiled metrics on the first step)."""
 
     type: ClassVar[str] = "value_kinds"
     fit: int = 0
@@ -297,7 +300,11 @@ class Probes(Event):
 
 @dataclass(slots=True)
 class RunEnd(Event):
-    """``status`` is "ok", "failed" or "stopped"; ``error`` is set when failed."""
+    """``status`` is "ok", "failed" or "stopped"; ``error`` is set when failed.
+
+    Sources make up two more for the display, never written to a log: "stale" (a
+    followed run's process is gone) and "unfinished" (a replayed log ends without
+    ``run_end``)."""
 
     type: ClassVar[str] = "run_end"
     status: str = "ok"
@@ -385,46 +392,3 @@ def handlers_by_type(cls: type) -> dict[str, Callable[[Any, Event], None]]:
 
 def event_from_json(line: str) -> Event:
     return event_from_dict(json.loads(line))
-
-
-def _json_default(value: Any) -> Any:
-    # Keras hands us Python floats, but user code passing numpy scalars must not
-    # crash the writer thread.
-    for attr in ("item", "tolist"):
-        method = getattr(value, attr, None)
-        if callable(method):
-            return method()
-    return repr(value)
-
-
-def _json_floats(mapping: dict[str, float | None] | None) -> str | None:
-    """A ``{str: float | None}`` mapping as the encoder writes it; None when it is
-    None or holds anything else (the caller falls back to the encoder)."""
-    if mapping is None:
-        return None
-    parts = []
-    for key, value in mapping.items():
-        name = _JSON_KEYS.get(key)
-        if name is None:
-            if type(key) is not str:
-                return None
-            name = _JSON_KEYS[key] = json.dumps(key) + ":"
-        if type(value) is float:
-            parts.append(name + _json_float(value))
-        elif value is None:
-            parts.append(name + "null")
-        else:
-            return None
-    return "{" + ",".join(parts) + "}"
-
-
-def _json_float(value: float) -> str:
-    """As the encoder writes a float: its repr, NaN and infinities as bare tokens."""
-    return repr(value) if value - value == 0.0 else _ENCODER.encode(value)
-
-
-#: Log keys are few and repeat every batch: their JSON form is kept.
-_JSON_KEYS: dict[str, str] = {}
-
-#: One encoder for every event (``json.dumps`` with options builds one per call).
-_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_json_default)

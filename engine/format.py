@@ -24,6 +24,12 @@ def format_value(value: float | None) -> str:
     return f"{value:.4f}" if magnitude < 10 else f"{value:.2f}"
 
 
+def format_weight(weight: float) -> str:
+    """A loss weight as the Heads tab and its sentences write it: ``1.0``, ``0.5``."""
+    weight = float(weight)
+    return f"{weight:.1f}" if weight.is_integer() else f"{weight:g}"
+
+
 def format_duration(seconds: float | None) -> str:
     """``m:ss``, or ``h:mm:ss`` past an hour."""
     if seconds is None or not math.isfinite(seconds):

@@ -89,7 +89,7 @@ def follow_headless(
 
 
 def _stopping(action: str | None) -> str:
-    """The headless line for a stop, by what it does (see :mod:`.stop`)."""
+    """The headless line for a stop, by what it does (see :mod:`kmon.engine.stop`)."""
     if action is None or action == AFTER_BATCH:
         return "stopping after this batch"
     return f"stopping: {STOP_EFFECTS[action]}"

@@ -9,7 +9,8 @@ from kmon.engine.alarms.rules import ENDED, alarm_line
 from kmon.engine.events import Alarm, EpochEnd, Event, FitEnd, FitStart, Log, Notice
 from kmon.engine.format import format_duration, format_logs, format_value
 from kmon.engine.view.explain import explain_epoch
-from kmon.engine.view.head_board import table_lines
+from kmon.engine.view.head_cells import table_lines
+from kmon.engine.view.head_text import heads_summary, sum_check_text
 from kmon.engine.view.run_records import EpochRecord, FitInfo
 from kmon.engine.view.state import RunState
 
@@ -229,11 +230,11 @@ class HeadlessReporter:
             return
         if board.epochs_done == 1 and not final:
             legend = "in the tables: — not configured, · per head only"
-            self.out.write(f"{PREFIX} heads: {board.summary()} · {legend}\n")
+            self.out.write(f"{PREFIX} heads: {heads_summary(board)} · {legend}\n")
         for line in table_lines(board):
             self.out.write(f"{PREFIX}   {line}\n")
         if final:
-            self.out.write(f"{PREFIX} heads: {board.check_text()}\n")
+            self.out.write(f"{PREFIX} heads: {sum_check_text(board)}\n")
 
 
 def _always_shown(event: Event) -> bool:

@@ -1,4 +1,8 @@
-"""The JSON Lines event log: a writer thread and a forgiving reader."""
+"""The event log's forgiving reader, for finished and still-growing logs.
+
+The writer lives in :mod:`kmon.engine.log.writer`; its names are imported here too,
+where they always were.
+"""
 
 from __future__ import annotations
 
@@ -112,10 +116,10 @@ class EventLogReader:
     """Reads a log written by :class:`EventLogWriter`, possibly still growing.
 
     Garbage lines, lines over ``MAX_LINE_BYTES``, events that do not match the
-    schema (see :mod:`.event_schema`) and events of unknown type (from a newer kmon)
-    are skipped and counted in :attr:`report`. An incomplete last line is held
-    back: the writer may still be finishing it. Call :meth:`read_new` again to get
-    what was added since.
+    schema (see :mod:`kmon.engine.event_schema`) and events of unknown type (from a
+    newer kmon) are skipped and counted in :attr:`report`. An incomplete last line
+    is held back: the writer may still be finishing it. Call :meth:`read_new` again
+    to get what was added since.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:

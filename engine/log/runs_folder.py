@@ -1,9 +1,10 @@
 """The runs folder: which runs exist, which still run, and asking one to stop.
 
 Everything is read from the event logs themselves: ``run_start`` names the process
-(its pid, start time and boot id: see :mod:`.process_identity`), ``run_end`` says how
-it ended. A log without ``run_end`` whose process is gone is *stale* (killed, or the
-machine rebooted); one whose process cannot be verified is *unknown*.
+(its pid, start time and boot id: see :mod:`kmon.engine.log.process_identity`),
+``run_end`` says how it ended. A log without ``run_end`` whose process is gone is
+*stale* (killed, or the machine rebooted); one whose process cannot be verified is
+*unknown*.
 
 A log is read at both ends only: its first line (``run_start``, at most
 ``FIRST_LINE_BYTES``) and its last ``TAIL_BYTES``, of which only the few lines

@@ -1,4 +1,4 @@
-"""Where a monitor gets its events from: a live session or a recorded log.
+"""Where a monitor gets its events from: a session, a recorded log, or another run's log.
 
 A source is anything with ``drain()`` (the events since the last call), ``live``,
 ``dropped`` and ``request_stop()``. The TUI reads only this interface.
@@ -91,8 +91,8 @@ class FollowSource:
 
     Args:
         path: the run's event log.
-        process: the run's process (see :mod:`.process_identity`), to tell a live
-            run from a stale one; None when the log names none.
+        process: the run's process (see :mod:`kmon.engine.log.process_identity`), to
+            tell a live run from a stale one; None when the log names none.
         chunk_bytes: most of the log read per drain.
     """
 

@@ -1,8 +1,9 @@
-"""Injects :class:`KmonCallback` into every ``keras.Model.fit`` call of a run.
+"""Injects kmon's callback into every ``keras.Model.fit`` call of a run.
 
 The user's script stays unmodified: for the duration of the run, ``keras.Model.fit``
-is replaced by a thin wrapper that adds the callback (and silences Keras's own
-progress bar when the monitor shows progress instead), then restored.
+is replaced by a thin wrapper that adds the callback
+(:class:`~kmon.engine.training.callback.KmonCallback`) and silences Keras's own
+progress bar when the monitor shows progress instead; then it is restored.
 """
 
 from __future__ import annotations

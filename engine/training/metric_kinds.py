@@ -1,6 +1,8 @@
 """What each logged value is, read from the compiled model rather than guessed from
-key strings: which values are sample-weighted running means (and so can be turned
-back into per-batch values) and which are not.
+key strings: which values can be turned back into per-batch values, being running
+means weighted by samples (``MEAN``) or by steps (``STEP_MEAN``, each step counts
+once whatever its size) or the square root of one (``ROOT_MEAN_SQUARE``), and
+which are not.
 
 Facts this relies on, checked against Keras 3's trainers (``compile_utils.py`` and
 ``backend/*/trainer.py``):

@@ -1,8 +1,8 @@
 """Folds an event stream into the state a monitor shows.
 
 The TUI, the headless reporter and replays all read a :class:`RunState`; none of
-them interprets raw events on its own. Everything kept here is bounded: series are
-min/max buckets and the log keeps its newest lines.
+them interprets raw events on its own. What grows with batches and printed lines is
+bounded: series are min/max buckets and the log keeps its newest lines.
 """
 
 from __future__ import annotations
@@ -64,12 +64,16 @@ class RunState:
     ended: float | None = None
     last_t: float | None = None
     status: str | None = None
-    """None while running, then the run_end status: "ok", "failed" or "stopped"."""
+    """None while running, then the ``run_end``'s: "ok", "failed" or "stopped", or
+    one a source makes up, never logged: "stale" (a followed run's process is gone,
+    :class:`~kmon.engine.log.sources.FollowSource`) or "unfinished" (a replayed log
+    ends without ``run_end``, :class:`~kmon.engine.log.sources.LogFileSource`)."""
     exit_code: int | None = None
     error: dict[str, str] | None = None
     phase: str = "starting"
-    """What the run is doing: "starting" (kmon imports TensorFlow), "running
-    script" (no fit() yet), "training" (in a fit()), "between fits" or "finished"."""
+    """What the run is doing: "starting" (kmon imports TensorFlow; again for a run
+    appended to the log), "running script" (no fit() yet), "training" (in a fit()),
+    "between fits" or "finished"."""
     no_fit_notice: Notice | None = None
     """The notice that the script ran a while without calling fit() (topic
     ``NO_FIT_TOPIC``), once it came."""

@@ -17,13 +17,16 @@ from kmon.engine.events import (
     event_from_json,
 )
 from kmon.engine.headless.reporter import HeadlessReporter
-from kmon.engine.view.head_board import (
+from kmon.engine.view.head_cells import (
     NO_VALIDATION,
     NOT_CONFIGURED,
     PENDING,
     PER_HEAD_ONLY,
+    grid_cell,
+    grid_rows,
     table_lines,
 )
+from kmon.engine.view.head_text import heads_summary
 from kmon.engine.view.state import RunState
 
 HEADS = {
@@ -58,7 +61,7 @@ def test_recorded_run_carries_the_head_map():
 
 def test_summary_answers_the_counting_question():
     board = folded(load_events("three_heads")).heads
-    assert board.summary() == (
+    assert heads_summary(board) == (
         "4 losses = total + 3 heads (total = 1.0·is_positive + 0.5·topic_id + "
         "2.0·loss_ratio); accuracy on 2 heads: is_positive, topic_id; none on "
         "loss_ratio (regression: mse)"
@@ -71,7 +74,7 @@ def test_cells_hold_history_and_validation_values_or_say_why_not():
     board = folded(events).heads
     history = [e.logs for e in events if e.type == "epoch_end"]
     last, before = history[-1], history[-2]
-    rows = {row.label: row for row in board.rows()}
+    rows = {row.label: row for row in grid_rows(board)}
     assert list(rows) == ["total", "is_positive", "topic_id", "loss_ratio"]
     assert [row.weight for row in rows.values()] == ["Σ", "×1.0", "×0.5", "×2.0"]
 
@@ -106,22 +109,22 @@ def test_cells_while_the_first_epoch_runs_and_without_validation():
     }
     state = folded([start, EpochStart(), Batch(step=0, size=8, logs=logs)])
     board = state.heads
-    assert board.cell("is_positive", "accuracy", "train").value == 0.5
-    assert board.cell("is_positive", "accuracy", "train").trend == ""
-    assert board.cell(None, "loss", "val").note == PENDING
+    assert grid_cell(board, "is_positive", "accuracy", "train").value == 0.5
+    assert grid_cell(board, "is_positive", "accuracy", "train").trend == ""
+    assert grid_cell(board, None, "loss", "val").note == PENDING
 
     state.apply_all([EpochEnd(logs=logs), EpochStart(epoch=1)])
-    assert board.cell(None, "loss", "val").note == NO_VALIDATION
+    assert grid_cell(board, None, "loss", "val").note == NO_VALIDATION
     lower = {**logs, "loss": 1.5, "topic_id_accuracy": 0.3}
     state.apply(Batch(epoch=1, step=0, size=8, logs=lower))
-    assert board.cell(None, "loss", "train").trend == "↓"
-    assert board.cell("topic_id", "accuracy", "train").trend == "→"
+    assert grid_cell(board, None, "loss", "train").trend == "↓"
+    assert grid_cell(board, "topic_id", "accuracy", "train").trend == "→"
 
     state.apply(ValEnd(epoch=1, logs={"loss": 1.9, "topic_id_accuracy": 0.4}))
-    assert board.cell(None, "loss", "val").value == 1.9
-    assert board.cell("topic_id", "accuracy", "val").value == 0.4
+    assert grid_cell(board, None, "loss", "val").value == 1.9
+    assert grid_cell(board, "topic_id", "accuracy", "val").value == 0.4
     # A key the validation did not report: still not blank.
-    assert board.cell("is_positive", "accuracy", "val").note == PENDING
+    assert grid_cell(board, "is_positive", "accuracy", "val").note == PENDING
 
 
 def test_a_new_fit_starts_a_new_board():

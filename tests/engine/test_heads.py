@@ -11,6 +11,8 @@ from kmon.engine.head_map import KeyPlace, key_places, place_key
 from kmon.engine.training.callback import KmonCallback
 from kmon.engine.training.heads import built_head_map, extra_loss_sources, preview_head_map
 from kmon.engine.view.head_board import HeadBoard
+from kmon.engine.view.head_cells import grid_cell
+from kmon.engine.view.head_text import heads_summary, sum_check_text
 
 SAMPLES, BATCH = 40, 16  # 32 training samples after the split: 2 steps of 16
 NAMES = ("is_up", "level_loss", "kind")  # underscores, and "loss" inside a head name
@@ -182,12 +184,12 @@ def test_single_output_models_have_one_head_with_unprefixed_metrics():
     heads = {"score": head("mse", 2.0, ["mae"])}
     assert only(events, "fit_start").heads == heads
     board = board_of(events)
-    assert board.summary() == (
+    assert heads_summary(board) == (
         "1 loss: the total (mse on the only output, score; Keras logs per-head losses "
         "only for several); metrics: mae"
     )
-    assert board.cell("score", "mae", "train").value == model.history.history["mae"][0]
-    assert board.cell("score", "loss", "train").note == "in total only"
+    assert grid_cell(board, "score", "mae", "train").value == model.history.history["mae"][0]
+    assert grid_cell(board, "score", "loss", "train").note == "in total only"
 
 
 def test_one_loss_with_a_list_of_weights_is_refused_by_keras():
@@ -232,7 +234,7 @@ def test_subclassed_model_heads_arrive_with_value_kinds_and_the_extra_term_is_na
     board = board_of(events)
     assert not board.last_check.holds
     assert board.last_check.mean_gap == pytest.approx(0.25, rel=1e-3)
-    text = board.check_text()
+    text = sum_check_text(board)
     assert "the total is 0.2500 above 1.0·is_up + 1.0·level_loss" in text
     assert "TwoHeads.compute_loss (overridden)" in text
 
@@ -275,7 +277,7 @@ def test_per_batch_total_is_the_weighted_head_sum_and_history_is_not():
     assert gap.total == history["loss"][0]
     assert gap.weighted == pytest.approx(by_steps, rel=1e-5)
     assert gap.visible and (gap.last_size, gap.largest) == (6, 16)
-    text = board.check_text()
+    text = sum_check_text(board)
     assert text.startswith(
         "Per batch, total = 1.0·is_up + 0.5·level_loss + 2.0·kind holds (3 batches"
     )
@@ -294,7 +296,7 @@ def test_regularizers_are_named_as_the_difference():
     # The gap is the L2 penalty of the weights each batch was scored with.
     penalty = float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses))
     assert board.last_check.mean_gap == pytest.approx(penalty, rel=0.05)
-    assert "what no head reports: trunk.kernel_regularizer" in board.check_text()
+    assert "what no head reports: trunk.kernel_regularizer" in sum_check_text(board)
 
 
 def test_preview_needs_symbolic_outputs():

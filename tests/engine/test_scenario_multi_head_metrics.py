@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from scenario_helpers import run_scenario
 
+from kmon.engine.view.head_cells import grid_cell
+from kmon.engine.view.head_text import heads_summary, sum_check_text
 from kmon.engine.view.state import RunState
 from kmon.scenarios import SCENARIOS
 from kmon.scenarios.multi_head_metrics import EXPLANATION, FEATURES, TIMESTEPS, data
@@ -67,15 +69,15 @@ def test_three_heads_logs_four_losses_and_two_accuracies(runs):
     assert len([key for key in train_keys if key.endswith("loss")]) == 4
     assert len([key for key in train_keys if key.endswith("accuracy")]) == 2
     board = state.heads
-    assert board.summary() == (
+    assert heads_summary(board) == (
         "4 losses = total + 3 heads (total = 1.0·sentiment + 0.5·topic + 2.0·intensity_score); "
         "accuracy on 2 heads: sentiment, topic; none on intensity_score (regression: mse)"
     )
-    assert board.cell("intensity_score", "accuracy", "val").note == "not configured"
+    assert grid_cell(board, "intensity_score", "accuracy", "val").note == "not configured"
     # Each batch adds up; History does not, because its last batch is smaller.
     assert board.last_check.holds and board.last_check.batches == 16
     assert board.history_gap.visible
-    assert "the last batch had 8 samples, not 32" in board.check_text()
+    assert "the last batch had 8 samples, not 32" in sum_check_text(board)
 
 
 def test_all_metrics_gives_every_head_a_metric(runs):
@@ -84,7 +86,7 @@ def test_all_metrics_gives_every_head_a_metric(runs):
     heads = fit_start(events).heads
     assert heads["intensity_score"]["metrics"] == ["intensity_score_mae"]
     assert all(entry["metrics"] for entry in heads.values())
-    assert state.heads.summary().endswith("every head has a metric")
+    assert heads_summary(state.heads).endswith("every head has a metric")
 
 
 def test_sequential_pitfall_has_one_chained_head(runs):
@@ -95,7 +97,7 @@ def test_sequential_pitfall_has_one_chained_head(runs):
         "intensity_score": {"loss": "mse", "weight": 1.0, "metrics": ["mae"], "loss_key": None}
     }
     assert set(state.history[-1].logs) == {"loss", "mae", "val_loss", "val_mae"}
-    assert state.heads.summary().startswith("1 loss: the total (mse on the only output")
+    assert heads_summary(state.heads).startswith("1 loss: the total (mse on the only output")
 
 
 def stacked(keras):

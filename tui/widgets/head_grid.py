@@ -11,7 +11,9 @@ from textual.widgets import DataTable, Static
 
 from kmon.engine.format import format_value
 from kmon.engine.head_map import TRAIN, VAL
-from kmon.engine.view.head_board import Cell, HeadBoard, Row
+from kmon.engine.view.head_board import HeadBoard
+from kmon.engine.view.head_cells import Cell, Row, grid_rows
+from kmon.engine.view.head_text import heads_summary, sum_check_text
 from kmon.engine.view.state import RunState
 
 WAITING = "Heads appear when training starts: kmon reads them from the compiled model."
@@ -81,8 +83,8 @@ class HeadGrid(VerticalScroll):
             self.query_one("#head-summary", Static).update(NO_HEADS if board.train else WAITING)
             self.query_one(DataTable).display = False
             return
-        self.query_one("#head-summary", Static).update(_plain(board.summary()))
-        check = board.check_text()
+        self.query_one("#head-summary", Static).update(_plain(heads_summary(board)))
+        check = sum_check_text(board)
         if board.unplaced:
             check += " Also logged, from no head: " + ", ".join(board.unplaced) + "."
         self.query_one("#head-check", Static).update(_plain(check))
@@ -109,7 +111,7 @@ class HeadGrid(VerticalScroll):
                 Text(row.weight, style="dim"),
                 *(_cell(row.cells[(q, s)]) for q in quantities for s in (TRAIN, VAL)),
             ]
-            for row in board.rows()
+            for row in grid_rows(board)
         }
         # Column widths are set here, from the cells, not left to DataTable's auto
         # width: that is measured on the table's next idle, without invalidating

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.reactive import reactive
 from textual.widgets import Label, Sparkline, Static
 
 from kmon.engine.format import format_value
@@ -19,7 +18,8 @@ from .strip_sparkline import StripSparkline, column_summaries
 
 
 class SeriesPanel(Vertical):
-    """One series: a caption saying what it is, a sparkline and a stats line.
+    """One series: a caption (its border title) saying what it is, a sparkline and a
+    stats line.
 
     Non-finite values are left out of the drawing (they would flatten it) and
     counted in the stats line instead.
@@ -40,13 +40,9 @@ class SeriesPanel(Vertical):
     }
     """
 
-    caption: reactive[str] = reactive("")
-    """What the series is, in words a newcomer understands."""
-
     def __init__(self, caption: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.border_title = caption
-        self.caption = caption
         self._bars: tuple[int, ...] | None = None
         self._stats = "no data yet"
         self._pending: tuple[Sequence[float], str] | None = None
