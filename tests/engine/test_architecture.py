@@ -29,7 +29,7 @@ import_cycles = _load("import_cycles")
 def _lint_imports(view) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command;"
-         " sys.exit(lint_imports_command())", "--config", str(ROOT / "pyproject.toml")],
+         " sys.exit(lint_imports_command())", str(ROOT / "pyproject.toml")],
         cwd=view,
         env={"PYTHONPATH": str(view), "PATH": "/usr/bin:/bin"},
         capture_output=True,
