@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[_scenario_folder_option(default=None), runs_folder, mouse],
     )
     parser.add_argument("--version", action="version", version=f"kmon {__version__}")
-    # `kmon` alone runs a scenario as `kmon run` does, with run's defaults.
+    # `kmon` alone runs a scenario as `kmon run` does, with run's defaults. The
+    # commands' namespaces start from these too; their own options replace them.
     parser.set_defaults(
         handler=scenarios.without_command,
         name=None,
@@ -186,6 +187,7 @@ def _run_options() -> argparse.ArgumentParser:
 
 
 def _runs_folder_option() -> argparse.ArgumentParser:
+    """``--runs-dir``: where runs keep their logs, for the commands that write or read them."""
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument(
         "--runs-dir",
@@ -197,12 +199,19 @@ def _runs_folder_option() -> argparse.ArgumentParser:
 
 
 def _mouse_option() -> argparse.ArgumentParser:
+    """``--no-mouse``, for the commands that open the monitor."""
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
     return options
 
 
 def _scenario_folder_option(*, default) -> argparse.ArgumentParser:
+    """``--from DIR``: the user's own scenarios beside the bundled ones.
+
+    Args:
+        default: ``from_dir`` when ``--from`` is not given; SUPPRESS keeps the one
+            given before the command.
+    """
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument(
         "--from",
