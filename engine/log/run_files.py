@@ -16,7 +16,6 @@ import fcntl
 import json
 import os
 import re
-import secrets
 import stat
 import time
 from pathlib import Path
@@ -26,8 +25,11 @@ _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_APPEND |
 _EXISTING_FILE = os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _FIRST_LINE_BYTES = 64 * 1024
 
+#: Where runs keep their event logs when no folder is given (``--runs-dir``).
+DEFAULT_RUNS_DIR = "kmon-runs"
 
-def default_log_path(name: str, runs_dir: str | os.PathLike = "kmon-runs") -> Path:
+
+def default_log_path(name: str, runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR) -> Path:
     """A path ``<runs_dir>/<YYYYmmdd-HHMMSS>-<name>-<6 hex digits>.jsonl`` that is
     free, with its ``.out`` name free too.
 
@@ -35,6 +37,10 @@ def default_log_path(name: str, runs_dir: str | os.PathLike = "kmon-runs") -> Pa
     and planting something there first; the file is still created with ``O_EXCL``,
     so a name taken meanwhile is refused, never reused.
     """
+    # Imported here: the command line imports this module for DEFAULT_RUNS_DIR, and
+    # secrets (hashlib, random) would be most of its parse-time imports.
+    import secrets
+
     folder = Path(runs_dir)
     stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(name)}"
     while True:

@@ -563,13 +563,14 @@ def test_alarm_line_without_state():
     ],
 )
 def test_stop_on_nan_reaches_the_training_run(argv, tmp_path):
-    from kmon.cli import _session, build_parser
+    from kmon.cli import build_parser
+    from kmon.commands.launch import open_session
     from kmon.engine.run.runner import CallableTarget
 
     args = build_parser().parse_args(argv)
     assert args.stop_on_nan
     args.log = str(tmp_path / "run.jsonl")
-    session = _session(
+    session = open_session(
         CallableTarget("noop", lambda: None), args, quiet_keras=True, evaluate_training_data=False
     )
     try:

@@ -100,6 +100,7 @@ def test_wheel_installs_everything_under_kmon(tmp_path):
     assert packages == {"kmon"}
     for required in (
         "kmon/cli.py",
+        "kmon/commands/training.py",
         "kmon/engine/training/callback.py",
         "kmon/tui/app.py",
         "kmon/tui/monitor.tcss",

@@ -139,8 +139,8 @@ def test_a_log_path_that_is_a_symlink_is_refused_and_its_target_untouched(workdi
 def test_a_symlink_planted_at_the_default_name_is_never_followed(tmp_path, monkeypatch):
     """Another user who wins the race for a default name gets nothing: kmon picks
     another name and the planted link's target is untouched."""
-    from kmon.cli import _session as make_session
     from kmon.cli import build_parser
+    from kmon.commands.launch import open_session as make_session
     from kmon.engine.log import eventlog
     from kmon.engine.run.runner import CallableTarget
 
@@ -463,7 +463,7 @@ def test_detach_onto_an_existing_log_says_why_and_creates_nothing(workdir):
 
 
 def test_a_detached_runs_own_one_line_error_is_passed_on(tmp_path):
-    from kmon.runs_cli import _early_exit_message
+    from kmon.commands.detach import _early_exit_message
 
     output = tmp_path / "run.out"
     output.write_text("kmon: error: the event log run.jsonl is being written by another run\n")

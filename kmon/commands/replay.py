@@ -6,10 +6,12 @@ import argparse
 import os
 import sys
 
-from kmon.command_line import UserError, has_terminal, warn_unread
+from kmon.errors import UserError, warn_unread
+from kmon.terminal_check import has_terminal
 
 
 def replay(args: argparse.Namespace) -> int:
+    """`kmon replay PATH`: the recorded run in the monitor, or its summary headless."""
     from kmon.engine.log.importers import UnreadableLog, load_any
 
     if not os.path.exists(args.path):

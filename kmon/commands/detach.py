@@ -1,4 +1,5 @@
-"""`kmon train --detach`, `kmon ps`, `kmon attach`, `kmon stop`: long runs over SSH."""
+"""`kmon train --detach` and `kmon run --detach`: the run goes on in the background,
+in its own session, and kmon prints how to reach it."""
 
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ import sys
 import time
 from pathlib import Path
 
-from kmon.command_line import PROG, UserError, appends_to_log, has_terminal
-from kmon.engine.format import format_duration, printable
-from kmon.engine.log.runs_folder import (
-    RunNotFound,
-    SignalRefused,
-    find_run,
-    list_runs,
-    read_run,
-    request_stop,
+from kmon.engine.log.run_files import (
+    DEFAULT_RUNS_DIR,
+    LogFileError,
+    LogFileExists,
+    check_event_log,
+    create_private_file,
+    default_log_path,
+    make_private_dirs,
+    open_own_file,
 )
+from kmon.engine.log.runs_folder import read_run
+from kmon.errors import PROG, UserError
 
 #: How long `--detach` watches the new run for an early exit before returning.
 DETACH_CHECK_SECONDS = 1.0
@@ -26,9 +29,9 @@ DETACH_CHECK_SECONDS = 1.0
 DETACH_LIST_SECONDS = 30.0
 
 
-def detach(args: argparse.Namespace, name: str) -> int:
-    """Start the same command headless in its own session, print how to reach it."""
-    append = appends_to_log(args)
+def detach(args: argparse.Namespace, name: str, *, append: bool) -> int:
+    """Start the same command headless in its own session (``name`` names its log;
+    ``append``: add to ``--log``'s), print how to reach it."""
     log_path, output_fd, created = _open_output(args, name, append=append)
     output_path = _output_path(log_path)
     command = [sys.executable, "-m", "kmon", *_child_args(args.raw_argv, log_path)]
@@ -60,17 +63,6 @@ def _open_output(args: argparse.Namespace, name: str, *, append: bool) -> tuple[
     through a link), or with ``--append`` the existing one of this user's. The log
     itself is opened by the child; it is checked here, so a refusal comes before
     anything is created. Returns the path, the descriptor and whether it is new."""
-    # Imported here: the event log's modules are most of `kmon ps`'s start-up.
-    from kmon.engine.log.eventlog import default_log_path
-    from kmon.engine.log.run_files import (
-        LogFileError,
-        LogFileExists,
-        check_event_log,
-        create_private_file,
-        make_private_dirs,
-        open_own_file,
-    )
-
     chosen = Path(args.log) if args.log else None
     try:
         make_private_dirs(chosen.parent if chosen else Path(args.runs_dir))
@@ -155,83 +147,5 @@ def _child_args(argv: list[str], log_path: Path) -> list[str]:
 
 
 def _runs_dir_flag(args: argparse.Namespace) -> str:
-    return "" if args.runs_dir == "kmon-runs" else f" --runs-dir {args.runs_dir}"
-
-
-def ps(args: argparse.Namespace) -> int:
-    runs = list_runs(args.runs_dir)
-    if not runs:
-        print(f"no runs in {printable(args.runs_dir)}")
-        return 0
-    now = time.time()
-    rows = [("RUN", "STATUS", "STARTED", "DURATION", "EPOCHS", "PID", "WHAT")]
-    for info in runs:
-        end = now if info.running else (info.last_t or now)
-        rows.append(
-            (
-                printable(info.id),
-                info.status,
-                _clock(info.started),
-                format_duration(end - (info.started or end)),
-                "?" if info.epochs is None else str(info.epochs),
-                str(info.pid or "-"),
-                printable(info.what),
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
-    if any(info.status == "unknown" for info in runs):
-        print(
-            "unknown: a process holds the run's pid, but kmon cannot verify it is the run's "
-            "(a log from an older kmon, or no /proc): it will not signal it"
-        )
-    return 0
-
-
-def _clock(started: float | None) -> str:
-    """When a run started, as local time; "-" when the log does not say."""
-    if started is None:
-        return "-"
-    try:
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(started))
-    except (OverflowError, OSError, ValueError):
-        return "?"
-
-
-def attach(args: argparse.Namespace) -> int:
-    info = _find(args)
-    if not has_terminal():
-        raise UserError(f"attach needs a terminal; read the log instead: {printable(info.path)}")
-    from kmon.engine.log.sources import FollowSource
-    from kmon.tui.attach_app import AttachedMonitorApp
-
-    source = FollowSource(info.path, info.identity)
-    from kmon.tui.launch import run_app
-
-    _, signalled = run_app(AttachedMonitorApp(source), mouse=not args.no_mouse)
-    state = "still running" if source.running else "ended"
-    print(f"{PROG}: detached from run {printable(info.id)} ({state}) · log: {printable(info.path)}")
-    from kmon.command_line import warn_unread
-
-    warn_unread(source.report, info.path)
-    return signalled or 0
-
-
-def stop(args: argparse.Namespace) -> int:
-    info = _find(args)
-    try:
-        request_stop(info)
-    except (RunNotFound, SignalRefused) as exc:
-        raise UserError(printable(exc)) from None
-    print(
-        f"{PROG}: asked run {printable(info.id)} (pid {info.pid}) to stop after the current batch"
-    )
-    return 0
-
-
-def _find(args: argparse.Namespace):
-    try:
-        return find_run(args.runs_dir, args.run)
-    except RunNotFound as exc:
-        raise UserError(printable(exc)) from None
+    """The ``--runs-dir`` the commands printed for the run need: none for the default."""
+    return "" if args.runs_dir == DEFAULT_RUNS_DIR else f" --runs-dir {args.runs_dir}"

@@ -1,0 +1,85 @@
+"""The bundled scenarios' commands: `kmon run`, `kmon list`, and `kmon` alone (the
+menu at a terminal, else the default scenario)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kmon.commands.launch import launch, open_session
+from kmon.errors import PROG, UserError
+from kmon.terminal_check import has_terminal, runs_headless
+
+
+def without_command(args: argparse.Namespace) -> int:
+    """`kmon` alone: the scenario menu at a terminal, else the default scenario."""
+    if has_terminal():
+        return menu(args)
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """`kmon run NAME`: a scenario's variant, explained, live or headless."""
+    from kmon.engine.run.runner import CallableTarget
+    from kmon.scenarios import DEFAULT_SCENARIO, UnknownScenario, find
+
+    try:
+        scenario, variant = find(
+            args.name or DEFAULT_SCENARIO, args.variant, among=offered_scenarios(args)
+        )
+    except UnknownScenario as exc:
+        raise UserError(str(exc)) from None
+    headless = args.quiet or runs_headless(args.headless)
+    return launch(
+        CallableTarget.for_scenario(scenario, variant),
+        args,
+        headless=headless,
+        quiet_keras=True,
+        evaluate_training_data=scenario.evaluate_training_data,
+        scenario=(scenario, variant),
+    )
+
+
+def menu(args: argparse.Namespace) -> int:
+    """The scenario menu: pick one, watch it, come back."""
+    from kmon.engine.run.runner import CallableTarget
+    from kmon.tui.menu import MenuFailed, run_menu
+
+    def make_session(scenario, variant):
+        return open_session(
+            CallableTarget.for_scenario(scenario, variant),
+            args,
+            quiet_keras=True,
+            evaluate_training_data=scenario.evaluate_training_data,
+        )
+
+    try:
+        return run_menu(offered_scenarios(args), make_session, mouse=not args.no_mouse)
+    except MenuFailed as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+
+
+def list_scenarios(args: argparse.Namespace) -> int:
+    """`kmon list`: each scenario, its question and its variants."""
+    from kmon.engine.format import printable
+
+    # A user scenario's texts come from its file (--from DIR): printed as text only.
+    for scenario in offered_scenarios(args).values():
+        print(f"{printable(scenario.name)}: {printable(scenario.title)}")
+        print(f"    {printable(scenario.question)}")
+        for variant, description in scenario.variants.items():
+            print(f"    --variant {printable(variant)}: {printable(description)}")
+    return 0
+
+
+def offered_scenarios(args: argparse.Namespace) -> dict:
+    """The bundled scenarios, plus (and overridden by) those of ``--from DIR``."""
+    from kmon.scenarios import SCENARIOS, ScenarioFolderError, load_folder
+
+    if not args.from_dir:
+        return dict(SCENARIOS)
+    try:
+        return {**SCENARIOS, **load_folder(args.from_dir)}
+    except ScenarioFolderError as exc:
+        raise UserError(str(exc)) from None
