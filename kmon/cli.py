@@ -218,6 +218,6 @@ def _scenario_folder_option(*, default) -> argparse.ArgumentParser:
         dest="from_dir",
         metavar="DIR",
         default=default,
-        help="also offer the scenarios defined in DIR/*.py (see README: your own scenarios)",
+        help="also offer the scenarios defined in DIR/*.py (see docs/scenarios.md)",
     )
     return options
