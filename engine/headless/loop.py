@@ -8,7 +8,7 @@ import sys
 from kmon.engine.headless.reporter import HeadlessReporter
 from kmon.engine.run.session import Session
 from kmon.engine.run.terminal_guard import TerminalGuard
-from kmon.engine.stop import AFTER_BATCH, STOP_EFFECTS
+from kmon.engine.stop import stopping_line
 from kmon.engine.view.state import RunState
 
 DRAIN_SECONDS = 0.1
@@ -68,7 +68,7 @@ def follow_headless(
                         session.abandon()
                         _hand_back(reporter, session)
                         return SIGTERM_EXIT_CODE
-                    what = _stopping(session.run.stop_action)
+                    what = stopping_line(session.run.stop_action)
                     reporter.say(f"SIGTERM: {what}; send it again to quit now")
             except KeyboardInterrupt:
                 interrupts += 1
@@ -76,7 +76,7 @@ def follow_headless(
                     session.abandon()
                     _hand_back(reporter, session)
                     return 130
-                what = _stopping(session.run.request_stop())
+                what = stopping_line(session.run.request_stop())
                 reporter.say(f"{what}; Ctrl+C again to quit now")
             except OSError:
                 # The terminal is gone but no SIGHUP came (yet): stop writing to it.
@@ -86,13 +86,6 @@ def follow_headless(
         session.close()
         _hand_back(reporter, session)
     return session.run.exit_code or 0
-
-
-def _stopping(action: str | None) -> str:
-    """The headless line for a stop, by what it does (see :mod:`.stop`)."""
-    if action is None or action == AFTER_BATCH:
-        return "stopping after this batch"
-    return f"stopping: {STOP_EFFECTS[action]}"
 
 
 def _hand_back(reporter: HeadlessReporter, session: Session) -> None:

@@ -14,49 +14,9 @@ from pathlib import Path
 from kmon.engine.errors import RefusedRun, ScriptError
 from kmon.engine.events import NO_FIT_TOPIC, Event, Notice, RunEnd, RunStart, ScriptStart
 from kmon.engine.log.process_identity import of_this_process
+from kmon.engine.phases import NO_TRAINING_NOTE, no_fit_note, no_fit_seconds_from
 from kmon.engine.run.script_signals import ScriptSignals
 from kmon.engine.stop import AFTER_BATCH, BEFORE_START, INTERRUPT, LATER_FITS, StopSignal
-
-NO_TRAINING_NOTE = "no training was seen: the script finished without calling fit()"
-
-#: Seconds the script runs with no ``fit()`` call before kmon says what that means:
-#: long enough for most scripts to load their data, short enough that a custom
-#: training loop is not left looking like a stuck monitor.
-NO_FIT_SECONDS = 45.0
-#: Overrides NO_FIT_SECONDS (0 turns the notice off), e.g. for a script that loads
-#: data for minutes before its first fit().
-NO_FIT_SECONDS_VARIABLE = "KMON_NO_FIT_NOTICE_SECONDS"
-#: How a custom training loop would report to kmon from the script. None: kmon has
-#: no such API yet; once it has, its name here goes into the no-fit notice.
-IN_SCRIPT_API: str | None = None
-
-
-def no_fit_note(seconds: float) -> str:
-    """What the no-fit notice says after ``seconds`` of the script running.
-
-    It must not claim a custom loop: the script may still be loading its data."""
-    text = (
-        f"no fit() seen after {seconds:g} s of the script running: kmon monitors "
-        "Keras's fit() calls, so a custom training loop (tf.GradientTape, "
-        "train_on_batch) is not monitored and only its output shows; a script still "
-        "preparing its data is monitored from its first fit() on"
-    )
-    if IN_SCRIPT_API:
-        text += f"; to report from a custom loop, use {IN_SCRIPT_API}"
-    return text
-
-
-def no_fit_seconds_from(environ=None) -> float:
-    """NO_FIT_SECONDS, or what ``KMON_NO_FIT_NOTICE_SECONDS`` says (a number of
-    seconds; 0 or less: never). A value that is not a number is ignored."""
-    value = (os.environ if environ is None else environ).get(NO_FIT_SECONDS_VARIABLE)
-    if value is None:
-        return NO_FIT_SECONDS
-    try:
-        seconds = float(value)
-    except ValueError:
-        return NO_FIT_SECONDS
-    return seconds if seconds == seconds else NO_FIT_SECONDS  # NaN
 
 
 @dataclass
@@ -174,8 +134,8 @@ class TrainingRun:
         evaluate_training_data: evaluate on the training data at each epoch end.
         stop_on_nan: stop training when the loss becomes NaN or Inf.
         no_fit_seconds: after this long running with no ``fit()`` call, a notice
-            says what that means (0 or less: never; None: NO_FIT_SECONDS, or
-            ``KMON_NO_FIT_NOTICE_SECONDS`` when set).
+            says what that means (0 or less: never; None:
+            :func:`~kmon.engine.phases.no_fit_seconds_from` the environment).
     """
 
     def __init__(
@@ -322,7 +282,7 @@ class TrainingRun:
         self.finished.set()
 
     def _watch_for_fit(self) -> None:
-        """Say so if the script runs NO_FIT_SECONDS without calling ``fit()``."""
+        """Say so if the script runs ``no_fit_seconds`` without calling ``fit()``."""
         if self._no_fit_seconds > 0:
             timer = threading.Timer(self._no_fit_seconds, self._note_no_fit)
             timer.daemon = True

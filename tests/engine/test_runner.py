@@ -11,9 +11,9 @@ import pytest
 
 from kmon.engine.events import FitStart, Log, Notice, RunEnd, RunStart
 from kmon.engine.log.eventlog import read_events
+from kmon.engine.phases import NO_TRAINING_NOTE
 from kmon.engine.run import runner as runner_module
 from kmon.engine.run.runner import (
-    NO_TRAINING_NOTE,
     CallableTarget,
     ScriptError,
     ScriptTarget,
