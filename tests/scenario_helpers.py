@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass
 
 from kmon.engine.log.eventlog import read_events
-from kmon.engine.run.runner import CallableTarget
 from kmon.engine.run.session import Session
+from kmon.engine.run.targets import CallableTarget
 from kmon.engine.view.state import RunState
 from kmon.scenarios import find
 

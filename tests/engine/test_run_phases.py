@@ -16,7 +16,8 @@ from kmon.engine.phases import (
     no_fit_note,
     no_fit_seconds_from,
 )
-from kmon.engine.run.runner import CallableTarget, TrainingRun
+from kmon.engine.run.runner import TrainingRun
+from kmon.engine.run.targets import CallableTarget
 from kmon.engine.stop import AFTER_BATCH, BEFORE_START, INTERRUPT, LATER_FITS
 from kmon.engine.view.state import RunState
 

@@ -9,17 +9,14 @@ import textwrap
 
 import pytest
 
+from kmon.engine.errors import ScriptError
 from kmon.engine.events import FitStart, Log, Notice, RunEnd, RunStart
 from kmon.engine.log.eventlog import read_events
 from kmon.engine.phases import NO_TRAINING_NOTE
 from kmon.engine.run import runner as runner_module
-from kmon.engine.run.runner import (
-    CallableTarget,
-    ScriptError,
-    ScriptTarget,
-    TrainingRun,
-)
+from kmon.engine.run.runner import TrainingRun
 from kmon.engine.run.session import Session
+from kmon.engine.run.targets import CallableTarget, ScriptTarget
 
 # Raised inside Keras (TF backend) when a metric variable is read with np.array().
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy")
