@@ -79,7 +79,7 @@ print("no newline at the end", end="")
     session = Session(ScriptTarget.checked(str(script), []), tmp_path / "run.jsonl")
     session.start()
     try:
-        assert session.run.join(RUN_TIMEOUT)
+        assert session.wait(RUN_TIMEOUT)
     finally:
         session.close()
     after = [os.fstat(fd) for fd in (1, 2)]
