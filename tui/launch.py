@@ -89,7 +89,7 @@ def run_tui(
         modes=modes,
         draw_fd=_fileno(sys.__stderr__),
         input_fds=(keyboard.fd,),
-        interrupt=True,
+        sigint_terminates=True,
     )
     # The guard stays until the run is over: a hang-up or a SIGTERM while kmon waits
     # for a stopping run must still be handled, or the log would lose its run_end.
@@ -184,7 +184,7 @@ def run_app(
         modes=modes,
         draw_fd=_fileno(sys.__stderr__),
         input_fds=(0,),
-        interrupt=True,
+        sigint_terminates=True,
     )
     with guard:
         result = app.run(mouse=mouse)
