@@ -27,7 +27,7 @@ class Session:
     (:meth:`request_stop`), waits for the end (:attr:`finished`, :meth:`wait`) and
     closes it (:meth:`close`; :meth:`abandon` for a run that would not stop).
 
-    The parts stay reachable for tests: ``run`` (the
+    Front ends use only these. The parts stay reachable for tests: ``run`` (the
     :class:`~kmon.engine.run.runner.TrainingRun`), ``capture`` (the
     :class:`~kmon.engine.run.capture.OutputCapture`, None without capture) and
     ``writer`` (the event log's writer).
@@ -169,7 +169,7 @@ class Session:
 
     @property
     def status(self) -> str | None:
-        """"ok", "failed" or "stopped" once the run ended; None before."""
+        """How the run ended: "ok", "failed" or "stopped"; None before it ended."""
         return self.run.status
 
     @property
