@@ -1,7 +1,9 @@
 """The stop request shared by the monitor and the training thread, and what a stop
-does in each phase of a run."""
+does in each phase of a run (:mod:`kmon.engine.phases`), in the user's words."""
 
 from __future__ import annotations
+
+from kmon.engine.phases import BETWEEN_FITS, RUNNING_SCRIPT, STARTING, TRAINING
 
 
 class StopSignal:
@@ -49,10 +51,10 @@ STOP_EFFECTS = {
 
 #: What a stop would do in each phase of :class:`~kmon.engine.view.state.RunState`.
 _ACTION_BY_PHASE = {
-    "starting": BEFORE_START,
-    "running script": INTERRUPT,
-    "training": AFTER_BATCH,
-    "between fits": LATER_FITS,
+    STARTING: BEFORE_START,
+    RUNNING_SCRIPT: INTERRUPT,
+    TRAINING: AFTER_BATCH,
+    BETWEEN_FITS: LATER_FITS,
 }
 
 
@@ -60,3 +62,11 @@ def stop_action_for(phase: str) -> str:
     """What a stop does when a run's state is in ``phase`` (the engine decides for
     itself when the request arrives; this is what a monitor can tell beforehand)."""
     return _ACTION_BY_PHASE.get(phase, AFTER_BATCH)
+
+
+def stopping_line(action: str | None) -> str:
+    """The headless line for a stop just asked for, by what it does (``action``;
+    None, no action recorded yet, reads as a stop in a fit)."""
+    if action is None or action == AFTER_BATCH:
+        return "stopping after this batch"
+    return f"stopping: {STOP_EFFECTS[action]}"

@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass
 
 from kmon.engine.log.eventlog import read_events
-from kmon.engine.run.runner import CallableTarget
 from kmon.engine.run.session import Session
+from kmon.engine.run.targets import CallableTarget
 from kmon.engine.view.state import RunState
 from kmon.scenarios import find
 
@@ -34,12 +34,12 @@ def run_scenario(folder, name: str, variant: str, **session_options) -> Scenario
         CallableTarget.for_scenario(scenario, variant), log, capture=False, **session_options
     )
     session.start()
-    assert session.run.join(120), "scenario did not finish"
+    assert session.wait(120), "scenario did not finish"
     session.close()
     seconds = time.monotonic() - started
-    assert session.run.status in ("ok", "stopped"), session.run.error
+    assert session.status in ("ok", "stopped"), session.error
     events, report = read_events(log)
     assert report.skipped == 0
     state = RunState()
     state.apply_all(events)
-    return ScenarioRun(events, state, seconds, session.run.status)
+    return ScenarioRun(events, state, seconds, session.status)

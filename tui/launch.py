@@ -51,32 +51,27 @@ def run_tui(
         report: print the summary after the monitor closes.
     """
     session.start(open_gate=False)
-    capture = session.capture
-    if capture is not None:
+    captured = session.captures_output
+    if captured:
         # Textual draws on sys.__stderr__ and sizes itself from sys.__stdout__; both
         # now lead into the capture pipes. Point them at the real terminal (stdout's,
-        # when stderr was redirected to a file); capture.stop() restores them.
-        sys.__stdout__ = capture.terminal_out
-        sys.__stderr__ = drawing_stream(capture.terminal_err, capture.terminal_out)
-    keyboard = MonitorKeyboard(session.bus.emit)
+        # when stderr was redirected to a file); closing the session restores them.
+        sys.__stdout__ = session.terminal_out
+        sys.__stderr__ = drawing_stream(session.terminal_err, session.terminal_out)
+    keyboard = MonitorKeyboard(session.emit)
     keyboard.start()
     modes = TerminalModes(keyboard.fd)
 
-    def on_ready() -> None:
-        if capture is not None:
-            capture.install_python_streams()
-        session.gate.set()
-
-    app = app_factory(LiveSource(session), on_ready=on_ready)
-    if capture is not None:
+    app = app_factory(LiveSource(session), on_ready=session.open_gate)
+    if captured:
         # A crash of the monitor itself must reach the user, not the capture pipe.
-        app.error_console = Console(file=capture.terminal_err, markup=False, highlight=False)
+        app.error_console = Console(file=session.terminal_err, markup=False, highlight=False)
 
     def on_hangup() -> None:
         app.close_request = "hangup"
 
     def on_terminate() -> None:
-        session.run.request_stop()
+        session.request_stop()
         if guard.terminations > 1:
             app.close_request = "abandon"
         else:
@@ -94,7 +89,7 @@ def run_tui(
         modes=modes,
         draw_fd=_fileno(sys.__stderr__),
         input_fds=(keyboard.fd,),
-        interrupt=True,
+        sigint_terminates=True,
     )
     # The guard stays until the run is over: a hang-up or a SIGTERM while kmon waits
     # for a stopping run must still be handled, or the log would lose its run_end.
@@ -102,7 +97,7 @@ def run_tui(
         try:
             result = app.run(mouse=mouse)
         finally:
-            session.gate.set()
+            session.open_gate()  # a script kept waiting by a monitor that never came up
             keyboard.stop(terminal_gone=guard.hung_up)
         if guard.hung_up or app.return_code:
             # The monitor is gone, training is not: finish it headless, log intact.
@@ -113,16 +108,16 @@ def run_tui(
                     file=sys.stderr,
                 )
             return follow_headless(session, state=app.state)
-        if result != "abandon" and not session.run.finished.is_set():
-            session.run.request_stop()
+        if result != "abandon" and not session.finished:
+            session.request_stop()
             _wait_for_stop(session, guard)
-        if session.run.finished.is_set():
+        if session.finished:
             session.close()
         else:
             result = "abandon"
             session.abandon()
     if not report:
-        return 130 if result == "abandon" else (session.run.exit_code or 0)
+        return 130 if result == "abandon" else (session.exit_code or 0)
     return _report(session, app, abandoned=result == "abandon")
 
 
@@ -130,7 +125,7 @@ def _wait_for_stop(session: Session, guard: TerminalGuard) -> None:
     """Up to STOP_GRACE_SECONDS for the run to end; a second SIGTERM ends the wait."""
     terminations = guard.terminations
     waited = 0.0
-    while waited < STOP_GRACE_SECONDS and not session.run.join(0.1):
+    while waited < STOP_GRACE_SECONDS and not session.wait(0.1):
         waited += 0.1
         if guard.terminations > max(terminations, 1):
             return
@@ -144,16 +139,16 @@ def _fileno(stream) -> int | None:
 
 
 def _report(session: Session, app: MonitorApp, *, abandoned: bool) -> int:
-    run = session.run
-    if abandoned and not run.finished.is_set():
+    if abandoned and not session.finished:
         print(f"kmon: quit before the run ended (stopped) · log: {session.log_path}")
         return 130
-    status, code = run.status or "stopped", run.exit_code or 0
+    status, code = session.status or "stopped", session.exit_code or 0
     print(f"kmon: run {status} (exit code {code}) · log: {session.log_path}")
-    if run.error:
-        sys.stderr.write(run.error.get("traceback") or run.error.get("message", "") + "\n")
+    error = session.error
+    if error:
+        sys.stderr.write(error.get("traceback") or error.get("message", "") + "\n")
     # What came after the monitor closed, e.g. closing found the event log incomplete.
-    app.state.apply_all(session.channel.drain())
+    app.state.apply_all(session.drain())
     for notice in app.state.notices:
         print(f"kmon: {notice.level}: {notice.text}")
     return code
@@ -189,7 +184,7 @@ def run_app(
         modes=modes,
         draw_fd=_fileno(sys.__stderr__),
         input_fds=(0,),
-        interrupt=True,
+        sigint_terminates=True,
     )
     with guard:
         result = app.run(mouse=mouse)

@@ -50,7 +50,7 @@ def run_menu(
         session = make_session(scenario, variant)
         app_factory = partial(MenuScenarioMonitorApp, scenario=scenario, variant=variant)
         code = run_tui(session, mouse=mouse, app_factory=app_factory, report=False)
-        runs.append(FinishedRun(name, variant, session.log_path, session.run.status or "stopped"))
+        runs.append(FinishedRun(name, variant, session.log_path, session.status or "stopped"))
         if terminal_lost():
             # The run was finished headless after the hang-up; nobody is left to
             # see a menu, and its input would read end of file forever.

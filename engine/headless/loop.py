@@ -8,7 +8,7 @@ import sys
 from kmon.engine.headless.reporter import HeadlessReporter
 from kmon.engine.run.session import Session
 from kmon.engine.run.terminal_guard import TerminalGuard
-from kmon.engine.stop import AFTER_BATCH, STOP_EFFECTS
+from kmon.engine.stop import stopping_line
 from kmon.engine.view.state import RunState
 
 DRAIN_SECONDS = 0.1
@@ -47,28 +47,27 @@ def follow_headless(
         explain_last_epoch: end with the last epoch's explanation.
         quiet: print the summary only.
     """
-    capture = session.capture
     reporter = HeadlessReporter(
-        capture.terminal_out if capture else sys.stdout,
-        capture.terminal_err if capture else sys.stderr,
+        session.terminal_out,
+        session.terminal_err,
         log_path=str(session.log_path),
         state=state,
         explain_last_epoch=explain_last_epoch,
         quiet=quiet,
     )
     interrupts = terminations = 0
-    with TerminalGuard(session.terminal_fds(), on_terminate=session.run.request_stop) as guard:
-        while not session.run.finished.is_set():
+    with TerminalGuard(session.terminal_fds(), on_terminate=session.request_stop) as guard:
+        while not session.finished:
             try:
-                session.run.finished.wait(DRAIN_SECONDS)
-                reporter.handle(session.channel.drain())
+                session.wait(DRAIN_SECONDS)
+                reporter.handle(session.drain())
                 if guard.terminations != terminations:
                     terminations = guard.terminations
                     if terminations > 1:
                         session.abandon()
                         _hand_back(reporter, session)
                         return SIGTERM_EXIT_CODE
-                    what = _stopping(session.run.stop_action)
+                    what = stopping_line(session.stop_action)
                     reporter.say(f"SIGTERM: {what}; send it again to quit now")
             except KeyboardInterrupt:
                 interrupts += 1
@@ -76,7 +75,7 @@ def follow_headless(
                     session.abandon()
                     _hand_back(reporter, session)
                     return 130
-                what = _stopping(session.run.request_stop())
+                what = stopping_line(session.request_stop())
                 reporter.say(f"{what}; Ctrl+C again to quit now")
             except OSError:
                 # The terminal is gone but no SIGHUP came (yet): stop writing to it.
@@ -85,21 +84,14 @@ def follow_headless(
         # before the summary.
         session.close()
         _hand_back(reporter, session)
-    return session.run.exit_code or 0
-
-
-def _stopping(action: str | None) -> str:
-    """The headless line for a stop, by what it does (see :mod:`kmon.engine.stop`)."""
-    if action is None or action == AFTER_BATCH:
-        return "stopping after this batch"
-    return f"stopping: {STOP_EFFECTS[action]}"
+    return session.exit_code or 0
 
 
 def _hand_back(reporter: HeadlessReporter, session: Session) -> None:
     reporter.out, reporter.err = sys.stdout, sys.stderr
     try:
-        reporter.handle(session.channel.drain())
-        reporter.state.dropped = session.channel.dropped
+        reporter.handle(session.drain())
+        reporter.state.dropped = session.dropped
         reporter.finish()
     except OSError:
         pass  # nobody is left to read the summary; the event log has everything

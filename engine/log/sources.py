@@ -39,18 +39,18 @@ class LiveSource:
         self._session = session
 
     def drain(self) -> list[Event]:
-        return self._session.channel.drain()
+        return self._session.drain()
 
     @property
     def dropped(self) -> int:
-        return self._session.channel.dropped
+        return self._session.dropped
 
     @property
     def running(self) -> bool:
-        return not self._session.run.finished.is_set()
+        return not self._session.finished
 
     def request_stop(self) -> None:
-        self._session.run.request_stop()
+        self._session.request_stop()
 
 
 class RecordedSource:

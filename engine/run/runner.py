@@ -1,161 +1,19 @@
-"""Runs a user's training script (or a bundled scenario) in a background thread."""
+"""Runs a target (:mod:`kmon.engine.run.targets`) in a background thread and reports
+its run as events, from ``run_start`` to ``run_end`` with the script's own traceback."""
 
 from __future__ import annotations
 
 import os
-import runpy
-import sys
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from kmon.engine.errors import RefusedRun, ScriptError
-from kmon.engine.events import NO_FIT_TOPIC, Event, Notice, RunEnd, RunStart, ScriptStart
-from kmon.engine.log.process_identity import of_this_process
+from kmon.engine.errors import RefusedRun
+from kmon.engine.events import NO_FIT_TOPIC, Event, Notice, RunEnd, ScriptStart
+from kmon.engine.phases import NO_TRAINING_NOTE, no_fit_note, no_fit_seconds_from
 from kmon.engine.run.script_signals import ScriptSignals
+from kmon.engine.run.targets import CallableTarget, ScriptTarget
 from kmon.engine.stop import AFTER_BATCH, BEFORE_START, INTERRUPT, LATER_FITS, StopSignal
-
-NO_TRAINING_NOTE = "no training was seen: the script finished without calling fit()"
-
-#: Seconds the script runs with no ``fit()`` call before kmon says what that means:
-#: long enough for most scripts to load their data, short enough that a custom
-#: training loop is not left looking like a stuck monitor.
-NO_FIT_SECONDS = 45.0
-#: Overrides NO_FIT_SECONDS (0 turns the notice off), e.g. for a script that loads
-#: data for minutes before its first fit().
-NO_FIT_SECONDS_VARIABLE = "KMON_NO_FIT_NOTICE_SECONDS"
-#: How a custom training loop would report to kmon from the script. None: kmon has
-#: no such API yet; once it has, its name here goes into the no-fit notice.
-IN_SCRIPT_API: str | None = None
-
-
-def no_fit_note(seconds: float) -> str:
-    """What the no-fit notice says after ``seconds`` of the script running.
-
-    It must not claim a custom loop: the script may still be loading its data."""
-    text = (
-        f"no fit() seen after {seconds:g} s of the script running: kmon monitors "
-        "Keras's fit() calls, so a custom training loop (tf.GradientTape, "
-        "train_on_batch) is not monitored and only its output shows; a script still "
-        "preparing its data is monitored from its first fit() on"
-    )
-    if IN_SCRIPT_API:
-        text += f"; to report from a custom loop, use {IN_SCRIPT_API}"
-    return text
-
-
-def no_fit_seconds_from(environ=None) -> float:
-    """NO_FIT_SECONDS, or what ``KMON_NO_FIT_NOTICE_SECONDS`` says (a number of
-    seconds; 0 or less: never). A value that is not a number is ignored."""
-    value = (os.environ if environ is None else environ).get(NO_FIT_SECONDS_VARIABLE)
-    if value is None:
-        return NO_FIT_SECONDS
-    try:
-        seconds = float(value)
-    except ValueError:
-        return NO_FIT_SECONDS
-    return seconds if seconds == seconds else NO_FIT_SECONDS  # NaN
-
-
-@dataclass
-class ScriptTarget:
-    """An unmodified ``python script.py args...``, run as ``__main__``."""
-
-    path: Path
-    argv: list[str] = field(default_factory=list)
-
-    @classmethod
-    def checked(cls, path: str, argv: list[str]) -> ScriptTarget:
-        """Validate before anything starts, so errors are one clear line.
-
-        Raises:
-            ScriptError: missing, unreadable, not Python, or a syntax error.
-        """
-        script = Path(path)
-        if not script.exists():
-            raise ScriptError(f"no such script: {path}")
-        if not script.is_file():
-            raise ScriptError(f"not a file: {path}")
-        try:
-            source = script.read_bytes()
-        except OSError as exc:
-            raise ScriptError(f"cannot read {path}: {exc.strerror}") from None
-        if b"\0" in source:
-            raise ScriptError(f"not a Python script (binary file): {path}")
-        try:
-            compile(source, str(script), "exec")
-        except SyntaxError as exc:
-            where = f"line {exc.lineno}" if exc.lineno else "unknown line"
-            raise ScriptError(f"syntax error in {path} ({where}): {exc.msg}") from None
-        except ValueError as exc:
-            raise ScriptError(f"not a Python script: {path} ({exc})") from None
-        return cls(script.resolve(), list(argv))
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    def run_start(self) -> RunStart:
-        from kmon.engine.training.distribute import cluster_task
-
-        task = cluster_task()
-        process = of_this_process()
-        return RunStart(
-            script=str(self.path),
-            argv=[str(self.path), *self.argv],
-            pid=process.pid,
-            start_time=process.start_time,
-            boot_id=process.boot_id,
-            cwd=os.getcwd(),
-            task=task.label if task is not None else None,
-        )
-
-    def execute(self) -> None:
-        saved_argv, saved_path = sys.argv, list(sys.path)
-        sys.argv = [str(self.path), *self.argv]
-        sys.path.insert(0, str(self.path.parent))
-        try:
-            runpy.run_path(str(self.path), run_name="__main__")
-        finally:
-            sys.argv = saved_argv
-            sys.path[:] = saved_path
-
-
-@dataclass
-class CallableTarget:
-    """A Python callable that trains, e.g. a bundled scenario."""
-
-    name: str
-    function: Callable[[], object]
-    scenario: str | None = None
-    variant: str | None = None
-
-    @classmethod
-    def for_scenario(cls, scenario, variant: str) -> CallableTarget:
-        """A bundled or user scenario (anything with ``name`` and ``train(variant)``)."""
-        return cls(
-            name=f"{scenario.name}-{variant}",
-            function=lambda: scenario.train(variant),
-            scenario=scenario.name,
-            variant=variant,
-        )
-
-    def run_start(self) -> RunStart:
-        process = of_this_process()
-        return RunStart(
-            scenario=self.scenario or self.name,
-            variant=self.variant,
-            argv=list(sys.argv),
-            pid=process.pid,
-            start_time=process.start_time,
-            boot_id=process.boot_id,
-            cwd=os.getcwd(),
-        )
-
-    def execute(self) -> None:
-        self.function()
 
 
 class TrainingRun:
@@ -174,8 +32,8 @@ class TrainingRun:
         evaluate_training_data: evaluate on the training data at each epoch end.
         stop_on_nan: stop training when the loss becomes NaN or Inf.
         no_fit_seconds: after this long running with no ``fit()`` call, a notice
-            says what that means (0 or less: never; None: NO_FIT_SECONDS, or
-            ``KMON_NO_FIT_NOTICE_SECONDS`` when set).
+            says what that means (0 or less: never; None:
+            :func:`~kmon.engine.phases.no_fit_seconds_from` the environment).
     """
 
     def __init__(
@@ -322,7 +180,7 @@ class TrainingRun:
         self.finished.set()
 
     def _watch_for_fit(self) -> None:
-        """Say so if the script runs NO_FIT_SECONDS without calling ``fit()``."""
+        """Say so if the script runs ``no_fit_seconds`` without calling ``fit()``."""
         if self._no_fit_seconds > 0:
             timer = threading.Timer(self._no_fit_seconds, self._note_no_fit)
             timer.daemon = True

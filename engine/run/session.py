@@ -1,22 +1,36 @@
-"""Wires a training target to the event bus, the event log, output capture and a
-monitor channel. The front ends (:mod:`kmon.engine.headless`, :mod:`kmon.tui`) drive it."""
+"""Wires a training run to the event bus, the event log, output capture and a monitor
+channel, behind the small API both front ends (:mod:`kmon.engine.headless`,
+:mod:`kmon.tui`) drive a run with."""
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from pathlib import Path
+from typing import TextIO
 
-from kmon.engine.events import RunEnd
+from kmon.engine.events import Event, RunEnd
 from kmon.engine.log.eventlog import EventLogWriter
 from kmon.engine.run.bus import EventBus
 from kmon.engine.run.capture import OutputCapture
 from kmon.engine.run.channel import MonitorChannel
-from kmon.engine.run.runner import CallableTarget, ScriptTarget, TrainingRun
+from kmon.engine.run.runner import TrainingRun
+from kmon.engine.run.targets import CallableTarget, ScriptTarget
 
 
 class Session:
-    """One run with everything around it.
+    """One run with everything around it, driven through the methods below.
+
+    A front end starts it (:meth:`start`, then :meth:`open_gate` once it has the
+    terminal), shows what :meth:`drain` hands out, asks for a stop
+    (:meth:`request_stop`), waits for the end (:attr:`finished`, :meth:`wait`) and
+    closes it (:meth:`close`; :meth:`abandon` for a run that would not stop).
+
+    Front ends use only these. The parts stay reachable for tests: ``run`` (the
+    :class:`~kmon.engine.run.runner.TrainingRun`), ``capture`` (the
+    :class:`~kmon.engine.run.capture.OutputCapture`, None without capture) and
+    ``writer`` (the event log's writer).
 
     Args:
         target: the script or scenario to run.
@@ -45,37 +59,128 @@ class Session:
         append: bool = False,
     ) -> None:
         self.log_path = Path(log_path)
-        self.channel = MonitorChannel()
+        self._channel = MonitorChannel()
         # The writer's own trouble reaches the monitor through the channel only: the
         # log is what cannot take it.
-        self.writer = EventLogWriter(self.log_path, append=append, on_notice=self.channel.put)
-        self.bus = EventBus(self.writer, self.channel)
-        self.capture = OutputCapture(self.bus.emit) if capture else None
-        self.gate = threading.Event()
+        self.writer = EventLogWriter(self.log_path, append=append, on_notice=self._channel.put)
+        self._bus = EventBus(self.writer, self._channel)
+        self.capture = OutputCapture(self._bus.emit) if capture else None
+        self._gate = threading.Event()
         self.run = TrainingRun(
             target,
-            self.bus.emit,
+            self._bus.emit,
             quiet_keras=quiet_keras,
-            gate=self.gate,
+            gate=self._gate,
             before_end=self.capture.finish_run if self.capture else None,
             evaluate_training_data=evaluate_training_data,
             stop_on_nan=stop_on_nan,
         )
         self._closed = False
 
+    # -- starting ------------------------------------------------------------------
+
     def start(self, *, open_gate: bool = True) -> None:
+        """Start capturing output and the training thread.
+
+        Args:
+            open_gate: let the script start at once. A monitor passes False and calls
+                :meth:`open_gate` once it has taken over the terminal.
+        """
         if self.capture is not None:
             self.capture.start()
         self.run.start()
         if open_gate:
-            self.gate.set()
+            self.open_gate()
+
+    def open_gate(self) -> None:
+        """Let the script start (it waits for this after kmon imported Keras).
+
+        The script's ``sys.stdout``/``sys.stderr`` are pointed at the capture again
+        first: a monitor that just started (Textual) swapped them for its own.
+        """
+        if self.capture is not None:
+            self.capture.install_python_streams()
+        self._gate.set()
+
+    # -- while it runs -------------------------------------------------------------
+
+    def drain(self) -> list[Event]:
+        """The events for the monitor since the last call (see
+        :class:`~kmon.engine.run.channel.MonitorChannel`)."""
+        return self._channel.drain()
+
+    @property
+    def dropped(self) -> int:
+        """Batch events the monitor channel coalesced so far (the log has them all)."""
+        return self._channel.dropped
+
+    def emit(self, event: Event) -> None:
+        """Record an event of the front end's own (to the log and the monitor)."""
+        self._bus.emit(event)
+
+    def request_stop(self) -> str:
+        """Ask the run to stop; returns what that does (see :mod:`kmon.engine.stop`).
+        Safe from a signal handler."""
+        return self.run.request_stop()
+
+    @property
+    def stop_action(self) -> str | None:
+        """What the first stop request did; None before any."""
+        return self.run.stop_action
+
+    # -- the terminal ----------------------------------------------------------------
+
+    @property
+    def captures_output(self) -> bool:
+        """Whether the script's fds 1 and 2 lead into the capture, not the terminal."""
+        return self.capture is not None and self.capture.active
+
+    @property
+    def terminal_out(self) -> TextIO:
+        """Where kmon writes for the user: the real stdout while output is captured."""
+        if self.captures_output:
+            return self.capture.terminal_out
+        return sys.stdout
+
+    @property
+    def terminal_err(self) -> TextIO:
+        """Where kmon's errors go: the real stderr while output is captured."""
+        if self.captures_output:
+            return self.capture.terminal_err
+        return sys.stderr
 
     def terminal_fds(self) -> list[int]:
         """Descriptors that reach the user's terminal while this session runs."""
-        capture = self.capture
-        if capture is None or not capture.active:
+        if not self.captures_output:
             return [0, 1, 2]
-        return [0, capture.terminal_out.fileno(), capture.terminal_err.fileno()]
+        return [0, self.terminal_out.fileno(), self.terminal_err.fileno()]
+
+    # -- the end ---------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run ended (its ``run_end`` was emitted)."""
+        return self.run.finished.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds (None: for ever) for the run to end; return
+        whether it did."""
+        return self.run.join(timeout)
+
+    @property
+    def status(self) -> str | None:
+        """How the run ended: "ok", "failed" or "stopped"; None before it ended."""
+        return self.run.status
+
+    @property
+    def exit_code(self) -> int | None:
+        """The script's exit code once the run ended; None before."""
+        return self.run.exit_code
+
+    @property
+    def error(self) -> dict[str, str] | None:
+        """A failed run's ``message`` and ``traceback``; None otherwise."""
+        return self.run.error
 
     def close(self) -> None:
         """Restore the terminal and finish the log. Call once the run is over.
@@ -91,14 +196,14 @@ class Session:
         self.writer.close()
         notice = self.writer.final_notice()
         if notice is not None:
-            self.channel.put(notice)
+            self._channel.put(notice)
 
     def abandon(self) -> None:
         """Give up on a run that would not stop: record it as stopped, close the log."""
-        if not self.run.finished.is_set():
+        if not self.finished:
             if self.capture is not None:
                 self.capture.finish_run(timeout=1.0)  # the script's lines so far, then none
-            self.bus.emit(RunEnd(status="stopped", exit_code=130, fits=self.run.fits))
+            self._bus.emit(RunEnd(status="stopped", exit_code=130, fits=self.run.fits))
         self.close()
 
     def end_abruptly(self, exit_code: int) -> None:
@@ -106,12 +211,12 @@ class Session:
         unwinding, so record the run's end and finish the log now, from that thread."""
         if self.capture is not None:
             self.capture.finish_run(timeout=1.0)  # the script's last lines, then none
-        if not self.run.finished.is_set():
+        if not self.finished:
             error = None
             if exit_code:
                 error = {"message": f"the script called os._exit({exit_code})", "traceback": ""}
             status = "failed" if exit_code else "ok"
-            self.bus.emit(
+            self._bus.emit(
                 RunEnd(status=status, exit_code=exit_code, error=error, fits=self.run.fits)
             )
         self.close()

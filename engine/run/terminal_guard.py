@@ -1,13 +1,19 @@
-"""Keeps training alive when the terminal goes away (an SSH connection drops).
+"""Answers SIGHUP, SIGTERM and SIGINT: a hang-up silences the lost terminal while
+training goes on; a termination asks for a graceful stop, a second one for an exit.
 
-On SIGHUP the descriptors that reach the terminal are pointed at /dev/null: every
-later write, by kmon or by Textual, goes nowhere instead of failing, and the run
-carries on to the end with its event log complete. Descriptors that lead to a file
-or a pipe (``> out.log``, ``| tee``) are left alone: their reader is still there. A
-process started with SIGHUP ignored (``nohup``) keeps it ignored.
+SIGHUP (an SSH connection drops): the descriptors that reach the terminal are
+pointed at /dev/null, so every later write, by kmon or by Textual, goes nowhere
+instead of failing, and the run carries on to the end with its event log complete.
+Descriptors that lead to a file or a pipe (``> out.log``, ``| tee``) are left alone:
+their reader is still there. A process started with SIGHUP ignored (``nohup``) keeps
+it ignored.
 
-SIGTERM (``kmon stop``) asks training to stop gracefully, like ``q`` in the monitor;
+SIGTERM (``kmon stop``), and SIGINT where the guard is told to treat it alike (the
+live monitor, whose raw terminal makes Ctrl+C a key, so a SIGINT comes from outside),
+ask training to stop gracefully, like ``q`` in the monitor:
 :attr:`TerminalGuard.terminations` counts them, so a second one can end kmon at once.
+Where SIGINT is not handled here it stays Python's ``KeyboardInterrupt`` (the
+headless loop answers that itself).
 """
 
 from __future__ import annotations
@@ -30,24 +36,27 @@ def terminal_lost() -> bool:
 
 
 class TerminalGuard:
-    """Installs SIGHUP and SIGTERM handlers for the duration of a run.
+    """Installs SIGHUP and SIGTERM handlers (and SIGINT's, with ``sigint_terminates``)
+    while it is entered, on the main thread, and puts the previous ones back after.
 
     Args:
         terminal_fds: descriptors that may reach the terminal (stdin, and the saved
             copies of stdout/stderr while output is captured). Only those that are
             a terminal when the guard is made are silenced on a hang-up.
         on_hangup: called after the terminal was silenced (e.g. close the monitor).
-        on_terminate: called on every SIGTERM (e.g. request a graceful stop; see
-            :attr:`terminations`).
+        on_terminate: called on every SIGTERM (and SIGINT, with
+            ``sigint_terminates``), e.g. to request a graceful stop; see
+            :attr:`terminations`.
         modes: the terminal's modes as kmon found them: on a hang-up they are put
             back first, in case the terminal is still there (``kill -HUP``).
         draw_fd: where the monitor draws, for the reset sequence.
         input_fds: descriptors a monitor reads keys from. On a hang-up they lead to
             a pipe that never has data rather than to /dev/null, whose endless
             end-of-file would keep an input thread spinning on a core.
-        interrupt: treat SIGINT as SIGTERM. Under the live monitor the terminal is
-            raw, so Ctrl+C is a key and a SIGINT comes from outside (``kill -INT``):
-            it must stop the run as SIGTERM does, not raise inside Textual's loop.
+        sigint_terminates: treat SIGINT as SIGTERM. Under the live monitor the
+            terminal is raw, so Ctrl+C is a key and a SIGINT comes from outside
+            (``kill -INT``): it must stop the run as SIGTERM does, not raise inside
+            Textual's loop.
     """
 
     def __init__(
@@ -59,7 +68,7 @@ class TerminalGuard:
         modes: TerminalModes | None = None,
         draw_fd: int | None = None,
         input_fds: tuple[int, ...] = (),
-        interrupt: bool = False,
+        sigint_terminates: bool = False,
     ) -> None:
         self.terminal_fds = [fd for fd in dict.fromkeys(terminal_fds) if _isatty(fd)]
         self.on_hangup = on_hangup
@@ -67,10 +76,10 @@ class TerminalGuard:
         self.modes = modes
         self.draw_fd = draw_fd
         self.input_fds = tuple(input_fds)
-        self.interrupt = interrupt
+        self.sigint_terminates = sigint_terminates
         self.hung_up = False
         self.terminations = 0
-        """SIGTERMs (and SIGINTs, with ``interrupt``) received while installed."""
+        """SIGTERMs (and SIGINTs, with ``sigint_terminates``) received while installed."""
         self.last_signal: int | None = None
         """The last of those, for an exit code of 128 + its number."""
         self._previous: dict[int, object] = {}
@@ -78,9 +87,9 @@ class TerminalGuard:
 
     def __enter__(self) -> TerminalGuard:
         if threading.current_thread() is threading.main_thread():
-            handlers = [(signal.SIGHUP, self._hangup), (signal.SIGTERM, self._terminate)]
-            if self.interrupt:
-                handlers.append((signal.SIGINT, self._terminate))
+            handlers = [(signal.SIGHUP, self._on_sighup), (signal.SIGTERM, self._on_termination)]
+            if self.sigint_terminates:
+                handlers.append((signal.SIGINT, self._on_termination))
             for signum, handler in handlers:
                 if signal.getsignal(signum) is signal.SIG_IGN:
                     continue  # nohup, or a parent that wants this signal ignored
@@ -88,8 +97,11 @@ class TerminalGuard:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        ours = {signal.SIGHUP: self._hangup, signal.SIGTERM: self._terminate}
-        ours[signal.SIGINT] = self._terminate
+        ours = {
+            signal.SIGHUP: self._on_sighup,
+            signal.SIGTERM: self._on_termination,
+            signal.SIGINT: self._on_termination,
+        }
         for signum, handler in self._previous.items():
             # A handler installed since (a script's own, forwarded by ScriptSignals)
             # is not ours to take away.
@@ -127,12 +139,13 @@ class TerminalGuard:
             self._quiet_pipe = os.pipe()
         return self._quiet_pipe[0]
 
-    def _hangup(self, signum, frame) -> None:
+    def _on_sighup(self, signum, frame) -> None:
         self.silence()
         if self.on_hangup is not None:
             self.on_hangup()
 
-    def _terminate(self, signum, frame) -> None:
+    def _on_termination(self, signum, frame) -> None:
+        """SIGTERM, or SIGINT with ``sigint_terminates``."""
         self.terminations += 1
         self.last_signal = signum
         if self.on_terminate is not None:

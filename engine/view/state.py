@@ -32,6 +32,7 @@ from kmon.engine.events import (
     ValueKinds,
     handlers_by_type,
 )
+from kmon.engine.phases import BETWEEN_FITS, FINISHED, RUNNING_SCRIPT, STARTING, TRAINING
 from kmon.engine.series import BucketSeries, MetricSeries, SmoothedSeries
 from kmon.engine.view.head_board import HeadBoard
 from kmon.engine.view.model_segments import ModelSegment, ModelSegments
@@ -70,10 +71,10 @@ class RunState:
     ends without ``run_end``, :class:`~kmon.engine.log.sources.LogFileSource`)."""
     exit_code: int | None = None
     error: dict[str, str] | None = None
-    phase: str = "starting"
-    """What the run is doing: "starting" (kmon imports TensorFlow; again for a run
-    appended to the log), "running script" (no fit() yet), "training" (in a fit()),
-    "between fits" or "finished"."""
+    phase: str = STARTING
+    """What the run is doing, one of :mod:`kmon.engine.phases`: STARTING (kmon imports
+    TensorFlow; again for a run appended to the log), RUNNING_SCRIPT (no fit() yet),
+    TRAINING (in a fit()), BETWEEN_FITS or FINISHED."""
     no_fit_notice: Notice | None = None
     """The notice that the script ran a while without calling fit() (topic
     ``NO_FIT_TOPIC``), once it came."""
@@ -166,7 +167,7 @@ class RunState:
             # A run appended to this log (``--append``: resumed from a checkpoint):
             # its history goes on, the earlier run's ending no longer holds.
             self.status = self.exit_code = self.error = self.ended = None
-            self.phase = "starting"
+            self.phase = STARTING
             self.no_fit_notice = None
         else:
             self.started = event.t
@@ -178,8 +179,8 @@ class RunState:
             self.name = event.script.replace("\\", "/").rsplit("/", 1)[-1]
 
     def _on_script_start(self, event: ScriptStart) -> None:
-        if self.phase == "starting":
-            self.phase = "running script"
+        if self.phase == STARTING:
+            self.phase = RUNNING_SCRIPT
 
     def _on_fit_start(self, event: FitStart) -> None:
         offset = len(self.history)
@@ -203,7 +204,7 @@ class RunState:
             )
         )
         self.fit, self.epoch, self.step = event.fit, None, None
-        self.phase = "training"
+        self.phase = TRAINING
         self.heads = HeadBoard(event)
 
     def _on_value_kinds(self, event: ValueKinds) -> None:
@@ -215,7 +216,7 @@ class RunState:
     def _on_epoch_start(self, event: EpochStart) -> None:
         self.fit, self.epoch, self.step = event.fit, event.epoch, None
         self.epoch_started = event.t
-        self.phase = "training"
+        self.phase = TRAINING
         self._pace.epoch_started(event.t)
         self._epoch_losses = BatchLossStats()
         self._fold_heads(event)
@@ -263,7 +264,7 @@ class RunState:
         self.last_val_logs = event.logs
         self._pace.validation_ended(event.fit, event.t)
         self._fold_heads(event)
-        self.phase = "training"
+        self.phase = TRAINING
 
     def _on_train_eval(self, event: TrainEval) -> None:
         self._pending_train_eval = event.logs
@@ -295,17 +296,17 @@ class RunState:
             self.heads.apply(event)
 
     def _on_fit_end(self, event: FitEnd) -> None:
-        self.phase = "between fits"
+        self.phase = BETWEEN_FITS
         info = self.current_fit
         if info is not None and info.fit == event.fit and event.stopped_early:
             # stop_training set during the last epoch ends the fit on time.
             info.stopped_early = self.epochs_of(event.fit) < info.epochs - info.initial_epoch
 
     def _on_log(self, event: Log) -> None:
-        if self.phase == "starting" and event.stream == "stdout":
+        if self.phase == STARTING and event.stream == "stdout":
             # A log without script_start (an older kmon's): the script prints, so it
             # runs. Not stderr, where TensorFlow's import already writes.
-            self.phase = "running script"
+            self.phase = RUNNING_SCRIPT
         self.log_total += 1
         self.log_lines.append(LogLine(self.log_total, event.stream, event.text))
 
@@ -332,7 +333,7 @@ class RunState:
         self.status = event.status
         self.exit_code = event.exit_code
         self.error = event.error
-        self.phase = "finished"
+        self.phase = FINISHED
 
     # -- derived values ----------------------------------------------------------
 
@@ -424,7 +425,7 @@ class RunState:
 
     def _etas(self) -> tuple[float | None, float | None]:
         info = self.current_fit
-        if self.phase != "training" or info is None or info.steps is None or self.epoch is None:
+        if self.phase != TRAINING or info is None or info.steps is None or self.epoch is None:
             return None, None
         done = self.step + 1 if self.step is not None else 0
         return self._pace.etas(info.fit, info.epochs, info.steps, self.epoch, done)

@@ -20,7 +20,7 @@ def without_command(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """`kmon run NAME`: a scenario's variant, explained, live or headless."""
-    from kmon.engine.run.runner import CallableTarget
+    from kmon.engine.run.targets import CallableTarget
     from kmon.scenarios import DEFAULT_SCENARIO, UnknownScenario, find
 
     try:
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
 def menu(args: argparse.Namespace) -> int:
     """The scenario menu: pick one, watch it, come back."""
-    from kmon.engine.run.runner import CallableTarget
+    from kmon.engine.run.targets import CallableTarget
     from kmon.tui.menu import MenuFailed, run_menu
 
     def make_session(scenario, variant):

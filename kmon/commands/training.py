@@ -14,7 +14,7 @@ def train(args: argparse.Namespace) -> int:
     """Check the script, choose live or headless (only a cluster's chief streams to a
     monitor), and run it."""
     from kmon.engine.errors import ScriptError
-    from kmon.engine.run.runner import ScriptTarget
+    from kmon.engine.run.targets import ScriptTarget
 
     try:
         target = ScriptTarget.checked(args.script, args.args)

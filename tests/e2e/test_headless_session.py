@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 DRIVER = """
 import sys
-from kmon.engine.run.runner import ScriptTarget
+from kmon.engine.run.targets import ScriptTarget
 from kmon.engine.headless import run_headless
 from kmon.engine.run.session import Session
 

@@ -565,7 +565,7 @@ def test_alarm_line_without_state():
 def test_stop_on_nan_reaches_the_training_run(argv, tmp_path):
     from kmon.cli import build_parser
     from kmon.commands.launch import open_session
-    from kmon.engine.run.runner import CallableTarget
+    from kmon.engine.run.targets import CallableTarget
 
     args = build_parser().parse_args(argv)
     assert args.stop_on_nan

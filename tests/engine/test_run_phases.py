@@ -10,14 +10,14 @@ import time
 import pytest
 
 from kmon.engine.events import NO_FIT_TOPIC, Notice, ScriptStart
-from kmon.engine.run.runner import (
+from kmon.engine.phases import (
     NO_FIT_SECONDS,
     NO_FIT_SECONDS_VARIABLE,
-    CallableTarget,
-    TrainingRun,
     no_fit_note,
     no_fit_seconds_from,
 )
+from kmon.engine.run.runner import TrainingRun
+from kmon.engine.run.targets import CallableTarget
 from kmon.engine.stop import AFTER_BATCH, BEFORE_START, INTERRUPT, LATER_FITS
 from kmon.engine.view.state import RunState
 

@@ -9,17 +9,14 @@ import textwrap
 
 import pytest
 
+from kmon.engine.errors import ScriptError
 from kmon.engine.events import FitStart, Log, Notice, RunEnd, RunStart
 from kmon.engine.log.eventlog import read_events
+from kmon.engine.phases import NO_TRAINING_NOTE
 from kmon.engine.run import runner as runner_module
-from kmon.engine.run.runner import (
-    NO_TRAINING_NOTE,
-    CallableTarget,
-    ScriptError,
-    ScriptTarget,
-    TrainingRun,
-)
+from kmon.engine.run.runner import TrainingRun
 from kmon.engine.run.session import Session
+from kmon.engine.run.targets import CallableTarget, ScriptTarget
 
 # Raised inside Keras (TF backend) when a metric variable is read with np.array().
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy")
@@ -82,7 +79,7 @@ print("no newline at the end", end="")
     session = Session(ScriptTarget.checked(str(script), []), tmp_path / "run.jsonl")
     session.start()
     try:
-        assert session.run.join(RUN_TIMEOUT)
+        assert session.wait(RUN_TIMEOUT)
     finally:
         session.close()
     after = [os.fstat(fd) for fd in (1, 2)]

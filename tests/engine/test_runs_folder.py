@@ -21,7 +21,7 @@ from kmon.engine.log.process_identity import (
     start_time_of,
 )
 from kmon.engine.log.runs_folder import RunNotFound, find_run, list_runs, read_run
-from kmon.engine.run.runner import CallableTarget, ScriptTarget
+from kmon.engine.run.targets import CallableTarget, ScriptTarget
 
 
 def dead_pid() -> int:

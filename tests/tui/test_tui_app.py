@@ -24,7 +24,7 @@ from kmon.engine.events import (
 )
 from kmon.engine.format import format_duration, format_value
 from kmon.engine.log.sources import UNFINISHED_NOTE, LogFileSource, RecordedSource
-from kmon.engine.run.runner import NO_TRAINING_NOTE
+from kmon.engine.phases import NO_TRAINING_NOTE
 from kmon.tui.app import SMOOTHED_CAPTION, VALUES_CAPTION, MonitorApp
 from kmon.tui.screens.confirm_quit import ConfirmQuit
 from kmon.tui.screens.help import HelpScreen

@@ -22,7 +22,7 @@ from kmon.engine.events import (
     RunStart,
     ScriptStart,
 )
-from kmon.engine.run.runner import no_fit_note
+from kmon.engine.phases import no_fit_note
 from kmon.tui.app import MonitorApp
 from kmon.tui.attach_app import AttachedMonitorApp
 from kmon.tui.screens.confirm_quit import ConfirmQuit

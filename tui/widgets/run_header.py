@@ -9,6 +9,15 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from kmon.engine.format import format_duration, printable
+from kmon.engine.phases import (
+    AWAITING_FIT_HINT,
+    AWAITING_SCRIPT_HINT,
+    NO_FIT_RAN_HINT,
+    NO_FIT_SEEN_HINT,
+    RUNNING_SCRIPT,
+    STARTING,
+    phase_label,
+)
 from kmon.engine.view.state import RunState
 
 _STATUS_STYLE = {
@@ -143,9 +152,8 @@ class RunHeader(Widget):
             return label, style
         if self.stopping:
             return "stopping…", "bold yellow"
-        if state.phase == "starting":
-            return "● starting (importing TensorFlow…)", "yellow"
-        return f"● {state.phase}", "green"
+        style = "yellow" if state.phase == STARTING else "green"  # still importing
+        return f"● {phase_label(state.phase)}", style
 
     def _second_line(self, state: RunState, now: float, width: int) -> Text:
         elapsed = f"  elapsed {format_duration(state.elapsed(now))}"
@@ -190,16 +198,13 @@ def _before_any_fit(state: RunState, elapsed: str, width: int) -> Text:
     """No progress bar to draw yet: say what is awaited instead."""
     line = Text()
     if state.finished:
-        line.append(" no fit() ran", style="dim")
+        line.append(f" {NO_FIT_RAN_HINT}", style="dim")
     elif state.no_fit_notice is not None:
-        line.append(
-            " no fit() seen yet: custom training loops are not monitored (o: output)",
-            style="bold yellow",
-        )
-    elif state.phase == "running script":
-        line.append(" no fit() yet: progress shows once the script calls fit()", style="dim")
+        line.append(f" {NO_FIT_SEEN_HINT} (o: output)", style="bold yellow")
+    elif state.phase == RUNNING_SCRIPT:
+        line.append(f" {AWAITING_FIT_HINT}", style="dim")
     else:
-        line.append(" the script starts once kmon has imported TensorFlow", style="dim")
+        line.append(f" {AWAITING_SCRIPT_HINT}", style="dim")
     room = max(width - len(elapsed), 5)
     if line.cell_len > room:
         line.truncate(room, overflow="ellipsis")

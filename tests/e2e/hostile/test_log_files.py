@@ -142,7 +142,7 @@ def test_a_symlink_planted_at_the_default_name_is_never_followed(tmp_path, monke
     from kmon.cli import build_parser
     from kmon.commands.launch import open_session as make_session
     from kmon.engine.log import eventlog
-    from kmon.engine.run.runner import CallableTarget
+    from kmon.engine.run.targets import CallableTarget
 
     runs = tmp_path / "runs"
     runs.mkdir()

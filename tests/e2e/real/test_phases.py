@@ -11,7 +11,7 @@ from tui_helpers import running, wait_until
 from kmon.engine.events import NO_FIT_TOPIC
 from kmon.engine.format import format_duration
 from kmon.engine.log.sources import RecordedSource
-from kmon.engine.run.runner import NO_FIT_SECONDS_VARIABLE, no_fit_note
+from kmon.engine.phases import NO_FIT_SECONDS_VARIABLE, no_fit_note
 from kmon.engine.view.state import RunState
 from kmon.tui.app import MonitorApp
 from kmon.tui.widgets.run_header import RunHeader
