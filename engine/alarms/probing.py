@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from kmon.engine.training.model_info import first_leaf
+
 #: Samples in the probe batch taken from array inputs.
 PROBE_SIZE = 256
 #: Rows of the training data the fit-start data checks look at.
@@ -158,7 +160,7 @@ class ProbeBatch:
 
     @property
     def rows(self) -> int:
-        first = _first_leaf(self.x)
+        first = first_leaf(self.x)
         return int(first.shape[0]) if first is not None and np.ndim(first) else 0
 
 
@@ -177,9 +179,9 @@ def probe_batches(
 ) -> tuple[ProbeBatch | None, ProbeBatch | None, str | None]:
     """``(probe batch, data-check sample, reason when there is none)``."""
     user = user_probe_batch()
-    if data.samples is None and _is_array(_first_leaf(data.x)):
+    if data.samples is None and _is_array(first_leaf(data.x)):
         # Arrays with steps_per_epoch: fit() does not say how many samples it uses.
-        data = FitData(data.x, data.y, int(_first_leaf(data.x).shape[0]))
+        data = FitData(data.x, data.y, int(first_leaf(data.x).shape[0]))
     if data.samples is not None:
         probe = ProbeBatch(
             _take(data.x, _spread(data.samples, config.size)), None, "training arrays"
@@ -271,7 +273,7 @@ def _is_tf_dataset(x: Any) -> bool:
 
 
 def _rows(data: Any) -> int:
-    first = _first_leaf(data)
+    first = first_leaf(data)
     shape = getattr(first, "shape", None)
     return int(shape[0]) if shape else 0
 
@@ -297,14 +299,6 @@ def _to_numpy(data: Any) -> Any:
     if hasattr(data, "numpy"):
         return np.asarray(data.numpy())
     return np.asarray(data)
-
-
-def _first_leaf(x: Any) -> Any:
-    while isinstance(x, (list, tuple, dict)):
-        if not x:
-            return None
-        x = next(iter(x.values())) if isinstance(x, dict) else x[0]
-    return x
 
 
 def leaves(data: Any, prefix: str) -> list[tuple[str, Any]]:

@@ -24,6 +24,7 @@ from kmon.engine.errors import RefusedRun
 from kmon.engine.events import Event, Notice, Probes
 from kmon.engine.stop import StopSignal
 from kmon.engine.training.callback import KmonCallback
+from kmon.engine.training.model_info import first_leaf
 
 DEFAULT_BATCH_SIZE = 32  # what Keras uses for array inputs when batch_size is None
 
@@ -248,7 +249,7 @@ def _array_geometry(arguments) -> tuple[int | None, int | None]:
     if arguments.get("steps_per_epoch") is not None:
         return None, None
     x = arguments.get("x")
-    first = _first_leaf(x)
+    first = first_leaf(x)
     shape = getattr(first, "shape", None)
     if not shape or shape[0] is None or isinstance(shape[0], str):
         return None, None
@@ -289,10 +290,3 @@ def _weighting(arguments) -> str | None:
             return name
     return None
 
-
-def _first_leaf(x):
-    while isinstance(x, (list, tuple, dict)):
-        if not x:
-            return None
-        x = next(iter(x.values())) if isinstance(x, dict) else x[0]
-    return x

@@ -26,10 +26,10 @@ from kmon.engine.training.heads import (
     built_extra_losses,
     built_head_map,
     extra_loss_sources,
-    output_names,
     preview_head_map,
 )
 from kmon.engine.training.metric_kinds import FirstDispatch, KeyKind, classify_log_keys, overrides
+from kmon.engine.training.model_info import output_names
 from kmon.engine.training.recovery import BatchValueRecovery, BrokenKey, Recovered
 from kmon.engine.training.value_bounds import describe_range
 
@@ -152,7 +152,7 @@ class KmonCallback(keras.callbacks.Callback):
                 fit=self._fit,
                 epochs=int(params.get("epochs") or 1),
                 steps=params.get("steps"),
-                outputs=output_names(model),
+                outputs=output_names(model, by_layer=True),
                 model=getattr(model, "name", None),
                 initial_epoch=self._initial_epoch,
                 batch_size=self._batch_size,
