@@ -9,8 +9,10 @@ from collections.abc import Callable
 import keras
 
 import kmon.engine.alarms.probing as probes
+from kmon.engine.alarms.book import AlarmBook
 from kmon.engine.alarms.data_checks import array_stats, check_data
-from kmon.engine.alarms.rules import (
+from kmon.engine.alarms.kinds import (
+    CLEARED,
     ERROR,
     EXPLODING_GRADIENTS,
     NAN_LOSS,
@@ -19,13 +21,10 @@ from kmon.engine.alarms.rules import (
     RAISED,
     UNSCALED_DATA,
     VANISHING_GRADIENTS,
-    AlarmBook,
-    GradientRule,
-    VarianceRule,
-    gradient_message,
 )
+from kmon.engine.alarms.messages import gradient_message, nan_loss_message, variance_message
+from kmon.engine.alarms.rules import GradientRule, VarianceRule
 from kmon.engine.events import Event, Notice, Probes
-from kmon.engine.format import format_value
 from kmon.engine.stop import StopSignal
 
 
@@ -241,24 +240,12 @@ class ProbeCallback(keras.callbacks.Callback):
             "checks": rule.counter.raise_after if transition == RAISED else rule.clear_after,
             "probe_samples": self._probe.rows,
         }
+        message = variance_message(transition, evidence)
         if transition == RAISED:
-            if measured.target_std is not None:
-                what = (
-                    f"their std is {format_value(measured.pred_std)} against the targets' "
-                    f"{format_value(measured.target_std)} (ratio {format_value(measured.ratio)}, "
-                )
-            else:
-                what = f"their log-probabilities vary by {format_value(measured.ratio)} nats ("
-            message = (
-                f"head {name}: predictions are nearly the same for every input: {what}"
-                f"under {config.variance_threshold:g} for {rule.counter.raise_after} "
-                "checks in a row)"
-            )
             self._book.raise_(
                 PREDICTION_VARIANCE, message, evidence, subject=name, **self._where(step)
             )
         else:
-            message = f"head {name}: predictions vary again (ratio {format_value(measured.ratio)})"
             self._book.clear(
                 PREDICTION_VARIANCE, message, evidence, subject=name, **self._where(step)
             )
@@ -296,7 +283,7 @@ class ProbeCallback(keras.callbacks.Callback):
             if self._book.is_active(NAN_LOSS):
                 self._book.clear(
                     NAN_LOSS,
-                    f"the loss is finite again ({format_value(loss)})",
+                    nan_loss_message(CLEARED, loss),
                     {"loss": loss},
                     **self._where(batch),
                 )
@@ -305,8 +292,7 @@ class ProbeCallback(keras.callbacks.Callback):
             return
         self._book.raise_(
             NAN_LOSS,
-            f"the training loss is {format_value(loss)}: a batch's loss was not finite "
-            "(Keras's running mean over the epoch keeps it)",
+            nan_loss_message(RAISED, loss),
             {"loss": loss},
             severity=ERROR,
             **self._where(batch),

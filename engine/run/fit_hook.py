@@ -17,9 +17,9 @@ from collections.abc import Callable
 
 import keras
 
+from kmon.engine.alarms.book import AlarmBook
 from kmon.engine.alarms.probe_callback import ProbeCallback
 from kmon.engine.alarms.probing import FitData, ProbeConfig, probe_config
-from kmon.engine.alarms.rules import AlarmBook
 from kmon.engine.errors import RefusedRun
 from kmon.engine.events import Event, Notice, Probes
 from kmon.engine.stop import StopSignal
