@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import keras
 
-import kmon.engine.alarms.probing as probes
 from kmon.engine.alarms.book import AlarmBook
 from kmon.engine.alarms.data_checks import array_stats, check_data
+from kmon.engine.alarms.gradients import gradient_norms, gradients_unavailable
 from kmon.engine.alarms.kinds import (
     CLEARED,
     ERROR,
@@ -23,7 +23,18 @@ from kmon.engine.alarms.kinds import (
     VANISHING_GRADIENTS,
 )
 from kmon.engine.alarms.messages import gradient_message, nan_loss_message, variance_message
+from kmon.engine.alarms.predictions import predict
+from kmon.engine.alarms.probe_batch import FitData, ProbeBatch, leaves, probe_batches
+from kmon.engine.alarms.probe_budget import (
+    ProbeAftermath,
+    ProbeBudget,
+    keep_budget,
+    resume_budget,
+)
+from kmon.engine.alarms.probe_config import ProbeConfig
+from kmon.engine.alarms.probe_heads import Head, align, by_head, inputs_self_normalized, model_heads
 from kmon.engine.alarms.rules import GradientRule, VarianceRule
+from kmon.engine.alarms.spread import Spread, spread
 from kmon.engine.events import Event, Notice, Probes
 from kmon.engine.stop import StopSignal
 
@@ -54,9 +65,9 @@ class ProbeCallback(keras.callbacks.Callback):
         emit: Callable[[Event], None],
         fit_index: int,
         book: AlarmBook,
-        data: probes.FitData | None,
+        data: FitData | None,
         *,
-        config: probes.ProbeConfig | None = None,
+        config: ProbeConfig | None = None,
         stop: StopSignal | None = None,
     ) -> None:
         super().__init__()
@@ -65,24 +76,24 @@ class ProbeCallback(keras.callbacks.Callback):
         self._fit = fit_index
         self._book = book
         self._data = data
-        self.config = config or probes.ProbeConfig()
+        self.config = config or ProbeConfig()
         self._stop = stop or StopSignal()
         self._epoch = 0
-        self._probe: probes.ProbeBatch | None = None
-        self._heads: list[probes.Head] = []
+        self._probe: ProbeBatch | None = None
+        self._heads: list[Head] = []
         self._variance: dict[str, VarianceRule] = {}
         self._gradients = GradientRule()
         self._skipped: set[str] = set()
-        self.predictions = probes.ProbeBudget(
+        self.predictions = ProbeBudget(
             self.config.budget, every=self.config.every, interval=self.config.interval
         )
-        self.gradients = probes.ProbeBudget(
+        self.gradients = ProbeBudget(
             self.config.gradient_budget,
             first_cost=self.config.gradient_first_cost,
             every=self.config.gradient_every,
             interval=self.config.gradient_interval,
         )
-        self.aftermath = probes.ProbeAftermath()
+        self.aftermath = ProbeAftermath()
         self._mark: float | None = None
         self._fitted = None
         self._weights_unseen = False
@@ -98,8 +109,8 @@ class ProbeCallback(keras.callbacks.Callback):
         self._fitted = self.model
         self._mark = None
         try:
-            probe, sample, reason = probes.probe_batches(self._data, self.config)
-            self._heads = probes.model_heads(self.model)
+            probe, sample, reason = probe_batches(self._data, self.config)
+            self._heads = model_heads(self.model)
         except Exception as exc:  # noqa: BLE001 - a probe must never break training
             probe, sample, reason = None, None, f"no probe batch ({type(exc).__name__}: {exc})"
         if reason:
@@ -109,7 +120,7 @@ class ProbeCallback(keras.callbacks.Callback):
         self._probe = probe if probe is not None and probe.y is not None else None
         if probe is not None and probe.y is None:
             self._note("no targets in the probe batch: prediction and gradient probes are off")
-        why = probes.gradients_unavailable(self.model) if self._probe is not None else None
+        why = gradients_unavailable(self.model) if self._probe is not None else None
         if why and self.config.gradients:
             self._note(why)
         if why or not self.config.gradients:
@@ -117,24 +128,24 @@ class ProbeCallback(keras.callbacks.Callback):
         # Built by its first step (subclassed): its weights are judged then.
         self._weights_unseen = self.gradients is not None and not getattr(self.model, "built", True)
         if self.config.every is None:
-            probes.resume_budget(self.model, "predictions", self.predictions)
+            resume_budget(self.model, "predictions", self.predictions)
         if self.gradients is not None and self.config.gradient_every is None:
-            probes.resume_budget(self.model, "gradients", self.gradients)
+            resume_budget(self.model, "gradients", self.gradients)
         self._gradients.vanishing.active = self._book.is_active(VANISHING_GRADIENTS)
         self._gradients.exploding.active = self._book.is_active(EXPLODING_GRADIENTS)
         self._data_checked = sample is not None
         self._announce()
 
-    def _check_data(self, sample: probes.ProbeBatch) -> None:
-        scaled_inputs = probes.inputs_self_normalized(self.model) is None
+    def _check_data(self, sample: ProbeBatch) -> None:
+        scaled_inputs = inputs_self_normalized(self.model) is None
         inputs = [
             array_stats(name, value, check_scale=scaled_inputs)
-            for name, value in probes.leaves(sample.x, "x")
+            for name, value in leaves(sample.x, "x")
         ]
         targets = []
         if sample.y is not None:
             names = [head.name for head in self._heads]
-            for head, target in zip(self._heads, probes.by_head(names, sample.y)):
+            for head, target in zip(self._heads, by_head(names, sample.y)):
                 if target is not None:
                     targets.append(
                         array_stats(head.name, target, check_scale=not head.classification)
@@ -169,13 +180,13 @@ class ProbeCallback(keras.callbacks.Callback):
             self.predictions.tick(elapsed)
             if self.gradients is not None:
                 self.gradients.tick(elapsed)
-        ran: tuple[probes.ProbeBudget, ...] = ()
+        ran: tuple[ProbeBudget, ...] = ()
         if self.predictions.due:
             self._run(self.predictions, self._probe_predictions, batch)
             ran = (self.predictions,)
         if self._weights_unseen and self.predictions.steps:
             self._weights_unseen = False
-            why = probes.gradients_unavailable(self.model)
+            why = gradients_unavailable(self.model)
             if why:
                 self._note(why)
                 self.gradients = None
@@ -190,7 +201,7 @@ class ProbeCallback(keras.callbacks.Callback):
             self.aftermath.probed(ran)
         self._mark = time.perf_counter()
 
-    def _run(self, budget: probes.ProbeBudget, probe: Callable[[int], None], step: int) -> None:
+    def _run(self, budget: ProbeBudget, probe: Callable[[int], None], step: int) -> None:
         start = time.perf_counter()
         try:
             probe(step)
@@ -204,11 +215,11 @@ class ProbeCallback(keras.callbacks.Callback):
         budget.spent(time.perf_counter() - start)
 
     def _probe_predictions(self, step: int) -> None:
-        y_pred = probes.predict(self.model, self._probe)
-        for head, pred, target in probes.align(self._heads, y_pred, self._probe.y):
+        y_pred = predict(self.model, self._probe)
+        for head, pred, target in align(self._heads, y_pred, self._probe.y):
             if pred is None or head.name in self._skipped:
                 continue
-            measured = probes.spread(head, pred, target)
+            measured = spread(head, pred, target)
             if measured is None:
                 self._skip(head.name, "its predictions and targets have different shapes")
                 continue
@@ -217,7 +228,7 @@ class ProbeCallback(keras.callbacks.Callback):
                 continue
             self._judge(head.name, measured, step)
 
-    def _judge(self, name: str, measured: probes.Spread, step: int) -> None:
+    def _judge(self, name: str, measured: Spread, step: int) -> None:
         config = self.config
         rule = self._variance.get(name)
         if rule is None:
@@ -251,7 +262,7 @@ class ProbeCallback(keras.callbacks.Callback):
             )
 
     def _probe_gradients(self, step: int) -> None:
-        norms, loss = probes.gradient_norms(self.model, self._probe)
+        norms, loss = gradient_norms(self.model, self._probe)
         if not norms:
             return
         for kind, (transition, evidence) in self._gradients.check(norms, loss).items():
@@ -268,9 +279,9 @@ class ProbeCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         logs = logs or {}
-        probes.keep_budget(self.model, "predictions", self.predictions)
+        keep_budget(self.model, "predictions", self.predictions)
         if self.gradients is not None:
-            probes.keep_budget(self.model, "gradients", self.gradients)
+            keep_budget(self.model, "gradients", self.gradients)
 
     # -- the loss --------------------------------------------------------------------------------
 

@@ -18,8 +18,9 @@ from collections.abc import Callable
 import keras
 
 from kmon.engine.alarms.book import AlarmBook
+from kmon.engine.alarms.probe_batch import FitData
 from kmon.engine.alarms.probe_callback import ProbeCallback
-from kmon.engine.alarms.probing import FitData, ProbeConfig, probe_config
+from kmon.engine.alarms.probe_config import ProbeConfig, probe_config
 from kmon.engine.errors import RefusedRun
 from kmon.engine.events import Event, Notice, Probes
 from kmon.engine.stop import StopSignal
@@ -47,7 +48,7 @@ class FitHook:
             epoch end (see :class:`~kmon.engine.events.TrainEval`).
         probes: how :class:`~kmon.engine.alarms.probe_callback.ProbeCallback` watches each
             fit for training failures (None: what
-            :func:`~kmon.engine.alarms.probing.set_probe_config` set, or the defaults).
+            :func:`~kmon.engine.probes.set_probe_config` set, or the defaults).
         stop_on_nan: stop the run when the training loss becomes NaN or Inf.
     """
 
