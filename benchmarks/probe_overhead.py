@@ -97,6 +97,7 @@ def timed_fit(model, x, y, epochs: int, probed: bool, fit_index: int):
             AlarmBook(events.append),
             FitData(x, y, len(x)),
             config=ProbeConfig(),
+            head_map=callbacks[0].head_map,
         )
         callbacks.append(probe)
     start, cpu = time.perf_counter(), time.process_time()

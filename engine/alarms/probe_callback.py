@@ -32,11 +32,13 @@ from kmon.engine.alarms.probe_budget import (
     resume_budget,
 )
 from kmon.engine.alarms.probe_config import ProbeConfig
-from kmon.engine.alarms.probe_heads import Head, align, by_head, inputs_self_normalized, model_heads
+from kmon.engine.alarms.probe_heads import Head, align, by_head, heads_of, inputs_self_normalized
 from kmon.engine.alarms.rules import GradientRule, VarianceRule
 from kmon.engine.alarms.spread import Spread, spread
 from kmon.engine.events import Event, Notice, Probes
+from kmon.engine.head_map import HeadMap
 from kmon.engine.stop import StopSignal
+from kmon.engine.training.heads import built_head_map, preview_head_map
 
 
 class ProbeCallback(keras.callbacks.Callback):
@@ -49,6 +51,11 @@ class ProbeCallback(keras.callbacks.Callback):
     when their time budget allows. ``on_train_batch_end`` checks that the loss is
     finite. Outside probe steps every hook is O(1).
 
+    What each head is (its name, whether it is a classifier) comes from the fit's
+    head map. A subclassed model's is known only after its first step: until then
+    the prediction probes wait, and so do the data checks when there are targets to
+    check.
+
     The callback is ``async_safe``: its batch-end hook only reads a float.
 
     Args:
@@ -58,6 +65,10 @@ class ProbeCallback(keras.callbacks.Callback):
         data: what ``fit()`` trains on, to take the probe batch from.
         config: probe settings (budget, thresholds, ``stop_on_nan``).
         stop: raised on a NaN loss when ``config.stop_on_nan``.
+        head_map: returns the fit's head map as ``fit_start`` carries it (or as read
+            after the first step), e.g. :meth:`KmonCallback.head_map
+            <kmon.engine.training.callback.KmonCallback.head_map>`; without it the
+            head map is read from the model here.
     """
 
     def __init__(
@@ -69,6 +80,7 @@ class ProbeCallback(keras.callbacks.Callback):
         *,
         config: ProbeConfig | None = None,
         stop: StopSignal | None = None,
+        head_map: Callable[[], HeadMap | None] | None = None,
     ) -> None:
         super().__init__()
         self.async_safe = True
@@ -80,7 +92,13 @@ class ProbeCallback(keras.callbacks.Callback):
         self._stop = stop or StopSignal()
         self._epoch = 0
         self._probe: ProbeBatch | None = None
+        self._head_map = head_map
         self._heads: list[Head] = []
+        self._heads_pending = False
+        """The head map is not known yet: read it again once a step ran."""
+        self._unchecked: ProbeBatch | None = None
+        """A data-check sample with targets, waiting for the heads to split them."""
+        self._stepped = False
         self._variance: dict[str, VarianceRule] = {}
         self._gradients = GradientRule()
         self._skipped: set[str] = set()
@@ -110,12 +128,15 @@ class ProbeCallback(keras.callbacks.Callback):
         self._mark = None
         try:
             probe, sample, reason = probe_batches(self._data, self.config)
-            self._heads = model_heads(self.model)
+            self._heads = heads_of(self._read_head_map())
         except Exception as exc:  # noqa: BLE001 - a probe must never break training
             probe, sample, reason = None, None, f"no probe batch ({type(exc).__name__}: {exc})"
         if reason:
             self._note(reason)
-        if sample is not None:
+        self._heads_pending = not self._heads
+        if sample is not None and sample.y is not None and self._heads_pending:
+            self._unchecked = sample
+        elif sample is not None:
             self._check_data(sample)
         self._probe = probe if probe is not None and probe.y is not None else None
         if probe is not None and probe.y is None:
@@ -135,6 +156,23 @@ class ProbeCallback(keras.callbacks.Callback):
         self._gradients.exploding.active = self._book.is_active(EXPLODING_GRADIENTS)
         self._data_checked = sample is not None
         self._announce()
+
+    def _read_head_map(self) -> HeadMap | None:
+        if self._head_map is not None:
+            return self._head_map()
+        return built_head_map(self.model) or preview_head_map(self.model)
+
+    def _read_heads_after_first_step(self) -> None:
+        """The head map of a model built by its first step, and the data checks that
+        waited for it."""
+        self._heads_pending = False
+        try:
+            self._heads = heads_of(self._read_head_map())
+        except Exception as exc:  # noqa: BLE001 - a probe must never break training
+            self._note(f"heads unknown ({type(exc).__name__}: {exc})")
+        sample, self._unchecked = self._unchecked, None
+        if sample is not None:
+            self._check_data(sample)
 
     def _check_data(self, sample: ProbeBatch) -> None:
         scaled_inputs = inputs_self_normalized(self.model) is None
@@ -171,6 +209,9 @@ class ProbeCallback(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         logs = logs or {}
+        if self._heads_pending and self._stepped:
+            self._read_heads_after_first_step()
+        self._stepped = True
         if self._probe is None:
             return
         now = time.perf_counter()
@@ -181,7 +222,7 @@ class ProbeCallback(keras.callbacks.Callback):
             if self.gradients is not None:
                 self.gradients.tick(elapsed)
         ran: tuple[ProbeBudget, ...] = ()
-        if self.predictions.due:
+        if self.predictions.due and not self._heads_pending:
             self._run(self.predictions, self._probe_predictions, batch)
             ran = (self.predictions,)
         if self._weights_unseen and self.predictions.steps:
@@ -279,6 +320,8 @@ class ProbeCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         logs = logs or {}
+        if self._heads_pending:
+            self._read_heads_after_first_step()
         keep_budget(self.model, "predictions", self.predictions)
         if self.gradients is not None:
             keep_budget(self.model, "gradients", self.gradients)

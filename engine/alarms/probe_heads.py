@@ -1,12 +1,14 @@
-"""The model as the probes see it: its heads, their predictions and targets paired
-head by head, and whether the model scales its own inputs."""
+"""The model as the probes see it: its heads (from the fit's head map), their
+predictions and targets paired head by head, and whether the model scales its own
+inputs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-_CLASSIFICATION_LOSSES = ("crossentropy", "hinge", "kl_divergence", "kld", "focal")
+from kmon.engine.head_map import HeadMap, head_kind
+
 _PREPROCESSING_LAYERS = (
     "Normalization",
     "Rescaling",
@@ -23,7 +25,16 @@ _NORMALIZING_FIRST_LAYERS = ("BatchNormalization", "LayerNormalization")
 
 @dataclass
 class Head:
-    """One model output and how it is trained."""
+    """One model output and how it is trained, as the probes use it (see
+    :class:`~kmon.engine.head_map.HeadKind`).
+
+    Attributes:
+        name: the head's name in the head map.
+        loss: its loss's name ("" without one).
+        classification: its loss trains a classifier.
+        from_logits: the outputs are logits, not probabilities.
+        binary: each output column is a separate yes/no probability.
+    """
 
     name: str
     loss: str
@@ -32,52 +43,15 @@ class Head:
     binary: bool = False
 
 
-def model_heads(model: Any) -> list[Head]:
-    names = _output_names(model)
-    loss = getattr(model, "loss", None)
+def heads_of(head_map: HeadMap | None) -> list[Head]:
+    """The heads of the fit's head map, in its order (the model's output order), each
+    with what its loss trains it for; [] while the head map is not known."""
     heads = []
-    for index, name in enumerate(names):
-        if isinstance(loss, dict):
-            head_loss = loss.get(name)
-        elif isinstance(loss, (list, tuple)):
-            head_loss = loss[index] if index < len(loss) else None
-        else:
-            head_loss = loss
-        label = _loss_name(head_loss)
-        classification = any(word in label for word in _CLASSIFICATION_LOSSES)
-        heads.append(
-            Head(
-                name,
-                label,
-                classification,
-                bool(getattr(head_loss, "from_logits", False)),
-                "binary" in label,
-            )
-        )
+    for name, entry in (head_map or {}).items():
+        kind = head_kind(entry)
+        loss = str(entry.get("loss") or "")
+        heads.append(Head(name, loss, kind.classification, kind.from_logits, kind.binary))
     return heads
-
-
-def _output_names(model: Any) -> list[str]:
-    try:
-        names = list(model.output_names or [])
-    except (AttributeError, ValueError):
-        names = []
-    if not names:
-        # Sequential models have no output_names: their output is the last layer's.
-        layers = list(getattr(model, "layers", None) or [])
-        names = [layers[-1].name] if layers else ["output"]
-    return [str(name) for name in names]
-
-
-def _loss_name(loss: Any) -> str:
-    if loss is None:
-        return ""
-    if isinstance(loss, str):
-        return loss.lower()
-    fn = getattr(loss, "fn", None)
-    name = getattr(loss, "name", None) or getattr(fn, "__name__", None)
-    name = name or getattr(loss, "__name__", None) or type(loss).__name__
-    return str(name).lower()
 
 
 def inputs_self_normalized(model: Any) -> str | None:

@@ -150,7 +150,13 @@ class FitHook:
             data = FitData(arguments.get("x"), arguments.get("y"), samples)
             added.append(
                 ProbeCallback(
-                    self._emit, self.fits, self.alarms, data, config=config, stop=self._stop
+                    self._emit,
+                    self.fits,
+                    self.alarms,
+                    data,
+                    config=config,
+                    stop=self._stop,
+                    head_map=callback.head_map,
                 )
             )
         else:

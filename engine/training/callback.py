@@ -192,6 +192,11 @@ class KmonCallback(keras.callbacks.Callback):
             return FirstDispatch(min(self._samples, span * self._batch_size), span)
         return FirstDispatch(None, span)
 
+    def head_map(self) -> dict | None:
+        """The fit's head map: the one ``fit_start`` carried, or the one read after the
+        first step when that differs (a subclassed model's); None until known."""
+        return self._new_heads if self._new_heads is not None else self._heads
+
     def _built_heads(self, model) -> dict | None:
         """The head map read from the model's own built loss and metrics, when it
         differs from the one ``fit_start`` carried. Once per fit, after the first step."""

@@ -22,14 +22,18 @@ Facts this relies on, checked on Keras 3.15 / TensorFlow 2.21 by
 - Compiled metrics are named ``<output>_<metric.name>`` when the model has several
   outputs, unprefixed for one (:func:`~.metric_kinds.compiled_metric_names`).
 
-A head map is plain JSON: ``{name: {"loss": str | None, "weight": float | None,
-"metrics": [log names], "loss_key": str | None}}`` where ``name`` is the name Keras
-uses in the logs (the output's dict key, or its layer name).
+A head map is plain JSON (see :mod:`kmon.engine.head_map`): ``{name: {"loss": str |
+None, "weight": float | None, "metrics": [log names], "loss_key": str | None, "task":
+str | None, "binary": bool, "from_logits": bool}}`` where ``name`` is the name Keras
+uses in the logs (the output's dict key, or its layer name), and ``task``,
+``binary`` and ``from_logits`` are read from the head's compiled loss objects
+(:mod:`.loss_kinds`).
 """
 
 from __future__ import annotations
 
 from kmon.engine.head_map import HeadMap
+from kmon.engine.training.loss_kinds import head_loss_kind
 from kmon.engine.training.metric_kinds import added_loss_layers, compiled_metric_names, overrides
 from kmon.engine.training.model_info import all_layers, output_names
 
@@ -166,11 +170,13 @@ def _read(model, compile_loss, compile_metrics) -> HeadMap:
     single = _single_output_name(model)
     flat_losses = list(getattr(compile_loss, "_flat_losses", None) or [])
     losses: dict[str, list[tuple[str, float]]] = {}
+    loss_objects: dict[str, list] = {}
     key_names: dict[str, str] = {}
     for entry in flat_losses:
         head = entry.name if entry.path else single
         weight = 1.0 if entry.loss_weights is None else float(entry.loss_weights)
         losses.setdefault(head, []).append((str(getattr(entry.loss, "name", entry.loss)), weight))
+        loss_objects.setdefault(head, []).append(entry.loss)
         key_names[head] = entry.name
     metrics: dict[str, list[str]] = {}
     for log_name, output, _metric, _weighted in compiled_metric_names(compile_metrics):
@@ -194,6 +200,7 @@ def _read(model, compile_loss, compile_metrics) -> HeadMap:
             "loss_key": f"{key_names[head]}_loss"
             if per_loss_keys and len(head_losses) == 1
             else None,
+            **head_loss_kind(loss_objects.get(head, [])),
         }
     return heads
 

@@ -26,7 +26,7 @@ from kmon.engine.events import (
     handlers_by_type,
 )
 from kmon.engine.format import format_value
-from kmon.engine.head_map import TRAIN, VAL, HeadMap, key_places, place_key
+from kmon.engine.head_map import TRAIN, VAL, HeadMap, head_kind, key_places, place_key
 
 #: The total and the weighted head sum agree when the epoch's summed gap is within
 #: this fraction of its summed total (recovered values carry float32 noise).
@@ -45,10 +45,6 @@ TOTAL_ONLY = "in total only"
 """Keras logs only the total when there is a single loss."""
 PENDING = "pending"
 NO_VALIDATION = "no validation"
-
-REGRESSION_HINTS = ("mse", "mae", "mape", "msle", "squared", "absolute", "huber", "cosh")
-CLASSIFIER_HINTS = ("crossentropy", "bce", "cce", "hinge", "focal", "kl")
-
 
 @dataclass(frozen=True, slots=True)
 class Cell:
@@ -359,12 +355,10 @@ class HeadBoard:
         return text
 
     def _kind(self, head: str) -> str:
-        loss = str(self.heads[head].get("loss") or "").lower()
-        if any(hint in loss for hint in REGRESSION_HINTS):
-            return f"{head} (regression: {loss})"
-        if any(hint in loss for hint in CLASSIFIER_HINTS):
-            return f"{head} (classifier: {loss})"
-        return head
+        entry = self.heads[head]
+        kind = head_kind(entry)
+        label = "classifier" if kind.classification else "regression" if kind.regression else ""
+        return f"{head} ({label}: {str(entry.get('loss') or '').lower()})" if label else head
 
     def check_text(self) -> str:
         """Whether the total equals the weighted sum of the head losses, and why not."""
