@@ -170,6 +170,11 @@ class ProbeCallback(keras.callbacks.Callback):
             self._heads = heads_of(self._read_head_map())
         except Exception as exc:  # noqa: BLE001 - a probe must never break training
             self._note(f"heads unknown ({type(exc).__name__}: {exc})")
+        if not self._heads and self._probe is not None:
+            # No compiled loss or metrics to read heads from (nor gradients to take).
+            self._note("the model's heads are not known: prediction probes are off")
+            self._probe = None
+            self._announce()
         sample, self._unchecked = self._unchecked, None
         if sample is not None:
             self._check_data(sample)

@@ -57,6 +57,8 @@ def heads_of(head_map: HeadMap | None) -> list[Head]:
 def inputs_self_normalized(model: Any) -> str | None:
     """Why the model's raw inputs need no scaling (it scales them itself), or None."""
     try:
+        # Keras's own walk, not model_info.all_layers: it also finds the layers inside
+        # a custom layer, which has no ``layers`` to follow.
         layers = model._flatten_layers(include_self=False)
     except AttributeError:
         layers = list(getattr(model, "layers", []) or [])
