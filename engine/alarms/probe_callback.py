@@ -99,6 +99,7 @@ class ProbeCallback(keras.callbacks.Callback):
         self._unchecked: ProbeBatch | None = None
         """A data-check sample with targets, waiting for the heads to split them."""
         self._stepped = False
+        """A batch began: every later one follows a step."""
         self._variance: dict[str, VarianceRule] = {}
         self._gradients = GradientRule()
         self._skipped: set[str] = set()
