@@ -81,8 +81,8 @@ cpu_seconds: dict[bool, list[float]] = {True: [], False: []}
 
 def timed_fit(model, x, y, epochs: int, probed: bool, fit_index: int):
     """One fit() with kmon's callbacks; returns (seconds, the probe callback or None)."""
+    from kmon.engine.alarms.book import AlarmBook
     from kmon.engine.alarms.probe_callback import ProbeCallback
-    from kmon.engine.alarms.rules import AlarmBook
     from kmon.engine.probes import FitData, ProbeConfig
     from kmon.engine.training.callback import KmonCallback
 
@@ -97,6 +97,7 @@ def timed_fit(model, x, y, epochs: int, probed: bool, fit_index: int):
             AlarmBook(events.append),
             FitData(x, y, len(x)),
             config=ProbeConfig(),
+            head_map=callbacks[0].head_map,
         )
         callbacks.append(probe)
     start, cpu = time.perf_counter(), time.process_time()

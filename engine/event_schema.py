@@ -299,6 +299,10 @@ _HEAD_ENTRY_CHECKS: dict[str, Check] = {
     "weight": _is_number_or_none,
     "metrics": _is_str_list,
     "loss_key": lambda value: value is None or type(value) is str,
+    # Since the loss kinds were recorded; older logs lack them.
+    "task": lambda value: value is None or type(value) is str,
+    "binary": _is_bool,
+    "from_logits": _is_bool,
 }
 
 

@@ -250,7 +250,7 @@ NO_FIT_TOPIC = "no_fit"
 @dataclass(slots=True)
 class Alarm(Event):
     """A training alarm was raised, cleared, or ended (``state``; see
-    :mod:`kmon.engine.alarms.rules`): "ended" when a later fit trains another model.
+    :mod:`kmon.engine.alarms.kinds`): "ended" when a later fit trains another model.
 
     ``kind`` names the problem (``prediction_variance``, ``vanishing_gradients``,
     ``exploding_gradients``, ``unscaled_data``, ``nonfinite_data``, ``nan_loss``);

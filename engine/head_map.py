@@ -3,10 +3,14 @@
 A head map is plain JSON, read from the compiled model by
 :mod:`kmon.engine.training.heads` and sent in ``fit_start``:
 ``{name: {"loss": str | None, "weight": float | None, "metrics": [log names],
-"loss_key": str | None}}`` where ``name`` is the name Keras uses in the logs (the
-output's dict key, or its layer name). Everything that needs to know what a head is
-(the probes, the Heads grid, the explanations) reads it from here, never from
-log-key strings. This module imports no Keras.
+"loss_key": str | None, "task": "classification" | "regression" | None,
+"binary": bool, "from_logits": bool}}`` where ``name`` is the name Keras uses in the
+logs (the output's dict key, or its layer name), and the last three say what the
+head's loss trains it for (:mod:`kmon.engine.training.loss_kinds`; task None for a
+loss kmon does not know). Logs written before kmon recorded them lack those three.
+Everything that needs to know what a head is (the probes, the Heads grid, the
+explanations) reads it from here, never from log-key strings. This module imports
+no Keras.
 """
 
 from __future__ import annotations
@@ -18,6 +22,60 @@ HeadMap = dict[str, dict[str, Any]]
 
 TRAIN, VAL = "train", "val"
 
+CLASSIFICATION, REGRESSION = "classification", "regression"
+
+#: Older logs only (no ``task`` in the head map): words in a loss's name that tell a
+#: classifier's loss, then a regression's.
+_CLASSIFIER_WORDS = ("crossentropy", "bce", "cce", "hinge", "focal", "kl")
+_REGRESSION_WORDS = ("mse", "mae", "mape", "msle", "squared", "absolute", "huber", "cosh")
+
+
+@dataclass(frozen=True, slots=True)
+class HeadKind:
+    """What a head's loss trains it for.
+
+    Attributes:
+        task: ``"classification"``, ``"regression"``, or None when unknown (a custom
+            loss, no loss).
+        binary: each output column is a separate yes/no probability (binary
+            crossentropy), not one distribution over classes.
+        from_logits: the loss reads the outputs as logits, not probabilities.
+    """
+
+    task: str | None
+    binary: bool = False
+    from_logits: bool = False
+
+    @property
+    def classification(self) -> bool:
+        return self.task == CLASSIFICATION
+
+    @property
+    def regression(self) -> bool:
+        return self.task == REGRESSION
+
+
+def head_kind(entry: dict[str, Any]) -> HeadKind:
+    """What the head of this head-map entry is trained for.
+
+    Read from the entry's ``task``, ``binary`` and ``from_logits``. An entry from an
+    older log has none of them: only then is the loss's name read, once, here (a
+    classifier's words first, so ``squared_hinge`` is one; ``binary`` in the name
+    for a binary one; never from logits, which no name tells).
+    """
+    if "task" in entry:
+        task = entry.get("task")
+        return HeadKind(
+            task if isinstance(task, str) else None,
+            entry.get("binary") is True,
+            entry.get("from_logits") is True,
+        )
+    name = str(entry.get("loss") or "").lower()
+    if any(word in name for word in _CLASSIFIER_WORDS):
+        return HeadKind(CLASSIFICATION, binary="binary" in name)
+    if any(word in name for word in _REGRESSION_WORDS):
+        return HeadKind(REGRESSION)
+    return HeadKind(None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,3 +1,12 @@
-"""Watching a fit for training failures: the probe callback and its probes (prediction
-spread, gradient norms, their time budget), the data checks at fit start, and the
-alarm rules, book and advice (which import no Keras)."""
+"""Watching a fit for training failures and raising alarms.
+
+- :mod:`.probe_callback`: the Keras callback that runs everything below during a fit.
+- Probes, on a fixed batch of training data: :mod:`.probe_config` (how to probe),
+  :mod:`.probe_batch` (on what), :mod:`.probe_heads` (the model's heads),
+  :mod:`.predictions` and :mod:`.spread` (prediction spread), :mod:`.gradients`
+  (gradient norms), :mod:`.probe_budget` (when, within a share of training time).
+- :mod:`.data_checks`: scale and NaN checks on the training data at fit start.
+- Plain Python, no Keras: :mod:`.kinds` (alarm names), :mod:`.rules` (thresholds and
+  hysteresis), :mod:`.book` (which alarms are active), :mod:`.messages` and
+  :mod:`.advice` (what they say).
+"""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kmon.engine.alarms.rules import (
+from kmon.engine.alarms.kinds import (
     EXPLODING_GRADIENTS,
     NAN_LOSS,
     NONFINITE_DATA,

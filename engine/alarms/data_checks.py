@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from kmon.engine.alarms.rules import NONFINITE_DATA, UNSCALED_DATA
+from kmon.engine.alarms.kinds import NONFINITE_DATA, UNSCALED_DATA
 from kmon.engine.format import format_value
 
 #: Defaults: a feature whose mean or standard deviation is beyond these is "raw units".

@@ -8,9 +8,11 @@ from collections.abc import Callable
 
 import keras
 
-import kmon.engine.alarms.probing as probes
+from kmon.engine.alarms.book import AlarmBook
 from kmon.engine.alarms.data_checks import array_stats, check_data
-from kmon.engine.alarms.rules import (
+from kmon.engine.alarms.gradients import gradient_norms, gradients_unavailable
+from kmon.engine.alarms.kinds import (
+    CLEARED,
     ERROR,
     EXPLODING_GRADIENTS,
     NAN_LOSS,
@@ -19,14 +21,24 @@ from kmon.engine.alarms.rules import (
     RAISED,
     UNSCALED_DATA,
     VANISHING_GRADIENTS,
-    AlarmBook,
-    GradientRule,
-    VarianceRule,
-    gradient_message,
 )
+from kmon.engine.alarms.messages import gradient_message, nan_loss_message, variance_message
+from kmon.engine.alarms.predictions import predict
+from kmon.engine.alarms.probe_batch import FitData, ProbeBatch, leaves, probe_batches
+from kmon.engine.alarms.probe_budget import (
+    ProbeAftermath,
+    ProbeBudget,
+    keep_budget,
+    resume_budget,
+)
+from kmon.engine.alarms.probe_config import ProbeConfig
+from kmon.engine.alarms.probe_heads import Head, align, by_head, heads_of, inputs_self_normalized
+from kmon.engine.alarms.rules import GradientRule, VarianceRule
+from kmon.engine.alarms.spread import Spread, spread
 from kmon.engine.events import Event, Notice, Probes
-from kmon.engine.format import format_value
+from kmon.engine.head_map import HeadMap
 from kmon.engine.stop import StopSignal
+from kmon.engine.training.heads import built_head_map, preview_head_map
 
 
 class ProbeCallback(keras.callbacks.Callback):
@@ -39,6 +51,11 @@ class ProbeCallback(keras.callbacks.Callback):
     when their time budget allows. ``on_train_batch_end`` checks that the loss is
     finite. Outside probe steps every hook is O(1).
 
+    What each head is (its name, whether it is a classifier) comes from the fit's
+    head map. A subclassed model's is known only after its first step: until then
+    the prediction probes wait, and so do the data checks when there are targets to
+    check.
+
     The callback is ``async_safe``: its batch-end hook only reads a float.
 
     Args:
@@ -48,6 +65,10 @@ class ProbeCallback(keras.callbacks.Callback):
         data: what ``fit()`` trains on, to take the probe batch from.
         config: probe settings (budget, thresholds, ``stop_on_nan``).
         stop: raised on a NaN loss when ``config.stop_on_nan``.
+        head_map: returns the fit's head map as ``fit_start`` carries it (or as read
+            after the first step), e.g. :meth:`KmonCallback.head_map
+            <kmon.engine.training.callback.KmonCallback.head_map>`; without it the
+            head map is read from the model here.
     """
 
     def __init__(
@@ -55,10 +76,11 @@ class ProbeCallback(keras.callbacks.Callback):
         emit: Callable[[Event], None],
         fit_index: int,
         book: AlarmBook,
-        data: probes.FitData | None,
+        data: FitData | None,
         *,
-        config: probes.ProbeConfig | None = None,
+        config: ProbeConfig | None = None,
         stop: StopSignal | None = None,
+        head_map: Callable[[], HeadMap | None] | None = None,
     ) -> None:
         super().__init__()
         self.async_safe = True
@@ -66,24 +88,31 @@ class ProbeCallback(keras.callbacks.Callback):
         self._fit = fit_index
         self._book = book
         self._data = data
-        self.config = config or probes.ProbeConfig()
+        self.config = config or ProbeConfig()
         self._stop = stop or StopSignal()
         self._epoch = 0
-        self._probe: probes.ProbeBatch | None = None
-        self._heads: list[probes.Head] = []
+        self._probe: ProbeBatch | None = None
+        self._head_map = head_map
+        self._heads: list[Head] = []
+        self._heads_pending = False
+        """The head map is not known yet: read it again once a step ran."""
+        self._unchecked: ProbeBatch | None = None
+        """A data-check sample with targets, waiting for the heads to split them."""
+        self._stepped = False
+        """A batch began: every later one follows a step."""
         self._variance: dict[str, VarianceRule] = {}
         self._gradients = GradientRule()
         self._skipped: set[str] = set()
-        self.predictions = probes.ProbeBudget(
+        self.predictions = ProbeBudget(
             self.config.budget, every=self.config.every, interval=self.config.interval
         )
-        self.gradients = probes.ProbeBudget(
+        self.gradients = ProbeBudget(
             self.config.gradient_budget,
             first_cost=self.config.gradient_first_cost,
             every=self.config.gradient_every,
             interval=self.config.gradient_interval,
         )
-        self.aftermath = probes.ProbeAftermath()
+        self.aftermath = ProbeAftermath()
         self._mark: float | None = None
         self._fitted = None
         self._weights_unseen = False
@@ -99,18 +128,21 @@ class ProbeCallback(keras.callbacks.Callback):
         self._fitted = self.model
         self._mark = None
         try:
-            probe, sample, reason = probes.probe_batches(self._data, self.config)
-            self._heads = probes.model_heads(self.model)
+            probe, sample, reason = probe_batches(self._data, self.config)
+            self._heads = heads_of(self._read_head_map())
         except Exception as exc:  # noqa: BLE001 - a probe must never break training
             probe, sample, reason = None, None, f"no probe batch ({type(exc).__name__}: {exc})"
         if reason:
             self._note(reason)
-        if sample is not None:
+        self._heads_pending = not self._heads
+        if sample is not None and sample.y is not None and self._heads_pending:
+            self._unchecked = sample
+        elif sample is not None:
             self._check_data(sample)
         self._probe = probe if probe is not None and probe.y is not None else None
         if probe is not None and probe.y is None:
             self._note("no targets in the probe batch: prediction and gradient probes are off")
-        why = probes.gradients_unavailable(self.model) if self._probe is not None else None
+        why = gradients_unavailable(self.model) if self._probe is not None else None
         if why and self.config.gradients:
             self._note(why)
         if why or not self.config.gradients:
@@ -118,24 +150,46 @@ class ProbeCallback(keras.callbacks.Callback):
         # Built by its first step (subclassed): its weights are judged then.
         self._weights_unseen = self.gradients is not None and not getattr(self.model, "built", True)
         if self.config.every is None:
-            probes.resume_budget(self.model, "predictions", self.predictions)
+            resume_budget(self.model, "predictions", self.predictions)
         if self.gradients is not None and self.config.gradient_every is None:
-            probes.resume_budget(self.model, "gradients", self.gradients)
+            resume_budget(self.model, "gradients", self.gradients)
         self._gradients.vanishing.active = self._book.is_active(VANISHING_GRADIENTS)
         self._gradients.exploding.active = self._book.is_active(EXPLODING_GRADIENTS)
         self._data_checked = sample is not None
         self._announce()
 
-    def _check_data(self, sample: probes.ProbeBatch) -> None:
-        scaled_inputs = probes.inputs_self_normalized(self.model) is None
+    def _read_head_map(self) -> HeadMap | None:
+        if self._head_map is not None:
+            return self._head_map()
+        return built_head_map(self.model) or preview_head_map(self.model)
+
+    def _read_heads_after_first_step(self) -> None:
+        """The head map of a model built by its first step, and the data checks that
+        waited for it."""
+        self._heads_pending = False
+        try:
+            self._heads = heads_of(self._read_head_map())
+        except Exception as exc:  # noqa: BLE001 - a probe must never break training
+            self._note(f"heads unknown ({type(exc).__name__}: {exc})")
+        if not self._heads and self._probe is not None:
+            # No compiled loss or metrics to read heads from (nor gradients to take).
+            self._note("the model's heads are not known: prediction probes are off")
+            self._probe = None
+            self._announce()
+        sample, self._unchecked = self._unchecked, None
+        if sample is not None:
+            self._check_data(sample)
+
+    def _check_data(self, sample: ProbeBatch) -> None:
+        scaled_inputs = inputs_self_normalized(self.model) is None
         inputs = [
             array_stats(name, value, check_scale=scaled_inputs)
-            for name, value in probes.leaves(sample.x, "x")
+            for name, value in leaves(sample.x, "x")
         ]
         targets = []
         if sample.y is not None:
             names = [head.name for head in self._heads]
-            for head, target in zip(self._heads, probes.by_head(names, sample.y)):
+            for head, target in zip(self._heads, by_head(names, sample.y)):
                 if target is not None:
                     targets.append(
                         array_stats(head.name, target, check_scale=not head.classification)
@@ -161,6 +215,9 @@ class ProbeCallback(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         logs = logs or {}
+        if self._heads_pending and self._stepped:
+            self._read_heads_after_first_step()
+        self._stepped = True
         if self._probe is None:
             return
         now = time.perf_counter()
@@ -170,13 +227,13 @@ class ProbeCallback(keras.callbacks.Callback):
             self.predictions.tick(elapsed)
             if self.gradients is not None:
                 self.gradients.tick(elapsed)
-        ran: tuple[probes.ProbeBudget, ...] = ()
-        if self.predictions.due:
+        ran: tuple[ProbeBudget, ...] = ()
+        if self.predictions.due and not self._heads_pending:
             self._run(self.predictions, self._probe_predictions, batch)
             ran = (self.predictions,)
         if self._weights_unseen and self.predictions.steps:
             self._weights_unseen = False
-            why = probes.gradients_unavailable(self.model)
+            why = gradients_unavailable(self.model)
             if why:
                 self._note(why)
                 self.gradients = None
@@ -191,7 +248,7 @@ class ProbeCallback(keras.callbacks.Callback):
             self.aftermath.probed(ran)
         self._mark = time.perf_counter()
 
-    def _run(self, budget: probes.ProbeBudget, probe: Callable[[int], None], step: int) -> None:
+    def _run(self, budget: ProbeBudget, probe: Callable[[int], None], step: int) -> None:
         start = time.perf_counter()
         try:
             probe(step)
@@ -205,11 +262,11 @@ class ProbeCallback(keras.callbacks.Callback):
         budget.spent(time.perf_counter() - start)
 
     def _probe_predictions(self, step: int) -> None:
-        y_pred = probes.predict(self.model, self._probe)
-        for head, pred, target in probes.align(self._heads, y_pred, self._probe.y):
+        y_pred = predict(self.model, self._probe)
+        for head, pred, target in align(self._heads, y_pred, self._probe.y):
             if pred is None or head.name in self._skipped:
                 continue
-            measured = probes.spread(head, pred, target)
+            measured = spread(head, pred, target)
             if measured is None:
                 self._skip(head.name, "its predictions and targets have different shapes")
                 continue
@@ -218,7 +275,7 @@ class ProbeCallback(keras.callbacks.Callback):
                 continue
             self._judge(head.name, measured, step)
 
-    def _judge(self, name: str, measured: probes.Spread, step: int) -> None:
+    def _judge(self, name: str, measured: Spread, step: int) -> None:
         config = self.config
         rule = self._variance.get(name)
         if rule is None:
@@ -241,30 +298,18 @@ class ProbeCallback(keras.callbacks.Callback):
             "checks": rule.counter.raise_after if transition == RAISED else rule.clear_after,
             "probe_samples": self._probe.rows,
         }
+        message = variance_message(transition, evidence)
         if transition == RAISED:
-            if measured.target_std is not None:
-                what = (
-                    f"their std is {format_value(measured.pred_std)} against the targets' "
-                    f"{format_value(measured.target_std)} (ratio {format_value(measured.ratio)}, "
-                )
-            else:
-                what = f"their log-probabilities vary by {format_value(measured.ratio)} nats ("
-            message = (
-                f"head {name}: predictions are nearly the same for every input: {what}"
-                f"under {config.variance_threshold:g} for {rule.counter.raise_after} "
-                "checks in a row)"
-            )
             self._book.raise_(
                 PREDICTION_VARIANCE, message, evidence, subject=name, **self._where(step)
             )
         else:
-            message = f"head {name}: predictions vary again (ratio {format_value(measured.ratio)})"
             self._book.clear(
                 PREDICTION_VARIANCE, message, evidence, subject=name, **self._where(step)
             )
 
     def _probe_gradients(self, step: int) -> None:
-        norms, loss = probes.gradient_norms(self.model, self._probe)
+        norms, loss = gradient_norms(self.model, self._probe)
         if not norms:
             return
         for kind, (transition, evidence) in self._gradients.check(norms, loss).items():
@@ -281,9 +326,11 @@ class ProbeCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         logs = logs or {}
-        probes.keep_budget(self.model, "predictions", self.predictions)
+        if self._heads_pending:
+            self._read_heads_after_first_step()
+        keep_budget(self.model, "predictions", self.predictions)
         if self.gradients is not None:
-            probes.keep_budget(self.model, "gradients", self.gradients)
+            keep_budget(self.model, "gradients", self.gradients)
 
     # -- the loss --------------------------------------------------------------------------------
 
@@ -296,7 +343,7 @@ class ProbeCallback(keras.callbacks.Callback):
             if self._book.is_active(NAN_LOSS):
                 self._book.clear(
                     NAN_LOSS,
-                    f"the loss is finite again ({format_value(loss)})",
+                    nan_loss_message(CLEARED, loss),
                     {"loss": loss},
                     **self._where(batch),
                 )
@@ -305,8 +352,7 @@ class ProbeCallback(keras.callbacks.Callback):
             return
         self._book.raise_(
             NAN_LOSS,
-            f"the training loss is {format_value(loss)}: a batch's loss was not finite "
-            "(Keras's running mean over the epoch keeps it)",
+            nan_loss_message(RAISED, loss),
             {"loss": loss},
             severity=ERROR,
             **self._where(batch),

@@ -1,50 +1,19 @@
-"""Training alarms: thresholds, consecutive-check counters and hysteresis.
+"""Training alarm rules: thresholds, consecutive-check counters and hysteresis.
 
 Everything here is plain Python and free of Keras, so the decisions can be tested
-on numbers alone. :mod:`kmon.engine.alarms.probing` measures, :mod:`kmon.engine.alarms.probe_callback`
-calls the rules below, and an :class:`AlarmBook` turns their verdicts into ``alarm``
-events, emitting only transitions (raised, cleared; ended when a later fit trains
-another model), never repeats.
-
-Kinds:
-
-- ``prediction_variance``: predictions barely vary across inputs (relative to the
-  targets' spread): the "same prediction for every input" failure.
-- ``vanishing_gradients``: the first layers get gradients orders of magnitude
-  smaller than the last layers, or all gradients are near zero while the loss is not.
-- ``exploding_gradients``: gradient norms grew by orders of magnitude since the fit
-  started, or are not finite.
-- ``unscaled_data``: inputs or targets far from unit scale, or features on very
-  different ranges.
-- ``nonfinite_data``: NaN or Inf in the inputs or targets.
-- ``nan_loss``: the training loss became NaN or Inf.
+on numbers alone. The probes (:mod:`.spread`, :mod:`.gradients`) measure,
+:mod:`.probe_callback` hands the numbers to the rules below, and an
+:class:`~.book.AlarmBook` turns their verdicts into ``alarm`` events.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kmon.engine.format import format_value
-
-RAISED, CLEARED = "raised", "cleared"
-ENDED = "ended"
-"""An alarm of a model that no longer trains: a later fit trains another model.
-Not a fix (the problem was never cleared), so kept apart from ``CLEARED``."""
-WARNING, ERROR = "warning", "error"
-
-PREDICTION_VARIANCE = "prediction_variance"
-VANISHING_GRADIENTS = "vanishing_gradients"
-EXPLODING_GRADIENTS = "exploding_gradients"
-UNSCALED_DATA = "unscaled_data"
-NONFINITE_DATA = "nonfinite_data"
-NAN_LOSS = "nan_loss"
-
-
-# -- the counters --------------------------------------------------------------------
+from kmon.engine.alarms.kinds import CLEARED, EXPLODING_GRADIENTS, RAISED, VANISHING_GRADIENTS
 
 LOW, MID, HIGH, HOLD = "low", "mid", "high", "hold"
 
@@ -210,174 +179,3 @@ class GradientRule:
             EXPLODING_GRADIENTS: (self.exploding.update(verdict), evidence),
             VANISHING_GRADIENTS: (vanishing, evidence),
         }
-
-
-# -- the book ---------------------------------------------------------------------------
-
-
-@dataclass
-class AlarmState:
-    kind: str
-    subject: str | None
-    severity: str
-    message: str
-    evidence: dict[str, Any]
-
-
-class AlarmBook:
-    """Which alarms are active in a run; emits ``alarm`` events on transitions only.
-
-    One book serves every ``fit()`` of a run, so an alarm raised in one fit can be
-    cleared by the next (e.g. ``unscaled_data`` once the data is standardized) while
-    the same model trains on; a fit on another model ends them (:meth:`end_all`).
-
-    Args:
-        emit: called with an :class:`~kmon.engine.events.Alarm` per transition.
-    """
-
-    def __init__(self, emit: Callable[[Any], None]) -> None:
-        self._emit = emit
-        self.active: dict[tuple[str, str | None], AlarmState] = {}
-
-    def is_active(self, kind: str, subject: str | None = None) -> bool:
-        return (kind, subject) in self.active
-
-    def raise_(
-        self,
-        kind: str,
-        message: str,
-        evidence: dict[str, Any],
-        *,
-        severity: str = WARNING,
-        subject: str | None = None,
-        fit: int = 0,
-        epoch: int | None = None,
-        step: int | None = None,
-    ) -> bool:
-        """Raise ``kind`` (for ``subject``) unless it is already active."""
-        key = (kind, subject)
-        if key in self.active:
-            return False
-        self.active[key] = AlarmState(kind, subject, severity, message, dict(evidence))
-        self._send(RAISED, key, message, evidence, fit, epoch, step)
-        return True
-
-    def clear(
-        self,
-        kind: str,
-        message: str,
-        evidence: dict[str, Any],
-        *,
-        subject: str | None = None,
-        fit: int = 0,
-        epoch: int | None = None,
-        step: int | None = None,
-    ) -> bool:
-        """Clear ``kind`` (for ``subject``) if it is active."""
-        key = (kind, subject)
-        if key not in self.active:
-            return False
-        self._send(CLEARED, key, message, evidence, fit, epoch, step)
-        del self.active[key]
-        return True
-
-    def end_all(self, *, fit: int, next_fit: int, next_model: str | None) -> int:
-        """End every active alarm: fit ``fit`` was the last of the model they were
-        raised on, and ``next_fit`` trains another one, to which they do not apply.
-
-        Returns how many ended. Each gets an ``ended`` event saying so, written
-        before the next fit's own events (its data checks may raise the same kind).
-        """
-        named = f" ({next_model})" if next_model else ""
-        # Shown as "ended (with fit N): <message>".
-        message = f"fit {next_fit} trains another model{named}"
-        evidence = {"next_fit": next_fit, "next_model": next_model}
-        ended = list(self.active)
-        for key in ended:
-            self._send(ENDED, key, message, evidence, fit, None, None)
-            del self.active[key]
-        return len(ended)
-
-    def _send(self, state, key, message, evidence, fit, epoch, step) -> None:
-        from kmon.engine.events import Alarm
-
-        kind, subject = key
-        self._emit(
-            Alarm(
-                kind=kind,
-                state=state,
-                severity=self.active[key].severity,
-                message=message,
-                evidence=_plain(evidence),
-                subject=subject,
-                fit=fit,
-                epoch=epoch,
-                step=step,
-            )
-        )
-
-
-def _plain(evidence: dict[str, Any]) -> dict[str, Any]:
-    """Evidence as JSON-friendly Python numbers, strings and lists."""
-    out: dict[str, Any] = {}
-    for key, value in evidence.items():
-        if hasattr(value, "item") and callable(value.item):
-            value = value.item()
-        if isinstance(value, float):
-            value = float(f"{value:.6g}") if math.isfinite(value) else value
-        out[key] = value
-    return out
-
-
-def gradient_message(kind: str, transition: str, evidence: dict) -> str:
-    """One line for a gradient alarm's transition, from its evidence."""
-    first, last = evidence["first_layer"], evidence["last_layer"]
-    norms = (
-        f"|grad| {first} {format_value(evidence['first_norm'])}, "
-        f"{last} {format_value(evidence['last_norm'])}"
-    )
-    if kind == VANISHING_GRADIENTS:
-        if transition != RAISED:
-            return f"gradients reach the first layers again ({norms})"
-        if evidence.get("all_near_zero"):
-            return (
-                f"all gradients are near zero (total {format_value(evidence['total_norm'])}) "
-                f"while the loss is {format_value(evidence['loss'])}"
-            )
-        if evidence["first_norm"] == 0:
-            return (
-                f"the first layer ({first}) gets no gradient at all, the last ({last}) "
-                f"gets {format_value(evidence['last_norm'])}"
-            )
-        return (
-            f"the first layer's gradient is {format_value(evidence['first_to_last'])} times "
-            f"the last layer's ({norms})"
-        )
-    if kind == EXPLODING_GRADIENTS:
-        if transition != RAISED:
-            return (
-                f"gradient norms are back to normal (total {format_value(evidence['total_norm'])})"
-            )
-        if evidence.get("nonfinite_layers"):
-            return "gradients are NaN/Inf in " + ", ".join(evidence["nonfinite_layers"])
-        return (
-            f"the gradient norm grew {format_value(evidence['growth'])}x since the fit "
-            f"started (total {format_value(evidence['total_norm'])})"
-        )
-    return kind
-
-
-def alarm_line(event: Any, epoch_number: int | None = None) -> str:
-    """One line for an alarm event: ``alarm raised: kind [severity] (where): message``.
-
-    ``epoch_number`` is the 1-based epoch across the run, as the monitor counts.
-    """
-    subject = f" {event.subject}" if event.subject else ""
-    if event.state == ENDED:
-        where = f"with fit {event.fit}"
-    elif epoch_number:
-        where = f"epoch {epoch_number}, step {event.step}"
-    else:
-        where = "fit start"
-    severity = f" [{event.severity}]" if event.state == RAISED else ""
-    return f"alarm {event.state}: {event.kind}{subject}{severity} ({where}): {event.message}"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import textwrap
 from typing import TextIO
 
-from kmon.engine.alarms.rules import ENDED, alarm_line
+from kmon.engine.alarms.kinds import ENDED
+from kmon.engine.alarms.messages import alarm_line
 from kmon.engine.events import Alarm, EpochEnd, Event, FitEnd, FitStart, Log, Notice
 from kmon.engine.format import format_duration, format_logs, format_value
 from kmon.engine.view.explain import explain_epoch

@@ -18,13 +18,15 @@ from collections.abc import Callable
 
 import keras
 
+from kmon.engine.alarms.book import AlarmBook
+from kmon.engine.alarms.probe_batch import FitData
 from kmon.engine.alarms.probe_callback import ProbeCallback
-from kmon.engine.alarms.probing import FitData, ProbeConfig, probe_config
-from kmon.engine.alarms.rules import AlarmBook
+from kmon.engine.alarms.probe_config import ProbeConfig, probe_config
 from kmon.engine.errors import RefusedRun
 from kmon.engine.events import Event, Notice, Probes
 from kmon.engine.stop import StopSignal
 from kmon.engine.training.callback import KmonCallback
+from kmon.engine.training.model_info import first_leaf
 
 DEFAULT_BATCH_SIZE = 32  # what Keras uses for array inputs when batch_size is None
 
@@ -47,7 +49,7 @@ class FitHook:
             epoch end (see :class:`~kmon.engine.events.TrainEval`).
         probes: how :class:`~kmon.engine.alarms.probe_callback.ProbeCallback` watches each
             fit for training failures (None: what
-            :func:`~kmon.engine.alarms.probing.set_probe_config` set, or the defaults).
+            :func:`~kmon.engine.probes.set_probe_config` set, or the defaults).
         stop_on_nan: stop the run when the training loss becomes NaN or Inf.
     """
 
@@ -149,7 +151,13 @@ class FitHook:
             data = FitData(arguments.get("x"), arguments.get("y"), samples)
             added.append(
                 ProbeCallback(
-                    self._emit, self.fits, self.alarms, data, config=config, stop=self._stop
+                    self._emit,
+                    self.fits,
+                    self.alarms,
+                    data,
+                    config=config,
+                    stop=self._stop,
+                    head_map=callback.head_map,
                 )
             )
         else:
@@ -249,7 +257,7 @@ def _array_geometry(arguments) -> tuple[int | None, int | None]:
     if arguments.get("steps_per_epoch") is not None:
         return None, None
     x = arguments.get("x")
-    first = _first_leaf(x)
+    first = first_leaf(x)
     shape = getattr(first, "shape", None)
     if not shape or shape[0] is None or isinstance(shape[0], str):
         return None, None
@@ -290,10 +298,3 @@ def _weighting(arguments) -> str | None:
             return name
     return None
 
-
-def _first_leaf(x):
-    while isinstance(x, (list, tuple, dict)):
-        if not x:
-            return None
-        x = next(iter(x.values())) if isinstance(x, dict) else x[0]
-    return x

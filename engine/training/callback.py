@@ -26,10 +26,10 @@ from kmon.engine.training.heads import (
     built_extra_losses,
     built_head_map,
     extra_loss_sources,
-    output_names,
     preview_head_map,
 )
 from kmon.engine.training.metric_kinds import FirstDispatch, KeyKind, classify_log_keys, overrides
+from kmon.engine.training.model_info import output_names
 from kmon.engine.training.recovery import BatchValueRecovery, BrokenKey, Recovered
 from kmon.engine.training.value_bounds import describe_range
 
@@ -152,7 +152,7 @@ class KmonCallback(keras.callbacks.Callback):
                 fit=self._fit,
                 epochs=int(params.get("epochs") or 1),
                 steps=params.get("steps"),
-                outputs=output_names(model),
+                outputs=output_names(model, by_layer=True),
                 model=getattr(model, "name", None),
                 initial_epoch=self._initial_epoch,
                 batch_size=self._batch_size,
@@ -191,6 +191,11 @@ class KmonCallback(keras.callbacks.Callback):
         if self._samples and self._batch_size:
             return FirstDispatch(min(self._samples, span * self._batch_size), span)
         return FirstDispatch(None, span)
+
+    def head_map(self) -> dict | None:
+        """The fit's head map: the one ``fit_start`` carried, or the one read after the
+        first step when that differs (a subclassed model's); None until known."""
+        return self._new_heads if self._new_heads is not None else self._heads
 
     def _built_heads(self, model) -> dict | None:
         """The head map read from the model's own built loss and metrics, when it

@@ -22,17 +22,20 @@ Facts this relies on, checked on Keras 3.15 / TensorFlow 2.21 by
 - Compiled metrics are named ``<output>_<metric.name>`` when the model has several
   outputs, unprefixed for one (:func:`~.metric_kinds.compiled_metric_names`).
 
-A head map is plain JSON: ``{name: {"loss": str | None, "weight": float | None,
-"metrics": [log names], "loss_key": str | None}}`` where ``name`` is the name Keras
-uses in the logs (the output's dict key, or its layer name).
+A head map is plain JSON (see :mod:`kmon.engine.head_map`): ``{name: {"loss": str |
+None, "weight": float | None, "metrics": [log names], "loss_key": str | None, "task":
+str | None, "binary": bool, "from_logits": bool}}`` where ``name`` is the name Keras
+uses in the logs (the output's dict key, or its layer name), and ``task``,
+``binary`` and ``from_logits`` are read from the head's compiled loss objects
+(:mod:`.loss_kinds`).
 """
 
 from __future__ import annotations
 
-from collections import deque
-
 from kmon.engine.head_map import HeadMap
+from kmon.engine.training.loss_kinds import head_loss_kind
 from kmon.engine.training.metric_kinds import added_loss_layers, compiled_metric_names, overrides
+from kmon.engine.training.model_info import all_layers, output_names
 
 #: The head of a single-output subclassed model: its output has no name.
 SUBCLASSED_OUTPUT = "output"
@@ -113,7 +116,7 @@ def extra_loss_sources(model) -> list[str]:
     :func:`built_extra_losses`."""
     found: list[str] = []
     seen: set[int] = set()
-    for layer in _all_layers(model):
+    for layer in all_layers(model):
         for attr in REGULARIZER_ATTRS:
             regularizer = getattr(layer, attr, None)
             # An RNN layer and its cell expose the same regularizer: name it once.
@@ -143,20 +146,6 @@ def built_extra_losses(model, before: list[str]) -> list[str] | None:
     return [source for source in before if source != NO_COMPILED_LOSS] + added
 
 
-def output_names(model) -> list[str]:
-    """The model's outputs, named as the head map names them: a functional model's
-    ``output_names``; for a ``Sequential`` model (which has no ``output_names``),
-    its output layer; [] for a subclassed model, whose outputs are not known."""
-    names = _output_names(model)
-    if names:
-        return names
-    try:
-        outputs = list(model.outputs or [])
-    except (AttributeError, ValueError):
-        return []
-    return [_single_output_name(model)] if len(outputs) == 1 else []
-
-
 def _built(container) -> bool:
     return container is None or bool(getattr(container, "built", False))
 
@@ -181,11 +170,13 @@ def _read(model, compile_loss, compile_metrics) -> HeadMap:
     single = _single_output_name(model)
     flat_losses = list(getattr(compile_loss, "_flat_losses", None) or [])
     losses: dict[str, list[tuple[str, float]]] = {}
+    loss_objects: dict[str, list] = {}
     key_names: dict[str, str] = {}
     for entry in flat_losses:
         head = entry.name if entry.path else single
         weight = 1.0 if entry.loss_weights is None else float(entry.loss_weights)
         losses.setdefault(head, []).append((str(getattr(entry.loss, "name", entry.loss)), weight))
+        loss_objects.setdefault(head, []).append(entry.loss)
         key_names[head] = entry.name
     metrics: dict[str, list[str]] = {}
     for log_name, output, _metric, _weighted in compiled_metric_names(compile_metrics):
@@ -209,30 +200,16 @@ def _read(model, compile_loss, compile_metrics) -> HeadMap:
             "loss_key": f"{key_names[head]}_loss"
             if per_loss_keys and len(head_losses) == 1
             else None,
+            **head_loss_kind(loss_objects.get(head, [])),
         }
     return heads
 
 
 def _single_output_name(model) -> str:
-    names = _output_names(model)
-    if len(names) == 1:
-        return names[0]
-    try:
-        outputs = list(model.outputs or [])
-        if len(outputs) == 1:
-            return str(outputs[0]._keras_history[0].name)
-    except (AttributeError, ValueError, IndexError, TypeError):
-        pass
+    names = output_names(model, by_layer=True)
     # A subclassed model: whatever call() returns has no name (and its last
     # layer need not be the one that made it).
-    return SUBCLASSED_OUTPUT
-
-
-def _output_names(model) -> list[str]:
-    try:
-        return [str(name) for name in (model.output_names or [])]
-    except (AttributeError, ValueError):
-        return []
+    return names[0] if len(names) == 1 else SUBCLASSED_OUTPUT
 
 
 def _display_order(model) -> list[str]:
@@ -244,20 +221,4 @@ def _display_order(model) -> list[str]:
         structure = None
     if isinstance(structure, dict):
         return [str(name) for name in structure]
-    return _output_names(model)
-
-
-def _all_layers(model):
-    """Every layer, nested ones and RNN cells included, in model order."""
-    seen: set[int] = set()
-    queue = deque(getattr(model, "layers", None) or [])
-    while queue:
-        layer = queue.popleft()
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        yield layer
-        queue.extend(getattr(layer, "layers", None) or [])
-        cell = getattr(layer, "cell", None)  # RNN layers keep their weights in a cell
-        if cell is not None:
-            queue.append(cell)
+    return output_names(model)

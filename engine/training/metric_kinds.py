@@ -36,6 +36,7 @@ import math
 from dataclasses import dataclass
 
 from kmon.engine.events import MEAN, ROOT_MEAN_SQUARE, STEP_MEAN
+from kmon.engine.training.model_info import all_layers, output_names
 from kmon.engine.training.value_bounds import Range, loss_range, metric_range, total_loss_range
 
 
@@ -254,19 +255,12 @@ def _is_output_loss_tracker(metric, model) -> bool:
     trackers = getattr(getattr(model, "_compile_loss", None), "metrics", None) or []
     if any(metric is tracker for tracker in trackers):
         return True
-    names = set(_output_names(model))
+    names = set(output_names(model))
     return (
         type(metric).__name__ == "Mean"
         and metric.name.endswith("_loss")
         and metric.name[: -len("_loss")] in names
     )
-
-
-def _output_names(model) -> list[str]:
-    try:
-        return list(model.output_names or [])
-    except (AttributeError, ValueError):
-        return []
 
 
 def _compiled_metric_kinds(container, keras, masked, sample_weighted, counts):
@@ -336,19 +330,7 @@ def _metric_kind(metric, keras, masked: bool, weighted: bool) -> KeyKind:
 def _uses_masking(model) -> bool:
     import keras
 
-    for layer in _all_layers(model):
+    for layer in all_layers(model):
         if isinstance(layer, keras.layers.Masking) or getattr(layer, "mask_zero", False):
             return True
     return False
-
-
-def _all_layers(model):
-    seen = set()
-    stack = list(getattr(model, "layers", []) or [])
-    while stack:
-        layer = stack.pop()
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        yield layer
-        stack.extend(getattr(layer, "layers", []) or [])

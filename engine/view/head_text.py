@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from kmon.engine.events import STEP_MEAN
 from kmon.engine.format import format_value, format_weight
+from kmon.engine.head_map import head_kind
 from kmon.engine.view.head_board import HeadBoard, SumCheck
-
-REGRESSION_HINTS = ("mse", "mae", "mape", "msle", "squared", "absolute", "huber", "cosh")
-CLASSIFIER_HINTS = ("crossentropy", "bce", "cce", "hinge", "focal", "kl")
 
 
 def loss_formula(board: HeadBoard) -> str:
@@ -76,12 +74,10 @@ def _loss_count(board: HeadBoard) -> str:
 
 
 def _kind(board: HeadBoard, head: str) -> str:
-    loss = str(board.heads[head].get("loss") or "").lower()
-    if any(hint in loss for hint in REGRESSION_HINTS):
-        return f"{head} (regression: {loss})"
-    if any(hint in loss for hint in CLASSIFIER_HINTS):
-        return f"{head} (classifier: {loss})"
-    return head
+    entry = board.heads[head]
+    kind = head_kind(entry)
+    label = "classifier" if kind.classification else "regression" if kind.regression else ""
+    return f"{head} ({label}: {str(entry.get('loss') or '').lower()})" if label else head
 
 
 def sum_check_text(board: HeadBoard) -> str:

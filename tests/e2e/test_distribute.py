@@ -37,8 +37,19 @@ HEADS = {
         "weight": 1.0,
         "metrics": ["a_accuracy"],
         "loss_key": "a_loss",
+        "task": "classification",
+        "binary": True,
+        "from_logits": False,
     },
-    "b": {"loss": "mse", "weight": 0.5, "metrics": [], "loss_key": "b_loss"},
+    "b": {
+        "loss": "mse",
+        "weight": 0.5,
+        "metrics": [],
+        "loss_key": "b_loss",
+        "task": "regression",
+        "binary": False,
+        "from_logits": False,
+    },
 }
 
 

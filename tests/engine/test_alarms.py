@@ -13,22 +13,24 @@ import pytest
 from model_events import Clock, fit, run_end, run_start
 
 from kmon.engine.alarms.advice import ADVICE
+from kmon.engine.alarms.book import AlarmBook
 from kmon.engine.alarms.data_checks import array_stats, check_data
-from kmon.engine.alarms.rules import (
+from kmon.engine.alarms.kinds import (
     CLEARED,
     ENDED,
     EXPLODING_GRADIENTS,
+    RAISED,
+    VANISHING_GRADIENTS,
+)
+from kmon.engine.alarms.messages import alarm_line
+from kmon.engine.alarms.rules import (
     HIGH,
     HOLD,
     LOW,
     MID,
-    RAISED,
-    VANISHING_GRADIENTS,
-    AlarmBook,
     GradientRule,
     Hysteresis,
     VarianceRule,
-    alarm_line,
 )
 from kmon.engine.events import Alarm, EpochStart, FitStart, RunStart, event_from_json
 from kmon.engine.headless.reporter import HeadlessReporter

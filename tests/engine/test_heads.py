@@ -74,11 +74,22 @@ def board_of(events) -> HeadBoard:
     return board
 
 
-def head(loss, weight, metrics=(), loss_key=None):
-    return {"loss": loss, "weight": weight, "metrics": list(metrics), "loss_key": loss_key}
-
-
 BCE, CCE = "binary_crossentropy", "categorical_crossentropy"
+#: What each loss below trains a head for: (task, binary), read from the loss object.
+KINDS = {BCE: ("classification", True), CCE: ("classification", False), "mse": ("regression", False)}
+
+
+def head(loss, weight, metrics=(), loss_key=None):
+    task, binary = KINDS.get(loss, (None, False))
+    return {
+        "loss": loss,
+        "weight": weight,
+        "metrics": list(metrics),
+        "loss_key": loss_key,
+        "task": task,
+        "binary": binary,
+        "from_logits": False,
+    }
 
 FORMS = {
     "dict outputs, dict loss, dict weights": (

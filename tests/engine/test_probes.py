@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 from kmon.engine import probes
+from kmon.engine.alarms.book import AlarmBook
 from kmon.engine.alarms.probe_callback import ProbeCallback
-from kmon.engine.alarms.rules import AlarmBook
 from kmon.engine.probes import ProbeConfig
 from kmon.engine.run.fit_hook import FitHook
 from kmon.engine.stop import StopSignal

@@ -50,18 +50,27 @@ def test_three_heads_logs_four_losses_and_two_accuracies(runs):
             "weight": 1.0,
             "metrics": ["sentiment_accuracy"],
             "loss_key": "sentiment_loss",
+            "task": "classification",
+            "binary": True,
+            "from_logits": False,
         },
         "topic": {
             "loss": SCCE,
             "weight": 0.5,
             "metrics": ["topic_accuracy"],
             "loss_key": "topic_loss",
+            "task": "classification",
+            "binary": False,
+            "from_logits": False,
         },
         "intensity_score": {
             "loss": "mse",
             "weight": 2.0,
             "metrics": [],
             "loss_key": "intensity_score_loss",
+            "task": "regression",
+            "binary": False,
+            "from_logits": False,
         },
     }
     history = state.history[-1].logs
@@ -94,7 +103,15 @@ def test_sequential_pitfall_has_one_chained_head(runs):
     assert seconds < 60
     start = fit_start(events)
     assert start.heads == {
-        "intensity_score": {"loss": "mse", "weight": 1.0, "metrics": ["mae"], "loss_key": None}
+        "intensity_score": {
+            "loss": "mse",
+            "weight": 1.0,
+            "metrics": ["mae"],
+            "loss_key": None,
+            "task": "regression",
+            "binary": False,
+            "from_logits": False,
+        }
     }
     assert set(state.history[-1].logs) == {"loss", "mae", "val_loss", "val_mae"}
     assert heads_summary(state.heads).startswith("1 loss: the total (mse on the only output")

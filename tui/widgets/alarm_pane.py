@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from kmon.engine.alarms.advice import ADVICE
-from kmon.engine.alarms.rules import ENDED, ERROR, RAISED
+from kmon.engine.alarms.kinds import ENDED, ERROR, RAISED
 from kmon.engine.events import Alarm, Probes
 from kmon.engine.format import format_duration, format_value
 from kmon.engine.view.state import RunState

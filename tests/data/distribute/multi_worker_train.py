@@ -17,7 +17,7 @@ from keras.src.backend.tensorflow import trainer as tf_trainer
 from two_heads import build, data
 
 from kmon.engine import probes
-from kmon.engine.alarms import probing  # the compiled probe functions, by model
+from kmon.engine.alarms import gradients, predictions  # the compiled probe functions, by model
 
 strategy = tf.distribute.MultiWorkerMirroredStrategy()
 _reduce_per_replica = tf_trainer.reduce_per_replica
@@ -44,8 +44,8 @@ model._maybe_symbolic_build = lambda *args, **kwargs: None
 probes.set_probe_config(every=1, gradient_every=1)
 history = model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
 ran = {
-    "predictions": model in probing._predict_functions,
-    "gradients": model in probing._gradient_functions,
+    "predictions": model in predictions._predict_functions,
+    "gradients": model in gradients._gradient_functions,
 }
 print(
     "worker done",

@@ -32,12 +32,18 @@ def test_the_ticket_classifier_is_read_from_its_compiled_loss(guide):
             "weight": 1.0,
             "metrics": [],
             "loss_key": "priority_loss",
+            "task": "classification",
+            "binary": True,
+            "from_logits": True,
         },
         "department": {
             "loss": "categorical_crossentropy",
             "weight": 0.2,
             "metrics": [],
             "loss_key": "department_loss",
+            "task": "classification",
+            "binary": False,
+            "from_logits": True,
         },
     }
     assert start.extra_losses == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kmon.engine.alarms.rules import ENDED
+from kmon.engine.alarms.kinds import ENDED
 
 SEVERAL = "several_models.py"
 GAN = "gan_train_step.py"

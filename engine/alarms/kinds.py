@@ -1,0 +1,32 @@
+"""The names alarms carry: their kinds, the states an alarm goes through, severities.
+
+Kinds:
+
+- ``prediction_variance``: predictions barely vary across inputs (relative to the
+  targets' spread): the "same prediction for every input" failure.
+- ``vanishing_gradients``: the first layers get gradients orders of magnitude
+  smaller than the last layers, or all gradients are near zero while the loss is not.
+- ``exploding_gradients``: gradient norms grew by orders of magnitude since the fit
+  started, or are not finite.
+- ``unscaled_data``: inputs or targets far from unit scale, or features on very
+  different ranges.
+- ``nonfinite_data``: NaN or Inf in the inputs or targets.
+- ``nan_loss``: the training loss became NaN or Inf.
+
+Plain Python: the monitors (TUI, headless) read these names without Keras.
+"""
+
+from __future__ import annotations
+
+RAISED, CLEARED = "raised", "cleared"
+ENDED = "ended"
+"""An alarm of a model that no longer trains: a later fit trains another model.
+Not a fix (the problem was never cleared), so kept apart from ``CLEARED``."""
+WARNING, ERROR = "warning", "error"
+
+PREDICTION_VARIANCE = "prediction_variance"
+VANISHING_GRADIENTS = "vanishing_gradients"
+EXPLODING_GRADIENTS = "exploding_gradients"
+UNSCALED_DATA = "unscaled_data"
+NONFINITE_DATA = "nonfinite_data"
+NAN_LOSS = "nan_loss"

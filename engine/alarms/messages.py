@@ -1,0 +1,92 @@
+"""The words of the alarms: each alarm's message from its evidence, and one line per
+alarm event for headless output. Plain Python."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kmon.engine.alarms.kinds import ENDED, EXPLODING_GRADIENTS, RAISED, VANISHING_GRADIENTS
+from kmon.engine.format import format_value
+
+
+def variance_message(transition: str, evidence: dict) -> str:
+    """One line for a prediction-variance alarm's transition, from its evidence (the
+    head, the spread measured and, when raised, the threshold and checks)."""
+    head, ratio = evidence["head"], evidence["ratio"]
+    if transition != RAISED:
+        return f"head {head}: predictions vary again (ratio {format_value(ratio)})"
+    if evidence["target_std"] is not None:
+        what = (
+            f"their std is {format_value(evidence['prediction_std'])} against the targets' "
+            f"{format_value(evidence['target_std'])} (ratio {format_value(ratio)}, "
+        )
+    else:
+        what = f"their log-probabilities vary by {format_value(ratio)} nats ("
+    return (
+        f"head {head}: predictions are nearly the same for every input: {what}"
+        f"under {evidence['threshold']:g} for {evidence['checks']} checks in a row)"
+    )
+
+
+def nan_loss_message(transition: str, loss: float) -> str:
+    """One line for the NaN-loss alarm's transition at a batch whose loss is ``loss``."""
+    if transition != RAISED:
+        return f"the loss is finite again ({format_value(loss)})"
+    return (
+        f"the training loss is {format_value(loss)}: a batch's loss was not finite "
+        "(Keras's running mean over the epoch keeps it)"
+    )
+
+
+def gradient_message(kind: str, transition: str, evidence: dict) -> str:
+    """One line for a gradient alarm's transition, from its evidence."""
+    first, last = evidence["first_layer"], evidence["last_layer"]
+    norms = (
+        f"|grad| {first} {format_value(evidence['first_norm'])}, "
+        f"{last} {format_value(evidence['last_norm'])}"
+    )
+    if kind == VANISHING_GRADIENTS:
+        if transition != RAISED:
+            return f"gradients reach the first layers again ({norms})"
+        if evidence.get("all_near_zero"):
+            return (
+                f"all gradients are near zero (total {format_value(evidence['total_norm'])}) "
+                f"while the loss is {format_value(evidence['loss'])}"
+            )
+        if evidence["first_norm"] == 0:
+            return (
+                f"the first layer ({first}) gets no gradient at all, the last ({last}) "
+                f"gets {format_value(evidence['last_norm'])}"
+            )
+        return (
+            f"the first layer's gradient is {format_value(evidence['first_to_last'])} times "
+            f"the last layer's ({norms})"
+        )
+    if kind == EXPLODING_GRADIENTS:
+        if transition != RAISED:
+            return (
+                f"gradient norms are back to normal (total {format_value(evidence['total_norm'])})"
+            )
+        if evidence.get("nonfinite_layers"):
+            return "gradients are NaN/Inf in " + ", ".join(evidence["nonfinite_layers"])
+        return (
+            f"the gradient norm grew {format_value(evidence['growth'])}x since the fit "
+            f"started (total {format_value(evidence['total_norm'])})"
+        )
+    return kind
+
+
+def alarm_line(event: Any, epoch_number: int | None = None) -> str:
+    """One line for an alarm event: ``alarm raised: kind [severity] (where): message``.
+
+    ``epoch_number`` is the 1-based epoch across the run, as the monitor counts.
+    """
+    subject = f" {event.subject}" if event.subject else ""
+    if event.state == ENDED:
+        where = f"with fit {event.fit}"
+    elif epoch_number:
+        where = f"epoch {epoch_number}, step {event.step}"
+    else:
+        where = "fit start"
+    severity = f" [{event.severity}]" if event.state == RAISED else ""
+    return f"alarm {event.state}: {event.kind}{subject}{severity} ({where}): {event.message}"

@@ -1,0 +1,213 @@
+"""The probe batch: the samples the probes run on, given by the script
+(:func:`set_probe_batch`) or taken from what ``fit()`` trains on (:func:`probe_batches`),
+and the array helpers that read them.
+
+At fit start kmon keeps a probe batch (a few hundred training samples, spread over
+the whole training set, or the first batches of a dataset) with its targets, and a
+larger sample of the training data for the data checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kmon.engine.alarms.probe_config import ProbeConfig
+from kmon.engine.training.model_info import first_leaf
+
+#: Dataset batches read at most to fill the probe batch.
+MAX_DATASET_BATCHES = 8
+
+_user_batch: ProbeBatch | None = None
+
+
+def set_probe_batch(x: Any, y: Any = None) -> None:
+    """Use ``(x, y)`` as the probe batch of every later ``fit()`` in this process.
+
+    ``x`` and ``y`` are what ``model.predict_on_batch`` and the loss accept: arrays,
+    or lists/dicts of arrays for several inputs or outputs. Keep it to a few hundred
+    samples. Without ``y`` only the data checks on ``x`` run. Call
+    :func:`clear_probe_batch` to go back to kmon's own choice.
+    """
+    global _user_batch
+    _user_batch = ProbeBatch(to_numpy(x), None if y is None else to_numpy(y), "set_probe_batch()")
+
+
+def clear_probe_batch() -> None:
+    """Forget the batch given to :func:`set_probe_batch`."""
+    global _user_batch
+    _user_batch = None
+
+
+def user_probe_batch() -> ProbeBatch | None:
+    """The batch given to :func:`set_probe_batch`, or None."""
+    return _user_batch
+
+
+@dataclass
+class ProbeBatch:
+    """Inputs and targets to probe on; ``source`` says where they came from."""
+
+    x: Any
+    y: Any
+    source: str
+
+    @property
+    def rows(self) -> int:
+        first = first_leaf(self.x)
+        return int(first.shape[0]) if first is not None and np.ndim(first) else 0
+
+
+@dataclass
+class FitData:
+    """What ``fit()`` trains on: ``x``, ``y`` and, for arrays, the training samples
+    (those before ``validation_split``)."""
+
+    x: Any
+    y: Any = None
+    samples: int | None = None
+
+
+def probe_batches(
+    data: FitData, config: ProbeConfig
+) -> tuple[ProbeBatch | None, ProbeBatch | None, str | None]:
+    """``(probe batch, data-check sample, reason when there is none)``."""
+    user = user_probe_batch()
+    if data.samples is None and _is_array(first_leaf(data.x)):
+        # Arrays with steps_per_epoch: fit() does not say how many samples it uses.
+        data = FitData(data.x, data.y, int(first_leaf(data.x).shape[0]))
+    if data.samples is not None:
+        probe = ProbeBatch(
+            _take(data.x, _spread_indices(data.samples, config.size)), None, "training arrays"
+        )
+        sample = ProbeBatch(
+            _take(data.x, _spread_indices(data.samples, config.data_rows)), None, "training arrays"
+        )
+        if data.y is not None:
+            probe.y = _take(data.y, _spread_indices(data.samples, config.size))
+            sample.y = _take(data.y, _spread_indices(data.samples, config.data_rows))
+        return (user or probe), sample, None
+    batch, reason = _from_dataset(data.x, config.size)
+    if user is not None:
+        return user, batch or user, None
+    return batch, batch, reason
+
+
+def _spread_indices(samples: int, count: int) -> np.ndarray:
+    """``count`` indices spread evenly over ``range(samples)``."""
+    if samples <= count:
+        return np.arange(samples)
+    return np.linspace(0, samples - 1, count).round().astype(np.int64)
+
+
+def _take(data: Any, index: np.ndarray) -> Any:
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return {key: _take(value, index) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(_take(value, index) for value in data)
+    if isinstance(data, np.ndarray):
+        return data[index]
+    if hasattr(data, "iloc"):  # pandas
+        return np.asarray(data.iloc[index])
+    import keras
+
+    return keras.ops.convert_to_numpy(keras.ops.take(data, index, axis=0))
+
+
+def _from_dataset(x: Any, size: int) -> tuple[ProbeBatch | None, str | None]:
+    """The first batches of a ``tf.data.Dataset`` or ``PyDataset``."""
+    kind = type(x).__name__
+    batches = []
+    rows = 0
+    try:
+        if _is_tf_dataset(x):
+            iterator = iter(x.take(MAX_DATASET_BATCHES))
+        elif hasattr(x, "__getitem__") and hasattr(x, "num_batches"):  # keras PyDataset
+            count = min(x.num_batches or MAX_DATASET_BATCHES, MAX_DATASET_BATCHES)
+            iterator = (x[i] for i in range(count))
+        else:
+            return None, (
+                f"no probe batch: a {kind} cannot be read ahead without consuming it; "
+                "pass one with kmon.engine.probes.set_probe_batch(x, y)"
+            )
+        for element in iterator:
+            batches.append(element)
+            rows += _rows(element[0] if isinstance(element, tuple) else element)
+            if rows >= size:
+                break
+    except Exception as exc:  # noqa: BLE001 - any reader may fail; training must not
+        return None, f"no probe batch: reading the {kind} failed ({type(exc).__name__}: {exc})"
+    if not batches:
+        return None, f"no probe batch: the {kind} gave no batch"
+    first = batches[0]
+    if not isinstance(first, tuple) or len(first) < 2:
+        x_parts = [to_numpy(b[0] if isinstance(b, tuple) else b) for b in batches]
+        return ProbeBatch(_concat(x_parts), None, f"first {len(batches)} {kind} batch(es)"), None
+    x_parts = [to_numpy(b[0]) for b in batches]
+    y_parts = [to_numpy(b[1]) for b in batches]
+    return (
+        ProbeBatch(_concat(x_parts), _concat(y_parts), f"first {len(batches)} {kind} batch(es)"),
+        None,
+    )
+
+
+def _is_array(x: Any) -> bool:
+    shape = getattr(x, "shape", None)
+    return (
+        bool(shape) and isinstance(shape[0], int) and hasattr(x, "dtype") and not _is_tf_dataset(x)
+    )
+
+
+def _is_tf_dataset(x: Any) -> bool:
+    return any(cls.__name__ in ("DatasetV2", "Dataset") for cls in type(x).__mro__) and hasattr(
+        x, "take"
+    )
+
+
+def _rows(data: Any) -> int:
+    first = first_leaf(data)
+    shape = getattr(first, "shape", None)
+    return int(shape[0]) if shape else 0
+
+
+def _concat(parts: list[Any]) -> Any:
+    first = parts[0]
+    if isinstance(first, dict):
+        return {key: _concat([p[key] for p in parts]) for key in first}
+    if isinstance(first, (list, tuple)):
+        return type(first)(_concat([p[i] for p in parts]) for i in range(len(first)))
+    return np.concatenate([np.asarray(p) for p in parts], axis=0) if len(parts) > 1 else first
+
+
+def to_numpy(data: Any) -> Any:
+    """``data`` as numpy arrays, in the same structure (lists, tuples, dicts)."""
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return {key: to_numpy(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(to_numpy(value) for value in data)
+    if isinstance(data, np.ndarray):
+        return data
+    if hasattr(data, "numpy"):
+        return np.asarray(data.numpy())
+    return np.asarray(data)
+
+
+def leaves(data: Any, prefix: str) -> list[tuple[str, Any]]:
+    """``(name, array)`` for each input of ``data``: its dict keys, else ``prefix``
+    (``prefix[i]`` for several)."""
+    if data is None:
+        return []
+    if isinstance(data, dict):
+        return [(str(key), value) for key, value in data.items()]
+    if isinstance(data, (list, tuple)):
+        if len(data) == 1:
+            return [(prefix, data[0])]
+        return [(f"{prefix}[{i}]", value) for i, value in enumerate(data)]
+    return [(prefix, data)]
+
