@@ -48,7 +48,7 @@ def gradient_norms(model: Any, batch: ProbeBatch) -> tuple[list[tuple[str, float
     Inference mode (no dropout, BatchNormalization statistics untouched). The loss
     trackers ``compute_loss`` updates are restored afterwards, so the running means
     Keras reports are not disturbed. Under a ``tf.distribute`` strategy it runs on
-    one replica (see :mod:`.distribute`): no collective, so workers never wait on it.
+    one replica (see :mod:`kmon.engine.training.distribute`): no collective, so workers never wait on it.
     On JAX and torch the same loss is differentiated with the backend's own autodiff.
     """
     import keras

@@ -121,7 +121,6 @@ class ProbeCallback(keras.callbacks.Callback):
     # -- fit start: data checks and the probe batch ------------------------------------------
 
     def on_train_begin(self, logs=None):
-        logs = logs or {}
         # For on_train_batch_end, which may run off the training thread: there, on
         # JAX, Callback.model would sync the training state while the next step
         # donates its buffers.
@@ -210,11 +209,9 @@ class ProbeCallback(keras.callbacks.Callback):
     # -- periodic probes -------------------------------------------------------------------------
 
     def on_epoch_begin(self, epoch, logs=None):
-        logs = logs or {}
         self._epoch = epoch
 
     def on_train_batch_begin(self, batch, logs=None):
-        logs = logs or {}
         if self._heads_pending and self._stepped:
             self._read_heads_after_first_step()
         self._stepped = True
@@ -325,7 +322,6 @@ class ProbeCallback(keras.callbacks.Callback):
                 self._book.clear(kind, message, evidence, **self._where(step))
 
     def on_train_end(self, logs=None):
-        logs = logs or {}
         if self._heads_pending:
             self._read_heads_after_first_step()
         keep_budget(self.model, "predictions", self.predictions)

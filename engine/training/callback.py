@@ -210,7 +210,6 @@ class KmonCallback(keras.callbacks.Callback):
         self._emit(EpochStart(fit=self._fit, epoch=epoch))
 
     def on_train_batch_begin(self, batch, logs=None):
-        logs = logs or {}
         # On the training thread, between steps. Before the probes (later in the
         # callback list), so the counts are those the first dispatch left.
         if self._recovery.kinds is None and batch > 0:
