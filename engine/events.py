@@ -1,7 +1,7 @@
 """Typed events and their JSON Lines form.
 
 Every line of a kmon event log is one event: ``{"v": 1, "type": ..., "t": ..., ...}``.
-The schema is a public interface, documented in README.md; add fields freely, but
+The schema is a public interface, documented in docs/event-log.md; add fields freely, but
 never rename or remove one without bumping ``SCHEMA_VERSION``. How a line is checked
 is :mod:`kmon.engine.event_schema`; how its JSON text is written,
 :mod:`kmon.engine.json_text`.
