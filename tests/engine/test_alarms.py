@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from model_events import Clock, fit, run_end, run_start
+from model_events import fit, models_run
 
 from kmon.engine.alarms.advice import ADVICE
 from kmon.engine.alarms.data_checks import array_stats, check_data
@@ -523,23 +523,22 @@ def test_an_ended_alarm_leaves_the_active_ones_and_stays_in_the_history():
 
 
 def test_the_headless_summary_says_which_alarms_ended_with_their_model():
-    clock = Clock()
-    events = [run_start(clock), *fit(clock, 0, "a", 0)]
-    events.append(Alarm(kind="unscaled_data", message="raw pixels", fit=0, t=clock()))
-    events.append(
-        Alarm(
-            kind="unscaled_data",
-            state="ended",
-            message="fit 1 trains another model (b)",
-            evidence={"next_fit": 1, "next_model": "b"},
-            fit=0,
-            t=clock(),
-        )
+    stream = models_run()
+    fit(stream, "a", model_index=0)
+    stream.add(Alarm, kind="unscaled_data", message="raw pixels", fit=0)
+    stream.add(
+        Alarm,
+        kind="unscaled_data",
+        state="ended",
+        message="fit 1 trains another model (b)",
+        evidence={"next_fit": 1, "next_model": "b"},
+        fit=0,
     )
-    events += [*fit(clock, 1, "b", 1), run_end(clock, 2)]
+    fit(stream, "b", model_index=1)
+    stream.run_end()
     out = io.StringIO()
     reporter = HeadlessReporter(out, io.StringIO())
-    reporter.handle(events)
+    reporter.handle(stream.events)
     reporter.finish()
     lines = out.getvalue().splitlines()
     assert "[kmon] alarm ended: unscaled_data (with fit 0): fit 1 trains another model (b)" in lines

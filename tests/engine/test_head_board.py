@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from tui_helpers import load_events
+from event_stream import load_events
 
 from kmon.engine.events import (
     Batch,

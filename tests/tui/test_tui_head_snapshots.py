@@ -4,7 +4,8 @@ SVG baselines (see tests/tui/test_tui_snapshots.py for how baselines are reviewe
 from __future__ import annotations
 
 import pytest
-from tui_helpers import load_events, wait_until
+from event_stream import load_events
+from tui_helpers import wait_until
 
 from kmon.engine.log.sources import RecordedSource
 from kmon.tui.app import MonitorApp

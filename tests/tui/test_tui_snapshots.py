@@ -9,7 +9,8 @@ UI change, review and accept new baselines with
 from __future__ import annotations
 
 import pytest
-from tui_helpers import load_events, wait_until
+from event_stream import load_events
+from tui_helpers import wait_until
 
 from kmon.engine.log.sources import RecordedSource
 from kmon.tui.app import MonitorApp
