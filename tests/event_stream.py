@@ -46,11 +46,12 @@ class EventStream:
 
         stream = EventStream().run_start("/x/train.py").fit_start(epochs=1, steps=2)
         stream.epoch([0.9, 0.7]).fit_end().run_end()
-        RecordedSource(stream.events)
+        RecordedSource(stream.events)  # or, a piece at a time: source.put(*stream.take())
 
     The stream numbers fits, epochs and steps as Keras does (a ``fit_start`` is the
     next fit of the run, its first epoch is ``initial_epoch``, steps count from 0
-    in each epoch); any number given as a field wins and the count goes on from it.
+    in each epoch); any number given as a field wins and the count goes on from it,
+    as it does after events built elsewhere (:meth:`extend`).
 
     Times: every event is stamped ``tick`` seconds after the one before, plus what
     :meth:`wait` adds; an event given ``t=`` sets the clock there. A stream started
@@ -67,12 +68,19 @@ class EventStream:
         self._fits = 0
         self._next_epoch = 0
         self._epoch_logs: dict[str, float] = {}
+        self._taken = 0
 
     def __iter__(self) -> Iterator[Event]:
         return iter(self.events)
 
     def __len__(self) -> int:
         return len(self.events)
+
+    def take(self) -> list[Event]:
+        """The events added since the last ``take()``: to feed a run a piece at a
+        time to a state or a live source."""
+        taken, self._taken = self.events[self._taken :], len(self.events)
+        return taken
 
     # -- the clock --------------------------------------------------------------------
 
@@ -84,20 +92,35 @@ class EventStream:
 
     def add(self, cls: type[Event], **fields: Any) -> EventStream:
         """Append a ``cls`` event with ``fields``, stamped by the stream's clock."""
-        if "t" in fields:
-            if self.t is not None:
-                self.t = fields["t"]
-        elif self.t is not None:
-            self.t += self.tick
-            fields["t"] = self.t
-        self.events.append(cls(**fields))
+        if "t" not in fields and self.t is not None:
+            fields["t"] = self.t + self.tick
+        return self.extend([cls(**fields)])
+
+    def extend(self, events: Iterable[Event]) -> EventStream:
+        """Append events as they are; the stream's clock and counts go on from them."""
+        for event in events:
+            self.events.append(event)
+            self._follow(event)
         return self
+
+    def _follow(self, event: Event) -> None:
+        if self.t is not None:
+            self.t = event.t
+        if isinstance(event, RunStart):
+            self._fits = 0  # a new run in the same log numbers its fits from 0 again
+        elif isinstance(event, FitStart):
+            self.fit_number, self._fits = event.fit, event.fit + 1
+            self._next_epoch = event.initial_epoch
+        elif isinstance(event, EpochStart):
+            self.epoch_number, self._next_epoch = event.epoch, event.epoch + 1
+            self.next_step, self._epoch_logs = 0, {}
+        elif isinstance(event, Batch):
+            self.next_step, self._epoch_logs = event.step + 1, event.logs
 
     # -- the run ----------------------------------------------------------------------
 
     def run_start(self, script: str | None = "/x/train.py", **fields: Any) -> EventStream:
         """A run starts (a new run in the same log numbers its fits from 0 again)."""
-        self._fits = 0
         return self.add(RunStart, script=script, **fields)
 
     def script_start(self) -> EventStream:
@@ -128,9 +151,6 @@ class EventStream:
     ) -> EventStream:
         """The run's next ``fit()`` starts; ``heads`` is its head map, if known."""
         fields.setdefault("fit", self._fits)
-        self.fit_number = fields["fit"]
-        self._fits = self.fit_number + 1
-        self._next_epoch = fields.get("initial_epoch", 0)
         return self.add(FitStart, epochs=epochs, steps=steps, heads=heads, **fields)
 
     def value_kinds(self, kinds: dict[str, str], **fields: Any) -> EventStream:
@@ -146,10 +166,6 @@ class EventStream:
         """The fit's next epoch starts."""
         fields.setdefault("epoch", self._next_epoch)
         fields.setdefault("fit", self.fit_number)
-        self.epoch_number = fields["epoch"]
-        self._next_epoch = self.epoch_number + 1
-        self.next_step = 0
-        self._epoch_logs = {}
         return self.add(EpochStart, **fields)
 
     def batch(
@@ -163,8 +179,6 @@ class EventStream:
         fields.setdefault("fit", self.fit_number)
         fields.setdefault("epoch", self.epoch_number)
         fields.setdefault("step", self.next_step)
-        self.next_step = fields["step"] + 1
-        self._epoch_logs = logs or {}
         return self.add(Batch, logs=logs or {}, values=values, **fields)
 
     def batches(

@@ -28,7 +28,6 @@ SMOKE = {
 }
 
 
-@pytest.mark.e2e
 @pytest.mark.skipif(sys.platform == "win32", reason="the benchmarks use POSIX pseudo-terminals")
 @pytest.mark.parametrize("script", sorted(SMOKE))
 def test_benchmark_runs_quick_and_prints_its_ratios(script):

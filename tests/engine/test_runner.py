@@ -21,8 +21,6 @@ from kmon.engine.run.runner import (
 )
 from kmon.engine.run.session import Session
 
-# Raised inside Keras (TF backend) when a metric variable is read with np.array().
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy")
 
 RUN_TIMEOUT = 60.0
 

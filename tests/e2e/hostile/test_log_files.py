@@ -15,8 +15,8 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from kmon_commands import assert_one_line_error, run_kmon
-from kmon_process import kmon_command
+from kmon_commands import assert_one_line_error
+from kmon_process import kmon_command, run_kmon
 
 from kmon.engine.events import LOG_TOPIC, Batch, EpochEnd, Log, Notice, RunEnd, RunStart
 from kmon.engine.log import writer as log_writer
