@@ -17,10 +17,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from event_stream import EventStream
 from textual.widgets import Label, Sparkline
 from tui_helpers import replayed
 
-from kmon.engine.events import MEAN, STEP_MEAN, RunEnd, RunStart
+from kmon.engine.events import MEAN, STEP_MEAN
 from kmon.engine.headless.reporter import HeadlessReporter
 from kmon.engine.training import callback as callback_module
 from kmon.engine.training.callback import KmonCallback
@@ -255,9 +256,9 @@ def test_non_finite_values_pass_the_guard():
 
 
 async def test_the_monitor_says_how_many_batch_losses_were_not_recoverable(misread_run):
-    events = [RunStart(script="guide.py"), *misread_run, RunEnd(status="ok")]
+    stream = EventStream(None).run_start("guide.py").extend(misread_run).run_end()
 
-    async with replayed(events, (100, 30)) as (app, pilot):
+    async with replayed(stream, (100, 30)) as (app, pilot):
         panel = app.query_one("#batch-values", SeriesPanel)
         stats = str(panel.query_one(".series-stats", Label).content)
         assert stats.endswith("6 batches · 8 not recoverable"), stats

@@ -21,7 +21,6 @@ from kmon.engine.run.runner import (
 )
 from kmon.engine.run.session import Session
 
-
 RUN_TIMEOUT = 60.0
 
 TINY_FIT = """

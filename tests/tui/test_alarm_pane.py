@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import io
 
-from event_stream import load_events
+from event_stream import EventStream, load_events
 from rich.console import Console
 from textual.widgets import Static, TabbedContent
 from tui_helpers import StandInLiveSource, header_text, replayed, running, wait_until
 
 from kmon.engine.alarms.advice import ADVICE
-from kmon.engine.events import Alarm, EpochStart, FitStart, Notice, Probes, RunStart
+from kmon.engine.events import Alarm, Probes
 from kmon.engine.format import format_value
 from kmon.engine.log.sources import RecordedSource
 from kmon.engine.probes import ProbeConfig
@@ -72,24 +72,22 @@ async def test_recorded_run_shows_active_alarms_with_evidence_causes_fixes_and_h
 
 async def test_live_alarms_raise_and_clear_the_badge():
     source = StandInLiveSource()
+    stream = EventStream(100.0).run_start(None, scenario="demo")
+    stream.wait(0.5).fit_start(epochs=3, steps=10).wait(0.5).epoch_start().wait(1.0)
+    stream.add(
+        Alarm,
+        kind="nan_loss",
+        severity="error",
+        message="the training loss is nan",
+        evidence={"loss": float("nan")},
+        epoch=0,
+        step=4,
+    )
+    stream.wait(0.5).notice("alarms: prediction-variance check skipped for head out")
 
     app = MonitorApp(source)
     async with running(app, SIZE) as pilot:
-        source.put(
-            RunStart(scenario="demo", t=100.0),
-            FitStart(fit=0, epochs=3, steps=10, t=100.5),
-            EpochStart(fit=0, epoch=0, t=101.0),
-            Alarm(
-                kind="nan_loss",
-                severity="error",
-                message="the training loss is nan",
-                evidence={"loss": float("nan")},
-                epoch=0,
-                step=4,
-                t=102.0,
-            ),
-            Notice(text="alarms: prediction-variance check skipped for head out", t=102.5),
-        )
+        source.put(*stream.take())
         await wait_until(pilot, lambda: "⚠ 1 alarm (a)" in header_text(app))
         await pilot.press("a")
         await pilot.pause()
@@ -97,16 +95,9 @@ async def test_live_alarms_raise_and_clear_the_badge():
         assert "● nan_loss — the loss is NaN or Inf [error, since epoch 1, step 4]" in text
         assert "evidence: loss nan" in text
         assert "Notes · prediction-variance check skipped for head out" in text
-        source.put(
-            Alarm(
-                kind="nan_loss",
-                state="cleared",
-                message="finite again",
-                epoch=1,
-                step=0,
-                t=103.0,
-            )
-        )
+        stream.wait(0.5)
+        stream.add(Alarm, kind="nan_loss", state="cleared", message="finite again", epoch=1, step=0)
+        source.put(*stream.take())
         await wait_until(pilot, lambda: "alarm" not in header_text(app))
         await pilot.pause()
         text = flat(pane_text(app))
@@ -144,6 +135,7 @@ async def test_the_checks_line_follows_what_the_run_says_it_checks():
     share = f"{(config.budget + config.gradient_budget) * 100:.2g}%"
     assert share == "1.1%"
     source = StandInLiveSource()
+    stream = EventStream(100.0, tick=0.1)
 
     def checks(app: MonitorApp) -> str:
         text = flat(pane_text(app))
@@ -155,21 +147,19 @@ async def test_the_checks_line_follows_what_the_run_says_it_checks():
         await pilot.press("a")
         await pilot.pause()
         assert checks(app) == "kmon's checks start with fit(); what they are shows here then."
-        source.put(
-            RunStart(script="/x/train.py", t=100.0),
-            FitStart(fit=0, epochs=3, steps=10, t=100.5),
-            Probes(
-                fit=0,
-                data=True,
-                loss=True,
-                predictions=True,
-                gradients=True,
-                probe_samples=256,
-                budget=config.budget,
-                gradient_budget=config.gradient_budget,
-                t=100.6,
-            ),
+        stream.run_start().fit_start(epochs=3, steps=10)
+        stream.add(
+            Probes,
+            fit=0,
+            data=True,
+            loss=True,
+            predictions=True,
+            gradients=True,
+            probe_samples=256,
+            budget=config.budget,
+            gradient_budget=config.gradient_budget,
         )
+        source.put(*stream.take())
         await wait_until(pilot, lambda: "probe" in pane_text(app))
         assert checks(app) == (
             "kmon checks the data when fit() started (scale, feature ranges, NaN/Inf), "
@@ -177,21 +167,18 @@ async def test_the_checks_line_follows_what_the_run_says_it_checks():
             f"256 probe samples while it trains (within {share} of training time) and the "
             "loss after every batch."
         )
-        source.put(
-            FitStart(fit=1, epochs=3, steps=10, t=101.0),
-            Notice(
-                text="alarms: no targets in the probe batch: prediction and gradient "
-                "probes are off",
-                t=101.1,
-            ),
-            Probes(fit=1, data=True, loss=True, stop_on_nan=True, t=101.2),
+        stream.fit_start(epochs=3, steps=10)
+        stream.notice(
+            "alarms: no targets in the probe batch: prediction and gradient probes are off"
         )
+        stream.add(Probes, fit=1, data=True, loss=True, stop_on_nan=True)
+        source.put(*stream.take())
         await wait_until(pilot, lambda: "Notes" in pane_text(app))
         assert checks(app) == (
             "kmon checks the data when fit() started (scale, feature ranges, NaN/Inf) and "
             "the loss after every batch, and stops training if it is NaN or Inf. "
             "Predictions and gradients are not probed (see Notes)."
         )
-        source.put(Probes(fit=2, t=102.0), FitStart(fit=2, epochs=1, steps=10, t=102.1))
+        source.put(*stream.add(Probes, fit=2).fit_start(epochs=1, steps=10).take())
         await wait_until(pilot, lambda: "nothing" in pane_text(app))
         assert checks(app).startswith("kmon checks nothing in this fit")

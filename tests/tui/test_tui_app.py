@@ -12,11 +12,7 @@ from textual.widgets import Label, Sparkline, TabbedContent
 from tui_helpers import StandInLiveSource, header_text, replayed, running, wait_until
 
 from kmon.engine.events import (
-    Batch,
-    EpochEnd,
-    EpochStart,
     Event,
-    RunEnd,
 )
 from kmon.engine.format import format_duration, format_value
 from kmon.engine.log.sources import UNFINISHED_NOTE, LogFileSource, RecordedSource
@@ -348,18 +344,19 @@ async def test_ctrl_c_on_a_recording_exits_done():
 # -- quitting a live run ----------------------------------------------------------------
 
 
-def _training_events() -> list[Event]:
+def _training() -> EventStream:
     """A live run (wall-clock times) 4 batches into the first of 3 epochs of 10 steps."""
     stream = EventStream(None).run_start("/somewhere/train.py").fit_start(epochs=3, steps=10)
     stream.epoch_start()
     for step in range(4):
         stream.batch({"loss": 1.0 / (step + 1)}, {"loss": 1.0}, size=8)
-    return stream.log("hello from the script").events
+    return stream.log("hello from the script")
 
 
 async def test_the_header_repaints_only_the_line_that_changed():
     source = StandInLiveSource()
-    source.put(*_training_events())
+    stream = _training()
+    source.put(*stream.take())
 
     app = MonitorApp(source)
     async with running(app, SIZE) as pilot:
@@ -376,10 +373,9 @@ async def test_the_header_repaints_only_the_line_that_changed():
         assert "kmon train.py" in title and " 4/10 " in progress
         title_strip = header._strips[0]
 
-        more = [
-            Batch(step=s, size=8, logs={"loss": 0.1}, values={"loss": 0.1}) for s in (4, 5, 6)
-        ]
-        source.put(*more)
+        for _ in range(3):
+            stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
+        source.put(*stream.take())
         await wait_until(pilot, lambda: app.state.batches == 7)
         await pilot.pause()
         new_title, new_progress = painted()
@@ -387,13 +383,14 @@ async def test_the_header_repaints_only_the_line_that_changed():
         assert " 7/10 " in new_progress
         assert header._strips[0] is title_strip  # not rendered again
 
-        source.put(EpochEnd(logs={"loss": 0.1}), EpochStart(epoch=1))
+        source.put(*stream.epoch_end().epoch_start().take())
         await wait_until(pilot, lambda: "epoch 2/3" in painted()[0])
 
 
 async def test_quit_while_running_asks_then_stops_gracefully():
     source = StandInLiveSource()
-    source.put(*_training_events())
+    stream = _training()
+    source.put(*stream.take())
 
     app = MonitorApp(source)
     async with running(app, SIZE) as pilot:
@@ -425,12 +422,12 @@ async def test_quit_while_running_asks_then_stops_gracefully():
         assert app.return_value is None
 
         # Training keeps reporting until the run really ends.
-        source.put(Batch(step=4, size=8, logs={"loss": 0.2}, values={"loss": 0.2}))
+        source.put(*stream.batch({"loss": 0.2}, {"loss": 0.2}, size=8).take())
         await wait_until(pilot, lambda: app.state.batches == 5)
         assert app.return_value is None
 
         source.running = False
-        source.put(RunEnd(status="stopped", exit_code=0))
+        source.put(*stream.run_end("stopped").take())
         await wait_until(pilot, lambda: app.return_value is not None)
     assert app.return_value == "done"
     assert source.stop_requests == 1
@@ -438,7 +435,7 @@ async def test_quit_while_running_asks_then_stops_gracefully():
 
 async def test_quit_twice_abandons_a_run_that_does_not_stop():
     source = StandInLiveSource()
-    source.put(*_training_events())
+    source.put(*_training())
 
     app = MonitorApp(source)
     async with running(app, SIZE) as pilot:
@@ -464,7 +461,7 @@ async def test_quit_twice_abandons_a_run_that_does_not_stop():
 
 async def test_q_after_the_live_run_ended_exits_without_asking():
     source = StandInLiveSource()
-    source.put(*_training_events(), RunEnd(status="ok"))
+    source.put(*_training().run_end())
 
     app = MonitorApp(source)
     async with running(app, SIZE) as pilot:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from event_stream import load_events
+from event_stream import EventStream, load_events
 from tui_helpers import StandInLiveSource, running, wait_until
 
-from kmon.engine.events import Log, RunStart
 from kmon.tui.app import MonitorApp
 from kmon.tui.widgets.explanation import Explanation
 from kmon.tui.widgets.log_pane import LogPane
@@ -25,7 +24,8 @@ def screen_text(widget) -> list[str]:
 
 async def test_output_lines_that_came_while_hidden_wrap_at_the_panes_width():
     source = StandInLiveSource()
-    source.put(RunStart(script="/x/train.py"), Log(text="seen " + LONG))
+    stream = EventStream(None).run_start().log("seen " + LONG)
+    source.put(*stream.take())
 
     app = MonitorApp(source)
     async with running(app, SIZE) as pilot:
@@ -33,7 +33,7 @@ async def test_output_lines_that_came_while_hidden_wrap_at_the_panes_width():
         pane = app.query_one(LogPane)
         await wait_until(pilot, lambda: pane.lines_shown == 1)
         await pilot.press("l")
-        source.put(Log(text="hidden " + LONG))
+        source.put(*stream.log("hidden " + LONG).take())
         await wait_until(pilot, lambda: app.state.log_total == 2)
         await pilot.pause(0.2)
         await pilot.press("o")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from event_stream import load_events
+from event_stream import EventStream, load_events
 from textual import events as events_module
 from textual.widgets import DataTable, Static, TabbedContent
 from tui_helpers import StandInLiveSource, running, wait_until
 
-from kmon.engine.events import Batch, EpochStart, FitStart, RunStart
 from kmon.engine.log.sources import RecordedSource
 from kmon.tui.app import MonitorApp
 from kmon.tui.widgets.head_grid import NO_HEADS, WAITING, HeadGrid
@@ -61,7 +60,8 @@ async def test_grid_updates_live_from_the_first_batch():
         "a": {"loss": "mse", "weight": 1.0, "metrics": ["a_mae"], "loss_key": "a_loss"},
         "b": {"loss": "mse", "weight": 0.5, "metrics": [], "loss_key": "b_loss"},
     }
-    source.put(RunStart(script="/x/train.py"), FitStart(epochs=2, steps=4, heads=heads))
+    stream = EventStream(None).run_start().fit_start(epochs=2, steps=4, heads=heads)
+    source.put(*stream.take())
 
     app = MonitorApp(source)
     async with running(app, SIZE) as pilot:
@@ -71,12 +71,8 @@ async def test_grid_updates_live_from_the_first_batch():
         # Structure before any value: the counting question is answered at once.
         assert text_of(app, "#head-summary") != WAITING
         assert table_rows(app)[1][2] == "pending"
-        source.put(
-            EpochStart(),
-            Batch(
-                step=0, size=8, logs={"loss": 1.5, "a_loss": 1.0, "b_loss": 1.0, "a_mae": 0.8}
-            ),
-        )
+        logs = {"loss": 1.5, "a_loss": 1.0, "b_loss": 1.0, "a_mae": 0.8}
+        source.put(*stream.epoch_start().batch(logs, size=8).take())
         await wait_until(pilot, lambda: table_rows(app)[1][2] == "1.0000")
         assert table_rows(app)[1][4] == "0.8000"
         assert table_rows(app)[2][4] == "not configured"
@@ -85,7 +81,8 @@ async def test_grid_updates_live_from_the_first_batch():
 
 async def test_a_model_without_compiled_heads_says_so():
     source = StandInLiveSource()
-    source.put(RunStart(script="/x/train.py"), FitStart(epochs=1, steps=4))
+    stream = EventStream(None).run_start().fit_start(epochs=1, steps=4)
+    source.put(*stream.take())
 
     app = MonitorApp(source)
     async with running(app, SIZE) as pilot:
@@ -93,7 +90,7 @@ async def test_a_model_without_compiled_heads_says_so():
         await wait_until(pilot, lambda: app.state.heads is not None)
         await pilot.pause(0.15)
         assert text_of(app, "#head-summary") == WAITING
-        source.put(EpochStart(), Batch(step=0, size=8, logs={"loss": 1.0, "gap": 0.1}))
+        source.put(*stream.epoch_start().batch({"loss": 1.0, "gap": 0.1}, size=8).take())
         await wait_until(pilot, lambda: text_of(app, "#head-summary") == NO_HEADS)
         assert not app.query_one(HeadGrid).query_one(DataTable).display
 
