@@ -23,7 +23,6 @@ from kmon.engine.events import (
 from kmon.engine.headless.reporter import HeadlessReporter
 from kmon.engine.view.state import RunState
 
-T0 = 1_000.0
 STEP_SECONDS = 0.5
 
 
@@ -47,8 +46,7 @@ def _fit(stream: EventStream, epochs, steps, *, initial_epoch=0, val=True) -> li
     return stream.events[first:]
 
 
-def test_two_fits_epochs_continue_across_fits():
-    stream = EventStream(T0)
+def test_two_fits_epochs_continue_across_fits(stream):
     state = RunState()
     stream.run_start("/home/me/train.py", argv=["/home/me/train.py", "-x"])
     state.apply(stream.events[-1])
@@ -84,8 +82,7 @@ def test_two_fits_epochs_continue_across_fits():
     assert len(state.batch_loss) == 23
 
 
-def test_epoch_numbers_with_initial_epoch():
-    stream = EventStream(T0)
+def test_epoch_numbers_with_initial_epoch(stream):
     state = RunState()
     state.apply_all(_fit(stream, epochs=2, steps=2))
     resumed = _fit(stream, epochs=5, steps=2, initial_epoch=3)
@@ -97,9 +94,9 @@ def test_epoch_numbers_with_initial_epoch():
     assert [r.number for r in state.history] == [1, 2, 3, 4]
 
 
-def test_steps_per_second_and_eta_from_event_times():
+def test_steps_per_second_and_eta_from_event_times(stream):
     state = RunState()
-    events = _fit(EventStream(T0), epochs=3, steps=10)
+    events = _fit(stream, epochs=3, steps=10)
     # fit_start, epoch_start, then 4 batches of epoch 0.
     state.apply_all(events[:6])
     assert state.step == 3
@@ -110,9 +107,9 @@ def test_steps_per_second_and_eta_from_event_times():
     assert state.fit_eta_seconds() == pytest.approx((6 + 20) * STEP_SECONDS)
 
 
-def test_etas_count_validation_as_long_as_the_last_one_and_stop_with_the_fit():
+def test_etas_count_validation_as_long_as_the_last_one_and_stop_with_the_fit(stream):
     state = RunState()
-    events = _fit(EventStream(T0), epochs=3, steps=10)
+    events = _fit(stream, epochs=3, steps=10)
     # Epoch 0 (validated in 0.25 s), then 4 batches of epoch 1.
     end_of_epoch_0 = next(i for i, e in enumerate(events) if e.type == "epoch_end")
     state.apply_all(events[: end_of_epoch_0 + 6])
@@ -132,9 +129,9 @@ def test_etas_count_validation_as_long_as_the_last_one_and_stop_with_the_fit():
     assert state.epoch_eta_seconds() is None and state.fit_eta_seconds() is None
 
 
-def test_rate_unknown_with_one_batch_and_eta_unknown_without_steps():
+def test_rate_unknown_with_one_batch_and_eta_unknown_without_steps(stream):
     state = RunState()
-    events = _fit(EventStream(T0), epochs=2, steps=3)
+    events = _fit(stream, epochs=2, steps=3)
     state.apply_all(events[:3])
     assert state.steps_per_second is None
     assert state.fit_eta_seconds() is None
@@ -224,9 +221,9 @@ def test_epoch_batch_loss_range_leaves_out_and_counts_non_finite_losses():
 
 
 @pytest.mark.parametrize(("epochs_run", "stopped"), [(2, True), (3, False)])
-def test_a_fit_stopped_before_its_last_epoch_says_so(epochs_run, stopped):
+def test_a_fit_stopped_before_its_last_epoch_says_so(epochs_run, stopped, stream):
     """``model.stop_training`` set during the last epoch ends the fit on time."""
-    events = _fit(EventStream(T0), epochs_run, 2)
+    events = _fit(stream, epochs_run, 2)
     events[0] = FitStart(fit=0, epochs=3, steps=2, t=events[0].t)
     events[-1] = FitEnd(fit=0, stopped_early=True, t=events[-1].t)
     state = RunState()
