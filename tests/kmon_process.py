@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,3 +22,33 @@ def clean_env() -> dict[str, str]:
     for name in ("COLUMNS", "LINES"):
         env.pop(name, None)
     return env
+
+
+def run_kmon(
+    *args: str,
+    cwd: Path,
+    timeout: float = 120,
+    user: int | None = None,
+    umask: int | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """The real ``kmon ARGS`` to its end, no terminal: stdin empty, output captured.
+
+    Args:
+        user: run it as this uid (root only, through setpriv).
+        umask: under this umask.
+        env: its environment; by default this one, less a fixed terminal size.
+    """
+    command = kmon_command()
+    if user is not None:
+        command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
+    return subprocess.run(
+        [*command, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env=clean_env() if env is None else env,
+        preexec_fn=None if umask is None else (lambda: os.umask(umask)),
+    )

@@ -1,25 +1,20 @@
-"""Shared helpers for the Textual UI tests: recorded fixtures and screen readers."""
+"""Driving kmon's Textual app in tests: run it on a source, wait for what it shows,
+read its header; and a live source the test feeds by hand."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 
-from locations import DATA
 from textual.app import App
 from textual.pilot import Pilot
 
 from kmon.engine.events import Event
-from kmon.engine.log.eventlog import read_events
+from kmon.engine.log.sources import RecordedSource
 from kmon.engine.run.channel import MonitorChannel
-
-
-def load_events(name: str) -> list[Event]:
-    """The events of ``tests/data/<name>.jsonl``; the fixture must read cleanly."""
-    events, report = read_events(DATA / f"{name}.jsonl")
-    assert report.skipped == 0 and not report.truncated_tail, report
-    return events
+from kmon.tui.app import MonitorApp
+from kmon.tui.widgets.run_header import RunHeader
 
 
 @asynccontextmanager
@@ -36,6 +31,26 @@ async def running(app: App, size: tuple[int, int] = (80, 24)) -> AsyncIterator[P
         finally:
             if app.return_value is None:
                 app.exit()
+
+
+@asynccontextmanager
+async def replayed(
+    events: Iterable[Event],
+    size: tuple[int, int] = (80, 24),
+    until: Callable[[MonitorApp], bool] = lambda app: app.state.finished,
+) -> AsyncIterator[tuple[MonitorApp, Pilot]]:
+    """The monitor replaying ``events``, once ``until(app)`` holds (by default: once
+    it has shown the whole run) and the screen has caught up."""
+    app = MonitorApp(RecordedSource(list(events)))
+    async with running(app, size) as pilot:
+        await wait_until(pilot, lambda: until(app))
+        await pilot.pause()
+        yield app, pilot
+
+
+def header_text(app: MonitorApp) -> str:
+    """The run header's text: the title line, then the progress line."""
+    return str(app.query_one(RunHeader).text)
 
 
 async def wait_until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 3.0) -> None:

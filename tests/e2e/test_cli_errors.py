@@ -13,26 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from kmon_process import clean_env, kmon_command
+from kmon_process import clean_env, kmon_command, run_kmon
 
 from kmon.scenarios import SCENARIOS
 
-pytestmark = pytest.mark.e2e
-
 SCENARIO = "history_vs_console"
 VARIANTS = list(SCENARIOS[SCENARIO].variants)
-
-
-def run_kmon(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*kmon_command(), *args],
-        cwd=cwd,
-        env=clean_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.fixture(scope="module")

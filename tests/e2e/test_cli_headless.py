@@ -12,13 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kmon_process import clean_env, kmon_command
+from kmon_process import run_kmon
 
 import kmon.engine.log.eventlog
 from kmon.engine.events import EpochEnd, Event, Log, Notice, RunEnd, RunStart
 from kmon.engine.log.eventlog import read_events
-
-pytestmark = pytest.mark.e2e
 
 NO_TRAINING = "no training was seen"
 ENGINE_DIR = Path(kmon.engine.log.eventlog.__file__).resolve().parent
@@ -82,18 +80,9 @@ class Run:
         return f"exit {r.returncode}\n--- stdout\n{r.stdout}\n--- stderr\n{r.stderr}"
 
 
-def run_kmon(cwd: Path, *args: str, log: str | None = None) -> Run:
+def kmon_run(cwd: Path, *args: str, log: str | None = None) -> Run:
     """Run ``kmon`` with stdout piped (no terminal, so headless)."""
-    result = subprocess.run(
-        [*kmon_command(), *args],
-        cwd=cwd,
-        env=clean_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    return Run(result, cwd, cwd / log if log else None)
+    return Run(run_kmon(*args, cwd=cwd, timeout=180), cwd, cwd / log if log else None)
 
 
 def index_of(lines: list[str], predicate) -> int:
@@ -110,7 +99,7 @@ def index_of(lines: list[str], predicate) -> int:
 def ok_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     cwd = tmp_path_factory.mktemp("headless-ok")
     (cwd / "train.py").write_text(TRAIN_SCRIPT, encoding="utf-8")
-    return run_kmon(
+    return kmon_run(
         cwd, "train", "--log", "run.jsonl", "train.py", "--flag", "value", log="run.jsonl"
     )
 
@@ -159,15 +148,7 @@ def test_ok_run_log_records_the_run(ok_run: Run) -> None:
 
 def replay(cwd: Path, log: str) -> subprocess.CompletedProcess:
     """``kmon replay LOG`` with no terminal: the summary printed."""
-    return subprocess.run(
-        [*kmon_command(), "replay", log],
-        cwd=cwd,
-        env=clean_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_kmon("replay", log, cwd=cwd, timeout=60)
 
 
 def test_replay_of_the_log_summarizes_it(ok_run: Run) -> None:
@@ -199,7 +180,7 @@ def test_replay_of_a_log_cut_short_says_the_run_did_not_end_there(ok_run: Run) -
 def failed_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     cwd = tmp_path_factory.mktemp("headless-raise")
     (cwd / "endings.py").write_text(ENDINGS_SCRIPT, encoding="utf-8")
-    return run_kmon(cwd, "train", "--log", "run.jsonl", "endings.py", "raise", log="run.jsonl")
+    return kmon_run(cwd, "train", "--log", "run.jsonl", "endings.py", "raise", log="run.jsonl")
 
 
 def test_failing_script_exits_one_with_its_traceback(failed_run: Run) -> None:
@@ -240,7 +221,7 @@ def test_failing_script_traceback_starts_in_the_script(failed_run: Run) -> None:
 def exit_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     cwd = tmp_path_factory.mktemp("headless-exit")
     (cwd / "endings.py").write_text(ENDINGS_SCRIPT, encoding="utf-8")
-    return run_kmon(cwd, "train", "--log", "run.jsonl", "endings.py", "exit", log="run.jsonl")
+    return kmon_run(cwd, "train", "--log", "run.jsonl", "endings.py", "exit", log="run.jsonl")
 
 
 def test_sys_exit_code_is_kmons_exit_code(exit_run: Run) -> None:
@@ -259,7 +240,7 @@ def test_sys_exit_code_is_kmons_exit_code(exit_run: Run) -> None:
 def no_fit_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     cwd = tmp_path_factory.mktemp("headless-nofit")
     (cwd / "endings.py").write_text(ENDINGS_SCRIPT, encoding="utf-8")
-    run = run_kmon(cwd, "train", "endings.py", "quiet")
+    run = kmon_run(cwd, "train", "endings.py", "quiet")
     logs = sorted((cwd / "kmon-runs").glob("*.jsonl")) if (cwd / "kmon-runs").is_dir() else []
     run.log = logs[0] if len(logs) == 1 else None
     return run

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,10 +15,8 @@ import pytest
 pytest.importorskip("pexpect", reason="pexpect is needed for the pty tests")
 pytest.importorskip("pyte", reason="pyte is needed for the pty tests")
 
-from kmon_process import kmon_command  # noqa: E402
+from kmon_process import run_kmon  # noqa: E402
 from pty_helpers import Terminal  # noqa: E402 - after the skips above
-
-pytestmark = pytest.mark.e2e
 
 # Trains until stopped (or for a long while), a few milliseconds per epoch.
 ENDLESS = """\
@@ -34,18 +31,6 @@ model.compile(optimizer="sgd", loss="mse")
 model.fit(x, y, batch_size=16, epochs=100000)
 print("fit returned")
 """
-
-
-def kmon(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    program, *prefix = kmon_command()
-    return subprocess.run(
-        [program, *prefix, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def log_events(path: Path) -> list[dict]:
@@ -82,7 +67,7 @@ def ended(events) -> bool:
 def workdir(tmp_path):
     (tmp_path / "endless.py").write_text(ENDLESS)
     yield tmp_path
-    for line in kmon("ps", cwd=tmp_path).stdout.splitlines()[1:]:
+    for line in run_kmon("ps", cwd=tmp_path).stdout.splitlines()[1:]:
         parts = line.split()
         if len(parts) > 5 and parts[1] == "running":
             os.kill(int(parts[5]), signal.SIGKILL)
@@ -91,16 +76,16 @@ def workdir(tmp_path):
 def test_detach_returns_at_once_and_the_run_can_be_listed_attached_and_stopped(workdir):
     log = workdir / "kmon-runs" / "endless.jsonl"
     started = time.monotonic()
-    result = kmon("train", "--detach", "--log", str(log), "endless.py", cwd=workdir)
+    result = run_kmon("train", "--detach", "--log", str(log), "endless.py", cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 10
     assert "started run endless" in result.stdout and "kmon attach endless" in result.stdout
     # Listed as soon as --detach returns, before its first epoch.
-    listing = kmon("ps", cwd=workdir).stdout
+    listing = run_kmon("ps", cwd=workdir).stdout
     assert re.search(r"^endless +running ", listing, re.MULTILINE), listing
     wait_for_log(log, lambda e: epochs_done(e) >= 2, 90, "two epochs")
 
-    listing = kmon("ps", cwd=workdir).stdout
+    listing = run_kmon("ps", cwd=workdir).stdout
     assert "endless" in listing and "running" in listing
 
     terminal = Terminal(["attach", "endless"], cwd=workdir, rows=30, cols=100)
@@ -119,23 +104,23 @@ def test_detach_returns_at_once_and_the_run_can_be_listed_attached_and_stopped(w
     assert "still running" in terminal.output
     assert not ended(log_events(log))
 
-    stop = kmon("stop", "endless", cwd=workdir)
+    stop = run_kmon("stop", "endless", cwd=workdir)
     assert stop.returncode == 0, stop.stderr
     events = wait_for_log(log, ended, 60, "the run to stop")
     assert events[-1]["status"] == "stopped"
-    assert "stopped" in kmon("ps", cwd=workdir).stdout
+    assert "stopped" in run_kmon("ps", cwd=workdir).stdout
     output = (workdir / "kmon-runs" / "endless.out").read_text()
     assert "fit returned" in output  # the script went on after fit() and finished
 
 
 def test_a_killed_run_shows_as_stale(workdir):
     log = workdir / "kmon-runs" / "doomed.jsonl"
-    assert kmon("train", "--detach", "--log", str(log), "endless.py", cwd=workdir).returncode == 0
+    assert run_kmon("train", "--detach", "--log", str(log), "endless.py", cwd=workdir).returncode == 0
     events = wait_for_log(log, lambda e: epochs_done(e) >= 1, 90, "an epoch")
     os.kill(events[0]["pid"], signal.SIGKILL)
     time.sleep(0.5)
-    assert "stale" in kmon("ps", cwd=workdir).stdout
-    stop = kmon("stop", "doomed", cwd=workdir)
+    assert "stale" in run_kmon("ps", cwd=workdir).stdout
+    stop = run_kmon("stop", "doomed", cwd=workdir)
     assert stop.returncode == 2 and "not running (stale)" in stop.stderr
     terminal = Terminal(["attach", "doomed"], cwd=workdir, rows=30, cols=100)
     try:

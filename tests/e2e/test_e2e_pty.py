@@ -23,10 +23,7 @@ pytest.importorskip("pyte", reason="pyte is needed for the pty tests")
 
 from pty_helpers import Terminal  # noqa: E402 - after the skips above
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal"),
-]
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 
 #: Starting kmon imports TensorFlow (seconds, more on a busy machine).
 START_SECONDS = 60.0

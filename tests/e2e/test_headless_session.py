@@ -7,11 +7,7 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 from kmon.engine.log.eventlog import read_events
-
-pytestmark = pytest.mark.e2e
 
 DRIVER = """
 import sys

@@ -15,8 +15,6 @@ from pty_helpers import Terminal  # noqa: E402 - after the skips above
 
 from kmon.engine.log.eventlog import read_events  # noqa: E402
 
-pytestmark = pytest.mark.e2e
-
 USER_SCENARIOS = DATA / "user_scenarios"
 
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-import pytest
 from locations import BENCHMARKS
-
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy")
 
 SCRIPT = BENCHMARKS / "probe_overhead.py"
 

@@ -21,8 +21,6 @@ import pytest
 
 from kmon.engine.log.eventlog import read_events
 
-pytestmark = pytest.mark.e2e
-
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 SCRIPT = """\
 import keras

@@ -10,7 +10,6 @@ import pytest
 import tensorflow as tf
 
 from kmon.engine.events import (
-    EVENT_TYPES,
     Alarm,
     Batch,
     EpochEnd,
@@ -18,13 +17,11 @@ from kmon.engine.events import (
     FitStart,
     Notice,
     ValEnd,
+    ValueKinds,
 )
 from kmon.engine.run.fit_hook import FitHook
 from kmon.engine.stop import StopSignal
 from kmon.engine.training.callback import KmonCallback
-
-# Raised inside Keras (TF backend) when a metric variable is read with np.array().
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy")
 
 
 def _data(samples=100, features=4, seed=0):
@@ -81,11 +78,13 @@ def test_callback_streams_a_fit():
 
     per_epoch = ["epoch_start", "batch", "batch", "batch", "val_end", "epoch_end"]
     assert _types(events) == ["fit_start", *per_epoch, *per_epoch, "fit_end"]
-    if "value_kinds" in EVENT_TYPES:
-        # Described once per fit, just before the first batch.
-        types = [e.type for e in events]
-        assert types.count("value_kinds") == 1
-        assert types.index("value_kinds") == types.index("batch") - 1
+    # How each training log key is recovered: described once per fit, just before
+    # the first batch, every key the batches log included.
+    types = [e.type for e in events]
+    assert types.count("value_kinds") == 1
+    assert types.index("value_kinds") == types.index("batch") - 1
+    (kinds,) = [e for e in events if isinstance(e, ValueKinds)]
+    assert set(kinds.kinds) == {"loss", "mae"}
     start = events[0]
     assert isinstance(start, FitStart)
     assert (start.fit, start.epochs, start.steps) == (0, 2, 3)

@@ -10,7 +10,6 @@ last 8 are 0, so with batches of 32 each epoch's batch losses are
 
 from __future__ import annotations
 
-import asyncio
 import io
 import math
 
@@ -18,19 +17,18 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from event_stream import EventStream
 from textual.widgets import Label, Sparkline
-from tui_helpers import running, wait_until
+from tui_helpers import replayed
 
-from kmon.engine.events import MEAN, STEP_MEAN, RunEnd, RunStart
+from kmon.engine.events import MEAN, STEP_MEAN
 from kmon.engine.headless.reporter import HeadlessReporter
-from kmon.engine.log.sources import RecordedSource
 from kmon.engine.training import callback as callback_module
 from kmon.engine.training.callback import KmonCallback
 from kmon.engine.training.metric_kinds import KeyKind, classify_log_keys
 from kmon.engine.training.recovery import UNTRACKED, BatchValueRecovery
 from kmon.engine.view.explain import explain_epoch
 from kmon.engine.view.state import RunState
-from kmon.tui.app import MonitorApp
 from kmon.tui.widgets.series_panel import SeriesPanel
 
 SAMPLES, BATCH = 200, 32
@@ -257,20 +255,14 @@ def test_non_finite_values_pass_the_guard():
     assert math.isnan(recovered[1].values["acc"])
 
 
-def test_the_monitor_says_how_many_batch_losses_were_not_recoverable(misread_run):
-    events = [RunStart(script="guide.py"), *misread_run, RunEnd(status="ok")]
+async def test_the_monitor_says_how_many_batch_losses_were_not_recoverable(misread_run):
+    stream = EventStream(None).run_start("guide.py").extend(misread_run).run_end()
 
-    async def scenario():
-        app = MonitorApp(RecordedSource(events))
-        async with running(app, (100, 30)) as pilot:
-            await wait_until(pilot, lambda: app.state.finished)
-            await pilot.pause()
-            panel = app.query_one("#batch-values", SeriesPanel)
-            stats = str(panel.query_one(".series-stats", Label).content)
-            assert stats.endswith("6 batches · 8 not recoverable"), stats
-            assert list(panel.query_one(Sparkline).data) == pytest.approx([1.0] * 6)
-
-    asyncio.run(scenario())
+    async with replayed(stream, (100, 30)) as (app, pilot):
+        panel = app.query_one("#batch-values", SeriesPanel)
+        stats = str(panel.query_one(".series-stats", Label).content)
+        assert stats.endswith("6 batches · 8 not recoverable"), stats
+        assert list(panel.query_one(Sparkline).data) == pytest.approx([1.0] * 6)
 
 
 def test_a_logged_key_no_tracker_is_named_after_is_said_not_recoverable():

@@ -8,6 +8,7 @@ import re
 import time
 
 import pytest
+from event_stream import EventStream
 
 from kmon.engine.events import Batch, EpochEnd, Log, Notice, RunEnd, RunStart
 from kmon.engine.log.eventlog import EventLogReader, EventLogWriter, default_log_path, read_events
@@ -21,9 +22,10 @@ def _lines(path):
 def test_writer_writes_every_event_in_order(tmp_path):
     path = tmp_path / "sub" / "dir" / "run.jsonl"
     writer = EventLogWriter(path)
-    events = [RunStart(script="x.py")]
-    events += [Batch(step=i, logs={"loss": 1.0 / (i + 1)}) for i in range(5000)]
-    events += [EpochEnd(logs={"loss": math.nan}), RunEnd(status="ok")]
+    stream = EventStream(None).run_start("x.py")
+    for step in range(5000):
+        stream.batch({"loss": 1.0 / (step + 1)})
+    events = stream.epoch_end({"loss": math.nan}).run_end().events
     for event in events:
         writer.put(event)
     writer.close()
@@ -247,22 +249,17 @@ def test_events_against_the_schema_are_skipped_and_counted_by_type(tmp_path):
 def test_events_missing_their_epoch_or_step_do_not_add_epochs_or_steps(tmp_path):
     # A 3-epoch log of 50 steps an epoch with an epoch_end and a batch stripped of
     # the fields that place them once read as "4 epochs, 151 steps".
-    from kmon.engine.events import EpochStart, FitStart
     from kmon.engine.view.state import RunState
 
-    lines, t = (
-        [RunStart(t=0.0).to_json(), FitStart(fit=0, epochs=3, steps=50, t=0.0).to_json()],
-        0.0,
-    )
-    for epoch in range(3):
-        lines.append(EpochStart(fit=0, epoch=epoch, t=t).to_json())
-        for step in range(50):
-            t += 1.0
-            lines.append(Batch(fit=0, epoch=epoch, step=step, logs={"loss": 1.0}, t=t).to_json())
-        lines.append(EpochEnd(fit=0, epoch=epoch, logs={"loss": 1.0}, t=t).to_json())
+    stream = EventStream(0.0).run_start(None).fit_start(epochs=3, steps=50)
+    for _ in range(3):
+        stream.epoch_start()
+        for _ in range(50):
+            stream.wait(1.0).batch({"loss": 1.0})
+        stream.epoch_end()
+    lines = stream.run_end().lines()
     lines.insert(30, '{"v":1,"type":"batch","t":30.5,"fit":0,"epoch":0,"logs":{"loss":1.0}}')
     lines.insert(60, '{"v":1,"type":"epoch_end","t":55.5,"fit":0,"logs":{"loss":1.0}}')
-    lines.append(RunEnd(t=t).to_json())
     path = tmp_path / "run.jsonl"
     _write_lines(path, lines)
     events, report = read_events(path)

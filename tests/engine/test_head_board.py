@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import io
 
-from tui_helpers import load_events
+from event_stream import EventStream, load_events
 
 from kmon.engine.events import (
-    Batch,
-    EpochEnd,
-    EpochStart,
     FitStart,
-    ValEnd,
     ValueKinds,
     event_from_json,
 )
@@ -98,7 +94,7 @@ def test_cells_hold_history_and_validation_values_or_say_why_not():
 
 
 def test_cells_while_the_first_epoch_runs_and_without_validation():
-    start = FitStart(epochs=2, steps=2, heads=HEADS)
+    stream = EventStream(None).fit_start(epochs=2, steps=2, heads=HEADS)
     logs = {
         "loss": 2.0,
         "is_positive_loss": 0.7,
@@ -107,20 +103,20 @@ def test_cells_while_the_first_epoch_runs_and_without_validation():
         "is_positive_accuracy": 0.5,
         "topic_id_accuracy": 0.3,
     }
-    state = folded([start, EpochStart(), Batch(step=0, size=8, logs=logs)])
+    state = folded(stream.epoch_start().batch(logs, size=8).take())
     board = state.heads
     assert grid_cell(board, "is_positive", "accuracy", "train").value == 0.5
     assert grid_cell(board, "is_positive", "accuracy", "train").trend == ""
     assert grid_cell(board, None, "loss", "val").note == PENDING
 
-    state.apply_all([EpochEnd(logs=logs), EpochStart(epoch=1)])
+    state.apply_all(stream.epoch_end().epoch_start().take())
     assert grid_cell(board, None, "loss", "val").note == NO_VALIDATION
     lower = {**logs, "loss": 1.5, "topic_id_accuracy": 0.3}
-    state.apply(Batch(epoch=1, step=0, size=8, logs=lower))
+    state.apply_all(stream.batch(lower, size=8).take())
     assert grid_cell(board, None, "loss", "train").trend == "↓"
     assert grid_cell(board, "topic_id", "accuracy", "train").trend == "→"
 
-    state.apply(ValEnd(epoch=1, logs={"loss": 1.9, "topic_id_accuracy": 0.4}))
+    state.apply_all(stream.val_end({"loss": 1.9, "topic_id_accuracy": 0.4}).take())
     assert grid_cell(board, None, "loss", "val").value == 1.9
     assert grid_cell(board, "topic_id", "accuracy", "val").value == 0.4
     # A key the validation did not report: still not blank.
@@ -187,11 +183,8 @@ def test_head_maps_survive_the_json_round_trip():
 
 
 def test_log_keys_the_head_map_does_not_explain_are_listed_once_as_they_appear():
-    state = RunState()
-    state.apply(FitStart(fit=0, epochs=1, steps=3, heads=HEADS))
-    state.apply(EpochStart(fit=0, epoch=0))
+    stream = EventStream(None).fit_start(epochs=1, steps=3, heads=HEADS).epoch_start()
     logs = {"loss": 1.0, "is_positive_loss": 0.5}
-    state.apply(Batch(fit=0, step=0, logs=logs))
-    state.apply(Batch(fit=0, step=1, logs={**logs, "custom_tracker": 2.0}))
-    state.apply(Batch(fit=0, step=2, logs={**logs, "custom_tracker": 2.0, "other": 1.0}))
+    stream.batch(logs).batch({**logs, "custom_tracker": 2.0})
+    state = folded(stream.batch({**logs, "custom_tracker": 2.0, "other": 1.0}).events)
     assert state.heads.unplaced == ["custom_tracker", "other"]

@@ -6,17 +6,13 @@ from __future__ import annotations
 import io
 import re
 
+from event_stream import EventStream
+
 from kmon.engine.events import (
     Alarm,
-    EpochEnd,
-    EpochStart,
     Event,
-    FitEnd,
-    FitStart,
     Log,
     Notice,
-    RunEnd,
-    RunStart,
 )
 from kmon.engine.headless.reporter import FAST_EPOCH_SECONDS, GROUP_SECONDS, HeadlessReporter
 
@@ -25,18 +21,14 @@ T0 = 1_800_000_000.0
 
 def run_events(fits: int, epochs: int, seconds_per_epoch: float) -> list[Event]:
     """A run of ``fits`` fits of ``epochs`` epochs each, ``seconds_per_epoch`` apart."""
-    events: list[Event] = [RunStart(script="/x/train.py", t=T0)]
-    t = T0
+    stream = EventStream(T0).run_start("/x/train.py")
     for fit in range(fits):
-        events.append(FitStart(fit=fit, epochs=epochs, steps=2, t=t))
+        stream.fit_start(epochs=epochs, steps=2)
         for epoch in range(epochs):
-            events.append(EpochStart(fit=fit, epoch=epoch, t=t))
-            t += seconds_per_epoch
-            loss = 1.0 / (1 + fit * epochs + epoch)
-            events.append(EpochEnd(fit=fit, epoch=epoch, logs={"loss": loss}, t=t))
-        events.append(FitEnd(fit=fit, t=t))
-    events.append(RunEnd(status="ok", fits=fits, t=t))
-    return events
+            stream.epoch_start().wait(seconds_per_epoch)
+            stream.epoch_end({"loss": 1.0 / (1 + fit * epochs + epoch)})
+        stream.fit_end()
+    return stream.run_end().events
 
 
 def report(events: list[Event], **options) -> list[str]:

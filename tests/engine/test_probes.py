@@ -16,8 +16,6 @@ from kmon.engine.run.fit_hook import FitHook
 from kmon.engine.stop import StopSignal
 from kmon.engine.training.callback import KmonCallback
 
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy")
-
 #: Probe on a fixed schedule: the budget would make these tiny runs depend on timing.
 EVERY = ProbeConfig(every=3, gradient_every=2)
 
@@ -46,13 +44,6 @@ def series_windows(n=320, window=12, seed=0):
     x = np.stack([values[i : i + window] for i in range(n)])[..., None].astype("float32")
     y = np.stack([values[i + 1 : i + window + 1] for i in range(n)])[..., None].astype("float32")
     return x, y
-
-
-@pytest.fixture(autouse=True)
-def _clean_probe_settings():
-    yield
-    probes.clear_probe_batch()
-    probes.set_probe_config()
 
 
 # -- collapsing models ---------------------------------------------------------------------

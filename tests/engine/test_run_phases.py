@@ -7,8 +7,6 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-
 from kmon.engine.events import NO_FIT_TOPIC, Notice, ScriptStart
 from kmon.engine.phases import (
     NO_FIT_SECONDS,
@@ -149,7 +147,6 @@ def test_a_stop_before_the_script_starts_means_it_never_runs():
     assert (events[-1].status, events[-1].exit_code) == ("stopped", 130)
 
 
-@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy")
 def test_a_stop_in_a_fit_ends_it_and_between_fits_interrupts_nothing():
     import keras
 
@@ -199,7 +196,6 @@ def test_a_stop_in_a_fit_ends_it_and_between_fits_interrupts_nothing():
     assert (events[-1].status, events[-1].exit_code) == ("stopped", 0)
 
 
-@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy")
 def test_fit_start_names_the_callbacks_that_can_end_a_fit_early():
     import keras
 

@@ -18,9 +18,6 @@ from kmon.engine.run.runner import TrainingRun
 from kmon.engine.run.session import Session
 from kmon.engine.run.targets import CallableTarget, ScriptTarget
 
-# Raised inside Keras (TF backend) when a metric variable is read with np.array().
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy")
-
 RUN_TIMEOUT = 60.0
 
 TINY_FIT = """

@@ -16,8 +16,6 @@ from kmon.scenarios import lstm_constant_predictions as module
 #: Epochs each variant trains here. Two were not always enough under load.
 EPOCHS = 5
 
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy")
-
 
 def run_variant(folder, variant: str, **session_options) -> tuple[RunState, list]:
     run = run_scenario(folder, "lstm_constant_predictions", variant, **session_options)

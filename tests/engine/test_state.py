@@ -6,62 +6,54 @@ import io
 import math
 
 import pytest
+from event_stream import EventStream
 
 from kmon.engine.events import (
     Batch,
     EpochEnd,
     EpochStart,
+    Event,
     FitEnd,
     FitStart,
     Log,
     Notice,
     RunEnd,
     RunStart,
-    ValEnd,
 )
 from kmon.engine.headless.reporter import HeadlessReporter
 from kmon.engine.view.state import RunState
 
-T0 = 1_000.0
 STEP_SECONDS = 0.5
 
 
-class Clock:
-    def __init__(self, t: float = T0) -> None:
-        self.t = t
-
-    def __call__(self, advance: float = 0.0) -> float:
-        self.t += advance
-        return self.t
-
-
-def _fit(clock, fit, epochs, steps, *, initial_epoch=0, val=True):
-    """Events of one fit() with ``steps`` batches per epoch, one every STEP_SECONDS."""
-    events = [FitStart(fit=fit, epochs=epochs, steps=steps, initial_epoch=initial_epoch, t=clock())]
+def _fit(stream: EventStream, epochs, steps, *, initial_epoch=0, val=True) -> list[Event]:
+    """Add the run's next fit() with ``steps`` batches per epoch, one every
+    STEP_SECONDS, then validation in 0.25 s; returns the fit's events."""
+    first = len(stream)
+    stream.fit_start(epochs=epochs, steps=steps, initial_epoch=initial_epoch)
+    fit = stream.fit_number
     for epoch in range(initial_epoch, epochs):
-        events.append(EpochStart(fit=fit, epoch=epoch, t=clock()))
+        stream.epoch_start()
         for step in range(steps):
             loss = 1.0 / (fit * 10 + epoch + 1) + step * 0.01
-            events.append(
-                Batch(fit=fit, epoch=epoch, step=step, logs={"loss": loss}, t=clock(STEP_SECONDS))
-            )
+            stream.wait(STEP_SECONDS).batch({"loss": loss})
         logs = {"loss": 1.0 / (fit * 10 + epoch + 1)}
         if val:
-            events.append(ValEnd(fit=fit, epoch=epoch, logs={"loss": 2.0}, t=clock(0.25)))
+            stream.wait(0.25).val_end({"loss": 2.0})
             logs["val_loss"] = 2.0
-        events.append(EpochEnd(fit=fit, epoch=epoch, logs=logs, t=clock()))
-    events.append(FitEnd(fit=fit, t=clock()))
-    return events
+        stream.epoch_end(logs)
+    stream.fit_end()
+    return stream.events[first:]
 
 
-def test_two_fits_epochs_continue_across_fits():
-    clock = Clock()
+def test_two_fits_epochs_continue_across_fits(stream):
     state = RunState()
-    state.apply(RunStart(script="/home/me/train.py", argv=["/home/me/train.py", "-x"], t=clock()))
+    stream.run_start("/home/me/train.py", argv=["/home/me/train.py", "-x"])
+    state.apply(stream.events[-1])
     assert state.name == "train.py" and state.argv == ["/home/me/train.py", "-x"]
     assert state.phase == "starting" and not state.finished
 
-    first = _fit(clock, 0, epochs=2, steps=4)
+    first = _fit(stream, epochs=2, steps=4)
     state.apply_all(first)
     assert [(r.fit, r.epoch, r.number) for r in state.history] == [(0, 0, 1), (0, 1, 2)]
     assert state.epochs_total == 2
@@ -70,7 +62,7 @@ def test_two_fits_epochs_continue_across_fits():
     # Epoch time: from epoch_start to epoch_end (4 batches and validation).
     assert state.history[0].seconds == pytest.approx(4 * STEP_SECONDS + 0.25)
 
-    second = _fit(clock, 1, epochs=3, steps=5)
+    second = _fit(stream, epochs=3, steps=5)
     state.apply(second[0])  # fit_start
     assert state.epochs_total == 5
     assert state.steps == 5
@@ -90,11 +82,10 @@ def test_two_fits_epochs_continue_across_fits():
     assert len(state.batch_loss) == 23
 
 
-def test_epoch_numbers_with_initial_epoch():
-    clock = Clock()
+def test_epoch_numbers_with_initial_epoch(stream):
     state = RunState()
-    state.apply_all(_fit(clock, 0, epochs=2, steps=2))
-    resumed = _fit(clock, 1, epochs=5, steps=2, initial_epoch=3)
+    state.apply_all(_fit(stream, epochs=2, steps=2))
+    resumed = _fit(stream, epochs=5, steps=2, initial_epoch=3)
     state.apply_all(resumed[:2])
     assert state.epoch == 3
     assert state.epoch_number == 3
@@ -103,10 +94,9 @@ def test_epoch_numbers_with_initial_epoch():
     assert [r.number for r in state.history] == [1, 2, 3, 4]
 
 
-def test_steps_per_second_and_eta_from_event_times():
-    clock = Clock()
+def test_steps_per_second_and_eta_from_event_times(stream):
     state = RunState()
-    events = _fit(clock, 0, epochs=3, steps=10)
+    events = _fit(stream, epochs=3, steps=10)
     # fit_start, epoch_start, then 4 batches of epoch 0.
     state.apply_all(events[:6])
     assert state.step == 3
@@ -117,10 +107,9 @@ def test_steps_per_second_and_eta_from_event_times():
     assert state.fit_eta_seconds() == pytest.approx((6 + 20) * STEP_SECONDS)
 
 
-def test_etas_count_validation_as_long_as_the_last_one_and_stop_with_the_fit():
-    clock = Clock()
+def test_etas_count_validation_as_long_as_the_last_one_and_stop_with_the_fit(stream):
     state = RunState()
-    events = _fit(clock, 0, epochs=3, steps=10)
+    events = _fit(stream, epochs=3, steps=10)
     # Epoch 0 (validated in 0.25 s), then 4 batches of epoch 1.
     end_of_epoch_0 = next(i for i, e in enumerate(events) if e.type == "epoch_end")
     state.apply_all(events[: end_of_epoch_0 + 6])
@@ -140,10 +129,9 @@ def test_etas_count_validation_as_long_as_the_last_one_and_stop_with_the_fit():
     assert state.epoch_eta_seconds() is None and state.fit_eta_seconds() is None
 
 
-def test_rate_unknown_with_one_batch_and_eta_unknown_without_steps():
-    clock = Clock()
+def test_rate_unknown_with_one_batch_and_eta_unknown_without_steps(stream):
     state = RunState()
-    events = _fit(clock, 0, epochs=2, steps=3)
+    events = _fit(stream, epochs=2, steps=3)
     state.apply_all(events[:3])
     assert state.steps_per_second is None
     assert state.fit_eta_seconds() is None
@@ -233,10 +221,9 @@ def test_epoch_batch_loss_range_leaves_out_and_counts_non_finite_losses():
 
 
 @pytest.mark.parametrize(("epochs_run", "stopped"), [(2, True), (3, False)])
-def test_a_fit_stopped_before_its_last_epoch_says_so(epochs_run, stopped):
+def test_a_fit_stopped_before_its_last_epoch_says_so(epochs_run, stopped, stream):
     """``model.stop_training`` set during the last epoch ends the fit on time."""
-    clock = Clock()
-    events = _fit(clock, 0, epochs_run, 2)
+    events = _fit(stream, epochs_run, 2)
     events[0] = FitStart(fit=0, epochs=3, steps=2, t=events[0].t)
     events[-1] = FitEnd(fit=0, stopped_early=True, t=events[-1].t)
     state = RunState()

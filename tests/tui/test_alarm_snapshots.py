@@ -4,17 +4,11 @@ new baselines with ``pytest tests/tui/test_alarm_snapshots.py --snapshot-update`
 
 from __future__ import annotations
 
-import pytest
-from tui_helpers import load_events, wait_until
+from event_stream import load_events
+from tui_helpers import wait_until
 
 from kmon.engine.log.sources import RecordedSource
 from kmon.tui.app import MonitorApp
-
-
-@pytest.fixture(autouse=True)
-def _colors(monkeypatch):
-    """Textual turns monochrome when NO_COLOR is set: baselines are in colour."""
-    monkeypatch.delenv("NO_COLOR", raising=False)
 
 
 async def show_alarms(pilot) -> None:

@@ -1,44 +1,32 @@
-"""The monitor app, driven through Textual's Pilot on recorded and hand-fed events."""
+"""The monitor app on recorded and hand-built runs, driven through Textual's Pilot:
+what each pane shows, the keys, a terminal too small, and replay's own clock (a live
+run: tests/tui/test_tui_live.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 
 import pytest
+from event_stream import EventStream, load_events
 from locations import DATA
-from textual.geometry import Region
 from textual.widgets import Label, Sparkline, TabbedContent
-from tui_helpers import StandInLiveSource, load_events, running, wait_until
+from tui_helpers import header_text, replayed, running, wait_until
 
 from kmon.engine.events import (
-    Batch,
-    EpochEnd,
-    EpochStart,
-    FitEnd,
-    FitStart,
-    Log,
-    Notice,
-    RunEnd,
-    RunStart,
+    Event,
 )
 from kmon.engine.format import format_duration, format_value
 from kmon.engine.log.sources import UNFINISHED_NOTE, LogFileSource, RecordedSource
 from kmon.engine.phases import NO_TRAINING_NOTE
 from kmon.tui.app import SMOOTHED_CAPTION, VALUES_CAPTION, MonitorApp
-from kmon.tui.screens.confirm_quit import ConfirmQuit
 from kmon.tui.screens.help import HelpScreen
 from kmon.tui.widgets.epoch_chart import EpochChart
 from kmon.tui.widgets.explanation import Explanation
 from kmon.tui.widgets.log_pane import LogPane
-from kmon.tui.widgets.run_header import RunHeader
 from kmon.tui.widgets.series_panel import SeriesPanel
 
 SIZE = (80, 24)
 
-
-def header_text(app: MonitorApp) -> str:
-    return str(app.query_one(RunHeader).text)
 
 
 def log_text(app: MonitorApp) -> str:
@@ -92,276 +80,224 @@ def train_evals(events) -> list[float]:
 # -- a finished recording -------------------------------------------------------------
 
 
-def test_replay_shows_the_finished_run():
+async def test_replay_shows_the_finished_run():
     events = load_events("two_fits")
 
-    async def scenario():
-        app = MonitorApp(RecordedSource(events))
-        async with running(app, SIZE) as pilot:
-            await wait_until(pilot, lambda: app.state.finished)
-            await pilot.pause()
-            header = header_text(app)
-            # Only the script's file name, never the recording machine's path.
-            assert "kmon two_fits.py" in header
-            assert "/work/" not in header and "/tmp" not in header
-            # The second fit's last epoch, not the run's "5/5": more fits might follow.
-            assert "fit 1 (2 so far) · epoch 2/2 of this fit" in header
-            assert "✔ finished" in header
-            assert "4/4" in header
-            assert "ETA" not in header
-            assert app.query_one(TabbedContent).active == "loss-tab"
+    async with replayed(events, SIZE) as (app, pilot):
+        header = header_text(app)
+        # Only the script's file name, never the recording machine's path.
+        assert "kmon two_fits.py" in header
+        assert "/work/" not in header and "/tmp" not in header
+        # The second fit's last epoch, not the run's "5/5": more fits might follow.
+        assert "fit 1 (2 so far) · epoch 2/2 of this fit" in header
+        assert "✔ finished" in header
+        assert "4/4" in header
+        assert "ETA" not in header
+        assert app.query_one(TabbedContent).active == "loss-tab"
 
-            # Each batch's own loss: all 20 points, the highest one kept.
-            values = sparkline_data(app, "batch-values")
-            assert values == recovered_values(events)
-            assert max(values) == max(recovered_values(events))
-            assert "20 batches" in stats_text(app, "batch-values")
-            # Keras's running means, as its progress bar showed them.
-            means = sparkline_data(app, "batch-loss")
-            assert len(means) == 20
-            assert max(means) == max(running_means(events))
-            assert stats_text(app, "batch-loss").startswith(
-                f"last {format_value(running_means(events)[-1])}"
-            )
+        # Each batch's own loss: all 20 points, the highest one kept.
+        values = sparkline_data(app, "batch-values")
+        assert values == recovered_values(events)
+        assert max(values) == max(recovered_values(events))
+        assert "20 batches" in stats_text(app, "batch-values")
+        # Keras's running means, as its progress bar showed them.
+        means = sparkline_data(app, "batch-loss")
+        assert len(means) == 20
+        assert max(means) == max(running_means(events))
+        assert stats_text(app, "batch-loss").startswith(
+            f"last {format_value(running_means(events)[-1])}"
+        )
 
-            # The epoch chart: History's loss, val_loss (first fit only) and
-            # evaluate() on the training data, over epochs 1..5.
-            loss, val, evaluated = (
-                history(events, "loss"),
-                history(events, "val_loss"),
-                train_evals(events),
-            )
-            assert (len(loss), len(val), len(evaluated)) == (5, 3, 5)
-            assert plotted(app) == {
-                "History loss": ([1, 2, 3, 4, 5], loss),
-                "val_loss": ([1, 2, 3], val),
-                "evaluate() on train": ([1, 2, 3, 4, 5], evaluated),
-            }
-            chart = chart_text(app)
-            assert "loss per epoch" in chart
-            for label in plotted(app):
-                assert label in chart
-            assert chart.rstrip().splitlines()[-1].split() == ["1", "2", "3", "4", "5"]
+        # The epoch chart: History's loss, val_loss (first fit only) and
+        # evaluate() on the training data, over epochs 1..5.
+        loss, val, evaluated = (
+            history(events, "loss"),
+            history(events, "val_loss"),
+            train_evals(events),
+        )
+        assert (len(loss), len(val), len(evaluated)) == (5, 3, 5)
+        assert plotted(app) == {
+            "History loss": ([1, 2, 3, 4, 5], loss),
+            "val_loss": ([1, 2, 3], val),
+            "evaluate() on train": ([1, 2, 3, 4, 5], evaluated),
+        }
+        chart = chart_text(app)
+        assert "loss per epoch" in chart
+        for label in plotted(app):
+            assert label in chart
+        assert chart.rstrip().splitlines()[-1].split() == ["1", "2", "3", "4", "5"]
 
-            explanation = str(app.query_one(Explanation).content)
-            assert explanation.startswith("[b]Epoch 5:[/b] ")
-            assert f"History's loss {format_value(loss[-1])}" in explanation
-            assert "dropout" in explanation
+        explanation = str(app.query_one(Explanation).content)
+        assert explanation.startswith("[b]Epoch 5:[/b] ")
+        assert f"History's loss {format_value(loss[-1])}" in explanation
+        assert "dropout" in explanation
 
-            assert app.query_one(LogPane).border_title == "output · 8 lines"
-
-    asyncio.run(scenario())
+        assert app.query_one(LogPane).border_title == "output · 8 lines"
 
 
-def test_output_tab_shows_what_the_script_printed():
-    async def scenario():
-        app = MonitorApp(RecordedSource(load_events("two_fits")))
-        async with running(app, SIZE) as pilot:
-            await wait_until(pilot, lambda: app.state.finished)
-            await pilot.press("o")
-            assert app.query_one(TabbedContent).active == "output-tab"
-            await wait_until(pilot, lambda: "all done" in log_text(app))
-            lines = log_text(app).splitlines()
-            assert lines.index("first fit done, fine-tuning") < lines.index("all done")
-            assert app.query_one(LogPane).region.height > 0
-            await pilot.press("l")
-            assert app.query_one(TabbedContent).active == "loss-tab"
-
-    asyncio.run(scenario())
+async def test_output_tab_shows_what_the_script_printed():
+    app = MonitorApp(RecordedSource(load_events("two_fits")))
+    async with running(app, SIZE) as pilot:
+        await wait_until(pilot, lambda: app.state.finished)
+        await pilot.press("o")
+        assert app.query_one(TabbedContent).active == "output-tab"
+        await wait_until(pilot, lambda: "all done" in log_text(app))
+        lines = log_text(app).splitlines()
+        assert lines.index("first fit done, fine-tuning") < lines.index("all done")
+        assert app.query_one(LogPane).region.height > 0
+        await pilot.press("l")
+        assert app.query_one(TabbedContent).active == "loss-tab"
 
 
-def test_s_toggles_the_smoothed_batch_values():
-    async def scenario():
-        app = MonitorApp(RecordedSource(load_events("two_fits")))
-        async with running(app, SIZE) as pilot:
-            await wait_until(pilot, lambda: app.state.finished)
-            panel = app.query_one("#batch-values", SeriesPanel)
-            raw = sparkline_data(app, "batch-values")
-            assert panel.border_title == VALUES_CAPTION
+async def test_s_toggles_the_smoothed_batch_values():
+    app = MonitorApp(RecordedSource(load_events("two_fits")))
+    async with running(app, SIZE) as pilot:
+        await wait_until(pilot, lambda: app.state.finished)
+        panel = app.query_one("#batch-values", SeriesPanel)
+        raw = sparkline_data(app, "batch-values")
+        assert panel.border_title == VALUES_CAPTION
 
-            await pilot.press("s")
-            assert app.smoothing
-            assert panel.border_title == SMOOTHED_CAPTION
-            smoothed = sparkline_data(app, "batch-values")
-            assert smoothed == app.state.batch_ema.highs()
-            assert len(smoothed) == len(raw) and smoothed != raw
-            # Smoothing narrows the range; it never invents a higher peak.
-            assert max(smoothed) < max(raw)
+        await pilot.press("s")
+        assert app.smoothing
+        assert panel.border_title == SMOOTHED_CAPTION
+        smoothed = sparkline_data(app, "batch-values")
+        assert smoothed == app.state.batch_ema.highs()
+        assert len(smoothed) == len(raw) and smoothed != raw
+        # Smoothing narrows the range; it never invents a higher peak.
+        assert max(smoothed) < max(raw)
 
-            await pilot.press("s")
-            assert panel.border_title == VALUES_CAPTION
-            assert sparkline_data(app, "batch-values") == raw
-
-    asyncio.run(scenario())
+        await pilot.press("s")
+        assert panel.border_title == VALUES_CAPTION
+        assert sparkline_data(app, "batch-values") == raw
 
 
-def test_gradual_replay_reaches_the_same_final_state():
+async def test_gradual_replay_reaches_the_same_final_state():
     events = load_events("two_fits")
 
-    async def scenario():
-        app = MonitorApp(RecordedSource(events, per_drain=6))
-        async with running(app, SIZE) as pilot:
-            assert not app.state.finished
-            seen_epochs = []
+    app = MonitorApp(RecordedSource(events, per_drain=6))
+    async with running(app, SIZE) as pilot:
+        assert not app.state.finished
+        seen_epochs = []
 
-            def note() -> bool:
-                seen_epochs.append(len(app.state.history))
-                return app.state.finished
+        def note() -> bool:
+            seen_epochs.append(len(app.state.history))
+            return app.state.finished
 
-            await wait_until(pilot, note, timeout=5)
-            await pilot.pause()
-            # Epochs arrived a few at a time, never went backwards.
-            assert seen_epochs == sorted(seen_epochs)
-            assert len(set(seen_epochs)) > 2
-            assert "epoch 2/2 of this fit" in header_text(app)
-            assert "✔ finished" in header_text(app)
-            assert sparkline_data(app, "batch-values") == recovered_values(events)
-            assert max(sparkline_data(app, "batch-loss")) == max(running_means(events))
-            assert "Epoch 5:" in str(app.query_one(Explanation).content)
-            assert plotted(app)["History loss"] == ([1, 2, 3, 4, 5], history(events, "loss"))
-
-    asyncio.run(scenario())
+        await wait_until(pilot, note, timeout=5)
+        await pilot.pause()
+        # Epochs arrived a few at a time, never went backwards.
+        assert seen_epochs == sorted(seen_epochs)
+        assert len(set(seen_epochs)) > 2
+        assert "epoch 2/2 of this fit" in header_text(app)
+        assert "✔ finished" in header_text(app)
+        assert sparkline_data(app, "batch-values") == recovered_values(events)
+        assert max(sparkline_data(app, "batch-loss")) == max(running_means(events))
+        assert "Epoch 5:" in str(app.query_one(Explanation).content)
+        assert plotted(app)["History loss"] == ([1, 2, 3, 4, 5], history(events, "loss"))
 
 
-def one_epoch(script: str, losses: list[float]) -> list:
+def one_epoch(script: str, losses: list[float]) -> list[Event]:
     """A finished run of one epoch whose batches had ``losses``, 1 ms apart (the
     running means as Keras would log them, batches of one sample)."""
-    steps = len(losses)
-    events = [RunStart(script=script, t=0.0), FitStart(epochs=1, steps=steps, t=0.0)]
-    events.append(EpochStart(t=0.0))
-    mean = 0.0
-    for step, value in enumerate(losses):
-        mean += (value - mean) / (step + 1)
-        events.append(
-            Batch(step=step, size=1, logs={"loss": mean}, values={"loss": value}, t=step / 1000)
-        )
-    return [*events, EpochEnd(logs={"loss": mean}, t=steps / 1000), RunEnd(t=steps / 1000)]
+    stream = EventStream(0.0).run_start(script).fit_start(epochs=1, steps=len(losses))
+    return stream.epoch(losses, size=1, every=0.001).run_end().events
 
 
-def test_a_spike_survives_bucketing_in_the_batch_sparklines():
+async def test_a_spike_survives_bucketing_in_the_batch_sparklines():
     losses = [50.0 if step == 3777 else 1.0 - step / 10000 for step in range(5000)]
     events = one_epoch("spike.py", losses)
 
-    async def scenario():
-        app = MonitorApp(RecordedSource(events))
-        async with running(app, SIZE) as pilot:
-            await wait_until(pilot, lambda: app.state.finished)
-            await pilot.pause()
-            values = sparkline_data(app, "batch-values")
-            assert len(values) <= app.state.series_capacity
-            assert max(values) == 50.0
-            assert "5,000 batches" in stats_text(app, "batch-values")
-            means = sparkline_data(app, "batch-loss")
-            assert max(means) == max(e.logs["loss"] for e in events if e.type == "batch")
-
-    asyncio.run(scenario())
+    async with replayed(events, SIZE) as (app, pilot):
+        values = sparkline_data(app, "batch-values")
+        assert len(values) <= app.state.series_capacity
+        assert max(values) == 50.0
+        assert "5,000 batches" in stats_text(app, "batch-values")
+        means = sparkline_data(app, "batch-loss")
+        assert max(means) == max(e.logs["loss"] for e in events if e.type == "batch")
 
 
-def test_g_draws_the_batch_sparklines_on_a_log_scale():
+async def test_g_draws_the_batch_sparklines_on_a_log_scale():
     """A loss falling by four orders of magnitude is a flat line on a linear scale."""
     events = one_epoch("fall.py", [10.0 ** (1 - step / 100) for step in range(400)])  # to 1e-3
 
-    async def scenario():
-        app = MonitorApp(RecordedSource(events))
-        async with running(app, SIZE) as pilot:
-            await wait_until(pilot, lambda: app.state.finished)
-            await pilot.pause()
-            linear = sparkline_data(app, "batch-values")
-            assert linear == app.state.batch_values.highs()
-            assert stats_text(app, "batch-values").endswith(" · g: log scale")
+    async with replayed(events, SIZE) as (app, pilot):
+        linear = sparkline_data(app, "batch-values")
+        assert linear == app.state.batch_values.highs()
+        assert stats_text(app, "batch-values").endswith(" · g: log scale")
 
-            await pilot.press("g")
-            logged = sparkline_data(app, "batch-values")
-            assert logged == pytest.approx([math.log10(v) for v in linear])
-            assert logged[0] == pytest.approx(1.0) and logged[-1] == pytest.approx(-2.99)
-            means = sparkline_data(app, "batch-loss")
-            assert means == pytest.approx([math.log10(v) for v in app.state.batch_loss.highs()])
-            for panel in ("batch-values", "batch-loss"):
-                assert panel_title(app, panel).endswith(" · LOG SCALE (g: linear)")
-            # The stats stay in the loss's own units.
-            assert stats_text(app, "batch-values") == (
-                "last 0.0010 · min 0.0010 · max 10.00 · 400 batches"
-            )
+        await pilot.press("g")
+        logged = sparkline_data(app, "batch-values")
+        assert logged == pytest.approx([math.log10(v) for v in linear])
+        assert logged[0] == pytest.approx(1.0) and logged[-1] == pytest.approx(-2.99)
+        means = sparkline_data(app, "batch-loss")
+        assert means == pytest.approx([math.log10(v) for v in app.state.batch_loss.highs()])
+        for panel in ("batch-values", "batch-loss"):
+            assert panel_title(app, panel).endswith(" · LOG SCALE (g: linear)")
+        # The stats stay in the loss's own units.
+        assert stats_text(app, "batch-values") == (
+            "last 0.0010 · min 0.0010 · max 10.00 · 400 batches"
+        )
 
-            await pilot.press("g")
-            assert sparkline_data(app, "batch-values") == linear
-            assert panel_title(app, "batch-values") == VALUES_CAPTION
-
-    asyncio.run(scenario())
+        await pilot.press("g")
+        assert sparkline_data(app, "batch-values") == linear
+        assert panel_title(app, "batch-values") == VALUES_CAPTION
 
 
-def test_failed_recording_says_failed():
+async def test_failed_recording_says_failed():
     events = load_events("failed")
 
-    async def scenario():
-        app = MonitorApp(RecordedSource(events))
-        async with running(app, SIZE) as pilot:
-            await wait_until(pilot, lambda: app.state.finished)
-            await pilot.pause()
-            header = header_text(app)
-            assert "kmon failed.py" in header
-            # Why, on every tab: the exception's line, cut to the terminal's width.
-            first = header.splitlines()[0]
-            assert "✘ failed (exit 1): RuntimeError: fixture" in first
-            assert first.endswith("…") and len(first) <= SIZE[0] - 2
-            assert "epoch 1/1" in header
-            assert plotted(app) == {"History loss": ([1], history(events, "loss"))}
-            await pilot.press("o")
-            await wait_until(pilot, lambda: "about to fail" in log_text(app))
-            # The traceback comes last in the output, as Python prints it.
-            lines = log_text(app).splitlines()
-            assert lines[-4:] == [
-                "Traceback (most recent call last):",
-                '  File "/work/main/tests/data/scripts/failed.py", line 18, in <module>',
-                '    raise RuntimeError("fixture failure after one epoch")',
-                "RuntimeError: fixture failure after one epoch",
-            ]
-
-    asyncio.run(scenario())
+    async with replayed(events, SIZE) as (app, pilot):
+        header = header_text(app)
+        assert "kmon failed.py" in header
+        # Why, on every tab: the exception's line, cut to the terminal's width.
+        first = header.splitlines()[0]
+        assert "✘ failed (exit 1): RuntimeError: fixture" in first
+        assert first.endswith("…") and len(first) <= SIZE[0] - 2
+        assert "epoch 1/1" in header
+        assert plotted(app) == {"History loss": ([1], history(events, "loss"))}
+        await pilot.press("o")
+        await wait_until(pilot, lambda: "about to fail" in log_text(app))
+        # The traceback comes last in the output, as Python prints it.
+        lines = log_text(app).splitlines()
+        assert lines[-4:] == [
+            "Traceback (most recent call last):",
+            '  File "/work/main/tests/data/scripts/failed.py", line 18, in <module>',
+            '    raise RuntimeError("fixture failure after one epoch")',
+            "RuntimeError: fixture failure after one epoch",
+        ]
 
 
-def test_a_script_that_never_trains_says_so_on_screen():
-    events = [
-        RunStart(script="/x/setup.py", t=0.0),
-        Log(text="preparing data only", t=0.1),
-        Notice(level="warning", text=NO_TRAINING_NOTE, t=0.2),
-        RunEnd(status="ok", exit_code=0, t=0.2),
-    ]
+async def test_a_script_that_never_trains_says_so_on_screen():
+    stream = EventStream(0.0).run_start("/x/setup.py")
+    stream.wait(0.1).log("preparing data only")
+    stream.wait(0.1).notice(NO_TRAINING_NOTE, level="warning").run_end()
+    events = stream.events
 
-    async def scenario():
-        app = MonitorApp(RecordedSource(events))
-        async with running(app, SIZE) as pilot:
-            await wait_until(pilot, lambda: app.state.finished)
-            await pilot.pause()
-            # The Loss tab says why it stays empty, not "explanations appear...".
-            explanation = str(app.query_one(Explanation).content)
-            assert explanation == f"No epoch finished in this run: {NO_TRAINING_NOTE}."
-            # The Output tab has kmon's word among the script's lines.
-            await pilot.press("o")
-            await wait_until(pilot, lambda: "[kmon]" in log_text(app))
-            lines = log_text(app).splitlines()  # wrapped at the pane's width
-            assert lines[0] == "preparing data only"
-            assert " ".join(" ".join(lines[1:]).split()) == f"[kmon] warning: {NO_TRAINING_NOTE}"
-
-    asyncio.run(scenario())
+    async with replayed(events, SIZE) as (app, pilot):
+        # The Loss tab says why it stays empty, not "explanations appear...".
+        explanation = str(app.query_one(Explanation).content)
+        assert explanation == f"No epoch finished in this run: {NO_TRAINING_NOTE}."
+        # The Output tab has kmon's word among the script's lines.
+        await pilot.press("o")
+        await wait_until(pilot, lambda: "[kmon]" in log_text(app))
+        lines = log_text(app).splitlines()  # wrapped at the pane's width
+        assert lines[0] == "preparing data only"
+        assert " ".join(" ".join(lines[1:]).split()) == f"[kmon] warning: {NO_TRAINING_NOTE}"
 
 
-def test_replay_of_a_log_cut_short_does_not_say_training_forever(tmp_path):
+async def test_replay_of_a_log_cut_short_does_not_say_training_forever(tmp_path):
     whole = DATA / "three_heads.jsonl"
     lines = whole.read_text(encoding="utf-8").splitlines(keepends=True)
     cut = tmp_path / "cut.jsonl"
     cut.write_text("".join(lines[: len(lines) // 2]) + lines[len(lines) // 2][:30], "utf-8")
 
-    async def scenario():
-        app = MonitorApp(LogFileSource(cut))
-        async with running(app, (100, 30)) as pilot:
-            await wait_until(pilot, lambda: app.state.finished)
-            await pilot.pause()
-            header = header_text(app)
-            assert "… the log ends here (no run_end)" in header and "training" not in header
-            assert [n.text for n in app.state.notices] == [UNFINISHED_NOTE]
-
-    asyncio.run(scenario())
+    app = MonitorApp(LogFileSource(cut))
+    async with running(app, (100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.state.finished)
+        await pilot.pause()
+        header = header_text(app)
+        assert "… the log ends here (no run_end)" in header and "training" not in header
+        assert [n.text for n in app.state.notices] == [UNFINISHED_NOTE]
     # A whole log ends with its own run_end, and nothing is made up.
     source = LogFileSource(whole)
     events = []
@@ -374,224 +310,63 @@ def test_replay_of_a_log_cut_short_does_not_say_training_forever(tmp_path):
 # -- keys -----------------------------------------------------------------------------
 
 
-def test_question_mark_opens_help_and_escape_closes_it():
-    async def scenario():
-        app = MonitorApp(RecordedSource(load_events("two_fits")))
-        async with running(app, SIZE) as pilot:
-            await pilot.press("question_mark")
-            assert isinstance(app.screen, HelpScreen)
-            texts = " ".join(str(w.content) for w in app.screen.query("Label, Static"))
-            assert "kmon — keys" in texts
-            assert "What the series mean" in texts
-            await pilot.press("escape")
-            assert not isinstance(app.screen, HelpScreen)
-            assert app.return_value is None
-
-    asyncio.run(scenario())
+async def test_question_mark_opens_help_and_escape_closes_it():
+    app = MonitorApp(RecordedSource(load_events("two_fits")))
+    async with running(app, SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        texts = " ".join(str(w.content) for w in app.screen.query("Label, Static"))
+        assert "kmon — keys" in texts
+        assert "What the series mean" in texts
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        assert app.return_value is None
 
 
-def test_q_on_a_finished_recording_exits_done():
-    async def scenario():
-        app = MonitorApp(RecordedSource(load_events("two_fits")))
-        async with running(app, SIZE) as pilot:
-            await wait_until(pilot, lambda: app.state.finished)
-            await pilot.press("q")
-            await wait_until(pilot, lambda: app.return_value is not None)
-        return app.return_value
-
-    assert asyncio.run(scenario()) == "done"
+async def test_q_on_a_finished_recording_exits_done():
+    app = MonitorApp(RecordedSource(load_events("two_fits")))
+    async with running(app, SIZE) as pilot:
+        await wait_until(pilot, lambda: app.state.finished)
+        await pilot.press("q")
+        await wait_until(pilot, lambda: app.return_value is not None)
+    assert app.return_value == "done"
 
 
-def test_ctrl_c_on_a_recording_exits_done():
-    async def scenario():
-        app = MonitorApp(RecordedSource(load_events("failed")))
-        async with running(app, SIZE) as pilot:
-            await pilot.press("ctrl+c")
-            await wait_until(pilot, lambda: app.return_value is not None)
-        return app.return_value
-
-    assert asyncio.run(scenario()) == "done"
-
-
-# -- quitting a live run ----------------------------------------------------------------
-
-
-def _training_events() -> list:
-    events = [
-        RunStart(script="/somewhere/train.py"),
-        FitStart(epochs=3, steps=10),
-        EpochStart(),
-    ]
-    events += [
-        Batch(step=step, size=8, logs={"loss": 1.0 / (step + 1)}, values={"loss": 1.0})
-        for step in range(4)
-    ]
-    events.append(Log(text="hello from the script"))
-    return events
-
-
-def test_the_header_repaints_only_the_line_that_changed():
-    source = StandInLiveSource()
-    source.put(*_training_events())
-
-    async def scenario():
-        app = MonitorApp(source)
-        async with running(app, SIZE) as pilot:
-            await wait_until(pilot, lambda: app.state.batches == 4)
-            await pilot.pause()
-            header = app.query_one(RunHeader)
-
-            def painted() -> list[str]:
-                # Through Textual's own line cache, which a partial refresh must mark.
-                region = Region(0, 0, header.size.width, 2)
-                return [strip.text for strip in header.render_lines(region)]
-
-            title, progress = painted()
-            assert "kmon train.py" in title and " 4/10 " in progress
-            title_strip = header._strips[0]
-
-            more = [
-                Batch(step=s, size=8, logs={"loss": 0.1}, values={"loss": 0.1}) for s in (4, 5, 6)
-            ]
-            source.put(*more)
-            await wait_until(pilot, lambda: app.state.batches == 7)
-            await pilot.pause()
-            new_title, new_progress = painted()
-            assert new_title == title
-            assert " 7/10 " in new_progress
-            assert header._strips[0] is title_strip  # not rendered again
-
-            source.put(EpochEnd(logs={"loss": 0.1}), EpochStart(epoch=1))
-            await wait_until(pilot, lambda: "epoch 2/3" in painted()[0])
-
-    asyncio.run(scenario())
-
-
-def test_quit_while_running_asks_then_stops_gracefully():
-    source = StandInLiveSource()
-    source.put(*_training_events())
-
-    async def scenario():
-        app = MonitorApp(source)
-        async with running(app, SIZE) as pilot:
-            await wait_until(pilot, lambda: app.state.batches == 4)
-            assert "● training" in header_text(app)
-            assert "kmon train.py" in header_text(app)
-
-            # q asks first; "n" keeps training.
-            await pilot.press("q")
-            assert isinstance(app.screen, ConfirmQuit)
-            assert str(app.screen.query_one("#question", Label).content) == (
-                "Stop training and quit?"
-            )
-            await pilot.press("n")
-            assert not isinstance(app.screen, ConfirmQuit)
-            assert source.stop_requests == 0
-            assert not app.stopping
-            assert app.return_value is None
-
-            # q, y: stop requested, the app waits for the run to end.
-            await pilot.press("q")
-            assert isinstance(app.screen, ConfirmQuit)
-            await pilot.press("y")
-            assert not isinstance(app.screen, ConfirmQuit)
-            assert source.stop_requests == 1
-            assert app.stopping
-            await wait_until(pilot, lambda: "stopping…" in header_text(app))
-            await pilot.pause(0.25)
-            assert app.return_value is None
-
-            # Training keeps reporting until the run really ends.
-            source.put(Batch(step=4, size=8, logs={"loss": 0.2}, values={"loss": 0.2}))
-            await wait_until(pilot, lambda: app.state.batches == 5)
-            assert app.return_value is None
-
-            source.running = False
-            source.put(RunEnd(status="stopped", exit_code=0))
-            await wait_until(pilot, lambda: app.return_value is not None)
-        return app.return_value
-
-    assert asyncio.run(scenario()) == "done"
-    assert source.stop_requests == 1
-
-
-def test_quit_twice_abandons_a_run_that_does_not_stop():
-    source = StandInLiveSource()
-    source.put(*_training_events())
-
-    async def scenario():
-        app = MonitorApp(source)
-        async with running(app, SIZE) as pilot:
-            await wait_until(pilot, lambda: app.state.batches == 4)
-            await pilot.press("q", "y")
-            assert source.stop_requests == 1
-            await wait_until(pilot, lambda: "stopping…" in header_text(app))
-
-            # Still running: a second q asks whether to quit without waiting.
-            await pilot.press("q")
-            assert isinstance(app.screen, ConfirmQuit)
-            assert str(app.screen.query_one("#question", Label).content) == (
-                "Quit now, without waiting?"
-            )
-            await pilot.press("n")
-            assert app.return_value is None
-            await pilot.press("q")
-            await pilot.press("y")
-            await wait_until(pilot, lambda: app.return_value is not None)
-        return app.return_value
-
-    assert asyncio.run(scenario()) == "abandon"
-    assert source.stop_requests == 1
-
-
-def test_q_after_the_live_run_ended_exits_without_asking():
-    source = StandInLiveSource()
-    source.put(*_training_events(), RunEnd(status="ok"))
-
-    async def scenario():
-        app = MonitorApp(source)
-        async with running(app, SIZE) as pilot:
-            await wait_until(pilot, lambda: app.state.finished)
-            source.running = False
-            await pilot.press("q")
-            assert not isinstance(app.screen, ConfirmQuit)
-            await wait_until(pilot, lambda: app.return_value is not None)
-        return app.return_value
-
-    assert asyncio.run(scenario()) == "done"
-    assert source.stop_requests == 0
+async def test_ctrl_c_on_a_recording_exits_done():
+    app = MonitorApp(RecordedSource(load_events("failed")))
+    async with running(app, SIZE) as pilot:
+        await pilot.press("ctrl+c")
+        await wait_until(pilot, lambda: app.return_value is not None)
+    assert app.return_value == "done"
 
 
 # -- terminal size ----------------------------------------------------------------------
 
 
-def test_too_small_terminal_says_so_and_recovers_on_resize():
-    async def scenario():
-        app = MonitorApp(RecordedSource(load_events("two_fits")))
-        async with running(app, (50, 12)) as pilot:
-            await pilot.pause()
-            main, notice = app.query_one("#main"), app.query_one("#too-small", Label)
-            assert not main.display
-            assert notice.display
-            message = str(notice.content)
-            assert "Terminal too small (50x12)" in message
-            assert "at least 60x16" in message
+async def test_too_small_terminal_says_so_and_recovers_on_resize():
+    app = MonitorApp(RecordedSource(load_events("two_fits")))
+    async with running(app, (50, 12)) as pilot:
+        await pilot.pause()
+        main, notice = app.query_one("#main"), app.query_one("#too-small", Label)
+        assert not main.display
+        assert notice.display
+        message = str(notice.content)
+        assert "Terminal too small (50x12)" in message
+        assert "at least 60x16" in message
 
-            await pilot.resize_terminal(80, 24)
-            await wait_until(pilot, lambda: main.display)
-            assert not notice.display
-            await pilot.pause()
-            assert app.query_one("#batch-values").region.height > 0
-            assert app.query_one(EpochChart).region.height > 0
+        await pilot.resize_terminal(80, 24)
+        await wait_until(pilot, lambda: main.display)
+        assert not notice.display
+        await pilot.pause()
+        assert app.query_one("#batch-values").region.height > 0
+        assert app.query_one(EpochChart).region.height > 0
 
-            await pilot.resize_terminal(59, 30)
-            await wait_until(pilot, lambda: not main.display)
-            assert "Terminal too small (59x30)" in str(notice.content)
-
-    asyncio.run(scenario())
+        await pilot.resize_terminal(59, 30)
+        await wait_until(pilot, lambda: not main.display)
+        assert "Terminal too small (59x30)" in str(notice.content)
 
 
-def test_replay_is_independent_of_the_wall_clock():
+async def test_replay_is_independent_of_the_wall_clock():
     """A recording's elapsed time comes from its own timestamps."""
     events = load_events("two_fits")
     elapsed = format_duration(events[-1].t - events[0].t)
@@ -603,32 +378,20 @@ def test_replay_is_independent_of_the_wall_clock():
             await pilot.pause()
             return header_text(app)
 
-    early = asyncio.run(scenario(lambda: 0.0))
-    late = asyncio.run(scenario(lambda: 4e9))
+    early = await scenario(lambda: 0.0)
+    late = await scenario(lambda: 4e9)
     assert early == late
     assert f"elapsed {elapsed}" in early
 
 
 @pytest.mark.parametrize("stopped_early", [True, False])
-def test_the_header_says_when_a_fit_stopped_before_its_last_epoch(stopped_early):
-    events = [
-        RunStart(script="train.py", argv=["train.py"], t=100.0),
-        FitStart(fit=0, epochs=40, steps=2, t=100.0),
-        EpochStart(fit=0, epoch=0, t=100.0),
-        Batch(fit=0, epoch=0, step=0, logs={"loss": 1.0}, t=100.5),
-        Batch(fit=0, epoch=0, step=1, logs={"loss": 0.9}, t=101.0),
-        EpochEnd(fit=0, epoch=0, logs={"loss": 0.9}, t=101.0),
-        FitEnd(fit=0, stopped_early=stopped_early, t=101.0),
-        RunEnd(status="ok", exit_code=0, fits=1, t=101.5),
-    ]
+async def test_the_header_says_when_a_fit_stopped_before_its_last_epoch(stopped_early):
+    stream = EventStream(100.0).run_start("train.py", argv=["train.py"])
+    stream.fit_start(epochs=40, steps=2).epoch_start()
+    stream.wait(0.5).batch({"loss": 1.0}).wait(0.5).batch({"loss": 0.9}).epoch_end()
+    stream.fit_end(stopped_early=stopped_early).wait(0.5).run_end()
 
-    async def scenario():
-        app = MonitorApp(RecordedSource(events))
-        async with running(app, SIZE) as pilot:
-            await wait_until(pilot, lambda: app.state.finished)
-            await pilot.pause()
-            first_line = header_text(app).splitlines()[0]
-            assert ("epoch 1/40 (stopped early)" in first_line) is stopped_early, first_line
-            assert "✔ finished" in first_line
-
-    asyncio.run(scenario())
+    async with replayed(stream, SIZE) as (app, pilot):
+        first_line = header_text(app).splitlines()[0]
+        assert ("epoch 1/40 (stopped early)" in first_line) is stopped_early, first_line
+        assert "✔ finished" in first_line

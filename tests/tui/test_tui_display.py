@@ -3,12 +3,11 @@ tab's wrapping and the Loss tab's explanation, driven through Textual's Pilot.""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
-from tui_helpers import StandInLiveSource, load_events, running, wait_until
+from event_stream import EventStream, load_events
+from tui_helpers import StandInLiveSource, running, wait_until
 
-from kmon.engine.events import Log, RunStart
 from kmon.tui.app import MonitorApp
 from kmon.tui.widgets.explanation import Explanation
 from kmon.tui.widgets.log_pane import LogPane
@@ -23,34 +22,32 @@ def screen_text(widget) -> list[str]:
     return [widget.render_line(y).text.rstrip() for y in range(widget.size.height)]
 
 
-def test_output_lines_that_came_while_hidden_wrap_at_the_panes_width():
+async def test_output_lines_that_came_while_hidden_wrap_at_the_panes_width():
     source = StandInLiveSource()
-    source.put(RunStart(script="/x/train.py"), Log(text="seen " + LONG))
+    stream = EventStream(None).run_start().log("seen " + LONG)
+    source.put(*stream.take())
 
-    async def scenario():
-        app = MonitorApp(source)
-        async with running(app, SIZE) as pilot:
-            await pilot.press("o")
-            pane = app.query_one(LogPane)
-            await wait_until(pilot, lambda: pane.lines_shown == 1)
-            await pilot.press("l")
-            source.put(Log(text="hidden " + LONG))
-            await wait_until(pilot, lambda: app.state.log_total == 2)
-            await pilot.pause(0.2)
-            await pilot.press("o")
-            await wait_until(pilot, lambda: pane.lines_shown == 2)
-            width = pane.scrollable_content_region.width
-            assert width > 110
-            rows = [strip.text.rstrip() for strip in pane.lines]
-            starts = [i for i, row in enumerate(rows) if row.startswith(("seen", "hidden"))]
-            assert starts == [0, 3]  # three rows each, not five at 78 columns
-            assert all(width - 10 < len(row) <= width for row in rows[:2] + rows[3:5])
-            assert " ".join(rows[3:]) == "hidden " + LONG
-
-    asyncio.run(scenario())
+    app = MonitorApp(source)
+    async with running(app, SIZE) as pilot:
+        await pilot.press("o")
+        pane = app.query_one(LogPane)
+        await wait_until(pilot, lambda: pane.lines_shown == 1)
+        await pilot.press("l")
+        source.put(*stream.log("hidden " + LONG).take())
+        await wait_until(pilot, lambda: app.state.log_total == 2)
+        await pilot.pause(0.2)
+        await pilot.press("o")
+        await wait_until(pilot, lambda: pane.lines_shown == 2)
+        width = pane.scrollable_content_region.width
+        assert width > 110
+        rows = [strip.text.rstrip() for strip in pane.lines]
+        starts = [i for i, row in enumerate(rows) if row.startswith(("seen", "hidden"))]
+        assert starts == [0, 3]  # three rows each, not five at 78 columns
+        assert all(width - 10 < len(row) <= width for row in rows[:2] + rows[3:5])
+        assert " ".join(rows[3:]) == "hidden " + LONG
 
 
-def test_an_explanation_that_grew_while_the_loss_tab_was_hidden_is_shown_whole():
+async def test_an_explanation_that_grew_while_the_loss_tab_was_hidden_is_shown_whole():
     events = load_events("two_fits")
     ends = [i for i, e in enumerate(events) if e.type == "epoch_end"]
     # The first epoch without validation: its explanation is a line shorter.
@@ -61,22 +58,19 @@ def test_an_explanation_that_grew_while_the_loss_tab_was_hidden_is_shown_whole()
     source.running = False  # no throttling of the epoch panels
     source.put(*events[: ends[0] + 1])
 
-    async def scenario():
-        app = MonitorApp(source)
-        async with running(app, SIZE) as pilot:
-            explanation = app.query_one(Explanation)
-            await wait_until(pilot, lambda: "Epoch 1:" in str(explanation.content))
-            await pilot.pause(0.1)
-            short = len(screen_text(explanation))
-            await pilot.press("o")
-            source.put(*events[ends[0] + 1 : ends[1] + 1])
-            await wait_until(pilot, lambda: "Epoch 2:" in str(explanation.content))
-            await pilot.press("l")
-            await pilot.pause(0.2)
-            rows = screen_text(explanation)
-            assert len(rows) == short + 1
-            text = str(explanation.visual).replace("\n", " ")
-            assert " ".join(rows) == " ".join(text.split())
-            assert rows[-1].endswith("with the final weights in inference mode.")
-
-    asyncio.run(scenario())
+    app = MonitorApp(source)
+    async with running(app, SIZE) as pilot:
+        explanation = app.query_one(Explanation)
+        await wait_until(pilot, lambda: "Epoch 1:" in str(explanation.content))
+        await pilot.pause(0.1)
+        short = len(screen_text(explanation))
+        await pilot.press("o")
+        source.put(*events[ends[0] + 1 : ends[1] + 1])
+        await wait_until(pilot, lambda: "Epoch 2:" in str(explanation.content))
+        await pilot.press("l")
+        await pilot.pause(0.2)
+        rows = screen_text(explanation)
+        assert len(rows) == short + 1
+        text = str(explanation.visual).replace("\n", " ")
+        assert " ".join(rows) == " ".join(text.split())
+        assert rows[-1].endswith("with the final weights in inference mode.")

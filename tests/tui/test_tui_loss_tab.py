@@ -4,17 +4,14 @@ Driven through Textual's Pilot on hand-built events."""
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import io
 
-from model_events import GAN_REASON, Clock, fit, gan_fit, run_end, run_start, three_models
+from model_events import GAN_REASON, fit, gan_fit, models_run, three_models
 from rich.console import Console
 from textual.widgets import Label, Sparkline, Static
-from tui_helpers import running, wait_until
+from tui_helpers import replayed, wait_until
 
 from kmon.engine.events import Alarm
-from kmon.engine.log.sources import RecordedSource
 from kmon.tui.app import MonitorApp
 from kmon.tui.widgets.alarm_pane import NO_ALARMS, AlarmPane
 from kmon.tui.widgets.epoch_chart import LONE_MARKER, EpochChart
@@ -49,19 +46,8 @@ def stats(panel: SeriesPanel) -> str:
     return str(panel.query_one(".series-stats", Label).content)
 
 
-def replay(events, check, size=SIZE, until=lambda app: app.state.finished):
-    async def scenario():
-        app = MonitorApp(RecordedSource(events))
-        async with running(app, size) as pilot:
-            await wait_until(pilot, lambda: until(app))
-            await pilot.pause()
-            await check(app, pilot)
-
-    asyncio.run(scenario())
-
-
-def test_each_model_has_its_own_stretch_of_the_epoch_chart_with_its_name():
-    async def check(app, pilot):
+async def test_each_model_has_its_own_stretch_of_the_epoch_chart_with_its_name():
+    async with replayed(three_models(), SIZE) as (app, pilot):
         lines = curves(app)
         # History's loss: one line per model, never joined across models; the
         # forecaster's three fits (one epoch each) are one model, one line.
@@ -84,56 +70,51 @@ def test_each_model_has_its_own_stretch_of_the_epoch_chart_with_its_name():
         explanation = str(app.query_one(Explanation).content)
         assert explanation.startswith("[b]Epoch 7 (forecaster):[/b] ")
 
-    replay(three_models(), check)
 
-
-def test_a_new_model_before_its_first_batch_has_no_data_yet():
+async def test_a_new_model_before_its_first_batch_has_no_data_yet():
     events = three_models()
     start = next(i for i, e in enumerate(events) if getattr(e, "model", None) == "forecaster")
     events = events[: start + 2]  # its fit_start and value_kinds
 
-    async def check(app, pilot):
+    async with replayed(events, SIZE, until=lambda app: len(app.state.fits) == 3) as (app, pilot):
         for panel_id in ("#batch-values", "#batch-loss"):
             panel = app.query_one(panel_id, SeriesPanel)
             assert stats(panel) == "model 3 (forecaster) · no data yet"
         explanation = str(app.query_one(Explanation).content)
         assert explanation.startswith("[b]Model 3 (forecaster):[/b] Fit 2 trains another model")
 
-    replay(events, check, until=lambda app: len(app.state.fits) == 3)
 
+async def test_one_model_keeps_one_line_and_no_model_marks():
+    stream = models_run()
+    fit(stream, "only", model_index=0)
+    fit(stream, "only", model_index=0)
+    stream.run_end()
 
-def test_one_model_keeps_one_line_and_no_model_marks():
-    clock = Clock()
-    events = [run_start(clock), *fit(clock, 0, "only", 0), *fit(clock, 1, "only", 0)]
-    events.append(run_end(clock, 2))
-
-    async def check(app, pilot):
+    async with replayed(stream, SIZE) as (app, pilot):
         assert [(label, xs) for label, xs, _, _ in curves(app)] == [("History loss", [1, 2, 3, 4])]
         assert model_lines(app) == []
         assert "only" not in chart_text(app)
         assert not stats(app.query_one("#batch-values", SeriesPanel)).startswith("model")
 
-    replay(events, check)
 
+async def test_a_one_epoch_run_draws_markers_not_dots():
+    stream = models_run()
+    fit(stream, "tiny", model_index=0, epochs=1)
+    stream.run_end()
 
-def test_a_one_epoch_run_draws_markers_not_dots():
-    clock = Clock()
-    events = [run_start(clock), *fit(clock, 0, "tiny", 0, epochs=1), run_end(clock, 1)]
-
-    async def check(app, pilot):
+    async with replayed(stream, SIZE) as (app, pilot):
         [(label, xs, _, markers)] = curves(app)
         assert (label, xs, markers) == ("History loss", [1], {LONE_MARKER})
         # The point itself and the legend's sample.
         assert chart_text(app).count(LONE_MARKER) == 3
 
-    replay(events, check)
 
+async def test_a_model_without_loss_shows_its_own_metrics_and_why():
+    stream = models_run()
+    gan_fit(stream)
+    stream.run_end()
 
-def test_a_model_without_loss_shows_its_own_metrics_and_why():
-    clock = Clock()
-    events = [run_start(clock), *gan_fit(clock), run_end(clock, 1)]
-
-    async def check(app, pilot):
+    async with replayed(stream, SIZE) as (app, pilot):
         assert not app.query_one("#batch-values").display
         assert not app.query_one("#batch-loss").display
         metrics = app.query_one(MetricPanels)
@@ -158,39 +139,34 @@ def test_a_model_without_loss_shows_its_own_metrics_and_why():
         explanation = str(app.query_one(Explanation).content)
         assert "This model logs no loss" in explanation and GAN_REASON in explanation
 
-    replay(events, check)
 
+async def test_the_loss_panels_come_back_for_the_next_model_that_logs_a_loss():
+    stream = models_run()
+    gan_fit(stream)
+    fit(stream, "classifier", model_index=1)
+    stream.run_end()
 
-def test_the_loss_panels_come_back_for_the_next_model_that_logs_a_loss():
-    clock = Clock()
-    events = [run_start(clock), *gan_fit(clock), *fit(clock, 1, "classifier", 1)]
-    events.append(run_end(clock, 2))
-
-    async def check(app, pilot):
+    async with replayed(stream, SIZE) as (app, pilot):
         assert app.query_one("#batch-values").display
         assert not app.query_one(MetricPanels).display
         assert stats(app.query_one("#batch-values", SeriesPanel)).startswith(
             "model 2 (classifier) · "
         )
 
-    replay(events, check)
 
+async def test_an_alarm_of_an_earlier_model_shows_as_ended_not_active():
+    stream = models_run()
+    fit(stream, "digits", model_index=0)
+    raised = {"kind": "unscaled_data", "fit": 0}
+    stream.add(Alarm, **raised, message="input x: mean 135")
+    stream.add(Alarm, **raised, state="ended", message="fit 1 trains another model (router)")
+    fit(stream, "router", model_index=1)
+    stream.run_end()
 
-def test_an_alarm_of_an_earlier_model_shows_as_ended_not_active():
-    clock = Clock()
-    raised = Alarm(kind="unscaled_data", message="input x: mean 135", fit=0, t=clock())
-    events = [run_start(clock), *fit(clock, 0, "digits", 0), raised]
-    ended = dataclasses.replace(
-        raised, state="ended", message="fit 1 trains another model (router)", t=clock()
-    )
-    events += [ended, *fit(clock, 1, "router", 1), run_end(clock, 2)]
-
-    async def check(app, pilot):
+    async with replayed(stream, SIZE) as (app, pilot):
         assert "alarm" not in str(app.query_one(RunHeader).text)
         console = Console(width=120, file=io.StringIO(), color_system=None)
         console.print(app.query_one(AlarmPane).query_one("#alarm-body", Static).content)
         body = console.file.getvalue()
         assert NO_ALARMS in body
         assert "ended   unscaled_data (with fit 0) fit 1 trains another model (router)" in body
-
-    replay(events, check)

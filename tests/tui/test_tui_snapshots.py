@@ -8,18 +8,12 @@ UI change, review and accept new baselines with
 
 from __future__ import annotations
 
-import pytest
-from tui_helpers import load_events, wait_until
+from event_stream import load_events
+from tui_helpers import wait_until
 
 from kmon.engine.log.sources import RecordedSource
 from kmon.tui.app import MonitorApp
 from kmon.tui.widgets.log_pane import LogPane
-
-
-@pytest.fixture(autouse=True)
-def _colors(monkeypatch):
-    """Textual turns monochrome when NO_COLOR is set: baselines are in colour."""
-    monkeypatch.delenv("NO_COLOR", raising=False)
 
 
 def replay(name: str) -> MonitorApp:

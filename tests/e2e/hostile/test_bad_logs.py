@@ -6,15 +6,14 @@ Also: a 50 MB line, a CSV that is not UTF-8, `--from` modules that exit on impor
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from kmon_process import kmon_command
+from event_stream import EventStream
+from kmon_process import run_kmon
 from tui_helpers import running, wait_until
 
 from kmon.engine.events import (
@@ -132,18 +131,14 @@ def _accepts(event: Event, name: str, value) -> bool:
 
 def _frame() -> list[Event]:
     """A valid run of 3 epochs × 2 steps: what must survive any bad event in it."""
-    events: list[Event] = [BASES[0], BASES[1], BASES[2]]
-    t = 11.0
+    stream = EventStream().extend(BASES[:3])  # run_start, fit_start, probes
+    stream.t = 11.0
     for epoch in range(3):
-        events.append(EpochStart(fit=0, epoch=epoch, t=t))
-        for step in range(2):
-            t += 0.1
-            events.append(
-                Batch(fit=0, epoch=epoch, step=step, size=8, logs={"loss": 1.0 / (t - 10)}, t=t)
-            )
-        events.append(EpochEnd(fit=0, epoch=epoch, logs={"loss": 0.5 + epoch}, t=t))
-    events += [FitEnd(fit=0, t=t), RunEnd(t=t + 1)]
-    return events
+        stream.epoch_start()
+        for _ in range(2):
+            stream.wait(0.1).batch({"loss": 1.0 / (stream.t - 10)}, size=8)
+        stream.epoch_end({"loss": 0.5 + epoch})
+    return stream.fit_end().wait(1.0).run_end().events
 
 
 def _mutations():
@@ -219,20 +214,9 @@ def _crafted_log(path: Path) -> int:
     return rejected
 
 
-def _kmon(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*kmon_command(), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def test_headless_replay_of_a_log_full_of_wrong_types_warns_in_one_line(tmp_path):
     rejected = _crafted_log(tmp_path / "run.jsonl")
-    result = _kmon("replay", "--headless", "run.jsonl", cwd=tmp_path)
+    result = run_kmon("replay", "--headless", "run.jsonl", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     _, report = read_events(tmp_path / "run.jsonl")
@@ -256,34 +240,31 @@ def test_ps_attach_and_stop_survive_a_run_log_full_of_wrong_types(tmp_path):
             )
     good = runs / "20260101-000002-good.jsonl"
     good.write_text("\n".join(event.to_json() for event in _frame()) + "\n")
-    listed = _kmon("ps", cwd=tmp_path)
+    listed = run_kmon("ps", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert "Traceback" not in listed.stdout + listed.stderr
     assert "20260101-000002-good" in listed.stdout
     for command in (["stop", "20260101-000000-crafted"], ["attach", "20260101-000001-t"]):
-        result = _kmon(*command, cwd=tmp_path)
+        result = run_kmon(*command, cwd=tmp_path)
         assert "Traceback" not in result.stdout + result.stderr, result.stderr
         assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
 
 
-def test_the_monitor_replays_a_log_full_of_wrong_types(tmp_path):
+async def test_the_monitor_replays_a_log_full_of_wrong_types(tmp_path):
     path = tmp_path / "run.jsonl"
     _crafted_log(path)
     source = LogFileSource(path)
 
-    async def scenario():
-        from kmon.tui.app import MonitorApp
+    from kmon.tui.app import MonitorApp
 
-        app = MonitorApp(source)
-        async with running(app, (100, 30)) as pilot:
-            await wait_until(pilot, lambda: not source.running and app.state.finished, 10)
-            for key in ("l", "o", "h", "a", "l"):
-                await pilot.press(key)
-                await pilot.pause()
-            assert app.state.fits and app.state.history
-            assert app.is_running  # no crash: the app is still up
-
-    asyncio.run(scenario())
+    app = MonitorApp(source)
+    async with running(app, (100, 30)) as pilot:
+        await wait_until(pilot, lambda: not source.running and app.state.finished, 10)
+        for key in ("l", "o", "h", "a", "l"):
+            await pilot.press(key)
+            await pilot.pause()
+        assert app.state.fits and app.state.history
+        assert app.is_running  # no crash: the app is still up
     assert source.report.invalid_events and source.report.garbage_lines == 0
 
 
@@ -296,7 +277,7 @@ def _log_with_a_50_mb_line(path: Path) -> None:
 def test_a_50_mb_line_is_skipped_by_the_headless_replay_in_seconds(tmp_path):
     _log_with_a_50_mb_line(tmp_path / "run.jsonl")
     started = time.monotonic()
-    result = _kmon("replay", "--headless", "run.jsonl", cwd=tmp_path)
+    result = run_kmon("replay", "--headless", "run.jsonl", cwd=tmp_path)
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     assert result.stderr == (
@@ -323,14 +304,14 @@ def test_a_50_mb_line_does_not_stall_the_monitors_replay(tmp_path):
 
 def test_a_csv_that_is_not_utf8_is_replayed_without_its_damaged_rows(tmp_path):
     (tmp_path / "log.csv").write_bytes(b"epoch,loss\n0,1.0\n1,0.\xff5\n2,0.25\n")
-    result = _kmon("replay", "--headless", "log.csv", cwd=tmp_path)
+    result = run_kmon("replay", "--headless", "log.csv", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr == (
         "kmon: skipped 1 unreadable line(s) (first: line 3: not UTF-8 text) · in log.csv\n"
     )
     assert "final loss=0.2500" in result.stdout
     (tmp_path / "head.csv").write_bytes(b"ep\xffoch,loss\n0,1.0\n")
-    refused = _kmon("replay", "--headless", "head.csv", cwd=tmp_path)
+    refused = run_kmon("replay", "--headless", "head.csv", cwd=tmp_path)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert refused.stderr.startswith("kmon: error: not UTF-8 text at byte 2, in the header row")
     assert len(refused.stderr.splitlines()) == 1
@@ -355,7 +336,7 @@ def test_a_from_module_that_exits_on_import_is_one_line(tmp_path, body, raised):
         ["--from", "mine", "run", "anything"],
     )
     for command in commands:
-        result = _kmon(*command, cwd=tmp_path)
+        result = run_kmon(*command, cwd=tmp_path)
         assert result.returncode == 2, (command, result)
         assert result.stdout == "" and "Traceback" not in result.stderr
         assert result.stderr == (

@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 import pytest
-from kmon_commands import assert_one_line_error, run_kmon
+from kmon_commands import assert_one_line_error
+from kmon_process import run_kmon
 
 from kmon.engine.log import runs_folder as runs
 from kmon.engine.log.process_identity import current_boot_id, start_time_of

@@ -14,8 +14,6 @@ import pytest
 from locations import DATA
 from tmux_pane import Pane, alive, cpu_seconds, send
 
-pytestmark = pytest.mark.e2e
-
 SHORT_FIT = """\
 import sys
 

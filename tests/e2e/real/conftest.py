@@ -24,13 +24,6 @@ from kmon.engine.view.state import RunState
 RUN_SECONDS = 180
 
 
-def pytest_collection_modifyitems(items):
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(item.fspath).parents:
-            item.add_marker(pytest.mark.e2e)
-
-
 @dataclass
 class RealRun:
     """One corpus script's run under ``kmon train --headless``."""

@@ -3,7 +3,6 @@ told apart from training, and a fit with EarlyStopping gets its ETAs labelled.""
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 from tui_helpers import running, wait_until
@@ -56,7 +55,7 @@ def test_a_custom_loop_is_told_while_it_runs_that_no_fit_was_seen(real_run):
     assert run.state.phase == "finished" and run.state.no_fit_notice == notice
 
 
-def test_a_fit_with_early_stopping_shows_an_epoch_eta_and_a_fit_eta_bound(real_run):
+async def test_a_fit_with_early_stopping_shows_an_epoch_eta_and_a_fit_eta_bound(real_run):
     run = real_run("timeseries_early_stopping.py")
     assert run.returncode == 0, run.stderr
     (start,) = run.of_type("fit_start")
@@ -73,14 +72,11 @@ def test_a_fit_with_early_stopping_shows_an_epoch_eta_and_a_fit_eta_bound(real_r
     epoch_eta, fit_eta = state.epoch_eta_seconds(), state.fit_eta_seconds()
     assert 0 < epoch_eta < fit_eta
 
-    async def scenario():
-        app = MonitorApp(RecordedSource(so_far))
-        async with running(app, (120, 24)) as pilot:
-            await wait_until(pilot, lambda: app.state.batches == state.batches)
-            await pilot.pause()
-            return app.query_one(RunHeader).text.splitlines()
-
-    first, second = asyncio.run(scenario())
+    app = MonitorApp(RecordedSource(so_far))
+    async with running(app, (120, 24)) as pilot:
+        await wait_until(pilot, lambda: app.state.batches == state.batches)
+        await pilot.pause()
+        first, second = app.query_one(RunHeader).text.splitlines()
     assert "fit 0 · epoch 2/3 of this fit" in first and "● training" in first
     assert " 4/8 " in second
     etas = f"epoch ETA {format_duration(epoch_eta)} · fit ETA ≤{format_duration(fit_eta)}"

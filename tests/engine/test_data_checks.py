@@ -1,0 +1,64 @@
+"""The data checks at the start of a fit, on the arrays' statistics alone: scale,
+feature ranges, NaN and Inf, and the inputs that are not scale-checked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kmon.engine.alarms.data_checks import array_stats, check_data
+
+
+def findings(inputs, targets=(), **kwargs):
+    return {
+        f.kind: f
+        for f in check_data(
+            [array_stats(name, a) for name, a in inputs],
+            [array_stats(name, a, check_scale=s) for name, a, s in targets],
+            **kwargs,
+        )
+    }
+
+
+def test_standardized_data_passes():
+    rng = np.random.default_rng(0)
+    assert (
+        findings([("x", rng.normal(size=(500, 8)))], [("y", rng.normal(size=(500, 1)), True)]) == {}
+    )
+
+
+def test_raw_units_are_reported_with_the_numbers():
+    rng = np.random.default_rng(0)
+    x = rng.normal(3000, 600, size=(500, 24, 1))
+    found = findings([("x", x)], [("out", rng.normal(3000, 600, size=(500, 1)), True)])
+    unscaled = found["unscaled_data"]
+    assert "input x: mean 3" in unscaled.message and "target out: mean 3" in unscaled.message
+    assert unscaled.evidence["input x max |mean|"] == pytest.approx(3000, rel=0.05)
+    assert unscaled.evidence["input x max std"] == pytest.approx(600, rel=0.1)
+
+
+def test_features_on_very_different_ranges():
+    rng = np.random.default_rng(0)
+    x = np.stack([rng.normal(0, 1, 500), rng.normal(0, 1e-4, 500)], axis=1)
+    found = findings([("x", x)])
+    assert "feature stds differ" in found["unscaled_data"].message
+    assert found["unscaled_data"].evidence["input x std ratio"] > 1000
+
+
+def test_nan_and_inf_in_the_data():
+    x = np.ones((100, 3))
+    x[5, 1] = np.nan
+    x[7, 2] = np.inf
+    y = np.zeros((100, 1))
+    y[0] = np.nan
+    found = findings([("x", x)], [("out", y, True)])
+    bad = found["nonfinite_data"]
+    assert bad.evidence["input x NaN"] == 1 and bad.evidence["input x Inf"] == 1
+    assert bad.evidence["target out NaN"] == 1
+    assert "unscaled_data" not in found  # the finite values are fine
+
+
+def test_ids_and_class_labels_are_not_scale_checked():
+    tokens = np.random.default_rng(0).integers(0, 20000, size=(100, 30))
+    labels = np.arange(100, dtype="float32") % 1000
+    assert findings([("tokens", tokens)], [("cls", labels, False)]) == {}

@@ -1,0 +1,149 @@
+"""When the probes run: their share of training time, the interval between probes on
+fast steps, the slower steps after a probe charged to it, and fixed intervals."""
+
+from __future__ import annotations
+
+import pytest
+
+from kmon.engine.probes import ProbeAftermath, ProbeBudget
+
+
+def test_budget_spends_its_share_of_training_time():
+    budget = ProbeBudget(share=0.02)
+    assert budget.due  # the first check runs at once
+    budget.spent(0.5)  # compiling: not charged
+    assert budget.one_time == 0.5 and budget.charged == 0
+    budget.tick(0.01)
+    assert budget.due  # no estimate yet: measure the real cost
+    budget.spent(0.002)
+    steps = 0
+    while not budget.due:
+        budget.tick(0.01)
+        steps += 1
+    # 2 ms per probe at 2% of 10 ms steps: one probe every 10 steps (plus paying
+    # back the calibration probe).
+    assert 15 <= steps <= 25
+    for _ in range(1000):
+        budget.tick(0.01)
+        if budget.due:
+            budget.spent(0.002)
+    assert budget.charged / (1000 * 0.01) == pytest.approx(0.02, rel=0.1)
+
+
+def test_budget_can_wait_for_a_first_cost():
+    budget = ProbeBudget(share=0.01, first_cost=0.01)
+    ticks = 0
+    while not budget.due:
+        budget.tick(0.01)
+        ticks += 1
+    assert ticks in (100, 101)  # float rounding of the credit
+
+
+def test_budget_waits_an_interval_between_probes_on_fast_steps():
+    # 1 ms steps, 1 ms probes: 2% alone would probe every 50 steps (20 a second).
+    budget = ProbeBudget(share=0.02, interval=0.25)
+    budget.spent(0.1)  # the first call compiles
+    calls = []
+    for step in range(2000):  # two seconds of training
+        budget.tick(0.001)
+        if budget.due:
+            budget.spent(0.001)
+            calls.append(step)
+    assert len(calls) == 8  # one every 250 steps
+    assert all(b - a == 250 for a, b in zip(calls, calls[1:]))
+    assert budget.charged == pytest.approx(0.008)  # 0.4% of the time, not 2%
+
+
+def test_budget_interval_does_not_bind_slow_steps():
+    # 100 ms steps, 20 ms probes: the budget spaces them by 1 s already.
+    budget = ProbeBudget(share=0.02, interval=0.25)
+    budget.spent(0.5)
+    budget.tick(0.1)
+    budget.spent(0.02)  # calibrates the estimate
+    gaps, since = [], 0
+    for _ in range(100):
+        budget.tick(0.1)
+        since += 1
+        if budget.due:
+            budget.spent(0.02)
+            gaps.append(since)
+            since = 0
+    assert gaps and all(gap == 10 for gap in gaps[1:])
+
+
+def test_aftermath_charges_the_slower_steps_after_a_probe():
+    predictions, gradients = ProbeBudget(share=0.02), ProbeBudget(share=0.01)
+    aftermath = ProbeAftermath(steps=8)
+    aftermath.step(2.0)  # the fit's first step traces the train function
+    for _ in range(50):
+        aftermath.step(0.001)
+    assert aftermath.typical == pytest.approx(0.001)
+    aftermath.probed((predictions,))
+    for extra in (0.0004, 0.0003, 0.0002, 0.0001, 0, 0, 0, 0, 0.0005):
+        aftermath.step(0.001 + extra)
+    # The eight steps after it, not the ninth.
+    assert predictions.after == pytest.approx(0.001)
+    assert predictions.charged == pytest.approx(0.001)
+    assert predictions.credit == pytest.approx(-0.001)
+    assert gradients.after == 0
+    # Steps that follow no probe move the typical step.
+    assert aftermath.typical == pytest.approx(0.001 + 0.1 * 0.0005)
+
+
+def test_aftermath_waits_for_a_typical_step_and_leaves_epoch_ends_out():
+    predictions, gradients = ProbeBudget(share=0.02), ProbeBudget(share=0.01)
+    aftermath = ProbeAftermath(steps=2, warm_steps=16)
+    for seconds in (0.02, 0.018, 0.016):  # a fit's first steps run slower
+        aftermath.step(seconds)
+    aftermath.probed((predictions,))
+    aftermath.step(0.011)
+    aftermath.step(0.012)
+    assert predictions.after == 0  # no typical step yet: nothing charged
+    for _ in range(60):
+        aftermath.step(0.01)
+    typical = aftermath.typical
+    assert typical == pytest.approx(0.01, rel=0.01)
+    aftermath.probed((predictions, gradients))
+    aftermath.step(0.5)  # an epoch's end and validation: not a step
+    aftermath.step(0.014)
+    aftermath.step(0.012)
+    # Split between the probes that ran together.
+    assert predictions.after == pytest.approx((0.026 - 2 * typical) / 2)
+    assert gradients.after == predictions.after
+    # Faster steps after a probe give back what noise took.
+    aftermath.probed((predictions,))
+    aftermath.step(0.009)
+    assert predictions.after == pytest.approx((0.026 - 2 * typical) / 2 + 0.009 - typical)
+    assert aftermath.typical == typical  # steps after probes never move it
+
+
+def test_budget_charged_for_its_aftermath_probes_less_often():
+    # 1 ms steps, 1 ms probes that slow the next steps by 1 ms in all: charged for
+    # both, they run half as often as when only the call counts.
+    def calls(slowdown: float) -> int:
+        budget, aftermath = ProbeBudget(share=0.02), ProbeAftermath(steps=4)
+        budget.spent(0.1)  # the first call compiles
+        count, left = 0, 0
+        for _ in range(20_000):
+            seconds = 0.001 + (slowdown / 4 if left else 0.0)
+            left = max(0, left - 1)
+            aftermath.step(seconds)
+            budget.tick(seconds)
+            if budget.due:
+                budget.spent(0.001)
+                aftermath.probed((budget,))
+                count, left = count + 1, 4
+        return count
+
+    assert calls(0.001) == pytest.approx(calls(0.0) / 2, rel=0.05)
+
+
+def test_fixed_interval():
+    budget = ProbeBudget(share=0.0, every=3)
+    due = []
+    for _ in range(10):
+        due.append(budget.due)
+        if budget.due:
+            budget.spent(0.0)
+        budget.tick(0.0)
+    assert due == [True, False, False, True, False, False, True, False, False, True]

@@ -1,0 +1,68 @@
+"""LogFileSource, the source `kmon replay` streams a log through: a chunk at a time,
+exactly the events a whole read gives, and the same final monitor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from event_stream import EventStream
+from tui_helpers import header_text, running, wait_until
+
+from kmon.engine.log.eventlog import read_events
+from kmon.engine.log.sources import LogFileSource, RecordedSource
+from kmon.tui.app import MonitorApp
+
+
+def write_log(path: Path, batches: int, *, garbage: bool = False) -> None:
+    """A run of two epochs of ``batches`` in all, 10 ms apart. ``garbage``: a line
+    that is not JSON among the events, and no newline after the last line (an
+    unfinished tail, as a crashed writer leaves)."""
+    steps = batches // 2
+    stream = EventStream(0.0).run_start("/x/long.py").fit_start(epochs=2, steps=steps)
+    for epoch in range(2):
+        losses = [1.0 / (1 + epoch * steps + step) for step in range(steps)]
+        stream.epoch(losses, size=4, every=0.01)
+    lines = stream.run_end().lines()
+    if garbage:
+        lines.insert(5, "not json at all")
+    path.write_text("\n".join(lines) + ("\n" if not garbage else ""))
+
+
+def test_log_file_source_hands_out_the_whole_log_a_chunk_at_a_time(tmp_path):
+    log = tmp_path / "run.jsonl"
+    write_log(log, 200, garbage=True)
+    expected, report = read_events(log)
+    source = LogFileSource(log, budget_seconds=0.0, chunk_bytes=512)
+    assert source.has_events() and source.running
+    drains = []
+    while source.running:
+        drains.append(source.drain())
+    assert source.drain() == []
+    assert len(drains) > 10  # small chunks: many drains, as a long log on screen
+    assert [event for chunk in drains for event in chunk] == expected
+    assert source.report.garbage_lines == report.garbage_lines == 1
+
+
+def test_log_file_source_of_a_file_without_events(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n\n")
+    source = LogFileSource(path)
+    assert not source.has_events()
+    assert not source.running
+
+
+async def test_monitor_on_a_streamed_log_ends_where_a_whole_read_ends(tmp_path):
+    log = tmp_path / "run.jsonl"
+    write_log(log, 400)
+    events, _ = read_events(log)
+
+    async def final_state(source):
+        app = MonitorApp(source)
+        async with running(app, (100, 30)) as pilot:
+            await wait_until(pilot, lambda: app.state.finished and not source.running, 10)
+            await pilot.pause()
+            return header_text(app), app.state.batches, len(app.state.history)
+
+    streamed = LogFileSource(log, budget_seconds=0.0, chunk_bytes=1024)
+    assert streamed.has_events()
+    assert await final_state(streamed) == await final_state(RecordedSource(events))

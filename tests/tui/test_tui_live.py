@@ -1,0 +1,146 @@
+"""The monitor on a live run fed by hand, driven through Textual's Pilot: the header
+repaints only the line that changed, and quitting asks, then stops the run
+gracefully, or abandons one that does not stop."""
+
+from __future__ import annotations
+
+from event_stream import EventStream
+from textual.geometry import Region
+from textual.widgets import Label
+from tui_helpers import StandInLiveSource, header_text, running, wait_until
+
+from kmon.tui.app import MonitorApp
+from kmon.tui.screens.confirm_quit import ConfirmQuit
+from kmon.tui.widgets.run_header import RunHeader
+
+SIZE = (80, 24)
+
+
+def _training() -> EventStream:
+    """A live run (wall-clock times) 4 batches into the first of 3 epochs of 10 steps."""
+    stream = EventStream(None).run_start("/somewhere/train.py").fit_start(epochs=3, steps=10)
+    stream.epoch_start()
+    for step in range(4):
+        stream.batch({"loss": 1.0 / (step + 1)}, {"loss": 1.0}, size=8)
+    return stream.log("hello from the script")
+
+
+async def test_the_header_repaints_only_the_line_that_changed():
+    source = StandInLiveSource()
+    stream = _training()
+    source.put(*stream.take())
+
+    app = MonitorApp(source)
+    async with running(app, SIZE) as pilot:
+        await wait_until(pilot, lambda: app.state.batches == 4)
+        await pilot.pause()
+        header = app.query_one(RunHeader)
+
+        def painted() -> list[str]:
+            # Through Textual's own line cache, which a partial refresh must mark.
+            region = Region(0, 0, header.size.width, 2)
+            return [strip.text for strip in header.render_lines(region)]
+
+        title, progress = painted()
+        assert "kmon train.py" in title and " 4/10 " in progress
+        title_strip = header._strips[0]
+
+        for _ in range(3):
+            stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
+        source.put(*stream.take())
+        await wait_until(pilot, lambda: app.state.batches == 7)
+        await pilot.pause()
+        new_title, new_progress = painted()
+        assert new_title == title
+        assert " 7/10 " in new_progress
+        assert header._strips[0] is title_strip  # not rendered again
+
+        source.put(*stream.epoch_end().epoch_start().take())
+        await wait_until(pilot, lambda: "epoch 2/3" in painted()[0])
+
+
+async def test_quit_while_running_asks_then_stops_gracefully():
+    source = StandInLiveSource()
+    stream = _training()
+    source.put(*stream.take())
+
+    app = MonitorApp(source)
+    async with running(app, SIZE) as pilot:
+        await wait_until(pilot, lambda: app.state.batches == 4)
+        assert "● training" in header_text(app)
+        assert "kmon train.py" in header_text(app)
+
+        # q asks first; "n" keeps training.
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmQuit)
+        assert str(app.screen.query_one("#question", Label).content) == (
+            "Stop training and quit?"
+        )
+        await pilot.press("n")
+        assert not isinstance(app.screen, ConfirmQuit)
+        assert source.stop_requests == 0
+        assert not app.stopping
+        assert app.return_value is None
+
+        # q, y: stop requested, the app waits for the run to end.
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmQuit)
+        await pilot.press("y")
+        assert not isinstance(app.screen, ConfirmQuit)
+        assert source.stop_requests == 1
+        assert app.stopping
+        await wait_until(pilot, lambda: "stopping…" in header_text(app))
+        await pilot.pause(0.25)
+        assert app.return_value is None
+
+        # Training keeps reporting until the run really ends.
+        source.put(*stream.batch({"loss": 0.2}, {"loss": 0.2}, size=8).take())
+        await wait_until(pilot, lambda: app.state.batches == 5)
+        assert app.return_value is None
+
+        source.running = False
+        source.put(*stream.run_end("stopped").take())
+        await wait_until(pilot, lambda: app.return_value is not None)
+    assert app.return_value == "done"
+    assert source.stop_requests == 1
+
+
+async def test_quit_twice_abandons_a_run_that_does_not_stop():
+    source = StandInLiveSource()
+    source.put(*_training())
+
+    app = MonitorApp(source)
+    async with running(app, SIZE) as pilot:
+        await wait_until(pilot, lambda: app.state.batches == 4)
+        await pilot.press("q", "y")
+        assert source.stop_requests == 1
+        await wait_until(pilot, lambda: "stopping…" in header_text(app))
+
+        # Still running: a second q asks whether to quit without waiting.
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmQuit)
+        assert str(app.screen.query_one("#question", Label).content) == (
+            "Quit now, without waiting?"
+        )
+        await pilot.press("n")
+        assert app.return_value is None
+        await pilot.press("q")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: app.return_value is not None)
+    assert app.return_value == "abandon"
+    assert source.stop_requests == 1
+
+
+async def test_q_after_the_live_run_ended_exits_without_asking():
+    source = StandInLiveSource()
+    source.put(*_training().run_end())
+
+    app = MonitorApp(source)
+    async with running(app, SIZE) as pilot:
+        await wait_until(pilot, lambda: app.state.finished)
+        source.running = False
+        await pilot.press("q")
+        assert not isinstance(app.screen, ConfirmQuit)
+        await wait_until(pilot, lambda: app.return_value is not None)
+    assert app.return_value == "done"
+    assert source.stop_requests == 0
