@@ -14,12 +14,13 @@ Facts this relies on, checked on Keras 3.15 / TensorFlow 2.21
   ``negative_slope`` is above 0. Recurrent layers are left out: their output is not
   their activation of a weighted sum.
 - A ``Sequential`` or functional model's top-level layers have an ``output``
-  tensor in the model's graph (a shared layer, called more than once, has none), and
-  ``keras.Model(model inputs, (model outputs, reductions of those tensors))`` runs
-  the same layers on the same variables: its predictions equal
-  ``model.predict_on_batch``'s, and building it leaves the model as it was (its
-  config, summary and saving). A subclassed model has no graph to read: kmon does
-  not check it, and says so once.
+  tensor in the model's graph (a shared layer, called more than once, gives its
+  first call's: kmon leaves it out), and ``keras.Model(model inputs, (model
+  outputs, reductions of those tensors))`` runs the same layers on the same
+  variables: its predictions equal ``model.predict_on_batch``'s, and building it
+  leaves the model's config and weights as they were. A subclassed model has no
+  graph to read: kmon does not check it, and says so once. Nor are the layers
+  inside a nested model read.
 """
 
 from __future__ import annotations
@@ -131,10 +132,10 @@ def _build(model: Any) -> UnitView:
         activation = relu_activation(layer)
         if activation is None:
             continue
-        try:
-            tensor = layer.output
-        except (AttributeError, ValueError):
-            continue  # a shared layer: no one output tensor
+        if len(getattr(layer, "_inbound_nodes", ())) != 1:
+            # A shared layer: its ``output`` is its first call's only.
+            continue
+        tensor = layer.output
         rank = len(tensor.shape)
         axis = 1 if getattr(layer, "data_format", None) == "channels_first" else rank - 1
         others = tuple(i for i in range(rank) if i != axis)
