@@ -138,12 +138,28 @@ def _build(model: Any) -> UnitView:
         tensor = layer.output
         rank = len(tensor.shape)
         axis = 1 if getattr(layer, "data_format", None) == "channels_first" else rank - 1
-        others = tuple(i for i in range(rank) if i != axis)
-        reductions.append(keras.ops.max(keras.ops.abs(tensor), axis=others))
+        # Most of the family never goes below 0: its max is its largest |output|,
+        # without a copy of the whole activation (a 256-image conv layer's is MBs).
+        signed = activation == "hard_silu" or getattr(layer, "threshold", 0) < 0
+        reductions.append(_unit_maxima(keras.ops.abs(tensor) if signed else tensor, axis))
         layers.append(UnitLayer(layer.name, activation, int(tensor.shape[axis])))
     if not layers:
         return UnitView(None, [])
     return UnitView(keras.Model(inputs, (outputs, reductions)), layers)
+
+
+def _unit_maxima(tensor: Any, axis: int) -> Any:
+    """Each unit's largest value over every axis but ``axis``, one axis at a time
+    from the outside in: TensorFlow's max over the outer axes of a conv layer's
+    output at once took a quarter of the prediction probe's time on a small CNN,
+    one axis at a time next to nothing."""
+    import keras
+
+    for _ in range(axis):
+        tensor = keras.ops.max(tensor, axis=0)
+    for _ in range(len(tensor.shape) - 1):
+        tensor = keras.ops.max(tensor, axis=-1)
+    return tensor
 
 
 def _nested_layers(model: Any) -> list[Any]:

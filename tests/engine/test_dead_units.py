@@ -12,7 +12,7 @@ import pytest
 from kmon.engine import probes
 from kmon.engine.alarms.probe_batch import ProbeBatch
 from kmon.engine.alarms.unit_rules import DeadUnitsRule
-from kmon.engine.alarms.units import forward, relu_activation, unit_view
+from kmon.engine.alarms.units import _unit_maxima, forward, relu_activation, unit_view
 from kmon.engine.probes import ProbeConfig
 from kmon.engine.run.fit_hook import FitHook
 from kmon.engine.stop import StopSignal
@@ -242,6 +242,14 @@ def test_which_layers_are_relu_family():
     low = np.array([-5.0, -4.0, -3.0])
     assert not np.any(keras.ops.convert_to_numpy(keras.activations.hard_silu(low)))
     assert not np.any(keras.ops.convert_to_numpy(keras.activations.sparse_plus(low)))
+
+
+@pytest.mark.parametrize("axis", [1, 3], ids=["channels-first", "channels-last"])
+def test_each_unit_is_reduced_over_every_other_axis(axis):
+    values = np.random.default_rng(0).normal(size=(5, 4, 3, 2))
+    others = tuple(i for i in range(4) if i != axis)
+    reduced = keras.ops.convert_to_numpy(_unit_maxima(values, axis))
+    np.testing.assert_allclose(reduced, values.max(axis=others))
 
 
 def two_heads():
