@@ -112,8 +112,8 @@ ADVICE: dict[str, Advice] = {
         (
             "a learning rate too high: large updates push the layer's inputs below 0 for "
             "every sample, and a unit there gets no gradient to come back",
-            "a large negative bias (a bias initializer, or learned) that keeps every "
-            "unit below 0",
+            "a large negative bias_initializer, which keeps every unit below 0 from "
+            "the start",
         ),
         (
             "lower the learning rate (Adam's default 1e-3, or 3-10x lower)",

@@ -40,12 +40,14 @@ class ClassShares:
 
 def class_shares(head: Head, pred: Any, target: Any) -> ClassShares | None:
     """The classes ``head`` predicts and its labels hold, or None when they cannot
-    be read (not a classifier, several yes/no columns, shapes that do not match)."""
+    be read (not a classifier, several yes/no columns, shapes that do not match,
+    outputs that are not finite)."""
     if not head.classification or target is None:
         return None
     p = np.asarray(pred, dtype=np.float64)
     t = np.asarray(target)
-    if p.ndim == 0 or p.size == 0 or t.size == 0:
+    if p.ndim == 0 or p.size == 0 or t.size == 0 or not np.isfinite(p).all():
+        # NaN outputs (a diverged model) have no class: nan_loss says what happened.
         return None
     k = p.shape[-1] if p.ndim > 1 else 1
     hinge = "hinge" in head.loss.lower() and not head.binary

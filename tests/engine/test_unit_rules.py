@@ -68,8 +68,9 @@ def test_hinge_targets_are_minus_one_or_one():
         (Head("value", "mse", False), np.zeros((4, 1)), np.zeros((4, 1))),
         (SOFTMAX, np.zeros((4, 3)), np.zeros((5,))),
         (BINARY, np.zeros((4, 1)), None),
+        (BINARY, np.array([[np.nan], [0.2], [0.1]]), np.array([0, 1, 0])),
     ],
-    ids=["multi-label", "regression", "shapes-differ", "no-labels"],
+    ids=["multi-label", "regression", "shapes-differ", "no-labels", "nan-outputs"],
 )
 def test_heads_without_one_class_per_sample_are_not_read(head, pred, labels):
     assert class_shares(head, pred, labels) is None
