@@ -55,10 +55,10 @@ class ClassCollapseRule:
     judged (``hold``): a head that predicts one class for every input of balanced
     labels shows in its accuracy (constant outputs are ``prediction_variance``'s
     case), and one that has not learned yet predicts an arbitrary class for a while
-    (a 3-class CNN on balanced labels did until its third epoch). A check is high once the top share is
-    under the larger of ``clear`` and the midpoint between ``threshold`` and the
-    labels' own top share: a head that learned 90/10 labels predicts its top class
-    for about 90% of them, which must count as recovered.
+    (a 3-class CNN on balanced labels did until its third epoch). A check is high
+    once the top share is under the larger of ``clear`` and the midpoint between
+    ``threshold`` and the labels' own top share: a head that learned 90/10 labels
+    predicts its top class for about 90% of them, which must count as recovered.
     """
 
     threshold: float = 0.95

@@ -126,7 +126,9 @@ def test_class_weights_keep_it_silent():
     x, y = imbalanced()
     counts = np.bincount(y)
     weights = {c: len(y) / (2 * n) for c, n in enumerate(counts)}
-    events, _, _ = fit(classifier(2), x, y.astype("float32"), epochs=3, batch_size=32, class_weight=weights)
+    events, _, _ = fit(
+        classifier(2), x, y.astype("float32"), epochs=3, batch_size=32, class_weight=weights
+    )
     assert alarms(events) == {}
 
 
@@ -186,6 +188,10 @@ def test_healthy_classifiers_stay_silent(shares, signal, one_hot):
     x, y = labelled(shares, signal=signal)
     classes = len(shares)
     events, _, _ = fit(
-        classifier(classes, one_hot=one_hot), x, targets(y, classes, one_hot), epochs=2, batch_size=32
+        classifier(classes, one_hot=one_hot),
+        x,
+        targets(y, classes, one_hot),
+        epochs=2,
+        batch_size=32,
     )
     assert not {key for key in alarms(events) if key[0] == "class_collapse"}

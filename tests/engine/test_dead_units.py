@@ -68,7 +68,11 @@ def mlp(*, bias=None, activation="relu", lr=1e-3, kernel_initializer="glorot_uni
         [
             keras.Input((16,)),
             keras.layers.Dense(
-                32, activation=activation, kernel_initializer=kernel_initializer, name="hidden", **first
+                32,
+                activation=activation,
+                kernel_initializer=kernel_initializer,
+                name="hidden",
+                **first,
             ),
             keras.layers.Dense(32, activation=activation, name="hidden2"),
             keras.layers.Dense(1, activation="sigmoid", name="out"),
@@ -258,8 +262,12 @@ def two_heads():
     hidden = keras.layers.Dense(16, activation="relu", name="hidden")(inputs)
     shared = keras.layers.Dense(16, activation="relu", name="shared")
     twice = shared(shared(hidden))  # called twice: no one output tensor, not read
-    conv = keras.layers.Conv1D(4, 3, activation="relu", name="conv")(keras.layers.Reshape((8, 1))(inputs))
-    first = keras.layers.Dense(1, name="score")(keras.layers.Concatenate()([twice, keras.layers.Flatten()(conv)]))
+    conv = keras.layers.Conv1D(4, 3, activation="relu", name="conv")(
+        keras.layers.Reshape((8, 1))(inputs)
+    )
+    first = keras.layers.Dense(1, name="score")(
+        keras.layers.Concatenate()([twice, keras.layers.Flatten()(conv)])
+    )
     second = keras.layers.Dense(3, activation="softmax", name="kind")(hidden)
     model = keras.Model(inputs, {"score": first, "kind": second})
     model.compile("adam", {"score": "mse", "kind": "sparse_categorical_crossentropy"})

@@ -64,7 +64,11 @@ def test_hinge_targets_are_minus_one_or_one():
 @pytest.mark.parametrize(
     "head, pred, labels",
     [
-        (Head("tags", "binary_crossentropy", True, binary=True), np.zeros((4, 3)), np.zeros((4, 3))),
+        (
+            Head("tags", "binary_crossentropy", True, binary=True),
+            np.zeros((4, 3)),
+            np.zeros((4, 3)),
+        ),
         (Head("value", "mse", False), np.zeros((4, 1)), np.zeros((4, 1))),
         (SOFTMAX, np.zeros((4, 3)), np.zeros((5,))),
         (BINARY, np.zeros((4, 1)), None),
