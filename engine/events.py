@@ -253,9 +253,10 @@ class Alarm(Event):
     :mod:`kmon.engine.alarms.kinds`): "ended" when a later fit trains another model.
 
     ``kind`` names the problem (``prediction_variance``, ``vanishing_gradients``,
-    ``exploding_gradients``, ``unscaled_data``, ``nonfinite_data``, ``nan_loss``);
-    ``subject`` narrows it (the output head of a ``prediction_variance`` alarm),
-    ``evidence`` holds the numbers it was decided on."""
+    ``exploding_gradients``, ``unscaled_data``, ``nonfinite_data``, ``nan_loss``,
+    ``dead_units``, ``class_collapse``); ``subject`` narrows it (the output head of a
+    ``prediction_variance`` or ``class_collapse`` alarm, the layer of a
+    ``dead_units`` one), ``evidence`` holds the numbers it was decided on."""
 
     type: ClassVar[str] = "alarm"
     kind: str = ""

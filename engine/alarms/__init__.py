@@ -4,9 +4,12 @@
 - Probes, on a fixed batch of training data: :mod:`.probe_config` (how to probe),
   :mod:`.probe_batch` (on what), :mod:`.probe_heads` (the model's heads),
   :mod:`.predictions` and :mod:`.spread` (prediction spread), :mod:`.gradients`
-  (gradient norms), :mod:`.probe_budget` (when, within a share of training time).
+  (gradient norms), :mod:`.probe_budget` (when, within a share of training time),
+  :mod:`.unit_watch` with :mod:`.units` and :mod:`.class_shares` (dead ReLU units and
+  collapsed classes, on the prediction probe's forward pass).
 - :mod:`.data_checks`: scale and NaN checks on the training data at fit start.
 - Plain Python, no Keras: :mod:`.kinds` (alarm names), :mod:`.rules` (thresholds and
-  hysteresis), :mod:`.book` (which alarms are active), :mod:`.messages` and
-  :mod:`.advice` (what they say).
+  hysteresis), :mod:`.unit_rules` (those of dead units and collapsed classes),
+  :mod:`.book` (which alarms are active), :mod:`.messages`, :mod:`.unit_messages`
+  and :mod:`.advice` (what they say).
 """

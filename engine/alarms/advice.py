@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kmon.engine.alarms.kinds import (
+    CLASS_COLLAPSE,
+    DEAD_UNITS,
     EXPLODING_GRADIENTS,
     NAN_LOSS,
     NONFINITE_DATA,
@@ -103,6 +105,38 @@ ADVICE: dict[str, Advice] = {
             "lower the learning rate; clip gradients (clipnorm=1.0)",
             "check the data with np.isfinite",
             "stop wasting time: kmon --stop-on-nan, or keras.callbacks.TerminateOnNaN",
+        ),
+    ),
+    DEAD_UNITS: Advice(
+        "ReLU units are dead: they output 0 for every input",
+        (
+            "a learning rate too high: large updates push the layer's inputs below 0 for "
+            "every sample, and a unit there gets no gradient to come back",
+            "a large negative bias_initializer, which keeps every unit below 0 from "
+            "the start",
+        ),
+        (
+            "lower the learning rate (Adam's default 1e-3, or 3-10x lower)",
+            "keep the biases' default zeros initializer",
+            'a leaky activation, activation="leaky_relu": a unit below 0 keeps a small '
+            "gradient and can come back",
+        ),
+    ),
+    CLASS_COLLAPSE: Advice(
+        "the head predicts the majority class for (nearly) every input",
+        (
+            "imbalanced labels: predicting the majority everywhere already gives a low "
+            "loss, and accuracy reads as the majority's share",
+            "inputs that tell the classes apart only weakly, or a model that has learned "
+            "only the class prior so far",
+        ),
+        (
+            "weigh the classes: fit(..., class_weight={c: n / (classes * n_c)}), which "
+            "gives each class the same total weight",
+            "or oversample the minority classes (repeat their samples) so that the "
+            "classes are about equally frequent",
+            "watch metrics that see the minority: keras.metrics.Precision(), Recall() "
+            "or AUC(), not accuracy",
         ),
     ),
 }

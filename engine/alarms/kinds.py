@@ -12,6 +12,10 @@ Kinds:
   different ranges.
 - ``nonfinite_data``: NaN or Inf in the inputs or targets.
 - ``nan_loss``: the training loss became NaN or Inf.
+- ``dead_units``: at least half the units of a ReLU-family layer output exactly 0
+  for every probe sample.
+- ``class_collapse``: a classifier head predicts one class for nearly every probe
+  sample while its labels hold at least two common classes.
 
 Plain Python: the monitors (TUI, headless) read these names without Keras.
 """
@@ -30,3 +34,5 @@ EXPLODING_GRADIENTS = "exploding_gradients"
 UNSCALED_DATA = "unscaled_data"
 NONFINITE_DATA = "nonfinite_data"
 NAN_LOSS = "nan_loss"
+DEAD_UNITS = "dead_units"
+CLASS_COLLAPSE = "class_collapse"

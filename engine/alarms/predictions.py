@@ -13,25 +13,33 @@ from kmon.engine.training.distribute import on_one_replica, strategy_of
 _predict_functions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def predict(model: Any, batch: ProbeBatch) -> Any:
-    """The model's predictions on the probe batch (inference mode)."""
+def predict(model: Any, batch: ProbeBatch, run: Any = None) -> Any:
+    """The model's predictions on the probe batch (inference mode).
+
+    Args:
+        model: the model being trained.
+        batch: the probe batch.
+        run: another ``keras.Model`` over the same layers to run instead, which
+            returns more than the predictions (:mod:`.units`' view).
+    """
+    target = model if run is None else run
     sync = getattr(model, "jax_state_sync", None)
     if callable(sync):
         # JAX keeps the training state outside the variables until it syncs.
         sync()
     strategy = strategy_of(model)
     if strategy is None:
-        return model.predict_on_batch(batch.x)
+        return target.predict_on_batch(batch.x)
     # predict_on_batch under a MirroredStrategy returns each row once per replica:
     # run the model on one replica instead (no collective, see .distribute).
-    fn = _predict_functions.get(model)
+    fn = _predict_functions.get(target)
     if fn is None:
         import tensorflow as tf
 
         @tf.function(reduce_retracing=True)
         def fn(x):
-            return on_one_replica(strategy, lambda v: model(v, training=False), x)
+            return on_one_replica(strategy, lambda v: target(v, training=False), x)
 
-        _predict_functions[model] = fn
+        _predict_functions[target] = fn
     return to_numpy(fn(batch.x))
 

@@ -23,7 +23,6 @@ from kmon.engine.alarms.kinds import (
     VANISHING_GRADIENTS,
 )
 from kmon.engine.alarms.messages import gradient_message, nan_loss_message, variance_message
-from kmon.engine.alarms.predictions import predict
 from kmon.engine.alarms.probe_batch import FitData, ProbeBatch, leaves, probe_batches
 from kmon.engine.alarms.probe_budget import (
     ProbeAftermath,
@@ -35,6 +34,7 @@ from kmon.engine.alarms.probe_config import ProbeConfig
 from kmon.engine.alarms.probe_heads import Head, align, by_head, heads_of, inputs_self_normalized
 from kmon.engine.alarms.rules import GradientRule, VarianceRule
 from kmon.engine.alarms.spread import Spread, spread
+from kmon.engine.alarms.unit_watch import UnitWatch
 from kmon.engine.events import Event, Notice, Probes
 from kmon.engine.head_map import HeadMap
 from kmon.engine.stop import StopSignal
@@ -103,6 +103,7 @@ class ProbeCallback(keras.callbacks.Callback):
         self._variance: dict[str, VarianceRule] = {}
         self._gradients = GradientRule()
         self._skipped: set[str] = set()
+        self._units = UnitWatch(book, self._note)
         self.predictions = ProbeBudget(
             self.config.budget, every=self.config.every, interval=self.config.interval
         )
@@ -259,7 +260,8 @@ class ProbeCallback(keras.callbacks.Callback):
         budget.spent(time.perf_counter() - start)
 
     def _probe_predictions(self, step: int) -> None:
-        y_pred = predict(self.model, self._probe)
+        # One forward pass: the predictions, and the ReLU layers' activity on the way.
+        y_pred = self._units.predict(self.model, self._probe)
         for head, pred, target in align(self._heads, y_pred, self._probe.y):
             if pred is None or head.name in self._skipped:
                 continue
@@ -271,6 +273,7 @@ class ProbeCallback(keras.callbacks.Callback):
                 self._skip(head.name, "its targets are (nearly) constant in the probe batch")
                 continue
             self._judge(head.name, measured, step)
+        self._units.judge(self._heads, y_pred, self._probe, self._where(step))
 
     def _judge(self, name: str, measured: Spread, step: int) -> None:
         config = self.config
