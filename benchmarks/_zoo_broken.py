@@ -40,6 +40,9 @@ def lstm_on_series(scaled: bool, *, optimizer="adam", epochs=4):
     "LSTM(16) on an hourly series in raw units (~3,000): saturated gates, one constant "
     "prediction",
     expect={"unscaled_data", "prediction_variance"},
+    # True as well: the saturated LSTM passes no gradient at all, and the loss
+    # (about 1.3e7) moves by 0.03% an epoch.
+    allow={"vanishing_gradients", "no_learning"},
     quick=True,
 )
 def unscaled_lstm():
@@ -130,7 +133,7 @@ def sequence_forecast(*, scaled_inputs: bool, scaled_targets: bool):
     "sequence-output LSTM on raw units (~3,000) in and out: every step of every "
     "window gets one constant",
     expect={"unscaled_data", "prediction_variance"},
-    # As in unscaled_lstm: the saturated LSTM passes no gradient.
+    # As in unscaled_lstm: the saturated LSTM passes no gradient, nothing learns.
     allow={"vanishing_gradients", "no_learning"},
 )
 def constant_sequence_output():
@@ -142,6 +145,8 @@ def constant_sequence_output():
     "sequence-output LSTM, standardized inputs but targets in raw units: the outputs "
     "vary by a ten-thousandth of the targets' spread, far below them",
     expect={"unscaled_data", "prediction_variance"},
+    # True as well: the loss (about 1.3e7) moves by 0.1% an epoch.
+    allow={"no_learning"},
 )
 def sequence_raw_targets():
     sequence_forecast(scaled_inputs=True, scaled_targets=False)
