@@ -22,7 +22,7 @@ from _zoo_cases import (
 # -- unscaled inputs into an LSTM -----------------------------------------------------------
 
 
-def lstm_on_series(scaled: bool, *, optimizer="adam", epochs=4):
+def lstm_on_series(scaled: bool, *, optimizer="adam", batch_size=32, epochs=4):
     """The bundled ``lstm_constant_predictions`` scenario, shortened: a 16-unit LSTM
     on 24-hour windows of an hourly series, in raw units or standardized."""
     import keras
@@ -32,7 +32,13 @@ def lstm_on_series(scaled: bool, *, optimizer="adam", epochs=4):
         x, y = standardized(x, y, int(len(x) * 0.8))
     model = keras.Sequential([keras.Input((24, 1)), keras.layers.LSTM(16), keras.layers.Dense(1)])
     model.compile(optimizer, "mse")
-    model.fit(x, y, batch_size=32, epochs=epochs, validation_split=0.2)
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, validation_split=0.2)
+
+
+def lstm_at_learning_rate(optimizer):
+    """The standardized LSTM in batches of 8 (240 steps an epoch, about 2-3 s here:
+    kmon's first gradient probe waits for 2.5 s of training)."""
+    lstm_on_series(scaled=True, optimizer=optimizer, batch_size=8, epochs=3)
 
 
 @case(
@@ -178,7 +184,7 @@ def sequence_output_fixed():
 def exploding_lr():
     import keras
 
-    lstm_on_series(scaled=True, optimizer=keras.optimizers.SGD(3.0))
+    lstm_at_learning_rate(keras.optimizers.SGD(3.0))
 
 
 @case(
@@ -189,7 +195,7 @@ def exploding_lr():
 def exploding_lr_lower():
     import keras
 
-    lstm_on_series(scaled=True, optimizer=keras.optimizers.SGD(0.03))
+    lstm_at_learning_rate(keras.optimizers.SGD(0.03))
 
 
 @case(
@@ -201,7 +207,7 @@ def exploding_lr_lower():
 def exploding_lr_clipped():
     import keras
 
-    lstm_on_series(scaled=True, optimizer=keras.optimizers.SGD(3.0, clipnorm=0.1))
+    lstm_at_learning_rate(keras.optimizers.SGD(3.0, clipnorm=0.1))
 
 
 def mlp_5_classes(learning_rate: float):
