@@ -52,7 +52,7 @@ def lstm_at_learning_rate(optimizer):
     quick=True,
 )
 def unscaled_lstm():
-    lstm_on_series(scaled=False)
+    lstm_on_series(scaled=False, epochs=5)
 
 
 @case(
@@ -61,7 +61,7 @@ def unscaled_lstm():
     fixes=("unscaled_lstm",),
 )
 def unscaled_lstm_fixed():
-    lstm_on_series(scaled=True)
+    lstm_on_series(scaled=True, epochs=5)
 
 
 # -- NaN in the data -------------------------------------------------------------------------

@@ -4,8 +4,8 @@ numbers alone, and its ``--quick`` zoo run for real under kmon.
 The quick run trains four small Keras models in a worker process (about a minute on
 2 cores) and checks what kmon's alarms of today decide on them: a healthy MLP and a
 slowly learning three-head LSTM raise nothing; the unscaled LSTM raises
-``unscaled_data`` at fit start and ``prediction_variance`` by its second epoch; NaN
-in the inputs raises ``nonfinite_data`` at fit start.
+``unscaled_data`` at fit start and ``prediction_variance`` during training; NaN in
+the inputs raises ``nonfinite_data`` at fit start.
 """
 
 from __future__ import annotations
@@ -119,11 +119,14 @@ def test_quick_zoo_under_kmon(tmp_path):
     # Healthy: nothing raised at all.
     assert runs["mlp_binary"]["raised"] == {} and runs["mlp_binary"]["ok"]
     assert runs["multi_head_slow"]["raised"] == {}, runs["multi_head_slow"]
-    # The unscaled LSTM: the data check at fit start, collapse by the second epoch.
+    # The unscaled LSTM: the data check at fit start, and the collapse within its five
+    # epochs: by the second in most runs, but the prediction probes run within a
+    # budget of the steps' time and their cost carries over, so on a busy machine
+    # the three checks in a row it needs have come in the third.
     lstm = runs["unscaled_lstm"]
-    assert lstm["raised"]["unscaled_data"] == [None, None]
-    assert set(lstm["hits"]) == {"unscaled_data", "prediction_variance"}, lstm
-    assert lstm["raised"]["prediction_variance"][0] <= 2
+    assert lstm["raised"]["unscaled_data"] == [None, None] and "unscaled_data" in lstm["hits"]
+    assert "prediction_variance" in lstm["raised"], lstm
+    assert not lstm["false"], lstm
     # NaN in the inputs: nonfinite_data at fit start.
     nan = runs["nan_in_data"]
     assert nan["raised"]["nonfinite_data"] == [None, None] and "nonfinite_data" in nan["hits"]
