@@ -161,7 +161,7 @@ def sequence_raw_targets():
 @case(
     "sequence_output_fixed",
     "the sequence-output LSTM, inputs and targets standardized",
-    fixes=("constant_sequence_output",),
+    fixes=("constant_sequence_output", "sequence_raw_targets"),
 )
 def sequence_output_fixed():
     sequence_forecast(scaled_inputs=True, scaled_targets=True)

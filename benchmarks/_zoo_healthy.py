@@ -292,6 +292,25 @@ def subclassed():
     model.fit(x, y, batch_size=32, epochs=5, validation_split=0.2)
 
 
+@case("huber_two_targets", "MLP 64, two regression targets at once, Huber loss")
+def huber_two_targets():
+    import keras
+    import numpy as np
+
+    x, y = tabular_regression(4000, 10, offset=19)
+    second = np.tanh(x[:, 4:5] - x[:, 5:6]) * 2
+    targets = np.concatenate([y, (second - second.mean()) / second.std()], axis=1)
+    model = keras.Sequential(
+        [
+            keras.Input((10,)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(2),
+        ]
+    )
+    model.compile("adam", keras.losses.Huber())
+    model.fit(x, targets.astype("float32"), batch_size=32, epochs=5, validation_split=0.2)
+
+
 HEALTHY = [
     mlp_binary,
     mlp_regression,
@@ -307,4 +326,5 @@ HEALTHY = [
     sample_weights,
     tf_data,
     subclassed,
+    huber_two_targets,
 ]
