@@ -12,8 +12,10 @@ from kmon.engine.alarms.kinds import (
     EXPLODING_GRADIENTS,
     NAN_LOSS,
     NONFINITE_DATA,
+    OVERFITTING,
     PREDICTION_VARIANCE,
     UNSCALED_DATA,
+    UNSTABLE_TRAINING,
     VANISHING_GRADIENTS,
 )
 
@@ -103,6 +105,37 @@ ADVICE: dict[str, Advice] = {
             "lower the learning rate; clip gradients (clipnorm=1.0)",
             "check the data with np.isfinite",
             "stop wasting time: kmon --stop-on-nan, or keras.callbacks.TerminateOnNaN",
+        ),
+    ),
+    OVERFITTING: Advice(
+        "the validation loss rises while the training loss falls",
+        (
+            "the model memorizes its training data: more capacity than the data "
+            "supports (kmon's test: two 512-unit layers on 210 training rows overfit "
+            "from the 4th epoch, one 8-unit layer did not)",
+            "training goes on for epochs past the best one",
+        ),
+        (
+            "stop at the best epoch: keras.callbacks.EarlyStopping(monitor='val_loss', "
+            "patience=2, restore_best_weights=True) (its patience must be under 3 "
+            "epochs to stop before this alarm)",
+            "weight decay: kernel_regularizer=keras.regularizers.L2(1e-2) kept "
+            "val_loss falling in kmon's test, where Dropout(0.5) only delayed the rise",
+            "a smaller model, or more training data",
+        ),
+    ),
+    UNSTABLE_TRAINING: Advice(
+        "the training loss is unstable",
+        (
+            "learning rate too high: steps overshoot, and the loss jumps back up",
+            "a few batches with outsized gradients (outliers, unscaled targets)",
+        ),
+        (
+            "lower the learning rate 3-10x (SGD at 0.05 instead of 0.5 trained the "
+            "same model smoothly in kmon's test)",
+            "clip gradients with a clipnorm below their usual norm: SGD(0.5, "
+            "clipnorm=0.1) tamed the spikes in kmon's test, clipnorm=1.0 did not",
+            "standardize inputs and targets",
         ),
     ),
 }

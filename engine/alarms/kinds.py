@@ -12,6 +12,10 @@ Kinds:
   different ranges.
 - ``nonfinite_data``: NaN or Inf in the inputs or targets.
 - ``nan_loss``: the training loss became NaN or Inf.
+- ``overfitting``: the validation loss (``val_loss`` or a head's) rose for epochs
+  from its best, beyond its epoch-to-epoch noise, while the training loss fell.
+- ``unstable_training``: per-batch losses spike far above their running median, or
+  the epoch's training loss keeps rising, without becoming NaN.
 
 Plain Python: the monitors (TUI, headless) read these names without Keras.
 """
@@ -30,3 +34,5 @@ EXPLODING_GRADIENTS = "exploding_gradients"
 UNSCALED_DATA = "unscaled_data"
 NONFINITE_DATA = "nonfinite_data"
 NAN_LOSS = "nan_loss"
+OVERFITTING = "overfitting"
+UNSTABLE_TRAINING = "unstable_training"

@@ -10,6 +10,7 @@ import keras
 
 from kmon.engine.alarms.book import AlarmBook
 from kmon.engine.alarms.data_checks import array_stats, check_data
+from kmon.engine.alarms.epoch_watch import EpochWatch
 from kmon.engine.alarms.gradients import gradient_norms, gradients_unavailable
 from kmon.engine.alarms.kinds import (
     CLEARED,
@@ -39,6 +40,7 @@ from kmon.engine.events import Event, Notice, Probes
 from kmon.engine.head_map import HeadMap
 from kmon.engine.stop import StopSignal
 from kmon.engine.training.heads import built_head_map, preview_head_map
+from kmon.engine.training.metric_kinds import overrides
 
 
 class ProbeCallback(keras.callbacks.Callback):
@@ -49,14 +51,17 @@ class ProbeCallback(keras.callbacks.Callback):
     training thread between steps (so the weights are consistent and asynchronous
     batch-end dispatch stays possible), it runs the prediction and gradient probes
     when their time budget allows. ``on_train_batch_end`` checks that the loss is
-    finite. Outside probe steps every hook is O(1).
+    finite and hands it to :class:`~.epoch_watch.EpochWatch` (loss spikes), which
+    ``on_epoch_end`` gives the epoch's logs (overfitting, a rising loss). Outside
+    probe steps every hook is O(1).
 
     What each head is (its name, whether it is a classifier) comes from the fit's
     head map. A subclassed model's is known only after its first step: until then
     the prediction probes wait, and so do the data checks when there are targets to
     check.
 
-    The callback is ``async_safe``: its batch-end hook only reads a float.
+    The callback is ``async_safe``: its batch-end hook reads a float and does a few
+    float operations, without a lock (see :class:`~.epoch_watch.EpochWatch`).
 
     Args:
         emit: receives notices; alarms go through ``book``, which emits them too.
@@ -117,6 +122,8 @@ class ProbeCallback(keras.callbacks.Callback):
         self._fitted = None
         self._weights_unseen = False
         self._data_checked = False
+        self._losses: EpochWatch | None = None
+        """Overfitting and unstable training, from the losses Keras logs."""
 
     # -- fit start: data checks and the probe batch ------------------------------------------
 
@@ -126,6 +133,12 @@ class ProbeCallback(keras.callbacks.Callback):
         # donates its buffers.
         self._fitted = self.model
         self._mark = None
+        data = self._data or FitData(None)
+        own_step = overrides(self.model, "train_step")  # its logged loss may be anything
+        self._losses = EpochWatch(
+            self._book, self._fit, samples=data.samples, batch_size=data.batch_size,
+            per_batch=not own_step,
+        )  # fmt: skip
         try:
             probe, sample, reason = probe_batches(self._data, self.config)
             self._heads = heads_of(self._read_head_map())
@@ -210,6 +223,12 @@ class ProbeCallback(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        if self._losses is not None:
+            self._losses.epoch_begin()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._losses is not None and logs:
+            self._losses.epoch_end(epoch, logs, self._read_head_map())
 
     def on_train_batch_begin(self, batch, logs=None):
         if self._heads_pending and self._stepped:
@@ -336,6 +355,8 @@ class ProbeCallback(keras.callbacks.Callback):
         if not isinstance(loss, float):
             return
         if math.isfinite(loss):
+            if self._losses is not None:
+                self._losses.batch_end(batch, loss)
             if self._book.is_active(NAN_LOSS):
                 self._book.clear(
                     NAN_LOSS,
