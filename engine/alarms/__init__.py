@@ -6,6 +6,9 @@
   :mod:`.predictions` and :mod:`.spread` (prediction spread), :mod:`.gradients`
   (gradient norms), :mod:`.probe_budget` (when, within a share of training time).
 - :mod:`.data_checks`: scale and NaN checks on the training data at fit start.
+- :mod:`.epoch_watch`: overfitting and unstable training from the losses Keras logs
+  (each batch's own loss, the epoch's training and validation losses), by the rules
+  of :mod:`.loss_rules`; both plain Python.
 - Plain Python, no Keras: :mod:`.kinds` (alarm names), :mod:`.rules` (thresholds and
   hysteresis), :mod:`.book` (which alarms are active), :mod:`.messages` and
   :mod:`.advice` (what they say).
