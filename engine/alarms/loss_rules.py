@@ -92,7 +92,7 @@ class OverfitRule:
             "current": val,
             "rise": rise,
             "tolerance": tolerance,
-            "noise": noise,
+            "typical_change": noise,
             "epochs_since_best": self.since_best,
             "train_loss_at_best": self.best_train,
             "train_loss": train,

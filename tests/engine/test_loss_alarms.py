@@ -57,8 +57,10 @@ def labels_data(rows=300, seed=0, features=20):
 
 def classifier(hidden, **compile_kwargs):
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((20,)), *hidden, keras.layers.Dense(1, activation="sigmoid")])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", **compile_kwargs)
+    output = keras.layers.Dense(1, activation="sigmoid")
+    model = keras.Sequential([keras.Input((20,)), *hidden, output])
+    optimizer = keras.optimizers.Adam(1e-3)
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", **compile_kwargs)
     return model
 
 
@@ -106,7 +108,8 @@ def test_early_stopping_at_the_best_epoch_stays_silent_and_keeps_the_best():
     assert len(history.history["loss"]) < 15
     restored = model.evaluate(x[210:], y[210:], verbose=0)
     assert restored == pytest.approx(min(history.history["val_loss"]), rel=1e-4)
-    assert any("EarlyStopping" in fix and "patience=2" in fix for fix in ADVICE["overfitting"].fixes)
+    fixes = ADVICE["overfitting"].fixes
+    assert any("EarlyStopping" in fix and "patience=2" in fix for fix in fixes)
 
 
 def test_dropout_only_delays_it(big_run):
@@ -161,7 +164,9 @@ def test_restoring_the_best_weights_clears_it():
     hook = FitHook(events.append, StopSignal(), probes=EVERY)
     hook.install()
     try:
-        first = model.fit(x, y, epochs=8, batch_size=32, validation_split=0.3, verbose=0, callbacks=[kept])
+        first = model.fit(
+            x, y, epochs=8, batch_size=32, validation_split=0.3, verbose=0, callbacks=[kept]
+        )
         (raised,) = loss_alarms(events)
         model.set_weights(kept.weights[raised.evidence["best_epoch"] - 1])
         model.optimizer.learning_rate.assign(1e-6)

@@ -41,7 +41,7 @@ def test_overfitting_raises_on_the_third_epoch_above_the_best():
     assert evidence["rise"] == pytest.approx(0.652 - 0.604)
     # Tolerance: 2x the median absolute change over the last 6 changes.
     changes = sorted(abs(b - a) for a, b in zip(vals[:5], vals[1:6]))
-    assert evidence["noise"] == pytest.approx(changes[2])
+    assert evidence["typical_change"] == pytest.approx(changes[2])
     assert evidence["tolerance"] == pytest.approx(max(2 * changes[2], 0.01 * 0.604))
     assert evidence["train_loss"] < evidence["train_loss_at_best"]
 
