@@ -13,6 +13,7 @@ shorter last batch reads closer to the epoch's mean than it was, never further).
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from kmon.engine.alarms.book import AlarmBook
@@ -23,6 +24,10 @@ from kmon.engine.head_map import HeadMap
 
 #: Before any step of an epoch: no step, no sample seen.
 _EPOCH_START = (-1, 0.0)
+
+#: The highest epoch loss each model had in its fits so far (the scale a rising loss
+#: is judged against), weak so that a model's end frees it.
+_scales: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class EpochWatch:
@@ -40,7 +45,8 @@ class EpochWatch:
         samples: training samples per epoch, for arrays.
         batch_size: the fit's batch size, for arrays.
         per_batch: the logged loss is Keras's running mean over samples (a model
-            whose own ``train_step`` may log anything is not judged per batch).
+            whose own ``train_step`` may log anything is not judged per batch);
+            :meth:`begin` sets it.
     """
 
     def __init__(
@@ -57,11 +63,26 @@ class EpochWatch:
         self._sized = bool(samples and batch_size)
         self._samples = samples or 0
         self._batch_size = batch_size or 0
-        self._per_batch = per_batch
+        self.per_batch = per_batch
         self._previous = _EPOCH_START
         self._overfit: dict[str | None, OverfitRule] = {}
         self._unstable = UnstableRule()
         self._unstable.active = book.is_active(UNSTABLE_TRAINING)
+        self._model: Any = None
+
+    def begin(self, model: Any, *, per_batch: bool) -> None:
+        """The fit begins on ``model``: carry on the scale of its earlier fits.
+
+        Args:
+            model: the model (a key only: its earlier fits' loss scale).
+            per_batch: see the class's arguments.
+        """
+        self.per_batch = per_batch
+        try:
+            self._unstable.scale = _scales.get(model, 0.0)
+            self._model = model
+        except TypeError:  # not weakly referenceable: this fit's scale only
+            self._model = None
 
     def epoch_begin(self) -> None:
         """The running means start again from zero."""
@@ -69,7 +90,7 @@ class EpochWatch:
 
     def batch_end(self, step: int, mean: float) -> None:
         """The running mean of the loss after ``step`` (a finite float)."""
-        if not self._per_batch:
+        if not self.per_batch:
             return
         last, last_mean = self._previous
         if step <= last:
@@ -88,6 +109,8 @@ class EpochWatch:
         loss = logs.get("loss")
         if isinstance(loss, (int, float)):
             transition, evidence = self._unstable.epoch_end(float(loss))
+            if self._model is not None:
+                _scales[self._model] = self._unstable.scale
             if transition is not None:
                 self._send(UNSTABLE_TRAINING, None, transition, evidence, epoch)
         for subject, val_key, train_key in watched_losses(logs, head_map):

@@ -204,12 +204,18 @@ class SpikeCounter:
 class UnstableRule:
     """``unstable_training``, decided at epoch ends. Raised when:
 
-    - spikes: the epoch's batch losses spiked in a cluster (:class:`SpikeCounter`)
-      and the epoch's loss is above the previous epoch's. A healthy run's spikes
-      (hard samples in tiny batches, heavy-tailed targets) leave the epoch loss
-      falling; a learning rate too high for the model's weights does not.
+    - spikes: this epoch's or the previous one's batch losses spiked in a cluster
+      (:class:`SpikeCounter`), and the epoch's loss rose from the previous epoch's
+      by more than ``significance`` times ``scale``.
     - rising: the epoch loss rose in each of the last ``rises`` epochs, to at least
-      ``rise_factor`` times its lowest of the fit, all finite.
+      ``rise_factor`` times its lowest of the fit and by more than ``significance``
+      times ``scale``, all finite.
+
+    ``scale`` is where the model's loss has been: its highest epoch loss or running
+    median of batch losses, in this fit and the model's earlier ones. A healthy run's
+    spikes (hard samples in tiny batches, heavy-tailed targets) come while the epoch
+    loss falls; near a loss of zero, Adam's epoch losses double and halve by
+    themselves, by amounts that are small against where the loss started.
 
     Cleared after ``calm_epochs`` calm epochs in a row: no cluster of spikes, and an
     epoch loss at most ``calm_slack`` times the previous one.
@@ -217,6 +223,8 @@ class UnstableRule:
 
     rises: int = 2
     rise_factor: float = 1.25
+    significance: float = 0.1
+    scale: float = 0.0
     calm_epochs: int = 2
     calm_slack: float = 1.05
     active: bool = False
@@ -225,6 +233,8 @@ class UnstableRule:
     lowest: float | None = None
     rising: int = 0
     calm: int = 0
+    cluster_before: dict[str, Any] | None = None
+    """The previous epoch's cluster of spikes, if it had one."""
 
     def __post_init__(self) -> None:
         self.losses = deque(maxlen=self.rises + 1)
@@ -233,7 +243,9 @@ class UnstableRule:
         """The epoch's training loss; returns ``(transition or None, evidence)``."""
         spikes = self.spikes
         clustered = spikes.clustered
-        evidence = self._spike_evidence() if clustered else {}
+        cluster = self._spike_evidence() if clustered else None
+        recent_cluster, self.cluster_before = cluster or self.cluster_before, cluster
+        self.scale = max(self.scale, spikes.highest)
         spikes.next_epoch()
         if not _finite(loss):
             # A NaN is nan_loss's; a rise starts again after it.
@@ -244,6 +256,7 @@ class UnstableRule:
         self.losses.append(loss)
         self.rising = self.rising + 1 if previous is not None and loss > previous else 0
         self.lowest = loss if self.lowest is None else min(self.lowest, loss)
+        self.scale = max(self.scale, loss)
         if self.active:
             steady = not clustered and (previous is None or loss <= self.calm_slack * previous)
             self.calm = self.calm + 1 if steady else 0
@@ -251,9 +264,14 @@ class UnstableRule:
                 return None, {}
             self.active, self.calm = False, 0
             return CLEARED, {"calm_epochs": self.calm_epochs, "epoch_loss": loss}
-        if clustered and previous is not None and loss > previous:
-            evidence.update(epoch_loss=loss, previous_epoch_loss=previous)
-        elif self.rising >= self.rises and loss >= self.rise_factor * self.lowest:
+        least = self.significance * self.scale
+        if recent_cluster and previous is not None and loss - previous > least:
+            evidence = dict(recent_cluster, epoch_loss=loss, previous_epoch_loss=previous)
+        elif (
+            self.rising >= self.rises
+            and loss >= self.rise_factor * self.lowest
+            and loss - self.lowest > least
+        ):
             evidence = {
                 "cause": RISING,
                 "epoch_losses": list(self.losses),
@@ -263,6 +281,7 @@ class UnstableRule:
             }
         else:
             return None, {}
+        evidence["loss_scale"] = self.scale
         self.active, self.calm = True, 0
         return RAISED, evidence
 

@@ -110,7 +110,8 @@ def unstable_message(transition: str, evidence: dict) -> str:
         return (
             f"the training loss rose for {evidence['epochs_rising']} epochs in a row "
             f"({losses}), to {format_value(evidence['above_lowest'])}x its lowest "
-            f"({format_value(evidence['lowest'])}), without becoming NaN"
+            f"({format_value(evidence['lowest'])}; its highest so far: "
+            f"{format_value(evidence['loss_scale'])}), without becoming NaN"
         )
     ratio = evidence.get("ratio")
     times = f", {format_value(ratio)}x" if ratio is not None else ""
@@ -119,6 +120,7 @@ def unstable_message(transition: str, evidence: dict) -> str:
         f"running median (the largest {format_value(evidence['largest'])} against "
         f"{format_value(evidence['median_then'])}{times}) and the epoch's loss rose from "
         f"{format_value(evidence['previous_epoch_loss'])} to {format_value(evidence['epoch_loss'])}"
+        f" (its highest so far: {format_value(evidence['loss_scale'])})"
     )
 
 

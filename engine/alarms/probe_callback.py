@@ -122,7 +122,8 @@ class ProbeCallback(keras.callbacks.Callback):
         self._fitted = None
         self._weights_unseen = False
         self._data_checked = False
-        self._losses: EpochWatch | None = None
+        fed = data or FitData(None)
+        self._losses = EpochWatch(book, fit_index, samples=fed.samples, batch_size=fed.batch_size)
         """Overfitting and unstable training, from the losses Keras logs."""
 
     # -- fit start: data checks and the probe batch ------------------------------------------
@@ -133,12 +134,8 @@ class ProbeCallback(keras.callbacks.Callback):
         # donates its buffers.
         self._fitted = self.model
         self._mark = None
-        data = self._data or FitData(None)
-        own_step = overrides(self.model, "train_step")  # its logged loss may be anything
-        self._losses = EpochWatch(
-            self._book, self._fit, samples=data.samples, batch_size=data.batch_size,
-            per_batch=not own_step,
-        )  # fmt: skip
+        # A train_step of the model's own may log anything as its loss.
+        self._losses.begin(self.model, per_batch=not overrides(self.model, "train_step"))
         try:
             probe, sample, reason = probe_batches(self._data, self.config)
             self._heads = heads_of(self._read_head_map())
@@ -223,12 +220,10 @@ class ProbeCallback(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
-        if self._losses is not None:
-            self._losses.epoch_begin()
+        self._losses.epoch_begin()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._losses is not None and logs:
-            self._losses.epoch_end(epoch, logs, self._read_head_map())
+        self._losses.epoch_end(epoch, logs or {}, self._read_head_map())
 
     def on_train_batch_begin(self, batch, logs=None):
         if self._heads_pending and self._stepped:
@@ -355,8 +350,7 @@ class ProbeCallback(keras.callbacks.Callback):
         if not isinstance(loss, float):
             return
         if math.isfinite(loss):
-            if self._losses is not None:
-                self._losses.batch_end(batch, loss)
+            self._losses.batch_end(batch, loss)
             if self._book.is_active(NAN_LOSS):
                 self._book.clear(
                     NAN_LOSS,

@@ -178,6 +178,57 @@ def test_spikes_in_an_epoch_whose_loss_still_fell_are_healthy():
     assert epoch_of(rule, spiky, 0.09) == (None, {})
 
 
+def test_spikes_near_a_loss_of_zero_are_the_runs_own_noise():
+    """A classifier near a loss of zero: its batch losses spike in clusters and its
+    epoch loss doubles and halves by itself, by little against where it started."""
+    rule = UnstableRule()
+    spiky = noisy(10, 0.01) + [0.2, 0.01, 0.3, 0.01, 0.25] + noisy(10, 0.01)
+    for loss in (0.7, 0.2, 0.05, 0.012):
+        assert epoch_of(rule, noisy(32, loss), loss) == (None, {})
+    assert epoch_of(rule, spiky, 0.010) == (None, {})  # a cluster, the loss fell
+    assert epoch_of(rule, spiky, 0.021) == (None, {})  # doubled: by 1.6% of 0.7
+    transition, evidence = epoch_of(rule, spiky, 0.2)  # by a quarter of it
+    assert transition == RAISED and evidence["loss_scale"] > 0.7  # the running median
+
+
+def test_spikes_that_cost_the_next_epoch_raise_there():
+    """SGD too fast: spikes at an epoch's end, the loss up in the next."""
+    rule = UnstableRule()
+    for loss in (1.0, 0.2, 0.05):
+        epoch_of(rule, noisy(32, loss), loss)
+    spiky_end = noisy(25, 0.05) + [0.6, 0.8, 0.9, 1.2, 1.0, 0.9, 1.1]
+    assert epoch_of(rule, spiky_end, 0.051) == (None, {})  # barely rose
+    transition, evidence = epoch_of(rule, noisy(32, 0.25), 0.25)
+    assert transition == RAISED and evidence["cause"] == SPIKES
+    assert evidence["largest"] == 1.2 and evidence["previous_epoch_loss"] == 0.051
+
+
+def test_a_rise_that_is_small_against_the_loss_scale_is_noise():
+    """Near zero, epoch losses of 0.004, 0.005, 0.006, 0.013 rise 3 times to 3x the
+    lowest, by 1.3% of where the loss started (0.7): not instability."""
+    rule = UnstableRule()
+    losses = (0.7, 0.1, 0.02, 0.004, 0.005, 0.006, 0.013)
+    assert [rule.epoch_end(loss)[0] for loss in losses] == [None] * 7
+    assert rule.scale == 0.7
+
+
+def test_the_loss_scale_carries_over_to_the_models_next_fit():
+    class Model:  # any weakly referenceable object stands for the model
+        pass
+
+    model, book = Model(), AlarmBook(lambda event: None)
+    first = EpochWatch(book, 0)
+    first.begin(model, per_batch=True)
+    for epoch, loss in enumerate((0.7, 0.1, 0.02)):
+        first.epoch_end(epoch, {"loss": loss}, None)
+    second = EpochWatch(book, 1)
+    second.begin(model, per_batch=True)
+    assert second._unstable.scale == 0.7
+    third = EpochWatch(book, 2)
+    third.begin(Model(), per_batch=True)
+    assert third._unstable.scale == 0.0
+
+
 def test_a_rising_epoch_loss_raises_and_calm_epochs_clear():
     rule = UnstableRule()
     losses = [1.0, 0.5, 0.55, 0.7]
@@ -336,7 +387,7 @@ def test_unstable_alarm_through_the_book_and_its_line():
     assert raised.step is None  # decided at the epoch's end
     assert raised.message == (
         "the training loss rose for 2 epochs in a row (0.5000, 0.6000, 0.8000), "
-        "to 1.6000x its lowest (0.5000), without becoming NaN"
+        "to 1.6000x its lowest (0.5000; its highest so far: 1.0000), without becoming NaN"
     )
     assert (cleared.state, cleared.epoch) == (CLEARED, 5)
     assert "no loss spike and no rise for 2 epochs" in cleared.message
