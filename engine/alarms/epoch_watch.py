@@ -25,8 +25,8 @@ from kmon.engine.head_map import HeadMap
 #: Before any step of an epoch: no step, no sample seen.
 _EPOCH_START = (-1, 0.0)
 
-#: The highest epoch loss each model had in its fits so far (the scale a rising loss
-#: is judged against), weak so that a model's end frees it.
+#: The highest loss each model had in its fits so far (epoch loss, or running median
+#: of batch losses): the scale a rise is judged against. Weak, so a model's end frees it.
 _scales: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
