@@ -95,7 +95,7 @@ def timed_fit(model, x, y, epochs: int, probed: bool, fit_index: int):
             events.append,
             fit_index,
             AlarmBook(events.append),
-            FitData(x, y, len(x)),
+            FitData(x, y, len(x), batch_size),
             config=ProbeConfig(),
             head_map=callbacks[0].head_map,
         )

@@ -254,9 +254,12 @@ class Alarm(Event):
 
     ``kind`` names the problem (``prediction_variance``, ``vanishing_gradients``,
     ``exploding_gradients``, ``unscaled_data``, ``nonfinite_data``, ``nan_loss``,
-    ``dead_units``, ``class_collapse``); ``subject`` narrows it (the output head of a
-    ``prediction_variance`` or ``class_collapse`` alarm, the layer of a
-    ``dead_units`` one), ``evidence`` holds the numbers it was decided on."""
+    ``dead_units``, ``class_collapse``, ``overfitting``, ``unstable_training``);
+    ``subject`` narrows it (the output head of a ``prediction_variance`` or
+    ``class_collapse`` alarm, or of an ``overfitting`` alarm on that head's own
+    validation loss; the layer of a ``dead_units`` one), ``evidence`` holds the
+    numbers it was decided on. Alarms decided at an epoch's end (``overfitting``,
+    ``unstable_training``) have no ``step``."""
 
     type: ClassVar[str] = "alarm"
     kind: str = ""
@@ -281,7 +284,8 @@ class Probes(Event):
     data: bool = False
     """The fit-start checks of the data ran (scale, feature ranges, NaN/Inf)."""
     loss: bool = False
-    """The training loss is checked after every batch."""
+    """The training loss is checked after every batch (NaN, spikes), and the
+    losses at every epoch's end (overfitting, a rising loss)."""
     stop_on_nan: bool = False
     """A NaN or Inf loss stops training (``--stop-on-nan``)."""
     predictions: bool = False

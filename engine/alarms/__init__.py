@@ -8,6 +8,9 @@
   :mod:`.unit_watch` with :mod:`.units` and :mod:`.class_shares` (dead ReLU units and
   collapsed classes, on the prediction probe's forward pass).
 - :mod:`.data_checks`: scale and NaN checks on the training data at fit start.
+- :mod:`.epoch_watch`: overfitting and unstable training from the losses Keras logs
+  (each batch's own loss, the epoch's training and validation losses), by the rules
+  of :mod:`.loss_rules`; both plain Python.
 - Plain Python, no Keras: :mod:`.kinds` (alarm names), :mod:`.rules` (thresholds and
   hysteresis), :mod:`.unit_rules` (those of dead units and collapsed classes),
   :mod:`.book` (which alarms are active), :mod:`.messages`, :mod:`.unit_messages`

@@ -14,8 +14,10 @@ from kmon.engine.alarms.kinds import (
     EXPLODING_GRADIENTS,
     NAN_LOSS,
     NONFINITE_DATA,
+    OVERFITTING,
     PREDICTION_VARIANCE,
     UNSCALED_DATA,
+    UNSTABLE_TRAINING,
     VANISHING_GRADIENTS,
 )
 
@@ -137,6 +139,38 @@ ADVICE: dict[str, Advice] = {
             "classes are about equally frequent",
             "watch metrics that see the minority: keras.metrics.Precision(), Recall() "
             "or AUC(), not accuracy",
+        ),
+    ),
+    OVERFITTING: Advice(
+        "the validation loss rises while the training loss falls",
+        (
+            "the model memorizes its training data: more capacity than the data "
+            "supports (in kmon's test, two 512-unit layers on 210 rows)",
+            "training goes on for epochs past the best one",
+        ),
+        (
+            "keep the best epoch: keras.callbacks.EarlyStopping(monitor='val_loss', "
+            "patience=2, restore_best_weights=True) stops before this alarm (which "
+            "waits 3 epochs) with the best epoch's weights",
+            "regularize, and watch the model's own validation loss: in kmon's test "
+            "Dropout(0.5) only delayed the rise, and L2(1e-2) hid it in val_loss "
+            "(Keras adds the penalty to it) while the validation crossentropy rose",
+            "a smaller model: in kmon's test two 64-unit layers reached their best "
+            "val_loss at least 5 epochs later than two 512-unit layers",
+        ),
+    ),
+    UNSTABLE_TRAINING: Advice(
+        "the training loss is unstable",
+        (
+            "learning rate too high: steps overshoot and the loss jumps back up, "
+            "often only once it is small (kmon's test: SGD at 0.5 trained well for "
+            "3 epochs, then spiked)",
+        ),
+        (
+            "lower the learning rate 3-10x (SGD at 0.05 trained the same model "
+            "smoothly in kmon's test)",
+            "clip gradients, with a clipnorm below their usual norm: SGD(0.5, "
+            "clipnorm=0.1) tamed the spikes in kmon's test, clipnorm=1.0 did not",
         ),
     ),
 }

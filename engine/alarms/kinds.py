@@ -12,10 +12,14 @@ Kinds:
   different ranges.
 - ``nonfinite_data``: NaN or Inf in the inputs or targets.
 - ``nan_loss``: the training loss became NaN or Inf.
-- ``dead_units``: at least half the units of a ReLU-family layer output exactly 0
-  for every probe sample.
+- ``dead_units``: at least three quarters of the units of a ReLU-family layer output
+  exactly 0 for every probe sample.
 - ``class_collapse``: a classifier head predicts one class for nearly every probe
   sample while its labels hold at least two common classes.
+- ``overfitting``: the validation loss (``val_loss`` or a head's) rose for epochs
+  from its best, beyond its epoch-to-epoch noise, while the training loss fell.
+- ``unstable_training``: per-batch losses spike far above their running median, or
+  the epoch's training loss keeps rising, without becoming NaN.
 
 Plain Python: the monitors (TUI, headless) read these names without Keras.
 """
@@ -36,3 +40,5 @@ NONFINITE_DATA = "nonfinite_data"
 NAN_LOSS = "nan_loss"
 DEAD_UNITS = "dead_units"
 CLASS_COLLAPSE = "class_collapse"
+OVERFITTING = "overfitting"
+UNSTABLE_TRAINING = "unstable_training"

@@ -76,6 +76,54 @@ def gradient_message(kind: str, transition: str, evidence: dict) -> str:
     return kind
 
 
+def overfitting_message(transition: str, evidence: dict) -> str:
+    """One line for an overfitting alarm's transition, from its evidence (the loss
+    watched, its best and where, its rise against the tolerance, the training loss)."""
+    head = f"head {evidence['head']}: " if evidence.get("head") else ""
+    metric, best = evidence["metric"], format_value(evidence["best"])
+    current = format_value(evidence["current"])
+    if transition != RAISED:
+        return (
+            f"{head}{metric} is back near its best: {current} against {best} "
+            f"(within {format_value(evidence['clear_within'])})"
+        )
+    epochs = evidence["epochs_since_best"]
+    return (
+        f"{head}{metric} rose from its best, {best} at epoch {evidence['best_epoch']}, to "
+        f"{current} over {epochs} epoch{'s' if epochs != 1 else ''} "
+        f"(+{format_value(evidence['rise'])}, beyond its tolerance "
+        f"{format_value(evidence['tolerance'])}) while the training loss fell from "
+        f"{format_value(evidence['train_loss_at_best'])} to {format_value(evidence['train_loss'])}"
+    )
+
+
+def unstable_message(transition: str, evidence: dict) -> str:
+    """One line for an unstable-training alarm's transition, from its evidence
+    (per-batch spikes, or a rising epoch loss)."""
+    if transition != RAISED:
+        return (
+            f"training is steady again: no loss spike and no rise for "
+            f"{evidence['calm_epochs']} epochs (epoch loss {format_value(evidence['epoch_loss'])})"
+        )
+    if evidence.get("cause") == "rising":
+        losses = ", ".join(format_value(v) for v in evidence["epoch_losses"])
+        return (
+            f"the training loss rose for {evidence['epochs_rising']} epochs in a row "
+            f"({losses}), to {format_value(evidence['above_lowest'])}x its lowest "
+            f"({format_value(evidence['lowest'])}; its highest so far: "
+            f"{format_value(evidence['loss_scale'])}), without becoming NaN"
+        )
+    ratio = evidence.get("ratio")
+    times = f", {format_value(ratio)}x" if ratio is not None else ""
+    return (
+        f"{evidence['spikes']} batch losses spiked above {evidence['threshold']:g}x their "
+        f"running median (the largest {format_value(evidence['largest'])} against "
+        f"{format_value(evidence['median_then'])}{times}) and the epoch's loss rose from "
+        f"{format_value(evidence['previous_epoch_loss'])} to {format_value(evidence['epoch_loss'])}"
+        f" (its highest so far: {format_value(evidence['loss_scale'])})"
+    )
+
+
 def alarm_line(event: Any, epoch_number: int | None = None) -> str:
     """One line for an alarm event: ``alarm raised: kind [severity] (where): message``.
 
@@ -85,7 +133,9 @@ def alarm_line(event: Any, epoch_number: int | None = None) -> str:
     if event.state == ENDED:
         where = f"with fit {event.fit}"
     elif epoch_number:
-        where = f"epoch {epoch_number}, step {event.step}"
+        # Decided at an epoch's end (overfitting, unstable training): no step.
+        step = f", step {event.step}" if event.step is not None else ""
+        where = f"epoch {epoch_number}{step}"
     else:
         where = "fit start"
     severity = f" [{event.severity}]" if event.state == RAISED else ""

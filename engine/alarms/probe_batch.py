@@ -63,11 +63,12 @@ class ProbeBatch:
 @dataclass
 class FitData:
     """What ``fit()`` trains on: ``x``, ``y`` and, for arrays, the training samples
-    (those before ``validation_split``)."""
+    (those before ``validation_split``) and the batch size."""
 
     x: Any
     y: Any = None
     samples: int | None = None
+    batch_size: int | None = None
 
 
 def probe_batches(

@@ -10,6 +10,7 @@ import keras
 
 from kmon.engine.alarms.book import AlarmBook
 from kmon.engine.alarms.data_checks import array_stats, check_data
+from kmon.engine.alarms.epoch_watch import EpochWatch
 from kmon.engine.alarms.gradients import gradient_norms, gradients_unavailable
 from kmon.engine.alarms.kinds import (
     CLEARED,
@@ -39,6 +40,7 @@ from kmon.engine.events import Event, Notice, Probes
 from kmon.engine.head_map import HeadMap
 from kmon.engine.stop import StopSignal
 from kmon.engine.training.heads import built_head_map, preview_head_map
+from kmon.engine.training.metric_kinds import overrides
 
 
 class ProbeCallback(keras.callbacks.Callback):
@@ -49,14 +51,17 @@ class ProbeCallback(keras.callbacks.Callback):
     training thread between steps (so the weights are consistent and asynchronous
     batch-end dispatch stays possible), it runs the prediction and gradient probes
     when their time budget allows. ``on_train_batch_end`` checks that the loss is
-    finite. Outside probe steps every hook is O(1).
+    finite and hands it to :class:`~.epoch_watch.EpochWatch` (loss spikes), which
+    ``on_epoch_end`` gives the epoch's logs (overfitting, a rising loss). Outside
+    probe steps every hook is O(1).
 
     What each head is (its name, whether it is a classifier) comes from the fit's
     head map. A subclassed model's is known only after its first step: until then
     the prediction probes wait, and so do the data checks when there are targets to
     check.
 
-    The callback is ``async_safe``: its batch-end hook only reads a float.
+    The callback is ``async_safe``: its batch-end hook reads a float and does a few
+    float operations, without a lock (see :class:`~.epoch_watch.EpochWatch`).
 
     Args:
         emit: receives notices; alarms go through ``book``, which emits them too.
@@ -118,6 +123,9 @@ class ProbeCallback(keras.callbacks.Callback):
         self._fitted = None
         self._weights_unseen = False
         self._data_checked = False
+        fed = data or FitData(None)
+        self._losses = EpochWatch(book, fit_index, samples=fed.samples, batch_size=fed.batch_size)
+        """Overfitting and unstable training, from the losses Keras logs."""
 
     # -- fit start: data checks and the probe batch ------------------------------------------
 
@@ -127,6 +135,8 @@ class ProbeCallback(keras.callbacks.Callback):
         # donates its buffers.
         self._fitted = self.model
         self._mark = None
+        # A train_step of the model's own may log anything as its loss.
+        self._losses.begin(self.model, per_batch=not overrides(self.model, "train_step"))
         try:
             probe, sample, reason = probe_batches(self._data, self.config)
             self._heads = heads_of(self._read_head_map())
@@ -211,6 +221,10 @@ class ProbeCallback(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        self._losses.epoch_begin()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._losses.epoch_end(epoch, logs or {}, self._read_head_map())
 
     def on_train_batch_begin(self, batch, logs=None):
         if self._heads_pending and self._stepped:
@@ -339,6 +353,7 @@ class ProbeCallback(keras.callbacks.Callback):
         if not isinstance(loss, float):
             return
         if math.isfinite(loss):
+            self._losses.batch_end(batch, loss)
             if self._book.is_active(NAN_LOSS):
                 self._book.clear(
                     NAN_LOSS,

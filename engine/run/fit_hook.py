@@ -148,7 +148,7 @@ class FitHook:
         if self._stop_on_nan:
             config = dataclasses.replace(config, stop_on_nan=True)
         if config.enabled:
-            data = FitData(arguments.get("x"), arguments.get("y"), samples)
+            data = FitData(arguments.get("x"), arguments.get("y"), samples, batch_size)
             added.append(
                 ProbeCallback(
                     self._emit,
