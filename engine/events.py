@@ -253,8 +253,10 @@ class Alarm(Event):
     :mod:`kmon.engine.alarms.kinds`): "ended" when a later fit trains another model.
 
     ``kind`` names the problem (``prediction_variance``, ``vanishing_gradients``,
-    ``exploding_gradients``, ``unscaled_data``, ``nonfinite_data``, ``nan_loss``);
-    ``subject`` narrows it (the output head of a ``prediction_variance`` alarm),
+    ``exploding_gradients``, ``unscaled_data``, ``nonfinite_data``, ``nan_loss``,
+    ``no_learning``; ``not_learning_yet`` has severity ``"info"``: a notice, never a
+    warning); ``subject`` narrows it (the output head of a ``prediction_variance``
+    or ``not_learning_yet`` alarm),
     ``evidence`` holds the numbers it was decided on."""
 
     type: ClassVar[str] = "alarm"
@@ -299,6 +301,28 @@ class Probes(Event):
 
 
 @dataclass(slots=True)
+class Baselines(Event):
+    """Each head's constant-predictor baseline for one ``fit()``: the loss of the
+    best prediction that ignores the inputs, with the head's own loss as Keras
+    computes it (see :mod:`kmon.engine.alarms.baselines`), on the rows the data
+    checks read. Sent once per fit, as its data checks run.
+
+    ``by_head`` maps each head (as the head map names it) to ``{"loss": the Keras
+    loss function or None, "value": float or None, "method": how it was found or
+    why it is unknown, "rows": target rows used, "weighted": "sample_weight",
+    "class_weight" or None}``. ``total`` is ``sum(weight * value)`` over the heads,
+    as Keras adds them, when every head with a loss is known (regularizers and
+    ``add_loss()`` not included); else None."""
+
+    type: ClassVar[str] = "baselines"
+    fit: int = 0
+    by_head: dict[str, dict[str, Any]] = field(default_factory=dict)
+    total: float | None = None
+    source: str | None = None
+    """Where the rows came from: ``"training arrays"``, a dataset's first batches."""
+
+
+@dataclass(slots=True)
 class RunEnd(Event):
     """``status`` is "ok", "failed" or "stopped"; ``error`` is set when failed.
 
@@ -330,6 +354,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Notice,
         Alarm,
         Probes,
+        Baselines,
         RunEnd,
     )
 }

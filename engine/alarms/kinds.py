@@ -12,6 +12,13 @@ Kinds:
   different ranges.
 - ``nonfinite_data``: NaN or Inf in the inputs or targets.
 - ``nan_loss``: the training loss became NaN or Inf.
+- ``no_learning``: after a full epoch the training loss is no better than the
+  constant-predictor baseline (within 1%) and not improving, or (no baseline)
+  has not moved from where it started.
+- ``not_learning_yet`` (severity ``info``, never a warning): a head's predictions
+  barely vary, but its loss beats the best constant and is improving: a head that
+  learns slowly, not a collapse. It becomes ``prediction_variance`` if the evidence
+  of a collapse arrives later.
 
 Plain Python: the monitors (TUI, headless) read these names without Keras.
 """
@@ -23,6 +30,8 @@ ENDED = "ended"
 """An alarm of a model that no longer trains: a later fit trains another model.
 Not a fix (the problem was never cleared), so kept apart from ``CLEARED``."""
 WARNING, ERROR = "warning", "error"
+INFO = "info"
+"""Something to know, not a problem: never counted as a warning."""
 
 PREDICTION_VARIANCE = "prediction_variance"
 VANISHING_GRADIENTS = "vanishing_gradients"
@@ -30,3 +39,5 @@ EXPLODING_GRADIENTS = "exploding_gradients"
 UNSCALED_DATA = "unscaled_data"
 NONFINITE_DATA = "nonfinite_data"
 NAN_LOSS = "nan_loss"
+NO_LEARNING = "no_learning"
+NOT_LEARNING_YET = "not_learning_yet"

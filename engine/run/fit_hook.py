@@ -148,7 +148,13 @@ class FitHook:
         if self._stop_on_nan:
             config = dataclasses.replace(config, stop_on_nan=True)
         if config.enabled:
-            data = FitData(arguments.get("x"), arguments.get("y"), samples)
+            data = FitData(
+                arguments.get("x"),
+                arguments.get("y"),
+                samples,
+                arguments.get("sample_weight"),
+                arguments.get("class_weight") or None,
+            )
             added.append(
                 ProbeCallback(
                     self._emit,
