@@ -105,7 +105,7 @@ ADVICE: dict[str, Advice] = {
         ),
         (
             "check len(model.trainable_weights) > 0: set trainable = True on the layers "
-            "to train, then compile() again",
+            "to train, then compile() again (without it, fit() still updates nothing)",
             "use a working learning rate (Adam's default 1e-3), then try 3-10x up or down",
             "shuffle x and y with one permutation (p = np.random.permutation(len(x)); "
             "x[p], y[p]) and look at a few (x, y) pairs",

@@ -13,14 +13,17 @@ previous epoch's. An epoch is **stuck** when
 - or, from the second epoch on, its level is at the constant's (no more than 1%
   below the baseline, at most 3% above it: the level of a few dozen batches carries
   noise) and not improving: a model that learned the label prior, or the mean, and
-  nothing more (targets unrelated to the inputs). Below the baseline, an epoch whose
-  mean loss still fell by 0.1% counts as improving: a slow learner that beats the
-  constant (0.690 against 0.693, falling) is not stuck;
-- or its level is above that (worse than a constant) while the epoch's mean loss
-  moved less than 0.1% (exact: every epoch sees the same samples): weights that do
-  not change, a learning rate far too small.
+  nothing more (targets unrelated to the inputs). An epoch of 50 batches or more
+  that did not improve from its first half to its second has settled, whatever the
+  gain over the previous epoch (that epoch's end still fell). Beating the baseline
+  by 0.25%, an epoch whose mean loss still fell by 0.1% counts as improving: a slow
+  learner that beats the constant (0.690 against 0.693, falling) is not stuck;
+- or it learned little (its level at most 10% below the baseline, or above it) and
+  the epoch's mean loss moved less than 0.1% (exact: every epoch sees the same
+  samples): weights that do not change, a learning rate far too small (a random
+  initialization can start a little better than a constant, and stay there).
 
-A model below the baseline learned something, and a model above it that improves,
+A model well below the baseline learned something, and a model that improves,
 however slowly, is a slow learner: neither is stuck. Without a baseline (a custom
 loss, regularizers in the total) only the first rule applies. The alarm is raised at
 the first stuck epoch (an epoch averages many batches) and cleared after
@@ -44,6 +47,12 @@ NEAR_BELOW = 0.01
 NEAR_ABOVE = 0.03
 #: The epoch's mean loss moved less than this fraction: nothing changes.
 FLAT = 0.001
+#: Learned little: the level is at most this fraction below the baseline (or above).
+LITTLE = 0.1
+#: Beating the constant by this fraction (and still falling): a slow learner.
+BEATING = 0.0025
+#: Epochs of at least this many batches say whether they still improve within.
+SETTLED_BATCHES = 50
 #: Clearly learning: this fraction below the baseline.
 CLEAR_BELOW = 0.02
 
@@ -109,7 +118,12 @@ class LearningRule:
         previous_mean, self._mean = self._mean, loss
         self._level = level
         change = (reference - level) / abs(reference) if reference else None
-        improving = change is not None and change >= GAIN
+        # An epoch that no longer improves within itself (a long one: a few dozen
+        # batches' halves differ by chance) owes a gain over the previous epoch to
+        # that one's end: it has settled.
+        batches = self._last[0] if self._last is not None else 0
+        settled = first is not None and batches >= SETTLED_BATCHES and first - level < FLAT * first
+        improving = change is not None and change >= GAIN and not settled
         moved = (
             abs(previous_mean - loss) / abs(previous_mean)
             if previous_mean and loss is not None and math.isfinite(loss)
@@ -121,6 +135,7 @@ class LearningRule:
         evidence: dict[str, Any] = {"loss": level, "epoch_loss": loss}
         if first is not None:
             evidence["first_half_loss"] = first
+            evidence["within_epoch_pct"] = 100 * (first - level) / abs(first) if first else 0.0
         if baseline is not None:
             evidence["baseline"] = baseline
             evidence["better_pct"] = 100 * (baseline - level) / abs(baseline)
@@ -132,19 +147,19 @@ class LearningRule:
             evidence["trainable_weights"] = trainable
         if learning_rate is not None:
             evidence["learning_rate"] = learning_rate
-        at_constant = above = False
+        at_constant = little = False
         if baseline is not None and change is not None:
             at_constant = (1 - NEAR_BELOW) * baseline <= level <= (1 + NEAR_ABOVE) * baseline
-            above = level > (1 + NEAR_ABOVE) * baseline
+            little = level >= (1 - LITTLE) * baseline
         # Below the constant and still moving down: a slow learner (a memorizing model
         # gets there too, but only once it is past the constant).
-        creeping = baseline is not None and level < baseline and moved is not None
-        creeping = creeping and moved >= FLAT and previous_mean is not None and loss < previous_mean
+        creeping = baseline is not None and level < (1 - BEATING) * baseline
+        creeping = creeping and moved is not None and moved >= FLAT and loss < previous_mean
         if frozen or no_rate:
             verdict = LOW
         elif at_constant and not (improving or creeping):
             verdict = LOW
-        elif above and moved is not None and moved < FLAT:
+        elif little and moved is not None and moved < FLAT:
             verdict = LOW
         elif improving or (baseline is not None and level < (1 - CLEAR_BELOW) * baseline):
             verdict = HIGH

@@ -87,9 +87,14 @@ def no_learning_message(transition: str, evidence: dict) -> str:
     change = evidence.get("improvement_pct")
     moved = ""
     if change is not None:
-        moved = f" and fell {change:.2g}% since the last epoch" if change > 0 else (
-            " and did not fall since the last epoch"
+        moved = (
+            f" and fell {change:.2g}% since the last epoch"
+            if change > 0
+            else " and did not fall since the last epoch"
         )
+        within = evidence.get("within_epoch_pct")
+        if within is not None and change > 0:
+            moved += f", {max(within, 0):.2g}% within this one"
     reasons = []
     if evidence.get("trainable_weights") == 0:
         reasons.append("the model has no trainable weights")
