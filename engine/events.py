@@ -302,17 +302,11 @@ class Probes(Event):
 
 @dataclass(slots=True)
 class Baselines(Event):
-    """Each head's constant-predictor baseline for one ``fit()``: the loss of the
-    best prediction that ignores the inputs, with the head's own loss as Keras
-    computes it (see :mod:`kmon.engine.alarms.baselines`), on the rows the data
-    checks read. Sent once per fit, as its data checks run.
-
-    ``by_head`` maps each head (as the head map names it) to ``{"loss": the Keras
-    loss function or None, "value": float or None, "method": how it was found or
-    why it is unknown, "rows": target rows used, "weighted": "sample_weight",
-    "class_weight" or None}``. ``total`` is ``sum(weight * value)`` over the heads,
-    as Keras adds them, when every head with a loss is known (regularizers and
-    ``add_loss()`` not included); else None."""
+    """Each head's constant-predictor baseline for one ``fit()`` (the loss of the best
+    prediction that ignores the inputs: :mod:`kmon.engine.alarms.baselines`), sent as
+    its data checks run. ``by_head``: head -> ``{"loss", "value" (None: unknown),
+    "method" (how, or why unknown), "rows", "weighted"}``; ``total``: the weighted
+    sum as Keras adds heads, when every head with a loss is known, else None."""
 
     type: ClassVar[str] = "baselines"
     fit: int = 0

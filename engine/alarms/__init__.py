@@ -6,7 +6,11 @@
   :mod:`.predictions` and :mod:`.spread` (prediction spread), :mod:`.gradients`
   (gradient norms), :mod:`.probe_budget` (when, within a share of training time).
 - :mod:`.data_checks`: scale and NaN checks on the training data at fit start.
+- :mod:`.baseline_watch`: the constant-predictor baselines at fit start, and the
+  alarms that rest on them, for the callback.
 - Plain Python, no Keras: :mod:`.kinds` (alarm names), :mod:`.rules` (thresholds and
-  hysteresis), :mod:`.book` (which alarms are active), :mod:`.messages` and
-  :mod:`.advice` (what they say).
+  hysteresis), :mod:`.collapse` (collapse or not learning yet), :mod:`.learning`
+  (``no_learning``), :mod:`.book` (which alarms are active), :mod:`.messages` and
+  :mod:`.advice` (what they say); plain numpy: :mod:`.loss_values` (Keras's losses)
+  and :mod:`.baselines` (each head's best constant).
 """

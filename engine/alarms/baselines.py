@@ -47,8 +47,8 @@ from kmon.engine.alarms.loss_values import (
 )
 
 #: Target values read at most per head: more rows than this are thinned (the
-#: bisections cost ~100 passes over them).
-MAX_VALUES = 1 << 20
+#: bisections cost 64 passes over them).
+MAX_VALUES = 1 << 18
 
 
 @dataclass
@@ -166,7 +166,7 @@ def _weighted_median(values: np.ndarray, w: np.ndarray) -> np.ndarray:
     return sorted_v[index, np.arange(flat_v.shape[1])].reshape(values.shape[1:])
 
 
-def _bisect(slope, low: np.ndarray, high: np.ndarray, steps: int = 100) -> np.ndarray:
+def _bisect(slope, low: np.ndarray, high: np.ndarray, steps: int = 64) -> np.ndarray:
     """Where the increasing ``slope`` (one value per position) crosses 0, between
     ``low`` and ``high``: the minimum of a convex function."""
     low, high = low.astype(np.float64).copy(), high.astype(np.float64).copy()
