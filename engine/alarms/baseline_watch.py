@@ -30,6 +30,7 @@ from kmon.engine.alarms.learning import LearningRule
 from kmon.engine.alarms.loss_values import (
     class_weights_to_sample_weights,
     ignored,
+    mean_prediction,
     per_sample,
     reduce,
 )
@@ -73,6 +74,8 @@ class BaselineWatch:
         self._config = config
         self._class_weight = class_weight
         self._identities: dict[str, list[dict]] = {}
+        self._names: list[str] = []
+        """The head map's heads, in its order (how list targets and weights split)."""
         self._probe_baselines: dict[str, Baseline] = {}
         self._collapse: dict[str, CollapseRule] = {}
         self.learning = LearningRule(active=book.is_active(NO_LEARNING))
@@ -86,7 +89,7 @@ class BaselineWatch:
         if not head_map or sample.y is None:
             return
         self._identities = head_loss_identities(model)
-        names = list(head_map)
+        names = self._names = list(head_map)
         targets = by_head(names, sample.y)
         weights = self._weights(names, sample.y, sample.sample_weight)
         weighted = (
@@ -166,6 +169,7 @@ class BaselineWatch:
             evidence["baseline"] = loss.baseline
             evidence["better_pct"] = 100 * loss.better
             evidence["trend_pct"] = 100 * verdict.trend if verdict.trend is not None else None
+            evidence["input_gain_pct"] = 100 * loss.input_gain
         if self._vanishing is not None:
             evidence.update(self._vanishing)
         upgraded = (PREDICTION_VARIANCE, RAISED) in verdict.transitions
@@ -189,8 +193,10 @@ class BaselineWatch:
         if not identities or len(identities) != 1 or target is None:
             return None
         identity = identities[0]
-        weights = self._weights([h for h in self._identities], probe.y, probe.sample_weight)
-        weight = weights[list(self._identities).index(name)]
+        if name not in self._names:
+            return None
+        weights = self._weights(self._names, probe.y, probe.sample_weight)
+        weight = weights[self._names.index(name)]
         baseline = self._probe_baselines.get(name)
         if baseline is None:
             baseline = head_baseline(identities, to_numpy(target), weight)
@@ -201,11 +207,16 @@ class BaselineWatch:
         values = per_sample(identity, target, pred)
         if values is None:
             return None
+        pred = np.asarray(pred, dtype=np.float64)
+        constant = np.broadcast_to(mean_prediction(identity, pred), pred.shape)
+        own = per_sample(identity, target, constant)
         try:
-            loss = reduce(values, weight, ignored(identity, target))
+            mask = ignored(identity, target)
+            loss = reduce(values, weight, mask)
+            own_loss = reduce(own, weight, mask) if own is not None else math.nan
         except ValueError:
             return None
-        return LossEvidence(loss, baseline.value)
+        return LossEvidence(loss, baseline.value, own_loss)
 
     def gradients(self, evidence: dict[str, Any], vanishing: bool) -> None:
         """The latest gradient check: quoted in a collapse while gradients vanish."""

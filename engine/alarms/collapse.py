@@ -13,10 +13,12 @@ than float noise) depends on its inputs.
 - **collapse** (``prediction_variance``, a warning): the spread is low and not
   growing, and the head's loss is within 1% of the baseline (or above it) without
   gaining on it over the last ``window`` checks, for ``raise_after`` checks in a row.
-  Gaining is at least 0.02% of the baseline over the window, past the constant, or
-  closing a tenth of the distance to it while still worse (a head stuck on a
-  constant far from the best one creeps towards it, as its output bias learns, by a
-  sliver of that distance);
+  Gaining is at least 0.02% of the baseline over the window while the head gains
+  from its inputs: its loss under its own mean prediction's by 0.02% of the
+  baseline (a head stuck on a constant gains on the baseline too, as its output
+  bias moves towards the best constant, but nothing from its inputs). Predictions
+  the same for every input to float precision (spread under the rule's floor) are
+  stuck whatever the loss does;
 - **not learning yet** (``not_learning_yet``, severity info): the spread is low for
   as many checks, but the loss gains on the baseline. It is replaced by the collapse
   warning once the collapse evidence holds for ``raise_after`` checks in a row.
@@ -47,9 +49,9 @@ NEAR = 0.01
 #: Gaining this much more on the baseline (as a fraction of it) over the window of
 #: checks is improving...
 GAIN = 2e-4
-#: ... and, while still worse than the best constant, closing at least this share of
-#: the distance to it.
-CLOSING = 0.1
+#: ... when the head's inputs lower its loss under its own mean prediction's by at
+#: least this fraction of the baseline (a tiny random spread gains ~1e-6).
+INPUT_GAIN = 2e-4
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,17 @@ class LossEvidence:
 
     loss: float
     baseline: float
+    own_constant: float = math.nan
+    """The loss of the head's own mean prediction, the same for every sample."""
+
+    @property
+    def input_gain(self) -> float:
+        """How much lower the head's loss is than its own mean prediction's, as a
+        fraction of the baseline: what it gains from its inputs (0 for a constant
+        output, whichever constant it is)."""
+        if not (math.isfinite(self.loss) and math.isfinite(self.own_constant)):
+            return math.nan
+        return (self.own_constant - self.loss) / max(abs(self.baseline), 1e-12)
 
     @property
     def better(self) -> float:
@@ -133,14 +146,19 @@ class CollapseRule:
             return verdict
         if judged != LOW:
             return verdict  # hold: not finite, or still rising
-        if loss is None or not math.isfinite(better):
-            stuck = True  # no baseline: the spread decides alone
+        if loss is None or not math.isfinite(better) or ratio < self.spread.floor:
+            # No baseline: the spread decides alone. Or the same prediction for every
+            # input, to float precision: whatever its loss does, only the constant moves.
+            stuck = True
+            if loss is not None and math.isfinite(better):
+                verdict.stuck = True
         else:
-            trend = verdict.trend or 0.0
-            # Gaining: past the constant and pulling away, or closing on it fast. A head
-            # stuck on a constant far from the best one creeps towards it too, as its
-            # output bias learns, but by a sliver of the distance per window.
-            gaining = trend > GAIN and (better > 0 or trend > CLOSING * -better)
+            # Gaining: the loss gains on the baseline over the window, and the head
+            # gains from its inputs (its loss under its own mean prediction's). A head
+            # stuck on a constant gains on the baseline too, as its output bias moves
+            # towards the best constant, but nothing from its inputs.
+            gain = loss.input_gain
+            gaining = (verdict.trend or 0.0) > GAIN and math.isfinite(gain) and gain > INPUT_GAIN
             stuck = better < NEAR and not gaining
             verdict.stuck = stuck
         self._low += 1

@@ -16,8 +16,8 @@ Kinds:
   constant-predictor baseline (within 1%) and not improving, or (no baseline)
   has not moved from where it started.
 - ``not_learning_yet`` (severity ``info``, never a warning): a head's predictions
-  barely vary, but its loss beats the best constant and is improving: a head that
-  learns slowly, not a collapse. It becomes ``prediction_variance`` if the evidence
+  barely vary, but its loss gains on the best constant's and on its own mean
+  prediction's: a head that learns slowly, not a collapse. It becomes ``prediction_variance`` if the evidence
   of a collapse arrives later.
 
 Plain Python: the monitors (TUI, headless) read these names without Keras.

@@ -94,6 +94,10 @@ class LearningRule:
         if not self.enabled:
             return
         count = batch + 1
+        # Where Keras calls batch ends from a thread pool (JAX, torch), a late one
+        # must not move the epoch back.
+        if self._last is not None and count < self._last[0]:
+            return
         self._last = (count, running_mean)
         half = self.steps // 2 if self.steps else None
         if (half and count <= half) or (not half and count & (count - 1) == 0):

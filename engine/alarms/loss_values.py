@@ -117,6 +117,22 @@ def same_rank(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return y, p
 
 
+def mean_prediction(identity: dict[str, Any], pred: Any) -> np.ndarray:
+    """The predictions with what depends on the input taken out: their mean over the
+    samples, one per output position (probabilities averaged, then back to logits
+    where the loss reads logits). Its loss against the head's own tells how much the
+    head gains from its inputs; a constant output gains nothing."""
+    p = np.asarray(pred, dtype=np.float64)
+    logits = bool((identity.get("args") or {}).get("from_logits"))
+    name = identity.get("function")
+    if logits and name in ("binary_crossentropy", "binary_focal_crossentropy"):
+        probability = np.clip(np.mean(1.0 / (1.0 + np.exp(-p)), axis=0), 1e-15, 1 - 1e-15)
+        return np.log(probability) - np.log1p(-probability)
+    if logits and name in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
+        return np.log(np.maximum(np.mean(np.exp(log_softmax(p)), axis=0), 1e-30))
+    return np.mean(p, axis=0)
+
+
 # -- the losses ------------------------------------------------------------------------------
 
 

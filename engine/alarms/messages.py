@@ -42,10 +42,13 @@ def collapse_message(transition: str, evidence: dict) -> str:
     if evidence["better_pct"] > 0:
         text += f" ({_trend(evidence.get('trend_pct'))})"
     if evidence.get("gradient_layer"):
-        text += (
-            f"; gradients vanish: the first layer ({evidence['gradient_layer']}) gets "
-            f"{format_value(evidence['gradient_ratio'])} times the last layer's"
+        ratio = evidence.get("gradient_ratio")
+        gets = (
+            "no gradient at all"
+            if not ratio
+            else f"{format_value(ratio)} times the last layer's gradient"
         )
+        text += f"; gradients vanish: the first layer ({evidence['gradient_layer']}) gets {gets}"
     return text
 
 

@@ -49,7 +49,9 @@ class ProbeCallback(keras.callbacks.Callback):
     training thread between steps (so the weights are consistent and asynchronous
     batch-end dispatch stays possible), it runs the prediction and gradient probes
     when their time budget allows. ``on_train_batch_end`` checks that the loss is
-    finite. Outside probe steps every hook is O(1).
+    finite. Outside probe steps every hook is O(1). The constant-predictor baselines,
+    collapse or not learning yet, and ``no_learning`` at epoch ends are
+    :class:`~.baseline_watch.BaselineWatch`'s.
 
     What each head is (its name, whether it is a classifier) comes from the fit's
     head map. A subclassed model's is known only after its first step: until then

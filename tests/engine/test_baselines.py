@@ -297,3 +297,22 @@ def test_the_schema_checks_each_heads_entry():
     del data["by_head"]
     with pytest.raises(InvalidEvent):
         event_from_dict(data)
+
+
+def test_a_datasets_sample_weights_weigh_the_baseline():
+    """(x, y, sample_weight) batches of a tf.data.Dataset: read with the first batches."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    x = RNG.normal(size=(N, 4)).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices((x, REAL, WEIGHTS)).batch(50)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    events = fitted_events(model, dataset, None, epochs=1)
+    (event,) = [e for e in events if e.type == "baselines"]
+    (entry,) = event.by_head.values()
+    # The dataset's first 8 batches of 50 rows: all 300 rows, weighted.
+    assert entry["weighted"] == "sample_weight" and entry["rows"] == N
+    expected = head_baseline([loss_identity("mse")], REAL, WEIGHTS).value
+    assert entry["value"] == pytest.approx(expected, rel=1e-6)
+    assert entry["value"] != pytest.approx(head_baseline([loss_identity("mse")], REAL).value)
