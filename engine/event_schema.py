@@ -9,7 +9,8 @@ A validator is built once per event class from the class's own annotations:
   infinities are legal: the writer writes them on purpose) or such an int; ``t``
   must be finite;
 - ``str``, ``bool``, ``X | None``, ``list[str]``, ``dict[str, X]`` as written;
-  ``Any`` is anything JSON holds; a head map (``heads``) is checked entry by entry.
+  ``Any`` is anything JSON holds; a head map (``heads``) and the baselines per head
+  (``by_head``) are checked entry by entry.
 
 Which fields must be present is :data:`REQUIRED_FIELDS`: what identifies an event
 (its fit, epoch and step) and what it is for (its logs, its text). Every other field
@@ -45,6 +46,7 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "notice": ("text",),
     "alarm": ("kind", "state"),
     "probes": ("fit",),
+    "baselines": ("fit", "by_head"),
     "run_end": ("status",),
 }
 
@@ -159,7 +161,7 @@ _INLINE_TESTS: dict[Any, str] = {
 def _inline_test(name: str, annotation: Any) -> str | None:
     if name == "t":
         return f"({_INLINE_TESTS[float]}) and isfinite(value)"
-    if name in SIGNED_FIELDS or name == "heads":
+    if name in SIGNED_FIELDS or name in ("heads", "by_head"):
         return None
     test = _INLINE_TESTS.get(annotation)
     if test is None and typing.get_origin(annotation) in (types.UnionType, typing.Union):
@@ -174,6 +176,8 @@ def _field_check(name: str, annotation: Any) -> Check:
         return _is_time
     if name == "heads":
         return _is_head_map_or_none
+    if name == "by_head":
+        return _is_baseline_map
     if name in SIGNED_FIELDS and annotation is int:
         return _is_signed_int
     return _check_for(annotation)
@@ -315,6 +319,28 @@ def _is_head_map_or_none(value: Any) -> bool:
         if type(head) is not str or type(entry) is not dict:
             return False
         for key, check in _HEAD_ENTRY_CHECKS.items():
+            if key in entry and not check(entry[key]):
+                return False
+    return True
+
+
+#: What a ``baselines`` event's entry per head holds; other keys are kept unchecked.
+_BASELINE_ENTRY_CHECKS: dict[str, Check] = {
+    "loss": lambda value: value is None or type(value) is str,
+    "value": _is_number_or_none,
+    "method": _is_str,
+    "rows": _is_count,
+    "weighted": lambda value: value is None or type(value) is str,
+}
+
+
+def _is_baseline_map(value: Any) -> bool:
+    if type(value) is not dict:
+        return False
+    for head, entry in value.items():
+        if type(head) is not str or type(entry) is not dict:
+            return False
+        for key, check in _BASELINE_ENTRY_CHECKS.items():
             if key in entry and not check(entry[key]):
                 return False
     return True

@@ -254,12 +254,13 @@ class Alarm(Event):
 
     ``kind`` names the problem (``prediction_variance``, ``vanishing_gradients``,
     ``exploding_gradients``, ``unscaled_data``, ``nonfinite_data``, ``nan_loss``,
-    ``dead_units``, ``class_collapse``, ``overfitting``, ``unstable_training``);
-    ``subject`` narrows it (the output head of a ``prediction_variance`` or
-    ``class_collapse`` alarm, or of an ``overfitting`` alarm on that head's own
-    validation loss; the layer of a ``dead_units`` one), ``evidence`` holds the
-    numbers it was decided on. Alarms decided at an epoch's end (``overfitting``,
-    ``unstable_training``) have no ``step``."""
+    ``dead_units``, ``class_collapse``, ``overfitting``, ``unstable_training``,
+    ``no_learning``; ``not_learning_yet`` has severity ``"info"``: a notice, never a
+    warning); ``subject`` narrows it (the output head of a ``prediction_variance``,
+    ``not_learning_yet`` or ``class_collapse`` alarm, or of an ``overfitting`` alarm
+    on that head's own validation loss; the layer of a ``dead_units`` one),
+    ``evidence`` holds the numbers it was decided on. Alarms decided at an epoch's
+    end (``overfitting``, ``unstable_training``) have no ``step``."""
 
     type: ClassVar[str] = "alarm"
     kind: str = ""
@@ -304,6 +305,22 @@ class Probes(Event):
 
 
 @dataclass(slots=True)
+class Baselines(Event):
+    """Each head's constant-predictor baseline for one ``fit()`` (the loss of the best
+    prediction that ignores the inputs: :mod:`kmon.engine.alarms.baselines`), sent as
+    its data checks run. ``by_head``: head -> ``{"loss", "value" (None: unknown),
+    "method" (how, or why unknown), "rows", "weighted"}``; ``total``: the weighted
+    sum as Keras adds heads, when every head with a loss is known, else None."""
+
+    type: ClassVar[str] = "baselines"
+    fit: int = 0
+    by_head: dict[str, dict[str, Any]] = field(default_factory=dict)
+    total: float | None = None
+    source: str | None = None
+    """Where the rows came from: ``"training arrays"``, a dataset's first batches."""
+
+
+@dataclass(slots=True)
 class RunEnd(Event):
     """``status`` is "ok", "failed" or "stopped"; ``error`` is set when failed.
 
@@ -335,6 +352,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Notice,
         Alarm,
         Probes,
+        Baselines,
         RunEnd,
     )
 }

@@ -11,8 +11,13 @@
 - :mod:`.epoch_watch`: overfitting and unstable training from the losses Keras logs
   (each batch's own loss, the epoch's training and validation losses), by the rules
   of :mod:`.loss_rules`; both plain Python.
+- :mod:`.baseline_watch`: the constant-predictor baselines at fit start, and the
+  alarms that rest on them, for the callback.
 - Plain Python, no Keras: :mod:`.kinds` (alarm names), :mod:`.rules` (thresholds and
   hysteresis), :mod:`.unit_rules` (those of dead units and collapsed classes),
-  :mod:`.book` (which alarms are active), :mod:`.messages`, :mod:`.unit_messages`
-  and :mod:`.advice` (what they say).
+  :mod:`.collapse` (collapse or not learning yet), :mod:`.learning`
+  (``no_learning``), :mod:`.book` (which alarms are active), :mod:`.messages`,
+  :mod:`.unit_messages` and :mod:`.advice` (what they say); plain numpy:
+  :mod:`.loss_values` (Keras's losses) and :mod:`.baselines` (each head's best
+  constant).
 """

@@ -13,7 +13,9 @@ from kmon.engine.alarms.kinds import (
     DEAD_UNITS,
     EXPLODING_GRADIENTS,
     NAN_LOSS,
+    NO_LEARNING,
     NONFINITE_DATA,
+    NOT_LEARNING_YET,
     OVERFITTING,
     PREDICTION_VARIANCE,
     UNSCALED_DATA,
@@ -95,6 +97,38 @@ ADVICE: dict[str, Advice] = {
         "NaN or Inf values in the data",
         ("missing values read as NaN", "a division by zero or log(0) in preprocessing"),
         ("drop or impute missing values before fit()", "check with np.isfinite(x).all()"),
+    ),
+    NO_LEARNING: Advice(
+        "the loss is no better than a constant's, and not improving",
+        (
+            "frozen weights: model.trainable = False (or every layer's), so fit() "
+            "updates nothing",
+            "a learning rate of 0, or far too small for the optimizer",
+            "targets unrelated to the inputs: x and y shuffled or sliced separately, "
+            "misaligned windows, a wrong join",
+        ),
+        (
+            "check len(model.trainable_weights) > 0: set trainable = True on the layers "
+            "to train, then compile() again (without it, fit() still updates nothing)",
+            "use a working learning rate (Adam's default 1e-3), then try 3-10x up or down",
+            "shuffle x and y with one permutation (p = np.random.permutation(len(x)); "
+            "x[p], y[p]) and look at a few (x, y) pairs",
+        ),
+    ),
+    NOT_LEARNING_YET: Advice(
+        "a head learns slowly: not collapsed",
+        (
+            "early in training: the head's loss already beats the best constant and keeps "
+            "gaining, while its predictions have not spread yet",
+            "a small learning rate, a weak signal for this head, or a small loss weight "
+            "next to the other heads'",
+        ),
+        (
+            "nothing to fix yet: give it epochs, and watch its loss pull away from the "
+            "constant's in the Heads tab",
+            "if it stays close: raise the head's entry in compile(loss_weights=...) or the "
+            "learning rate",
+        ),
     ),
     NAN_LOSS: Advice(
         "the loss is NaN or Inf",

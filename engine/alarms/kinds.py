@@ -20,6 +20,13 @@ Kinds:
   from its best, beyond its epoch-to-epoch noise, while the training loss fell.
 - ``unstable_training``: per-batch losses spike far above their running median, or
   the epoch's training loss keeps rising, without becoming NaN.
+- ``no_learning``: after a full epoch the training loss is no better than the
+  constant-predictor baseline (within 1%) and not improving, or (no baseline)
+  has not moved from where it started.
+- ``not_learning_yet`` (severity ``info``, never a warning): a head's predictions
+  barely vary, but its loss gains on the best constant's and on its own mean
+  prediction's: a head that learns slowly, not a collapse. It becomes ``prediction_variance`` if the evidence
+  of a collapse arrives later.
 
 Plain Python: the monitors (TUI, headless) read these names without Keras.
 """
@@ -31,6 +38,8 @@ ENDED = "ended"
 """An alarm of a model that no longer trains: a later fit trains another model.
 Not a fix (the problem was never cleared), so kept apart from ``CLEARED``."""
 WARNING, ERROR = "warning", "error"
+INFO = "info"
+"""Something to know, not a problem: never counted as a warning."""
 
 PREDICTION_VARIANCE = "prediction_variance"
 VANISHING_GRADIENTS = "vanishing_gradients"
@@ -42,3 +51,5 @@ DEAD_UNITS = "dead_units"
 CLASS_COLLAPSE = "class_collapse"
 OVERFITTING = "overfitting"
 UNSTABLE_TRAINING = "unstable_training"
+NO_LEARNING = "no_learning"
+NOT_LEARNING_YET = "not_learning_yet"

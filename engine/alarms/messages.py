@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kmon.engine.alarms.kinds import ENDED, EXPLODING_GRADIENTS, RAISED, VANISHING_GRADIENTS
+from kmon.engine.alarms.kinds import ENDED, EXPLODING_GRADIENTS, INFO, RAISED, VANISHING_GRADIENTS
 from kmon.engine.format import format_value
 
 
@@ -26,6 +26,104 @@ def variance_message(transition: str, evidence: dict) -> str:
         f"head {head}: predictions are nearly the same for every input: {what}"
         f"under {evidence['threshold']:g} for {evidence['checks']} checks in a row)"
     )
+
+
+def collapse_message(transition: str, evidence: dict) -> str:
+    """A prediction-variance alarm whose loss evidence was checked: the spread, the
+    head's loss against the best constant's, and the gradients when they vanish."""
+    text = variance_message(transition, evidence)
+    if transition != RAISED or evidence.get("baseline") is None:
+        return text
+    text += (
+        f"; its loss on the probe batch, {format_value(evidence['probe_loss'])}, is "
+        f"{_versus(evidence['better_pct'])} the best constant's "
+        f"{format_value(evidence['baseline'])}"
+    )
+    if evidence["better_pct"] > 0:
+        text += f" ({_trend(evidence.get('trend_pct'))})"
+    if evidence.get("gradient_layer"):
+        ratio = evidence.get("gradient_ratio")
+        gets = (
+            "no gradient at all"
+            if not ratio
+            else f"{format_value(ratio)} times the last layer's gradient"
+        )
+        text += f"; gradients vanish: the first layer ({evidence['gradient_layer']}) gets {gets}"
+    return text
+
+
+def not_learning_yet_message(transition: str, evidence: dict) -> str:
+    """One line for the "not learning yet" notice: the head, its spread, and how far
+    its loss is from the best constant's."""
+    head = evidence["head"]
+    if transition != RAISED:
+        if evidence.get("upgraded"):
+            return f"head {head}: the evidence of a collapse arrived (see prediction_variance)"
+        return f"head {head}: predictions vary again (ratio {format_value(evidence['ratio'])})"
+    spread = (
+        f"its log-probabilities vary by {format_value(evidence['ratio'])} nats"
+        if evidence.get("target_std") is None
+        else f"its predictions' std is {format_value(evidence['ratio'])} of the targets'"
+    )
+    return (
+        f"head {head}: not learning yet (not collapsed): {spread} (under "
+        f"{evidence['threshold']:g}); its loss on the probe batch, "
+        f"{format_value(evidence['probe_loss'])}, is {_versus(evidence['better_pct'])} the "
+        f"best constant's {format_value(evidence['baseline'])}, "
+        f"{_trend(evidence.get('trend_pct'))}"
+    )
+
+
+def no_learning_message(transition: str, evidence: dict) -> str:
+    """One line for a ``no_learning`` transition, from its evidence."""
+    loss = format_value(evidence["loss"])
+    if transition != RAISED:
+        return f"the training loss improves again ({loss})"
+    if evidence.get("baseline") is not None:
+        where = (
+            f"the training loss ({loss} over the epoch's second half) is "
+            f"{_versus(evidence['better_pct'])} the best constant's "
+            f"{format_value(evidence['baseline'])}"
+        )
+    else:
+        where = f"the training loss is {loss} over the epoch's second half"
+    change = evidence.get("improvement_pct")
+    moved = ""
+    if change is not None:
+        moved = (
+            f" and fell {change:.2g}% since the last epoch"
+            if change > 0
+            else " and did not fall since the last epoch"
+        )
+        within = evidence.get("within_epoch_pct")
+        if within is not None and change > 0:
+            moved += f", {max(within, 0):.2g}% within this one"
+    reasons = []
+    if evidence.get("trainable_weights") == 0:
+        reasons.append("the model has no trainable weights")
+    if evidence.get("learning_rate") == 0:
+        reasons.append("the learning rate is 0")
+    why = f" ({'; '.join(reasons)})" if reasons else ""
+    return f"nothing is being learned: {where}{moved}{why}"
+
+
+def _versus(better_pct: float) -> str:
+    """``0.4% better than`` / ``12% worse than`` / ``29 times`` / ``no better than``."""
+    if abs(better_pct) < 0.05:
+        return "no better than"
+    if better_pct < -100:
+        return f"{1 - better_pct / 100:.2g} times"
+    word = "better" if better_pct > 0 else "worse"
+    return f"{abs(better_pct):.2g}% {word} than"
+
+
+def _trend(trend_pct: float | None) -> str:
+    if trend_pct is None:
+        return "no trend yet"
+    if abs(trend_pct) < 0.005:
+        return "not gaining on it over the last checks"
+    direction = "gaining" if trend_pct > 0 else "losing"
+    return f"{direction} {abs(trend_pct):.2g} points on it over the last checks"
 
 
 def nan_loss_message(transition: str, loss: float) -> str:
@@ -139,4 +237,6 @@ def alarm_line(event: Any, epoch_number: int | None = None) -> str:
     else:
         where = "fit start"
     severity = f" [{event.severity}]" if event.state == RAISED else ""
-    return f"alarm {event.state}: {event.kind}{subject}{severity} ({where}): {event.message}"
+    # An info is a notice, never an alarm to act on: its line says so.
+    what = "info" if event.severity == INFO else "alarm"
+    return f"{what} {event.state}: {event.kind}{subject}{severity} ({where}): {event.message}"

@@ -48,11 +48,13 @@ def user_probe_batch() -> ProbeBatch | None:
 
 @dataclass
 class ProbeBatch:
-    """Inputs and targets to probe on; ``source`` says where they came from."""
+    """Inputs and targets to probe on; ``source`` says where they came from;
+    ``sample_weight`` the weights ``fit()`` gives those rows (None: none given)."""
 
     x: Any
     y: Any
     source: str
+    sample_weight: Any = None
 
     @property
     def rows(self) -> int:
@@ -69,6 +71,8 @@ class FitData:
     y: Any = None
     samples: int | None = None
     batch_size: int | None = None
+    sample_weight: Any = None
+    class_weight: dict | None = None
 
 
 def probe_batches(
@@ -78,7 +82,9 @@ def probe_batches(
     user = user_probe_batch()
     if data.samples is None and _is_array(first_leaf(data.x)):
         # Arrays with steps_per_epoch: fit() does not say how many samples it uses.
-        data = FitData(data.x, data.y, int(first_leaf(data.x).shape[0]))
+        data = FitData(
+            data.x, data.y, int(first_leaf(data.x).shape[0]), data.sample_weight, data.class_weight
+        )
     if data.samples is not None:
         probe = ProbeBatch(
             _take(data.x, _spread_indices(data.samples, config.size)), None, "training arrays"
@@ -89,6 +95,11 @@ def probe_batches(
         if data.y is not None:
             probe.y = _take(data.y, _spread_indices(data.samples, config.size))
             sample.y = _take(data.y, _spread_indices(data.samples, config.data_rows))
+        if data.sample_weight is not None and _is_array(first_leaf(data.sample_weight)):
+            probe.sample_weight = _take(data.sample_weight, _spread_indices(data.samples, config.size))
+            sample.sample_weight = _take(
+                data.sample_weight, _spread_indices(data.samples, config.data_rows)
+            )
         return (user or probe), sample, None
     batch, reason = _from_dataset(data.x, config.size)
     if user is not None:
@@ -150,10 +161,10 @@ def _from_dataset(x: Any, size: int) -> tuple[ProbeBatch | None, str | None]:
         return ProbeBatch(_concat(x_parts), None, f"first {len(batches)} {kind} batch(es)"), None
     x_parts = [to_numpy(b[0]) for b in batches]
     y_parts = [to_numpy(b[1]) for b in batches]
-    return (
-        ProbeBatch(_concat(x_parts), _concat(y_parts), f"first {len(batches)} {kind} batch(es)"),
-        None,
-    )
+    batch = ProbeBatch(_concat(x_parts), _concat(y_parts), f"first {len(batches)} {kind} batch(es)")
+    if len(first) >= 3 and first[2] is not None:  # (x, y, sample_weight)
+        batch.sample_weight = _concat([to_numpy(b[2]) for b in batches])
+    return batch, None
 
 
 def _is_array(x: Any) -> bool:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import keras
 
+from kmon.engine.alarms.baseline_watch import BaselineWatch
 from kmon.engine.alarms.book import AlarmBook
 from kmon.engine.alarms.data_checks import array_stats, check_data
 from kmon.engine.alarms.epoch_watch import EpochWatch
@@ -18,12 +19,11 @@ from kmon.engine.alarms.kinds import (
     EXPLODING_GRADIENTS,
     NAN_LOSS,
     NONFINITE_DATA,
-    PREDICTION_VARIANCE,
     RAISED,
     UNSCALED_DATA,
     VANISHING_GRADIENTS,
 )
-from kmon.engine.alarms.messages import gradient_message, nan_loss_message, variance_message
+from kmon.engine.alarms.messages import gradient_message, nan_loss_message
 from kmon.engine.alarms.probe_batch import FitData, ProbeBatch, leaves, probe_batches
 from kmon.engine.alarms.probe_budget import (
     ProbeAftermath,
@@ -33,8 +33,8 @@ from kmon.engine.alarms.probe_budget import (
 )
 from kmon.engine.alarms.probe_config import ProbeConfig
 from kmon.engine.alarms.probe_heads import Head, align, by_head, heads_of, inputs_self_normalized
-from kmon.engine.alarms.rules import GradientRule, VarianceRule
-from kmon.engine.alarms.spread import Spread, spread
+from kmon.engine.alarms.rules import GradientRule
+from kmon.engine.alarms.spread import spread
 from kmon.engine.alarms.unit_watch import UnitWatch
 from kmon.engine.events import Event, Notice, Probes
 from kmon.engine.head_map import HeadMap
@@ -53,7 +53,9 @@ class ProbeCallback(keras.callbacks.Callback):
     when their time budget allows. ``on_train_batch_end`` checks that the loss is
     finite and hands it to :class:`~.epoch_watch.EpochWatch` (loss spikes), which
     ``on_epoch_end`` gives the epoch's logs (overfitting, a rising loss). Outside
-    probe steps every hook is O(1).
+    probe steps every hook is O(1). The constant-predictor baselines, collapse or
+    not learning yet, and ``no_learning`` at epoch ends are
+    :class:`~.baseline_watch.BaselineWatch`'s.
 
     What each head is (its name, whether it is a classifier) comes from the fit's
     head map. A subclassed model's is known only after its first step: until then
@@ -105,7 +107,6 @@ class ProbeCallback(keras.callbacks.Callback):
         """A data-check sample with targets, waiting for the heads to split them."""
         self._stepped = False
         """A batch began: every later one follows a step."""
-        self._variance: dict[str, VarianceRule] = {}
         self._gradients = GradientRule()
         self._skipped: set[str] = set()
         self._units = UnitWatch(book, self._note)
@@ -126,6 +127,10 @@ class ProbeCallback(keras.callbacks.Callback):
         fed = data or FitData(None)
         self._losses = EpochWatch(book, fit_index, samples=fed.samples, batch_size=fed.batch_size)
         """Overfitting and unstable training, from the losses Keras logs."""
+        self._watch = BaselineWatch(
+            emit, book, fit_index, self.config, data.class_weight if data is not None else None
+        )
+        """Baselines, collapse or not learning yet, and no_learning."""
 
     # -- fit start: data checks and the probe batch ------------------------------------------
 
@@ -137,6 +142,7 @@ class ProbeCallback(keras.callbacks.Callback):
         self._mark = None
         # A train_step of the model's own may log anything as its loss.
         self._losses.begin(self.model, per_batch=not overrides(self.model, "train_step"))
+        self._watch.learning.steps = (self.params or {}).get("steps")
         try:
             probe, sample, reason = probe_batches(self._data, self.config)
             self._heads = heads_of(self._read_head_map())
@@ -216,15 +222,25 @@ class ProbeCallback(keras.callbacks.Callback):
                 )
             else:
                 self._book.clear(kind, f"fit {self._fit}: the data checks pass", {}, fit=self._fit)
+        try:
+            self._watch.start(self.model, self._read_head_map(), sample)
+        except Exception as exc:  # noqa: BLE001 - a probe must never break training
+            self._note(f"no baselines ({type(exc).__name__}: {exc})")
 
     # -- periodic probes -------------------------------------------------------------------------
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
         self._losses.epoch_begin()
+        self._watch.learning.epoch_begin()
 
     def on_epoch_end(self, epoch, logs=None):
         self._losses.epoch_end(epoch, logs or {}, self._read_head_map())
+        try:
+            self._watch.epoch_end(self._fitted, logs, self._where(self._watch.learning.last_step))
+        except Exception as exc:  # noqa: BLE001 - a check must never break training
+            self._note(f"no_learning check turned off after an error: {type(exc).__name__}: {exc}")
+            self._watch.learning.enabled = False
 
     def on_train_batch_begin(self, batch, logs=None):
         if self._heads_pending and self._stepped:
@@ -286,47 +302,16 @@ class ProbeCallback(keras.callbacks.Callback):
             if measured.constant_target:
                 self._skip(head.name, "its targets are (nearly) constant in the probe batch")
                 continue
-            self._judge(head.name, measured, step)
+            self._watch.judge(head.name, measured, pred, target, self._probe, self._where(step))
         self._units.judge(self._heads, y_pred, self._probe, self._where(step))
-
-    def _judge(self, name: str, measured: Spread, step: int) -> None:
-        config = self.config
-        rule = self._variance.get(name)
-        if rule is None:
-            rule = VarianceRule(
-                config.variance_threshold, config.variance_clear, config.variance_checks
-            )
-            # Raised by an earlier fit of the run: this fit may clear it.
-            rule.counter.active = self._book.is_active(PREDICTION_VARIANCE, name)
-            self._variance[name] = rule
-        transition = rule.update(measured.ratio)
-        if transition is None:
-            return
-        evidence = {
-            "head": name,
-            "ratio": measured.ratio,
-            "measure": measured.measure,
-            "prediction_std": measured.pred_std,
-            "target_std": measured.target_std,
-            "threshold": config.variance_threshold,
-            "checks": rule.counter.raise_after if transition == RAISED else rule.clear_after,
-            "probe_samples": self._probe.rows,
-        }
-        message = variance_message(transition, evidence)
-        if transition == RAISED:
-            self._book.raise_(
-                PREDICTION_VARIANCE, message, evidence, subject=name, **self._where(step)
-            )
-        else:
-            self._book.clear(
-                PREDICTION_VARIANCE, message, evidence, subject=name, **self._where(step)
-            )
 
     def _probe_gradients(self, step: int) -> None:
         norms, loss = gradient_norms(self.model, self._probe)
         if not norms:
             return
-        for kind, (transition, evidence) in self._gradients.check(norms, loss).items():
+        checked = self._gradients.check(norms, loss)
+        self._watch.gradients(checked[VANISHING_GRADIENTS][1], self._gradients.vanishing.low > 0)
+        for kind, (transition, evidence) in checked.items():
             if transition is None:
                 continue
             hidden = {"growth"} if kind == VANISHING_GRADIENTS else {"all_near_zero"}
@@ -354,6 +339,7 @@ class ProbeCallback(keras.callbacks.Callback):
             return
         if math.isfinite(loss):
             self._losses.batch_end(batch, loss)
+            self._watch.learning.batch(batch, loss)
             if self._book.is_active(NAN_LOSS):
                 self._book.clear(
                     NAN_LOSS,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import textwrap
 from typing import TextIO
 
-from kmon.engine.alarms.kinds import ENDED
+from kmon.engine.alarms.kinds import ENDED, INFO
 from kmon.engine.alarms.messages import alarm_line
 from kmon.engine.events import Alarm, EpochEnd, Event, FitEnd, FitStart, Log, Notice
-from kmon.engine.format import format_duration, format_logs, format_value
+from kmon.engine.format import format_duration, format_logs, format_value, ordered_keys
 from kmon.engine.view.explain import explain_epoch
 from kmon.engine.view.head_cells import table_lines
 from kmon.engine.view.head_text import heads_summary, sum_check_text
@@ -163,7 +163,7 @@ class HeadlessReporter:
         line = (
             f"{PREFIX} epoch {event.epoch + 1}{self._of_fit(event.fit)} (fit {event.fit}{run})"
             f"{' · ' + _plural(record.steps, 'step') if record.steps else ''}{seconds}"
-            f" · {format_logs(event.logs)}"
+            f" · {_logs_with_constants(event.logs, record.baselines)}"
         )
         losses = record.batch_losses
         if losses is not None and losses.count > 1:
@@ -200,9 +200,14 @@ class HeadlessReporter:
             parts.append("final " + format_logs(final))
         if state.dropped:
             parts.append(f"{state.dropped} batch events coalesced")
-        if state.alarms:
-            kinds = [a.kind + (f" {a.subject}" if a.subject else "") for a in state.alarms.values()]
+        active = [a for a in state.alarms.values() if a.severity != INFO]
+        if active:
+            kinds = [a.kind + (f" {a.subject}" if a.subject else "") for a in active]
             parts.append(f"{_plural(len(kinds), 'alarm')} active: {', '.join(kinds)}")
+        infos = [a for a in state.alarms.values() if a.severity == INFO]
+        if infos:
+            kinds = [a.kind + (f" {a.subject}" if a.subject else "") for a in infos]
+            parts.append(f"info: {', '.join(kinds)}")
         ended = [a for a in state.alarm_history if a.state == ENDED]
         if ended:
             kinds = [f"{a.kind}{f' {a.subject}' if a.subject else ''} (fit {a.fit})" for a in ended]
@@ -238,12 +243,24 @@ class HeadlessReporter:
             self.out.write(f"{PREFIX} heads: {sum_check_text(board)}\n")
 
 
+def _logs_with_constants(logs: dict[str, float], baselines: dict[str, float]) -> str:
+    """``loss=0.6900 (constant 0.6931) val_loss=...``: :func:`format_logs` with each
+    training loss's constant-predictor baseline beside it, where known."""
+    if not baselines:
+        return format_logs(logs)
+    return " ".join(
+        f"{key}={format_value(logs[key])}"
+        + (f" (constant {format_value(baselines[key])})" if key in baselines else "")
+        for key in ordered_keys(logs)
+    )
+
+
 def _always_shown(event: Event) -> bool:
     """What ``--quiet`` still prints: the script's output (printed before this is
-    asked), kmon's warnings and the alarms."""
+    asked), kmon's warnings and the alarms (not the infos)."""
     if isinstance(event, Notice):
         return event.level != "info"
-    return isinstance(event, Alarm)
+    return isinstance(event, Alarm) and event.severity != INFO
 
 
 def prose(text: str) -> str:

@@ -148,7 +148,14 @@ class FitHook:
         if self._stop_on_nan:
             config = dataclasses.replace(config, stop_on_nan=True)
         if config.enabled:
-            data = FitData(arguments.get("x"), arguments.get("y"), samples, batch_size)
+            data = FitData(
+                arguments.get("x"),
+                arguments.get("y"),
+                samples,
+                batch_size,
+                sample_weight=arguments.get("sample_weight"),
+                class_weight=arguments.get("class_weight") or None,
+            )
             added.append(
                 ProbeCallback(
                     self._emit,

@@ -33,7 +33,7 @@ uses in the logs (the output's dict key, or its layer name), and ``task``,
 from __future__ import annotations
 
 from kmon.engine.head_map import HeadMap
-from kmon.engine.training.loss_kinds import head_loss_kind
+from kmon.engine.training.loss_kinds import head_loss_kind, loss_identity
 from kmon.engine.training.metric_kinds import added_loss_layers, compiled_metric_names, overrides
 from kmon.engine.training.model_info import all_layers, output_names
 
@@ -90,6 +90,38 @@ def preview_head_map(model) -> HeadMap | None:
     except Exception:  # noqa: BLE001 - any Keras-internal change: wait for the real build
         return None
     return _read(model, loss_copy, metrics_copy)
+
+
+def head_loss_identities(model) -> dict[str, list[dict]]:
+    """Each head's compiled losses as :func:`~.loss_kinds.loss_identity` says them,
+    by head-map name: from the model's own compiled loss once built, else from an
+    unattached copy built as :func:`preview_head_map` does ({} when neither can be).
+    """
+    compile_loss = getattr(model, "_compile_loss", None)
+    if compile_loss is None:
+        return {}
+    if not _built(compile_loss):
+        y_pred = _symbolic_outputs(model)
+        if y_pred is None:
+            return {}
+        try:
+            from keras.src.trainers.compile_utils import CompileLoss
+
+            copy = CompileLoss(
+                compile_loss._user_loss,
+                compile_loss._user_loss_weights,
+                output_names=compile_loss.output_names,
+            )
+            copy.build(y_pred, y_pred)
+        except Exception:  # noqa: BLE001 - any Keras-internal change: no identities
+            return {}
+        compile_loss = copy
+    single = _single_output_name(model)
+    found: dict[str, list[dict]] = {}
+    for entry in getattr(compile_loss, "_flat_losses", None) or []:
+        head = entry.name if entry.path else single
+        found.setdefault(head, []).append(loss_identity(entry.loss))
+    return found
 
 
 def built_head_map(model) -> HeadMap | None:

@@ -8,10 +8,13 @@ its name.
 (``keras.losses.BinaryCrossentropy(from_logits=True)``) wrap that same function too.
 So the function a loss wraps (its ``fn``) says which Keras loss it is, whatever it
 is called; a custom loss wraps a function kmon does not know, and its task is None.
+:func:`loss_identity` says exactly which one, with the arguments it is called with
+(what the constant-predictor baselines of :mod:`kmon.engine.alarms.baselines` need).
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from kmon.engine.head_map import CLASSIFICATION, REGRESSION
@@ -102,3 +105,58 @@ def _from_logits(loss: Any) -> bool:
     if value is None:
         value = (getattr(loss, "_fn_kwargs", None) or {}).get("from_logits", False)
     return bool(value)
+
+
+def loss_identity(loss: Any) -> dict[str, Any]:
+    """Exactly which Keras loss ``loss`` computes: its function and arguments.
+
+    Args:
+        loss: a compiled loss (a ``keras.losses.Loss``), a ``keras.losses`` function,
+            or a string alias.
+
+    Returns:
+        ``{"function": name | None, "args": {...}, "reduction": str | None,
+        "epsilon": float}``: ``function`` is the ``keras.losses`` function's name
+        (None for a loss kmon does not know), ``args`` every keyword it is called
+        with (its defaults filled in: ``from_logits``, ``label_smoothing``,
+        ``delta``...), ``reduction`` the loss object's (how a batch's values are
+        reduced), ``epsilon`` Keras's fuzz factor, which the losses clip with.
+    """
+    import keras
+
+    if isinstance(loss, str):
+        try:
+            loss = keras.losses.get(loss)
+        except ValueError:
+            loss = None
+    function = getattr(loss, "fn", loss)
+    name = _keras_loss_name(function, keras)
+    args: dict[str, Any] = {}
+    if name is not None:
+        try:
+            parameters = inspect.signature(function).parameters.values()
+        except (TypeError, ValueError):
+            parameters = []
+        args = {
+            p.name: p.default
+            for p in parameters
+            if p.default is not inspect.Parameter.empty and _plain(p.default)
+        }
+        args.update(
+            (key, value)
+            for key, value in (getattr(loss, "_fn_kwargs", None) or {}).items()
+            if _plain(value)
+        )
+    # A bare function (no Loss object around it) reduces as compile() wraps it.
+    reduction = getattr(loss, "reduction", "sum_over_batch_size")
+    return {
+        "function": name,
+        "args": args,
+        "reduction": reduction if isinstance(reduction, str) or reduction is None else None,
+        "epsilon": float(keras.config.epsilon()),
+    }
+
+
+def _plain(value: Any) -> bool:
+    """A JSON-friendly argument (numbers, strings, bools, None)."""
+    return value is None or isinstance(value, (bool, int, float, str))

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 from kmon.engine.events import (
+    Baselines,
     Batch,
     EpochEnd,
     EpochStart,
@@ -114,6 +115,9 @@ class HeadBoard:
         self._places = key_places({})
         self._completed_train: dict[str, float] = {}
         self._sizes = (0, 0)
+        self.baselines: dict[str | None, float] = {}
+        """Constant-predictor baselines by head (None: the total), where known (the
+        fit's ``baselines`` event)."""
         self.set_heads(event.heads)
 
     def set_heads(self, heads: HeadMap | None) -> None:
@@ -145,6 +149,15 @@ class HeadBoard:
         self.extra_losses = list(event.extra_losses or self.extra_losses)
         if event.heads is not None:
             self.set_heads(event.heads)
+
+    def _on_baselines(self, event: Baselines) -> None:
+        self.baselines = {
+            head: float(entry["value"])
+            for head, entry in event.by_head.items()
+            if isinstance(entry.get("value"), (int, float))
+        }
+        if event.total is not None:
+            self.baselines[None] = float(event.total)
 
     def _on_epoch_start(self, event: EpochStart) -> None:
         self.epoch = event.epoch
@@ -194,6 +207,16 @@ class HeadBoard:
         if terms and total is not None and all(part is not None for part in parts):
             weighted = sum(weight * part for (weight, _), part in zip(terms, parts))
             self.history_gap = HistoryGap(event.epoch, total, weighted, *self._sizes)
+
+    def baseline_keys(self) -> dict[str, float]:
+        """Training loss keys -> their constant-predictor baseline, where known: the
+        total's ``loss``, and each head's own loss key when Keras logs one."""
+        found = {}
+        for head, value in self.baselines.items():
+            key = self.keys.get((head, "loss"))
+            if key is not None:
+                found[key] = value
+        return found
 
     @property
     def multi_head(self) -> bool:

@@ -37,6 +37,8 @@ class Cell:
     value: float | None = None
     trend: str = ""
     note: str = ""
+    baseline: float | None = None
+    """The constant predictor's loss beside a training loss, where known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,22 @@ def grid_cell(board: HeadBoard, head: str | None, quantity: str, split: str) -> 
     value = values.get(key)
     if value is None:
         return Cell(note=PENDING)
-    return Cell(float(value), _trend(float(value), reference.get(key)))
+    baseline = board.baselines.get(head) if quantity == "loss" and split == TRAIN else None
+    return Cell(float(value), _trend(float(value), reference.get(key)), baseline=baseline)
+
+
+def versus_constant(value: float, baseline: float) -> str:
+    """``constant 0.693 · 0.4% better`` (or ``12% worse``, ``29x worse``): a loss
+    against the constant predictor's."""
+    text = f"constant {format_value(baseline)}"
+    if not (math.isfinite(value) and math.isfinite(baseline)) or baseline <= 0:
+        return text
+    if value > 2 * baseline:
+        return f"{text} · {value / baseline:.2g}x worse"
+    change = 100 * (baseline - value) / baseline
+    if abs(change) < 0.05:
+        return f"{text} · no better"
+    return f"{text} · {abs(change):.2g}% {'better' if change > 0 else 'worse'}"
 
 
 def table_lines(board: HeadBoard) -> list[str]:

@@ -45,6 +45,9 @@ class EpochRecord:
     train_eval: dict[str, float] | None = None
     segment: int = 0
     """The :class:`ModelSegment` (its number) of the model this epoch trained."""
+    baselines: dict[str, float] = field(default_factory=dict)
+    """Training loss keys (``loss``, ``<head>_loss``) -> the constant-predictor loss
+    of this epoch's fit, where known."""
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from kmon.engine.events import (
     LOG_TOPIC,
     NO_FIT_TOPIC,
     Alarm,
+    Baselines,
     Batch,
     EpochEnd,
     EpochStart,
@@ -285,6 +286,7 @@ class RunState(RunProgress):
                 losses,
                 self._pending_train_eval,
                 info.segment if info is not None else 0,
+                self.heads.baseline_keys() if self.heads is not None else {},
             )
         )
         self._pending_train_eval = None
@@ -327,6 +329,9 @@ class RunState(RunProgress):
 
     def _on_probes(self, event: Probes) -> None:
         self.probes = event
+
+    def _on_baselines(self, event: Baselines) -> None:
+        self._fold_heads(event)
 
     def _on_run_end(self, event: RunEnd) -> None:
         self.ended = event.t

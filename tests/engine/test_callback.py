@@ -50,9 +50,10 @@ def _two_outputs():
 
 
 def _types(events):
-    """Event types, without the per-fit descriptions ``value_kinds`` and ``probes``
-    (what the probes check: see tests/engine/test_probes.py)."""
-    return [e.type for e in events if e.type not in ("value_kinds", "probes")]
+    """Event types, without the per-fit descriptions ``value_kinds``, ``probes``
+    (what the probes check: see tests/engine/test_probes.py) and ``baselines``
+    (tests/engine/test_baselines.py)."""
+    return [e.type for e in events if e.type not in ("value_kinds", "probes", "baselines")]
 
 
 @pytest.fixture

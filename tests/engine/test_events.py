@@ -14,6 +14,7 @@ from kmon.engine.events import (
     EVENT_TYPES,
     SCHEMA_VERSION,
     Alarm,
+    Baselines,
     Batch,
     EpochEnd,
     EpochStart,
@@ -104,6 +105,21 @@ SAMPLES: dict[str, Event] = {
         gradient_budget=None,
         gradient_every=50,
         t=T + 8.7,
+    ),
+    "baselines": Baselines(
+        fit=1,
+        by_head={
+            "out": {
+                "loss": "binary_crossentropy",
+                "value": 0.693,
+                "method": "the entropy of the label prior",
+                "rows": 4096,
+                "weighted": None,
+            }
+        },
+        total=0.693,
+        source="training arrays",
+        t=T + 8.8,
     ),
     "run_end": RunEnd(
         status="failed",

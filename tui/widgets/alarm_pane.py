@@ -13,13 +13,13 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from kmon.engine.alarms.advice import ADVICE
-from kmon.engine.alarms.kinds import ENDED, ERROR, RAISED
+from kmon.engine.alarms.kinds import ENDED, ERROR, INFO, RAISED
 from kmon.engine.events import Alarm, Probes
 from kmon.engine.format import format_duration, format_value
 from kmon.engine.view.state import RunState
 
 NO_ALARMS = "No active alarms."
-_SEVERITY_STYLE = {ERROR: "bold red", "warning": "bold yellow"}
+_SEVERITY_STYLE = {ERROR: "bold red", "warning": "bold yellow", INFO: "bold blue"}
 #: Evidence keys shown elsewhere in the entry.
 _HIDDEN = {"head"}
 
@@ -62,10 +62,12 @@ class AlarmPane(VerticalScroll):
 def render_alarms(state: RunState) -> Group:
     """The pane's content, from the run state alone."""
     parts: list = []
-    active = sorted(state.alarms.values(), key=lambda a: (a.severity != ERROR, a.t))
-    if active:
+    order = {ERROR: 0, INFO: 2}
+    active = sorted(state.alarms.values(), key=lambda a: (order.get(a.severity, 1), a.t))
+    # An info (a head learning slowly) is shown with the alarms, never counted as one.
+    count = sum(1 for a in active if a.severity != INFO)
+    if count:
         style = "bold red" if any(a.severity == ERROR for a in active) else "bold yellow"
-        count = len(active)
         parts.append(Text(f"⚠ {count} active alarm{'s' if count > 1 else ''}", style=style))
     else:
         line = Text(f"✔ {NO_ALARMS} ", style="bold green")

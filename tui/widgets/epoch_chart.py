@@ -21,6 +21,9 @@ _VAL_COLORS = ("orange", "magenta+", "blue+", "red+", "gray", "orange+")
 #: Drawn where a line has one point (a one-epoch fit), which braille shows as a dot.
 LONE_MARKER = "●"
 MODEL_LINE_COLOR = "gray"
+#: The constant predictor's loss: a dashed line in the legend under this name.
+CONSTANT_LABEL = "constant predictor"
+CONSTANT_COLOR = "gray+"
 
 
 class EpochChart(PlotextPlot):
@@ -97,10 +100,52 @@ class EpochChart(PlotextPlot):
         ]
         if evaluated:
             drawn += _plot_by_model(plt, evaluated, TRAIN_EVAL_LABEL, "green")
+        if keys[0] == "loss" and drawn:
+            shown, hidden = _constant_lines(plt, history, drawn, self.size.width)
+            drawn += shown
+            if hidden:
+                plt.title(f"{title} · {CONSTANT_LABEL} {hidden}: off the chart")
         if len(state.segments) > 1 and drawn:
             _mark_models(plt, state, min(drawn), max(drawn), self.size)
         if history:
             plt.xticks(epoch_ticks([record.number for record in history]))
+
+
+def _constant_lines(plt, history, drawn: list[float], width: int) -> tuple[list[float], str]:
+    """The constant predictor's loss (each fit's ``baselines`` total) as a dashed
+    line over that fit's epochs: plotext draws no dashed lines, so a dash every other
+    column. A baseline far outside the curves (more than their own range away) would
+    squash them flat: it is named in the title instead. Returns the values drawn and
+    the names of those left off."""
+    runs: list[list] = []
+    for record in history:
+        value = record.baselines.get("loss")
+        if value is None or not math.isfinite(value):
+            continue
+        last = runs[-1] if runs else None
+        if last and last[2] == value and last[3] == record.fit and last[1] == record.number - 1:
+            last[1] = record.number
+        else:
+            runs.append([record.number, record.number, value, record.fit])
+    if not runs:
+        return [], ""
+    low, high = min(drawn), max(drawn)
+    extent = high - low or abs(high) or 1.0
+    first, last = history[0].number, history[-1].number
+    # About how many columns one epoch gets (the y axis' labels take ~8).
+    per_epoch = max(width - 8, 10) / max(last - first, 1)
+    shown, hidden, label = [], [], CONSTANT_LABEL
+    for start, end, value, _fit in runs:
+        if not low - extent <= value <= high + extent:
+            hidden.append(format_value(value))
+            continue
+        left, right = (start, end) if end > start else (start - 0.3, start + 0.3)
+        dashes = max(int((right - left) * per_epoch / 2), 1)
+        xs = [left + (right - left) * i / dashes for i in range(dashes + 1)]
+        plt.scatter(xs, [value] * len(xs), marker="─", color=CONSTANT_COLOR, label=label)
+        label = None  # once in the legend
+        shown.append(value)
+    return shown, ", ".join(dict.fromkeys(hidden))
 
 
 def drawn_keys(history) -> list[str]:

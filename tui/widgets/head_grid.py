@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 from kmon.engine.format import format_value
 from kmon.engine.head_map import TRAIN, VAL
 from kmon.engine.view.head_board import HeadBoard
-from kmon.engine.view.head_cells import Cell, Row, grid_rows
+from kmon.engine.view.head_cells import Cell, Row, grid_rows, versus_constant
 from kmon.engine.view.head_text import heads_summary, sum_check_text
 from kmon.engine.view.state import RunState
 
@@ -20,6 +20,11 @@ WAITING = "Heads appear when training starts: kmon reads them from the compiled 
 NO_HEADS = (
     "No heads to show: the model has no compiled loss or metrics (a custom train_step "
     "computes its own), so kmon cannot tell which log key belongs to which output."
+)
+#: Added to the legend once the fit's baselines are known.
+CONSTANT_LEGEND = (
+    " · constant: the loss of the best prediction that ignores the inputs (the label "
+    "prior, the targets' mean...), on the training targets"
 )
 LEGEND = (
     "train: Keras's running mean while an epoch runs, then History · val: after each "
@@ -88,6 +93,8 @@ class HeadGrid(VerticalScroll):
         if board.unplaced:
             check += " Also logged, from no head: " + ", ".join(board.unplaced) + "."
         self.query_one("#head-check", Static).update(_plain(check))
+        legend = LEGEND + (CONSTANT_LEGEND if board.baselines else "")
+        self.query_one("#head-legend", Static).update(legend)
         self._fill(board)
 
     def _fill(self, board: HeadBoard) -> None:
@@ -156,6 +163,8 @@ def _cell(cell: Cell) -> Text:
     text = Text(format_value(cell.value))
     if cell.trend:
         text.append(" " + cell.trend, style="dim")
+    if cell.baseline is not None:
+        text.append(" · " + versus_constant(cell.value, cell.baseline), style="dim")
     return text
 
 

@@ -215,7 +215,8 @@ def _before_any_fit(state: RunState, elapsed: str, width: int) -> Text:
 
 def _alarm_badge(state: RunState) -> Text | None:
     """The active-alarm badge the first line ends with; None without alarms."""
-    alarms = state.alarms
+    # Infos (a head learning slowly) are in the Alarms tab, not counted as alarms.
+    alarms = {key: alarm for key, alarm in state.alarms.items() if alarm.severity != "info"}
     if not alarms:
         return None
     errors = any(alarm.severity == "error" for alarm in alarms.values())
