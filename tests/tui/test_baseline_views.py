@@ -4,13 +4,13 @@ tab and the header badge. On recorded and hand-built events."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 
-from model_events import Clock, fit, run_end, run_start
+from event_stream import load_events
+from model_events import fit, models_run
 from rich.console import Console
 from textual.widgets import DataTable, Static
-from tui_helpers import load_events, running, wait_until
+from tui_helpers import running, wait_until
 
 from kmon.engine.alarms.kinds import INFO, NOT_LEARNING_YET
 from kmon.engine.events import Alarm, Baselines, Event
@@ -46,18 +46,15 @@ def with_baselines(events: list[Event]) -> list[Event]:
     return [*events[: at + 1], extra, *events[at + 1 :]]
 
 
-def replay(events, check, size=SIZE):
-    async def scenario():
-        app = MonitorApp(RecordedSource(events))
-        async with running(app, size) as pilot:
-            await wait_until(pilot, lambda: app.state.finished)
-            await pilot.pause()
-            await check(app, pilot)
-
-    asyncio.run(scenario())
+async def replay(events, check, size=SIZE):
+    app = MonitorApp(RecordedSource(events))
+    async with running(app, size) as pilot:
+        await wait_until(pilot, lambda: app.state.finished)
+        await pilot.pause()
+        await check(app, pilot)
 
 
-def test_the_heads_grid_puts_each_training_loss_beside_its_constant():
+async def test_the_heads_grid_puts_each_training_loss_beside_its_constant():
     events = with_baselines(load_events("three_heads"))
     last = [e.logs for e in events if e.type == "epoch_end"][-1]
 
@@ -78,7 +75,7 @@ def test_the_heads_grid_puts_each_training_loss_beside_its_constant():
         legend = str(app.query_one(HeadGrid).query_one("#head-legend", Static).content)
         assert legend.endswith(CONSTANT_LEGEND)
 
-    replay(events, check)
+    await replay(events, check)
 
 
 def test_versus_constant_words():
@@ -89,13 +86,12 @@ def test_versus_constant_words():
 
 
 def one_model_run(total: float | None, scale: float = 1.0) -> list[Event]:
-    clock = Clock()
-    events = [run_start(clock)]
-    fitted = fit(clock, 0, "mlp", 0, epochs=3, scale=scale)
-    fitted.insert(1, baselines_event(0, {"dense": total}, total, clock()))
-    events += fitted
-    events.append(run_end(clock, 1))
-    return events
+    stream = models_run()
+    (start,) = stream.events
+    fitted = fit(stream, "mlp", model_index=0, epochs=3, scale=scale)
+    fitted.insert(1, baselines_event(0, {"dense": total}, total, fitted[0].t))
+    stream.run_end()
+    return [start, *fitted, stream.events[-1]]
 
 
 def chart_curves(app):
@@ -103,7 +99,7 @@ def chart_curves(app):
     return list(zip(monitor.label, monitor.x, monitor.y, monitor.marker, strict=True))
 
 
-def test_the_loss_chart_draws_the_constant_as_a_dashed_line():
+async def test_the_loss_chart_draws_the_constant_as_a_dashed_line():
     async def check(app, pilot):
         constant = [c for c in chart_curves(app) if c[0] == CONSTANT_LABEL]
         assert len(constant) == 1
@@ -113,23 +109,23 @@ def test_the_loss_chart_draws_the_constant_as_a_dashed_line():
         assert min(xs) == 1 and max(xs) == 3 and len(xs) > 10
         assert CONSTANT_LABEL in str(app.query_one(EpochChart).render())
 
-    replay(one_model_run(1.05), check)
+    await replay(one_model_run(1.05), check)
 
 
-def test_a_constant_far_off_the_curves_is_named_in_the_title_instead():
+async def test_a_constant_far_off_the_curves_is_named_in_the_title_instead():
     async def check(app, pilot):
         assert not [c for c in chart_curves(app) if c[0] == CONSTANT_LABEL]
         assert f"{CONSTANT_LABEL} {format_value(40.0)}: off the chart" in str(app.query_one(EpochChart).render())
 
-    replay(one_model_run(40.0), check)
+    await replay(one_model_run(40.0), check)
 
 
-def test_without_baselines_nothing_changes():
+async def test_without_baselines_nothing_changes():
     async def check(app, pilot):
         assert not [c for c in chart_curves(app) if c[0] == CONSTANT_LABEL]
 
     events = [e for e in one_model_run(1.05) if e.type != "baselines"]
-    replay(events, check)
+    await replay(events, check)
     state = RunState()
     state.apply_all(events)
     assert all(record.baselines == {} for record in state.history)
@@ -159,7 +155,7 @@ def info_alarm(t: float, state: str = "raised") -> Alarm:
     )
 
 
-def test_an_info_shows_in_the_alarms_tab_but_is_never_counted_as_an_alarm():
+async def test_an_info_shows_in_the_alarms_tab_but_is_never_counted_as_an_alarm():
     events = one_model_run(1.05)
     events.insert(-1, info_alarm(events[-2].t))
 
@@ -174,7 +170,7 @@ def test_an_info_shows_in_the_alarms_tab_but_is_never_counted_as_an_alarm():
         assert "probe loss 0.6900 · baseline 0.6931" in text
         assert "⚠" not in str(app.query_one(RunHeader).text)
 
-    replay(events, check)
+    await replay(events, check)
 
 
 def test_headless_prints_an_info_as_info_and_quiet_leaves_it_out():
