@@ -11,8 +11,9 @@ previous epoch's. An epoch is **stuck** when
 - nothing can learn: the model has no trainable weights, or the learning rate is 0
   (decided from the first epoch on);
 - or, from the second epoch on, its level is at the constant's (no more than 1%
-  below the baseline, at most 3% above it: the level of a few dozen batches carries
-  noise) and not improving: a model that learned the label prior, or the mean, and
+  below the baseline, at most 1% above it, as the issue's rule has it: at 3% above,
+  a class-weighted 85/15 classifier still learning (epoch losses 0.754, 0.696,
+  0.668 against 0.693) was called stuck in its second epoch) and not improving: a model that learned the label prior, or the mean, and
   nothing more (targets unrelated to the inputs). An epoch of 50 batches or more
   that did not improve from its first half to its second has settled, whatever the
   gain over the previous epoch (that epoch's end still fell). Beating the baseline
@@ -44,7 +45,7 @@ GAIN = 0.01
 #: At the constant's level: no more than this fraction below the baseline...
 NEAR_BELOW = 0.01
 #: ... and no more than this fraction above it.
-NEAR_ABOVE = 0.03
+NEAR_ABOVE = 0.01
 #: The epoch's mean loss moved less than this fraction: nothing changes.
 FLAT = 0.001
 #: Learned little: the level is at most this fraction below the baseline (or above).
