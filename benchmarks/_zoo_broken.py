@@ -232,6 +232,9 @@ def mlp_5_classes(learning_rate: float):
     "MLP, 5 classes, Adam at 0.1: batch losses spike past 10x their median and the "
     "epoch loss climbs back up, never NaN",
     expect={"unstable_training"},
+    # Adam at 0.1 also kills ReLU units by the fifth epoch (dead_units' advice names
+    # a learning rate too high as its first cause): true of this run, not its point.
+    allow={"dead_units"},
 )
 def unstable_lr():
     mlp_5_classes(0.1)
