@@ -56,6 +56,10 @@ BEATING = 0.0025
 SETTLED_BATCHES = 50
 #: Clearly learning: this fraction below the baseline.
 CLEAR_BELOW = 0.02
+#: An epoch of fewer batches is too short to be stuck on its own: two such epochs in
+#: a row must be (tests/data/real/tf_data_many_epochs.py, 2 batches an epoch, sat
+#: 0.5% under its constant for one epoch and then fell to 0.013).
+ALONE_BATCHES = 16
 
 
 @dataclass
@@ -160,6 +164,7 @@ class LearningRule:
         # gets there too, but only once it is past the constant).
         creeping = baseline is not None and level < (1 - BEATING) * baseline
         creeping = creeping and moved is not None and moved >= FLAT and loss < previous_mean
+        self.counter.raise_after = 1 if frozen or no_rate or batches >= ALONE_BATCHES else 2
         if frozen or no_rate:
             verdict = LOW
         elif at_constant and not (improving or creeping):

@@ -200,3 +200,12 @@ def test_targets_shuffled_against_their_inputs_raise_and_aligned_ones_do_not():
     assert abs(raised.evidence["better_pct"]) < 1
     model, x, y = binary(shuffled=False)
     assert train(model, x, y, epochs=2) == []
+
+
+def test_a_short_epoch_at_the_constant_needs_a_second_one():
+    """tests/data/real/tf_data_many_epochs.py: 2-batch epochs sat at the constant's
+    level for one epoch, then learned. One short epoch is no evidence; two are."""
+    rule = LearningRule(baseline=0.693, steps=2)
+    assert epochs(rule, [flat(0.70, 2), flat(0.694, 2), flat(0.60, 2)]) == [None, None, None]
+    rule = LearningRule(baseline=0.693, steps=2)
+    assert epochs(rule, [flat(0.70, 2), flat(0.694, 2), flat(0.6935, 2)]) == [None, None, RAISED]

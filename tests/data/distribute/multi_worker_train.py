@@ -17,7 +17,7 @@ from keras.src.backend.tensorflow import trainer as tf_trainer
 from two_heads import build, data
 
 from kmon.engine import probes
-from kmon.engine.alarms import gradients, predictions  # the compiled probe functions, by model
+from kmon.engine.alarms import gradients, predictions, units  # the compiled probe functions, by model
 
 strategy = tf.distribute.MultiWorkerMirroredStrategy()
 _reduce_per_replica = tf_trainer.reduce_per_replica
@@ -44,7 +44,9 @@ model._maybe_symbolic_build = lambda *args, **kwargs: None
 probes.set_probe_config(every=1, gradient_every=1)
 history = model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
 ran = {
-    "predictions": model in predictions._predict_functions,
+    # The prediction probe runs through the model itself, or through its view with
+    # the ReLU layers' outputs when it has any (alarms/units.py).
+    "predictions": model in predictions._predict_functions or model in units._views,
     "gradients": model in gradients._gradient_functions,
 }
 print(
