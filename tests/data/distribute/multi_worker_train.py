@@ -17,7 +17,11 @@ from keras.src.backend.tensorflow import trainer as tf_trainer
 from two_heads import build, data
 
 from kmon.engine import probes
-from kmon.engine.alarms import gradients, predictions, units  # the compiled probe functions, by model
+from kmon.engine.alarms import (  # the compiled probe functions, by model
+    gradients,
+    predictions,
+    units,
+)
 
 strategy = tf.distribute.MultiWorkerMirroredStrategy()
 _reduce_per_replica = tf_trainer.reduce_per_replica
