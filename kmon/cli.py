@@ -7,6 +7,7 @@ import argparse
 import os
 import signal
 import sys
+from typing import NoReturn
 
 from kmon import __version__
 from kmon.commands import replay, runs, scenarios, training
@@ -36,13 +37,24 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but bad input gets one line, as every other kmon error does.
+
+    argparse's default prints the whole usage block before the error: on a narrow
+    SSH terminal that is a screenful for a typo. The usage stays one ``--help`` away.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``kmon [OPTIONS] [COMMAND ...]``. Every command sets
     ``handler``, the function that runs it, and every option its handler reads."""
     runs_folder = _runs_folder_option()
     mouse = _mouse_option()
     run_options = _run_options()
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog=PROG,
         description="A terminal training monitor for Keras 3 / TensorFlow. "
         "Without a command, runs the default bundled scenario.",

@@ -47,11 +47,19 @@ ERROR_CASES = [
     ("log-is-an-empty-directory", ["replay", "somedir"], ["no TensorBoard event files", "somedir"]),
     ("garbage-log", ["replay", "garbage.jsonl"], ["garbage.jsonl"]),
 ]
+# argparse's own errors (it exits from parse_args): one line too, not the usage block.
+USAGE_CASES = [
+    ("unknown-command", ["nosuchcommand"], ["nosuchcommand", "kmon --help"]),
+    ("unknown-option", ["ps", "--bogus"], ["--bogus"]),
+]
 
 
 @pytest.mark.parametrize(
     ("args", "mentions"),
-    [pytest.param(args, mentions, id=name) for name, args, mentions in ERROR_CASES],
+    [
+        pytest.param(args, mentions, id=name)
+        for name, args, mentions in ERROR_CASES + USAGE_CASES
+    ],
 )
 def test_bad_input_is_one_error_line(workdir: Path, args: list[str], mentions: list[str]) -> None:
     result = run_kmon(*args, cwd=workdir)
@@ -68,13 +76,15 @@ def test_bad_input_is_one_error_line(workdir: Path, args: list[str], mentions: l
 
 
 def test_train_without_a_script_asks_for_the_script_only(workdir: Path) -> None:
-    """argparse's usage error; the script's own arguments are optional."""
+    """argparse's usage error, in one line; the script's own arguments are optional."""
     result = run_kmon("train", cwd=workdir)
 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    last = result.stderr.splitlines()[-1]
-    assert last == "kmon train: error: the following arguments are required: script", last
+    assert result.stderr.splitlines() == [
+        "kmon train: error: the following arguments are required: script"
+        " (see kmon train --help)"
+    ]
 
 
 def test_list_names_scenarios_and_variants(workdir: Path) -> None:
