@@ -56,10 +56,7 @@ USAGE_CASES = [
 
 @pytest.mark.parametrize(
     ("args", "mentions"),
-    [
-        pytest.param(args, mentions, id=name)
-        for name, args, mentions in ERROR_CASES + USAGE_CASES
-    ],
+    [pytest.param(args, mentions, id=name) for name, args, mentions in ERROR_CASES + USAGE_CASES],
 )
 def test_bad_input_is_one_error_line(workdir: Path, args: list[str], mentions: list[str]) -> None:
     result = run_kmon(*args, cwd=workdir)
@@ -82,8 +79,7 @@ def test_train_without_a_script_asks_for_the_script_only(workdir: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
-        "kmon train: error: the following arguments are required: script"
-        " (see kmon train --help)"
+        "kmon train: error: the following arguments are required: script (see kmon train --help)"
     ]
 
 
