@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         "kmon's options go before the script; everything after it is the script's.",
     )
     _add_train_arguments(train)
-    train.set_defaults(handler=training.train)
+    train.set_defaults(handler=training.train, train_parser=train)
 
     run = commands.add_parser(
         "run",
@@ -113,7 +113,15 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
         help="evaluate the model on its training data at every epoch end (final weights, "
         "no dropout) and show it beside History's loss; costs one evaluate() per epoch",
     )
-    train.add_argument("script", help="the Python script to run")
+    train.add_argument(
+        "-m",
+        dest="module",
+        nargs=argparse.REMAINDER,
+        metavar="MODULE [ARGS]",
+        help="run a module as `python -m MODULE ARGS` does, instead of a script (the "
+        "rest of the line is the module's)",
+    )
+    train.add_argument("script", nargs="?", help="the Python script to run")
     script_args = train.add_argument(
         "args", nargs=argparse.REMAINDER, help="arguments for the script"
     )

@@ -16,7 +16,7 @@ from kmon.engine.run.bus import EventBus
 from kmon.engine.run.capture import OutputCapture
 from kmon.engine.run.channel import MonitorChannel
 from kmon.engine.run.runner import TrainingRun
-from kmon.engine.run.targets import CallableTarget, ScriptTarget
+from kmon.engine.run.targets import CallableTarget, ModuleTarget, ScriptTarget
 
 
 class Session:
@@ -49,7 +49,7 @@ class Session:
 
     def __init__(
         self,
-        target: ScriptTarget | CallableTarget,
+        target: ScriptTarget | ModuleTarget | CallableTarget,
         log_path: str | os.PathLike,
         *,
         quiet_keras: bool = True,
