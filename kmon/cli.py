@@ -142,6 +142,11 @@ def _add_runs_commands(commands, runs_folder, mouse) -> None:
         help="open the live monitor on a running run (q detaches, x stops it)",
     )
     attach.add_argument("run", nargs="?", help="run id or prefix (default: the newest running)")
+    attach.add_argument(
+        "--no-notify",
+        action="store_true",
+        help="no terminal bell or desktop notification (OSC 9/777) for the run's end and alarms",
+    )
     attach.set_defaults(handler=runs.attach)
     stop = commands.add_parser(
         "stop", parents=[runs_folder], help="ask a running run to stop gracefully"
@@ -184,6 +189,18 @@ def _run_options() -> argparse.ArgumentParser:
         action="store_true",
         help="run in the background, in its own session (survives logout and SSH drops); "
         "prints the run id; see `kmon ps`, `kmon attach`, `kmon stop`",
+    )
+    options.add_argument(
+        "--notify-cmd",
+        metavar="CMD",
+        help="shell command the training process runs when the run ends and when an alarm "
+        "is raised, with KMON_EVENT (run_end|alarm), KMON_RUN_ID, KMON_STATUS, KMON_MESSAGE "
+        "and KMON_LOG set; killed after 10 s (see docs/long-runs.md)",
+    )
+    options.add_argument(
+        "--no-notify",
+        action="store_true",
+        help="no terminal bell or desktop notification (OSC 9/777) from the monitor",
     )
     options.add_argument(
         "--stop-on-nan",
