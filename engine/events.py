@@ -61,6 +61,8 @@ class RunStart(Event):
     one that got the same pid. None where there is no ``/proc``."""
     boot_id: str | None = None
     """The machine's boot (``/proc/sys/kernel/random/boot_id``) the run started in."""
+    module: str | None = None
+    """The module ``kmon train -m`` ran (``script`` is then its file); None otherwise."""
 
 
 @dataclass(slots=True)
@@ -245,6 +247,8 @@ class Notice(Event):
 LOG_TOPIC = "event_log"
 #: The topic of the notice that the script has run a while with no ``fit()`` call.
 NO_FIT_TOPIC = "no_fit"
+#: The topic of notices about ``--notify-cmd`` (a command that failed or hung).
+NOTIFY_TOPIC = "notify"
 
 
 @dataclass(slots=True)

@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         "kmon's options go before the script; everything after it is the script's.",
     )
     _add_train_arguments(train)
-    train.set_defaults(handler=training.train)
+    train.set_defaults(handler=training.train, train_parser=train)
 
     run = commands.add_parser(
         "run",
@@ -125,7 +125,15 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
         help="evaluate the model on its training data at every epoch end (final weights, "
         "no dropout) and show it beside History's loss; costs one evaluate() per epoch",
     )
-    train.add_argument("script", help="the Python script to run")
+    train.add_argument(
+        "-m",
+        dest="module",
+        nargs=argparse.REMAINDER,
+        metavar="MODULE [ARGS]",
+        help="run a module as `python -m MODULE ARGS` does, instead of a script (the "
+        "rest of the line is the module's)",
+    )
+    train.add_argument("script", nargs="?", help="the Python script to run")
     script_args = train.add_argument(
         "args", nargs=argparse.REMAINDER, help="arguments for the script"
     )
@@ -146,6 +154,11 @@ def _add_runs_commands(commands, runs_folder, mouse) -> None:
         help="open the live monitor on a running run (q detaches, x stops it)",
     )
     attach.add_argument("run", nargs="?", help="run id or prefix (default: the newest running)")
+    attach.add_argument(
+        "--no-notify",
+        action="store_true",
+        help="no terminal bell or desktop notification (OSC 9/777) for the run's end and alarms",
+    )
     attach.set_defaults(handler=runs.attach)
     stop = commands.add_parser(
         "stop", parents=[runs_folder], help="ask a running run to stop gracefully"
@@ -188,6 +201,18 @@ def _run_options() -> argparse.ArgumentParser:
         action="store_true",
         help="run in the background, in its own session (survives logout and SSH drops); "
         "prints the run id; see `kmon ps`, `kmon attach`, `kmon stop`",
+    )
+    options.add_argument(
+        "--notify-cmd",
+        metavar="CMD",
+        help="shell command the training process runs when the run ends and when an alarm "
+        "is raised, with KMON_EVENT (run_end|alarm), KMON_RUN_ID, KMON_STATUS, KMON_MESSAGE "
+        "and KMON_LOG set; killed after 10 s (see docs/long-runs.md)",
+    )
+    options.add_argument(
+        "--no-notify",
+        action="store_true",
+        help="no terminal bell or desktop notification (OSC 9/777) from the monitor",
     )
     options.add_argument(
         "--stop-on-nan",

@@ -19,6 +19,7 @@ from kmon.engine.series import BucketSeries
 from kmon.engine.stop import stop_action_for
 from kmon.engine.view.state import EMA_BETA, RunState
 
+from .notifications import TerminalNotifications
 from .screens.confirm_quit import STOP_QUESTIONS, ConfirmQuit, quit_detail
 from .screens.help import HelpScreen
 from .widgets.alarm_pane import AlarmPane
@@ -106,6 +107,8 @@ class MonitorApp(App[str]):
         self.close_request: str | None = None
         """Set from outside the event loop (a signal handler) to close the app at
         the next tick with this result; e.g. "hangup" when the terminal went away."""
+        self.notifications = TerminalNotifications(enabled=source.live)
+        """Bell and desktop notifications of the run's end and its alarms."""
         self.stop_request = False
         """Set from outside the event loop (SIGTERM) to stop the run as the Quit
         dialog's yes does: the app exits once the run has ended."""
@@ -163,6 +166,7 @@ class MonitorApp(App[str]):
         events = self.source.drain()
         if events:
             self.state.apply_all(events)
+            self.notifications.handle(self, events, self.state.name)
         self.state.dropped = self.source.dropped
         self._redraw()
         if self.stopping and self.state.finished:

@@ -20,6 +20,10 @@ class AttachedMonitorApp(MonitorApp):
         Binding("x", "stop_run", "Stop run"),
     ]
 
+    def __init__(self, source, **kwargs) -> None:
+        super().__init__(source, **kwargs)
+        self.notifications.watch_from_now()  # the log's history is not news
+
     def action_quit_monitor(self) -> None:
         self.exit("detach")
 

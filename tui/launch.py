@@ -29,6 +29,7 @@ def run_tui(
     mouse: bool = True,
     app_factory: Callable[..., MonitorApp] = MonitorApp,
     report: bool = True,
+    notify: bool = True,
 ) -> int:
     """Run ``session`` live in the monitor; return the run's exit code.
 
@@ -49,6 +50,8 @@ def run_tui(
         mouse: let the monitor capture the mouse.
         app_factory: builds the app from ``(source, on_ready=...)``.
         report: print the summary after the monitor closes.
+        notify: ring the bell and send desktop notifications (see
+            :mod:`kmon.tui.notifications`); False for ``--no-notify``.
     """
     session.start(open_gate=False)
     captured = session.captures_output
@@ -63,6 +66,7 @@ def run_tui(
     modes = TerminalModes(keyboard.fd)
 
     app = app_factory(LiveSource(session), on_ready=session.open_gate)
+    app.notifications.enabled = notify
     if captured:
         # A crash of the monitor itself must reach the user, not the capture pipe.
         app.error_console = Console(file=session.terminal_err, markup=False, highlight=False)

@@ -270,10 +270,13 @@ def _epochs_after(event: dict) -> int | None:
 
 
 def _what(start: dict) -> str:
-    """The scenario (and variant) or the script's file name."""
+    """The scenario (and variant), ``-m`` and the module, or the script's file name."""
     scenario, script, variant = start.get("scenario"), start.get("script"), start.get("variant")
+    module = start.get("module")
     if isinstance(scenario, str) and scenario:
         what = scenario
+    elif isinstance(module, str) and module:
+        what = f"-m {module}"
     elif isinstance(script, str) and script:
         what = os.path.basename(script) or script
     else:

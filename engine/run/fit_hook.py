@@ -51,6 +51,8 @@ class FitHook:
             fit for training failures (None: what
             :func:`~kmon.engine.probes.set_probe_config` set, or the defaults).
         stop_on_nan: stop the run when the training loss becomes NaN or Inf.
+        only_with: monitor only the ``fit()`` calls whose callbacks include an
+            instance of this class (an in-script ``Monitor``); None: every call.
     """
 
     def __init__(
@@ -62,8 +64,10 @@ class FitHook:
         evaluate_training_data: bool = False,
         probes: ProbeConfig | None = None,
         stop_on_nan: bool = False,
+        only_with: type | None = None,
     ) -> None:
         self._emit = emit
+        self._only_with = only_with
         self._probes = probes
         self._stop_on_nan = stop_on_nan
         self.alarms = AlarmBook(emit)
@@ -94,10 +98,11 @@ class FitHook:
         hook = self
 
         def fit(model, *args, **kwargs):
-            return hook._fit(original, signature, model, args, kwargs)
+            return hook.monitor_fit(original, signature, model, args, kwargs)
 
         fit.__doc__ = original.__doc__
         fit.__wrapped__ = original
+        fit.kmon_hook = self  # an in-script Monitor under `kmon train` stands aside
         model_cls.fit = fit
         self._legacy = _refuse_legacy_keras()
         self._installed = True
@@ -115,7 +120,13 @@ class FitHook:
             self._legacy = None
         self._installed = False
 
-    def _fit(self, original, signature, model, args, kwargs):
+    def monitor_fit(self, original, signature, model, args, kwargs):
+        """Run ``original`` (``keras.Model.fit``, whose ``signature`` it is) as
+        ``model.fit(*args, **kwargs)`` with kmon's callbacks added."""
+        if self._only_with is not None and not _has_callback(
+            signature.bind(model, *args, **kwargs).arguments.get("callbacks"), self._only_with
+        ):
+            return original(model, *args, **kwargs)
         if self._stop.requested:
             self._emit(Notice(level="warning", text="fit() skipped: stop was requested"))
             return getattr(model, "history", None)
@@ -243,6 +254,15 @@ def _with_callback(callbacks, added, model):
         return [*callbacks, *added]
     # A single callback, which Keras accepts as well.
     return [callbacks, *added]
+
+
+def _has_callback(callbacks, kind: type) -> bool:
+    """Whether ``fit()``'s ``callbacks`` argument holds an instance of ``kind``."""
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+        callbacks = callbacks.callbacks
+    elif not isinstance(callbacks, (list, tuple)):
+        callbacks = [] if callbacks is None else [callbacks]
+    return any(isinstance(callback, kind) for callback in callbacks)
 
 
 def _early_stopping(callbacks) -> list[str]:

@@ -12,7 +12,7 @@ from kmon.engine.errors import RefusedRun
 from kmon.engine.events import NO_FIT_TOPIC, Event, Notice, RunEnd, ScriptStart
 from kmon.engine.phases import NO_TRAINING_NOTE, no_fit_note, no_fit_seconds_from
 from kmon.engine.run.script_signals import ScriptSignals
-from kmon.engine.run.targets import CallableTarget, ScriptTarget
+from kmon.engine.run.targets import CallableTarget, ModuleTarget, ScriptTarget
 from kmon.engine.stop import AFTER_BATCH, BEFORE_START, INTERRUPT, LATER_FITS, StopSignal
 
 
@@ -38,7 +38,7 @@ class TrainingRun:
 
     def __init__(
         self,
-        target: ScriptTarget | CallableTarget,
+        target: ScriptTarget | ModuleTarget | CallableTarget,
         emit: Callable[[Event], None],
         *,
         quiet_keras: bool = True,

@@ -15,8 +15,9 @@ from kmon.engine.log.eventlog import EventLogWriter
 from kmon.engine.run.bus import EventBus
 from kmon.engine.run.capture import OutputCapture
 from kmon.engine.run.channel import MonitorChannel
+from kmon.engine.run.notify import CommandNotifier
 from kmon.engine.run.runner import TrainingRun
-from kmon.engine.run.targets import CallableTarget, ScriptTarget
+from kmon.engine.run.targets import CallableTarget, ModuleTarget, ScriptTarget
 
 
 class Session:
@@ -41,6 +42,8 @@ class Session:
         stop_on_nan: stop training when the loss becomes NaN or Inf.
         append: add to the existing kmon log at ``log_path`` (a resumed run) rather
             than refuse it.
+        notify_cmd: a shell command run for the run's end and each alarm raised
+            (see :class:`~kmon.engine.run.notify.CommandNotifier`); None: none.
 
     Raises:
         LogFileError: the log path is refused (one line for the user).
@@ -49,7 +52,7 @@ class Session:
 
     def __init__(
         self,
-        target: ScriptTarget | CallableTarget,
+        target: ScriptTarget | ModuleTarget | CallableTarget,
         log_path: str | os.PathLike,
         *,
         quiet_keras: bool = True,
@@ -57,6 +60,7 @@ class Session:
         evaluate_training_data: bool = False,
         stop_on_nan: bool = False,
         append: bool = False,
+        notify_cmd: str | None = None,
     ) -> None:
         self.log_path = Path(log_path)
         self._channel = MonitorChannel()
@@ -64,11 +68,15 @@ class Session:
         # log is what cannot take it.
         self.writer = EventLogWriter(self.log_path, append=append, on_notice=self._channel.put)
         self._bus = EventBus(self.writer, self._channel)
+        self.notifier = None
+        if notify_cmd:
+            self.notifier = CommandNotifier(notify_cmd, self._bus.emit, self.log_path)
+            self._bus.add(self.notifier)
         self.capture = OutputCapture(self._bus.emit) if capture else None
         self._gate = threading.Event()
         self.run = TrainingRun(
             target,
-            self._bus.emit,
+            self._emit,
             quiet_keras=quiet_keras,
             gate=self._gate,
             before_end=self.capture.finish_run if self.capture else None,
@@ -76,6 +84,13 @@ class Session:
             stop_on_nan=stop_on_nan,
         )
         self._closed = False
+
+    def _emit(self, event: Event) -> None:
+        """The run's events into the bus; the run's end is notified first (waiting
+        at most the notify timeout), so that a failed notification is logged."""
+        if self.notifier is not None and isinstance(event, RunEnd):
+            self.notifier.finish(event)
+        self._bus.emit(event)
 
     # -- starting ------------------------------------------------------------------
 
@@ -203,7 +218,7 @@ class Session:
         if not self.finished:
             if self.capture is not None:
                 self.capture.finish_run(timeout=1.0)  # the script's lines so far, then none
-            self._bus.emit(RunEnd(status="stopped", exit_code=130, fits=self.run.fits))
+            self._emit(RunEnd(status="stopped", exit_code=130, fits=self.run.fits))
         self.close()
 
     def end_abruptly(self, exit_code: int) -> None:
@@ -216,7 +231,5 @@ class Session:
             if exit_code:
                 error = {"message": f"the script called os._exit({exit_code})", "traceback": ""}
             status = "failed" if exit_code else "ok"
-            self._bus.emit(
-                RunEnd(status=status, exit_code=exit_code, error=error, fits=self.run.fits)
-            )
+            self._emit(RunEnd(status=status, exit_code=exit_code, error=error, fits=self.run.fits))
         self.close()

@@ -1,9 +1,11 @@
-"""What kmon can run: a user's script, as ``python script.py`` would run it, or a
-Python callable (a bundled scenario). Each says what its run is (``run_start``) and
+"""What kmon can run: a user's script, as ``python script.py`` would run it, a module,
+as ``python -m package.module`` would, or a Python callable (a bundled scenario). Each says what its run is (``run_start``) and
 runs it (``execute``); :class:`~kmon.engine.run.runner.TrainingRun` calls both."""
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import os
 import runpy
 import sys
@@ -78,6 +80,89 @@ class ScriptTarget:
         finally:
             sys.argv = saved_argv
             sys.path[:] = saved_path
+
+
+@dataclass
+class ModuleTarget:
+    """An unmodified ``python -m package.module args...``: ``sys.path[0]`` is the
+    working directory, ``sys.argv[0]`` the module's file, and the module (a
+    package's ``__main__``) runs as ``__main__``, through :func:`runpy.run_module`
+    as Python's ``-m`` does."""
+
+    module: str
+    path: Path
+    """The file that runs: the module's, or the package's ``__main__.py``."""
+    argv: list[str] = field(default_factory=list)
+
+    @classmethod
+    def checked(cls, module: str, argv: list[str]) -> ModuleTarget:
+        """Find the module without running any of its code (nor its packages'), so
+        errors are one clear line before anything starts.
+
+        Raises:
+            ScriptError: no such module, a package without ``__main__``, or a
+                module with no source file kmon can run.
+        """
+        if not module or module.startswith(".") or not all(
+            part.isidentifier() for part in module.split(".")
+        ):
+            raise ScriptError(f"not a module name: {module!r}")
+        search = [os.getcwd(), *sys.path]
+        spec = _find_spec(module, search)
+        if spec is None:
+            raise ScriptError(f"no module named {module}")
+        if spec.submodule_search_locations is not None:  # a package: its __main__
+            main = _find_spec(f"{module}.__main__", search)
+            if main is None:
+                raise ScriptError(
+                    f"{module} is a package and cannot be directly executed (it has no "
+                    "__main__ module)"
+                )
+            spec = main
+        if not spec.origin or not os.path.isfile(spec.origin):
+            raise ScriptError(f"{module} has no source file to run ({spec.origin})")
+        return cls(module, Path(spec.origin).resolve(), list(argv))
+
+    @property
+    def name(self) -> str:
+        return self.module
+
+    def run_start(self) -> RunStart:
+        start = ScriptTarget(self.path, self.argv).run_start()
+        start.module = self.module
+        return start
+
+    def execute(self) -> None:
+        saved_argv, saved_path = sys.argv, list(sys.path)
+        # run_module(alter_sys=True) sets argv[0] to the module's file, as -m does.
+        sys.argv = ["-m", *self.argv]
+        sys.path.insert(0, os.getcwd())
+        try:
+            runpy.run_module(self.module, run_name="__main__", alter_sys=True)
+        finally:
+            sys.argv = saved_argv
+            sys.path[:] = saved_path
+
+
+def _find_spec(module: str, path: list[str]) -> importlib.machinery.ModuleSpec | None:
+    """``module``'s spec, found on ``path`` without importing (so without running)
+    its parent packages, as importing it would find it; None when it is not there.
+    A top-level name not on ``path`` (built-in, frozen, an editable install's) is
+    looked up by Python's own finders, which run no module code for it."""
+    parts = module.split(".")
+    spec = importlib.machinery.PathFinder.find_spec(parts[0], path)
+    if spec is None:
+        try:
+            spec = importlib.util.find_spec(parts[0])
+        except (ImportError, ValueError):
+            return None
+    for depth in range(1, len(parts)):
+        if spec is None or spec.submodule_search_locations is None:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(
+            ".".join(parts[: depth + 1]), list(spec.submodule_search_locations)
+        )
+    return spec
 
 
 @dataclass

@@ -176,6 +176,8 @@ class RunState(RunProgress):
         self.argv = list(event.argv)
         if event.scenario:
             self.name = event.scenario + (f" ({event.variant})" if event.variant else "")
+        elif event.module:
+            self.name = event.module
         elif event.script:
             self.name = event.script.replace("\\", "/").rsplit("/", 1)[-1]
 

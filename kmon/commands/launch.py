@@ -23,6 +23,7 @@ def launch(
     and its variant) makes a scenario's run explain itself. Returns the exit code."""
     from kmon.engine.headless import run_headless
 
+    check_notify_cmd(args)
     if args.detach:
         from kmon.commands.detach import detach
 
@@ -47,13 +48,13 @@ def launch(
 
     mouse = not args.no_mouse
     if scenario is None:
-        return run_tui(session, mouse=mouse)
+        return run_tui(session, mouse=mouse, notify=not args.no_notify)
     from functools import partial
 
     from kmon.tui.scenario_app import ScenarioMonitorApp
 
     factory = partial(ScenarioMonitorApp, scenario=scenario[0], variant=scenario[1])
-    return run_tui(session, mouse=mouse, app_factory=factory)
+    return run_tui(session, mouse=mouse, app_factory=factory, notify=not args.no_notify)
 
 
 def open_session(
@@ -77,6 +78,7 @@ def open_session(
                 evaluate_training_data=evaluate_training_data,
                 stop_on_nan=args.stop_on_nan,
                 append=append,
+                notify_cmd=args.notify_cmd,
             )
         except LogFileExists as exc:
             if log:
@@ -86,6 +88,19 @@ def open_session(
             raise UserError(str(exc)) from None
         except OSError as exc:
             raise UserError(f"cannot write the event log {log_path}: {exc.strerror}") from None
+
+
+def check_notify_cmd(args: argparse.Namespace) -> None:
+    """Refuse a ``--notify-cmd`` whose program is not found, before anything starts."""
+    if args.notify_cmd is None:
+        return
+    from kmon.engine.errors import ScriptError
+    from kmon.engine.run.notify import check_notify_command
+
+    try:
+        check_notify_command(args.notify_cmd)
+    except ScriptError as exc:
+        raise UserError(str(exc)) from None
 
 
 def appends_to_log(args: argparse.Namespace) -> bool:

@@ -67,7 +67,9 @@ def attach(args: argparse.Namespace) -> int:
     source = FollowSource(info.path, info.identity)
     from kmon.tui.launch import run_app
 
-    _, signalled = run_app(AttachedMonitorApp(source), mouse=not args.no_mouse)
+    app = AttachedMonitorApp(source)
+    app.notifications.enabled = not args.no_notify
+    _, signalled = run_app(app, mouse=not args.no_mouse)
     state = "still running" if source.running else "ended"
     print(f"{PROG}: detached from run {printable(info.id)} ({state}) · log: {printable(info.path)}")
     warn_unread(source.report, info.path)

@@ -11,13 +11,20 @@ from kmon.terminal_check import runs_headless
 
 
 def train(args: argparse.Namespace) -> int:
-    """Check the script, choose live or headless (only a cluster's chief streams to a
+    """Check the script (or ``-m``'s module), choose live or headless (only a cluster's chief streams to a
     monitor), and run it."""
     from kmon.engine.errors import ScriptError
-    from kmon.engine.run.targets import ScriptTarget
+    from kmon.engine.run.targets import ModuleTarget, ScriptTarget
 
     try:
-        target = ScriptTarget.checked(args.script, args.args)
+        if args.module is not None:
+            if not args.module:
+                args.train_parser.error("argument -m: expected a module name")
+            target = ModuleTarget.checked(args.module[0], args.module[1:])
+        elif args.script is None:
+            args.train_parser.error("the following arguments are required: script")
+        else:
+            target = ScriptTarget.checked(args.script, args.args)
     except ScriptError as exc:
         raise UserError(str(exc)) from None
     headless = args.quiet or runs_headless(args.headless)
