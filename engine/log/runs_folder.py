@@ -34,7 +34,7 @@ _LIVENESS_STATUS = {Liveness.ALIVE: "running", Liveness.GONE: "stale", Liveness.
 #: Tail events that tell how many epochs the latest fit finished.
 _EPOCH_TYPES = (b"epoch", b"fit_start")
 
-__all__ = ["RunInfo", "RunNotFound", "SignalRefused", "find_run", "list_runs", "read_run"]
+__all__ = ["AmbiguousRun", "RunInfo", "RunNotFound", "SignalRefused", "find_run", "list_runs", "read_run"]
 
 
 @dataclass
@@ -64,6 +64,10 @@ class RunInfo:
 
 class RunNotFound(LookupError):
     """No run matches; the message is one line for the user."""
+
+
+class AmbiguousRun(RunNotFound):
+    """A prefix matches several runs; the message names some."""
 
 
 def read_run(path: Path) -> RunInfo | None:
@@ -141,7 +145,7 @@ def find_run(runs_dir: str | os.PathLike, run: str | None = None) -> RunInfo:
         raise RunNotFound(f"no run {run!r} in {runs_dir} (see `kmon ps`)")
     if len(matches) > 1:
         names = ", ".join(info.id for info in matches[:5])
-        raise RunNotFound(f"{run!r} matches several runs: {names}")
+        raise AmbiguousRun(f"{run!r} matches several runs: {names}")
     return matches[0]
 
 
