@@ -138,6 +138,12 @@ def _add_runs_commands(commands, runs_folder, mouse) -> None:
         help="drop the index's stale and missing entries (never deletes a log)",
     )
     ps.set_defaults(handler=runs.ps)
+    dashboard = commands.add_parser(
+        "runs",
+        parents=[runs_folder, mouse],
+        help="every run of yours in a live table: open, compare, delete",
+    )
+    dashboard.set_defaults(handler=runs.runs_screen)
     attach = commands.add_parser(
         "attach",
         parents=[runs_folder, mouse],

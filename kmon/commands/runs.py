@@ -127,6 +127,18 @@ def _home_relative(folder) -> str:
     return text
 
 
+def runs_screen(args: argparse.Namespace) -> int:
+    """`kmon runs`: every run in a live table (the Runs screen)."""
+    from kmon.engine.log.runs_index import read_index
+
+    _index_call(read_index)  # an unreadable index: one line, before any screen
+    if not has_terminal():
+        raise UserError("kmon runs needs a terminal; `kmon ps --all` lists the runs")
+    from kmon.tui.runs_app import show_runs
+
+    return show_runs(args.runs_dir, mouse=not args.no_mouse)
+
+
 def _clock(started: float | None) -> str:
     """When a run started, as local time; "-" when the log does not say."""
     if started is None:
