@@ -68,8 +68,7 @@ def all_runs(runs_dir: str | os.PathLike | None = None) -> tuple[list[IndexedRun
         known = {_same(run.path) for run in runs}
         runs += [
             IndexedRun(info.path, info.id, info.status, info, None)
-            for info in list_runs(runs_dir)
-            if _same(info.path) not in known
+            for info in list_runs(runs_dir, skip=known)
         ]
     runs.sort(key=lambda run: (_started(run), run.run_id))
     return runs, index
@@ -110,6 +109,7 @@ def prune_stale() -> list[IndexEntry]:
 
 
 def _same(path: Path) -> str:
+    """One name per file, for telling the index's logs from the folder's."""
     try:
         return os.path.realpath(path)
     except OSError:

@@ -5,8 +5,9 @@ told (a :class:`_Digest`). Each refresh reads only what a log gained since: a
 finished log whose size and time did not change is not opened at all. Batch lines,
 nearly all of a log, are never decoded except the newest (the last loss): the other
 lines are found by their opening bytes (the writer starts every line with ``v`` and
-``type``). A log over ``QUICK_BYTES`` is read at its two ends only on the first
-pass, so the first table shows at once; its whole digest follows on the next.
+``type``). A pass digests logs for at most its time budget (the first pass: none);
+the others are read at their two ends only and digested on a later pass, so the
+first table shows at once, whatever the logs' sizes.
 
 Status comes from :func:`~kmon.engine.log.runs_folder.read_run` (the first line
 and the tail); a log that is gone is ``missing``, one that shrank is ``truncated``.
@@ -26,8 +27,6 @@ from kmon.engine.log.indexed_runs import ELSEWHERE, MISSING, NOT_A_LOG, IndexedR
 from kmon.engine.log.runs_folder import read_run
 from kmon.engine.log.runs_index import this_host
 
-#: Logs larger than this are read at both ends only on the first pass.
-QUICK_BYTES = 4 << 20
 TRUNCATED = "truncated"
 _CHUNK = 8 << 20
 _NOT_BATCH = re.compile(rb'^(?!\{"v":\d+,"type":"(?:batch|log)")[^\n]*\n', re.MULTILINE)
@@ -94,11 +93,23 @@ class RowReader:
         self._digests: dict[Path, _Digest] = {}
         self._rows: dict[Path, RunRow] = {}
         self._host = this_host()
+        self.deferred = 0
+        """Logs the last pass left undigested (its budget ran out)."""
 
-    def read(self, runs: list[IndexedRun], *, quick: bool = False) -> list[RunRow]:
-        """The rows of ``runs`` now. With ``quick``, large logs not digested yet are
-        read at their two ends only."""
-        rows = [self._row(run, quick) for run in runs]
+    def read(self, runs: list[IndexedRun], *, budget: float | None = None) -> list[RunRow]:
+        """The rows of ``runs`` now.
+
+        Args:
+            budget: seconds this pass may spend digesting logs (None: no limit);
+                past it they are read at their two ends only, and digested on a
+                later pass (:attr:`deferred` counts them).
+        """
+        deadline = None if budget is None else time.monotonic() + budget
+        self.deferred = 0
+        rows = [
+            self._row(run, deadline is not None and time.monotonic() > deadline)
+            for run in runs
+        ]
         known = {run.path for run in runs}
         for path in [path for path in self._digests if path not in known]:
             del self._digests[path]
@@ -120,7 +131,9 @@ class RowReader:
         unchanged = info.st_size == digest.size and info.st_mtime == digest.mtime
         if old is not None and unchanged and not old.running and digest.complete:
             return old  # a finished log that did not change: not even opened
-        found = read_run(path)
+        # The caller's RunInfo was just read (first line and tail): read it again only
+        # on later passes of the same list.
+        found = run.info if run.info is not None and old is None else read_run(path)
         if found is None:
             seen = old is not None and old.status not in (NOT_A_LOG, MISSING)
             status = TRUNCATED if seen or _cut_first_line(path) else NOT_A_LOG
@@ -128,7 +141,9 @@ class RowReader:
             return self._remember(path, RunRow(path, run.run_id, status, host=run.host))
         if info.st_size < digest.offset:  # rewritten shorter: read it again
             self._digests[path] = digest = _Digest(truncated=True)
-        if not (quick and info.st_size > QUICK_BYTES and not digest.complete):
+        if quick and not digest.complete:
+            self.deferred += 1
+        else:
             _digest_to(path, digest, info.st_size)
         digest.size, digest.mtime = info.st_size, info.st_mtime
         status = found.status

@@ -20,6 +20,7 @@ import math
 import os
 import signal
 import stat
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,15 +108,23 @@ def read_run(path: Path) -> RunInfo | None:
     )
 
 
-def list_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
-    """Every run in the folder, oldest first."""
+def list_runs(runs_dir: str | os.PathLike, *, skip: Collection[str] = ()) -> list[RunInfo]:
+    """Every run in the folder, oldest first.
+
+    Args:
+        skip: real paths (``os.path.realpath``) of logs not to read (known already).
+    """
     folder = Path(runs_dir)
     try:
         with os.scandir(folder) as entries:
             names = [entry.name for entry in entries if entry.name.endswith(".jsonl")]
     except OSError:  # missing, not a folder, or not readable
         return []
-    return _sorted(folder / name for name in names)
+    paths = [folder / name for name in names]
+    if skip:
+        real = os.path.realpath(folder)
+        paths = [path for path in paths if os.path.join(real, path.name) not in skip]
+    return _sorted(paths)
 
 
 def find_run(runs_dir: str | os.PathLike, run: str | None = None) -> RunInfo:

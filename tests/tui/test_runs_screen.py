@@ -248,3 +248,45 @@ async def test_no_runs_says_where_it_looked(tmp_path):
         text = str(label.render())
         assert text.startswith("no runs in the runs index (") and "kmon-runs" in text
         assert app.query_one(RunsPanel).table.row_count == 0
+
+
+def test_runs_screen_snapshot(snap_compare, tmp_path, monkeypatch, runs_index_home):
+    """Ended, failed (with an alarm), stale and missing runs, at fixed times and host."""
+    import kmon.engine.log.indexed_runs as indexed_runs
+    import kmon.engine.log.run_rows as run_rows
+    import kmon.engine.log.runs_index as runs_index
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    monkeypatch.setenv("HOME", str(runs_index_home))
+    for module in (runs_index, indexed_runs, run_rows):
+        monkeypatch.setattr(module, "this_host", lambda: "box")
+    monkeypatch.chdir(tmp_path)
+    write_run(tmp_path / "kmon-runs" / "a-ok.jsonl", what="mnist.py", t=T0)
+    write_run(
+        tmp_path / "kmon-runs" / "b-failed.jsonl",
+        what="lstm.py",
+        alarm=True,
+        end="failed",
+        t=T0 + 3600,
+    )
+    write_run(tmp_path / "kmon-runs" / "c-stale.jsonl", what="cnn.py", end=None, t=T0 + 7200)
+    write_run(tmp_path / "kmon-runs" / "d-gone.jsonl", t=T0 + 9000)
+    (tmp_path / "kmon-runs" / "d-gone.jsonl").unlink()
+
+    async def loaded(pilot) -> None:
+        table = pilot.app.query_one(RunsTable)
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if table.row_count == 4 and all(
+                r.complete or r.status == "missing" for r in table.rows_by_key.values()
+            ):
+                break
+
+    try:
+        assert snap_compare(
+            RunsApp("kmon-runs", refresh_seconds=60), terminal_size=(150, 14), run_before=loaded
+        )
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

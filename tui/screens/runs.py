@@ -31,6 +31,8 @@ from ..widgets.runs_table import COLUMNS, RunsTable
 from .confirm_quit import ConfirmQuit
 
 REFRESH_SECONDS = 2.0
+#: Seconds a pass may spend digesting large logs before it shows what it has.
+DIGEST_BUDGET_SECONDS = 0.5
 
 
 class ConfirmDelete(ConfirmQuit):
@@ -137,15 +139,17 @@ class RunsPanel(Vertical):
     # -- reading -----------------------------------------------------------------------
 
     def _read_loop(self) -> None:
-        quick = True
+        budget = 0.0  # the first table at once; whole digests on the next passes
         while not self._runs_closing.is_set():
             runs, note = self._gather()
-            rows = self._row_reader.read(runs, quick=quick)
-            quick = False
+            rows = self._row_reader.read(runs, budget=budget)
+            budget = DIGEST_BUDGET_SECONDS
             self._runs_generation += 1
             self._runs_shown.clear()
             self.post_message(self.RowsRead(rows, note, self._runs_generation))
             self._runs_shown.wait()  # the table has them: read again only then
+            if self._row_reader.deferred:
+                continue  # logs left to digest: go on at once
             self._runs_wake.wait(self.refresh_seconds)
             self._runs_wake.clear()
 
