@@ -147,13 +147,33 @@ def _add_runs_commands(commands, runs_folder, mouse) -> None:
     ps = commands.add_parser(
         "ps", parents=[runs_folder], help="list runs: running, finished, failed, stale"
     )
+    ps.add_argument(
+        "--all",
+        action="store_true",
+        help="every run of yours, whatever its folder (the per-user runs index)",
+    )
+    ps.add_argument(
+        "--prune",
+        action="store_true",
+        help="drop the index's stale and missing entries (never deletes a log)",
+    )
     ps.set_defaults(handler=runs.ps)
+    dashboard = commands.add_parser(
+        "runs",
+        parents=[runs_folder, mouse],
+        help="every run of yours in a live table: open, compare, delete",
+    )
+    dashboard.set_defaults(handler=runs.runs_screen)
     attach = commands.add_parser(
         "attach",
         parents=[runs_folder, mouse],
         help="open the live monitor on a running run (q detaches, x stops it)",
     )
-    attach.add_argument("run", nargs="?", help="run id or prefix (default: the newest running)")
+    attach.add_argument(
+        "run",
+        nargs="?",
+        help="run id or prefix, in --runs-dir or any folder (default: the newest running)",
+    )
     attach.add_argument(
         "--no-notify",
         action="store_true",
@@ -163,7 +183,7 @@ def _add_runs_commands(commands, runs_folder, mouse) -> None:
     stop = commands.add_parser(
         "stop", parents=[runs_folder], help="ask a running run to stop gracefully"
     )
-    stop.add_argument("run", help="run id or prefix (see `kmon ps`)")
+    stop.add_argument("run", help="run id or prefix, in any folder (see `kmon ps --all`)")
     stop.set_defaults(handler=runs.stop)
 
 

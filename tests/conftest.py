@@ -18,8 +18,37 @@ Helpers shared by several folders are modules at this folder's top (on
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 from event_stream import EventStream
+
+
+def pytest_configure(config) -> None:
+    """Before any fixture (a session-scoped one may run kmon too): the runs index
+    goes to a folder of this session's; each test then gets its own below."""
+    folder = tempfile.mkdtemp(prefix="kmon-xdg-state-")
+    config._kmon_xdg_state = folder
+    os.environ["XDG_STATE_HOME"] = folder
+
+
+def pytest_unconfigure(config) -> None:
+    folder = getattr(config, "_kmon_xdg_state", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def runs_index_home(tmp_path_factory, monkeypatch) -> Path:
+    """Every test's per-user runs index in a folder of its own, never the real
+    ``~/.local/state/kmon``: each kmon a test runs (in-process or as a child, which
+    inherits the environment) registers its run there. Returns ``XDG_STATE_HOME``."""
+    state = tmp_path_factory.mktemp("xdg-state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    return state
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from kmon.scenarios.base import Scenario
 
 from .launch import run_app, run_tui
 from .menu_app import FrameworkPreloader, MenuApp
+from .runs_app import open_run
 from .scenario_app import MenuScenarioMonitorApp
 from .screens.compare import FinishedRun
 
@@ -29,6 +30,7 @@ def run_menu(
     make_session: Callable[[Scenario, str], Session],
     *,
     mouse: bool = True,
+    runs_dir: str = "kmon-runs",
 ) -> int:
     """Show the menu until the user quits; each choice runs live, then returns here.
 
@@ -36,15 +38,22 @@ def run_menu(
         scenarios: what the menu offers.
         make_session: builds the session for a chosen scenario and variant.
         mouse: let the apps capture the mouse.
+        runs_dir: the runs folder the Runs tab shows beside the runs index.
     """
     preloader = FrameworkPreloader()
     runs: list[FinishedRun] = []
     while True:
-        choice, signalled = _show_menu(MenuApp(scenarios, runs, preloader), mouse)
+        app = MenuApp(scenarios, runs, preloader, runs_dir=runs_dir)
+        choice, signalled = _show_menu(app, mouse)
         if signalled is not None:
             return signalled
         if not choice:
             return 0
+        if isinstance(choice[1], list):  # the Runs tab: a run to open, then back here
+            signalled = open_run(choice, mouse=mouse)
+            if signalled is not None:
+                return signalled
+            continue
         name, variant = choice
         scenario = scenarios[name]
         session = make_session(scenario, variant)

@@ -1,4 +1,5 @@
-"""`kmon` with no arguments: a menu of bundled scenarios."""
+"""`kmon` with no arguments: a menu of bundled scenarios, and a Runs tab with every
+run of the user's (:mod:`.screens.runs`)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import time
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Input, Label, OptionList, Static
+from textual.widgets import Footer, Input, Label, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
 from kmon.scenarios.base import Scenario
 
+from .runs_app import choice_for_compare, choice_for_open
 from .screens.compare import CompareScreen, FinishedRun
+from .screens.runs import RunsPanel
 from .screens.scenario_info import describe_scenario
 from .screens.variant_picker import VariantPicker
 
@@ -53,8 +56,9 @@ class FrameworkPreloader:
         return f"loading TensorFlow… {time.monotonic() - self._started:.0f} s"
 
 
-class MenuApp(App[tuple[str, str] | None]):
+class MenuApp(App[tuple | None]):
     """Pick a scenario and a variant; returns ``(name, variant)``, or None to quit.
+    The Runs tab returns a run to open instead (see :mod:`.runs_app`).
 
     Args:
         scenarios: name -> scenario, in menu order.
@@ -69,6 +73,8 @@ class MenuApp(App[tuple[str, str] | None]):
         Binding("slash", "focus_filter", "Filter", key_display="/"),
         Binding("c", "compare", "Compare runs"),
         Binding("escape", "focus_list", "List", show=False),
+        Binding("1", "show_tab('scenarios-tab')", "Scenarios"),
+        Binding("2", "show_tab('runs-tab')", "Runs"),
     ]
 
     def __init__(
@@ -76,8 +82,10 @@ class MenuApp(App[tuple[str, str] | None]):
         scenarios: dict[str, Scenario],
         runs: list[FinishedRun] | None = None,
         preloader: FrameworkPreloader | None = None,
+        runs_dir: str = "kmon-runs",
     ) -> None:
         super().__init__()
+        self.runs_dir = runs_dir
         self.scenarios = scenarios
         self.runs = list(runs or [])
         self.preloader = preloader or FrameworkPreloader()
@@ -92,13 +100,17 @@ class MenuApp(App[tuple[str, str] | None]):
                 "[b]kmon[/b] · bundled scenarios: real training runs, explained", id="menu-title"
             )
             yield Label(self.preloader.status, id="framework-status")
-        with Horizontal(id="menu-body"):
-            with Vertical(id="menu-left"):
-                yield Input(placeholder="filter scenarios (/)", id="filter")
-                yield OptionList(id="scenario-list")
-                yield Label(self._runs_summary(), id="runs-summary")
-            with VerticalScroll(id="menu-info"):
-                yield Static("", id="scenario-text")
+        with TabbedContent(initial="scenarios-tab", id="menu-tabs"):
+            with TabPane("Scenarios", id="scenarios-tab"):
+                with Horizontal(id="menu-body"):
+                    with Vertical(id="menu-left"):
+                        yield Input(placeholder="filter scenarios (/)", id="filter")
+                        yield OptionList(id="scenario-list")
+                        yield Label(self._runs_summary(), id="runs-summary")
+                    with VerticalScroll(id="menu-info"):
+                        yield Static("", id="scenario-text")
+            with TabPane("Runs", id="runs-tab"):
+                yield RunsPanel(self.runs_dir)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -147,6 +159,10 @@ class MenuApp(App[tuple[str, str] | None]):
                 )
         if options.option_count:
             options.highlighted = 0
+            # At once, not on the highlight message: inside the tabs it comes a
+            # frame later, and the first frame must explain the first scenario.
+            first = self.scenarios[options.get_option_at_index(0).id]
+            self.query_one("#scenario-text", Static).update(describe_scenario(first))
         else:
             self.query_one("#scenario-text", Static).update(f"No scenario matches {text!r}.")
 
@@ -172,8 +188,21 @@ class MenuApp(App[tuple[str, str] | None]):
         if variant:
             self.exit((scenario.name, variant))
 
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        if tab == "runs-tab":
+            self.query_one("RunsTable").focus()
+        else:
+            self.action_focus_list()
+
+    def on_runs_panel_open_run(self, message: RunsPanel.OpenRun) -> None:
+        self.exit(choice_for_open(message))
+
+    def on_runs_panel_compare_runs(self, message: RunsPanel.CompareRuns) -> None:
+        self.exit(choice_for_compare(message))
+
     def action_focus_filter(self) -> None:
-        self.query_one(Input).focus()
+        self.query_one("#filter", Input).focus()
 
     def action_focus_list(self) -> None:
         self.query_one(OptionList).focus()

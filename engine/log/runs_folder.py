@@ -20,6 +20,7 @@ import math
 import os
 import signal
 import stat
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,7 @@ _LIVENESS_STATUS = {Liveness.ALIVE: "running", Liveness.GONE: "stale", Liveness.
 #: Tail events that tell how many epochs the latest fit finished.
 _EPOCH_TYPES = (b"epoch", b"fit_start")
 
-__all__ = ["RunInfo", "RunNotFound", "SignalRefused", "find_run", "list_runs", "read_run"]
+__all__ = ["AmbiguousRun", "RunInfo", "RunNotFound", "SignalRefused", "find_run", "list_runs", "read_run"]
 
 
 @dataclass
@@ -64,6 +65,10 @@ class RunInfo:
 
 class RunNotFound(LookupError):
     """No run matches; the message is one line for the user."""
+
+
+class AmbiguousRun(RunNotFound):
+    """A prefix matches several runs; the message names some."""
 
 
 def read_run(path: Path) -> RunInfo | None:
@@ -103,15 +108,23 @@ def read_run(path: Path) -> RunInfo | None:
     )
 
 
-def list_runs(runs_dir: str | os.PathLike) -> list[RunInfo]:
-    """Every run in the folder, oldest first."""
+def list_runs(runs_dir: str | os.PathLike, *, skip: Collection[str] = ()) -> list[RunInfo]:
+    """Every run in the folder, oldest first.
+
+    Args:
+        skip: real paths (``os.path.realpath``) of logs not to read (known already).
+    """
     folder = Path(runs_dir)
     try:
         with os.scandir(folder) as entries:
             names = [entry.name for entry in entries if entry.name.endswith(".jsonl")]
     except OSError:  # missing, not a folder, or not readable
         return []
-    return _sorted(folder / name for name in names)
+    paths = [folder / name for name in names]
+    if skip:
+        real = os.path.realpath(folder)
+        paths = [path for path in paths if os.path.join(real, path.name) not in skip]
+    return _sorted(paths)
 
 
 def find_run(runs_dir: str | os.PathLike, run: str | None = None) -> RunInfo:
@@ -141,7 +154,7 @@ def find_run(runs_dir: str | os.PathLike, run: str | None = None) -> RunInfo:
         raise RunNotFound(f"no run {run!r} in {runs_dir} (see `kmon ps`)")
     if len(matches) > 1:
         names = ", ".join(info.id for info in matches[:5])
-        raise RunNotFound(f"{run!r} matches several runs: {names}")
+        raise AmbiguousRun(f"{run!r} matches several runs: {names}")
     return matches[0]
 
 

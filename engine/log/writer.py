@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kmon.engine.events import LOG_TOPIC, SCHEMA_VERSION, Event, Notice
 from kmon.engine.log.run_files import make_private_dirs, open_event_log
+from kmon.engine.log.runs_index import RunsIndexError, register
 
 #: The log is flushed at least this often, and at every epoch end.
 FLUSH_SECONDS = 1.0
@@ -116,6 +117,13 @@ class EventLogWriter:
         self.path = Path(path)
         make_private_dirs(self.path.parent)
         self._fd, self._mid_line = open_event_log(self.path, append=append)
+        # Every run passes here (kmon train, run, --detach, headless, the in-script
+        # callback): the one place to enter it in the per-user index. The run goes on
+        # without it, as it goes on without a writable log.
+        try:
+            register(self.path)
+        except RunsIndexError:
+            pass
         self._offset = self._complete_offset = os.lseek(self._fd, 0, os.SEEK_END)
         self._on_notice = on_notice
         self._pending: deque[Event] = deque()

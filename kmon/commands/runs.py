@@ -1,9 +1,11 @@
-"""`kmon ps`, `kmon attach`, `kmon stop`: the runs in a runs folder, for long runs
-over SSH."""
+"""`kmon ps`, `kmon attach`, `kmon stop`: the runs in a runs folder, or in the
+per-user runs index (any folder), for long runs over SSH."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
 from kmon.engine.format import format_duration, printable
@@ -12,7 +14,13 @@ from kmon.terminal_check import has_terminal
 
 
 def ps(args: argparse.Namespace) -> int:
-    """`kmon ps`: a table of the runs, newest last, with each one's status."""
+    """`kmon ps`: a table of the runs, newest last, with each one's status; with
+    ``--all`` every run of the per-user index too, with ``--prune`` the index
+    without its stale and missing entries."""
+    if args.prune:
+        return _prune()
+    if args.all:
+        return _ps_all(args)
     # Imported here: the parser, which imports this module, stays instant.
     from kmon.engine.log.runs_folder import list_runs
 
@@ -20,30 +28,115 @@ def ps(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs in {printable(args.runs_dir)}")
         return 0
-    now = time.time()
     rows = [("RUN", "STATUS", "STARTED", "DURATION", "EPOCHS", "PID", "WHAT")]
-    for info in runs:
-        end = now if info.running else (info.last_t or now)
-        rows.append(
-            (
-                printable(info.id),
-                info.status,
-                _clock(info.started),
-                format_duration(end - (info.started or end)),
-                "?" if info.epochs is None else str(info.epochs),
-                str(info.pid or "-"),
-                printable(info.what),
-            )
+    rows += [(*_cells(info.id, info.status, info), printable(info.what)) for info in runs]
+    _print_table(rows)
+    if any(info.status == "unknown" for info in runs):
+        print(_UNKNOWN_NOTE)
+    return 0
+
+
+_UNKNOWN_NOTE = (
+    "unknown: a process holds the run's pid, but kmon cannot verify it is the run's "
+    "(a log from an older kmon, or no /proc): it will not signal it"
+)
+
+
+def _ps_all(args: argparse.Namespace) -> int:
+    """`kmon ps --all`: every run of the index, and the folder's the index lacks."""
+    from kmon.engine.log.indexed_runs import all_runs
+
+    runs, index = _index_call(lambda: all_runs(args.runs_dir))
+    if index.skipped:
+        print(
+            f"{PROG}: skipped {index.skipped} invalid entries of the runs index "
+            f"{printable(index.path)}",
+            file=sys.stderr,
         )
+    if not runs:
+        print(f"no runs in the runs index {printable(index.path)} or in {printable(args.runs_dir)}")
+        return 0
+    rows = [("RUN", "STATUS", "STARTED", "DURATION", "EPOCHS", "PID", "FOLDER", "WHAT")]
+    for run in runs:
+        what = printable(run.info.what) if run.info is not None else "-"
+        folder = printable(_home_relative(run.path.parent))
+        rows.append((*_cells(run.run_id, run.status, run.info), folder, what))
+    _print_table(rows)
+    statuses = {run.status for run in runs}
+    if "unknown" in statuses:
+        print(_UNKNOWN_NOTE)
+    if statuses & {"stale", "missing", "not a log"}:
+        print(
+            "stale, missing, not a log: `kmon ps --prune` drops them from the index (never a log)"
+        )
+    if "elsewhere" in statuses:
+        print("elsewhere: started on another machine and not ended; check it there")
+    return 0
+
+
+def _prune() -> int:
+    from kmon.engine.log.indexed_runs import prune_stale
+
+    removed = _index_call(prune_stale)
+    for entry in removed:
+        print(f"removed {printable(entry.run_id)} ({printable(entry.log)})")
+    print(
+        f"{PROG}: pruned {len(removed)} entr{'y' if len(removed) == 1 else 'ies'} from the runs index"
+    )
+    return 0
+
+
+def _index_call(call):
+    """``call()``, with an unreadable index as one line for the user."""
+    from kmon.engine.log.runs_index import RunsIndexError
+
+    try:
+        return call()
+    except RunsIndexError as exc:
+        raise UserError(printable(exc)) from None
+
+
+def _cells(run_id: str, status: str, info) -> tuple[str, ...]:
+    """RUN, STATUS, STARTED, DURATION, EPOCHS and PID of one row."""
+    if info is None:
+        return (printable(run_id), status, "-", "-", "-", "-")
+    now = time.time()
+    end = now if info.running else (info.last_t or now)
+    return (
+        printable(run_id),
+        status,
+        _clock(info.started),
+        format_duration(end - (info.started or end)),
+        "?" if info.epochs is None else str(info.epochs),
+        str(info.pid or "-"),
+    )
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    """Columns padded to their widest cell; the last one as it is."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
-    if any(info.status == "unknown" for info in runs):
-        print(
-            "unknown: a process holds the run's pid, but kmon cannot verify it is the run's "
-            "(a log from an older kmon, or no /proc): it will not signal it"
-        )
-    return 0
+
+
+def _home_relative(folder) -> str:
+    home = os.path.expanduser("~")
+    text = str(folder)
+    if home not in ("", "/") and (text == home or text.startswith(home + os.sep)):
+        return "~" + text[len(home) :]
+    return text
+
+
+def runs_screen(args: argparse.Namespace) -> int:
+    """`kmon runs`: every run in a live table (the Runs screen)."""
+    from kmon.engine.log.runs_index import read_index
+
+    _index_call(read_index)  # an unreadable index: one line, before any screen
+    if not has_terminal():
+        raise UserError("kmon runs needs a terminal; `kmon ps --all` lists the runs")
+    from kmon.tui.runs_app import show_runs
+
+    return show_runs(args.runs_dir, mouse=not args.no_mouse)
 
 
 def _clock(started: float | None) -> str:
@@ -92,10 +185,20 @@ def stop(args: argparse.Namespace) -> int:
 
 
 def _find(args: argparse.Namespace):
-    """The run ``args.run`` names in ``--runs-dir`` (the newest running if none)."""
-    from kmon.engine.log.runs_folder import RunNotFound, find_run
+    """The run ``args.run`` names in ``--runs-dir`` (the newest running if none),
+    else in the per-user runs index."""
+    from kmon.engine.log.runs_folder import AmbiguousRun, RunNotFound, find_run
 
     try:
         return find_run(args.runs_dir, args.run)
+    except AmbiguousRun as exc:
+        raise UserError(printable(exc)) from None
+    except RunNotFound as exc:
+        if args.run is None:
+            raise UserError(printable(exc)) from None
+    from kmon.engine.log.indexed_runs import find_indexed_run
+
+    try:
+        return _index_call(lambda: find_indexed_run(args.run))
     except RunNotFound as exc:
         raise UserError(printable(exc)) from None

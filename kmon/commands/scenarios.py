@@ -54,7 +54,12 @@ def menu(args: argparse.Namespace) -> int:
         )
 
     try:
-        return run_menu(offered_scenarios(args), make_session, mouse=not args.no_mouse)
+        return run_menu(
+            offered_scenarios(args),
+            make_session,
+            mouse=not args.no_mouse,
+            runs_dir=args.runs_dir,
+        )
     except MenuFailed as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -81,6 +82,11 @@ def sshd(tmp_path_factory):
     server.wait(10)
 
 
+def _state() -> str:
+    """The test's runs index, for the remote shell (ssh passes no environment)."""
+    return f"XDG_STATE_HOME={shlex.quote(os.environ['XDG_STATE_HOME'])}"
+
+
 def kmon_path() -> str:
     return str(Path(sys.executable).with_name("kmon"))
 
@@ -99,7 +105,7 @@ def wait_until_ended(path: Path, timeout: float) -> list:
 def test_detached_run_over_ssh_survives_the_connection(sshd, tmp_path):
     (tmp_path / "train.py").write_text(SCRIPT)
     log = tmp_path / "runs" / "over-ssh.jsonl"
-    remote = f"cd {tmp_path} && {kmon_path()} train --detach --log {log} train.py 150"
+    remote = f"cd {tmp_path} && {_state()} {kmon_path()} train --detach --log {log} train.py 150"
     result = subprocess.run([*sshd, remote], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "started run over-ssh" in result.stdout
@@ -116,7 +122,7 @@ def test_detached_run_over_ssh_survives_the_connection(sshd, tmp_path):
 def test_dropping_an_interactive_ssh_session_keeps_training(sshd, tmp_path):
     (tmp_path / "train.py").write_text(SCRIPT)
     log = tmp_path / "live.jsonl"
-    remote = f"cd {tmp_path} && TERM=xterm-256color {kmon_path()} train --log {log} train.py 160"
+    remote = f"cd {tmp_path} && {_state()} TERM=xterm-256color {kmon_path()} train --log {log} train.py 160"
     client = subprocess.Popen(
         [*sshd[:1], "-tt", *sshd[1:], remote],
         stdin=subprocess.PIPE,

@@ -114,3 +114,21 @@ def test_user_folder_errors_are_one_line(tmp_path):
     (tmp_path / "broken.py").write_text("x = 1\n")
     with pytest.raises(ScenarioFolderError, match="no SCENARIO"):
         load_folder(tmp_path)
+
+
+async def test_the_runs_tab_lists_the_runs_and_enter_returns_one_to_open(tmp_path):
+    runs_dir = tmp_path / "kmon-runs"
+    runs_dir.mkdir()
+    shutil.copy(DATA / "two_fits.jsonl", runs_dir / "recorded.jsonl")
+    app = MenuApp(SCENARIOS, preloader=NotLoading(), runs_dir=str(runs_dir))
+    async with app.run_test(size=(140, 30)) as pilot:
+        await pilot.press("2")
+        table = app.query_one("RunsTable")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if table.row_count:
+                break
+        assert table.row_count == 1 and table.has_focus
+        assert str(table.get_cell(str(runs_dir / "recorded.jsonl"), "run")) == "recorded"
+        await pilot.press("enter")
+    assert app.return_value == ("replay", [runs_dir / "recorded.jsonl"])

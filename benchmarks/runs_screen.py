@@ -1,0 +1,126 @@
+"""The Runs screen's first full table with ``--runs`` runs on disk.
+
+A temporary folder holds ``--runs`` real event logs (kmon's own event classes): a
+``run_start`` of a process that is gone, a ``fit_start``, ``--batches`` batch
+events with an epoch end every 50, and for 9 logs in 10 a ``run_end`` (the others
+are stale). Every one is in a temporary per-user runs index (``XDG_STATE_HOME``),
+half of them also in the runs folder the screen is given. Timed, the median of
+``--rounds``: from ``RunsApp`` starting under ``App.run_test`` (a Pilot, 160x40) to
+the frame after the table holds every run. The goal: at most 0.5 s for 2,000 runs.
+
+    python benchmarks/runs_screen.py             # 2,000 runs, 3 rounds
+    python benchmarks/runs_screen.py --quick     # 200 runs, 2 rounds
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import header, median, ratio_line
+
+GOAL_SECONDS = 0.5
+GOAL_RUNS = 2000
+
+
+def write_logs(folder: Path, runs: int, batches: int) -> None:
+    """``runs`` logs, half in ``folder``, half in a sibling; all indexed."""
+    from kmon.engine.events import Batch, EpochEnd, FitStart, RunEnd, RunStart
+    from kmon.engine.log.runs_index import register
+
+    other = folder.parent / "elsewhere"
+    for place in (folder, other):
+        place.mkdir(parents=True, exist_ok=True)
+    t = 1_764_000_000.0
+    for n in range(runs):
+        lines = [
+            RunStart(script=f"/work/train_{n % 7}.py", pid=4_194_000, t=t + n).to_json(),
+            FitStart(epochs=20, steps=50, t=t + n).to_json(),
+        ]
+        for index in range(batches):
+            epoch, step = divmod(index, 50)
+            logs = {"loss": 1.0 / (1 + index), "accuracy": index / (1 + index)}
+            lines.append(Batch(epoch=epoch, step=step, logs=logs, t=t + n + index).to_json())
+            if step == 49:
+                logs = {"loss": 1.0 / (1 + index), "val_loss": 1.5 / (1 + epoch)}
+                lines.append(EpochEnd(epoch=epoch, logs=logs, t=t + n + index).to_json())
+        if n % 10:
+            lines.append(RunEnd(status="ok", t=t + n + batches).to_json())
+        path = (folder if n % 2 else other) / f"run-{n:05d}.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        register(path, t=t + n)
+
+
+async def first_full_table(folder: Path, runs: int) -> float:
+    # Imported before the clock starts (main imports them once): the figure is the
+    # screen's, not Python's start-up (benchmarks/startup.py times that).
+    from kmon.tui.runs_app import RunsApp
+    from kmon.tui.widgets.runs_table import RunsTable
+
+    started = time.perf_counter()
+    app = RunsApp(folder, refresh_seconds=60)
+    async with app.run_test(size=(160, 40)) as pilot:
+        table = app.query_one(RunsTable)
+        while table.row_count < runs:
+            await pilot.pause(0.005)
+            if time.perf_counter() - started > 60:
+                raise SystemExit(f"only {table.row_count} of {runs} rows after 60 s")
+        await pilot.pause()  # the frame that shows them
+        return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="200 runs, 2 rounds")
+    parser.add_argument("--runs", type=int, default=GOAL_RUNS, help="runs on disk")
+    parser.add_argument("--batches", type=int, default=200, help="batch events per log")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.rounds = 200, 2
+    header("Runs screen: first full table")
+    with tempfile.TemporaryDirectory(prefix="kmon-runs-screen-") as scratch:
+        os.environ["XDG_STATE_HOME"] = str(Path(scratch) / "state")
+        folder = Path(scratch) / "kmon-runs"
+        written = time.perf_counter()
+        write_logs(folder, args.runs, args.batches)
+        size = sum(path.stat().st_size for path in Path(scratch).rglob("*.jsonl"))
+        print(
+            f"{args.runs} logs, {size / 2**20:.0f} MiB, written in "
+            f"{time.perf_counter() - written:.1f} s"
+        )
+        import kmon.tui.runs_app  # noqa: F401 - see first_full_table
+
+        times = [asyncio.run(first_full_table(folder, args.runs)) for _ in range(args.rounds)]
+        empty = Path(scratch) / "empty"
+        os.environ["XDG_STATE_HOME"] = str(empty)
+        bare = [asyncio.run(first_full_table(empty, 0)) for _ in range(args.rounds)]
+    print("rounds: " + ", ".join(f"{seconds:.3f} s" for seconds in times))
+    print("no runs (Textual's own start): " + ", ".join(f"{s:.3f} s" for s in bare))
+    print(
+        ratio_line(
+            "over_empty_table/goal",
+            (median(times) - median(bare)) / GOAL_SECONDS,
+            1.0,
+            f"{median(times) - median(bare):.3f} s beyond an empty table's first frame",
+        )
+    )
+    goal = GOAL_SECONDS  # for fewer runs too: the app's own start is most of it then
+    print(
+        ratio_line(
+            "first_full_table/goal",
+            median(times) / goal,
+            1.0,
+            f"median {median(times):.3f} s for {args.runs} runs (goal {goal:.2f} s)",
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""The Runs panel: every run of this user's (the per-user index and the runs
+folder) in a live table; open, mark and compare, or delete one.
+
+A reader thread rereads the runs every ``REFRESH_SECONDS`` (only what each log
+gained: see :mod:`kmon.engine.log.run_rows`) and posts the rows; a post waits until
+the previous one was shown, so the table never falls behind on stale rows. The
+panel is the menu's Runs tab and all of ``kmon runs`` (:mod:`kmon.tui.runs_app`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input, Label
+
+from kmon.engine.format import printable
+from kmon.engine.log.indexed_runs import IndexedRun, all_runs
+from kmon.engine.log.run_files import DEFAULT_RUNS_DIR
+from kmon.engine.log.run_rows import RowReader, RunRow
+from kmon.engine.log.runs_folder import list_runs, read_run
+from kmon.engine.log.runs_index import RunsIndexError, index_path, prune
+
+from ..widgets.runs_table import COLUMNS, RunsTable
+from .confirm_quit import ConfirmQuit
+
+REFRESH_SECONDS = 2.0
+#: Seconds a pass may spend digesting large logs before it shows what it has.
+DIGEST_BUDGET_SECONDS = 0.5
+
+
+class ConfirmDelete(ConfirmQuit):
+    """Asks before deleting a run's files."""
+
+    DEFAULT_CSS = """
+    ConfirmDelete { align: center middle; }
+    ConfirmDelete #dialog {
+        width: 70; height: auto; border: thick $error; background: $surface; padding: 1 2;
+    }
+    ConfirmDelete #question { text-style: bold; margin-bottom: 1; }
+    ConfirmDelete #buttons { height: auto; margin-top: 1; align: center middle; }
+    ConfirmDelete Button { margin: 0 2; }
+    """
+
+
+class RunsPanel(Vertical):
+    """The runs table with its filter and a line saying where it looked.
+
+    Args:
+        runs_dir: the runs folder shown beside the index (``--runs-dir``).
+        refresh_seconds: how often the runs are read again.
+    """
+
+    DEFAULT_CSS = """
+    RunsPanel { height: 1fr; }
+    RunsPanel #runs-where { color: $text-muted; padding: 0 1; height: auto; }
+    RunsPanel #runs-filter { display: none; }
+    RunsPanel #runs-filter.shown { display: block; }
+    RunsPanel RunsTable { height: 1fr; }
+    """
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("s", "sort", "Sort"),
+        Binding("r", "reverse", "Reverse", show=False),
+        Binding("space", "mark", "Mark"),
+        Binding("c", "compare", "Compare"),
+        Binding("d", "delete", "Delete"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    class RowsRead(Message):
+        """The reader thread's latest rows (a newer one replaces an older one)."""
+
+        def __init__(self, rows: list[RunRow], note: str, generation: int) -> None:
+            super().__init__()
+            self.rows, self.note, self.generation = rows, note, generation
+
+    class OpenRun(Message):
+        """Enter on a run: attach to it if ``attach``, else replay its log."""
+
+        def __init__(self, path: Path, attach: bool) -> None:
+            super().__init__()
+            self.path, self.attach = path, attach
+
+    class CompareRuns(Message):
+        """``c``: compare these runs' logs (the marked ones, else the current)."""
+
+        def __init__(self, paths: list[Path]) -> None:
+            super().__init__()
+            self.paths = paths
+
+    def __init__(
+        self,
+        runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR,
+        *,
+        refresh_seconds: float = REFRESH_SECONDS,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.runs_dir = runs_dir
+        self.refresh_seconds = refresh_seconds
+        self._row_reader = RowReader()
+        self._runs_shown = threading.Event()
+        self._runs_closing = threading.Event()
+        self._runs_wake = threading.Event()
+        self._runs_generation = 0
+        self._runs_applied = -1
+        self._runs_thread: threading.Thread | None = None
+        self.first_rows_at: float | None = None
+        """When the first rows were on the table (time.perf_counter), for benchmarks."""
+
+    def compose(self) -> ComposeResult:
+        yield Label(f"reading the runs index and {printable(self.runs_dir)}…", id="runs-where")
+        yield Input(
+            placeholder="filter runs by any column (Enter: keep, Esc: clear)", id="runs-filter"
+        )
+        yield RunsTable(id="runs-table")
+
+    def on_mount(self) -> None:
+        self._runs_thread = threading.Thread(target=self._read_loop, name="kmon-runs", daemon=True)
+        self._runs_thread.start()
+
+    def on_unmount(self) -> None:
+        self._runs_closing.set()
+        self._runs_wake.set()
+        self._runs_shown.set()
+
+    @property
+    def table(self) -> RunsTable:
+        return self.query_one(RunsTable)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        budget = 0.0  # the first table at once; whole digests on the next passes
+        while not self._runs_closing.is_set():
+            runs, note = self._gather()
+            rows = self._row_reader.read(runs, budget=budget)
+            budget = DIGEST_BUDGET_SECONDS
+            self._runs_generation += 1
+            self._runs_shown.clear()
+            self.post_message(self.RowsRead(rows, note, self._runs_generation))
+            self._runs_shown.wait()  # the table has them: read again only then
+            if self._row_reader.deferred:
+                continue  # logs left to digest: go on at once
+            self._runs_wake.wait(self.refresh_seconds)
+            self._runs_wake.clear()
+
+    def _gather(self) -> tuple[list[IndexedRun], str]:
+        """The runs to show and a line saying where they were looked for."""
+        where = f"the runs index ({_home(index_path())}) and {printable(self.runs_dir)}"
+        try:
+            runs, _ = all_runs(self.runs_dir)
+        except RunsIndexError as exc:
+            runs = [
+                IndexedRun(info.path, info.id, info.status, info, None)
+                for info in list_runs(self.runs_dir)
+            ]
+            where = f"{printable(self.runs_dir)} only: {printable(exc)}"
+        return runs, where
+
+    def on_runs_panel_rows_read(self, message: RowsRead) -> None:
+        message.stop()
+        if message.generation > self._runs_applied:
+            self._runs_applied = message.generation
+            self.table.show(message.rows)
+            count = len(message.rows)
+            if count:
+                note = f"{count} run{'s' if count != 1 else ''} in {message.note}"
+            else:
+                note = f"no runs in {message.note}"
+            self.query_one("#runs-where", Label).update(note)
+            if self.first_rows_at is None and count:
+                self.first_rows_at = time.perf_counter()
+        self._runs_shown.set()
+
+    def refresh_now(self) -> None:
+        """Read the runs again at once (after a delete)."""
+        self._runs_wake.set()
+
+    # -- what the user does ------------------------------------------------------------
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        row = self.table.current_row()
+        if row is None:
+            return
+        if row.status in ("missing", "not a log", "truncated"):
+            self.notify(f"Cannot open {row.run_id}: its log is {row.status}.", markup=False)
+            return
+        self.post_message(self.OpenRun(row.path, attach=row.running))
+
+    def action_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        box.add_class("shown")
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "runs-filter":
+            event.stop()
+            self.table.set_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "runs-filter":
+            event.stop()
+            self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        box.value = ""
+        box.remove_class("shown")
+        self.table.set_filter("")
+        self.table.focus()
+
+    def action_sort(self) -> None:
+        """Sort by the next column (a click on a header sorts by that one)."""
+        keys = [key for key, _ in COLUMNS[1:]]
+        self.table.sort_by(keys[(keys.index(self.table.sort_column) + 1) % len(keys)])
+        self._say_sort()
+
+    def action_reverse(self) -> None:
+        self.table.sort_by(self.table.sort_column)
+        self._say_sort()
+
+    def _say_sort(self) -> None:
+        arrow = "descending" if self.table.sort_reverse else "ascending"
+        self.notify(f"sorted by {self.table.sort_column}, {arrow}", timeout=2)
+
+    def action_mark(self) -> None:
+        self.table.toggle_mark()
+
+    def action_compare(self) -> None:
+        paths = self.table.marked_paths()
+        if not paths:
+            row = self.table.current_row()
+            paths = [row.path] if row is not None else []
+        if paths:
+            self.post_message(self.CompareRuns(paths))
+
+    def action_delete(self) -> None:
+        row = self.table.current_row()
+        if row is None:
+            return
+        if not row.deletable:
+            self.notify(
+                f"{row.run_id} is {row.status}: a running run cannot be deleted.",
+                severity="warning",
+                markup=False,
+            )
+            return
+        files = [path for path in _run_files(row.path) if os.path.lexists(path)]
+        names = ", ".join(printable(path.name) for path in files) or "nothing left on disk"
+        self.app.push_screen(
+            ConfirmDelete(
+                f"Delete run {printable(row.run_id)}?",
+                f"Deletes {names} in {printable(row.path.parent)}. It cannot be undone.",
+            ),
+            lambda yes: self._delete(row, files) if yes else None,
+        )
+
+    def _delete(self, row: RunRow, files: list[Path]) -> None:
+        again = read_run(row.path) if os.path.lexists(row.path) else None
+        if again is not None and again.status in ("running", "unknown"):
+            self.notify(f"{row.run_id} is running again: not deleted.", severity="warning")
+            return
+        for path in files:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                self.notify(f"Cannot delete {path}: {exc.strerror}", severity="error", markup=False)
+                return
+        try:
+            prune(lambda entry: entry.log == row.path)
+        except RunsIndexError:
+            pass  # the index is unreadable: the row shows as missing, prunable later
+        self.table.drop(str(row.path))
+        self.notify(f"Deleted run {row.run_id}.", markup=False)
+        self.refresh_now()
+
+
+def _run_files(log: Path) -> list[Path]:
+    """A run's files: its event log and, for a detached run, its output."""
+    return [log, log.with_suffix(".out")]
+
+
+def _home(path: Path) -> str:
+    home = os.path.expanduser("~")
+    text = str(path)
+    if home not in ("", "/") and text.startswith(home + os.sep):
+        return printable("~" + text[len(home) :])
+    return printable(text)
