@@ -113,6 +113,14 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
         help="evaluate the model on its training data at every epoch end (final weights, "
         "no dropout) and show it beside History's loss; costs one evaluate() per epoch",
     )
+    train.add_argument(
+        "--system-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between samples of CPU, memory and GPUs for the System tab "
+        "(default 1; 0 turns sampling off)",
+    )
     train.add_argument("script", help="the Python script to run")
     script_args = train.add_argument(
         "args", nargs=argparse.REMAINDER, help="arguments for the script"

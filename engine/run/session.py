@@ -17,6 +17,7 @@ from kmon.engine.run.capture import OutputCapture
 from kmon.engine.run.channel import MonitorChannel
 from kmon.engine.run.runner import TrainingRun
 from kmon.engine.run.targets import CallableTarget, ScriptTarget
+from kmon.engine.system.sampler import SystemSampler
 
 
 class Session:
@@ -41,6 +42,8 @@ class Session:
         stop_on_nan: stop training when the loss becomes NaN or Inf.
         append: add to the existing kmon log at ``log_path`` (a resumed run) rather
             than refuse it.
+        system_interval: seconds between ``system`` samples (CPU, memory, GPUs:
+            :mod:`kmon.engine.system`); 0 samples nothing.
 
     Raises:
         LogFileError: the log path is refused (one line for the user).
@@ -57,6 +60,7 @@ class Session:
         evaluate_training_data: bool = False,
         stop_on_nan: bool = False,
         append: bool = False,
+        system_interval: float = 0.0,
     ) -> None:
         self.log_path = Path(log_path)
         self._channel = MonitorChannel()
@@ -66,16 +70,25 @@ class Session:
         self._bus = EventBus(self.writer, self._channel)
         self.capture = OutputCapture(self._bus.emit) if capture else None
         self._gate = threading.Event()
+        self.sampler = SystemSampler(self._bus.emit, system_interval) if system_interval else None
         self.run = TrainingRun(
             target,
             self._bus.emit,
             quiet_keras=quiet_keras,
             gate=self._gate,
-            before_end=self.capture.finish_run if self.capture else None,
+            before_end=self._before_end,
             evaluate_training_data=evaluate_training_data,
             stop_on_nan=stop_on_nan,
         )
         self._closed = False
+
+    def _before_end(self) -> None:
+        """Just before ``run_end``: the last samples and the script's last lines
+        go out first (nothing is logged after ``run_end``)."""
+        if self.sampler is not None:
+            self.sampler.stop()
+        if self.capture is not None:
+            self.capture.finish_run()
 
     # -- starting ------------------------------------------------------------------
 
@@ -88,6 +101,8 @@ class Session:
         """
         if self.capture is not None:
             self.capture.start()
+        if self.sampler is not None:
+            self.sampler.start()
         self.run.start()
         if open_gate:
             self.open_gate()
@@ -191,6 +206,8 @@ class Session:
         if self._closed:
             return
         self._closed = True
+        if self.sampler is not None:
+            self.sampler.stop()
         if self.capture is not None:
             self.capture.stop()
         self.writer.close()
@@ -201,6 +218,8 @@ class Session:
     def abandon(self) -> None:
         """Give up on a run that would not stop: record it as stopped, close the log."""
         if not self.finished:
+            if self.sampler is not None:
+                self.sampler.stop()
             if self.capture is not None:
                 self.capture.finish_run(timeout=1.0)  # the script's lines so far, then none
             self._bus.emit(RunEnd(status="stopped", exit_code=130, fits=self.run.fits))
@@ -209,6 +228,8 @@ class Session:
     def end_abruptly(self, exit_code: int) -> None:
         """The script called ``os._exit(exit_code)``: the process ends without
         unwinding, so record the run's end and finish the log now, from that thread."""
+        if self.sampler is not None:
+            self.sampler.stop(timeout=0.5)
         if self.capture is not None:
             self.capture.finish_run(timeout=1.0)  # the script's last lines, then none
         if not self.finished:

@@ -4,6 +4,7 @@ live monitor, headless lines, or a detached process."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -77,6 +78,7 @@ def open_session(
                 evaluate_training_data=evaluate_training_data,
                 stop_on_nan=args.stop_on_nan,
                 append=append,
+                system_interval=system_interval(args),
             )
         except LogFileExists as exc:
             if log:
@@ -86,6 +88,14 @@ def open_session(
             raise UserError(str(exc)) from None
         except OSError as exc:
             raise UserError(f"cannot write the event log {log_path}: {exc.strerror}") from None
+
+
+def system_interval(args: argparse.Namespace) -> float:
+    """``--system-interval`` (`kmon train`'s; 0 for a scenario run), checked."""
+    seconds = getattr(args, "system_interval", 0.0)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise UserError(f"--system-interval must be 0 (off) or a number of seconds, not {seconds}")
+    return seconds
 
 
 def appends_to_log(args: argparse.Namespace) -> bool:
