@@ -224,6 +224,11 @@ class KmonCallback(keras.callbacks.Callback):
         # callback list), so the counts are those the first dispatch left.
         if self._recovery.kinds is None and batch > 0:
             self._emit_batches(self._recovery.ready(), time.time())
+        # The learning rate every few seconds, here because this hook is always on
+        # the training thread (JAX's and torch's batch ends are not): Callback.model
+        # syncs JAX's state, so a schedule sees the current iterations.
+        if self._rate.due():
+            self._read_rate(self.model, self._epoch, batch)
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
@@ -233,10 +238,6 @@ class KmonCallback(keras.callbacks.Callback):
             batch = self._last_step
         size = self._size_of(batch)
         self._emit_batches(self._recovery.add(batch, size, logs), now)
-        # Every few seconds, on the training thread only (Callback.model syncs JAX's
-        # state there, so a schedule sees the current iterations).
-        if self._rate.due() and threading.current_thread() is self._train_thread:
-            self._read_rate(self.model, self._epoch, batch)
         if self._stop.requested:
             self._fitted.stop_training = True
             if self._multi_worker and not self._stop_noted:

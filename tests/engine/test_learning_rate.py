@@ -60,11 +60,11 @@ def test_a_schedule_is_read_every_few_seconds_at_the_current_step(monkeypatch):
     )
     read = [event for event in events if event.type == "learning_rate"]
     assert read[0].step is None and read[0].value == pytest.approx(0.1)
-    # Every second batch from the first clock look: after step s the optimizer
-    # has made s + 1 steps, so the schedule gives 0.1 * 0.5 ** (s + 1).
+    # Every second batch, as it begins: before step s the optimizer has made s
+    # steps, so the schedule gives 0.1 * 0.5 ** s.
     assert [event.step for event in read[1:]] == [1, 3, 5, 7]
     for event in read[1:]:
-        assert event.value == pytest.approx(0.1 * 0.5 ** (event.step + 1))
+        assert event.value == pytest.approx(0.1 * 0.5**event.step)
     [end] = [event for event in events if event.type == "epoch_end"]
     assert end.learning_rate == pytest.approx(0.1 * 0.5**8)
 
