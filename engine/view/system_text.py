@@ -5,7 +5,7 @@ captions and stats."""
 from __future__ import annotations
 
 from kmon.engine.events import System
-from kmon.engine.format import format_value, printable
+from kmon.engine.format import printable
 from kmon.engine.series import BucketSeries
 from kmon.engine.view.system_view import GIB, GPU_QUANTITIES, HOST_QUANTITIES
 
@@ -34,8 +34,13 @@ def header_field(sample: System | None) -> str:
 
 
 def learning_rate_field(rate: float | None) -> str:
-    """``lr 1.00e-03``; empty when unknown."""
-    return "" if rate is None else f"lr {format_value(rate)}"
+    """``lr 0.00025``; empty when unknown."""
+    return "" if rate is None else f"lr {format_rate(rate)}"
+
+
+def format_rate(rate: float) -> str:
+    """A learning rate in three significant digits: ``0.001``, ``2.5e-05``."""
+    return f"{rate:.3g}"
 
 
 def summary(sample: System, samples: int) -> str:

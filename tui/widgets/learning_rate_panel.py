@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 
-from kmon.engine.format import format_value
 from kmon.engine.view.state import RunState
+from kmon.engine.view.system_text import format_rate
 
 from .series_panel import SeriesPanel
 
@@ -42,11 +42,11 @@ class LearningRatePanel(SeriesPanel):
 
 
 def describe_rates(values: list[float]) -> str:
-    """``now 1.00e-04 · from 1.00e-03 · 2 changes · 12 epochs``."""
+    """``now 0.0001 · from 0.001 · 2 changes · 12 epochs``."""
     changes = sum(1 for before, after in zip(values, values[1:]) if after != before)
-    parts = [f"now {format_value(values[-1])}"]
+    parts = [f"now {format_rate(values[-1])}"]
     if changes:
-        parts.append(f"from {format_value(values[0])}")
+        parts.append(f"from {format_rate(values[0])}")
         parts.append(f"{changes} change{'s' if changes > 1 else ''}")
     parts.append(f"{len(values)} epoch{'s' if len(values) > 1 else ''}")
     return " · ".join(parts)
