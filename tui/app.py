@@ -73,7 +73,7 @@ class MonitorApp(App[str]):
         Binding("o", "show_tab('output-tab')", "Output"),
         Binding("a", "show_tab('alarms-tab')", "Alarms"),
         Binding("h", "show_tab('heads-tab')", "Heads"),
-        Binding("y", "show_tab('system-tab')", "System"),
+        Binding("y", "show_tab('system-tab')", "System", show=False),
         Binding("s", "toggle_smoothing", "Smooth"),
         Binding("g", "toggle_log_scale", "Log scale", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
