@@ -253,3 +253,49 @@ def test_state_says_why_there_is_no_gpu():
     assert state.system.no_gpu == "no GPU: NVML sees none"
     assert not any(key.startswith("gpu") for key in state.system.series)
     assert header_field(state.system.latest) == "CPU 50% · RSS 1.0 GiB"
+
+
+class _Context:
+    def __init__(self, initialized):
+        self._initialized = initialized
+
+
+def test_tf_memory_waits_for_tensorflow_to_set_its_devices_up(monkeypatch):
+    """Listing TensorFlow's devices sets them up, after which a script's
+    ``set_memory_growth`` fails: the reader never lists them first."""
+    import sys
+    import types
+
+    from kmon.engine.system.tf_memory import TfMemoryReader
+
+    listed = []
+    context = _Context(False)
+    config = types.SimpleNamespace(
+        list_logical_devices=lambda kind: listed.append(kind)
+        or [types.SimpleNamespace(name="/job:localhost/replica:0/task:0/device:GPU:0")],
+        experimental=types.SimpleNamespace(
+            get_memory_info=lambda name: {"current": 5 * GIB, "peak": 7 * GIB}
+        ),
+    )
+    monkeypatch.setitem(sys.modules, "tensorflow", types.SimpleNamespace(config=config))
+    monkeypatch.setitem(
+        sys.modules,
+        "tensorflow.python.eager.context",
+        types.SimpleNamespace(context=lambda: context),
+    )
+    reader = TfMemoryReader()
+    assert reader.read() is None and listed == []
+    context._initialized = True
+    assert reader.read() == {"GPU:0": {"current": 5 * GIB, "peak": 7 * GIB}}
+    assert listed == ["GPU"]
+    reader.read()
+    assert listed == ["GPU"]  # the devices are listed once
+
+
+def test_tf_memory_without_tensorflow_is_none(monkeypatch):
+    import sys
+
+    from kmon.engine.system.tf_memory import TfMemoryReader
+
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    assert TfMemoryReader().read() is None
