@@ -47,6 +47,8 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "alarm": ("kind", "state"),
     "probes": ("fit",),
     "baselines": ("fit", "by_head"),
+    "learning_rate": ("fit", "value"),
+    "system": (),
     "run_end": ("status",),
 }
 
@@ -161,7 +163,7 @@ _INLINE_TESTS: dict[Any, str] = {
 def _inline_test(name: str, annotation: Any) -> str | None:
     if name == "t":
         return f"({_INLINE_TESTS[float]}) and isfinite(value)"
-    if name in SIGNED_FIELDS or name in ("heads", "by_head"):
+    if name in SIGNED_FIELDS or name in ("heads", "by_head", "gpus"):
         return None
     test = _INLINE_TESTS.get(annotation)
     if test is None and typing.get_origin(annotation) in (types.UnionType, typing.Union):
@@ -178,6 +180,8 @@ def _field_check(name: str, annotation: Any) -> Check:
         return _is_head_map_or_none
     if name == "by_head":
         return _is_baseline_map
+    if name == "gpus":
+        return _is_gpu_list
     if name in SIGNED_FIELDS and annotation is int:
         return _is_signed_int
     return _check_for(annotation)
@@ -341,6 +345,36 @@ def _is_baseline_map(value: Any) -> bool:
         if type(head) is not str or type(entry) is not dict:
             return False
         for key, check in _BASELINE_ENTRY_CHECKS.items():
+            if key in entry and not check(entry[key]):
+                return False
+    return True
+
+
+def _is_count_or_none(value: Any) -> bool:
+    return value is None or (type(value) is int and 0 <= value < INT_LIMIT)
+
+
+#: What a ``system`` event's entry per GPU holds; other keys are kept unchecked.
+_GPU_ENTRY_CHECKS: dict[str, Check] = {
+    "index": _is_count,
+    "name": lambda value: value is None or type(value) is str,
+    "utilization": _is_number_or_none,
+    "memory_used": _is_count_or_none,
+    "memory_total": _is_count_or_none,
+    "temperature": _is_number_or_none,
+    "power": _is_number_or_none,
+    "processes": lambda value: value is None
+    or (type(value) is list and all(type(item) is dict for item in value)),
+}
+
+
+def _is_gpu_list(value: Any) -> bool:
+    if type(value) is not list:
+        return False
+    for entry in value:
+        if type(entry) is not dict:
+            return False
+        for key, check in _GPU_ENTRY_CHECKS.items():
             if key in entry and not check(entry[key]):
                 return False
     return True

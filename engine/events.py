@@ -212,6 +212,7 @@ class EpochEnd(Event):
     fit: int = 0
     epoch: int = 0
     logs: dict[str, float] = field(default_factory=dict)
+    learning_rate: float | None = None  # the optimizer's, as the epoch ends
 
 
 @dataclass(slots=True)
@@ -325,6 +326,36 @@ class Baselines(Event):
 
 
 @dataclass(slots=True)
+class LearningRate(Event):
+    """The optimizer's learning rate, read every few seconds, sent when it changed."""
+
+    type: ClassVar[str] = "learning_rate"
+    fit: int = 0
+    value: float = 0.0
+    epoch: int | None = None
+    step: int | None = None
+
+
+@dataclass(slots=True)
+class System(Event):
+    """One sample of the process and its machine (:mod:`kmon.engine.system`; the
+    fields are documented in docs/event-log.md); None: could not be read."""
+
+    type: ClassVar[str] = "system"
+    interval: float | None = None
+    process_cpu: float | None = None
+    rss: int | None = None
+    host_cpu: float | None = None
+    cpus: int | None = None
+    memory_used: int | None = None
+    memory_total: int | None = None
+    load: list[float] | None = None
+    gpus: list[dict[str, Any]] = field(default_factory=list)
+    gpu_note: str | None = None
+    tf_memory: dict[str, dict[str, int]] | None = None
+
+
+@dataclass(slots=True)
 class RunEnd(Event):
     """``status`` is "ok", "failed" or "stopped"; ``error`` is set when failed.
 
@@ -357,6 +388,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Alarm,
         Probes,
         Baselines,
+        LearningRate,
+        System,
         RunEnd,
     )
 }

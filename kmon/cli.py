@@ -126,6 +126,14 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
         "no dropout) and show it beside History's loss; costs one evaluate() per epoch",
     )
     train.add_argument(
+        "--system-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between samples of CPU, memory and GPUs for the System tab "
+        "(default 1; 0 turns sampling off)",
+    )
+    train.add_argument(
         "-m",
         dest="module",
         nargs=argparse.REMAINDER,

@@ -26,9 +26,11 @@ from .widgets.alarm_pane import AlarmPane
 from .widgets.epoch_chart import EpochChart
 from .widgets.explanation import Explanation
 from .widgets.head_grid import HeadGrid
+from .widgets.learning_rate_panel import LearningRatePanel
 from .widgets.log_pane import LogPane
 from .widgets.run_header import RunHeader
 from .widgets.series_panel import MetricPanels, SeriesPanel, describe_series, model_label
+from .widgets.system_pane import SystemPane
 
 #: Redraws per second; events are drained and coalesced between them.
 REFRESH_HZ = 10
@@ -72,6 +74,7 @@ class MonitorApp(App[str]):
         Binding("o", "show_tab('output-tab')", "Output"),
         Binding("a", "show_tab('alarms-tab')", "Alarms"),
         Binding("h", "show_tab('heads-tab')", "Heads"),
+        Binding("y", "show_tab('system-tab')", "System", show=False),
         Binding("s", "toggle_smoothing", "Smooth"),
         Binding("g", "toggle_log_scale", "Log scale", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
@@ -121,6 +124,7 @@ class MonitorApp(App[str]):
                 yield SeriesPanel(RUNNING_CAPTION, id="batch-loss")
                 yield MetricPanels(id="metric-panels")
                 yield EpochChart(id="epoch-chart")
+                yield LearningRatePanel(id="learning-rate")
                 with VerticalScroll(id="explanation-box"):
                     yield Explanation(id="explanation")
             with TabPane("Output", id="output-tab"):
@@ -129,6 +133,8 @@ class MonitorApp(App[str]):
                 yield AlarmPane(id="alarms")
             with TabPane("Heads", id="heads-tab"):
                 yield HeadGrid(id="head-grid")
+            with TabPane("System", id="system-tab"):
+                yield SystemPane(id="system")
         yield Label("", id="too-small")
         yield Footer()
 
@@ -192,6 +198,7 @@ class MonitorApp(App[str]):
         ):
             self._epochs_drawn, self._epochs_drawn_at = epochs_key, time.monotonic()
             self.query_one(EpochChart).show(state)
+            self.query_one(LearningRatePanel).show_rates(state)
             self.query_one(Explanation).show(state)
         if state.version != self._panels_version and self._due(
             self._panels_drawn_at, BATCH_PANELS_SECONDS
@@ -200,8 +207,11 @@ class MonitorApp(App[str]):
             self._show_batch_values()
             self._show_running_means()
             self._show_metrics()
-            if self.query_one(TabbedContent).active == "heads-tab":
+            active = self.query_one(TabbedContent).active
+            if active == "heads-tab":
                 self.query_one(HeadGrid).show(state)
+            elif active == "system-tab":
+                self.query_one(SystemPane).show(state)
 
     def _due(self, drawn_at: float, seconds: float) -> bool:
         """Whether a throttled redraw may happen now: at once once no more events
@@ -215,6 +225,8 @@ class MonitorApp(App[str]):
         # The heads grid (a table rebuilt at each change) is drawn only while shown.
         if event.pane.id == "heads-tab":
             self.query_one(HeadGrid).show(self.state)
+        elif event.pane.id == "system-tab":
+            self.query_one(SystemPane).show(self.state)
 
     def _show_batch_values(self) -> None:
         series = self.state.batch_ema if self.smoothing else self.state.batch_values

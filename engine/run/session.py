@@ -18,6 +18,7 @@ from kmon.engine.run.channel import MonitorChannel
 from kmon.engine.run.notify import CommandNotifier
 from kmon.engine.run.runner import TrainingRun
 from kmon.engine.run.targets import CallableTarget, ModuleTarget, ScriptTarget
+from kmon.engine.system.sampler import SystemSampler
 
 
 class Session:
@@ -44,6 +45,8 @@ class Session:
             than refuse it.
         notify_cmd: a shell command run for the run's end and each alarm raised
             (see :class:`~kmon.engine.run.notify.CommandNotifier`); None: none.
+        system_interval: seconds between ``system`` samples (CPU, memory, GPUs:
+            :mod:`kmon.engine.system`); 0 samples nothing.
 
     Raises:
         LogFileError: the log path is refused (one line for the user).
@@ -61,6 +64,7 @@ class Session:
         stop_on_nan: bool = False,
         append: bool = False,
         notify_cmd: str | None = None,
+        system_interval: float = 0.0,
     ) -> None:
         self.log_path = Path(log_path)
         self._channel = MonitorChannel()
@@ -74,12 +78,13 @@ class Session:
             self._bus.add(self.notifier)
         self.capture = OutputCapture(self._bus.emit) if capture else None
         self._gate = threading.Event()
+        self.sampler = SystemSampler(self._bus.emit, system_interval) if system_interval else None
         self.run = TrainingRun(
             target,
             self._emit,
             quiet_keras=quiet_keras,
             gate=self._gate,
-            before_end=self.capture.finish_run if self.capture else None,
+            before_end=self._before_end,
             evaluate_training_data=evaluate_training_data,
             stop_on_nan=stop_on_nan,
         )
@@ -92,6 +97,14 @@ class Session:
             self.notifier.finish(event)
         self._bus.emit(event)
 
+    def _before_end(self) -> None:
+        """Just before ``run_end``: the last samples and the script's last lines
+        go out first (nothing is logged after ``run_end``)."""
+        if self.sampler is not None:
+            self.sampler.stop()
+        if self.capture is not None:
+            self.capture.finish_run()
+
     # -- starting ------------------------------------------------------------------
 
     def start(self, *, open_gate: bool = True) -> None:
@@ -103,6 +116,8 @@ class Session:
         """
         if self.capture is not None:
             self.capture.start()
+        if self.sampler is not None:
+            self.sampler.start()
         self.run.start()
         if open_gate:
             self.open_gate()
@@ -206,6 +221,8 @@ class Session:
         if self._closed:
             return
         self._closed = True
+        if self.sampler is not None:
+            self.sampler.stop()
         if self.capture is not None:
             self.capture.stop()
         self.writer.close()
@@ -216,6 +233,8 @@ class Session:
     def abandon(self) -> None:
         """Give up on a run that would not stop: record it as stopped, close the log."""
         if not self.finished:
+            if self.sampler is not None:
+                self.sampler.stop()
             if self.capture is not None:
                 self.capture.finish_run(timeout=1.0)  # the script's lines so far, then none
             self._emit(RunEnd(status="stopped", exit_code=130, fits=self.run.fits))
@@ -224,6 +243,8 @@ class Session:
     def end_abruptly(self, exit_code: int) -> None:
         """The script called ``os._exit(exit_code)``: the process ends without
         unwinding, so record the run's end and finish the log now, from that thread."""
+        if self.sampler is not None:
+            self.sampler.stop(timeout=0.5)
         if self.capture is not None:
             self.capture.finish_run(timeout=1.0)  # the script's last lines, then none
         if not self.finished:

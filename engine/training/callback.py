@@ -15,6 +15,7 @@ from kmon.engine.events import (
     Event,
     FitEnd,
     FitStart,
+    LearningRate,
     Notice,
     TrainEval,
     ValEnd,
@@ -28,6 +29,7 @@ from kmon.engine.training.heads import (
     extra_loss_sources,
     preview_head_map,
 )
+from kmon.engine.training.learning_rate import LearningRateWatch, read_learning_rate
 from kmon.engine.training.metric_kinds import FirstDispatch, KeyKind, classify_log_keys, overrides
 from kmon.engine.training.model_info import output_names
 from kmon.engine.training.recovery import BatchValueRecovery, BrokenKey, Recovered
@@ -127,6 +129,7 @@ class KmonCallback(keras.callbacks.Callback):
         self._fitted = None
         self._multi_worker = False
         self._stop_noted = False
+        self._rate = LearningRateWatch()
 
     def on_train_begin(self, logs=None):
         params = self.params or {}
@@ -166,6 +169,13 @@ class KmonCallback(keras.callbacks.Callback):
                 early_stopping=self._early_stopping,
             )
         )
+        self._read_rate(model, None, None)
+
+    def _read_rate(self, model, epoch: int | None, step: int | None) -> None:
+        """Send the learning rate when it changed since the last reading."""
+        value = read_learning_rate(model)
+        if self._rate.changed(value):
+            self._emit(LearningRate(fit=self._fit, value=value, epoch=epoch, step=step))
 
     def _classify(self) -> dict[str, KeyKind] | None:
         """How each log key is recovered; None off the training thread.
@@ -214,6 +224,11 @@ class KmonCallback(keras.callbacks.Callback):
         # callback list), so the counts are those the first dispatch left.
         if self._recovery.kinds is None and batch > 0:
             self._emit_batches(self._recovery.ready(), time.time())
+        # The learning rate every few seconds, here because this hook is always on
+        # the training thread (JAX's and torch's batch ends are not): Callback.model
+        # syncs JAX's state, so a schedule sees the current iterations.
+        if self._rate.due():
+            self._read_rate(self.model, self._epoch, batch)
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
@@ -290,7 +305,13 @@ class KmonCallback(keras.callbacks.Callback):
                 x, y, batch_size=self._batch_size, verbose=0, return_dict=True
             )
             self._emit(TrainEval(fit=self._fit, epoch=epoch, logs=dict(result)))
-        self._emit(EpochEnd(fit=self._fit, epoch=epoch, logs=dict(logs or {})))
+        # After the fit's own callbacks (kmon's come last): a rate ReduceLROnPlateau
+        # cut at this epoch's end is this epoch's.
+        rate = read_learning_rate(self.model)
+        self._rate.changed(rate)
+        self._emit(
+            EpochEnd(fit=self._fit, epoch=epoch, logs=dict(logs or {}), learning_rate=rate)
+        )
 
     def on_train_end(self, logs=None):
         stopped = bool(getattr(self.model, "stop_training", False))

@@ -21,12 +21,14 @@ from kmon.engine.events import (
     Event,
     FitEnd,
     FitStart,
+    LearningRate,
     Log,
     Notice,
     Probes,
     RunEnd,
     RunStart,
     ScriptStart,
+    System,
     TrainEval,
     ValEnd,
     ValueKinds,
@@ -39,6 +41,7 @@ from kmon.engine.view.model_segments import ModelSegment, ModelSegments
 from kmon.engine.view.pace import Pace
 from kmon.engine.view.run_progress import RunProgress
 from kmon.engine.view.run_records import BatchLossStats, EpochRecord, FitInfo, LogLine
+from kmon.engine.view.system_view import LearningRates, SystemView
 
 #: Alarm events (raised, cleared and ended) a state keeps.
 ALARM_HISTORY = 500
@@ -105,6 +108,10 @@ class RunState(RunProgress):
     """Batch events a slow monitor coalesced away (the event log still has them)."""
     heads: HeadBoard | None = None
     """The current fit's heads: per-output losses and metrics, latest values."""
+    system: SystemView = field(default_factory=SystemView)
+    """The ``system`` samples: CPU, memory and GPUs (the System tab)."""
+    learning_rates: LearningRates = field(default_factory=LearningRates)
+    """The optimizer's learning rate: now, and at each epoch's end."""
 
     log_lines: deque[LogLine] = field(init=False)
     log_total: int = 0
@@ -292,6 +299,7 @@ class RunState(RunProgress):
             )
         )
         self._pending_train_eval = None
+        self.learning_rates.epoch_ended(event, len(self.history), self.history[-1].segment)
         self._pace.epoch_ended()
         self._fold_heads(event)
 
@@ -334,6 +342,12 @@ class RunState(RunProgress):
 
     def _on_baselines(self, event: Baselines) -> None:
         self._fold_heads(event)
+
+    def _on_learning_rate(self, event: LearningRate) -> None:
+        self.learning_rates.read(event)
+
+    def _on_system(self, event: System) -> None:
+        self.system.apply(event)
 
     def _on_run_end(self, event: RunEnd) -> None:
         self.ended = event.t

@@ -4,6 +4,7 @@ live monitor, headless lines, or a detached process."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -79,6 +80,7 @@ def open_session(
                 stop_on_nan=args.stop_on_nan,
                 append=append,
                 notify_cmd=args.notify_cmd,
+                system_interval=system_interval(args),
             )
         except LogFileExists as exc:
             if log:
@@ -101,6 +103,14 @@ def check_notify_cmd(args: argparse.Namespace) -> None:
         check_notify_command(args.notify_cmd)
     except ScriptError as exc:
         raise UserError(str(exc)) from None
+
+
+def system_interval(args: argparse.Namespace) -> float:
+    """``--system-interval`` (`kmon train`'s; 0 for a scenario run), checked."""
+    seconds = getattr(args, "system_interval", 0.0)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise UserError(f"--system-interval must be 0 (off) or a number of seconds, not {seconds}")
+    return seconds
 
 
 def appends_to_log(args: argparse.Namespace) -> bool:

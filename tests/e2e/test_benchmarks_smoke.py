@@ -25,6 +25,7 @@ SMOKE = {
     "startup.py": ["menu_first_frame/goal", "replay_first_frame/goal"],
     "terminal_bandwidth.py": ["kmon_bytes_per_s/20KB", "kmon/keras_progbar"],
     "ps_speed.py": ["list_runs/goal", "kmon_ps/goal", "kmon_stop_over_startup/goal"],
+    "system_sampler.py": ["sampler_core_share/goal"],
 }
 
 

@@ -51,9 +51,11 @@ def _two_outputs():
 
 def _types(events):
     """Event types, without the per-fit descriptions ``value_kinds``, ``probes``
-    (what the probes check: see tests/engine/test_probes.py) and ``baselines``
-    (tests/engine/test_baselines.py)."""
-    return [e.type for e in events if e.type not in ("value_kinds", "probes", "baselines")]
+    (what the probes check: see tests/engine/test_probes.py), ``baselines``
+    (tests/engine/test_baselines.py) and ``learning_rate``
+    (tests/engine/test_learning_rate.py)."""
+    skipped = ("value_kinds", "probes", "baselines", "learning_rate")
+    return [e.type for e in events if e.type not in skipped]
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ KEYS = [
     ("l / o", "the Loss tab / the Output tab (the script's own output)"),
     ("h", "the Heads tab: each output's loss and metrics, train and val, and the total"),
     ("a", "the Alarms tab: training alarms, evidence, fixes"),
+    ("y", "the System tab: the run's CPU, memory and GPUs, and the machine's"),
     ("s", "smooth the per-batch loss (EMA, bias-corrected) or show it raw"),
     ("g", "draw the batch sparklines on a log scale, or linear again"),
     ("?", "this help"),

@@ -19,6 +19,11 @@ from kmon.engine.phases import (
     phase_label,
 )
 from kmon.engine.view.state import RunState
+from kmon.engine.view.system_text import header_field, learning_rate_field
+
+#: The progress bar keeps at least this many columns: the system and learning-rate
+#: fields give way first.
+MIN_BAR = 12
 
 _STATUS_STYLE = {
     "ok": ("✔ finished", "bold green"),
@@ -167,6 +172,9 @@ class RunHeader(Widget):
             tail.append(f"  {rate:,.1f} steps/s")
         if not state.finished:
             tail.append(_etas(state))
+        for extra in _run_fields(state):
+            if width - tail.cell_len - len(elapsed) - len(extra) - 3 >= MIN_BAR:
+                tail.append(f"  {extra}", style="cyan")
         tail.append(elapsed)
         bar_width = max(width - tail.cell_len - 1, 5)
         line = Text()
@@ -178,6 +186,19 @@ class RunHeader(Widget):
             line.append("step " + str(done).ljust(bar_width - 5), style="magenta")
         line.append_text(tail)
         return line
+
+
+def _run_fields(state: RunState) -> list[str]:
+    """The learning rate, and the process's and GPUs' use (``system`` samples), in
+    the order they give way when the line is short (the last first)."""
+    return [
+        field
+        for field in (
+            learning_rate_field(state.learning_rates.current),
+            header_field(state.system.latest),
+        )
+        if field
+    ]
 
 
 def _etas(state: RunState) -> str:

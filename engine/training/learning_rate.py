@@ -1,0 +1,62 @@
+"""The optimizer's current learning rate, read from the training thread: at each
+epoch's end, and every few seconds in between without slowing the batch hooks.
+
+``optimizer.learning_rate`` is a variable (which ReduceLROnPlateau and the user's
+callbacks assign), or for a ``LearningRateSchedule`` the schedule evaluated at
+``optimizer.iterations``: Keras's own property gives both.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import keras
+
+#: Seconds between two readings during an epoch.
+READ_SECONDS = 5.0
+#: Batch hooks between two looks at the clock: the hooks in between do one
+#: decrement each.
+CLOCK_EVERY = 32
+
+
+def read_learning_rate(model) -> float | None:
+    """The rate the optimizer's next step would use; None without an optimizer, with
+    several (Keras's multi-optimizer wrappers), or when it cannot be read."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or hasattr(optimizer, "optimizers"):
+        return None
+    try:
+        value = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    except Exception:  # noqa: BLE001 - a custom optimizer's property may raise anything
+        return None
+    return value if not math.isnan(value) else None
+
+
+class LearningRateWatch:
+    """Tells a batch hook when to read the rate, and whether it changed.
+
+    :meth:`due` is O(1): a decrement, and every ``CLOCK_EVERY`` calls a look at the
+    monotonic clock. Races between asynchronous hooks only shift a reading.
+    """
+
+    def __init__(self) -> None:
+        self._countdown = CLOCK_EVERY
+        self._read_at = time.monotonic()
+        self.last: float | None = None
+        """The last rate read."""
+
+    def due(self) -> bool:
+        self._countdown -= 1
+        if self._countdown > 0:
+            return False
+        self._countdown = CLOCK_EVERY
+        return time.monotonic() - self._read_at >= READ_SECONDS
+
+    def changed(self, value: float | None) -> bool:
+        """Record a reading; True when it is new (to be sent)."""
+        self._read_at = time.monotonic()
+        if value is None or value == self.last:
+            return False
+        self.last = value
+        return True
