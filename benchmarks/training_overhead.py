@@ -85,9 +85,9 @@ CONFIGS = (
     "plain-thread",
 )
 DEFAULT_CONFIGS = tuple(name for name in CONFIGS if name != "plain-thread")
-#: ``--quick`` runs one process per kind of command (plain, live, headless, attached,
-#: progress bar): each imports TensorFlow, which alone takes seconds on 2 cores.
-QUICK_CONFIGS = ("plain-again", "kmon", "headless", "meter")
+#: ``--quick`` runs three processes (plain, headless, the metered live monitor): each
+#: imports TensorFlow, which alone takes seconds on 2 cores.
+QUICK_CONFIGS = ("headless", "meter")
 #: Goals by workload: the 1 ms MLP (measured with --tf-threads 1), the realistic CNN.
 GOALS = {"mlp": {"kmon": 1.03, "headless": 1.02}, "cnn": {"kmon": 1.01, "headless": 1.01}}
 
