@@ -1,6 +1,6 @@
 """The training script the benchmarks time: a small MLP on synthetic data, where
 the per-batch cost of anything around training shows most (about 1-2 ms a step on
-a CPU).
+a CPU), or a small CNN on 32x32 synthetic images (a realistic step, 10-30 ms).
 
 It is an ordinary script (run as ``python _mlp_workload.py`` or under
 ``kmon train``) configured by environment variables, and it reports its own
@@ -20,18 +20,30 @@ stdout into its event log, so printing would not reach the benchmark):
 - ``KMON_BENCH_PROBES``: ``0`` turns kmon's training alarms (probes) off;
 - ``KMON_BENCH_UNITS``: width of the two hidden layers (default 64: about 1 ms a
   step on a CPU; 384: about 2);
+- ``KMON_BENCH_MODEL``: ``mlp`` (default) or ``cnn`` (:func:`build_cnn`);
+- ``KMON_BENCH_TF_THREADS``: TensorFlow's intra-op and inter-op threads (both); set
+  before TensorFlow runs its first op by ``_tf_threads/sitecustomize.py`` (on
+  ``PYTHONPATH``: ``kmon train`` imports TensorFlow before it runs the script),
+  and checked here;
+- ``KMON_BENCH_METER``: ``1`` times kmon's hooks, probes and fold from inside
+  (``_kmon_meter.install``: costs the training thread a little);
 - ``KMON_BENCH_THREAD``: ``1`` runs the script's work in a background thread, as
   ``kmon train`` does, the main thread waiting for it;
 - ``KMON_BENCH_GO``: when set, timed fit ``i`` starts only once the file
   ``$KMON_BENCH_GO<i>`` exists, so a benchmark can give several processes turns
   (after the warm-up the script reports ``ready`` and waits).
+
+Each ``fit`` result carries, besides its times, what ``_kmon_meter`` counted
+during it: every thread's CPU time by role and, metered, the hooks' CPU time.
 """
 
 import json
 import os
 import sys
+import threading
 import time
 
+import _kmon_meter
 import keras
 import numpy as np
 
@@ -89,6 +101,53 @@ def build(rows: int, units: int = 64):
     return model, x, y
 
 
+def build_cnn(rows: int):
+    """A small CNN (two 3x3 convolutions of 32 and 64 filters, each pooled, a
+    64-unit dense layer, 10 classes) and ``rows`` synthetic 32x32 RGB images: a
+    realistic step, about 10-30 ms on a CPU, where a fixed per-batch cost weighs
+    little."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 32, 32, 3)).astype("float32")
+    # A class the images carry: which of 10 bands their top-left patch's mean is in.
+    patch = x[:, :8, :8, :].mean(axis=(1, 2, 3))
+    y = np.digitize(patch, np.quantile(patch, np.linspace(0.1, 0.9, 9))).astype("int32")
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Conv2D(32, 3, activation="relu", padding="same"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(64, 3, activation="relu", padding="same"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    return model, x, y
+
+
+def tf_threads() -> list[int] | None:
+    """TensorFlow's intra-op and inter-op threads as configured (0: its default);
+    None when ``KMON_BENCH_TF_THREADS`` is not set. Exits when they differ from it."""
+    wanted = os.environ.get("KMON_BENCH_TF_THREADS")
+    if not wanted:
+        return None
+    import tensorflow as tf
+
+    threading_config = tf.config.threading
+    found = [
+        threading_config.get_intra_op_parallelism_threads(),
+        threading_config.get_inter_op_parallelism_threads(),
+    ]
+    if found != [int(wanted)] * 2:
+        sys.exit(f"TensorFlow threads {found}, not {wanted}: is _tf_threads on PYTHONPATH?")
+    return found
+
+
 def main() -> None:
     steps = int(os.environ.get("KMON_BENCH_STEPS", "1000"))
     epochs = int(os.environ.get("KMON_BENCH_EPOCHS", "3"))
@@ -103,7 +162,13 @@ def main() -> None:
 
         set_probe_config(enabled=False)
 
-    model, x, y = build(steps * BATCH, int(os.environ.get("KMON_BENCH_UNITS", "64")))
+    threads = tf_threads()
+    if os.environ.get("KMON_BENCH_METER") == "1":
+        _kmon_meter.install()
+    if os.environ.get("KMON_BENCH_MODEL", "mlp") == "cnn":
+        model, x, y = build_cnn(steps * BATCH)
+    else:
+        model, x, y = build(steps * BATCH, int(os.environ.get("KMON_BENCH_UNITS", "64")))
     epoch_timer = EpochTimer()
     callbacks = [epoch_timer]
     if board:
@@ -121,30 +186,33 @@ def main() -> None:
     model.fit(x, y, batch_size=BATCH, epochs=warm_epochs, verbose=verbose, callbacks=callbacks)
     while time.perf_counter() - warm_start < warm_seconds:
         model.fit(x, y, batch_size=BATCH, epochs=1, verbose=verbose, callbacks=callbacks)
-    report(event="ready")
+    report(event="ready", tf_threads=threads, timer_ns=_kmon_meter.overhead_ns())
+    training = threading.get_native_id()
     for repeat in range(repeats):
         if go:
             wait_for_turn(f"{go}{repeat}")
         report(event="fit_begin", repeat=repeat)
         epoch_timer.seconds = []
+        before = _kmon_meter.snapshot(training)
         start, cpu = time.perf_counter(), time.process_time()
         model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=verbose, callbacks=callbacks)
         seconds = time.perf_counter() - start
+        cpu = time.process_time() - cpu
+        used = _kmon_meter.difference(before, _kmon_meter.snapshot(training))
         report(
             event="fit",
             repeat=repeat,
             seconds=seconds,
-            cpu=time.process_time() - cpu,
+            cpu=cpu,
             steps=steps * epochs,
             epochs=epoch_timer.seconds,
+            **used,
         )
     report(event="done")
 
 
 if __name__ == "__main__":
     if os.environ.get("KMON_BENCH_THREAD") == "1":
-        import threading
-
         worker = threading.Thread(target=main, name="training")
         worker.start()
         worker.join()

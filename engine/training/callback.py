@@ -117,6 +117,8 @@ class KmonCallback(keras.callbacks.Callback):
         self._steps_per_execution = 1
         self._last_step: int | None = None
         """The epoch's last step, where the arrays' size tells it."""
+        self._full_steps = 0
+        """Steps below this carry ``batch_size`` samples, one step a dispatch."""
         self._recovery = BatchValueRecovery(dict)
         self._train_thread: threading.Thread | None = None
         self._counted = 0.0
@@ -141,6 +143,9 @@ class KmonCallback(keras.callbacks.Callback):
         self._steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
         samples, batch_size = self._samples, self._batch_size
         self._last_step = -(-samples // batch_size) - 1 if samples and batch_size else None
+        # Steps below this are whole batches of batch_size, each its own dispatch.
+        whole = samples // batch_size if samples and batch_size else 0
+        self._full_steps = whole if self._steps_per_execution == 1 else 0
         self._multi_worker = is_multi_worker(strategy_of(model))
         self._recovery = BatchValueRecovery(self._classify, self._steps_per_execution)
         self._heads = preview_head_map(model)
@@ -231,13 +236,18 @@ class KmonCallback(keras.callbacks.Callback):
             self._read_rate(self.model, self._epoch, batch)
 
     def on_train_batch_end(self, batch, logs=None):
-        logs = logs or {}
         now = time.time()
-        if self._last_step is not None and batch > self._last_step:
-            # A last dispatch the data's end cut short: Keras counts all its steps.
-            batch = self._last_step
-        size = self._size_of(batch)
-        self._emit_batches(self._recovery.add(batch, size, logs), now)
+        if batch < self._full_steps:
+            # The common case, worked out once per fit: a whole batch of known size.
+            size = self._batch_size
+        else:
+            if self._last_step is not None and batch > self._last_step:
+                # A last dispatch the data's end cut short: Keras counts all its steps.
+                batch = self._last_step
+            size = self._size_of(batch)
+        recovered = self._recovery.add(batch, size, logs or {})
+        if recovered:
+            self._emit_batches(recovered, now)
         if self._stop.requested:
             self._fitted.stop_training = True
             if self._multi_worker and not self._stop_noted:
@@ -245,9 +255,10 @@ class KmonCallback(keras.callbacks.Callback):
                 self._emit(Notice(level="warning", text=MULTI_WORKER_STOP_NOTE))
 
     def _emit_batches(self, recovered: list[Recovered], now: float) -> None:
+        emit = self._emit
         for ready in recovered:
             if ready.kinds is not None:
-                self._emit(
+                emit(
                     ValueKinds(
                         fit=self._fit,
                         kinds=_describe_kinds(ready.kinds),
@@ -256,9 +267,10 @@ class KmonCallback(keras.callbacks.Callback):
                         t=now,
                     )
                 )
-            for broken in ready.broken or ():
-                self._emit(Notice(level="warning", text=self._broken_text(broken, ready.step)))
-            self._emit(
+            if ready.broken:
+                for broken in ready.broken:
+                    emit(Notice(level="warning", text=self._broken_text(broken, ready.step)))
+            emit(
                 Batch(
                     fit=self._fit,
                     epoch=self._epoch,

@@ -114,6 +114,14 @@ class BatchValueRecovery:
     def add(self, step: int, size: int | None, logs: dict[str, float]) -> list[Recovered]:
         """Record the dispatch ending at ``step``; return every dispatch now ready, in order."""
         first = (step // self.spe) * self.spe
+        if first == self._next_first and self.kinds is not None and self._announced:
+            # In order, the usual case (always, where hooks run on the training
+            # thread): recovered at once, without waiting in the dict. The next
+            # expected step advances first, so a later dispatch another thread
+            # put meanwhile is taken by it or by the ready() below.
+            recovered = self._values(step, step - first + 1, size, logs)
+            self._next_first = step + 1
+            return [recovered, *self.ready()] if self._pending else [recovered]
         self._pending[first] = (step, size, logs)
         return self.ready()
 
@@ -167,19 +175,23 @@ class BatchValueRecovery:
         broken = None
         for key, mean in logs.items():
             kind = kinds.get(key)
-            if kind is None or kind.kind is None or (steps_before and key not in previous):
+            code = kind.kind if kind is not None else None
+            old = previous.get(key)
+            if old is None:
+                if code is None or steps_before:
+                    values[key] = None
+                    continue
+                old = 0.0
+            elif code is None:
                 values[key] = None
                 continue
-            old = previous.get(key, 0.0)
-            if kind.kind == STEP_MEAN:
-                total, total_before, count = steps_after * mean, steps_before * old, span
-            elif not sized:
-                values[key] = None
-                continue
-            elif kind.kind == ROOT_MEAN_SQUARE:
-                total, total_before, count = after * mean * mean, before * old * old, size
-            elif kind.kind == MEAN:
+            # Means over samples first: nearly every key is one.
+            if code == MEAN and sized:
                 total, total_before, count = after * mean, before * old, size
+            elif code == STEP_MEAN:
+                total, total_before, count = steps_after * mean, steps_before * old, span
+            elif sized and code == ROOT_MEAN_SQUARE:
+                total, total_before, count = after * mean * mean, before * old * old, size
             else:
                 values[key] = None
                 continue

@@ -1,0 +1,179 @@
+"""Benchmark-only accounting of kmon's CPU inside a training process: every
+thread's CPU time by role, and (``install``) kmon's callback hooks, probes and
+fold timed from inside.
+
+Imported by ``_mlp_workload.py`` (the script the training-overhead benchmark
+times), which snapshots :func:`snapshot` before and after each timed fit:
+
+- **Threads.** Each thread's CPU time comes from ``/proc/self/task/<tid>/schedstat``
+  (nanoseconds; ``stat``'s clock ticks where it is missing), mapped to a name
+  through :func:`threading.enumerate`'s ``native_id``. Reading it costs nothing
+  while training runs: it is read twice per fit.
+- **Hooks** (with ``install()`` only: the timing costs the training thread about
+  two ``time.thread_time_ns`` calls per hook, about 1.5 µs on a VM, so a benchmark
+  runs it in a configuration of its own and does not time that one's wall clock).
+  Every hook of :class:`~kmon.engine.training.callback.KmonCallback` and
+  :class:`~kmon.engine.alarms.probe_callback.ProbeCallback` is timed in the CPU
+  time of the thread that runs it, the probes' calls (``ProbeCallback._run``)
+  apart, and the run state's fold (``RunState.apply``): counters named
+  ``callback.<hook>``, ``alarms.<hook>``, ``probes`` and ``fold``. The timer's own cost,
+  measured at ``install``, is taken off each call.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import statistics
+import threading
+import time
+
+#: Counters of the installed timers: name -> [calls, CPU ns].
+_timed: dict[str, list[int]] = {}
+#: Wall-clock seconds inside probe calls, and charged for the steps after them.
+_probe_wall = {"calls": 0.0, "after": 0.0}
+_overhead_ns = 0
+_TICK_NS = 1e9 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 1e7
+
+
+def _task_cpu_ns(tid: str) -> int | None:
+    try:
+        with open(f"/proc/self/task/{tid}/schedstat", encoding="ascii") as handle:
+            return int(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return int((int(fields[11]) + int(fields[12])) * _TICK_NS)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def role_of(name: str | None, training: bool) -> str:
+    """The row a thread's CPU time goes to."""
+    if training:
+        return "training"
+    if name is None:
+        return "native"  # TensorFlow's own threads (Eigen, inter-op), not kmon's
+    if name == "MainThread":
+        return "main"  # the live monitor's UI, or the headless loop
+    if name.startswith("kmon-capture"):
+        return "kmon-capture"
+    return name
+
+
+def threads_cpu(training_tid: int) -> dict[str, int]:
+    """CPU nanoseconds used so far, by role (see :func:`role_of`); threads that
+    ended are not counted."""
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    totals: dict[str, int] = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return totals
+    for tid in tids:
+        used = _task_cpu_ns(tid)
+        if used is None:
+            continue
+        role = role_of(names.get(int(tid)), int(tid) == training_tid)
+        totals[role] = totals.get(role, 0) + used
+    return totals
+
+
+def snapshot(training_tid: int) -> dict:
+    """Everything counted so far: threads' CPU, hooks' CPU, probes' wall time."""
+    timed = {name: (calls, ns - calls * _overhead_ns) for name, (calls, ns) in _timed.items()}
+    return {"threads": threads_cpu(training_tid), "timed": timed, "probes": dict(_probe_wall)}
+
+
+def difference(before: dict, after: dict) -> dict:
+    """What a fit used: ``after`` minus ``before``, CPU in ns."""
+    threads = {
+        role: used - before["threads"].get(role, 0) for role, used in after["threads"].items()
+    }
+    timed = {}
+    for name, (calls, ns) in after["timed"].items():
+        calls0, ns0 = before["timed"].get(name, (0, 0))
+        timed[name] = [calls - calls0, ns - ns0]
+    probes = {key: value - before["probes"][key] for key, value in after["probes"].items()}
+    return {"threads": threads, "timed": timed, "probes": probes}
+
+
+def _timer(name: str, function):
+    counter = _timed.setdefault(name, [0, 0])
+    clock = time.thread_time_ns
+
+    @functools.wraps(function)
+    def timed(*args, **kwargs):
+        start = clock()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            counter[1] += clock() - start
+            counter[0] += 1
+
+    return timed
+
+
+def _calibrate() -> int:
+    """CPU ns one timed call of an empty function reads: the timer's own cost."""
+    probe = _timer("calibration", lambda: None)
+    samples = []
+    for _ in range(5):
+        calls, ns = _timed["calibration"]
+        for _ in range(2000):
+            probe()
+        samples.append((_timed["calibration"][1] - ns) / (_timed["calibration"][0] - calls))
+    del _timed["calibration"]
+    return int(statistics.median(samples))
+
+
+def install() -> None:
+    """Time kmon's callback hooks, its probes and its fold from inside."""
+    global _overhead_ns
+    from kmon.engine.alarms.probe_callback import ProbeCallback
+    from kmon.engine.training.callback import KmonCallback
+    from kmon.engine.view.state import RunState
+
+    hooks = (
+        "on_train_begin",
+        "on_train_end",
+        "on_epoch_begin",
+        "on_epoch_end",
+        "on_train_batch_begin",
+        "on_train_batch_end",
+        "on_test_begin",
+        "on_test_end",
+    )
+    for cls, label in ((KmonCallback, "callback"), (ProbeCallback, "alarms")):
+        for hook in hooks:
+            if hook in vars(cls):
+                setattr(cls, hook, _timer(f"{label}.{hook}", vars(cls)[hook]))
+    run = ProbeCallback._run
+
+    @functools.wraps(run)
+    def probe_run(self, budget, probe, step):
+        start = time.perf_counter()
+        try:
+            return run(self, budget, probe, step)
+        finally:
+            _probe_wall["calls"] += time.perf_counter() - start
+
+    ProbeCallback._run = _timer("probes", probe_run)
+    end = ProbeCallback.on_train_end
+
+    def on_train_end(self, logs=None):
+        end(self, logs)
+        for budget in (self.predictions, self.gradients):
+            if budget is not None:
+                _probe_wall["after"] += budget.after
+
+    ProbeCallback.on_train_end = on_train_end
+    RunState.apply = _timer("fold", RunState.apply)
+    _overhead_ns = _calibrate()
+
+
+def overhead_ns() -> int:
+    """The timer's own cost per call, taken off every count."""
+    return _overhead_ns

@@ -1,0 +1,220 @@
+"""The training-overhead benchmark's figures: per-round values, their median and a
+95% bootstrap interval over rounds, and the table of figures against goals.
+
+A round gives every configuration one timed fit (see ``training_overhead.py``), so
+a wall-clock figure is a per-round ratio (a configuration's fit over the plain
+fit of the same round) and a CPU figure is a per-round value (µs a step). Rounds
+are resampled with replacement (``BOOTSTRAP`` times, a fixed seed) and the median
+taken each time; the 2.5th and 97.5th percentiles of those medians are the
+interval. A goal counts as met only when the whole interval is under it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from _common import median, percentile
+
+BOOTSTRAP = 4000
+CONFIDENCE = 0.95
+#: kmon's CPU a training step: its callback on the training thread (probes apart,
+#: which get a share of training time), and all its other threads together, live
+#: at about 1,000 steps a second.
+CALLBACK_GOAL_US = 5.0
+PROBE_BUDGET_PERCENT = 1.1
+OTHER_THREADS_GOAL_US = 15.0
+FAST_STEP_SECONDS = 0.004
+#: The meter's hook counters (``callback.<hook>``, ``alarms.<hook>``), and the batch hooks.
+HOOKS = frozenset({"callback", "alarms"})
+BATCH_HOOKS = frozenset({"on_train_batch_begin", "on_train_batch_end"})
+#: Roles of a process's threads that are not kmon's (see _kmon_meter.role_of).
+NOT_KMON = frozenset({"training", "native"})
+
+
+def interval(values: Sequence[float], *, seed: int = 0) -> tuple[float, float]:
+    """The 95% bootstrap interval of the median of ``values`` (resampled rounds)."""
+    if not values:
+        return float("nan"), float("nan")
+    if len(values) == 1:
+        return values[0], values[0]
+    rng = random.Random(seed)
+    count = len(values)
+    medians = sorted(
+        median([values[rng.randrange(count)] for _ in range(count)]) for _ in range(BOOTSTRAP)
+    )
+    tail = (1 - CONFIDENCE) / 2
+    low = medians[int(tail * (BOOTSTRAP - 1))]
+    high = medians[int(round((1 - tail) * (BOOTSTRAP - 1)))]
+    return low, high
+
+
+@dataclass
+class Figure:
+    """One row: a name, its per-round values, and an optional goal (an upper bound)."""
+
+    name: str
+    values: list[float]
+    goal: float | None = None
+    unit: str = ""
+    """"" for a ratio, "µs" for CPU a step, "%" for a share of fit time."""
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return median(self.values)
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return interval(self.values)
+
+    @property
+    def verdict(self) -> str:
+        """``met`` when the interval's upper end is under the goal; ``not met``
+        otherwise (a median under it is not enough); ``""`` without a goal."""
+        if self.goal is None:
+            return ""
+        return "met" if self.interval[1] <= self.goal else "not met"
+
+    def text(self, value: float) -> str:
+        if value != value:  # NaN
+            return "-"
+        if self.unit == "µs":
+            return f"{value:.1f}"
+        if self.unit == "%":
+            return f"{value:.2f}%"
+        return f"{value:.3f}"
+
+
+def table(figures: list[Figure]) -> str:
+    """The figures as one aligned table: figure, goal, median, interval, met."""
+    rows = [("figure", "goal", "median", "95% interval", "met")]
+    for figure in figures:
+        low, high = figure.interval
+        goal = "" if figure.goal is None else f"<= {figure.text(figure.goal)}"
+        unit = f" {figure.unit}" if figure.unit == "µs" else ""
+        rows.append(
+            (
+                figure.name,
+                goal + (unit if goal else ""),
+                figure.text(figure.median) + unit,
+                f"[{figure.text(low)}, {figure.text(high)}]",
+                figure.verdict,
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = []
+    for index, row in enumerate(rows):
+        cells = [cell.ljust(width) for cell, width in zip(row, widths)]
+        lines.append(" | ".join(cells).rstrip())
+        if index == 0:
+            lines.append("-+-".join("-" * width for width in widths))
+    notes = [f"  {figure.name}: {figure.note}" for figure in figures if figure.note]
+    return "\n".join(lines + (["notes:"] + notes if notes else []))
+
+
+def ratio_line(figure: Figure) -> str:
+    """``ratio NAME: 1.012 [0.998, 1.030] (goal <= 1.03: met)``, as the smoke test
+    and the other benchmarks print a figure."""
+    low, high = figure.interval
+    goal = f" (goal <= {figure.goal:g}: {figure.verdict})" if figure.goal is not None else ""
+    return (
+        f"ratio {figure.name}: {figure.median:.3f} [{low:.3f}, {high:.3f}]{goal}"
+        + (f"  {figure.note}" if figure.note else "")
+    )
+
+
+# -- the figures of a run --------------------------------------------------------------
+
+
+def wall_figures(
+    rounds: list[dict[str, dict]], goals: dict[str, float], descriptions: dict[str, str]
+) -> list[Figure]:
+    """Each configuration's fit time over plain's in the same round; the process's
+    CPU time and the lower quartile of epochs over plain's in its note."""
+    rows = []
+    for name in rounds[0]:
+        if name in ("plain", "meter"):
+            continue
+        ratios = [r[name]["seconds"] / r["plain"]["seconds"] for r in rounds]
+        cpu = [r[name]["cpu"] / r["plain"]["cpu"] for r in rounds]
+        epochs = [e for r in rounds for e in r[name]["epochs"]]
+        base = [e for r in rounds for e in r["plain"]["epochs"]]
+        quartile = percentile(epochs, 0.25) / percentile(base, 0.25)
+        low, high = interval(cpu)
+        note = (
+            f"{descriptions[name]}; process CPU time {median(cpu):.3f} [{low:.3f}, "
+            f"{high:.3f}]; lower quartile of epochs {quartile:.3f}"
+        )
+        rows.append(Figure(name, ratios, goals.get(name), note=note))
+    return rows
+
+
+def per_step_us(fit: dict, roles) -> float:
+    """CPU µs a training step the threads of ``roles`` used during ``fit``."""
+    return sum(fit["threads"].get(role, 0) for role in roles) / fit["steps"] / 1000
+
+
+def _kmon_roles(fit: dict) -> list[str]:
+    return [role for role in fit["threads"] if role not in NOT_KMON]
+
+
+def meter_figures(rounds: list[dict[str, dict]], timer_ns: int) -> list[Figure]:
+    """From ``meter``: kmon's hooks on the training thread, the probes' share of
+    the fit, and the fold."""
+    batch, callback, probes, fold = [], [], [], []
+    for r in rounds:
+        fit = r["meter"]
+        timed, steps = fit["timed"], fit["steps"]
+        probe_calls, probe_ns = timed.get("probes", (0, 0))
+        # The probes' calls, and their timers' own cost, are inside the alarms' hooks.
+        probe_ns += probe_calls * timer_ns
+        hooks = sum(ns for name, (_, ns) in timed.items() if name.split(".")[0] in HOOKS)
+        batch_ns = sum(
+            ns for name, (_, ns) in timed.items() if name.split(".")[-1] in BATCH_HOOKS
+        )
+        callback.append((hooks - probe_ns) / steps / 1000)
+        batch.append((batch_ns - probe_ns) / steps / 1000)
+        probes.append(100 * (fit["probes"]["calls"] + fit["probes"]["after"]) / fit["seconds"])
+        fold.append(timed.get("fold", (0, 0))[1] / steps / 1000)
+    return [
+        Figure(
+            "training thread: kmon's batch hooks, probes apart (meter)",
+            batch,
+            CALLBACK_GOAL_US,
+            "µs",
+        ),
+        Figure("training thread: all kmon's hooks, fit and epoch ones amortized", callback, unit="µs"),
+        Figure(
+            "training thread: probe calls + steps after them, % of fit (meter)",
+            probes,
+            PROBE_BUDGET_PERCENT,
+            "%",
+        ),
+        Figure("fold (RunState.apply) on the UI thread, live (meter)", fold, unit="µs"),
+    ]
+
+
+def cpu_figures(rounds: list[dict[str, dict]], timer_ns: int) -> list[Figure]:
+    """kmon's CPU a training step, by thread, in µs: from ``meter`` (see
+    :func:`meter_figures`), and each thread of the live and headless runs."""
+    names = rounds[0].keys()
+    rows = meter_figures(rounds, timer_ns) if "meter" in names else []
+    step = median([r["plain"]["seconds"] / r["plain"]["steps"] for r in rounds])
+    for name, label in (("kmon", "live"), ("headless", "headless")):
+        if name not in names:
+            continue
+        extra = [
+            per_step_us(r[name], ["training"]) - per_step_us(r["plain"], ["training"])
+            for r in rounds
+        ]
+        rows.append(Figure(f"training thread, {label} - plain (by subtraction)", extra, unit="µs"))
+        main = "main thread (UI, with the fold)" if name == "kmon" else "main thread (loop, fold)"
+        for role in sorted({role for r in rounds for role in _kmon_roles(r[name])}):
+            values = [per_step_us(r[name], [role]) for r in rounds]
+            rows.append(Figure(f"{main if role == 'main' else role}, {label}", values, unit="µs"))
+        goal = OTHER_THREADS_GOAL_US if name == "kmon" and step < FAST_STEP_SECONDS else None
+        values = [per_step_us(r[name], _kmon_roles(r[name])) for r in rounds]
+        rows.append(Figure(f"all kmon's other threads, {label}", values, goal, "µs"))
+    return rows
