@@ -38,7 +38,13 @@ def run_log(tmp_path_factory):
     (folder / "train.py").write_text(SCRIPT)
     log = folder / "run.jsonl"
     result = run_kmon(
-        "train", "--headless", "--log", str(log), "--system-interval", "0.25", "train.py",
+        "train",
+        "--headless",
+        "--log",
+        str(log),
+        "--system-interval",
+        "0.25",
+        "train.py",
         cwd=folder,
     )
     assert result.returncode == 0, result.stderr
@@ -58,8 +64,9 @@ def test_the_log_holds_plausible_system_samples(run_log):
         assert sample.cpus and len(sample.load) == 3
         assert sample.gpus or sample.gpu_note.startswith("no GPU")
     assert max(sample.process_cpu for sample in samples) > 0
-    # Sampling starts before kmon imports TensorFlow, which alone takes 100s of MB.
-    assert samples[0].rss < 100 * 1024**2 < samples[-1].rss
+    # The process has TensorFlow and a model by the end: 100s of MB. (Whether the
+    # first sample comes before TensorFlow's import is a race on a loaded machine.)
+    assert samples[-1].rss > 100 * 1024**2
     times = [sample.t for sample in samples]
     assert times == sorted(times)
 

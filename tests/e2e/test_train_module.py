@@ -103,4 +103,6 @@ def test_m_without_a_module_is_a_usage_error(project: Path) -> None:
     result = run_kmon("train", "-m", cwd=project)
 
     assert result.returncode == 2
-    assert result.stderr.splitlines()[-1] == "kmon train: error: argument -m: expected a module name"
+    assert result.stderr.splitlines()[-1] == (
+        "kmon train: error: argument -m: expected a module name (see kmon train --help)"
+    )
