@@ -70,10 +70,27 @@ def x_ticks(xs: Sequence[float], mode: str) -> tuple[list[float], list[str]]:
     ticks = nice_ticks(min(xs), max(xs))
     if mode == "step":
         return ticks, [f"{int(tick):,}" for tick in ticks]
+    spacing = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
     if mode == "wall time":
-        clock = "%H:%M" if max(xs) - min(xs) >= 600 else "%H:%M:%S"
-        return ticks, [time.strftime(clock, time.localtime(tick)) for tick in ticks]
+        return ticks, [_clock(tick, spacing) for tick in ticks]
+    if max(xs) < 120:
+        return ticks, [f"{tick:.{_decimals(spacing)}f}s" for tick in ticks]
     return ticks, [format_duration(tick) for tick in ticks]
+
+
+def _decimals(spacing: float) -> int:
+    """Digits after the point that tell ticks ``spacing`` apart."""
+    return max(0, -math.floor(math.log10(spacing))) if spacing > 0 else 0
+
+
+def _clock(t: float, spacing: float) -> str:
+    """Local time of day, to the minute, the second or below as ``spacing`` needs."""
+    if spacing >= 60:
+        return time.strftime("%H:%M", time.localtime(t))
+    digits = _decimals(spacing)
+    t = round(t, digits)
+    text = time.strftime("%H:%M:%S", time.localtime(t))
+    return text + f"{t % 1:.{digits}f}"[1:] if digits else text
 
 
 def nice_ticks(low: float, high: float, count: int = TICKS) -> list[float]:

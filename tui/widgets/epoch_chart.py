@@ -1,7 +1,12 @@
 """Epoch curves drawn with plotext: History's loss, val_loss and, when the run asked
 for it, the loss evaluate() gives on the training data; a model that logs no loss
 gets its own values instead. Each model of the run has its own stretch of the
-curves, marked with its name."""
+curves, marked with its name.
+
+The user's view of it (:class:`ChartView`): the metric filter picks other curves,
+the bias-corrected EMA smooths them (over the values as logged, drawn in gray),
+the x axis is the epoch, the step, the wall time or the time since the run
+started, and the y axis linear or log. A cursor reads one epoch's values."""
 
 from __future__ import annotations
 
@@ -38,6 +43,8 @@ TRAIN_EVAL_LABEL = "evaluate() on train"
 _TRAIN_COLORS = ("cyan", "magenta", "blue", "red", "white", "gray+")
 _VAL_COLORS = ("orange", "magenta+", "blue+", "red+", "gray", "orange+")
 CURSOR_COLOR = "yellow"
+#: Under the focused chart before its cursor is placed.
+CURSOR_HINT = "← →: read the values of one epoch · Esc: hide"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,7 @@ class EpochChart(PlotextPlot):
         self.caption = ""
         """The chart's title: what it draws, and how."""
         self._xs: list[float] = []
+        self._hint = False
 
     def render_line(self, y: int) -> Strip:
         key = (self._generation, self.size, self.app.theme, self.theme)
@@ -254,9 +262,19 @@ class EpochChart(PlotextPlot):
                 plt.xticks(positions, labels)
         self._draw_cursor(history, xs, x_mode, shown)
 
+    def on_focus(self) -> None:
+        self._hint = True  # below the chart while focused without a cursor
+        self._redraw()
+
+    def on_blur(self) -> None:
+        self._hint = False
+        self._redraw()
+
     def _draw_cursor(self, history, xs: list[float], x_mode: str, shown) -> None:
         if self.cursor is None or not history:
             self.cursor_text = ""
+            if history and self._hint:
+                self.plt.xlabel(CURSOR_HINT)
             return
         self.cursor = min(self.cursor, len(history) - 1)
         record, x = history[self.cursor], xs[self.cursor]

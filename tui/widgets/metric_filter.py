@@ -38,12 +38,14 @@ class MetricFilter(Input):
     back to the tabs, Escape clears it and closes."""
 
     DEFAULT_CSS = """
-    MetricFilter {
+    MetricFilter, MetricFilter:focus {
         dock: bottom;
         display: none;
         height: 1;
         border: none;
         padding: 0 1;
+        margin-bottom: 1;  /* docked edges overlap: above the footer, not on it */
+        background: $boost;
     }
     MetricFilter.-shown {
         display: block;
