@@ -130,7 +130,7 @@ def cursor_reading(
     elif x is not None and mode == "wall time":
         where += f" ({time.strftime('%H:%M:%S', time.localtime(x))})"
     elif x is not None and mode == "time since start":
-        where += f" ({format_duration(x)} in)"
+        where += f" ({x:.1f}s in)" if x < 120 else f" ({format_duration(x)} in)"
     parts = [where]
     parts += [f"{key} {format_value(value)}" for key, value in record.logs.items() if shown(key)]
     if record.train_eval and "loss" in record.train_eval and shown("loss"):
