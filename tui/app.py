@@ -79,7 +79,7 @@ class MonitorApp(App[str]):
         Binding("slash", "filter_metrics", "Filter", show=False, priority=True),
         Binding("left_square_bracket", "smoothing(-1)", "Smooth less", show=False),
         Binding("right_square_bracket", "smoothing(1)", "Smooth more", show=False),
-        Binding("x", "cycle_x_axis", "X axis", show=False),
+        Binding("t", "cycle_x_axis", "X axis", show=False),
         Binding("p", "save_svg", "Screenshot", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]

@@ -101,12 +101,10 @@ def nice_ticks(low: float, high: float, count: int = TICKS) -> list[float]:
     raw = (high - low) / max(count - 1, 1)
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    first = math.ceil(low / step) * step
-    ticks = []
-    tick = first
-    while tick <= high + step * 1e-9:
-        ticks.append(tick)
-        tick += step
+    # Multiples of the step, rounded to its digits (a running sum drifts: 3.4000000000000004).
+    digits = max(0, -math.floor(math.log10(step)))
+    first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
+    ticks = [round(k * step, digits) for k in range(first, last + 1)]
     return ticks or [low]
 
 

@@ -1,5 +1,5 @@
 """The epoch chart's controls, driven through Pilot: smoothing strength (``[`` ``]``),
-the x axis (``x``), the log y scale (``g``), the cursor (← → and a click), and the
+the x axis (``t``), the log y scale (``g``), the cursor (← → and a click), and the
 SVG screenshot key (``p``). What the chart plots is read off plotext's calls: the
 lines must be the events' own values (or their EMA), at the events' own steps and
 times."""
@@ -121,7 +121,7 @@ async def test_x_cycles_epoch_step_wall_time_time_since_start():
         }
         for mode, (caption, xs) in expected.items():
             calls.take()
-            await pilot.press("x")
+            await pilot.press("t")
             await pilot.pause()
             assert chart.view.x_mode == mode
             assert chart.caption == caption
@@ -136,10 +136,10 @@ async def test_an_axis_the_log_lacks_is_refused_in_the_caption():
     async with replayed(stream.events, SIZE) as (app, pilot):
         chart = app.query_one(EpochChart)
         calls = PlotCalls(chart)
-        await pilot.press("x")  # step: the batches are there
+        await pilot.press("t")  # step: the batches are there
         assert chart.caption == "loss by step"
         calls.take()
-        await pilot.press("x")
+        await pilot.press("t")
         await pilot.pause()
         assert chart.caption == "loss per epoch (x: wall time: no epoch timings in this log)"
         xs, _ys = calls.labelled("History loss")
@@ -147,7 +147,7 @@ async def test_an_axis_the_log_lacks_is_refused_in_the_caption():
     stream = timed_run(run_start=False)
     async with replayed(stream.events, SIZE) as (app, pilot):
         chart = app.query_one(EpochChart)
-        await pilot.press("x", "x", "x")
+        await pilot.press("t", "t", "t")
         assert chart.caption == "loss per epoch (x: time since start: no run start in this log)"
 
 
@@ -224,7 +224,7 @@ async def test_a_click_puts_the_cursor_on_the_nearest_epoch():
         await pilot.click(EpochChart, offset=(middle, chart.size.height // 2))
         assert chart.cursor == 2
         # On a step axis the reading says where the epoch is.
-        await pilot.press("x")
+        await pilot.press("t")
         assert chart.cursor_text.startswith(f"epoch 3 (step {sum(STEPS[:3])}) · loss 0.9000")
 
 

@@ -18,7 +18,7 @@ KEYS = [
     ("g", "draw the batch sparklines and the epoch chart on a log scale, or linear again"),
     ("/", "filter metrics by name (regex, any case; Enter keeps it, Esc clears it)"),
     ("[ / ]", "smooth the epoch chart less / more: EMA β 0 … 0.99 (raw values stay in gray)"),
-    ("x", "epoch chart's x axis: epoch, step, wall time, time since start"),
+    ("t", "epoch chart's x axis: epoch, step, wall time, time since start"),
     ("← / →", "chart focused (Tab, or click it): a cursor reads one epoch's values"),
     ("p", "save an SVG screenshot of the screen in the current folder"),
     ("?", "this help"),

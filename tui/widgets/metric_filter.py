@@ -66,6 +66,8 @@ class MetricFilter(Input):
         self.applied = ""
         self._return_to: Widget | None = None
         self.can_focus = False  # hidden: never focused by the app's autofocus or Tab
+        # A blinking cursor repaints twice a second, over SSH too, for nothing.
+        self.cursor_blink = False
 
     def open(self) -> None:
         """Show and focus the filter; in it, ``/`` is text like any other (the app
