@@ -37,6 +37,24 @@ class Screenshot:
 SCREENSHOTS = (
     Screenshot("two_fits", (), (100, 34), "monitor-loss.svg"),
     Screenshot("three_heads", ("h",), (100, 24), "monitor-heads.svg"),
+    # The epoch chart smoothed (EMA 0.6, ] twice) by time since start (t three
+    # times), its cursor on epoch 3 (Tab focuses the chart; ← from the last epoch).
+    Screenshot(
+        "two_fits",
+        (
+            "right_square_bracket",
+            "right_square_bracket",
+            "t",
+            "t",
+            "t",
+            "tab",
+            "left",
+            "left",
+            "left",
+        ),
+        (100, 34),
+        "monitor-chart.svg",
+    ),
 )
 
 

@@ -173,3 +173,18 @@ class SmoothedSeries(BucketSeries):
         self._average = self.beta * self._average + (1 - self.beta) * value
         self._count += 1
         self.append(self._average / (1 - self.beta**self._count))
+
+
+def debiased_ema(values, beta: float) -> list[float]:
+    """The bias-corrected EMA of ``values`` that :class:`SmoothedSeries` keeps, as a
+    list (for a chart drawn again at another ``beta``). A non-finite value is kept
+    as it is and leaves the average alone; ``beta`` 0 gives the values back."""
+    average, count, smoothed = 0.0, 0, []
+    for value in values:
+        if not math.isfinite(value):
+            smoothed.append(value)
+            continue
+        average = beta * average + (1 - beta) * value
+        count += 1
+        smoothed.append(average / (1 - beta**count))
+    return smoothed

@@ -17,6 +17,7 @@ from textual.widgets import Footer, Label, TabbedContent, TabPane
 from kmon.engine.log.sources import EventSource
 from kmon.engine.series import BucketSeries
 from kmon.engine.stop import stop_action_for
+from kmon.engine.view.epoch_axes import SMOOTHING_STEPS, X_MODES
 from kmon.engine.view.state import EMA_BETA, RunState
 
 from .notifications import TerminalNotifications
@@ -28,6 +29,7 @@ from .widgets.explanation import Explanation
 from .widgets.head_grid import HeadGrid
 from .widgets.learning_rate_panel import LearningRatePanel
 from .widgets.log_pane import LogPane
+from .widgets.metric_filter import MetricFilter
 from .widgets.run_header import RunHeader
 from .widgets.series_panel import MetricPanels, SeriesPanel, describe_series, model_label
 from .widgets.system_pane import SystemPane
@@ -77,6 +79,12 @@ class MonitorApp(App[str]):
         Binding("y", "show_tab('system-tab')", "System", show=False),
         Binding("s", "toggle_smoothing", "Smooth"),
         Binding("g", "toggle_log_scale", "Log scale", show=False),
+        # The epoch chart's view and the metric filter (help lists them).
+        Binding("slash", "filter_metrics", "Filter", show=False, priority=True),
+        Binding("left_square_bracket", "smoothing(-1)", "Smooth less", show=False),
+        Binding("right_square_bracket", "smoothing(1)", "Smooth more", show=False),
+        Binding("t", "cycle_x_axis", "X axis", show=False),
+        Binding("p", "save_svg", "Screenshot", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
@@ -136,6 +144,7 @@ class MonitorApp(App[str]):
             with TabPane("System", id="system-tab"):
                 yield SystemPane(id="system")
         yield Label("", id="too-small")
+        yield MetricFilter(id="metric-filter")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -280,11 +289,39 @@ class MonitorApp(App[str]):
         if self.is_mounted:
             self._show_batch_values()
 
-    def watch_log_scale(self) -> None:
+    def watch_log_scale(self, log_scale: bool) -> None:
         if self.is_mounted:
             self._show_batch_values()
             self._show_running_means()
             self._show_metrics()
+            self.query_one(EpochChart).set_view(log_y=log_scale)
+
+    def action_filter_metrics(self) -> None:
+        self.query_one(MetricFilter).open()
+
+    def on_metric_filter_applied(self, event: MetricFilter.Applied) -> None:
+        self.query_one(EpochChart).set_view(filter=event.text)
+        self.query_one(HeadGrid).set_filter(event.text)
+
+    def action_smoothing(self, step: int) -> None:
+        """The epoch chart's EMA one step stronger (1) or weaker (-1)."""
+        chart = self.query_one(EpochChart)
+        steps = SMOOTHING_STEPS
+        index = steps.index(chart.view.smoothing) if chart.view.smoothing in steps else 0
+        chart.set_view(smoothing=steps[min(max(index + step, 0), len(steps) - 1)])
+
+    def action_cycle_x_axis(self) -> None:
+        chart = self.query_one(EpochChart)
+        chart.set_view(x_mode=X_MODES[(X_MODES.index(chart.view.x_mode) + 1) % len(X_MODES)])
+
+    def action_save_svg(self) -> None:
+        """Textual's screenshot of the screen, as SVG, in the current folder."""
+        try:
+            path = self.save_screenshot()
+        except OSError as error:
+            self.notify(f"No screenshot: {error}", severity="error")
+            return
+        self.notify(f"Screenshot saved: {path}")
 
     def action_toggle_smoothing(self) -> None:
         self.smoothing = not self.smoothing

@@ -48,6 +48,8 @@ class EpochRecord:
     baselines: dict[str, float] = field(default_factory=dict)
     """Training loss keys (``loss``, ``<head>_loss``) -> the constant-predictor loss
     of this epoch's fit, where known."""
+    ended: float | None = None
+    """When the epoch ended (its ``epoch_end``'s ``t``), for charts by time."""
 
 
 @dataclass(slots=True)

@@ -296,6 +296,7 @@ class RunState(RunProgress):
                 self._pending_train_eval,
                 info.segment if info is not None else 0,
                 self.heads.baseline_keys() if self.heads is not None else {},
+                event.t,
             )
         )
         self._pending_train_eval = None

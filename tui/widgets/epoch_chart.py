@@ -1,38 +1,75 @@
 """Epoch curves drawn with plotext: History's loss, val_loss and, when the run asked
 for it, the loss evaluate() gives on the training data; a model that logs no loss
 gets its own values instead. Each model of the run has its own stretch of the
-curves, marked with its name."""
+curves, marked with its name.
+
+The user's view of it (:class:`ChartView`): the metric filter picks other curves,
+the bias-corrected EMA smooths them (over the values as logged, drawn in gray),
+the x axis is the epoch, the step, the wall time or the time since the run
+started, and the y axis linear or log. A cursor reads one epoch's values."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
+from textual import events
+from textual.binding import Binding
 from textual.geometry import Size
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
-from kmon.engine.format import format_value
+from kmon.engine.view.epoch_axes import cursor_reading, nearest_epoch, x_positions, x_ticks
 from kmon.engine.view.state import METRIC_SERIES, RunState
+
+from .epoch_lines import (
+    CONSTANT_LABEL,
+    LONE_MARKER,
+    RAW_COLOR,
+    RAW_LABEL,
+    Scale,
+    constant_lines,
+    epoch_ticks,
+    mark_models,
+    plot_by_model,
+)
+from .metric_filter import metric_matcher
+
+__all__ = ["CONSTANT_LABEL", "LONE_MARKER", "EpochChart", "drawn_keys", "epoch_ticks"]
 
 TRAIN_EVAL_LABEL = "evaluate() on train"
 #: Colours of the training values (History's loss cyan) and of validation's.
 _TRAIN_COLORS = ("cyan", "magenta", "blue", "red", "white", "gray+")
 _VAL_COLORS = ("orange", "magenta+", "blue+", "red+", "gray", "orange+")
-#: Drawn where a line has one point (a one-epoch fit), which braille shows as a dot.
-LONE_MARKER = "●"
-MODEL_LINE_COLOR = "gray"
-#: The constant predictor's loss: a dashed line in the legend under this name.
-CONSTANT_LABEL = "constant predictor"
-CONSTANT_COLOR = "gray+"
+CURSOR_COLOR = "yellow"
+#: Under the focused chart before its cursor is placed.
+CURSOR_HINT = "← →: read the values of one epoch · Esc: hide"
+
+
+@dataclass(frozen=True, slots=True)
+class ChartView:
+    """How the chart is drawn: the user's choices, never the data."""
+
+    filter: str = ""
+    """The metric filter's text (see :mod:`.metric_filter`); empty: no filter."""
+    smoothing: float = 0.0
+    """Weight of the past in the bias-corrected EMA drawn over the values (0: none)."""
+    x_mode: str = "epoch"
+    """One of :data:`~kmon.engine.view.epoch_axes.X_MODES`."""
+    log_y: bool = False
 
 
 class EpochChart(PlotextPlot):
-    """Redraws only when a new epoch ended.
+    """Redraws only when a new epoch ended or the view changed.
 
     Plotext builds the whole chart in Python, and turning its output into strips
     costs as much again (several ms at 120x40, holding the GIL the training thread
     needs). Textual asks for every line again after any layout pass, so the strips
-    are kept until the data, the size or the theme changes.
+    are kept until the data, the view, the size or the theme changes.
+
+    Focused (Tab, or a click on it), ← and → move a cursor from epoch to epoch that
+    reads every value the epoch logged, under the chart; Escape hides it.
     """
 
     DEFAULT_CSS = """
@@ -42,19 +79,39 @@ class EpochChart(PlotextPlot):
     }
     """
 
+    can_focus = True
+    BINDINGS = [
+        Binding("left", "move_cursor(-1)", "Earlier epoch", show=False),
+        Binding("right", "move_cursor(1)", "Later epoch", show=False),
+        Binding("home", "cursor_to(0)", "First epoch", show=False),
+        Binding("end", "cursor_to(-1)", "Last epoch", show=False),
+        Binding("escape", "hide_cursor", "Hide cursor", show=False),
+    ]
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._epochs_drawn = -1
+        self._generation = 0
         self._strips: tuple[tuple, list[Strip]] | None = None
         self._state: RunState | None = None
         self._plotted_size: Size | None = None
         """The size the model names were placed for."""
+        self.view = ChartView()
+        self.cursor: int | None = None
+        """Index in the run's history of the epoch the cursor reads; None: no cursor."""
+        self.cursor_text = ""
+        """What the cursor reads (the line under the chart)."""
+        self.caption = ""
+        """The chart's title: what it draws, and how."""
+        self._xs: list[float] = []
+        self._hint = False
 
     def render_line(self, y: int) -> Strip:
-        key = (self._epochs_drawn, self.size, self.app.theme, self.theme)
+        key = (self._generation, self.size, self.app.theme, self.theme)
         if self._strips is None or self._strips[0] != key:
             if self._state is not None and self._plotted_size != self.size:
                 self._draw(self._state)
+                key = (self._generation, self.size, self.app.theme, self.theme)
             console = self.app.console
             lines = self.render().split("\n", allow_blank=True)
             style = self.rich_style
@@ -67,85 +124,187 @@ class EpochChart(PlotextPlot):
             return
         self._epochs_drawn = len(state.history)
         self._state = state
-        self._draw(state)
-        self.refresh()
+        self._redraw()
+
+    def set_view(self, **changes) -> None:
+        """Change how the chart is drawn (``ChartView``'s fields) and redraw."""
+        view = replace(self.view, **changes)
+        if view != self.view:
+            self.view = view
+            self._redraw()
+
+    def _redraw(self) -> None:
+        if self._state is not None:
+            self._draw(self._state)
+            self.refresh()
+
+    def action_move_cursor(self, step: int) -> None:
+        count = len(self._state.history) if self._state is not None else 0
+        if not count:
+            return
+        if self.cursor is None:
+            self.cursor = count - 1
+        else:
+            self.cursor = min(max(self.cursor + step, 0), count - 1)
+        self._redraw()
+
+    def action_cursor_to(self, index: int) -> None:
+        if self._state is not None and self._state.history:
+            self.cursor = index % len(self._state.history)
+            self._redraw()
+
+    def action_hide_cursor(self) -> None:
+        if self.cursor is not None:
+            self.cursor = None
+            self._redraw()
+
+    def on_click(self, event: events.Click) -> None:
+        """The cursor goes to the epoch nearest the column clicked."""
+        self.focus()
+        if self._state is None or not self._xs:
+            return
+        left, right = self._plot_columns()
+        if right <= left:
+            return
+        fraction = min(max((event.x - left) / (right - left), 0.0), 1.0)
+        low, high = min(self._xs), max(self._xs)
+        self.cursor = nearest_epoch(self._xs, low + fraction * (high - low))
+        self._redraw()
+
+    def _plot_columns(self) -> tuple[int, int]:
+        """The first and last column of the plot area, read off the drawn frame
+        (where plotext puts it depends on its y labels' width)."""
+        lines = self.render().split("\n", allow_blank=True)
+        for line in lines[len(lines) // 2 :]:
+            text = line.plain
+            corners = [i for i, char in enumerate(text) if char in "└┘"]
+            if len(corners) >= 2:
+                return corners[0] + 1, corners[-1] - 1
+        return 8, max(self.size.width - 2, 9)
 
     def _draw(self, state: RunState) -> None:
+        self._generation += 1
         self._plotted_size = self.size
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
         history = state.history
-        keys = drawn_keys(history)
+        view = self.view
+        shown = metric_matcher(view.filter)
+        if view.filter:
+            series, more = _filtered_series(history, shown)
+            keys = [key for _label, key, _color in series]
+        else:
+            keys = drawn_keys(history)
+            series, more = _series(keys), 0
+        xs, missing = x_positions(history, view.x_mode, state.started)
+        x_mode = view.x_mode
+        if xs is None:
+            xs, x_mode = [float(record.number) for record in history], "epoch"
+        self._xs = xs
+        at = {record.number: x for record, x in zip(history, xs)}
+        scale = Scale(view.log_y)
         diverged = [
             record.number
             for record in history
             if any(key in record.logs and not math.isfinite(record.logs[key]) for key in keys)
         ]
-        names = ", ".join(keys)
-        title = f"{names} per epoch"
+        names = ", ".join(keys) if keys else f"no metric matches /{view.filter}/"
+        title = f"{names} per epoch" if x_mode == "epoch" else f"{names} by {x_mode}"
+        if missing:
+            title += f" (x: {view.x_mode}: {missing})"
         if diverged:
             title += (
                 f" · NOT DRAWN: non-finite {names} in epoch {', '.join(map(str, diverged[:5]))}"
             )
-        plt.title(title)
         drawn: list[float] = []
-        for label, key, color in _series(keys):
-            points = [(r.number, r.logs.get(key, math.nan), r.segment) for r in history]
-            drawn += _plot_by_model(plt, points, label, color)
+        raw_label = RAW_LABEL if view.smoothing else None
+        for label, key, color in series:
+            points = [(at[r.number], r.logs.get(key, math.nan), r.segment) for r in history]
+            drawn += plot_by_model(plt, points, label, color, scale, view.smoothing, raw_label)
+            if drawn:
+                raw_label = None
         evaluated = [
-            (record.number, record.train_eval["loss"], record.segment)
+            (at[record.number], record.train_eval["loss"], record.segment)
             for record in history
             if record.train_eval and math.isfinite(record.train_eval.get("loss", math.nan))
         ]
-        if evaluated:
-            drawn += _plot_by_model(plt, evaluated, TRAIN_EVAL_LABEL, "green")
-        if keys[0] == "loss" and drawn:
-            shown, hidden = _constant_lines(plt, history, drawn, self.size.width)
-            drawn += shown
-            if hidden:
-                plt.title(f"{title} · {CONSTANT_LABEL} {hidden}: off the chart")
+        if evaluated and (not view.filter or shown("loss")):
+            drawn += plot_by_model(
+                plt, evaluated, TRAIN_EVAL_LABEL, "green", scale, view.smoothing, None
+            )
+        hidden = ""
+        if keys and keys[0] == "loss" and drawn:
+            shown_lines, hidden = constant_lines(plt, history, drawn, self.size.width, at, scale)
+            drawn += shown_lines
+        if more:
+            title += f" · +{more} more match: narrow the filter"
+        if view.smoothing:
+            title += f" · EMA β={view.smoothing:g} ({RAW_LABEL} in {RAW_COLOR})"
+        if view.log_y:
+            title += " · log y"
+            if scale.dropped:
+                title += f" ({scale.dropped} values ≤ 0 not drawn)"
+        if hidden:
+            title += f" · {CONSTANT_LABEL} {hidden}: off the chart"
+        plt.title(title)
+        self.caption = title
         if len(state.segments) > 1 and drawn:
-            _mark_models(plt, state, min(drawn), max(drawn), self.size)
+            mark_models(plt, state, min(drawn), max(drawn), self.size, at, scale)
+        elif view.log_y and drawn:
+            ticks = scale.ticks(min(drawn), max(drawn))
+            plt.yticks(ticks, [scale.label(tick) for tick in ticks])
         if history:
-            plt.xticks(epoch_ticks([record.number for record in history]))
+            positions, labels = x_ticks(xs, x_mode)
+            if x_mode == "epoch":
+                plt.xticks(epoch_ticks([record.number for record in history]))
+            else:
+                plt.xticks(positions, labels)
+        self._draw_cursor(history, xs, x_mode, shown)
+
+    def on_focus(self) -> None:
+        self._hint = True  # below the chart while focused without a cursor
+        self._redraw()
+
+    def on_blur(self) -> None:
+        self._hint = False
+        self._redraw()
+
+    def _draw_cursor(self, history, xs: list[float], x_mode: str, shown) -> None:
+        if self.cursor is None or not history:
+            self.cursor_text = ""
+            if history and self._hint:
+                self.plt.xlabel(CURSOR_HINT)
+            return
+        self.cursor = min(self.cursor, len(history) - 1)
+        record, x = history[self.cursor], xs[self.cursor]
+        self.cursor_text = cursor_reading(record, x_mode, x if x_mode != "epoch" else None, shown)
+        self.plt.vline(x, CURSOR_COLOR)
+        width = max(self.size.width - 4, 10)
+        text = self.cursor_text
+        self.plt.xlabel(text if len(text) <= width else text[: width - 1] + "…")
 
 
-def _constant_lines(plt, history, drawn: list[float], width: int) -> tuple[list[float], str]:
-    """The constant predictor's loss (each fit's ``baselines`` total) as a dashed
-    line over that fit's epochs: plotext draws no dashed lines, so a dash every other
-    column. A baseline far outside the curves (more than their own range away) would
-    squash them flat: it is named in the title instead. Returns the values drawn and
-    the names of those left off."""
-    runs: list[list] = []
+def _filtered_series(history, shown: Callable[[str], bool]) -> tuple[list, int]:
+    """(label, log key, colour) of every logged key the filter keeps, the training
+    values first, and how many more matched than there are colours for."""
+    keys: dict[str, None] = {}
     for record in history:
-        value = record.baselines.get("loss")
-        if value is None or not math.isfinite(value):
-            continue
-        last = runs[-1] if runs else None
-        if last and last[2] == value and last[3] == record.fit and last[1] == record.number - 1:
-            last[1] = record.number
-        else:
-            runs.append([record.number, record.number, value, record.fit])
-    if not runs:
-        return [], ""
-    low, high = min(drawn), max(drawn)
-    extent = high - low or abs(high) or 1.0
-    first, last = history[0].number, history[-1].number
-    # About how many columns one epoch gets (the y axis' labels take ~8).
-    per_epoch = max(width - 8, 10) / max(last - first, 1)
-    shown, hidden, label = [], [], CONSTANT_LABEL
-    for start, end, value, _fit in runs:
-        if not low - extent <= value <= high + extent:
-            hidden.append(format_value(value))
-            continue
-        left, right = (start, end) if end > start else (start - 0.3, start + 0.3)
-        dashes = max(int((right - left) * per_epoch / 2), 1)
-        xs = [left + (right - left) * i / dashes for i in range(dashes + 1)]
-        plt.scatter(xs, [value] * len(xs), marker="─", color=CONSTANT_COLOR, label=label)
-        label = None  # once in the legend
-        shown.append(value)
-    return shown, ", ".join(dict.fromkeys(hidden))
+        keys.update((key, None) for key in record.logs if shown(key))
+    train = [key for key in keys if not key.startswith("val_")]
+    val = [key for key in keys if key.startswith("val_")]
+    labels = {"loss": "History loss"}
+    series = [(labels.get(key, key), key, color) for key, color in zip(train, _TRAIN_COLORS)]
+    paired = {key: index for index, key in enumerate(train[: len(_TRAIN_COLORS)])}
+    free = [i for i in range(len(_VAL_COLORS)) if i >= len(paired)]
+    for key in val:
+        index = paired.get(key[4:])
+        if index is None:
+            if not free:
+                continue
+            index = free.pop(0)
+        series.append((key, key, _VAL_COLORS[index]))
+    return series, len(keys) - len(series)
 
 
 def drawn_keys(history) -> list[str]:
@@ -166,65 +325,3 @@ def _series(keys: list[str]) -> list[tuple[str, str, str]]:
     return [(labels.get(key, key), key, color) for key, color in zip(keys, _TRAIN_COLORS)] + [
         (f"val_{key}", f"val_{key}", color) for key, color in zip(keys, _VAL_COLORS)
     ]
-
-
-def _plot_by_model(
-    plt, points: list[tuple[int, float, int]], label: str, color: str
-) -> list[float]:
-    """One line per model segment, so that different models' values are never
-    joined into one curve; a lone point gets a visible marker (a braille line of
-    one point is a single dot). Returns the values drawn."""
-    runs: dict[int, list[tuple[int, float]]] = {}
-    for number, value, segment in points:
-        if math.isfinite(value):
-            runs.setdefault(segment, []).append((number, value))
-    drawn = []
-    for run in runs.values():
-        marker = "braille" if len(run) > 1 else LONE_MARKER
-        plt.plot(*zip(*run), label=label, color=color, marker=marker)
-        label = None  # once in the legend
-        drawn += [value for _, value in run]
-    return drawn
-
-
-def _mark_models(plt, state: RunState, lowest: float, highest: float, size: Size) -> None:
-    """A vertical line where another model starts, and each model's name along the
-    bottom of its stretch (cut to fit it), in a margin kept free below the lowest
-    value: the legend takes the top."""
-    extent = highest - lowest or abs(lowest) or 1.0
-    # A row of its own for the names (the frame, title and x axis take 4 rows).
-    rows = max(size.height - 4, 2)
-    bottom = lowest - extent * max(0.12, 1.5 / (rows - 1))
-    plt.ylim(bottom, highest)
-    # Ticks over the values only: the margin's own would read as a value (a
-    # negative loss).
-    ticks = [lowest + extent * i / 4 for i in range(5)] if highest > lowest else [lowest]
-    plt.yticks(ticks, [format_value(tick) for tick in ticks])
-    epochs: dict[int, int] = {}
-    for record in state.history:
-        epochs[record.segment] = epochs.get(record.segment, 0) + 1
-    # About how many columns one epoch gets (the y axis' labels take ~8).
-    columns = max(size.width - 8, 10) / max(len(state.history), 1)
-    for segment in state.segments:
-        if segment.number not in epochs:
-            continue  # no epoch finished: nothing of it on the chart yet
-        left = segment.first_epoch - 0.5
-        if segment.number:
-            plt.vline(left, MODEL_LINE_COLOR)
-        else:
-            left = segment.first_epoch
-        room = int(epochs[segment.number] * columns) - 1
-        name = segment.model or f"model {segment.number + 1}"
-        if len(name) > room:
-            name = name[: max(room - 1, 0)] + "…" if room > 1 else ""
-        if name:
-            plt.text(name, left, bottom, color=MODEL_LINE_COLOR, alignment="left")
-
-
-def epoch_ticks(numbers: list[int]) -> list[int]:
-    """Whole epoch numbers for the x axis, at most about ten (plotext's own ticks
-    fall between epochs: 1.0, 2.2, 3.5...)."""
-    if len(numbers) <= 10:
-        return numbers
-    step = math.ceil(len(numbers) / 10)
-    return numbers[::step]

@@ -1,5 +1,6 @@
 """The per-head grid of a multi-output model: rows are the total and each head,
-columns the loss and every metric, for training and validation."""
+columns the loss and every metric, for training and validation. The metric filter
+(``/``) keeps the columns whose log key (``accuracy``, ``val_accuracy``) matches."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from kmon.engine.view.head_board import HeadBoard
 from kmon.engine.view.head_cells import Cell, Row, grid_rows, versus_constant
 from kmon.engine.view.head_text import heads_summary, sum_check_text
 from kmon.engine.view.state import RunState
+
+from .metric_filter import EVERYTHING, metric_matcher
 
 WAITING = "Heads appear when training starts: kmon reads them from the compiled model."
 NO_HEADS = (
@@ -51,6 +54,10 @@ class HeadGrid(VerticalScroll):
         max-height: 14;
         margin-bottom: 1;
     }
+    HeadGrid > #head-filter {
+        height: auto;
+        color: $warning;
+    }
     HeadGrid > #head-check, HeadGrid > #head-legend {
         height: auto;
         color: $text-muted;
@@ -65,9 +72,24 @@ class HeadGrid(VerticalScroll):
         self._drawn: tuple[int, int] | None = None
         self._layout: tuple[list[str], list[str]] | None = None
         """The table's column and row keys, as last built."""
+        self._state: RunState | None = None
+        self._filter = ""
+        self._shown = EVERYTHING
+
+    def set_filter(self, text: str) -> None:
+        """Keep the metric columns whose key matches ``text`` (empty: all)."""
+        if text == self._filter:
+            return
+        self._filter, self._shown = text, metric_matcher(text)
+        self._drawn = None
+        if self._state is not None:
+            self.show(self._state)
 
     def compose(self) -> ComposeResult:
         yield Static(WAITING, id="head-summary")
+        filter_status = Static("", id="head-filter")
+        filter_status.display = False
+        yield filter_status
         table: DataTable = DataTable(cursor_type="none", zebra_stripes=True, id="head-table")
         table.display = False
         yield table
@@ -75,6 +97,7 @@ class HeadGrid(VerticalScroll):
         yield Static(LEGEND, id="head-legend")
 
     def show(self, state: RunState) -> None:
+        self._state = state
         board = state.heads
         if board is None:
             return
@@ -97,6 +120,20 @@ class HeadGrid(VerticalScroll):
         self.query_one("#head-legend", Static).update(legend)
         self._fill(board)
 
+    def _columns(self, board: HeadBoard) -> list[tuple[str, str, str, str]]:
+        """(label, key, quantity, split) of each metric column the filter keeps."""
+        return [
+            (
+                quantity if split == TRAIN else f"val {quantity}",
+                f"{split}:{quantity}",
+                quantity,
+                split,
+            )
+            for quantity in board.quantities()
+            for split in (TRAIN, VAL)
+            if self._shown(quantity if split == TRAIN else f"val_{quantity}")
+        ]
+
     def _fill(self, board: HeadBoard) -> None:
         table = self.query_one(DataTable)
         if not table.display:
@@ -106,17 +143,16 @@ class HeadGrid(VerticalScroll):
             table.display = True
             self.call_after_refresh(self._fill, board)
             return
-        quantities = board.quantities()
+        metrics = self._columns(board)
+        self._show_filter(board, len(metrics))
         columns = [("head", "head"), ("weight", "weight")] + [
-            (quantity if split == TRAIN else f"val {quantity}", f"{split}:{quantity}")
-            for quantity in quantities
-            for split in (TRAIN, VAL)
+            (label, key) for label, key, _q, _s in metrics
         ]
         rows = {
             _row_key(row): [
                 Text(row.label, style="bold" if row.head is None else ""),
                 Text(row.weight, style="dim"),
-                *(_cell(row.cells[(q, s)]) for q in quantities for s in (TRAIN, VAL)),
+                *(_cell(row.cells[(q, s)]) for _label, _key, q, s in metrics),
             ]
             for row in grid_rows(board)
         }
@@ -138,6 +174,15 @@ class HeadGrid(VerticalScroll):
             table.add_column(label, key=key, width=width)
         for key, cells in rows.items():
             table.add_row(*cells, key=key)
+
+    def _show_filter(self, board: HeadBoard, kept: int) -> None:
+        """Say what the filter keeps, under the summary (nothing without one)."""
+        status = self.query_one("#head-filter", Static)
+        status.display = bool(self._filter)
+        if self._filter:
+            total = 2 * len(board.quantities())
+            what = f"{kept} of {total} columns" if kept else "no column"
+            status.update(Text(f"filter /{self._filter}/: {what} (/ to change, Esc in it clears)"))
 
 
 def _update(table: DataTable, rows: dict[str, list[Text]], widths: list[int]) -> None:
