@@ -211,6 +211,14 @@ def unstable_message(transition: str, evidence: dict) -> str:
             f"({format_value(evidence['lowest'])}; its highest so far: "
             f"{format_value(evidence['loss_scale'])}), without becoming NaN"
         )
+    if evidence.get("cause") == "rebound":
+        return (
+            f"the batch losses went back up within the epoch: their running median (over "
+            f"{evidence['window']} batches) climbed from its lowest "
+            f"{format_value(evidence['lowest_median'])} back to {format_value(evidence['median'])}"
+            f" ({format_value(evidence['above_lowest'])}x; the loss's highest so far: "
+            f"{format_value(evidence['loss_scale'])}), without becoming NaN"
+        )
     ratio = evidence.get("ratio")
     times = f", {format_value(ratio)}x" if ratio is not None else ""
     return (

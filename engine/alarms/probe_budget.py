@@ -1,6 +1,7 @@
 """The probes' time budget: when a probe may run so that probes take a set share of
-training time (:class:`ProbeBudget`), what a probe costs the steps after it
-(:class:`ProbeAftermath`), and a model's budget carried from one fit to the next."""
+training time (:class:`ProbeBudget`), the early schedule of a model's first epochs,
+what a probe costs the steps after it (:class:`ProbeAftermath`), and a model's
+budget carried from one fit to the next."""
 
 from __future__ import annotations
 
@@ -8,24 +9,56 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmon.engine.alarms.probe_config import ProbeConfig
+
+#: A model's first epochs, in which probes follow the early schedule.
+EARLY_EPOCHS = 2
+#: On the early schedule, probes may take this share of training time at most (the
+#: debt above ``share`` is paid back from later credit).
+EARLY_SHARE = 0.05
+
 #: Where each model's budgets stood at the end of its last fit, by probe kind.
 _budgets: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def probe_budgets(config: ProbeConfig) -> tuple[ProbeBudget, ProbeBudget]:
+    """A fit's budgets for prediction and gradient probes, as ``config`` sets them."""
+    predictions = ProbeBudget(
+        config.budget,
+        every=config.every,
+        interval=config.interval,
+        early_checks=config.early_checks,
+    )
+    gradients = ProbeBudget(
+        config.gradient_budget,
+        first_cost=config.gradient_first_cost,
+        every=config.gradient_every,
+        interval=config.gradient_interval,
+        early_checks=config.gradient_early_checks,
+    )
+    return predictions, gradients
 
 
 def keep_budget(model: Any, kind: str, budget: ProbeBudget) -> None:
     """Remember where ``model``'s budget for ``kind`` stands, for its next fit: a
     script that calls fit() many times (one epoch each, say) probes as often as one
     long fit would."""
-    _budgets.setdefault(model, {})[kind] = (budget.estimate, budget.credit)
+    _budgets.setdefault(model, {})[kind] = (budget.estimate, budget.credit, budget.early_epochs)
 
 
-def resume_budget(model: Any, kind: str, budget: ProbeBudget) -> None:
-    """Continue from an earlier fit of ``model``: its credit, and its cost estimate
-    (the probe is compiled already, so every call is charged)."""
+def resume_budget(
+    model: Any, kind: str, budget: ProbeBudget, steps_per_epoch: int | None = None
+) -> None:
+    """Continue from an earlier fit of ``model``: its credit, its cost estimate (the
+    probe is compiled already, so every call is charged) and what is left of its
+    early schedule; a new model starts its early schedule. ``steps_per_epoch`` (None:
+    unknown, then there is no early schedule) spaces the early probes."""
+    budget.steps_per_epoch = steps_per_epoch if steps_per_epoch and steps_per_epoch > 0 else None
     kept = _budgets.get(model, {}).get(kind)
     if kept is None:
+        budget.early_epochs = float(EARLY_EPOCHS)
         return
-    estimate, credit = kept
+    estimate, credit, budget.early_epochs = kept
     budget.credit = credit
     if estimate is not None:
         budget.estimate, budget.warm = estimate, True
@@ -42,6 +75,17 @@ class ProbeBudget:
     is kept in ``one_time``. A ``warm`` budget (the probe ran in an earlier fit of
     the same model) starts from that fit's ``estimate`` and charges every call. With
     ``every`` set, a probe is due every that many steps.
+
+    **Early schedule.** In a model's first :data:`EARLY_EPOCHS` epochs (known steps
+    per epoch, set by :func:`resume_budget`), a probe is also due every
+    ``1/early_checks`` of an epoch, whatever the credit and ``interval``, as long as
+    the calls charged stay within :data:`EARLY_SHARE` of the fit's training time: an
+    alarm needs 2 or 3 checks in a row, and a run that fails should hear it within
+    its first two epochs. By steps, so the same checks come on a fast machine and a
+    slow one (by credit, a 2.4 s epoch got the first gradient check 2.5 s into
+    training, and an 0.3 s one got a prediction probe every other epoch). The
+    credit goes into debt, which the time-based schedule pays back afterwards: over
+    a long run the probes keep to ``share``.
     """
 
     share: float
@@ -49,6 +93,13 @@ class ProbeBudget:
     every: int | None = None
     interval: float = 0.0
     """Seconds of training at least between two calls (when not ``every``)."""
+    early_checks: int = 0
+    """Probes per epoch on the early schedule (0: none)."""
+    early_epochs: float = 0.0
+    """Epochs of the early schedule left."""
+    steps_per_epoch: int | None = None
+    trained: float = 0.0
+    """Seconds of training this fit (probe time excluded)."""
     credit: float = 0.0
     estimate: float | None = None
     warm: bool = False
@@ -66,6 +117,9 @@ class ProbeBudget:
     def tick(self, seconds: float) -> None:
         """One training step took ``seconds`` (probe time excluded)."""
         self.credit += self.share * seconds
+        self.trained += seconds
+        if self.early_epochs > 0 and self.steps_per_epoch:
+            self.early_epochs -= 1 / self.steps_per_epoch
         self.steps += 1
         self._since += 1
         self._waited += seconds
@@ -74,10 +128,21 @@ class ProbeBudget:
     def due(self) -> bool:
         if self.every is not None:
             return self.calls == 0 or self._since >= self.every
+        if self.early_due:
+            return True
         if self.calls and self._waited < self.interval:
             return False
         cost = self.estimate if self.estimate is not None else self.first_cost
         return self.credit >= cost
+
+    @property
+    def early_due(self) -> bool:
+        """Due on the early schedule: a fraction of an epoch since the last call, with
+        the calls charged so far within :data:`EARLY_SHARE` of training time."""
+        if self.early_checks <= 0 or self.early_epochs <= 0 or not self.steps_per_epoch:
+            return False
+        spacing = max(1, self.steps_per_epoch // self.early_checks)
+        return self._since >= spacing and self.charged <= EARLY_SHARE * self.trained
 
     def charge(self, seconds: float) -> None:
         """Time the probe cost outside its call: the steps after it ran slower

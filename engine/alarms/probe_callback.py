@@ -29,6 +29,7 @@ from kmon.engine.alarms.probe_budget import (
     ProbeAftermath,
     ProbeBudget,
     keep_budget,
+    probe_budgets,
     resume_budget,
 )
 from kmon.engine.alarms.probe_config import ProbeConfig
@@ -110,15 +111,7 @@ class ProbeCallback(keras.callbacks.Callback):
         self._gradients = GradientRule()
         self._skipped: set[str] = set()
         self._units = UnitWatch(book, self._note)
-        self.predictions = ProbeBudget(
-            self.config.budget, every=self.config.every, interval=self.config.interval
-        )
-        self.gradients = ProbeBudget(
-            self.config.gradient_budget,
-            first_cost=self.config.gradient_first_cost,
-            every=self.config.gradient_every,
-            interval=self.config.gradient_interval,
-        )
+        self.predictions, self.gradients = probe_budgets(self.config)
         self.aftermath = ProbeAftermath()
         self._mark: float | None = None
         self._fitted = None
@@ -165,10 +158,11 @@ class ProbeCallback(keras.callbacks.Callback):
             self.gradients = None
         # Built by its first step (subclassed): its weights are judged then.
         self._weights_unseen = self.gradients is not None and not getattr(self.model, "built", True)
+        steps = self._watch.learning.steps
         if self.config.every is None:
-            resume_budget(self.model, "predictions", self.predictions)
+            resume_budget(self.model, "predictions", self.predictions, steps)
         if self.gradients is not None and self.config.gradient_every is None:
-            resume_budget(self.model, "gradients", self.gradients)
+            resume_budget(self.model, "gradients", self.gradients, steps)
         self._gradients.vanishing.active = self._book.is_active(VANISHING_GRADIENTS)
         self._gradients.exploding.active = self._book.is_active(EXPLODING_GRADIENTS)
         self._data_checked = sample is not None

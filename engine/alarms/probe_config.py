@@ -29,6 +29,10 @@ class ProbeConfig:
         gradient_every: probe gradients every this many steps instead of by budget.
         interval: seconds of training at least between two prediction probes.
         gradient_interval: seconds of training at least between two gradient probes.
+        early_checks: prediction probes per epoch in a model's first two epochs,
+            whatever the budget (up to 5% of training time; see
+            :class:`~.probe_budget.ProbeBudget`).
+        gradient_early_checks: the same for gradient probes.
         gradients: run gradient probes (TensorFlow, JAX and torch backends).
         stop_on_nan: stop training when the loss becomes NaN or Inf.
         variance_threshold: spread ratio under which a check counts as collapsed.
@@ -53,6 +57,11 @@ class ProbeConfig:
     # probes a second are all the alarms need.
     interval: float = 0.25
     gradient_interval: float = 1.0
+    # An alarm needs 3 checks in a row (gradients: 2), and the issue asks for each
+    # by the end of a run's second epoch, on any machine: the early schedule is by
+    # steps.
+    early_checks: int = 4
+    gradient_early_checks: int = 3
     gradients: bool = True
     stop_on_nan: bool = False
     variance_threshold: float = 0.05

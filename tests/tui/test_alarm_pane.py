@@ -163,9 +163,10 @@ async def test_the_checks_line_follows_what_the_run_says_it_checks():
         await wait_until(pilot, lambda: "probe" in pane_text(app))
         assert checks(app) == (
             "kmon checks the data when fit() started (scale, feature ranges, NaN/Inf), "
-            "the spread of the model's predictions and its gradients on a fixed batch of "
-            f"256 probe samples while it trains (within {share} of training time) and the "
-            "loss after every batch."
+            "the spread of the model's predictions, its dead ReLU units, the classes it "
+            "predicts and its gradients on a fixed batch of 256 probe samples while it "
+            f"trains (within {share} of training time), the losses at each epoch's end "
+            "(overfitting, no learning, unstable training) and the loss after every batch."
         )
         stream.fit_start(epochs=3, steps=10)
         stream.notice(
@@ -175,8 +176,9 @@ async def test_the_checks_line_follows_what_the_run_says_it_checks():
         source.put(*stream.take())
         await wait_until(pilot, lambda: "Notes" in pane_text(app))
         assert checks(app) == (
-            "kmon checks the data when fit() started (scale, feature ranges, NaN/Inf) and "
-            "the loss after every batch, and stops training if it is NaN or Inf. "
+            "kmon checks the data when fit() started (scale, feature ranges, NaN/Inf), "
+            "the losses at each epoch's end (overfitting, no learning, unstable training) "
+            "and the loss after every batch, and stops training if it is NaN or Inf. "
             "Predictions and gradients are not probed (see Notes)."
         )
         source.put(*stream.add(Probes, fit=2).fit_start(epochs=1, steps=10).take())

@@ -101,7 +101,12 @@ def checks_text(state: RunState) -> str:
     probed = [
         what
         for on, what in (
-            (probes.predictions, "the spread of the model's predictions"),
+            # The unit checks (dead_units, class_collapse) read the prediction probe.
+            (
+                probes.predictions,
+                "the spread of the model's predictions, its dead ReLU units, the classes "
+                "it predicts",
+            ),
             (probes.gradients, "its gradients"),
         )
         if on
@@ -113,6 +118,8 @@ def checks_text(state: RunState) -> str:
             f"trains ({_pace(probes)})"
         )
     if probes.loss:
+        # Decided on the epoch's losses: overfitting, no_learning, unstable_training.
+        parts.append("the losses at each epoch's end (overfitting, no learning, unstable training)")
         stop = ", and stops training if it is NaN or Inf" if probes.stop_on_nan else ""
         parts.append(f"the loss after every batch{stop}")
     if not parts:
