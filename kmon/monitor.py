@@ -28,6 +28,8 @@ class Monitor(MonitorCallback):
             ``KMON_MESSAGE``, ``KMON_LOG`` set); killed after 10 s.
         probes: watch for training failures (the alarms); False turns them off.
         stop_on_nan: stop training when the loss becomes NaN or Inf.
+        system_interval: seconds between samples of CPU, memory and GPUs (the
+            System tab of ``kmon attach``); 0 turns sampling off.
 
     Raises:
         ValueError: ``notify_cmd``'s program is not found, or the log path is refused.

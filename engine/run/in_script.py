@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import inspect
+import math
 import os
 import signal
 import sys
@@ -30,6 +31,7 @@ from kmon.engine.run.fit_hook import FitHook
 from kmon.engine.run.notify import CommandNotifier, check_notify_command
 from kmon.engine.run.targets import ScriptTarget
 from kmon.engine.stop import StopSignal
+from kmon.engine.system.sampler import SystemSampler
 
 #: Exit code a second SIGTERM ends the script with (128 + SIGTERM), as ``kmon train``.
 SIGTERM_EXIT_CODE = 143
@@ -61,6 +63,8 @@ class MonitorCallback(keras.callbacks.Callback):
             raised, as ``kmon train --notify-cmd`` does.
         probes: watch each fit for training failures (the alarms); False: none.
         stop_on_nan: stop training when the loss becomes NaN or Inf.
+        system_interval: seconds between ``system`` samples (CPU, memory, GPUs),
+            as ``kmon train --system-interval``; 0 samples nothing.
 
     Raises:
         ValueError: ``notify_cmd``'s program is not found, or the log is refused.
@@ -75,6 +79,7 @@ class MonitorCallback(keras.callbacks.Callback):
         notify_cmd: str | None = None,
         probes: bool = True,
         stop_on_nan: bool = False,
+        system_interval: float = 1.0,
     ) -> None:
         super().__init__()
         self.async_safe = True
@@ -84,6 +89,7 @@ class MonitorCallback(keras.callbacks.Callback):
             notify_cmd=notify_cmd,
             probes=probes,
             stop_on_nan=stop_on_nan,
+            system_interval=system_interval,
         )
 
     @property
@@ -96,7 +102,6 @@ class MonitorCallback(keras.callbacks.Callback):
         ``Monitor()`` starts a new run."""
         if self.run is not None:
             self.run.close()
-
 
     def on_train_begin(self, logs=None) -> None:
         run = self.run
@@ -129,7 +134,10 @@ class InScriptRun:
         notify_cmd: str | None,
         probes: bool,
         stop_on_nan: bool,
+        system_interval: float,
     ) -> None:
+        if not math.isfinite(system_interval) or system_interval < 0:
+            raise ValueError(f"system_interval must be 0 (off) or seconds, not {system_interval}")
         if notify_cmd is not None:
             try:
                 check_notify_command(notify_cmd)
@@ -159,6 +167,9 @@ class InScriptRun:
         self._unmonitored_noted = False
         self._emit(_run_start())
         self._emit(ScriptStart())
+        self.sampler = SystemSampler(self._bus.emit, system_interval) if system_interval else None
+        if self.sampler is not None:
+            self.sampler.start()
         self._saved_sigterm = self._handle_sigterm()
         self._saved_excepthook = sys.excepthook
         sys.excepthook = self._excepthook
@@ -214,6 +225,8 @@ class InScriptRun:
             signal.signal(signal.SIGTERM, self._saved_sigterm)
         if sys.excepthook == self._excepthook:
             sys.excepthook = self._saved_excepthook
+        if self.sampler is not None:
+            self.sampler.stop()  # its last sample before run_end
         self._emit(self._run_end())
         self.writer.close()
         notice = self.writer.final_notice()

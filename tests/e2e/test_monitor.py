@@ -27,7 +27,7 @@ import keras
 callbacks = []
 if os.environ.get("USE_MONITOR"):
     from kmon import Monitor
-    callbacks = [Monitor(notify_cmd=os.environ.get("NOTIFY") or None)]
+    callbacks = [Monitor(notify_cmd=os.environ.get("NOTIFY") or None, system_interval=0.2)]
 keras.utils.set_random_seed(0)
 x = np.random.default_rng(0).normal(size=(128, 4)).astype("float32")
 y = x.sum(axis=1, keepdims=True)
@@ -101,6 +101,12 @@ def test_a_script_run_by_python_writes_a_complete_log(tmp_path: Path) -> None:
     assert notified[0] == "alarm error" and notified[-1] == "run_end ok"
     ps = run_kmon("ps", cwd=tmp_path)
     assert info.id in ps.stdout and " ok " in ps.stdout and "train.py" in ps.stdout
+    # The process is sampled as under kmon train, and the run is in the user's index.
+    samples = [e for e in events if e.type == "system"]
+    assert samples and all(sample.rss > 0 for sample in samples)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert info.id in run_kmon("ps", "--all", cwd=elsewhere).stdout
 
 
 def test_attach_then_stop_a_running_script(tmp_path: Path) -> None:
