@@ -7,16 +7,26 @@ Imported by the benchmark scripts as ``_common`` (they run as
 
 from __future__ import annotations
 
+import atexit
 import os
 import platform
+import shutil
 import signal
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
+
+# A benchmark's runs are not the user's: keep them out of the per-user runs index
+# (`kmon ps --all`, the Runs screen). Children inherit the variable.
+_STATE_HOME = tempfile.mkdtemp(prefix="kmon-bench-state-")
+os.environ["XDG_STATE_HOME"] = _STATE_HOME
+atexit.register(shutil.rmtree, _STATE_HOME, ignore_errors=True)
+
 
 HERE = Path(__file__).resolve().parent
 ROWS, COLS = 40, 120
