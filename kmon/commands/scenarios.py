@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         CallableTarget.for_scenario(scenario, variant),
         args,
         headless=headless,
-        quiet_keras=True,
+        quiet_keras=variant not in scenario.keras_output,
         evaluate_training_data=scenario.evaluate_training_data,
         scenario=(scenario, variant),
     )
@@ -49,7 +49,7 @@ def menu(args: argparse.Namespace) -> int:
         return open_session(
             CallableTarget.for_scenario(scenario, variant),
             args,
-            quiet_keras=True,
+            quiet_keras=variant not in scenario.keras_output,
             evaluate_training_data=scenario.evaluate_training_data,
         )
 
