@@ -42,6 +42,7 @@ LOOK_AT = (
 HEADS = ("sentiment", "topic", "intensity_score")
 WEIGHTS = {"sentiment": 1.0, "topic": 0.5, "intensity_score": 2.0}
 TIMESTEPS, FEATURES, TOPICS = 12, 6, 4
+EPOCHS = 5
 
 
 def data(samples: int = 610):
@@ -110,7 +111,7 @@ def train(variant: str) -> None:
             metrics=metrics,
         )
         y = targets
-    model.fit(x, y, batch_size=32, epochs=5, validation_split=0.2)
+    model.fit(x, y, batch_size=32, epochs=EPOCHS, validation_split=0.2)
 
 
 SCENARIO = Scenario(

@@ -154,7 +154,9 @@ class FitHook:
                 samples,
                 batch_size,
                 sample_weight=arguments.get("sample_weight"),
-                class_weight=arguments.get("class_weight") or None,
+                # A dict only: Keras 3 rejects anything else (an array) with its own
+                # error, which must reach the user unchanged (an array is not truthy).
+                class_weight=_class_weights(arguments.get("class_weight")),
             )
             added.append(
                 ProbeCallback(
@@ -295,6 +297,11 @@ def _head(data, count: int):
     if isinstance(data, (list, tuple)):
         return type(data)(_head(value, count) for value in data)
     return data[:count]
+
+
+def _class_weights(value) -> dict | None:
+    """``fit(class_weight=...)`` when it is a non-empty dict, else None."""
+    return value if isinstance(value, dict) and value else None
 
 
 def _weighting(arguments) -> str | None:

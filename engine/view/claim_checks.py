@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 from kmon.engine.format import format_value
 from kmon.engine.view.claim_evidence import (
@@ -52,17 +51,6 @@ def check_claim(check: str, state: RunState) -> ClaimResult:
     if function is None:
         return ClaimResult(None, f"kmon has no check named {name!r}.")
     return function(state, *args)
-
-
-def claims_text(claims: list[Any], state: RunState) -> list[str]:
-    """One line per claim of this run's variant: confirmed, refuted or not shown
-    yet, with the run's numbers (claims: objects with ``text`` and ``check``)."""
-    lines = []
-    for claim in claims:
-        result = check_claim(claim.check, state)
-        word = {True: "confirmed", False: "refuted", None: "not shown yet"}[result.holds]
-        lines.append(f"{word}: “{claim.text}” {result.evidence}")
-    return lines
 
 
 # -- the LSTM scenario's checks --------------------------------------------------
