@@ -74,16 +74,14 @@ CLAIMS: tuple[Claim, ...] = (
         "history_equals_evaluate",
     ),
     _claim(
-        "the console displays per-batch metrics, possibly masked by the early stopping "
-        "mechanism",
+        "the console displays per-batch metrics, possibly masked by the early stopping mechanism",
         "example2",
         "with verbose=2 and early stopping Keras prints a loss line for every batch",
         "does not hold: one line per epoch that ran",
         "console_per_batch",
     ),
     _claim(
-        "the early stopping mechanism which terminates before the full epochs are "
-        "reached",
+        "the early stopping mechanism which terminates before the full epochs are reached",
         "example2",
         "EarlyStopping(patience=3) on random labels ends the fit before epoch 20",
         "holds",

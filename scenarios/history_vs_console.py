@@ -73,8 +73,7 @@ SCENARIO = Scenario(
         "noisy": "dropout 0.5, class weights, batches of 16: every number differs",
         "example1": "the article's example 1: a small regression, batches of 10, verbose=2",
         "verbose1": "example 1 with verbose=1: the progress bar instead of one line per epoch",
-        "example2": "the article's example 2: random labels, EarlyStopping(patience=3), "
-        "verbose=2",
+        "example2": "the article's example 2: random labels, EarlyStopping(patience=3), verbose=2",
         "example3_as_written": "the article's example 3 as printed: class weights as an "
         "array fail in Keras 3",
         "example3": "example 3 as intended: the class weights as a dict {class: weight}",

@@ -29,8 +29,7 @@ CLAIMS: tuple[Claim, ...] = (
         "unscaled_and_stuck",
     ),
     _claim(
-        "ReLU or variations like LeakyReLU can help prevent gradients from completely "
-        "vanishing.",
+        "ReLU or variations like LeakyReLU can help prevent gradients from completely vanishing.",
         "relu",
         _BEATS,
         "does not hold on unscaled data: the ReLU LSTM stays a constant predictor",
@@ -123,8 +122,7 @@ CLAIMS: tuple[Claim, ...] = (
         "An under-parameterized LSTM may simply not have the capacity to learn the "
         "underlying patterns in your data.",
         "under_capacity",
-        "a one-unit LSTM on standardized data does no better than half the constant's "
-        "loss",
+        "a one-unit LSTM on standardized data does no better than half the constant's loss",
         "holds: one unit ends at 0.9 times the best constant's loss (16 units: 0.014)",
         "constant_predictions",
     ),
@@ -139,8 +137,7 @@ CLAIMS: tuple[Claim, ...] = (
         "the network memorizes the training data but fails to generalize to unseen "
         "data, possibly exhibiting consistent, incorrect predictions",
         "overfit",
-        "prediction_variance is raised on the overfitting model (its predictions barely "
-        "vary)",
+        "prediction_variance is raised on the overfitting model (its predictions barely vary)",
         "does not hold: the overfitting model's predictions vary (prediction_variance "
         "stays silent) while its validation loss rises",
         "alarm_raised:prediction_variance",

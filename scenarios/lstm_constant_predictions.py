@@ -164,15 +164,13 @@ def train(variant: str) -> None:
 
 
 VARIANTS = {
-    "broken": "raw values in the thousands into a small LSTM: predictions collapse to "
-    "a constant",
+    "broken": "raw values in the thousands into a small LSTM: predictions collapse to a constant",
     "example1": "the article's example 1: a ReLU LSTM(64) over an LSTM(32), Adam with "
     "clipnorm=1.0, on the raw series",
     "example2": "the article's example 2: inputs standardized as StandardScaler does, "
     "targets left in raw units",
     "example3": "the article's example 3: two LSTMs with dropout=0.2, on the raw series",
-    "clipnorm": "the broken model with Adam(clipnorm=1.0): clipping only shrinks large "
-    "gradients",
+    "clipnorm": "the broken model with Adam(clipnorm=1.0): clipping only shrinks large gradients",
     "relu": "the broken model with a ReLU LSTM (activation='relu')",
     "stacked": "more layers and units: LSTM(64) over LSTM(32), on the raw series",
     "dropout": "the broken model with dropout=0.2 in the LSTM",
@@ -203,8 +201,15 @@ SCENARIO = Scenario(
         **dict.fromkeys(("example1", "example2", "example3"), "example"),
         **dict.fromkeys(("clipnorm", "relu", "stacked", "dropout"), "remedy"),
         **dict.fromkeys(
-            ("padded", "padded_masked", "missing_values", "under_capacity", "overfit",
-             "overfit_dropout", "exploding"),
+            (
+                "padded",
+                "padded_masked",
+                "missing_values",
+                "under_capacity",
+                "overfit",
+                "overfit_dropout",
+                "exploding",
+            ),
             "cause",
         ),
         "fixed": "fix",

@@ -18,8 +18,7 @@ CLAIMS: tuple[Claim, ...] = (
         "seeing three losses indicates three separate output heads",
         "example1",
         "History's losses number the heads: 3 heads log 3 losses",
-        "does not hold: 3 heads log 4 losses (the total and one per head); 3 losses "
-        "mean 2 heads",
+        "does not hold: 3 heads log 4 losses (the total and one per head); 3 losses mean 2 heads",
         "losses_equal_heads",
     ),
     _claim(
@@ -63,8 +62,7 @@ CLAIMS: tuple[Claim, ...] = (
         "runs",
     ),
     _claim(
-        "This model illustrates a scenario where all three outputs are classification "
-        "layers.",
+        "This model illustrates a scenario where all three outputs are classification layers.",
         "sequential_pitfall",
         "three Dense layers in a Sequential model give 3 outputs",
         "does not hold: a Sequential model chains its layers; it has 1 output",
@@ -95,12 +93,10 @@ CLAIMS: tuple[Claim, ...] = (
         "counts:4:2",
     ),
     _claim(
-        "To obtain an accuracy for each output, the entire model design may need "
-        "revisiting.",
+        "To obtain an accuracy for each output, the entire model design may need revisiting.",
         "all_metrics",
         "a metric on every head needs another model",
-        "does not hold: the same model with a metric per head in compile() logs one "
-        "for every head",
+        "does not hold: the same model with a metric per head in compile() logs one for every head",
         "every_head_has_metric",
     ),
     _claim(

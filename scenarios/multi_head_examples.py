@@ -116,11 +116,13 @@ def run(variant: str, x) -> None:
     timesteps, features = x.shape[1:]
     classes, mean, std = targets(x)
     if variant == "example1_as_written":
-        _run_as_printed(EXAMPLE1, "000 example 1", x, classes, timesteps=timesteps,
-                        features=features)
+        _run_as_printed(
+            EXAMPLE1, "000 example 1", x, classes, timesteps=timesteps, features=features
+        )
     elif variant == "example2_as_written":
-        _run_as_printed(EXAMPLE2, "000 example 2", x, classes, timesteps=timesteps,
-                        features=features)
+        _run_as_printed(
+            EXAMPLE2, "000 example 2", x, classes, timesteps=timesteps, features=features
+        )
     elif variant in ("example3_as_written", "example1", "example3"):
         names = ["classification_output", "regression_output", "std_output"]
         inputs, outputs = _three_heads(
@@ -128,9 +130,16 @@ def run(variant: str, x) -> None:
         )
         y = dict(zip(names, (classes, mean, std), strict=True))
         if variant == "example3_as_written":
-            _run_as_printed(EXAMPLE3, "000 example 3", x, y, input_layer=inputs,
-                            classification_output=outputs[0], regression_output=outputs[1],
-                            std_output=outputs[2])
+            _run_as_printed(
+                EXAMPLE3,
+                "000 example 3",
+                x,
+                y,
+                input_layer=inputs,
+                classification_output=outputs[0],
+                regression_output=outputs[1],
+                std_output=outputs[2],
+            )
             return
         metrics = {"classification_output": "accuracy"}
         if variant == "example3":
@@ -141,8 +150,11 @@ def run(variant: str, x) -> None:
             metrics["regression_output"] = custom_regression_metric
         model = keras.Model(inputs, outputs)
         model.compile(
-            loss={"classification_output": "categorical_crossentropy",
-                  "regression_output": "mse", "std_output": "mse"},
+            loss={
+                "classification_output": "categorical_crossentropy",
+                "regression_output": "mse",
+                "std_output": "mse",
+            },
             optimizer="adam",
             metrics=metrics,
         )

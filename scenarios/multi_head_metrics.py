@@ -125,8 +125,7 @@ SCENARIO = Scenario(
         "all_metrics": "the same model with mae on the regression head: every head has a metric",
         "sequential_pitfall": "three Dense layers stacked in a Sequential model: one "
         "chained output, not three heads",
-        "example1_as_written": "the article's example 1 as printed: a missing comma, "
-        "a SyntaxError",
+        "example1_as_written": "the article's example 1 as printed: a missing comma, a SyntaxError",
         "example1": "example 1 as intended: three heads (functional API), accuracy on the "
         "classifier only",
         "example2_as_written": "the article's example 2 as printed: a Sequential model "
@@ -139,8 +138,14 @@ SCENARIO = Scenario(
     kinds={
         "three_heads": "problem",
         **dict.fromkeys(
-            ("example1_as_written", "example1", "example2_as_written", "example2",
-             "example3_as_written", "example3"),
+            (
+                "example1_as_written",
+                "example1",
+                "example2_as_written",
+                "example2",
+                "example3_as_written",
+                "example3",
+            ),
             "example",
         ),
         "sequential_pitfall": "cause",

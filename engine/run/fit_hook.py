@@ -311,4 +311,3 @@ def _weighting(arguments) -> str | None:
         if value is not None and not (isinstance(value, dict) and not value):
             return name
     return None
-

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from claim_helpers import VariantRuns, assert_verdict, claim_ids
 
-from kmon.scenarios import SCENARIOS
-from kmon.scenarios import multi_head_examples, multi_head_metrics
+from kmon.engine.view.explain import explain_claims
+from kmon.scenarios import SCENARIOS, multi_head_examples, multi_head_metrics
 
 NAME = "multi_head_metrics"
 SCENARIO = SCENARIOS[NAME]
@@ -46,3 +46,12 @@ def test_every_article_example_has_a_variant():
     replayed = set(SCENARIO.replays.values())
     assert replayed == {f"000 example {n}" for n in (1, 2, 3)}
     assert {claim.variant for claim in SCENARIO.claims} <= set(SCENARIO.variants)
+
+
+def test_the_explanation_says_which_claims_this_run_confirmed_or_refuted(runs):
+    state = runs["three_heads"].state
+    explained = explain_claims(SCENARIO.claims_of("three_heads"), state)
+    assert [word for word, _, _ in explained] == ["refuted", "confirmed", "confirmed"]
+    word, text, evidence = explained[0]
+    assert text.startswith("this behavior indicates a model with three output heads")
+    assert "History logged 4 losses" in evidence and "2 accuracies" in evidence
