@@ -14,13 +14,16 @@ from kmon.scenarios import SCENARIOS
 class VariantRuns:
     """Runs each variant of a scenario once, on first use, and keeps the run."""
 
-    def __init__(self, folder, name: str) -> None:
-        self.folder, self.name = folder, name
+    def __init__(self, folder, name: str, before=None) -> None:
+        """``before(variant)``: called before a variant's run (to scale it down)."""
+        self.folder, self.name, self.before = folder, name, before
         self.runs: dict = {}
         self.seconds: dict[str, float] = {}
 
     def __getitem__(self, variant: str):
         if variant not in self.runs:
+            if self.before is not None:
+                self.before(variant)
             started = time.monotonic()
             self.runs[variant] = run_variant(self.folder, self.name, variant)
             self.seconds[variant] = time.monotonic() - started
