@@ -127,7 +127,7 @@ def alarm_raised(state: RunState, kind: str) -> ClaimResult:
             return ClaimResult(None, f"No {kind} alarm so far.")
         return ClaimResult(False, f"No {kind} alarm in {len(state.history)} epochs.")
     numbers = ", ".join(
-        f"{key} {format_value(value)}"
+        f"{key} {value if isinstance(value, int) else format_value(value)}"
         for key, value in alarm.evidence.items()
         if isinstance(value, int | float) and not isinstance(value, bool)
     )
