@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser(
         "list", parents=[scenario_folder], help="list the bundled scenarios and their variants"
     )
+    listing.add_argument(
+        "--json",
+        action="store_true",
+        help="print the scenarios, their variants and claims as JSON on stdout",
+    )
     listing.set_defaults(handler=scenarios.list_scenarios)
 
     _add_runs_commands(commands, runs_folder, mouse)

@@ -1,8 +1,14 @@
-"""Why History's loss differs from the loss you saw on the console."""
+"""Why History's loss differs from the loss you saw on the console.
+
+Its variants also replay the three code examples of ``001_1efe11d93a142f65.txt``
+(:mod:`.history_examples`); its claims are in :mod:`.history_claims`.
+"""
 
 from __future__ import annotations
 
 from .base import Scenario
+from .history_claims import CLAIMS
+from .history_examples import ARTICLE_EXAMPLES
 
 SYMPTOM = (
     "The last loss the progress bar printed, the value in model.history, the loss "
@@ -21,11 +27,15 @@ val_loss is scored the same way on held-out data."""
 LOOK_AT = (
     "The Loss tab: the noisy per-batch losses against the smooth running mean; the "
     "chart's History, val_loss and evaluate() lines; the explanation under it, "
-    "computed from this run's numbers."
+    "computed from this run's numbers. After a run, press e: the claims this run "
+    "tested, with its numbers."
 )
 
 
 def train(variant: str) -> None:
+    if variant in ARTICLE_EXAMPLES:
+        ARTICLE_EXAMPLES[variant]()
+        return
     import keras
     import numpy as np
 
@@ -61,8 +71,31 @@ SCENARIO = Scenario(
     "nor what evaluate() gives?",
     variants={
         "noisy": "dropout 0.5, class weights, batches of 16: every number differs",
+        "example1": "the article's example 1: a small regression, batches of 10, verbose=2",
+        "verbose1": "example 1 with verbose=1: the progress bar instead of one line per epoch",
+        "example2": "the article's example 2: random labels, EarlyStopping(patience=3), verbose=2",
+        "example3_as_written": "the article's example 3 as printed: class weights as an "
+        "array fail in Keras 3",
+        "example3": "example 3 as intended: the class weights as a dict {class: weight}",
+        "unweighted": "example 3 without class weights, to compare History's loss",
         "steady": "no dropout, batches of 256: the differences shrink (class weights remain)",
     },
+    kinds={
+        "noisy": "problem",
+        **dict.fromkeys(("example1", "example2", "example3_as_written", "example3"), "example"),
+        **dict.fromkeys(("verbose1", "unweighted"), "remedy"),
+        "steady": "fix",
+    },
+    replays={
+        "example1": "001 example 1",
+        "verbose1": "001 example 1",
+        "example2": "001 example 2",
+        "example3_as_written": "001 example 3",
+        "example3": "001 example 3",
+        "unweighted": "001 example 3",
+    },
+    claims=CLAIMS,
+    keras_output=frozenset(("example1", "verbose1", "example2", "example3", "unweighted")),
     explanation=EXPLANATION,
     symptom=SYMPTOM,
     look_at=LOOK_AT,

@@ -1,8 +1,14 @@
-"""Why a three-headed model logs 4 losses but only 2 accuracies."""
+"""Why a three-headed model logs 4 losses but only 2 accuracies.
+
+Its variants also replay the three code examples of ``000_4aa3bddb73fab038.txt``
+(:mod:`.multi_head_examples`); its claims are in :mod:`.multi_head_claims`.
+"""
 
 from __future__ import annotations
 
+from . import multi_head_examples
 from .base import Scenario
+from .multi_head_claims import CLAIMS
 
 SYMPTOM = (
     "An LSTM with three output heads logs loss, sentiment_loss, topic_loss and "
@@ -36,6 +42,7 @@ LOOK_AT = (
 HEADS = ("sentiment", "topic", "intensity_score")
 WEIGHTS = {"sentiment": 1.0, "topic": 0.5, "intensity_score": 2.0}
 TIMESTEPS, FEATURES, TOPICS = 12, 6, 4
+EPOCHS = 5
 
 
 def data(samples: int = 610):
@@ -64,6 +71,9 @@ def train(variant: str) -> None:
 
     keras.utils.set_random_seed(11)
     x, targets = data()
+    if variant.startswith("example"):
+        multi_head_examples.run(variant, x)
+        return
     if variant == "sequential_pitfall":
         model = keras.Sequential(
             [
@@ -101,7 +111,7 @@ def train(variant: str) -> None:
             metrics=metrics,
         )
         y = targets
-    model.fit(x, y, batch_size=32, epochs=5, validation_split=0.2)
+    model.fit(x, y, batch_size=32, epochs=EPOCHS, validation_split=0.2)
 
 
 SCENARIO = Scenario(
@@ -115,7 +125,41 @@ SCENARIO = Scenario(
         "all_metrics": "the same model with mae on the regression head: every head has a metric",
         "sequential_pitfall": "three Dense layers stacked in a Sequential model: one "
         "chained output, not three heads",
+        "example1_as_written": "the article's example 1 as printed: a missing comma, a SyntaxError",
+        "example1": "example 1 as intended: three heads (functional API), accuracy on the "
+        "classifier only",
+        "example2_as_written": "the article's example 2 as printed: a Sequential model "
+        "with a loss dict fails in fit()",
+        "example2": "example 2 as intended: three softmax heads, accuracy on each",
+        "example3_as_written": "the article's example 3 as printed: keras.backend.mean "
+        "is gone in Keras 3",
+        "example3": "example 3 as intended: the custom metric with keras.ops",
     },
+    kinds={
+        "three_heads": "problem",
+        **dict.fromkeys(
+            (
+                "example1_as_written",
+                "example1",
+                "example2_as_written",
+                "example2",
+                "example3_as_written",
+                "example3",
+            ),
+            "example",
+        ),
+        "sequential_pitfall": "cause",
+        "all_metrics": "fix",
+    },
+    replays={
+        "example1_as_written": "000 example 1",
+        "example1": "000 example 1",
+        "example2_as_written": "000 example 2",
+        "example2": "000 example 2",
+        "example3_as_written": "000 example 3",
+        "example3": "000 example 3",
+    },
+    claims=CLAIMS,
     explanation=EXPLANATION,
     symptom=SYMPTOM,
     look_at=LOOK_AT,

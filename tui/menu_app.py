@@ -153,7 +153,7 @@ class MenuApp(App[tuple | None]):
                 options.add_option(
                     Option(
                         f"[b]{scenario.title}[/b]\n[dim]{scenario.name} · "
-                        f"{', '.join(scenario.variants)}[/dim]",
+                        f"{_variants_summary(scenario)}[/dim]",
                         id=scenario.name,
                     )
                 )
@@ -214,10 +214,23 @@ class MenuApp(App[tuple | None]):
         name = options.get_option_at_index(options.highlighted).id
         pair = CompareScreen.can_compare(self.runs, name)
         if pair is None:
-            first, second, *_ = [*self.scenarios[name].variants, "another"]
+            scenario = self.scenarios[name]
+            fixes = [variant for variant, kind in scenario.kinds.items() if kind == "fix"]
+            first, second, *_ = [scenario.default_variant, *fixes, *scenario.variants, "another"]
+            if second == first:
+                second = next(iter([*scenario.variants][1:]), "another")
             self.notify(
                 f"Run two variants of {name} first (e.g. {first}, then {second}), then press c.",
                 title="Nothing to compare yet",
             )
             return
         self.push_screen(CompareScreen(*pair))
+
+
+def _variants_summary(scenario: Scenario) -> str:
+    """The variants by name while they fit on a line, else counted (with claims)."""
+    names = ", ".join(scenario.variants)
+    claims = f" · {len(scenario.claims)} claims checked" if scenario.claims else ""
+    if len(names) <= 48:
+        return names + claims
+    return f"{len(scenario.variants)} variants{claims}"

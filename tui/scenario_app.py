@@ -26,7 +26,7 @@ class ScenarioMonitorApp(MonitorApp):
         self.variant = variant
 
     def action_explain(self) -> None:
-        self.push_screen(ScenarioInfo(self.scenario, self.variant))
+        self.push_screen(ScenarioInfo(self.scenario, self.variant, self.state))
 
 
 class MenuScenarioMonitorApp(ScenarioMonitorApp):

@@ -165,7 +165,9 @@ class FitHook:
                 samples,
                 batch_size,
                 sample_weight=arguments.get("sample_weight"),
-                class_weight=arguments.get("class_weight") or None,
+                # A dict only: Keras 3 rejects anything else (an array) with its own
+                # error, which must reach the user unchanged (an array is not truthy).
+                class_weight=_class_weights(arguments.get("class_weight")),
             )
             added.append(
                 ProbeCallback(
@@ -317,6 +319,11 @@ def _head(data, count: int):
     return data[:count]
 
 
+def _class_weights(value) -> dict | None:
+    """``fit(class_weight=...)`` when it is a non-empty dict, else None."""
+    return value if isinstance(value, dict) and value else None
+
+
 def _weighting(arguments) -> str | None:
     for name in ("class_weight", "sample_weight"):
         value = arguments.get(name)
@@ -324,4 +331,3 @@ def _weighting(arguments) -> str | None:
         if value is not None and not (isinstance(value, dict) and not value):
             return name
     return None
-

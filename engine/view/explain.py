@@ -1,4 +1,6 @@
-"""Explanations computed from this run's own numbers.
+"""Explanations computed from this run's own numbers: why History's loss is what it
+is, and (:func:`explain_claims`) which of an article's claims this run confirmed or
+refuted.
 
 Each sentence states what Keras 3 does, checked against its trainers and by the
 tests in ``tests/engine/test_loss_truth.py``: the loss in ``logs`` and History is the
@@ -15,6 +17,7 @@ import math
 
 from kmon.engine.events import STEP_MEAN
 from kmon.engine.format import format_value
+from kmon.engine.view.claim_checks import check_claim
 from kmon.engine.view.run_records import EpochRecord, FitInfo
 from kmon.engine.view.state import RunState
 
@@ -85,6 +88,19 @@ def explain_latest(state: RunState) -> tuple[str, str] | None:
     model = state.segments[record.segment].model if several else None
     heading = f"Epoch {record.number}" + (f" ({model})" if model else "")
     return heading, explain_epoch(record, fit)
+
+
+def explain_claims(claims: list, state: RunState) -> list[tuple[str, str, str]]:
+    """What this run says about the claims it tests: ``(word, claim text, evidence)``
+    per claim, ``word`` "confirmed", "refuted" or "not shown yet", the evidence in
+    this run's own numbers (:mod:`.claim_checks`). ``claims``: objects with ``text``
+    and ``check`` (a bundled scenario's claims of the variant that ran)."""
+    explained = []
+    for claim in claims:
+        result = check_claim(claim.check, state)
+        word = {True: "confirmed", False: "refuted", None: "not shown yet"}[result.holds]
+        explained.append((word, claim.text, result.evidence))
+    return explained
 
 
 def _without_loss(record: EpochRecord, fit: FitInfo | None) -> str:

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         CallableTarget.for_scenario(scenario, variant),
         args,
         headless=headless,
-        quiet_keras=True,
+        quiet_keras=variant not in scenario.keras_output,
         evaluate_training_data=scenario.evaluate_training_data,
         scenario=(scenario, variant),
     )
@@ -49,7 +49,7 @@ def menu(args: argparse.Namespace) -> int:
         return open_session(
             CallableTarget.for_scenario(scenario, variant),
             args,
-            quiet_keras=True,
+            quiet_keras=variant not in scenario.keras_output,
             evaluate_training_data=scenario.evaluate_training_data,
         )
 
@@ -66,16 +66,50 @@ def menu(args: argparse.Namespace) -> int:
 
 
 def list_scenarios(args: argparse.Namespace) -> int:
-    """`kmon list`: each scenario, its question and its variants."""
+    """`kmon list`: each scenario, its question and its variants; with ``--json``,
+    the scenarios, their variants and claims as JSON (docs/scenarios.md)."""
     from kmon.engine.format import printable
 
+    offered = offered_scenarios(args)
+    if getattr(args, "json", False):
+        import json
+
+        print(json.dumps([scenario_record(scenario) for scenario in offered.values()], indent=2))
+        return 0
     # A user scenario's texts come from its file (--from DIR): printed as text only.
-    for scenario in offered_scenarios(args).values():
+    for scenario in offered.values():
         print(f"{printable(scenario.name)}: {printable(scenario.title)}")
         print(f"    {printable(scenario.question)}")
         for variant, description in scenario.variants.items():
             print(f"    --variant {printable(variant)}: {printable(description)}")
+        if scenario.claims:
+            print(f"    {len(scenario.claims)} claims checked (kmon list --json)")
     return 0
+
+
+def scenario_record(scenario) -> dict:
+    """One scenario as ``kmon list --json`` prints it."""
+    return {
+        "name": scenario.name,
+        "title": scenario.title,
+        "variants": [
+            {
+                "name": name,
+                "description": description,
+                "replays": scenario.replays.get(name),
+            }
+            for name, description in scenario.variants.items()
+        ],
+        "claims": [
+            {
+                "text": claim.text,
+                "source": claim.source,
+                "variant": claim.variant,
+                "verdict": claim.verdict,
+            }
+            for claim in scenario.claims
+        ],
+    }
 
 
 def offered_scenarios(args: argparse.Namespace) -> dict:

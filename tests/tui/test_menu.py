@@ -132,3 +132,36 @@ async def test_the_runs_tab_lists_the_runs_and_enter_returns_one_to_open(tmp_pat
         assert str(table.get_cell(str(runs_dir / "recorded.jsonl"), "run")) == "recorded"
         await pilot.press("enter")
     assert app.return_value == ("replay", [runs_dir / "recorded.jsonl"])
+
+
+async def test_variant_picker_groups_the_variants_by_kind():
+    app = MenuApp(SCENARIOS, preloader=NotLoading())
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.press(*["down"] * 2, "enter")  # lstm_constant_predictions
+        assert isinstance(app.screen, VariantPicker)
+        options = app.screen.query_one("#variants")
+        rows = [options.get_option_at_index(i) for i in range(options.option_count)]
+        headings = [str(row.prompt) for row in rows if row.disabled]
+        assert headings == [
+            "[b]The problem[/b]",
+            "[b]The article's examples[/b]",
+            "[b]Its remedies[/b]",
+            "[b]Other causes it names[/b]",
+            "[b]Fixes[/b]",
+        ]
+        # The cursor starts on the first variant, not on a heading.
+        assert options.highlighted == 1 and rows[1].id == "broken"
+        assert "(002 example 1)" in str(rows[3].prompt)
+        await pilot.press("enter")
+    assert app.return_value == ("lstm_constant_predictions", "broken")
+
+
+async def test_info_pane_lists_the_claims_with_their_verdicts():
+    app = MenuApp(SCENARIOS, preloader=NotLoading())
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.press(*["down"] * 2)
+        info = text_of(app, "#scenario-text")
+        assert "The article's claims, checked by running them" in info
+        assert "002_c5209398e32580e6.txt" in info
+        assert "ReLU or variations like LeakyReLU" in info and "does not hold" in info
+        assert "(variant relu)" in info
