@@ -6,7 +6,6 @@ where they always were.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,8 @@ from kmon.engine.events import (
     Event,
     InvalidEvent,
     UnknownEventType,
-    event_from_dict,
 )
+from kmon.engine.log.fast_decode import decode_line
 from kmon.engine.log.run_files import default_log_path  # noqa: F401
 
 # The writer lives in its own module; it is imported from here as it always was.
@@ -182,14 +181,13 @@ class EventLogReader:
     def _parse(self, lines: list[bytes], events: list[Event]) -> None:
         first = self._lines + 1
         self._lines += len(lines)
-        append, loads, report = events.append, json.loads, self.report
+        append, decode, report = events.append, decode_line, self.report
         for index, raw in enumerate(lines):
             if len(raw) > MAX_LINE_BYTES:
                 self._skip_long_line(first + index)
                 continue
             try:
-                data = loads(raw)
-                event = event_from_dict(data)
+                event, version = decode(raw)
             except InvalidEvent as exc:
                 counts = report.invalid_events
                 counts[exc.type] = counts.get(exc.type, 0) + 1
@@ -203,7 +201,7 @@ class EventLogReader:
                     report.note(first + index, "not a kmon event")
             else:
                 append(event)
-                if data.get("v", SCHEMA_VERSION) != SCHEMA_VERSION:
+                if version != SCHEMA_VERSION:
                     report.newer_schema += 1
 
     def _skip_long_line(self, line: int) -> None:

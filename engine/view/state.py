@@ -34,6 +34,7 @@ from kmon.engine.events import (
 )
 from kmon.engine.phases import BETWEEN_FITS, FINISHED, RUNNING_SCRIPT, STARTING, TRAINING
 from kmon.engine.series import BucketSeries, MetricSeries, SmoothedSeries
+from kmon.engine.view.batch_fold import fold_batches
 from kmon.engine.view.head_board import HeadBoard
 from kmon.engine.view.model_segments import ModelSegment, ModelSegments
 from kmon.engine.view.pace import Pace
@@ -151,8 +152,14 @@ class RunState(RunProgress):
     # -- folding ---------------------------------------------------------------
 
     def apply_all(self, events: list[Event]) -> None:
-        for event in events:
-            self.apply(event)
+        index, count = 0, len(events)
+        while index < count:
+            if events[index].type == "batch":
+                # A replay's drains are mostly batches: fold each run of them at once.
+                index = fold_batches(self, events, index)
+            else:
+                self.apply(events[index])
+                index += 1
 
     def apply(self, event: Event) -> None:
         self.version += 1

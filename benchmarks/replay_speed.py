@@ -1,0 +1,192 @@
+"""Replay speed: how fast a long event log is read, folded and on screen.
+
+On a 1,000,000-batch log (190 MiB, written as ``startup.py`` writes it), in this
+process, with the decoder kmon uses now beside the one it used before (``json``
+plus the validating reader, ``--old``-style: the same code with the typed batch
+path switched off):
+
+- the decoders alone: MB/s of ``json.loads``, ``orjson.loads`` and msgspec over
+  every line (dicts, not kept), and of kmon's reader (``decode_line``: typed
+  batch structs, validated events);
+- the whole log read and folded into a :class:`RunState` (no UI);
+- the whole log on screen: a real ``MonitorApp`` (headless, 120x40) replaying the
+  log with ``LogFileSource``, from the app's start to the frame that shows it
+  finished; goal <= 1.5 s (the first frame of the real command, spawn included,
+  is ``startup.py``'s figure: goal <= 0.5 s);
+- ``kmon compare`` of 4 such logs: loading them into the compare model; goal <= 4 s.
+
+    python benchmarks/replay_speed.py           # 1,000,000 batches
+    python benchmarks/replay_speed.py --quick   # 100,000 batches
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import msgspec
+import orjson
+from _common import header, ratio_line
+from _monitor import BenchmarkMonitor
+from startup import write_log
+
+from kmon.engine.events import event_from_dict
+from kmon.engine.log import eventlog
+from kmon.engine.log.fast_decode import decode_line
+from kmon.engine.log.sources import LogFileSource
+from kmon.engine.view.state import RunState
+
+ON_SCREEN_GOAL = 1.5
+COMPARE_GOAL = 4.0
+SIZE = (120, 40)
+
+
+def validated_json_line(raw: bytes):
+    """The reader's path before msgspec: json.loads, then the schema's check."""
+    data = json.loads(raw)
+    return event_from_dict(data), data.get("v", 1)
+
+
+@contextmanager
+def decoder(old: bool):
+    """kmon's reader with the old (json) or the new (msgspec) decoding."""
+    saved = eventlog.decode_line
+    eventlog.decode_line = validated_json_line if old else decode_line
+    try:
+        yield
+    finally:
+        eventlog.decode_line = saved
+
+
+def decoder_speeds(path: Path) -> dict[str, float]:
+    """MB/s of each decoder over every line of the log."""
+    data = path.read_bytes()
+    lines = [line for line in data.split(b"\n") if line]
+    megabytes = len(data) / 1e6
+    speeds = {}
+    for name, loads in (
+        ("json", json.loads),
+        ("orjson", orjson.loads),
+        ("msgspec", msgspec.json.Decoder().decode),
+        ("json + schema (kmon before)", validated_json_line),
+        ("kmon reader (msgspec, typed batch)", decode_line),
+    ):
+        started = time.perf_counter()
+        for line in lines:
+            loads(line)
+        speeds[name] = megabytes / (time.perf_counter() - started)
+    return speeds
+
+
+def read_and_fold(path: Path) -> float:
+    """Seconds to read the whole log in 4 MiB chunks and fold it (no UI)."""
+    started = time.perf_counter()
+    reader = eventlog.EventLogReader(path)
+    state = RunState()
+    while True:
+        events = reader.read_new(4 << 20)
+        if not events:
+            break
+        state.apply_all(events)
+    state.apply_all(reader.read_all())
+    return time.perf_counter() - started
+
+
+class TimedMonitor(BenchmarkMonitor):
+    """The monitor, noting when it first drew the run finished."""
+
+    def __init__(self, source) -> None:
+        super().__init__(source)
+        self.started = time.perf_counter()
+        self.done_at: float | None = None
+
+    def _redraw(self) -> None:
+        super()._redraw()
+        if self.done_at is None and self.state.finished and not self.source.running:
+            self.done_at = time.perf_counter()
+            self.call_after_refresh(self.exit, "done")
+
+
+def on_screen(path: Path) -> float:
+    """Seconds from a replaying monitor's start to its frame of the finished run."""
+
+    async def run() -> float:
+        source = LogFileSource(path)
+        source.has_events()
+        app = TimedMonitor(source)
+        async with app.run_test(size=SIZE) as pilot:
+            while app.done_at is None:
+                await pilot.pause(0.05)
+        return app.done_at - app.started
+
+    return asyncio.run(run())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a 100,000-batch log")
+    parser.add_argument("--batches", type=int, default=1_000_000)
+    parser.add_argument("--log", type=Path, help="an existing log to use instead")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batches = 100_000
+    header("replay speed")
+    with tempfile.TemporaryDirectory(prefix="kmon-bench-") as tmp:
+        path = args.log or Path(tmp) / "big.jsonl"
+        if args.log is None:
+            write_log(path, args.batches)
+        print(f"log: {path.stat().st_size / 2**20:.0f} MiB")
+        for name, speed in decoder_speeds(path).items():
+            print(f"decoder {name}: {speed:.0f} MB/s")
+        gc.collect()
+        figures = {}
+        for old in (True, False):
+            label = "before (json)" if old else "now (msgspec)"
+            with decoder(old):
+                fold = read_and_fold(path)
+                gc.collect()
+                screen = on_screen(path)
+                gc.collect()
+            figures[old] = screen
+            print(f"{label}: read and folded in {fold:.2f}s · whole log on screen {screen:.2f}s")
+        print(
+            ratio_line(
+                "replay_on_screen/goal",
+                figures[False] / ON_SCREEN_GOAL,
+                1.0,
+                f"goal <= {ON_SCREEN_GOAL:g} s; before: {figures[True]:.2f} s",
+            )
+        )
+        compare = compare_seconds(path)
+        if compare is not None:
+            print(
+                ratio_line(
+                    "compare_4_logs/goal",
+                    compare / COMPARE_GOAL,
+                    1.0,
+                    f"goal <= {COMPARE_GOAL:g} s, 4 logs of {args.batches:,} batches",
+                )
+            )
+    return 0
+
+
+def compare_seconds(path: Path) -> float | None:
+    """Seconds to load 4 copies of the log into the compare model."""
+    try:
+        from kmon.engine.view.compare import load_runs
+    except ImportError:
+        return None
+    started = time.perf_counter()
+    load_runs([str(path)] * 4)
+    return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    sys.exit(main())
