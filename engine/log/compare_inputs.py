@@ -46,7 +46,8 @@ def resolve(name: str, runs_dir: str | os.PathLike | None) -> Path:
     path = Path(name)
     if path.exists():
         return path
-    if runs_dir is None:
+    if runs_dir is None or "/" in name or os.sep in name:
+        # A path (a run id has no folder in it), and find_run globs the name.
         raise RunNotFound(f"no such file or folder: {name}")
     try:
         return find_run(runs_dir, name).path
