@@ -165,26 +165,25 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         compare = compare_seconds(path)
-        if compare is not None:
-            print(
-                ratio_line(
-                    "compare_4_logs/goal",
-                    compare / COMPARE_GOAL,
-                    1.0,
-                    f"goal <= {COMPARE_GOAL:g} s, 4 logs of {args.batches:,} batches",
-                )
+        print(
+            ratio_line(
+                "compare_4_logs/goal",
+                compare / COMPARE_GOAL,
+                1.0,
+                f"goal <= {COMPARE_GOAL:g} s, 4 logs of {args.batches:,} batches",
             )
+        )
     return 0
 
 
-def compare_seconds(path: Path) -> float | None:
-    """Seconds to load 4 copies of the log into the compare model."""
-    try:
-        from kmon.engine.view.compare import load_runs
-    except ImportError:
-        return None
+def compare_seconds(path: Path) -> float:
+    """Seconds to read 4 copies of the log and fold them into the compare model."""
+    from kmon.engine.log.compare_inputs import load_inputs
+    from kmon.engine.view.compare import Comparison
+
     started = time.perf_counter()
-    load_runs([str(path)] * 4)
+    runs, _ = load_inputs([str(path)] * 4)
+    Comparison([(run.name, run.kind, run.events) for run in runs])
     return time.perf_counter() - started
 
 
