@@ -16,7 +16,13 @@ from kmon.engine.events import (
     InvalidEvent,
     UnknownEventType,
 )
-from kmon.engine.log.fast_decode import decode_line
+from kmon.engine.log.fast_decode import (
+    BATCH_PREFIX,
+    STRUCT_ERRORS,
+    BatchRun,
+    decode_line,
+    decode_struct,
+)
 from kmon.engine.log.run_files import default_log_path  # noqa: F401
 
 # The writer lives in its own module; it is imported from here as it always was.
@@ -119,10 +125,18 @@ class EventLogReader:
     newer kmon) are skipped and counted in :attr:`report`. An incomplete last line
     is held back: the writer may still be finishing it. Call :meth:`read_new` again
     to get what was added since.
+
+    Args:
+        path: the log.
+        batch_runs: hand out each run of consecutive batch lines as one
+            :class:`~kmon.engine.log.fast_decode.BatchRun` (for a reader that only
+            folds them, such as a replay: it skips making a ``Batch`` per line);
+            False: one ``Batch`` event per line.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *, batch_runs: bool = False) -> None:
         self.path = Path(path)
+        self._batch_runs = batch_runs
         self.report = LogReadReport()
         self._offset = 0
         self._partial = b""
@@ -182,10 +196,26 @@ class EventLogReader:
         first = self._lines + 1
         self._lines += len(lines)
         append, decode, report = events.append, decode_line, self.report
+        runs = self._batch_runs
+        # A run read in an earlier chunk goes on.
+        run = events[-1].lines if runs and events and isinstance(events[-1], BatchRun) else None
         for index, raw in enumerate(lines):
             if len(raw) > MAX_LINE_BYTES:
                 self._skip_long_line(first + index)
                 continue
+            if runs and raw.startswith(BATCH_PREFIX):
+                # fast_decode.decode_batch_line, inline: this runs for every batch.
+                try:
+                    line = decode_struct(raw)
+                except STRUCT_ERRORS:
+                    line = None
+                if line is not None and line.v == SCHEMA_VERSION:
+                    if run is None:
+                        run = []
+                        append(BatchRun(run))
+                    run.append(line)
+                    continue
+            run = None  # whatever this line is, the run before it ends here
             try:
                 event, version = decode(raw)
             except InvalidEvent as exc:

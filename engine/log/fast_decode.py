@@ -55,17 +55,37 @@ class BatchLine(msgspec.Struct, gc=False):
 _batch_decoder = msgspec.json.Decoder(BatchLine)
 _any_decoder = msgspec.json.Decoder()
 _MSGSPEC_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
+#: The typed path without a call around it, for a reader's loop:
+#: ``decode_struct(raw)`` raises one of ``STRUCT_ERRORS`` where
+#: :func:`decode_batch_line` returns None, and its ``v`` is still to check.
+decode_struct = _batch_decoder.decode
+STRUCT_ERRORS = _MSGSPEC_ERRORS
 
 
-def decode_batch(raw: bytes) -> Batch | None:
-    """A batch line through the typed path; None when that path refuses it (then
-    :func:`decode_line` decides what it is, with the schema's words)."""
+def decode_batch_line(raw: bytes) -> BatchLine | None:
+    """A batch line through the typed path, as the struct; None when that path
+    refuses it (then :func:`decode_line` decides what it is, with the schema's
+    words)."""
     try:
         line = _batch_decoder.decode(raw)
     except _MSGSPEC_ERRORS:
         return None
     if line.v != SCHEMA_VERSION:
         return None  # counted as a newer schema's by the validated path
+    return line
+
+
+def decode_batch(raw: bytes) -> Batch | None:
+    """A batch line through the typed path, as a :class:`Batch`; None when that
+    path refuses it."""
+    line = decode_batch_line(raw)
+    if line is None:
+        return None
+    return as_batch(line)
+
+
+def as_batch(line: BatchLine) -> Batch:
+    """The :class:`Batch` event a decoded batch line is."""
     return Batch(
         t=line.t,
         fit=line.fit,
@@ -76,6 +96,36 @@ def decode_batch(raw: bytes) -> Batch | None:
         values=line.values,
         span=line.span,
     )
+
+
+class BatchRun:
+    """Consecutive batch lines of a log, kept as decoded (:class:`BatchLine`
+    structs, which have a :class:`Batch`'s attributes): what a reader in batch-run
+    mode hands out instead of one :class:`Batch` per line. It is no event of the
+    log: :class:`~kmon.engine.view.state.RunState` folds it at once (``type``
+    "batch_run"), and :meth:`events` gives the batch events it stands for.
+
+    Making a :class:`Batch` per line costs more than decoding the line: a replay
+    of a million batches needs none of them.
+    """
+
+    __slots__ = ("lines",)
+    type = "batch_run"
+
+    def __init__(self, lines: list[BatchLine]) -> None:
+        self.lines = lines
+
+    @property
+    def t(self) -> float:
+        """The last batch's time."""
+        return self.lines[-1].t
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def events(self) -> list[Batch]:
+        """The batch events, one per line."""
+        return [as_batch(line) for line in self.lines]
 
 
 def loads(raw: bytes) -> Any:

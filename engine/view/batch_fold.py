@@ -83,3 +83,83 @@ def fold_batches(state: Any, events: Sequence[Event], start: int) -> int:
         add_smoothed(value)
     state.unrecovered_batches += unrecovered
     return end
+
+
+#: Runs shorter than this fold batch by batch (:func:`fold_batches`).
+RUN_AT_ONCE = 128
+
+
+def fold_batch_run(state: Any, run: Any) -> None:
+    """Fold a reader's run of batch lines (a
+    :class:`~kmon.engine.log.fast_decode.BatchRun`) into ``state``: the same state
+    as ``state.apply`` of each batch event, column by column.
+
+    Only the newest few batches move the pace window, and a run in one epoch moves
+    the step counters by its largest step; what else a batch changes is a sum, a
+    minimum or a maximum over the run. Anything less usual (a run across epochs, a
+    model without a loss) folds batch by batch.
+    """
+    lines = run.lines
+    if len(lines) < RUN_AT_ONCE or not _fold_columns(state, lines):
+        fold_batches(state, lines, 0)
+
+
+def _fold_columns(state: Any, lines: list) -> bool:
+    """The column-wise fold; False, with ``state`` untouched, where it does not
+    apply."""
+    count = len(lines)
+    first = lines[0]
+    fit, epoch = first.fit, first.epoch
+    if [line.fit for line in lines].count(fit) != count:
+        return False
+    if [line.epoch for line in lines].count(epoch) != count:
+        return False
+    logs = [line.logs for line in lines]
+    losses = [entry.get("loss") for entry in logs]
+    if None in losses:
+        return False  # a model without a loss keeps its metrics' series instead
+    latest = max([line.t for line in lines])
+    if state.last_t is None or latest > state.last_t:
+        state.last_t = latest
+    sizes = [line.size for line in lines]
+    if state.heads is not None:
+        # The fit is checked there: batches of another fit leave a board alone.
+        state.heads.apply_batches(lines, logs, sizes)
+    # The step counters up to the pace window's batches, then those one by one.
+    window = state._pace.window
+    tail = count - window.maxlen if window.maxlen is not None else 0
+    if tail > 0:
+        top = max(line.step for line in lines[:tail])
+        if state.fit == fit and state.epoch == epoch and state.step is not None:
+            if top > state.step:
+                state.total_steps += top - state.step
+                state.step = top
+        else:
+            state.total_steps += top + 1
+            state.step = top
+        state.fit, state.epoch = fit, epoch
+    paused = state._pace.paused
+    step, total_steps = state.step, state.total_steps
+    for line in lines[max(tail, 0) :]:
+        if state.fit == line.fit and state.epoch == line.epoch and step is not None:
+            advanced = line.step - step if line.step > step else 0
+        else:
+            advanced = line.step + 1
+        state.fit, state.epoch = line.fit, line.epoch
+        if step is None or advanced > 0:
+            step = line.step
+        total_steps += advanced
+        window.append((line.t - paused, total_steps))
+    state.step, state.total_steps = step, total_steps
+    state.version += count
+    state.batches += count
+    state.last_batch_logs = logs[-1]
+    state.batch_loss.extend(list(map(float, losses)))
+    recovered = [line.values for line in lines]
+    values = [entry.get("loss") if entry else None for entry in recovered]
+    state._epoch_losses.add_all(values, sizes, [line.span for line in lines])
+    found = [value for value in values if value is not None]
+    state.batch_values.extend(found)
+    state.batch_ema.add_all(found)
+    state.unrecovered_batches += count - len(found)
+    return True
