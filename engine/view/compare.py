@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from kmon.engine.events import Alarm, Event, FitStart
 from kmon.engine.format import format_duration, format_value, ordered_keys, printable
@@ -236,21 +237,81 @@ class Comparison:
         return "\n".join(lines)
 
 
+class RunFolder:
+    """Folds one run of a compare as its events come, a chunk at a time: what
+    the compare keeps of a run is bounded (its state, its fits and epochs), never
+    its events.
+
+    Args:
+        index: the run's place in the compare.
+        name: as given.
+        kind: what it was read from.
+    """
+
+    def __init__(self, index: int, name: str, kind: str) -> None:
+        self.run = ComparedRun(index, name, kind, RunState())
+        self.seen = False
+        """Any event came."""
+        self.trained = False
+        """An epoch or a batch came: the input is a run."""
+        self._alarms_seen: set[str] = set()
+
+    def add(self, events: Sequence[Event]) -> None:
+        """Fold the next events (and runs of batch lines, type "batch_run")."""
+        run = self.run
+        run.state.apply_all(list(events))
+        for event in events:
+            self.seen = True
+            kind = event.type
+            if kind in ("batch", "batch_run"):
+                self.trained = True
+            elif kind == "fit_start":
+                run.fit_starts.append(event)  # type: ignore[arg-type]
+            elif kind == "epoch_end":
+                self.trained = True
+                run.epoch_times.append(event.t)
+            elif kind == "alarm":
+                alarm: Alarm = event  # type: ignore[assignment]
+                if alarm.state == "raised" and alarm.severity != "info":
+                    what = alarm.kind + (f" ({alarm.subject})" if alarm.subject else "")
+                    if what not in self._alarms_seen:
+                        self._alarms_seen.add(what)
+                        run.alarms.append(what)
+
+
+def fold_runs(inputs: Sequence[Any]) -> tuple[Comparison, list[str]]:
+    """A comparison of runs whose events come in chunks, each folded as it comes.
+
+    Args:
+        inputs: per input, in the order given, something with ``name``, ``kind``
+            and ``chunks`` (an iterable of event lists:
+            :class:`~kmon.engine.log.compare_inputs.OpenedRun`), or a line saying
+            why it could not be opened.
+
+    Returns:
+        The comparison, and one line per input that is not a run, in their order:
+        those given, and each input that held no epoch and no batch.
+    """
+    folded: list[ComparedRun] = []
+    problems: list[str] = []
+    for item in inputs:
+        if isinstance(item, str):
+            problems.append(item)
+            continue
+        folder = RunFolder(len(folded), item.name, item.kind)
+        for chunk in item.chunks:
+            folder.add(chunk)
+        if folder.trained:
+            folded.append(folder.run)
+        else:
+            why = "not a run: no epochs or batches" if folder.seen else "not a kmon event log"
+            problems.append(f"{item.name}: {why}")
+    comparison = Comparison([])
+    comparison.runs = folded
+    return comparison, problems
+
+
 def _fold(index: int, name: str, kind: str, events: list[Event]) -> ComparedRun:
-    state = RunState()
-    state.apply_all(events)
-    run = ComparedRun(index, name, kind, state)
-    seen: set[str] = set()
-    for event in events:
-        if event.type == "fit_start":
-            run.fit_starts.append(event)  # type: ignore[arg-type]
-        elif event.type == "epoch_end":
-            run.epoch_times.append(event.t)
-        elif event.type == "alarm":
-            alarm: Alarm = event  # type: ignore[assignment]
-            if alarm.state == "raised" and alarm.severity != "info":
-                what = alarm.kind + (f" ({alarm.subject})" if alarm.subject else "")
-                if what not in seen:
-                    seen.add(what)
-                    run.alarms.append(what)
-    return run
+    folder = RunFolder(index, name, kind)
+    folder.add(events)
+    return folder.run

@@ -14,17 +14,17 @@ def compare(args: argparse.Namespace) -> int:
     the compare screen, or print the runs' table when headless. At least one run
     must remain: with none, exit 2."""
     from kmon.engine.format import printable
-    from kmon.engine.log.compare_inputs import MAX_RUNS, load_inputs
-    from kmon.engine.view.compare import Comparison
+    from kmon.engine.log.compare_inputs import MAX_RUNS, open_inputs
+    from kmon.engine.view.compare import fold_runs
 
     if len(args.runs) > MAX_RUNS:
         raise UserError(f"compare takes at most {MAX_RUNS} runs, not {len(args.runs)}")
-    loaded, problems = load_inputs(args.runs, args.runs_dir)
+    # Each log is folded while it is read: its events are never all in memory.
+    comparison, problems = fold_runs(open_inputs(args.runs, args.runs_dir))
     for problem in problems:
         print(f"{PROG}: {printable(problem)}", file=sys.stderr)
-    if not loaded:
+    if not comparison.runs:
         raise UserError("no runs to compare")
-    comparison = Comparison([(run.name, run.kind, run.events) for run in loaded])
     if args.headless or not has_terminal():
         print(comparison.report())
         return 0

@@ -18,8 +18,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 
 from kmon.engine.format import printable
-from kmon.engine.log.compare_inputs import load_inputs
-from kmon.engine.view.compare import EPOCH, X_AXES, Comparison
+from kmon.engine.log.compare_inputs import open_inputs
+from kmon.engine.view.compare import EPOCH, X_AXES, Comparison, fold_runs
 
 from ..widgets.compare_chart import CompareChart
 
@@ -43,9 +43,8 @@ def load_comparison(
 ) -> tuple[Comparison, list[str]]:
     """The runs read and folded, and one line per input that is not a run."""
     names = [str(run.log_path if isinstance(run, FinishedRun) else run) for run in runs]
-    loaded, problems = load_inputs(names, runs_dir)
-    comparison = Comparison([(run.name, run.kind, run.events) for run in loaded])
-    return comparison, problems
+    # Each log is folded while it is read: its events are never all in memory.
+    return fold_runs(open_inputs(names, runs_dir))
 
 
 class CompareScreen(Screen[None]):
