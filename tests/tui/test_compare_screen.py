@@ -53,3 +53,26 @@ async def test_runs_with_different_heads_share_the_total_loss():
         assert screen.comparison.shared() == ["loss", "val_loss"]
         text = str(screen.query_one("#alarms-0").render())
         assert "three_heads.py" in text and "2 epochs" in text
+
+
+async def test_inputs_without_runs_show_an_empty_table_that_says_where_it_looked(tmp_path):
+    (tmp_path / "empty").mkdir()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("no events here\n")
+    screen = CompareScreen(str(tmp_path / "empty"), str(notes), runs_dir=tmp_path)
+    app = CompareApp(screen.comparison)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        await app.push_screen(screen)
+        await pilot.pause()
+        table = screen.query_one(DataTable)
+        assert table.row_count == 0 and table.columns
+        caption = str(screen.query_one("#compare-caption").render())
+        assert caption.startswith("no runs to compare: ")
+        assert f"no TensorBoard event files in {tmp_path / 'empty'}" in caption
+        assert "notes.txt: not a kmon event log" in caption
+
+
+def test_the_compare_screen_of_two_recorded_runs(snap_compare):
+    """Two recorded runs overlaid (loss per epoch), their table and their fits."""
+    assert snap_compare(_app("two_fits.jsonl", "three_heads.jsonl"), terminal_size=(120, 36))

@@ -126,6 +126,9 @@ class CompareScreen(Screen[None]):
         chart.show(comparison, key, axis=self.axis, log_y=self.log_y, batches=self.batches)
         lacking = comparison.lacking()
         notes = [chart.caption] if chart.caption else []
+        if not comparison.runs:
+            # An empty table, and where each input was looked for.
+            notes = ["no runs to compare: " + ("; ".join(self.problems) or "none given")]
         shared = comparison.shared()
         if lacking:
             notes.append("shared: " + (", ".join(shared) or "none"))
