@@ -15,6 +15,7 @@ from typing import Any
 
 from kmon.engine.events import Alarm, Event, FitStart
 from kmon.engine.format import format_duration, format_value, ordered_keys, printable
+from kmon.engine.view.batch_track import BatchTrack
 from kmon.engine.view.state import RunState
 
 #: One colour per run, by its place in the compare (plotext's names).
@@ -44,6 +45,8 @@ class ComparedRun:
     """When each epoch of ``state.history`` ended (``t`` of its ``epoch_end``)."""
     alarms: list[str] = field(default_factory=list)
     """Alarms raised (kind, and subject where there is one), in order, once each."""
+    track: BatchTrack = field(default_factory=BatchTrack)
+    """Its batches over all its models, with their times (the per-batch view)."""
 
     @property
     def colour(self) -> str:
@@ -116,27 +119,24 @@ class ComparedRun:
             points.append((x, float(value)))
         return points
 
-    def batch_points(self, key: str) -> tuple[list[tuple[float, float]], str] | None:
-        """Per-batch ``key`` of the run's last model, as (batch number, mean of the
-        batches in each bucket), and what the values are: the batches' own values
-        where kmon recovered every one, else Keras's running means. None when the
-        run has no batches of ``key``."""
-        state = self.state
-        if key == "loss" and state.batch_loss.points:
-            if state.batch_values.points and not state.unrecovered_batches:
-                series, what = state.batch_values, "each batch's own value (recovered)"
-            else:
-                series, what = state.batch_loss, "running mean (batch values not recoverable)"
-        elif key in state.metric_series:
-            metric = state.metric_series[key]
-            if metric.values.points == metric.running.points:
-                series, what = metric.values, "each batch's own value (recovered)"
-            else:
-                series, what = metric.running, "running mean (batch values not recoverable)"
-        else:
+    def batch_points(self, key: str, axis: str = STEP) -> tuple[list[tuple[float, float]], str] | None:
+        """Per-batch ``key`` over all the run's models, as (x, mean of the batches
+        in each bucket), and what the values are: the batches' own values where
+        kmon recovered every one, else Keras's running means. x is the run's batch
+        number on the epoch and step axes, else the time of the bucket's first
+        batch. None when the run has no batches of ``key`` (or no times, on a time
+        axis)."""
+        if axis in (WALL, SINCE_START) and not self.timed:
             return None
-        points = [(float(bucket.first_index + 1), bucket.mean) for bucket in series.buckets]
-        return (points, what) if points else None
+        x_axis = {WALL: "wall", SINCE_START: "since start"}.get(axis, "batch")
+        found = self.track.points(key, self.state.started, x_axis)
+        if found is None:
+            return None
+        points, own = found
+        what = "each batch's own value (recovered)" if own else (
+            "running mean (batch values not recoverable)"
+        )
+        return points, what
 
     def fit_settings(self) -> str:
         """The fits' settings from their ``fit_start``, one phrase each."""
@@ -263,8 +263,12 @@ class RunFolder:
         for event in events:
             self.seen = True
             kind = event.type
-            if kind in ("batch", "batch_run"):
+            if kind == "batch_run":
                 self.trained = True
+                run.track.add(event.lines)  # type: ignore[attr-defined]
+            elif kind == "batch":
+                self.trained = True
+                run.track.add([event])
             elif kind == "fit_start":
                 run.fit_starts.append(event)  # type: ignore[arg-type]
             elif kind == "epoch_end":

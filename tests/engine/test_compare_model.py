@@ -7,9 +7,17 @@ import shutil
 
 from locations import DATA
 
-from kmon.engine.log.compare_inputs import load_inputs
+from kmon.engine.log.compare_inputs import load_inputs, open_inputs
 from kmon.engine.log.eventlog import read_events
-from kmon.engine.view.compare import EPOCH, PALETTE, SINCE_START, STEP, WALL, Comparison
+from kmon.engine.view.compare import (
+    EPOCH,
+    PALETTE,
+    SINCE_START,
+    STEP,
+    WALL,
+    Comparison,
+    fold_runs,
+)
 
 
 def _comparison(*names: str) -> Comparison:
@@ -103,3 +111,38 @@ def test_inputs_that_are_not_runs_get_one_line_each(tmp_path):
     shutil.copy(DATA / "failed.jsonl", tmp_path / "runs" / "20261203-abc.jsonl")
     runs, problems = load_inputs(["20261203-abc"], tmp_path / "runs")
     assert problems == [] and runs[0].path.name == "20261203-abc.jsonl"
+
+
+def test_batch_points_cover_every_model_of_a_run_on_any_x_axis(tmp_path, stream):
+    """Two models in one log: the per-batch view has both, numbered by the run's
+    batch, or at their times; a folded log gives what its events give."""
+    stream.tick = 0.5
+    stream.run_start("two_models.py")
+    for model in ("first", "second"):
+        stream.fit_start(epochs=1, steps=300, model=model, model_index=len(model))
+        stream.epoch([1.0 + step % 3 for step in range(300)], size=4).fit_end()
+    path = stream.run_end().write(tmp_path / "two_models.jsonl")
+    batches = [event for event in stream.events if event.type == "batch"]
+    comparison, problems = fold_runs(open_inputs([str(path)]))
+    assert problems == []
+    run = comparison.runs[0]
+    assert len(run.state.segments) == 2 and run.state.batch_values.points == 300
+    points, what = run.batch_points("loss", STEP)
+    assert what == "each batch's own value (recovered)"
+    assert [x for x, _ in points] == [1.0 + 2 * n for n in range(300)]  # 600 in 300 buckets
+    assert points[0][1] == (batches[0].values["loss"] + batches[1].values["loss"]) / 2
+    wall = run.batch_points("loss", WALL)[0]
+    assert [x for x, _ in wall] == [batches[2 * n].t for n in range(300)]
+    since = run.batch_points("loss", SINCE_START)[0]
+    assert since[0][0] == batches[0].t - stream.events[0].t > 0
+    same = Comparison([("x", "kmon log", read_events(path)[0])]).runs[0]
+    assert same.batch_points("loss", WALL) == run.batch_points("loss", WALL)
+
+
+def test_a_key_some_batches_lack_is_not_drawn_per_batch(stream):
+    stream.run_start("x.py").fit_start(epochs=1, steps=3).epoch_start()
+    stream.batch({"loss": 1.0, "acc": 0.5}).batch({"loss": 0.9}).epoch_end()
+    run = Comparison([("x", "kmon log", stream.run_end().events)]).runs[0]
+    assert run.batch_points("acc") is None
+    points, what = run.batch_points("loss")
+    assert points == [(1.0, 1.0), (2.0, 0.9)] and what.startswith("running mean")

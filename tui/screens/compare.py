@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Footer, Label, Static
 
 from kmon.engine.format import printable
 from kmon.engine.log.compare_inputs import open_inputs
-from kmon.engine.view.compare import EPOCH, X_AXES, Comparison, fold_runs
+from kmon.engine.view.compare import EPOCH, STEP, X_AXES, Comparison, fold_runs
 
 from ..widgets.compare_chart import CompareChart
 
@@ -119,7 +119,7 @@ class CompareScreen(Screen[None]):
         comparison, key = self.comparison, self.key
         self.query_one("#compare-title", Label).update(
             f"Compare {len(comparison.runs)} runs · metric {key} (m) · x: "
-            f"{'batch' if self.batches else self.axis} (x) · y: "
+            f"{self._x_name()} (x) · y: "
             f"{'log' if self.log_y else 'linear'} (g) · {'batches' if self.batches else 'epochs'} (b)"
         )
         chart = self.query_one(CompareChart)
@@ -140,6 +140,12 @@ class CompareScreen(Screen[None]):
         table.add_columns(*rows[0])
         for run, row in zip(comparison.runs, rows[1:]):
             table.add_row(f"[{run.colour}]●[/] {row[0]}", *row[1:])
+
+    def _x_name(self) -> str:
+        """The x axis as drawn: per batch, epoch and step are the batch number."""
+        if self.batches and self.axis in (EPOCH, STEP):
+            return "batch"
+        return self.axis
 
     def _describe(self, run) -> str:
         state = run.state

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual_plotext import PlotextPlot
 
-from kmon.engine.view.compare import EPOCH, Comparison
+from kmon.engine.view.compare import EPOCH, SINCE_START, STEP, WALL, Comparison
 
 from .epoch_chart import epoch_ticks
 
@@ -26,9 +26,10 @@ class CompareChart(PlotextPlot):
         drawn = 0
         for run in comparison.runs:
             if batches:
-                found = run.batch_points(key)
+                found = run.batch_points(key, axis)
                 if found is None:
-                    notes.append(f"{run.label}: no batches of {key}")
+                    timeless = not run.timed and axis not in (EPOCH, STEP)
+                    notes.append(f"{run.label}: " + ("no times" if timeless else f"no batches of {key}"))
                     continue
                 points, what = found
                 notes.append(f"{run.label}: {what}")
@@ -49,7 +50,10 @@ class CompareChart(PlotextPlot):
             every_x.update(xs)
             plt.plot(xs, ys, color=run.colour, marker="braille", label=run.label)
             drawn += 1
-        level = "per batch (batch number of its last model)" if batches else f"per epoch, x: {axis}"
+        if batches:
+            level = "per batch, x: " + (axis if axis in (WALL, SINCE_START) else "batch")
+        else:
+            level = f"per epoch, x: {axis}"
         plt.title(f"{key} · {level}")
         if log_y:
             plt.yscale("log")
