@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 from kmon.engine.events import (
@@ -186,11 +187,45 @@ class EventLogReader:
             self._lines += 1
         lines = (self._partial + data if self._partial else data).split(b"\n")
         partial = lines.pop()
-        self._parse(lines, events)
+        if self._batch_runs:
+            self._parse_runs(lines, events)
+        else:
+            self._parse(lines, events)
         if len(partial) > MAX_LINE_BYTES:
             self._skip_long_line(self._lines + 1)
             partial, self._skipping = b"", True
         self._partial = partial
+
+    def _parse_runs(self, lines: list[bytes], events: list[Event]) -> None:
+        """Batch-run mode: each stretch of lines spelled as kmon's writer starts a
+        batch is decoded in one go; a stretch with any line the typed path refuses
+        (or too long) goes line by line, as every other line does (:meth:`_parse`),
+        so what is read and skipped is the same."""
+        starts = list(map(bytes.startswith, lines, repeat(BATCH_PREFIX)))
+        index, count = 0, len(lines)
+        while index < count:
+            batches = starts[index]
+            end = _next_index(starts, not batches, index, count)
+            stretch = lines[index:end]
+            index = end
+            decoded = None
+            if batches and max(map(len, stretch)) <= MAX_LINE_BYTES:
+                try:
+                    decoded = list(map(decode_struct, stretch))
+                except STRUCT_ERRORS:
+                    decoded = None
+                else:
+                    versions = [line.v for line in decoded]
+                    if versions.count(SCHEMA_VERSION) != len(decoded):
+                        decoded = None  # a newer schema's: counted line by line
+            if decoded is None:
+                self._parse(stretch, events)
+                continue
+            self._lines += len(stretch)
+            if events and isinstance(events[-1], BatchRun):
+                events[-1].lines += decoded
+            else:
+                events.append(BatchRun(decoded))
 
     def _parse(self, lines: list[bytes], events: list[Event]) -> None:
         first = self._lines + 1
@@ -237,6 +272,14 @@ class EventLogReader:
     def _skip_long_line(self, line: int) -> None:
         self.report.long_lines += 1
         self.report.note(line, f"over {MAX_LINE_BYTES >> 20} MiB")
+
+
+def _next_index(flags: list[bool], value: bool, start: int, stop: int) -> int:
+    """The first index from ``start`` on whose flag is ``value``; ``stop`` if none."""
+    try:
+        return flags.index(value, start, stop)
+    except ValueError:
+        return stop
 
 
 def read_events(path: str | os.PathLike) -> tuple[list[Event], LogReadReport]:

@@ -179,7 +179,7 @@ class LogFileSource:
     dropped = 0
 
     def __init__(
-        self, path, *, budget_seconds: float = 0.05, chunk_bytes: int = 64 * 1024
+        self, path, *, budget_seconds: float = 0.1, chunk_bytes: int = 64 * 1024
     ) -> None:
         from kmon.engine.log.eventlog import EventLogReader
 

@@ -58,7 +58,7 @@ class BatchTrack:
                 self.values.pop(key, None)
                 self.dropped.add(key)
                 continue
-            self.running[key].extend([float(mean) for mean in means])
+            self.running[key].extend(means)
             if key in self.values:
                 own = [entry.get(key) for entry in recovered]
                 if None in own:
