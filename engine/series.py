@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import reduce
+from operator import add
+
+#: Below this many values, :meth:`BucketSeries.extend` appends them one by one.
+EXTEND_AT_ONCE = 32
 
 
 @dataclass(slots=True)
@@ -100,8 +105,62 @@ class BucketSeries:
         buckets.append(Bucket(index, 1, value, value, value, value))
 
     def extend(self, values) -> None:
-        for value in values:
-            self.append(value)
+        """Append each value, bucket by bucket rather than one by one: the same
+        buckets, with the same sums (added in the same order), as :meth:`append`
+        gives (``tests/engine/test_fast_decode.py`` compares them)."""
+        values = values if isinstance(values, list) else list(values)
+        count = len(values)
+        if count < EXTEND_AT_ONCE or not math.isfinite(reduce(add, values, 0.0)):
+            # A sum is finite only when every value is: else the one-by-one way
+            # counts the NaNs and infinities.
+            for value in values:
+                self.append(value)
+            return
+        start = self.points
+        self.points += count
+        self.last = values[-1]
+        low, high = min(values), max(values)
+        if low < self.low:
+            self.low = low
+        if high > self.high:
+            self.high = high
+        buckets, width, done = self.buckets, self.width, 0
+        if buckets and buckets[-1].count < width:
+            done = min(width - buckets[-1].count, count)
+            self._fill(buckets[-1], values[:done])
+        while done < count:
+            if len(buckets) == self.capacity:
+                # Every bucket is full (a new one is made only after the last
+                # filled), so after merging pairs every bucket is full again.
+                self._halve()
+                buckets, width = self.buckets, self.width
+            for _ in range(self.capacity - len(buckets)):
+                chunk = values[done : done + width]
+                buckets.append(
+                    Bucket(
+                        start + done,
+                        len(chunk),
+                        min(chunk),
+                        max(chunk),
+                        reduce(add, chunk),
+                        chunk[-1],
+                    )
+                )
+                done += len(chunk)
+                if done >= count:
+                    break
+
+    @staticmethod
+    def _fill(bucket: Bucket, chunk: list[float]) -> None:
+        """:meth:`Bucket.add` for each value of ``chunk``."""
+        bucket.count += len(chunk)
+        low, high = min(chunk), max(chunk)
+        if low < bucket.low:
+            bucket.low = low
+        if high > bucket.high:
+            bucket.high = high
+        bucket.total = reduce(add, chunk, bucket.total)
+        bucket.last = chunk[-1]
 
     def _halve(self) -> None:
         pairs = self.buckets
@@ -188,3 +247,31 @@ def debiased_ema(values, beta: float) -> list[float]:
         count += 1
         smoothed.append(average / (1 - beta**count))
     return smoothed
+
+    def add_all(self, values: list[float]) -> None:
+        """:meth:`add` each value, to the same numbers, faster."""
+        if len(values) < EXTEND_AT_ONCE or not math.isfinite(reduce(add, values, 0.0)):
+            for value in values:
+                self.add(value)
+            return
+        beta, average, count = self.beta, self._average, self._count
+        weight = 1 - beta
+        smoothed: list[float] = []
+        keep = smoothed.append
+        index, total = 0, len(values)
+        # The bias correction divides by 1 - beta**count, which is exactly 1.0 after
+        # a few hundred values (0.9**k < 2**-54): from there on the average is kept
+        # as it is, the same number that dividing by 1.0 gives.
+        while index < total:
+            average = beta * average + weight * values[index]
+            count += 1
+            index += 1
+            correction = 1 - beta**count
+            keep(average / correction)
+            if correction == 1.0:
+                break
+        for value in values[index:]:
+            average = beta * average + weight * value
+            keep(average)
+        self._average, self._count = average, count + (total - index)
+        self.extend(smoothed)

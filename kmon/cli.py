@@ -113,7 +113,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replaying.add_argument("--headless", action="store_true", help="print a summary instead")
     replaying.set_defaults(handler=replay.replay)
+    _add_compare_and_export(commands, runs_folder, mouse)
     return parser
+
+
+def _add_compare_and_export(commands, runs_folder, mouse) -> None:
+    from kmon.commands import compare, export
+
+    comparing = commands.add_parser(
+        "compare", parents=[runs_folder, mouse], help="show up to 8 runs side by side"
+    )
+    comparing.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="a kmon event log, a run id (see `kmon ps`), a Keras CSVLogger file or a "
+        "TensorBoard log directory",
+    )
+    comparing.add_argument("--headless", action="store_true", help="print the runs' table")
+    comparing.set_defaults(handler=compare.compare)
+    exporting = commands.add_parser(
+        "export", parents=[runs_folder], help="write a run's epochs (or batches) as CSV or JSON"
+    )
+    exporting.add_argument("run", metavar="RUN", help="an event log, a run id, a CSV or TB dir")
+    form = exporting.add_mutually_exclusive_group(required=True)
+    form.add_argument("--csv", action="store_const", const="csv", dest="format")
+    form.add_argument("--json", action="store_const", const="json", dest="format")
+    exporting.add_argument(
+        "--batches", action="store_true", help="every batch instead of every epoch"
+    )
+    exporting.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
+    exporting.set_defaults(handler=export.export)
 
 
 def _add_train_arguments(train: argparse.ArgumentParser) -> None:

@@ -6,9 +6,9 @@ where they always were.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 from kmon.engine.events import (
@@ -16,7 +16,13 @@ from kmon.engine.events import (
     Event,
     InvalidEvent,
     UnknownEventType,
-    event_from_dict,
+)
+from kmon.engine.log.fast_decode import (
+    BATCH_PREFIX,
+    STRUCT_ERRORS,
+    BatchRun,
+    decode_line,
+    decode_struct,
 )
 from kmon.engine.log.run_files import default_log_path  # noqa: F401
 
@@ -120,10 +126,18 @@ class EventLogReader:
     newer kmon) are skipped and counted in :attr:`report`. An incomplete last line
     is held back: the writer may still be finishing it. Call :meth:`read_new` again
     to get what was added since.
+
+    Args:
+        path: the log.
+        batch_runs: hand out each run of consecutive batch lines as one
+            :class:`~kmon.engine.log.fast_decode.BatchRun` (for a reader that only
+            folds them, such as a replay: it skips making a ``Batch`` per line);
+            False: one ``Batch`` event per line.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *, batch_runs: bool = False) -> None:
         self.path = Path(path)
+        self._batch_runs = batch_runs
         self.report = LogReadReport()
         self._offset = 0
         self._partial = b""
@@ -173,23 +187,72 @@ class EventLogReader:
             self._lines += 1
         lines = (self._partial + data if self._partial else data).split(b"\n")
         partial = lines.pop()
-        self._parse(lines, events)
+        if self._batch_runs:
+            self._parse_runs(lines, events)
+        else:
+            self._parse(lines, events)
         if len(partial) > MAX_LINE_BYTES:
             self._skip_long_line(self._lines + 1)
             partial, self._skipping = b"", True
         self._partial = partial
 
+    def _parse_runs(self, lines: list[bytes], events: list[Event]) -> None:
+        """Batch-run mode: each stretch of lines spelled as kmon's writer starts a
+        batch is decoded in one go; a stretch with any line the typed path refuses
+        (or too long) goes line by line, as every other line does (:meth:`_parse`),
+        so what is read and skipped is the same."""
+        starts = list(map(bytes.startswith, lines, repeat(BATCH_PREFIX)))
+        index, count = 0, len(lines)
+        while index < count:
+            batches = starts[index]
+            end = _next_index(starts, not batches, index, count)
+            stretch = lines[index:end]
+            index = end
+            decoded = None
+            if batches and max(map(len, stretch)) <= MAX_LINE_BYTES:
+                try:
+                    decoded = list(map(decode_struct, stretch))
+                except STRUCT_ERRORS:
+                    decoded = None
+                else:
+                    versions = [line.v for line in decoded]
+                    if versions.count(SCHEMA_VERSION) != len(decoded):
+                        decoded = None  # a newer schema's: counted line by line
+            if decoded is None:
+                self._parse(stretch, events)
+                continue
+            self._lines += len(stretch)
+            if events and isinstance(events[-1], BatchRun):
+                events[-1].lines += decoded
+            else:
+                events.append(BatchRun(decoded))
+
     def _parse(self, lines: list[bytes], events: list[Event]) -> None:
         first = self._lines + 1
         self._lines += len(lines)
-        append, loads, report = events.append, json.loads, self.report
+        append, decode, report = events.append, decode_line, self.report
+        runs = self._batch_runs
+        # A run read in an earlier chunk goes on.
+        run = events[-1].lines if runs and events and isinstance(events[-1], BatchRun) else None
         for index, raw in enumerate(lines):
             if len(raw) > MAX_LINE_BYTES:
                 self._skip_long_line(first + index)
                 continue
+            if runs and raw.startswith(BATCH_PREFIX):
+                # fast_decode.decode_batch_line, inline: this runs for every batch.
+                try:
+                    line = decode_struct(raw)
+                except STRUCT_ERRORS:
+                    line = None
+                if line is not None and line.v == SCHEMA_VERSION:
+                    if run is None:
+                        run = []
+                        append(BatchRun(run))
+                    run.append(line)
+                    continue
+            run = None  # whatever this line is, the run before it ends here
             try:
-                data = loads(raw)
-                event = event_from_dict(data)
+                event, version = decode(raw)
             except InvalidEvent as exc:
                 counts = report.invalid_events
                 counts[exc.type] = counts.get(exc.type, 0) + 1
@@ -203,12 +266,20 @@ class EventLogReader:
                     report.note(first + index, "not a kmon event")
             else:
                 append(event)
-                if data.get("v", SCHEMA_VERSION) != SCHEMA_VERSION:
+                if version != SCHEMA_VERSION:
                     report.newer_schema += 1
 
     def _skip_long_line(self, line: int) -> None:
         self.report.long_lines += 1
         self.report.note(line, f"over {MAX_LINE_BYTES >> 20} MiB")
+
+
+def _next_index(flags: list[bool], value: bool, start: int, stop: int) -> int:
+    """The first index from ``start`` on whose flag is ``value``; ``stop`` if none."""
+    try:
+        return flags.index(value, start, stop)
+    except ValueError:
+        return stop
 
 
 def read_events(path: str | os.PathLike) -> tuple[list[Event], LogReadReport]:

@@ -178,10 +178,13 @@ class LogFileSource:
     live = False
     dropped = 0
 
-    def __init__(self, path, *, budget_seconds: float = 0.05, chunk_bytes: int = 64 * 1024) -> None:
+    def __init__(
+        self, path, *, budget_seconds: float = 0.1, chunk_bytes: int = 64 * 1024
+    ) -> None:
         from kmon.engine.log.eventlog import EventLogReader
 
-        self._reader = EventLogReader(path)
+        # Runs of batch lines stay as decoded: the monitor folds them at once.
+        self._reader = EventLogReader(path, batch_runs=True)
         self._size = os.path.getsize(path)
         self._budget = budget_seconds
         self._chunk = chunk_bytes
@@ -226,7 +229,7 @@ class LogFileSource:
         while not self._done:
             if self._reader.offset >= self._size:
                 # The end: an unfinished last line counts as garbage, as in read_all.
-                events += self._reader.read_all()
+                _join_runs(events, self._reader.read_all())
                 self._done = True
                 last = events[-1] if events else self._last
                 if last is not None and not isinstance(last, RunEnd):
@@ -235,7 +238,7 @@ class LogFileSource:
                     events.append(Notice(level="warning", text=UNFINISHED_NOTE))
                     events.append(RunEnd(status="unfinished", exit_code=0, t=last.t))
             else:
-                events += self._reader.read_new(self._chunk)
+                _join_runs(events, self._reader.read_new(self._chunk))
             if time.monotonic() >= deadline:
                 break
         if events:
@@ -244,3 +247,12 @@ class LogFileSource:
 
     def request_stop(self) -> None:
         """A recording cannot be stopped."""
+
+
+def _join_runs(events: list, more: list) -> None:
+    """Append ``more`` to ``events``, a run of batch lines that a chunk's end cut
+    in two joined again (one run folds faster than two)."""
+    if events and more and events[-1].type == more[0].type == "batch_run":
+        events[-1].lines += more[0].lines
+        more = more[1:]
+    events += more

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import chain
 
 from kmon.engine.events import (
     Baselines,
@@ -185,6 +186,28 @@ class HeadBoard:
         weighted = sum(weight * part for (weight, _), part in zip(terms, parts))
         if math.isfinite(total) and math.isfinite(weighted):
             self.check.add(total, weighted)
+
+    def apply_batches(self, batches: list[Batch], logs: list[dict], sizes: list) -> None:
+        """:meth:`apply` each of a run of batch events, to the same board, with
+        each batch's work done only where it can change it: the keys, the sizes,
+        the sum check (which only multi-head models need, batch by batch).
+        The batches are of one fit; ``logs`` and ``sizes`` are theirs, as lists."""
+        if batches[0].fit != self.fit:
+            return  # another fit's: apply ignores them
+        if self.loss_terms:
+            for batch in batches:
+                self.apply(batch)
+            return
+        if not self._seen_keys.issuperset(chain.from_iterable(logs)):
+            seen = self._seen_keys
+            for batch in batches:
+                if not seen.issuperset(batch.logs):
+                    self._on_batch(batch)  # new keys: the one-by-one way
+        found = [size for size in sizes if size]
+        if found:
+            self._sizes = (found[-1], max(self._sizes[1], *found))
+        self.train = logs[-1]
+        self.version += len(batches)
 
     def _on_val_end(self, event: ValEnd) -> None:
         self.val_reference = dict(self.val)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import add, mul
 
 from kmon.engine.format import format_value
 
@@ -88,6 +90,31 @@ class BatchLossStats:
         self.last_size = size
         if size > self.largest:
             self.largest = size
+
+    def add_all(self, values: list, sizes: list, spans: list) -> None:
+        """:meth:`add` each (value, size, span), to the same sums (in the same
+        order), faster when every batch counts."""
+        count = len(values)
+        complete = None not in values and None not in sizes and spans.count(1) == count
+        # A sum is finite only when every value is: else the one-by-one way counts
+        # the NaNs and infinities.
+        if not (complete and count and math.isfinite(reduce(add, values, 0.0))):
+            for value, size, span in zip(values, sizes, spans):
+                self.add(value, size, span)
+            return
+        self.count += count
+        self.samples += sum(sizes)
+        self.weighted_sum = reduce(add, map(mul, values, sizes), self.weighted_sum)
+        self.plain_sum = reduce(add, values, self.plain_sum)
+        low, high = min(values), max(values)
+        if low < self.low:
+            self.low = low
+        if high > self.high:
+            self.high = high
+        self.last_size = sizes[-1]
+        largest = max(sizes)
+        if largest > self.largest:
+            self.largest = largest
 
     @property
     def mean(self) -> float:

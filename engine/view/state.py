@@ -36,6 +36,7 @@ from kmon.engine.events import (
 )
 from kmon.engine.phases import BETWEEN_FITS, FINISHED, RUNNING_SCRIPT, STARTING, TRAINING
 from kmon.engine.series import BucketSeries, MetricSeries, SmoothedSeries
+from kmon.engine.view.batch_fold import fold_batch_run, fold_batches
 from kmon.engine.view.head_board import HeadBoard
 from kmon.engine.view.model_segments import ModelSegment, ModelSegments
 from kmon.engine.view.pace import Pace
@@ -158,10 +159,21 @@ class RunState(RunProgress):
     # -- folding ---------------------------------------------------------------
 
     def apply_all(self, events: list[Event]) -> None:
-        for event in events:
-            self.apply(event)
+        """Fold events in order; also a reader's runs of batch lines
+        (:class:`~kmon.engine.log.fast_decode.BatchRun`, type "batch_run")."""
+        index, count = 0, len(events)
+        while index < count:
+            if events[index].type == "batch":
+                # A replay's drains are mostly batches: fold each run of them at once.
+                index = fold_batches(self, events, index)
+            else:
+                self.apply(events[index])
+                index += 1
 
     def apply(self, event: Event) -> None:
+        if event.type == "batch_run":  # not an event: the batches a reader kept as read
+            fold_batch_run(self, event)
+            return
         self.version += 1
         t = event.t
         if self.last_t is None or t > self.last_t:

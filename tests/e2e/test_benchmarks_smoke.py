@@ -24,6 +24,7 @@ SMOKE = {
     "memory.py": ["rss_growth/50MB"],
     "startup.py": ["menu_first_frame/goal", "replay_first_frame/goal"],
     "terminal_bandwidth.py": ["kmon_bytes_per_s/20KB", "kmon/keras_progbar"],
+    "replay_speed.py": ["replay_on_screen/goal", "compare_4_logs/goal"],
     "ps_speed.py": ["list_runs/goal", "kmon_ps/goal", "kmon_stop_over_startup/goal"],
     "system_sampler.py": ["sampler_core_share/goal"],
 }

@@ -1,0 +1,95 @@
+"""One compared run's batches over all its models, with their times: what the
+compare's per-batch view draws on any x axis.
+
+A run's :class:`~kmon.engine.view.state.RunState` keeps its current model's batch
+series only (losses of different models share no scale on one monitor); a compare
+overlays whole runs, so it keeps its own bounded series per log key, numbered by
+the run's batch, beside the batches' times in buckets of the same width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from kmon.engine.series import BucketSeries
+
+#: Log keys followed per run (the first a run's first batch logs).
+TRACKED_KEYS = 8
+
+
+class BatchTrack:
+    """Per-batch values of the keys every batch so far logged: Keras's running
+    means, and the batches' own recovered values while every batch had one.
+
+    Args:
+        capacity: buckets kept per series.
+    """
+
+    def __init__(self, capacity: int = 512) -> None:
+        self.capacity = capacity
+        self.batches = 0
+        self.times = BucketSeries(capacity)
+        """Each batch's ``t``: every time is finite, so its buckets cover the same
+        batches as a key's series of finite values."""
+        self.running: dict[str, BucketSeries] = {}
+        self.values: dict[str, BucketSeries] = {}
+        """Recovered values of a key; it leaves once a batch had none."""
+        self.dropped: set[str] = set()
+        """Keys some batch did not log: not followed (their batch numbers would
+        not be the run's)."""
+
+    def add(self, batches: Sequence[Any]) -> None:
+        """Fold batch events (or decoded batch lines), in order."""
+        if not batches:
+            return
+        if not self.batches:
+            for key in list(batches[0].logs)[:TRACKED_KEYS]:
+                self.running[key] = BucketSeries(self.capacity)
+                self.values[key] = BucketSeries(self.capacity)
+        self.batches += len(batches)
+        self.times.extend([batch.t for batch in batches])
+        logs = [batch.logs for batch in batches]
+        recovered = [batch.values or {} for batch in batches]
+        for key in list(self.running):
+            means = [entry.get(key) for entry in logs]
+            if None in means:
+                del self.running[key]
+                self.values.pop(key, None)
+                self.dropped.add(key)
+                continue
+            self.running[key].extend(means)
+            if key in self.values:
+                own = [entry.get(key) for entry in recovered]
+                if None in own:
+                    del self.values[key]
+                else:
+                    self.values[key].extend(own)
+
+    def points(
+        self, key: str, started: float | None, x_axis: str
+    ) -> tuple[list[tuple[float, float]], bool] | None:
+        """(x, mean of each bucket) of ``key`` and whether they are the batches' own
+        values (else Keras's running means); None when the run has no such series.
+
+        Args:
+            key: a log key.
+            started: the run's start, for ``x_axis`` "since start".
+            x_axis: "batch" (the run's batch number, from 1), "wall" (the time of
+                the bucket's first batch) or "since start" (that less ``started``).
+        """
+        own = key in self.values
+        series = self.values[key] if own else self.running.get(key)
+        if series is None or not series.buckets:
+            return None
+        times, width = self.times.buckets, self.times.width
+        points = []
+        for bucket in series.buckets:
+            if x_axis == "batch":
+                x = float(bucket.first_index + 1)
+            else:
+                x = times[bucket.first_index // width].low
+                if x_axis == "since start":
+                    x -= started if started is not None else times[0].low
+            points.append((x, bucket.mean))
+        return points, own
