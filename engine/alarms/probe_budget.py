@@ -5,6 +5,7 @@ budget carried from one fit to the next."""
 
 from __future__ import annotations
 
+import math
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,15 +115,32 @@ class ProbeBudget:
     _since: int = field(default=0, repr=False)
     _waited: float = field(default=0.0, repr=False)
 
-    def tick(self, seconds: float) -> None:
-        """One training step took ``seconds`` (probe time excluded)."""
+    def tick(self, seconds: float, steps: int = 1) -> None:
+        """``steps`` training steps took ``seconds`` (probe time excluded)."""
         self.credit += self.share * seconds
         self.trained += seconds
         if self.early_epochs > 0 and self.steps_per_epoch:
-            self.early_epochs -= 1 / self.steps_per_epoch
-        self.steps += 1
-        self._since += 1
+            self.early_epochs -= steps / self.steps_per_epoch
+        self.steps += steps
+        self._since += steps
         self._waited += seconds
+
+    def steps_until_due(self, step_seconds: float) -> int:
+        """Steps before :attr:`due` can turn true, if each takes ``step_seconds``
+        (at least 1): exact for ``every`` and the early schedule, by the credit and
+        ``interval`` otherwise (steps slower than that bring it sooner)."""
+        if self.every is not None:
+            return 1 if self.calls == 0 else max(1, self.every - self._since)
+        wait = math.inf
+        if self.early_checks > 0 and self.early_epochs > 0 and self.steps_per_epoch:
+            spacing = max(1, self.steps_per_epoch // self.early_checks)
+            if self._since < spacing:  # past it, the share holds it back: no bound
+                wait = spacing - self._since
+        cost = self.estimate if self.estimate is not None else self.first_cost
+        need = (cost - self.credit) / (self.share * step_seconds) if self.share > 0 else math.inf
+        if self.calls and self._waited < self.interval:
+            need = max(need, (self.interval - self._waited) / step_seconds)
+        return max(1, min(wait, math.ceil(need) if need < math.inf else math.inf))
 
     @property
     def due(self) -> bool:
@@ -200,6 +218,32 @@ class ProbeAftermath:
         """These budgets' probes just ran: charge them the next steps' excess."""
         self._budgets = budgets
         self._left = self.steps
+
+    @property
+    def settled(self) -> bool:
+        """No probe's aftermath is being charged and the typical step is known: the
+        steps may be timed in spans (:meth:`span`)."""
+        return self.typical is not None and not self._left and self._seen >= self.warm_steps
+
+    def span(self, seconds: float, count: int) -> None:
+        """``count`` steps took ``seconds`` in all, probe calls excluded: the typical
+        step moves as :meth:`step` would move it for ``count`` steps of their mean."""
+        if count == 1:
+            self.step(seconds)
+            return
+        mean, typical = seconds / count, self.typical
+        if typical is None or self._left:
+            self.step(mean)  # not timed in spans (see settled): one step's worth
+            return
+        if 3 * mean < typical:
+            self.typical, self._seen = mean, 1
+            return
+        if mean > 3 * typical:
+            return  # a gap among them (an epoch's end, validation): no steps at all
+        for _ in range(count):
+            self._seen += 1
+            typical += max(1 / self._seen, 0.1) * (mean - typical)
+        self.typical = typical
 
     def step(self, seconds: float) -> None:
         """A step (and the hooks around it) took ``seconds``, probe calls excluded."""

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 
 import keras
 
 from kmon.engine.alarms.baseline_watch import BaselineWatch
+from kmon.engine.alarms.batch_losses import BatchLosses
 from kmon.engine.alarms.book import AlarmBook
 from kmon.engine.alarms.data_checks import array_stats, check_data
 from kmon.engine.alarms.epoch_watch import EpochWatch
 from kmon.engine.alarms.gradients import gradient_norms, gradients_unavailable
 from kmon.engine.alarms.kinds import (
-    CLEARED,
     ERROR,
     EXPLODING_GRADIENTS,
-    NAN_LOSS,
     NONFINITE_DATA,
     RAISED,
     UNSCALED_DATA,
     VANISHING_GRADIENTS,
 )
-from kmon.engine.alarms.messages import gradient_message, nan_loss_message
+from kmon.engine.alarms.messages import gradient_message
 from kmon.engine.alarms.probe_batch import FitData, ProbeBatch, leaves, probe_batches
 from kmon.engine.alarms.probe_budget import (
     ProbeAftermath,
@@ -34,6 +32,7 @@ from kmon.engine.alarms.probe_budget import (
 )
 from kmon.engine.alarms.probe_config import ProbeConfig
 from kmon.engine.alarms.probe_heads import Head, align, by_head, heads_of, inputs_self_normalized
+from kmon.engine.alarms.probe_pacing import ProbePacing
 from kmon.engine.alarms.rules import GradientRule
 from kmon.engine.alarms.spread import spread
 from kmon.engine.alarms.unit_watch import UnitWatch
@@ -51,10 +50,12 @@ class ProbeCallback(keras.callbacks.Callback):
     probe batch. In ``on_train_batch_begin``, which Keras always calls on the
     training thread between steps (so the weights are consistent and asynchronous
     batch-end dispatch stays possible), it runs the prediction and gradient probes
-    when their time budget allows. ``on_train_batch_end`` checks that the loss is
-    finite and hands it to :class:`~.epoch_watch.EpochWatch` (loss spikes), which
-    ``on_epoch_end`` gives the epoch's logs (overfitting, a rising loss). Outside
-    probe steps every hook is O(1). The constant-predictor baselines, collapse or
+    when their time budget allows; the common batch only counts down to the next
+    look (:class:`~.probe_pacing.ProbePacing`). ``on_train_batch_end`` checks that
+    the loss is finite and keeps it on a tape that each look (and each epoch's end)
+    hands to :class:`~.epoch_watch.EpochWatch` (loss spikes), which ``on_epoch_end``
+    gives the epoch's logs (overfitting, a rising loss). Outside probe steps every
+    hook is O(1). The constant-predictor baselines, collapse or
     not learning yet, and ``no_learning`` at epoch ends are
     :class:`~.baseline_watch.BaselineWatch`'s.
 
@@ -113,7 +114,9 @@ class ProbeCallback(keras.callbacks.Callback):
         self._units = UnitWatch(book, self._note)
         self.predictions, self.gradients = probe_budgets(self.config)
         self.aftermath = ProbeAftermath()
-        self._mark: float | None = None
+        self._pacing = ProbePacing()
+        self._wait = 1
+        """Batch begins until the next look."""
         self._fitted = None
         self._weights_unseen = False
         self._data_checked = False
@@ -124,6 +127,11 @@ class ProbeCallback(keras.callbacks.Callback):
             emit, book, fit_index, self.config, data.class_weight if data is not None else None
         )
         """Baselines, collapse or not learning yet, and no_learning."""
+        self._batch_losses = BatchLosses(
+            book, self._losses, self._watch.learning, self._where, self._stop_on_nan
+        )
+        self._losses_due = self._batch_losses.due
+        self._settle = self._batch_losses.settle
 
     # -- fit start: data checks and the probe batch ------------------------------------------
 
@@ -132,7 +140,9 @@ class ProbeCallback(keras.callbacks.Callback):
         # JAX, Callback.model would sync the training state while the next step
         # donates its buffers.
         self._fitted = self.model
-        self._mark = None
+        self._pacing.start()
+        self._wait = 1
+        self._losses_due.clear()
         # A train_step of the model's own may log anything as its loss.
         self._losses.begin(self.model, per_batch=not overrides(self.model, "train_step"))
         self._watch.learning.steps = (self.params or {}).get("steps")
@@ -224,11 +234,13 @@ class ProbeCallback(keras.callbacks.Callback):
     # -- periodic probes -------------------------------------------------------------------------
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._settle()
         self._epoch = epoch
         self._losses.epoch_begin()
         self._watch.learning.epoch_begin()
 
     def on_epoch_end(self, epoch, logs=None):
+        self._settle()
         self._losses.epoch_end(epoch, logs or {}, self._read_head_map())
         try:
             self._watch.epoch_end(self._fitted, logs, self._where(self._watch.learning.last_step))
@@ -237,18 +249,21 @@ class ProbeCallback(keras.callbacks.Callback):
             self._watch.learning.enabled = False
 
     def on_train_batch_begin(self, batch, logs=None):
+        self._wait -= 1
+        if self._wait > 0:
+            return  # the common batch: no probe can be due yet (see ProbePacing)
+        self._wait = self._look(batch)
+
+    def _look(self, batch: int) -> int:
+        """Settle the losses, run the probes that are due; batches until the next look."""
+        self._settle()
         if self._heads_pending and self._stepped:
             self._read_heads_after_first_step()
         self._stepped = True
+        pacing = self._pacing
         if self._probe is None:
-            return
-        now = time.perf_counter()
-        if self._mark is not None:
-            elapsed = now - self._mark
-            self.aftermath.step(elapsed)
-            self.predictions.tick(elapsed)
-            if self.gradients is not None:
-                self.gradients.tick(elapsed)
+            return pacing.next_wait(self.aftermath, None, None, every_step=self._heads_pending)
+        pacing.elapse(self.aftermath, self.predictions, self.gradients)
         ran: tuple[ProbeBudget, ...] = ()
         if self.predictions.due and not self._heads_pending:
             self._run(self.predictions, self._probe_predictions, batch)
@@ -268,7 +283,11 @@ class ProbeCallback(keras.callbacks.Callback):
             ran = (*ran, gradients)
         if ran:
             self.aftermath.probed(ran)
-        self._mark = time.perf_counter()
+        if self._probe is None:
+            return pacing.next_wait(self.aftermath, None, None)
+        return pacing.next_wait(
+            self.aftermath, self.predictions, self.gradients, every_step=self._heads_pending
+        )
 
     def _run(self, budget: ProbeBudget, probe: Callable[[int], None], step: int) -> None:
         start = time.perf_counter()
@@ -318,6 +337,7 @@ class ProbeCallback(keras.callbacks.Callback):
                 self._book.clear(kind, message, evidence, **self._where(step))
 
     def on_train_end(self, logs=None):
+        self._settle()
         if self._heads_pending:
             self._read_heads_after_first_step()
         keep_budget(self.model, "predictions", self.predictions)
@@ -327,30 +347,14 @@ class ProbeCallback(keras.callbacks.Callback):
     # -- the loss --------------------------------------------------------------------------------
 
     def on_train_batch_end(self, batch, logs=None):
-        logs = logs or {}
-        loss = logs.get("loss")
-        if not isinstance(loss, float):
-            return
-        if math.isfinite(loss):
-            self._losses.batch_end(batch, loss)
-            self._watch.learning.batch(batch, loss)
-            if self._book.is_active(NAN_LOSS):
-                self._book.clear(
-                    NAN_LOSS,
-                    nan_loss_message(CLEARED, loss),
-                    {"loss": loss},
-                    **self._where(batch),
-                )
-            return
-        if self._book.is_active(NAN_LOSS):
-            return
-        self._book.raise_(
-            NAN_LOSS,
-            nan_loss_message(RAISED, loss),
-            {"loss": loss},
-            severity=ERROR,
-            **self._where(batch),
-        )
+        loss = logs.get("loss") if logs else None
+        if isinstance(loss, float):
+            if loss - loss == 0.0:  # finite: judged at the next look
+                self._losses_due.append((batch, loss))
+            else:
+                self._batch_losses.not_finite(batch, loss)
+
+    def _stop_on_nan(self) -> None:
         if self.config.stop_on_nan:
             self._fitted.stop_training = True
             self._stop.request()

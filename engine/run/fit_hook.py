@@ -70,7 +70,9 @@ class FitHook:
         self._only_with = only_with
         self._probes = probes
         self._stop_on_nan = stop_on_nan
-        self.alarms = AlarmBook(emit)
+        self._batches_out: Callable[[], None] | None = None
+        """The current fit's :meth:`KmonCallback.flush_batches`."""
+        self.alarms = AlarmBook(self._in_order)
         """The run's alarms, shared by every fit."""
         self._evaluate_training_data = evaluate_training_data
         self._stop = stop
@@ -120,6 +122,14 @@ class FitHook:
             self._legacy = None
         self._installed = False
 
+    def _in_order(self, event: Event) -> None:
+        """Emit an alarm or notice of the probes after the batch events the fit's
+        callback still holds on its tape (see :class:`KmonCallback`)."""
+        flush = self._batches_out
+        if flush is not None:
+            flush()
+        self._emit(event)
+
     def monitor_fit(self, original, signature, model, args, kwargs):
         """Run ``original`` (``keras.Model.fit``, whose ``signature`` it is) as
         ``model.fit(*args, **kwargs)`` with kmon's callbacks added."""
@@ -155,6 +165,7 @@ class FitHook:
             early_stopping=_early_stopping(arguments.get("callbacks")),
         )
         added = [callback]
+        self._batches_out = callback.flush_batches
         config = self._probes or probe_config()
         if self._stop_on_nan:
             config = dataclasses.replace(config, stop_on_nan=True)
@@ -171,7 +182,7 @@ class FitHook:
             )
             added.append(
                 ProbeCallback(
-                    self._emit,
+                    self._in_order,
                     self.fits,
                     self.alarms,
                     data,

@@ -36,21 +36,25 @@ def read_learning_rate(model) -> float | None:
 class LearningRateWatch:
     """Tells a batch hook when to read the rate, and whether it changed.
 
-    :meth:`due` is O(1): a decrement, and every ``CLOCK_EVERY`` calls a look at the
-    monotonic clock. Races between asynchronous hooks only shift a reading.
+    :meth:`due` is O(1): a decrement, and every ``CLOCK_EVERY`` batches a look at the
+    monotonic clock. A caller that counts batches itself asks only every
+    :attr:`countdown` batches, passing how many went by. Races between asynchronous
+    hooks only shift a reading.
     """
 
     def __init__(self) -> None:
-        self._countdown = CLOCK_EVERY
+        self.countdown = CLOCK_EVERY
+        """Batches until the next look at the clock."""
         self._read_at = time.monotonic()
         self.last: float | None = None
         """The last rate read."""
 
-    def due(self) -> bool:
-        self._countdown -= 1
-        if self._countdown > 0:
+    def due(self, batches: int = 1) -> bool:
+        """Whether to read the rate now, ``batches`` batches after the last call."""
+        self.countdown -= batches
+        if self.countdown > 0:
             return False
-        self._countdown = CLOCK_EVERY
+        self.countdown = CLOCK_EVERY
         return time.monotonic() - self._read_at >= READ_SECONDS
 
     def changed(self, value: float | None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import keras
 import numpy as np
@@ -416,3 +417,32 @@ def test_batch_end_off_the_training_thread_never_reads_callback_model(monkeypatc
     batches = [e for e in events if e.type == "batch"]
     assert [b.step for b in batches] == [0, 1]
     assert batches[1].values["loss"] == pytest.approx(1.0)
+
+
+def test_batch_ends_on_the_tape_come_out_in_order_with_their_own_times():
+    # 80 batches an epoch: past the tape's 32, so most events leave it in passes;
+    # every one is out before its epoch's end, in step order, timed at its batch.
+    model = _sequential()
+    x, y = _data(800)
+    events = []
+    ends = {}
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            ends[batch] = time.time()
+
+    model.fit(
+        x,
+        y,
+        batch_size=10,
+        epochs=2,
+        verbose=0,
+        callbacks=[KmonCallback(events.append, 0, samples=800, batch_size=10), Clock()],
+    )
+    types = [e.type for e in events]
+    first_end = types.index("epoch_end")
+    batches = [e for e in events if e.type == "batch"]
+    assert [b.step for b in events[:first_end] if b.type == "batch"] == list(range(80))
+    assert [(b.epoch, b.step) for b in batches] == [(e, s) for e in range(2) for s in range(80)]
+    assert all(b.t <= ends[b.step] for b in batches[80:])
+    assert all(b.values["loss"] is not None for b in batches)

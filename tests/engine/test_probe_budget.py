@@ -147,3 +147,36 @@ def test_fixed_interval():
             budget.spent(0.0)
         budget.tick(0.0)
     assert due == [True, False, False, True, False, False, True, False, False, True]
+
+
+def test_steps_until_due_is_exact_for_every_and_by_credit_otherwise():
+    every = ProbeBudget(0.01, every=10)
+    assert every.steps_until_due(0.001) == 1  # never ran: now
+    every.spent(0.002)
+    every.tick(0.003, 3)
+    assert every.steps_until_due(0.001) == 7
+    every.tick(0.007, 7)
+    assert every.due
+    budget = ProbeBudget(0.01, first_cost=0.002)
+    # 0.002 s of credit at 1% of 1 ms steps: 200 steps.
+    assert budget.steps_until_due(0.001) == 200
+    budget.tick(0.199, 199)
+    assert not budget.due
+    budget.tick(0.001)
+    assert budget.due and budget.steps_until_due(0.001) == 1
+
+
+def test_a_span_of_steps_moves_the_typical_step_as_single_steps_would():
+    single, spanned = ProbeAftermath(), ProbeAftermath()
+    for aftermath in (single, spanned):
+        for _ in range(20):
+            aftermath.step(0.001)
+    assert spanned.settled
+    for _ in range(30):
+        single.step(0.002)
+    spanned.span(0.06, 30)
+    assert spanned.typical == pytest.approx(single.typical)
+    spanned.span(1.0, 30)  # a gap among them (validation): not steps
+    assert spanned.typical == pytest.approx(single.typical)
+    spanned.probed((ProbeBudget(0.01),))
+    assert not spanned.settled
