@@ -233,21 +233,6 @@ class SmoothedSeries(BucketSeries):
         self._count += 1
         self.append(self._average / (1 - self.beta**self._count))
 
-
-def debiased_ema(values, beta: float) -> list[float]:
-    """The bias-corrected EMA of ``values`` that :class:`SmoothedSeries` keeps, as a
-    list (for a chart drawn again at another ``beta``). A non-finite value is kept
-    as it is and leaves the average alone; ``beta`` 0 gives the values back."""
-    average, count, smoothed = 0.0, 0, []
-    for value in values:
-        if not math.isfinite(value):
-            smoothed.append(value)
-            continue
-        average = beta * average + (1 - beta) * value
-        count += 1
-        smoothed.append(average / (1 - beta**count))
-    return smoothed
-
     def add_all(self, values: list[float]) -> None:
         """:meth:`add` each value, to the same numbers, faster."""
         if len(values) < EXTEND_AT_ONCE or not math.isfinite(reduce(add, values, 0.0)):
@@ -275,3 +260,18 @@ def debiased_ema(values, beta: float) -> list[float]:
             keep(average)
         self._average, self._count = average, count + (total - index)
         self.extend(smoothed)
+
+
+def debiased_ema(values, beta: float) -> list[float]:
+    """The bias-corrected EMA of ``values`` that :class:`SmoothedSeries` keeps, as a
+    list (for a chart drawn again at another ``beta``). A non-finite value is kept
+    as it is and leaves the average alone; ``beta`` 0 gives the values back."""
+    average, count, smoothed = 0.0, 0, []
+    for value in values:
+        if not math.isfinite(value):
+            smoothed.append(value)
+            continue
+        average = beta * average + (1 - beta) * value
+        count += 1
+        smoothed.append(average / (1 - beta**count))
+    return smoothed
