@@ -254,12 +254,13 @@ def test_runs_screen_snapshot(snap_compare, tmp_path, monkeypatch, runs_index_ho
     """Ended, failed (with an alarm), stale and missing runs, at fixed times and host."""
     import kmon.engine.log.indexed_runs as indexed_runs
     import kmon.engine.log.run_rows as run_rows
+    import kmon.engine.log.run_scan as run_scan
     import kmon.engine.log.runs_index as runs_index
 
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     monkeypatch.setenv("HOME", str(runs_index_home))
-    for module in (runs_index, indexed_runs, run_rows):
+    for module in (runs_index, indexed_runs, run_rows, run_scan):
         monkeypatch.setattr(module, "this_host", lambda: "box")
     monkeypatch.chdir(tmp_path)
     write_run(tmp_path / "kmon-runs" / "a-ok.jsonl", what="mnist.py", t=T0)
