@@ -123,6 +123,7 @@ class RunsPanel(Vertical):
         self._runs_shown = threading.Event()
         self._runs_closing = threading.Event()
         self._runs_wake = threading.Event()
+        self._runs_mounted = threading.Event()
         self._runs_generation = 0
         self._note = ""
         self._runs_applied = -1
@@ -131,6 +132,9 @@ class RunsPanel(Vertical):
         """When the first rows were on the table (time.perf_counter), for benchmarks."""
 
     def compose(self) -> ComposeResult:
+        # Read while Textual styles and lays out the screen; post once mounted.
+        self._runs_thread = threading.Thread(target=self._read_loop, name="kmon-runs", daemon=True)
+        self._runs_thread.start()
         yield Label(f"reading the runs index and {printable(self.runs_dir)}…", id="runs-where")
         yield Input(
             placeholder="filter runs by any column (Enter: keep, Esc: clear)", id="runs-filter"
@@ -138,11 +142,11 @@ class RunsPanel(Vertical):
         yield RunsTable(id="runs-table")
 
     def on_mount(self) -> None:
-        self._runs_thread = threading.Thread(target=self._read_loop, name="kmon-runs", daemon=True)
-        self._runs_thread.start()
+        self._runs_mounted.set()
 
     def on_unmount(self) -> None:
         self._runs_closing.set()
+        self._runs_mounted.set()
         self._runs_wake.set()
         self._runs_shown.set()
 
@@ -163,6 +167,9 @@ class RunsPanel(Vertical):
                 self._note = note
                 self._runs_generation += 1
                 self._runs_shown.clear()
+                self._runs_mounted.wait()
+                if self._runs_closing.is_set():
+                    return
                 self.post_message(self.RowsRead(rows, note, self._runs_generation))
                 self._runs_shown.wait()  # the table has them: read again only then
             self._runs_wake.wait(self.refresh_seconds)
