@@ -25,6 +25,11 @@ SMOKE = {
     "startup.py": ["menu_first_frame/goal", "replay_first_frame/goal"],
     "terminal_bandwidth.py": ["kmon_bytes_per_s/20KB", "kmon/keras_progbar"],
     "ps_speed.py": ["list_runs/goal", "kmon_ps/goal", "kmon_stop_over_startup/goal"],
+    "runs_screen.py": [
+        "first_full_table/goal",
+        "first_full_table_cpu/goal",
+        "later_passes_core_share/goal",
+    ],
 }
 
 
