@@ -150,11 +150,14 @@ class RowReader:
         if (
             old is not None
             and unchanged
-            and digest.complete
+            and (digest.complete or quick)
             and (found is None or _status(run) == old.status.split(",")[0])
             and not old.running
         ):
-            return old  # a finished log that did not change: not even opened
+            # A finished log that did not change: not even opened (nor digested yet,
+            # past the budget).
+            self.deferred += not digest.complete
+            return old
         if found is None:
             seen = old is not None and old.status not in (NOT_A_LOG, MISSING)
             status = TRUNCATED if seen or _cut_first_line(path) else NOT_A_LOG

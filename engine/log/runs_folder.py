@@ -37,7 +37,15 @@ _LIVENESS_STATUS = {Liveness.ALIVE: "running", Liveness.GONE: "stale", Liveness.
 #: Tail events that tell how many epochs the latest fit finished.
 _EPOCH_TYPES = (b"epoch", b"fit_start")
 
-__all__ = ["AmbiguousRun", "RunInfo", "RunNotFound", "SignalRefused", "find_run", "list_runs", "read_run"]
+__all__ = [
+    "AmbiguousRun",
+    "RunInfo",
+    "RunNotFound",
+    "SignalRefused",
+    "find_run",
+    "list_runs",
+    "read_run",
+]
 
 
 @dataclass

@@ -43,7 +43,7 @@ REFRESH_SECONDS = 2.0
 #: CPU seconds the first pass may spend digesting whole logs (the rest wait).
 FIRST_DIGEST_SECONDS = 0.03
 #: CPU seconds a later pass may spend digesting whole logs before it shows what it has.
-DIGEST_BUDGET_SECONDS = 0.2
+DIGEST_BUDGET_SECONDS = 0.15
 
 
 class ConfirmDelete(ConfirmQuit):
