@@ -42,13 +42,23 @@ def pytest_unconfigure(config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def runs_index_home(tmp_path_factory, monkeypatch) -> Path:
+def runs_index_home(tmp_path_factory) -> Path:
     """Every test's per-user runs index in a folder of its own, never the real
     ``~/.local/state/kmon``: each kmon a test runs (in-process or as a child, which
-    inherits the environment) registers its run there. Returns ``XDG_STATE_HOME``."""
+    inherits the environment) registers its run there. Returns ``XDG_STATE_HOME``.
+
+    It sets the variable itself rather than through ``monkeypatch``: an autouse
+    fixture asking for ``monkeypatch`` sets it up before a test's own fixtures, so
+    it is torn down after them, and a fixture that cleans up with a function the
+    test patched (``sleepers`` killing with ``os.kill``) would call the patch."""
     state = tmp_path_factory.mktemp("xdg-state")
-    monkeypatch.setenv("XDG_STATE_HOME", str(state))
-    return state
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(state)
+    yield state
+    if before is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = before
 
 
 @pytest.fixture

@@ -44,10 +44,17 @@ class IndexedRun:
 def describe(entry: IndexEntry, *, host: str | None = None) -> IndexedRun:
     """What ``entry``'s log says now (its first line and tail only)."""
     if not os.path.lexists(entry.log):
-        return IndexedRun(entry.log, entry.run_id, MISSING, None, entry)
-    info = read_run(entry.log)
+        return joined(entry, None, host=host, missing=True)
+    return joined(entry, read_run(entry.log), host=host)
+
+
+def joined(
+    entry: IndexEntry, info: RunInfo | None, *, host: str | None = None, missing: bool = False
+) -> IndexedRun:
+    """``entry`` with what its log says (``info``: None when the log is ``missing``
+    or not a kmon log)."""
     if info is None:
-        return IndexedRun(entry.log, entry.run_id, NOT_A_LOG, None, entry)
+        return IndexedRun(entry.log, entry.run_id, MISSING if missing else NOT_A_LOG, None, entry)
     status = info.status
     here = this_host() if host is None else host
     if entry.host and here and entry.host != here and status in ("stale", "unknown"):
@@ -70,7 +77,7 @@ def all_runs(runs_dir: str | os.PathLike | None = None) -> tuple[list[IndexedRun
             IndexedRun(info.path, info.id, info.status, info, None)
             for info in list_runs(runs_dir, skip=known)
         ]
-    runs.sort(key=lambda run: (_started(run), run.run_id))
+    runs.sort(key=lambda run: (started_at(run), run.run_id))
     return runs, index
 
 
@@ -116,7 +123,8 @@ def _same(path: Path) -> str:
         return str(path)
 
 
-def _started(run: IndexedRun) -> float:
+def started_at(run: IndexedRun) -> float:
+    """When the run started, for sorting (its index entry's time if its log is gone)."""
     if run.info is not None and run.info.started is not None:
         return run.info.started
     return run.entry.t if run.entry is not None else 0.0

@@ -5,12 +5,14 @@ told (a :class:`_Digest`). Each refresh reads only what a log gained since: a
 finished log whose size and time did not change is not opened at all. Batch lines,
 nearly all of a log, are never decoded except the newest (the last loss): the other
 lines are found by their opening bytes (the writer starts every line with ``v`` and
-``type``). A pass digests logs for at most its time budget (the first pass: none);
-the others are read at their two ends only and digested on a later pass, so the
-first table shows at once, whatever the logs' sizes.
+``type``). A pass digests logs for at most its budget of this thread's CPU time,
+the rows asked for first (those on screen); the others keep the values their log's
+two ends tell and are digested on a later pass, so a table shows at once, whatever
+the logs' sizes, and a reader never takes more than its share of a core.
 
-Status comes from :func:`~kmon.engine.log.runs_folder.read_run` (the first line
-and the tail); a log that is gone is ``missing``, one that shrank is ``truncated``.
+Status and the log's ends come from the caller's :class:`IndexedRun` (see
+:mod:`kmon.engine.log.run_scan`); a log that is gone is ``missing``, one that shrank
+is ``truncated``.
 """
 
 from __future__ import annotations
@@ -20,14 +22,17 @@ import math
 import os
 import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kmon.engine.log.indexed_runs import ELSEWHERE, MISSING, NOT_A_LOG, IndexedRun
-from kmon.engine.log.runs_folder import read_run
 from kmon.engine.log.runs_index import this_host
 
 TRUNCATED = "truncated"
+#: The budget's clock: this thread's CPU time (a loaded machine's wall time would
+#: let a pass read nothing, or take a whole core).
+_cpu_time = time.thread_time
 _CHUNK = 8 << 20
 _NOT_BATCH = re.compile(rb'^(?!\{"v":\d+,"type":"(?:batch|log)")[^\n]*\n', re.MULTILINE)
 _BATCH_LINE = re.compile(rb'^\{"v":\d+,"type":"batch"[^\n]*\n', re.MULTILINE)
@@ -95,26 +100,38 @@ class RowReader:
         self._host = this_host()
         self.deferred = 0
         """Logs the last pass left undigested (its budget ran out)."""
+        self.changed = False
+        """Whether the last pass changed a row (or dropped one)."""
 
-    def read(self, runs: list[IndexedRun], *, budget: float | None = None) -> list[RunRow]:
-        """The rows of ``runs`` now.
+    def read(
+        self,
+        runs: list[IndexedRun],
+        *,
+        budget: float | None = None,
+        first: Collection[Path] = (),
+    ) -> list[RunRow]:
+        """The rows of ``runs`` now, in their order.
 
         Args:
-            budget: seconds this pass may spend digesting logs (None: no limit);
-                past it they are read at their two ends only, and digested on a
-                later pass (:attr:`deferred` counts them).
+            budget: seconds of this thread's CPU time the pass may spend digesting
+                logs (None: no limit); past it they keep their two ends' values and
+                are digested on a later pass (:attr:`deferred` counts them).
+            first: the logs to digest before the others (the rows on screen).
         """
-        deadline = None if budget is None else time.monotonic() + budget
+        deadline = None if budget is None else _cpu_time() + budget
         self.deferred = 0
-        rows = [
-            self._row(run, deadline is not None and time.monotonic() > deadline)
-            for run in runs
-        ]
+        self.changed = False
+        order = sorted(range(len(runs)), key=lambda n: runs[n].path not in first) if first else None
+        rows: list[RunRow | None] = [None] * len(runs)
+        for n in order if order is not None else range(len(runs)):
+            quick = deadline is not None and _cpu_time() > deadline
+            rows[n] = self._row(runs[n], quick)
         known = {run.path for run in runs}
         for path in [path for path in self._digests if path not in known]:
             del self._digests[path]
             self._rows.pop(path, None)
-        return rows
+            self.changed = True
+        return rows  # type: ignore[return-value] - every slot is filled
 
     def forget(self, path: Path) -> None:
         self._digests.pop(path, None)
@@ -122,6 +139,7 @@ class RowReader:
 
     def _row(self, run: IndexedRun, quick: bool) -> RunRow:
         path = run.path
+        found = run.info
         try:
             info = os.stat(path)
         except OSError:
@@ -129,11 +147,17 @@ class RowReader:
         digest = self._digests.setdefault(path, _Digest())
         old = self._rows.get(path)
         unchanged = info.st_size == digest.size and info.st_mtime == digest.mtime
-        if old is not None and unchanged and not old.running and digest.complete:
-            return old  # a finished log that did not change: not even opened
-        # The caller's RunInfo was just read (first line and tail): read it again only
-        # on later passes of the same list.
-        found = run.info if run.info is not None and old is None else read_run(path)
+        if (
+            old is not None
+            and unchanged
+            and (digest.complete or quick)
+            and (found is None or _status(run) == old.status.split(",")[0])
+            and not old.running
+        ):
+            # A finished log that did not change: not even opened (nor digested yet,
+            # past the budget).
+            self.deferred += not digest.complete
+            return old
         if found is None:
             seen = old is not None and old.status not in (NOT_A_LOG, MISSING)
             status = TRUNCATED if seen or _cut_first_line(path) else NOT_A_LOG
@@ -146,9 +170,7 @@ class RowReader:
         else:
             _digest_to(path, digest, info.st_size)
         digest.size, digest.mtime = info.st_size, info.st_mtime
-        status = found.status
-        if run.status == ELSEWHERE and status in ("stale", "unknown"):
-            status = ELSEWHERE
+        status = _status(run)
         host = run.host or ""
         if digest.task:
             host = f"{host}:{digest.task}" if host else digest.task
@@ -173,8 +195,15 @@ class RowReader:
         return self._remember(path, row)
 
     def _remember(self, path: Path, row: RunRow) -> RunRow:
+        if self._rows.get(path) != row:
+            self.changed = True
         self._rows[path] = row
         return row
+
+
+def _status(run: IndexedRun) -> str:
+    """The run's status: its log's, or *elsewhere* (the index's judgement)."""
+    return run.status if run.status == ELSEWHERE or run.info is None else run.info.status
 
 
 def _eta(digest: _Digest, now: float) -> float | None:

@@ -4,7 +4,10 @@ deleted or cut short meanwhile."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
+
+from textual.widgets.data_table import ColumnKey
 
 from kmon.engine.events import Alarm, Batch, EpochEnd, FitStart, RunEnd, RunStart
 from kmon.engine.log.process_identity import of_this_process
@@ -254,12 +257,13 @@ def test_runs_screen_snapshot(snap_compare, tmp_path, monkeypatch, runs_index_ho
     """Ended, failed (with an alarm), stale and missing runs, at fixed times and host."""
     import kmon.engine.log.indexed_runs as indexed_runs
     import kmon.engine.log.run_rows as run_rows
+    import kmon.engine.log.run_scan as run_scan
     import kmon.engine.log.runs_index as runs_index
 
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     monkeypatch.setenv("HOME", str(runs_index_home))
-    for module in (runs_index, indexed_runs, run_rows):
+    for module in (runs_index, indexed_runs, run_rows, run_scan):
         monkeypatch.setattr(module, "this_host", lambda: "box")
     monkeypatch.chdir(tmp_path)
     write_run(tmp_path / "kmon-runs" / "a-ok.jsonl", what="mnist.py", t=T0)
@@ -290,3 +294,56 @@ def test_runs_screen_snapshot(snap_compare, tmp_path, monkeypatch, runs_index_ho
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+async def test_column_widths_fit_every_cell_as_datatable_measures_it(tmp_path):
+    """The table sizes its columns from the texts, not by rendering each cell: the
+    widths must be DataTable's own, and markup or emoji codes in a name stay text."""
+    from textual.widgets import DataTable
+
+    write_run(tmp_path / "a.jsonl", what="[bold]x.py", t=T0)
+    write_run(tmp_path / "b.jsonl", what=":smile:日本語.py", t=T0 + 5, end="failed")
+    app = RunsApp(tmp_path, refresh_seconds=60)
+    async with app.run_test(size=(170, 20)) as pilot:
+        table = await rows_shown(pilot, app, 2)
+        await pilot.pause(0.1)
+        assert column_texts(table, "what") == ["[bold]x.py", ":smile:日本語.py"]
+        widths = {key: column.content_width for key, column in table.columns.items()}
+        assert widths[ColumnKey("what")] == len(":smile:") + 6 + len(".py")
+        DataTable._update_dimensions(table, list(table.rows))  # DataTable's measure
+        assert {key: column.content_width for key, column in table.columns.items()} == widths
+        screen = app.export_screenshot()
+        assert "[bold]x.py" in screen and ":smile:" in screen
+        # A value wider than its column (a longer ETA) widens the column.
+        row = table.rows_by_key[str(tmp_path / "a.jsonl")]
+        longer = dataclasses.replace(row, status="running", eta=123_456.0)
+        table.show([longer, table.rows_by_key[str(tmp_path / "b.jsonl")]])
+        await pilot.pause(0.1)
+        eta = cell(table, str(tmp_path / "a.jsonl"), "eta")
+        assert len(eta) > 3 and table.columns[ColumnKey("eta")].content_width >= len(eta)
+
+
+async def test_passes_are_spaced_and_post_only_changes(tmp_path, monkeypatch):
+    """No pass follows another at once, and one that changed nothing posts nothing."""
+    import kmon.tui.screens.runs as runs_screen
+
+    for n in range(3):
+        write_run(tmp_path / f"r{n}.jsonl", t=T0 + n)
+    scans = []
+    real_scan = runs_screen.RunScanner.scan
+    monkeypatch.setattr(
+        runs_screen.RunScanner, "scan", lambda self: scans.append(1) or real_scan(self)
+    )
+    shown = []
+    real_show = RunsTable.show
+    monkeypatch.setattr(
+        RunsTable, "show", lambda self, rows: shown.append(1) or real_show(self, rows)
+    )
+    app = RunsApp(tmp_path, refresh_seconds=0.4)
+    async with app.run_test(size=(170, 20)) as pilot:
+        await rows_shown(pilot, app, 3)
+        started = time.monotonic()
+        await pilot.pause(1.2)
+        elapsed = time.monotonic() - started
+    assert len(scans) <= 2 + elapsed / 0.4
+    assert len(shown) == 1  # three small ended logs: all digested on the first pass

@@ -1,10 +1,18 @@
 """The Runs panel: every run of this user's (the per-user index and the runs
 folder) in a live table; open, mark and compare, or delete one.
 
-A reader thread rereads the runs every ``REFRESH_SECONDS`` (only what each log
-gained: see :mod:`kmon.engine.log.run_rows`) and posts the rows; a post waits until
-the previous one was shown, so the table never falls behind on stale rows. The
-panel is the menu's Runs tab and all of ``kmon runs`` (:mod:`kmon.tui.runs_app`).
+A reader thread finds the runs (:mod:`kmon.engine.log.run_scan`: a log is read
+again only when it changed) and their rows (:mod:`kmon.engine.log.run_rows`: only
+what each log gained), and posts all the rows in one message; a post waits until
+the previous one was shown, so the table never falls behind on stale rows.
+
+The first table comes from the index and the logs' two ends, plus whole digests
+(best val_loss, alarms) for as many logs as ``FIRST_DIGEST_SECONDS`` of CPU allow,
+oldest first as the table sorts them. Then a pass every ``refresh_seconds`` (2 s)
+digests the rows on screen first, for at most ``DIGEST_BUDGET_SECONDS`` of CPU, and
+reads only the logs whose size or time changed: at most a tenth of a core while a
+backlog lasts, a few ms a pass after. The panel is the menu's Runs tab and all of
+``kmon runs`` (:mod:`kmon.tui.runs_app`).
 """
 
 from __future__ import annotations
@@ -21,9 +29,10 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Label
 
 from kmon.engine.format import printable
-from kmon.engine.log.indexed_runs import IndexedRun, all_runs
+from kmon.engine.log.indexed_runs import IndexedRun
 from kmon.engine.log.run_files import DEFAULT_RUNS_DIR
 from kmon.engine.log.run_rows import RowReader, RunRow
+from kmon.engine.log.run_scan import RunScanner
 from kmon.engine.log.runs_folder import list_runs, read_run
 from kmon.engine.log.runs_index import RunsIndexError, index_path, prune
 
@@ -31,8 +40,10 @@ from ..widgets.runs_table import COLUMNS, RunsTable
 from .confirm_quit import ConfirmQuit
 
 REFRESH_SECONDS = 2.0
-#: Seconds a pass may spend digesting large logs before it shows what it has.
-DIGEST_BUDGET_SECONDS = 0.5
+#: CPU seconds the first pass may spend digesting whole logs (the rest wait).
+FIRST_DIGEST_SECONDS = 0.03
+#: CPU seconds a later pass may spend digesting whole logs before it shows what it has.
+DIGEST_BUDGET_SECONDS = 0.15
 
 
 class ConfirmDelete(ConfirmQuit):
@@ -107,16 +118,23 @@ class RunsPanel(Vertical):
         self.runs_dir = runs_dir
         self.refresh_seconds = refresh_seconds
         self._row_reader = RowReader()
+        self._scanner = RunScanner(runs_dir)
+        self._on_screen: frozenset[Path] = frozenset()
         self._runs_shown = threading.Event()
         self._runs_closing = threading.Event()
         self._runs_wake = threading.Event()
+        self._runs_mounted = threading.Event()
         self._runs_generation = 0
+        self._note = ""
         self._runs_applied = -1
         self._runs_thread: threading.Thread | None = None
         self.first_rows_at: float | None = None
         """When the first rows were on the table (time.perf_counter), for benchmarks."""
 
     def compose(self) -> ComposeResult:
+        # Read while Textual styles and lays out the screen; post once mounted.
+        self._runs_thread = threading.Thread(target=self._read_loop, name="kmon-runs", daemon=True)
+        self._runs_thread.start()
         yield Label(f"reading the runs index and {printable(self.runs_dir)}…", id="runs-where")
         yield Input(
             placeholder="filter runs by any column (Enter: keep, Esc: clear)", id="runs-filter"
@@ -124,11 +142,11 @@ class RunsPanel(Vertical):
         yield RunsTable(id="runs-table")
 
     def on_mount(self) -> None:
-        self._runs_thread = threading.Thread(target=self._read_loop, name="kmon-runs", daemon=True)
-        self._runs_thread.start()
+        self._runs_mounted.set()
 
     def on_unmount(self) -> None:
         self._runs_closing.set()
+        self._runs_mounted.set()
         self._runs_wake.set()
         self._runs_shown.set()
 
@@ -139,17 +157,21 @@ class RunsPanel(Vertical):
     # -- reading -----------------------------------------------------------------------
 
     def _read_loop(self) -> None:
-        budget = 0.0  # the first table at once; whole digests on the next passes
+        budget = FIRST_DIGEST_SECONDS
         while not self._runs_closing.is_set():
             runs, note = self._gather()
-            rows = self._row_reader.read(runs, budget=budget)
+            rows = self._row_reader.read(runs, budget=budget, first=self._on_screen)
             budget = DIGEST_BUDGET_SECONDS
-            self._runs_generation += 1
-            self._runs_shown.clear()
-            self.post_message(self.RowsRead(rows, note, self._runs_generation))
-            self._runs_shown.wait()  # the table has them: read again only then
-            if self._row_reader.deferred:
-                continue  # logs left to digest: go on at once
+            changed = self._row_reader.changed or any(row.running for row in rows)
+            if changed or self._runs_generation == 0 or note != self._note:
+                self._note = note
+                self._runs_generation += 1
+                self._runs_shown.clear()
+                self._runs_mounted.wait()
+                if self._runs_closing.is_set():
+                    return
+                self.post_message(self.RowsRead(rows, note, self._runs_generation))
+                self._runs_shown.wait()  # the table has them: read again only then
             self._runs_wake.wait(self.refresh_seconds)
             self._runs_wake.clear()
 
@@ -157,7 +179,7 @@ class RunsPanel(Vertical):
         """The runs to show and a line saying where they were looked for."""
         where = f"the runs index ({_home(index_path())}) and {printable(self.runs_dir)}"
         try:
-            runs, _ = all_runs(self.runs_dir)
+            runs = self._scanner.scan()
         except RunsIndexError as exc:
             runs = [
                 IndexedRun(info.path, info.id, info.status, info, None)
@@ -171,6 +193,7 @@ class RunsPanel(Vertical):
         if message.generation > self._runs_applied:
             self._runs_applied = message.generation
             self.table.show(message.rows)
+            self._on_screen = frozenset(row.path for row in self.table.rows_on_screen())
             count = len(message.rows)
             if count:
                 note = f"{count} run{'s' if count != 1 else ''} in {message.note}"

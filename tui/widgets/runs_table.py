@@ -1,14 +1,23 @@
 """The Runs screen's table: one row per run, updated cell by cell, sortable,
-filterable by any column's text, with marks for comparing."""
+filterable by any column's text, with marks for comparing.
+
+Every cell is one line of text: a plain ``str`` where it holds nothing Rich markup
+or emoji codes would read (DataTable parses a ``str`` cell as markup), else a
+:class:`~rich.text.Text`. So a cell's width is its text's cell length, and the
+table takes its column widths from the texts (:meth:`RunsTable._lay_out`) instead of
+rendering every cell of every row as DataTable does: 0.5 s of CPU for 2,000 runs.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from kmon.engine.format import format_duration, format_value, printable
 from kmon.engine.log.run_rows import RunRow
@@ -66,6 +75,11 @@ def cells(row: RunRow, now: float) -> dict[str, str]:
     }
 
 
+def _widest(texts: Iterable[str]) -> int:
+    """The widest of these one-line texts, in terminal cells."""
+    return max((len(text) if text.isascii() else cell_len(text) for text in texts), default=0)
+
+
 def _clock(started: float | None) -> str:
     if started is None:
         return "-"
@@ -88,6 +102,7 @@ class RunsTable(DataTable):
         self.sort_column = "started"
         self.sort_reverse = False
         self.filter_text = ""
+        self._order: list[str] = []
 
     def on_mount(self) -> None:
         for key, title in COLUMNS:
@@ -99,17 +114,29 @@ class RunsTable(DataTable):
         """Show ``rows`` (every run), updating cells in place where a row is shown."""
         now = time.time() if now is None else now
         fresh = {str(row.path): row for row in rows}
-        texts = {key: cells(row, now) for key, row in fresh.items()}
+        # A row the reader did not rebuild (the same object) shows the same texts,
+        # unless it runs (its duration moves): 2,000 rows, 20 of them changing.
+        texts = {
+            key: (
+                self._texts[key]
+                if self.rows_by_key.get(key) is row and not row.running
+                else cells(row, now)
+            )
+            for key, row in fresh.items()
+        }
         self.marked &= set(fresh)
         layout_changed = set(fresh) != set(self.rows_by_key) or self._order_changed(texts)
         self.rows_by_key, old_texts, self._texts = fresh, self._texts, texts
         if layout_changed:
             self._lay_out()
             return
-        for key in self._visible_keys():
+        widths = {column.key.value: column.content_width for column in self.columns.values()}
+        for key in self._order:  # the same rows in the same order
             for column, text in texts[key].items():
                 if old_texts.get(key, {}).get(column) != text:
-                    self.update_cell(key, column, self._styled(column, text))
+                    # A wider text widens its column (else DataTable would crop it).
+                    wider = cell_len(text) > widths.get(column, 0)
+                    self.update_cell(key, column, self._styled(column, text), update_width=wider)
 
     def _order_changed(self, texts: dict[str, dict[str, str]]) -> bool:
         """Whether a changed cell moves a row (in the sort column) or in or out of
@@ -128,8 +155,13 @@ class RunsTable(DataTable):
         """Rebuild the shown rows: after a sort, a filter, runs added or gone."""
         cursor_key = self.current_key()
         self.clear()
-        keys = self._visible_keys()
+        keys = self._order = self._visible_keys()
         columns = [column for column, _ in COLUMNS[1:]]
+        for column in columns:  # widths from the texts: see _update_dimensions
+            self.columns[ColumnKey(column)].content_width = max(
+                self.columns[ColumnKey(column)].content_width,
+                _widest(self._texts[key][column] for key in keys),
+            )
         for key in keys:
             texts = self._texts[key]
             self.add_row(self._mark(key), *(self._styled(c, texts[c]) for c in columns), key=key)
@@ -174,7 +206,15 @@ class RunsTable(DataTable):
             return Text(text, style=_STATUS_STYLE.get(text.split(",")[0], ""))
         if column == "alarms" and text not in ("-", "0"):
             return Text(text, style="bold yellow")
+        if "[" in text or ":" in text:  # markup or an emoji code to DataTable: keep it text
+            return Text(text)
         return text
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        """Size the table without measuring the new rows: :meth:`_lay_out`, the only
+        place rows are added, widened the columns for their texts already, and
+        DataTable's own measure renders every cell (0.5 s of CPU for 2,000 runs)."""
+        super()._update_dimensions(())
 
     # -- what the user does ----------------------------------------------------------
 
@@ -186,6 +226,12 @@ class RunsTable(DataTable):
         except Exception:  # noqa: BLE001 - no row under the cursor
             return None
         return key.value
+
+    def rows_on_screen(self) -> list[RunRow]:
+        """The runs of the rows the table shows now (what to read first)."""
+        top = max(0, int(self.scroll_offset.y))
+        keys = self._order[top : top + max(self.size.height, 1)]
+        return [self.rows_by_key[key] for key in keys if key in self.rows_by_key]
 
     def current_row(self) -> RunRow | None:
         key = self.current_key()
