@@ -65,8 +65,9 @@ class RunsApp(App[RunChoice | None]):
 def open_run(choice: RunChoice, *, mouse: bool = True) -> int | None:
     """Open what a runs table chose, in the monitor, until the user leaves it.
 
-    ``compare`` replays the first run until ``kmon compare`` lands (its hook is
-    :class:`RunsPanel.CompareRuns`).
+    ``compare`` opens the compare screen on the chosen logs (at most
+    :data:`~kmon.engine.log.compare_inputs.MAX_RUNS`, the first ones marked), as
+    ``kmon compare`` does.
 
     Returns:
         The exit code a signal calls for, else None.
@@ -79,6 +80,8 @@ def open_run(choice: RunChoice, *, mouse: bool = True) -> int | None:
     from .launch import run_app
 
     kind, paths = choice
+    if kind == "compare":
+        return _compare(paths, mouse=mouse)
     path = paths[0]
     if kind == "attach":
         info = read_run(path)
@@ -94,6 +97,21 @@ def open_run(choice: RunChoice, *, mouse: bool = True) -> int | None:
     except OSError:
         return None
     _, signalled = run_app(MonitorApp(source), mouse=mouse)
+    return signalled
+
+
+def _compare(paths, *, mouse: bool) -> int | None:
+    from kmon.engine.log.compare_inputs import MAX_RUNS, open_inputs
+    from kmon.engine.view.compare import fold_runs
+
+    from .launch import run_app
+    from .screens.compare import CompareApp
+
+    # A log deleted or emptied since it was marked is left out, never a crash.
+    comparison, _problems = fold_runs(open_inputs([str(path) for path in paths[:MAX_RUNS]], None))
+    if not comparison.runs:
+        return None
+    _, signalled = run_app(CompareApp(comparison), mouse=mouse)
     return signalled
 
 

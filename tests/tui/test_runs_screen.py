@@ -347,3 +347,29 @@ async def test_passes_are_spaced_and_post_only_changes(tmp_path, monkeypatch):
         elapsed = time.monotonic() - started
     assert len(scans) <= 2 + elapsed / 0.4
     assert len(shown) == 1  # three small ended logs: all digested on the first pass
+
+
+def test_compare_opens_the_compare_screen_on_the_marked_logs(tmp_path, monkeypatch):
+    """``c`` on the Runs screen ends in ``open_run(("compare", logs))``: the compare
+    app over those logs, a log deleted meanwhile left out."""
+    import shutil
+
+    from locations import DATA
+
+    import kmon.tui.launch
+    from kmon.tui.runs_app import open_run
+    from kmon.tui.screens.compare import CompareApp
+
+    logs = [tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "gone.jsonl"]
+    shutil.copy(DATA / "two_fits.jsonl", logs[0])
+    shutil.copy(DATA / "three_heads.jsonl", logs[1])
+    opened = []
+    monkeypatch.setattr(
+        kmon.tui.launch, "run_app", lambda app, mouse=True: (opened.append(app), None)
+    )
+
+    assert open_run(("compare", logs)) is None
+
+    [app] = opened
+    assert isinstance(app, CompareApp)
+    assert [run.name for run in app.comparison.runs] == [str(log) for log in logs[:2]]
