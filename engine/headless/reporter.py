@@ -62,6 +62,8 @@ class HeadlessReporter:
         self._last_epoch: EpochEnd | None = None
         self._last_line_t: float | None = None
         """When the epoch of the latest epoch line ended."""
+        self._planned_epochs: int | None = None
+        """The current fit's ``epochs``: its last planned epoch is never grouped."""
 
     def say(self, text: str) -> None:
         """One line from kmon itself."""
@@ -84,6 +86,7 @@ class HeadlessReporter:
         elif isinstance(event, FitStart):
             steps = _plural(event.steps, "step") if event.steps is not None else "unknown steps"
             epochs = _plural(event.epochs - event.initial_epoch, "epoch")
+            self._planned_epochs = event.epochs
             name = f" · model {event.model}" if event.model else ""
             self.out.write(f"{PREFIX} fit {event.fit}: {epochs} × {steps}{name}\n")
         elif isinstance(event, EpochEnd):
@@ -106,7 +109,9 @@ class HeadlessReporter:
             and previous.fit == event.fit
             and event.t - previous.t < FAST_EPOCH_SECONDS
         )
-        if not fast:
+        # A fit's last planned epoch has its own line however fast it came: waiting
+        # for fit_end instead lost it whenever a group's time ran out on it.
+        if not fast or event.epoch + 1 == self._planned_epochs:
             self._release()
             self._write_epoch(self._epoch_line(event, record), event)
             return
