@@ -13,7 +13,8 @@ from kmon_process import run_kmon
 from kmon.engine.events import NOTIFY_TOPIC
 from kmon.engine.log.eventlog import read_events
 
-# NaN in the inputs: the nonfinite_data alarm at fit start, then nan_loss.
+# NaN in the inputs: the nonfinite_data alarm at fit start, then exploding_gradients
+# (the first gradient probe, at step 1, finds NaN gradients), then nan_loss.
 NAN_SCRIPT = """\
 import keras
 import numpy as np
@@ -51,13 +52,15 @@ def test_notify_cmd_runs_for_alarms_and_the_run_end(tmp_path: Path, nan_script: 
     assert [(kind, status) for kind, _, status, _, _ in lines] == [
         ("alarm", "error"),
         ("alarm", "error"),
+        ("alarm", "error"),
         ("run_end", "ok"),
     ]
     assert {run_id for _, run_id, _, _, _ in lines} == {"run"}
     assert {path for *_, path in lines} == {str(log)}
     assert lines[0][3].startswith("error in run run: nonfinite_data: NaN/Inf in the data")
-    assert lines[1][3].startswith("error in run run: nan_loss: ")
-    assert lines[2][3] == "run run finished"
+    assert lines[1][3].startswith("error in run run: exploding_gradients: ")
+    assert lines[2][3].startswith("error in run run: nan_loss: ")
+    assert lines[3][3] == "run run finished"
     events, _ = read_events(log)
     assert events[-1].type == "run_end"
     assert not [e for e in events if e.type == "notice" and e.topic == NOTIFY_TOPIC]
@@ -75,6 +78,7 @@ def test_a_failing_notify_cmd_is_a_notice_in_the_log(tmp_path: Path, nan_script:
     assert report.skipped == 0
     failures = [e.text for e in events if e.type == "notice" and e.topic == NOTIFY_TOPIC]
     assert failures == [
+        "--notify-cmd failed (exit code 3) for alarm: webhook down",
         "--notify-cmd failed (exit code 3) for alarm: webhook down",
         "--notify-cmd failed (exit code 3) for alarm: webhook down",
         "--notify-cmd failed (exit code 3) for run_end: webhook down",
@@ -125,9 +129,9 @@ def test_the_monitor_rings_and_sends_osc_to_the_terminal(
     if notify:
         for sequence in (osc9, osc777, end9, end777):
             assert sequence in raw, sequence
-        assert raw.count(b"\x1b]9;") == 3  # two alarms, the end: once each
+        assert raw.count(b"\x1b]9;") == 4  # three alarms, the end: once each
         # The bell rings once per notification, outside any escape sequence.
-        assert raw.count(b"\x07\x1b]9;") == 3
+        assert raw.count(b"\x07\x1b]9;") == 4
     else:
         assert b"\x1b]9;" not in raw and b"\x1b]777;" not in raw
         assert b"\x07\x1b]" not in raw
