@@ -439,16 +439,5 @@ def _field_names(cls: type[Event]) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
-def handlers_by_type(cls: type) -> dict[str, Callable[[Any, Event], None]]:
-    """Event type -> ``cls``'s ``_on_<type>`` method, for classes that fold events:
-    one dict lookup per event instead of a method name built and looked up (this
-    runs for every batch)."""
-    return {
-        name.removeprefix("_on_"): handler
-        for name, handler in vars(cls).items()
-        if name.startswith("_on_")
-    }
-
-
 def event_from_json(line: str) -> Event:
     return event_from_dict(json.loads(line))

@@ -27,9 +27,9 @@ from kmon.engine.events import (
     FitStart,
     ValEnd,
     ValueKinds,
-    handlers_by_type,
 )
 from kmon.engine.head_map import TRAIN, HeadMap, key_places, place_key
+from kmon.engine.view.fold_dispatch import handlers_by_type
 
 #: The total and the weighted head sum agree when the epoch's summed gap is within
 #: this fraction of its summed total (recovered values carry float32 noise).

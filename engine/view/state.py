@@ -32,11 +32,11 @@ from kmon.engine.events import (
     TrainEval,
     ValEnd,
     ValueKinds,
-    handlers_by_type,
 )
 from kmon.engine.phases import BETWEEN_FITS, FINISHED, RUNNING_SCRIPT, STARTING, TRAINING
 from kmon.engine.series import BucketSeries, MetricSeries, SmoothedSeries
 from kmon.engine.view.batch_fold import fold_batch_run, fold_batches
+from kmon.engine.view.fold_dispatch import handlers_by_type
 from kmon.engine.view.head_board import HeadBoard
 from kmon.engine.view.model_segments import ModelSegment, ModelSegments
 from kmon.engine.view.pace import Pace
