@@ -86,6 +86,19 @@ def _prune() -> int:
     return 0
 
 
+def _newest_running_anywhere(runs_dir):
+    """The index's newest running run, for ``kmon attach`` run from another folder."""
+    from kmon.engine.log.indexed_runs import all_runs
+
+    runs, _ = _index_call(all_runs)
+    running = [run.info for run in runs if run.status == "running" and run.info is not None]
+    if not running:
+        raise UserError(
+            f"no running run in {printable(runs_dir)} or the runs index (see `kmon ps --all`)"
+        )
+    return running[-1]  # oldest first
+
+
 def _index_call(call):
     """``call()``, with an unreadable index as one line for the user."""
     from kmon.engine.log.runs_index import RunsIndexError
@@ -185,17 +198,18 @@ def stop(args: argparse.Namespace) -> int:
 
 
 def _find(args: argparse.Namespace):
-    """The run ``args.run`` names in ``--runs-dir`` (the newest running if none),
-    else in the per-user runs index."""
+    """The run ``args.run`` names in ``--runs-dir``, else in the per-user runs
+    index; with no name, the newest running run of ``--runs-dir``, else the newest
+    one of the index (this machine's: a log on a shared home may be another's)."""
     from kmon.engine.log.runs_folder import AmbiguousRun, RunNotFound, find_run
 
     try:
         return find_run(args.runs_dir, args.run)
     except AmbiguousRun as exc:
         raise UserError(printable(exc)) from None
-    except RunNotFound as exc:
+    except RunNotFound:
         if args.run is None:
-            raise UserError(printable(exc)) from None
+            return _newest_running_anywhere(args.runs_dir)
     from kmon.engine.log.indexed_runs import find_indexed_run
 
     try:

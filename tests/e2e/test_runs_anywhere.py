@@ -37,14 +37,17 @@ def test_a_run_started_elsewhere_is_listed_attached_and_stopped(tmp_path):
         ), listing
         wait_for_log(log, lambda e: epochs_done(e) >= 1, 90, "an epoch")
 
-        terminal = Terminal(["attach", run_id[:-2]], cwd=home, rows=30, cols=100)
-        try:
-            terminal.wait_for(lambda s: "endless.py" in s and "training" in s, 30, "the run")
-            terminal.press("q")
-            assert terminal.wait_for_exit() == 0
-        finally:
-            terminal.kill()
-        assert "still running" in terminal.output
+        # By a prefix of its id; then with no id at all: home has no runs folder, so
+        # attach takes the index's newest running run.
+        for attach in (["attach", run_id[:-2]], ["attach"]):
+            terminal = Terminal(attach, cwd=home, rows=30, cols=100)
+            try:
+                terminal.wait_for(lambda s: "endless.py" in s and "training" in s, 30, "the run")
+                terminal.press("q")
+                assert terminal.wait_for_exit() == 0
+            finally:
+                terminal.kill()
+            assert f"detached from run {run_id} (still running)" in terminal.output
     finally:
         stop = run_kmon("stop", run_id, cwd=home)
     assert stop.returncode == 0, stop.stderr
