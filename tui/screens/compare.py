@@ -69,7 +69,8 @@ class CompareScreen(Screen[None]):
         Binding("escape,q,c", "back", "Back"),
         Binding("m", "metric(1)", "Metric"),
         Binding("M", "metric(-1)", "Metric back", show=False),
-        Binding("x", "axis", "X axis"),
+        # `t` as in the monitor (where `x` stops a run); `x` too, as nothing here stops.
+        Binding("t,x", "axis", "X axis"),
         Binding("g", "log_scale", "Log y"),
         Binding("b", "level", "Batches/epochs"),
     ]
@@ -119,7 +120,7 @@ class CompareScreen(Screen[None]):
         comparison, key = self.comparison, self.key
         self.query_one("#compare-title", Label).update(
             f"Compare {len(comparison.runs)} runs · metric {key} (m) · x: "
-            f"{self._x_name()} (x) · y: "
+            f"{self._x_name()} (t) · y: "
             f"{'log' if self.log_y else 'linear'} (g) · {'batches' if self.batches else 'epochs'} (b)"
         )
         chart = self.query_one(CompareChart)
