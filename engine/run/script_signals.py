@@ -10,7 +10,10 @@ thread are forwarded:
 - the main thread installs a kmon trampoline for that signal, and the trampoline
   calls the script's handler with the script thread's current frame;
 - an exception the handler raises (``sys.exit(3)``, ``KeyboardInterrupt``) is raised
-  in the script's thread, at its next bytecode, as it would be under plain python;
+  in the script's thread, at its next bytecode, as it would be under plain python.
+  That bytecode may be a garbage-collector callback's or a ``__del__``'s (JAX
+  registers one), where Python prints the exception as ignored and goes on: kmon's
+  ``sys.unraisablehook`` sees it there and raises it again, at the next bytecode;
 - ``signal.getsignal`` returns what the script installed (before that, what was
   there: kmon's own handler for SIGTERM and SIGHUP);
 - ``SIG_IGN`` ignores the signal. ``SIG_DFL`` hands it back to what kmon had there:
@@ -30,6 +33,7 @@ import ctypes
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 from kmon.engine.run.main_thread import MainThreadCallTimeout, call_on_main_thread
@@ -44,6 +48,8 @@ _real_getsignal = signal.getsignal
 #: The script thread's ident -> its forwarding, while a script runs.
 _active: dict[int, ScriptSignals] = {}
 _patch_lock = threading.Lock()
+#: The unraisable hook that was there before the first forwarding began.
+_outer_unraisablehook = sys.unraisablehook
 
 
 class ScriptSignals:
@@ -63,11 +69,19 @@ class ScriptSignals:
         self._trampoline_handler = self._trampoline
         self._accepting = False
         self._delivery_lock = threading.RLock()
+        self._in_flight: BaseException | None = None
+        """The exception last set for the script thread, until that thread ends."""
+        self.in_unraisable_hook = False
+        """The script's thread is in the unraisable hook, resending an exception."""
 
     def __enter__(self) -> ScriptSignals:
         self.script_ident = threading.get_ident()
         self._accepting = True
         with _patch_lock:
+            if not _active:
+                global _outer_unraisablehook
+                _outer_unraisablehook = sys.unraisablehook
+                sys.unraisablehook = _redeliver_swallowed
             _active[self.script_ident] = self
             signal.signal, signal.getsignal = _forwarded_signal, _forwarded_getsignal
         return self
@@ -78,6 +92,8 @@ class ScriptSignals:
             _active.pop(self.script_ident, None)
             if not _active:
                 signal.signal, signal.getsignal = _real_signal, _real_getsignal
+                if sys.unraisablehook is _redeliver_swallowed:
+                    sys.unraisablehook = _outer_unraisablehook
         if self._installed:
             try:
                 call_on_main_thread(self._give_back, timeout=1.0)
@@ -179,7 +195,41 @@ class ScriptSignals:
     def _raise_in_script(self, exc: BaseException) -> None:
         with self._delivery_lock:
             if self._accepting:
+                self._in_flight = exc
                 _set_async_exc(self.script_ident, _carrier(exc))
+
+    def redeliver(self, exc: BaseException) -> bool:
+        """Send ``exc`` again if it is the one sent to the script and something on
+        the script's thread swallowed it (a gc callback, a ``__del__``).
+
+        Runs in the unraisable hook, on the script's thread. The exception cannot be
+        set from here: it would be raised at once, inside the hook, and lost for
+        good. A helper thread sets it once the hook has returned.
+        """
+        if exc is not self._in_flight or threading.get_ident() != self.script_ident:
+            return False
+        self.in_unraisable_hook = True
+        threading.Thread(
+            target=self._resend_after_hook, args=(exc,), name="kmon-resend", daemon=True
+        ).start()
+        return True
+
+    def _resend_after_hook(self, exc: BaseException) -> None:
+        while self.in_unraisable_hook:
+            time.sleep(0.001)
+        self._raise_in_script(exc)
+
+
+def _redeliver_swallowed(unraisable) -> None:
+    """``sys.unraisablehook`` while a script runs: an exception sent to the script
+    that landed where Python cannot raise it goes to the script again."""
+    forwarding = _active.get(threading.get_ident())
+    if forwarding is not None and forwarding.redeliver(unraisable.exc_value):
+        # A plain store and nothing after it: no bytecode here may take the resent
+        # exception (a call would).
+        forwarding.in_unraisable_hook = False
+        return
+    _outer_unraisablehook(unraisable)
 
 
 def _carrier(exc: BaseException) -> type[BaseException]:
