@@ -222,6 +222,10 @@ class EventLogWriter:
             except IndexError:
                 return urgent
             kind = event.type
+            if kind == "batch_tape":
+                # Batch ends the training thread shipped raw: their events, in place.
+                pending.extendleft(reversed(event.events()))
+                continue
             if gap is not None and kind == "batch":
                 gap.batches += 1
                 gap.last_batch = event

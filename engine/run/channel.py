@@ -6,6 +6,10 @@ Batch events live in a ring buffer: when a monitor falls behind, the oldest batc
 events are overwritten (coalesced into the newer ones). Control events (fit, epoch,
 log, alarm, end...) sit in an unbounded deque and are never dropped: there are few
 of them.
+
+A fit on TensorFlow ships its batch ends as batch tapes (see
+:mod:`kmon.engine.training.batch_tape`): one item for up to 32 batches, kept in a ring
+of their own, whose batch events :meth:`MonitorChannel.drain` puts in its place.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from collections import deque
 from kmon.engine.events import Event
 
 DEFAULT_BATCH_CAPACITY = 50_000
+#: Batch ends a tape holds at most (the callback's ``TAPE_BATCHES``): sizes its ring.
+TAPE_BATCHES = 32
 
 
 class MonitorChannel:
@@ -29,6 +35,13 @@ class MonitorChannel:
         self._seq = itertools.count()
         self._batches: deque[tuple[int, Event]] = deque(maxlen=batch_capacity)
         self._control: deque[tuple[int, Event]] = deque()
+        self._tapes: deque[tuple[int, object]] = deque(
+            maxlen=max(1, batch_capacity // TAPE_BATCHES)
+        )
+        self._tape_sizes: dict[int, int] = {}
+        """Batch ends in each tape put, by its number, until a drain accounts for it."""
+        self._counted_tapes: dict[int, int] = {}
+        """Tapes the last drain counted as overwritten, with how many batches."""
         self._held: list[tuple[int, Event]] = []
         self._last_delivered = -1
         self.dropped = 0
@@ -37,8 +50,12 @@ class MonitorChannel:
     def put(self, event: Event) -> None:
         """Add an event. O(1), never blocks, never raises on a full buffer."""
         item = (next(self._seq), event)
-        if event.type == "batch":
+        kind = event.type
+        if kind == "batch":
             self._batches.append(item)
+        elif kind == "batch_tape":
+            self._tape_sizes[item[0]] = len(event)
+            self._tapes.append(item)
         else:
             self._control.append(item)
 
@@ -49,7 +66,7 @@ class MonitorChannel:
         # never overtakes the epoch_end that followed it.
         watermark = next(self._seq)
         items = self._held
-        for source in (self._batches, self._control):
+        for source in (self._batches, self._tapes, self._control):
             while True:
                 try:
                     items.append(source.popleft())
@@ -59,21 +76,39 @@ class MonitorChannel:
         ready = [item for item in items if item[0] < watermark]
         self._held = [item for item in items if item[0] > watermark]
         self._count_dropped(ready, watermark)
-        return [event for _, event in ready]
+        events: list[Event] = []
+        for _, event in ready:
+            if event.type == "batch_tape":
+                events += event.events()
+            else:
+                events.append(event)
+        return events
 
     def _count_dropped(self, ready: list[tuple[int, Event]], watermark: int) -> None:
+        """Count the batch events overwritten: every number missing below the
+        watermark was a batch event, or a tape of several."""
         last = self._last_delivered
-        for seq, _ in ready:
+        sizes = self._tape_sizes
+        counted_before, self._counted_tapes = self._counted_tapes, {}
+        for seq, event in ready:
+            tape = event.type == "batch_tape"
+            if tape:
+                sizes.pop(seq, None)
             if seq < last:
                 # Took its number before the last watermark but was appended after
                 # that drain: it was counted as dropped, and is not.
-                self.dropped -= 1
+                self.dropped -= counted_before.get(seq, 1) if tape else 1
                 continue
             self.dropped += seq - last - 1
             last = seq
         # Every number below the watermark is now delivered or overwritten.
         self.dropped += watermark - last - 1
         self._last_delivered = watermark
+        # Tapes overwritten were counted as one number each above: add the rest.
+        for seq in [seq for seq in sizes if seq < watermark]:
+            size = sizes.pop(seq)
+            self.dropped += size - 1
+            self._counted_tapes[seq] = size
 
 
 def _seq_of(item: tuple[int, Event]) -> int:

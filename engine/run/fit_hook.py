@@ -53,6 +53,9 @@ class FitHook:
         stop_on_nan: stop the run when the training loss becomes NaN or Inf.
         only_with: monitor only the ``fit()`` calls whose callbacks include an
             instance of this class (an in-script ``Monitor``); None: every call.
+        batch_tapes: on TensorFlow, let the sinks recover the batch ends (see
+            :mod:`~kmon.engine.training.batch_tape`); ``emit`` must then reach only
+            sinks that expand tapes (the event-log writer, the monitor's channel).
     """
 
     def __init__(
@@ -65,8 +68,10 @@ class FitHook:
         probes: ProbeConfig | None = None,
         stop_on_nan: bool = False,
         only_with: type | None = None,
+        batch_tapes: bool = False,
     ) -> None:
         self._emit = emit
+        self._batch_tapes = batch_tapes
         self._only_with = only_with
         self._probes = probes
         self._stop_on_nan = stop_on_nan
@@ -163,6 +168,8 @@ class FitHook:
             else None,
             model_index=model_index,
             early_stopping=_early_stopping(arguments.get("callbacks")),
+            # Only where Keras calls batch ends on the training thread, in order.
+            batch_tapes=self._batch_tapes and keras.backend.backend() == "tensorflow",
         )
         added = [callback]
         self._batches_out = callback.flush_batches

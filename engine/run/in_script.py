@@ -163,6 +163,7 @@ class InScriptRun:
             probes=None if probes else ProbeConfig(enabled=False),
             stop_on_nan=stop_on_nan,
             only_with=MonitorCallback,
+            batch_tapes=True,  # the bus's sinks (writer, notifier) take tapes
         )
         self._unmonitored_noted = False
         self._emit(_run_start())

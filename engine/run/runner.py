@@ -34,6 +34,9 @@ class TrainingRun:
         no_fit_seconds: after this long running with no ``fit()`` call, a notice
             says what that means (0 or less: never; None:
             :func:`~kmon.engine.phases.no_fit_seconds_from` the environment).
+        batch_tapes: ship batch ends as tapes the sinks recover (see
+            :class:`~kmon.engine.run.fit_hook.FitHook`); ``emit`` must reach only
+            sinks that expand them.
     """
 
     def __init__(
@@ -47,8 +50,10 @@ class TrainingRun:
         evaluate_training_data: bool = False,
         stop_on_nan: bool = False,
         no_fit_seconds: float | None = None,
+        batch_tapes: bool = False,
     ) -> None:
         self.target = target
+        self._batch_tapes = batch_tapes
         self._emit = emit
         self._quiet_keras = quiet_keras
         self._gate = gate
@@ -131,6 +136,7 @@ class TrainingRun:
                 quiet_keras=self._quiet_keras,
                 evaluate_training_data=self._evaluate_training_data,
                 stop_on_nan=self._stop_on_nan,
+                batch_tapes=self._batch_tapes,
             )
             hook.install()
             if self._gate is not None:

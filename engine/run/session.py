@@ -87,6 +87,7 @@ class Session:
             before_end=self._before_end,
             evaluate_training_data=evaluate_training_data,
             stop_on_nan=stop_on_nan,
+            batch_tapes=True,  # the bus's sinks (writer, channel, notifier) take tapes
         )
         self._closed = False
 

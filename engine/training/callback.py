@@ -23,13 +23,14 @@ from kmon.engine.events import (
     ValueKinds,
 )
 from kmon.engine.stop import StopSignal
+from kmon.engine.training.batch_tape import BatchTapeDecoder
 from kmon.engine.training.callback_text import (
     MULTI_WORKER_STOP_NOTE,
     broken_text,
     describe_kinds,
     train_mode_layers,
 )
-from kmon.engine.training.distribute import is_multi_worker, local_sum, strategy_of
+from kmon.engine.training.distribute import is_multi_worker, loss_tracker_count, strategy_of
 from kmon.engine.training.heads import (
     built_extra_losses,
     built_head_map,
@@ -81,6 +82,10 @@ class KmonCallback(keras.callbacks.Callback):
             :attr:`~kmon.engine.events.FitStart.model_index`).
         early_stopping: the fit's callbacks that can end it early (see
             :attr:`~kmon.engine.events.FitStart.early_stopping`).
+        batch_tapes: emit each tape as one :class:`~.batch_tape.BatchTape` that the
+            sinks recover, rather than recovering it on the training thread. Only
+            where batch ends run on the training thread (TensorFlow), and only with
+            sinks that expand tapes (the event-log writer, the monitor's channel).
     """
 
     def __init__(
@@ -96,6 +101,7 @@ class KmonCallback(keras.callbacks.Callback):
         training_data: tuple | None = None,
         model_index: int | None = None,
         early_stopping: list[str] | None = None,
+        batch_tapes: bool = False,
     ) -> None:
         super().__init__()
         self.async_safe = True
@@ -132,8 +138,11 @@ class KmonCallback(keras.callbacks.Callback):
         """Batch begins until the next look (see :meth:`on_train_batch_begin`)."""
         self._span = 1
         """Batch begins from the last look to the next."""
-        self._tape: deque | None = None
+        self._tape: deque | list | None = None
         """Batch ends waiting to be recovered, once the first dispatch is out."""
+        self._batch_tapes = batch_tapes
+        self._decoder: BatchTapeDecoder | None = None
+        """Recovers shipped tapes, with batch tapes, once the first dispatch is out."""
 
     def on_train_begin(self, logs=None):
         params = self.params or {}
@@ -153,7 +162,7 @@ class KmonCallback(keras.callbacks.Callback):
         self._heads = preview_head_map(model)
         self._extra_losses = extra_loss_sources(model)
         self._first = self._first_dispatch(params.get("steps"))
-        self._tape, self._look, self._span = None, 1, 1
+        self._tape, self._decoder, self._look, self._span = None, None, 1, 1
         # Keras's own train_step adds each batch's samples to the loss tracker; a
         # custom one may count steps (the keras-io guide's does), so its count
         # cannot tell a dataset's batch sizes.
@@ -224,7 +233,10 @@ class KmonCallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.flush_batches()
         self._epoch = epoch
-        self._recovery.reset()
+        if self._decoder is not None:
+            self._decoder.epoch_begins()  # the recovery is the sinks' now: reset in turn
+        else:
+            self._recovery.reset()
         self._counted = 0.0
         self._emit(EpochStart(fit=self._fit, epoch=epoch))
 
@@ -234,7 +246,7 @@ class KmonCallback(keras.callbacks.Callback):
             return  # the common batch: nothing to look at
         # On the training thread, between steps. Before the probes (later in the
         # callback list), so the counts are those the first dispatch left.
-        if self._recovery.kinds is None and batch > 0:
+        if self._recovery.kinds is None and batch > 0 and self._decoder is None:
             self._emit_batches(self._recovery.ready(), time.time())
         # The learning rate every few seconds, here because this hook is always on
         # the training thread (JAX's and torch's batch ends are not): Callback.model
@@ -265,18 +277,34 @@ class KmonCallback(keras.callbacks.Callback):
             if recovered:
                 self._emit_batches(recovered, now)
                 if self._recovery.kinds is not None:
-                    self._tape = deque()  # the first dispatch is out: the tape from now on
+                    self._start_tape()
         if self._stop.requested:
             self._fitted.stop_training = True
             if self._multi_worker and not self._stop_noted:
                 self._stop_noted = True
                 self._emit(Notice(level="warning", text=MULTI_WORKER_STOP_NOTE))
 
+    def _start_tape(self) -> None:
+        """The first dispatch is out: batch ends go on the tape from now on."""
+        if self._batch_tapes:
+            self._decoder = BatchTapeDecoder(self._recovery, self._events_of)
+            self._tape = []
+        else:
+            self._tape = deque()
+
     def flush_batches(self) -> None:
-        """Recover and emit every batch end on the tape, in one pass. Any thread;
-        each entry is taken once (``popleft`` is atomic)."""
+        """Emit every batch end on the tape: as one tape (with batch tapes; training
+        thread), or recovered, in one pass (any thread; each entry is taken once:
+        ``popleft`` is atomic)."""
         tape = self._tape
         if not tape:
+            return
+        decoder = self._decoder
+        if decoder is not None:
+            if threading.current_thread() is not self._train_thread:
+                return  # only the thread that appends may swap the tape
+            self._tape = []
+            self._emit(decoder.ship(tape, self._epoch))
             return
         add, emit_batches = self._recovery.add, self._emit_batches
         while True:
@@ -289,44 +317,49 @@ class KmonCallback(keras.callbacks.Callback):
                 emit_batches(recovered, now)
 
     def _emit_batches(self, recovered: list[Recovered], now: float) -> None:
-        emit = self._emit
+        emit, epoch = self._emit, self._epoch
         for ready in recovered:
-            if ready.kinds is not None:
-                emit(
-                    ValueKinds(
-                        fit=self._fit,
-                        kinds=describe_kinds(ready.kinds),
-                        heads=self._new_heads,
-                        extra_losses=self._new_extra_losses,
-                        t=now,
-                    )
-                )
-            if ready.broken:
-                for broken in ready.broken:
-                    emit(
-                        Notice(
-                            level="warning",
-                            text=broken_text(broken, ready.step, self._epoch, self._fit),
-                        )
-                    )
-            emit(
-                Batch(
+            for event in self._events_of(ready, now, epoch):
+                emit(event)
+
+    def _events_of(self, ready: Recovered, now: float, epoch: int) -> list[Event]:
+        """The events one recovered dispatch stands for."""
+        batch = Batch(
+            fit=self._fit,
+            epoch=epoch,
+            step=ready.step,
+            size=ready.size,
+            logs=ready.logs,
+            values=ready.values,
+            span=ready.span,
+            t=now,
+        )
+        if ready.kinds is None and not ready.broken:
+            return [batch]
+        events: list[Event] = []
+        if ready.kinds is not None:
+            events.append(
+                ValueKinds(
                     fit=self._fit,
-                    epoch=self._epoch,
-                    step=ready.step,
-                    size=ready.size,
-                    logs=ready.logs,
-                    values=ready.values,
-                    span=ready.span,
+                    kinds=describe_kinds(ready.kinds),
+                    heads=self._new_heads,
+                    extra_losses=self._new_extra_losses,
                     t=now,
                 )
             )
+        for broken in ready.broken or ():
+            events.append(
+                Notice(level="warning", text=broken_text(broken, ready.step, epoch, self._fit))
+            )
+        events.append(batch)
+        return events
 
     def on_test_begin(self, logs=None):
         # Validation of an epoch of one dispatch (see on_epoch_end): its batch event
         # goes out before the validation's.
         self.flush_batches()
-        self._emit_batches(self._recovery.ready(), time.time())
+        if self._decoder is None:
+            self._emit_batches(self._recovery.ready(), time.time())
 
     def on_test_end(self, logs=None):
         # Only called for validation inside fit(): a user's own evaluate() builds
@@ -339,7 +372,8 @@ class KmonCallback(keras.callbacks.Callback):
         # batch-end hooks before calling it). Kinds read now may see counts that
         # validation reset, but a first dispatch's value does not depend on them.
         self.flush_batches()
-        self._emit_batches(self._recovery.ready(), time.time())
+        if self._decoder is None:
+            self._emit_batches(self._recovery.ready(), time.time())
         if self._training_data is not None:
             x, y = self._training_data
             result = self.model.evaluate(
@@ -367,26 +401,17 @@ class KmonCallback(keras.callbacks.Callback):
         return self._counted_size()
 
     def _counted_size(self) -> int | None:
-        """For datasets, whose batch sizes are theirs: read the loss tracker's count.
+        """For datasets, whose batch sizes are theirs: the loss tracker's count.
 
-        Only on the training thread: called asynchronously, the count may already
-        include later steps. This is the one device read kmon adds, and only for
-        inputs whose sizes cannot be known otherwise.
-        Under a ``tf.distribute`` strategy the count is summed over this process's
-        replicas; across several workers that is only this worker's share, so the
-        sizes stay unknown there.
+        Only on the training thread, where ``Callback.model`` syncs JAX's state and
+        the count is current: called asynchronously, it may include later steps.
         """
         if not self._count_sizes or self._multi_worker:
             return None
         if threading.current_thread() is not self._train_thread:
             return None
-        # On the training thread, Callback.model may sync JAX's state: the count is current.
-        tracker = getattr(self.model, "_loss_tracker", None)
-        if tracker is None:
-            return None
-        try:
-            count = local_sum(tracker.count)
-        except (AttributeError, TypeError, ValueError):
+        count = loss_tracker_count(self.model)
+        if count is None:
             return None
         size, self._counted = count - self._counted, count
         # A tracker that did not count this step (a train_step that never updates

@@ -68,6 +68,23 @@ def local_sum(variable: Any) -> float:
     return float(keras.ops.convert_to_numpy(value))
 
 
+def loss_tracker_count(model: Any) -> float | None:
+    """Samples the model's loss tracker counted this epoch, summed over this
+    process's replicas; None where there is no tracker or it cannot be read.
+
+    The one device read kmon adds per batch, and only for inputs whose batch sizes
+    cannot be known otherwise. Across several workers the sum is only this worker's
+    share: callers leave sizes unknown there.
+    """
+    tracker = getattr(model, "_loss_tracker", None)
+    if tracker is None:
+        return None
+    try:
+        return local_sum(tracker.count)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
 def local_replicas(variable: Any) -> int:
     """How many copies of a (metric) variable this process holds: one per local
     replica under a ``tf.distribute`` strategy, else 1."""

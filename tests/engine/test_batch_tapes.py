@@ -1,0 +1,122 @@
+"""Batch tapes: the training thread ships raw batch ends, the sinks recover them.
+
+The same real fit drives two callbacks side by side: one recovering on the training
+thread into a list, one shipping tapes through the run's own sinks (the event-log
+writer and the monitor's channel). Both sinks must read exactly the batch events of
+the first, in the same places among the other events.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from kmon.engine.events import Batch, Event
+from kmon.engine.log.eventlog import EventLogWriter, read_events
+from kmon.engine.run.bus import EventBus
+from kmon.engine.run.channel import MonitorChannel
+from kmon.engine.training.callback import TAPE_BATCHES, KmonCallback
+
+
+def _fit(callbacks, *, samples=1000, batch_size=8, epochs=3, validation_split=0.0) -> None:
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(samples, 4)).astype("float32")
+    y = (x @ np.arange(1, 5, dtype="float32"))[:, None]
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)], name="tiny")
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    model.fit(
+        x,
+        y,
+        batch_size=batch_size,
+        epochs=epochs,
+        validation_split=validation_split,
+        callbacks=callbacks,
+        verbose=0,
+    )
+
+
+def _shape(events: list[Event]) -> list[tuple]:
+    """What must match: each event's type and place, a batch's every field."""
+    shaped = []
+    for event in events:
+        if isinstance(event, Batch):
+            shaped.append(
+                ("batch", event.fit, event.epoch, event.step, event.size, event.span,
+                 event.logs, event.values)
+            )
+        else:
+            shaped.append((event.type,))
+    return shaped
+
+
+def test_tapes_read_by_the_writer_and_the_channel_match_recovery_on_the_training_thread(tmp_path):
+    direct: list[Event] = []
+    log = tmp_path / "run.jsonl"
+    writer = EventLogWriter(log)
+    channel = MonitorChannel()
+    bus = EventBus(writer, channel)
+    shipped: list[str] = []
+
+    def emit(event) -> None:
+        shipped.append(event.type)
+        bus.emit(event)
+
+    samples, batch_size, validation_split = 1000, 8, 0.2
+    train = int(samples * (1 - validation_split))
+    callbacks = [
+        KmonCallback(direct.append, 0, samples=train, batch_size=batch_size),
+        KmonCallback(emit, 0, samples=train, batch_size=batch_size, batch_tapes=True),
+    ]
+    _fit(callbacks, samples=samples, batch_size=batch_size, validation_split=validation_split)
+    writer.close()
+
+    drained = channel.drain()
+    logged, report = read_events(log)
+    assert report.clean, report
+    batches = [e for e in direct if isinstance(e, Batch)]
+    assert len(batches) == 3 * 100  # every batch of every epoch, none lost
+    assert all(b.values is not None and b.values["loss"] >= 0 for b in batches)
+    assert _shape(drained) == _shape(direct)
+    # The log holds floats as JSON: the same numbers back.
+    assert _shape(logged) == _shape(direct)
+    assert channel.dropped == 0
+    # Each batch keeps the time of its own batch end, not the tape's.
+    taped = [e.t for e in drained if isinstance(e, Batch)]
+    assert taped == [e.t for e in logged if isinstance(e, Batch)]
+    assert all(0 <= t - b.t < 0.5 for t, b in zip(taped, batches, strict=True))
+    assert taped == sorted(taped) and len(set(taped)) == len(taped)
+    # Not one event a batch from the training thread: the fit's first dispatch (its
+    # kinds are read there), then tapes of at most 32, none across an epoch's end.
+    assert shipped.count("batch") == 1
+    assert 3 * (99 // TAPE_BATCHES + 1) <= shipped.count("batch_tape") <= 3 * 100 // 2
+
+
+class _Tape:
+    """A shipped tape as the channel sees one: its size and its events."""
+
+    type = "batch_tape"
+
+    def __init__(self, first: int, size: int) -> None:
+        self.batches = [Batch(step=first + i) for i in range(size)]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def events(self) -> list[Event]:
+        return self.batches
+
+
+def test_a_channel_behind_drops_whole_tapes_and_counts_their_batches():
+    channel = MonitorChannel(batch_capacity=2 * TAPE_BATCHES)  # room for two tapes
+    for index in range(10):
+        channel.put(_Tape(index * TAPE_BATCHES, TAPE_BATCHES))
+        channel.put(Batch(step=-1 - index))  # a plain batch event between them
+    drained = channel.drain()
+    steps = [e.step for e in drained if e.step >= 0]
+    assert steps == list(range(8 * TAPE_BATCHES, 10 * TAPE_BATCHES))
+    # 8 tapes of 32 overwritten, and none of the 10 plain batch events (ring of 64).
+    assert channel.dropped == 8 * TAPE_BATCHES
+    channel.put(_Tape(10 * TAPE_BATCHES, 5))
+    assert [e.step for e in channel.drain()] == list(range(320, 325))
+    assert channel.dropped == 8 * TAPE_BATCHES
