@@ -119,7 +119,7 @@ class MonitorApp(App[str]):
         self._panels_version = -1
         self._panels_drawn_at = float("-inf")
         self._progress_drawn_at = float("-inf")
-        self._epochs_drawn: tuple[int, bool] | None = None
+        self._epochs_drawn: tuple[int, bool, int, bool] | None = None
         self._epochs_drawn_at = float("-inf")
         self.close_request: str | None = None
         """Set from outside the event loop (a signal handler) to close the app at
@@ -210,14 +210,16 @@ class MonitorApp(App[str]):
             self.query_one(AlarmPane).show(state)
         # The run's end counts too: a run with no epoch says so then; and another
         # model's start, which the explanation speaks of.
-        epochs_key = (len(state.history), state.finished, len(state.segments))
+        # And the end of training: the explanation then takes its own height again.
+        training = self.source.live and self.source.running and not state.finished
+        epochs_key = (len(state.history), state.finished, len(state.segments), training)
         if epochs_key != self._epochs_drawn and self._due(
             self._epochs_drawn_at, EPOCH_PANELS_SECONDS
         ):
             self._epochs_drawn, self._epochs_drawn_at = epochs_key, time.monotonic()
             self.query_one(EpochChart).show(state)
             self.query_one(LearningRatePanel).show_rates(state)
-            self.query_one(Explanation).show(state)
+            self.query_one(Explanation).show(state, shrink=not training)
         if state.version != self._panels_version and self._due(
             self._panels_drawn_at, BATCH_PANELS_SECONDS
         ):
