@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from textual import events
 from textual.app import App, ComposeResult
@@ -12,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.geometry import Size
 from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import Footer, Label, TabbedContent, TabPane
 
 from kmon.engine.log.sources import EventSource
@@ -33,6 +35,8 @@ from .widgets.metric_filter import MetricFilter
 from .widgets.run_header import RunHeader
 from .widgets.series_panel import MetricPanels, SeriesPanel, describe_series, model_label
 from .widgets.system_pane import SystemPane
+
+W = TypeVar("W", bound=Widget)
 
 #: Redraws per second; events are drained and coalesced between them.
 REFRESH_HZ = 10
@@ -119,6 +123,7 @@ class MonitorApp(App[str]):
         self._panels_version = -1
         self._panels_drawn_at = float("-inf")
         self._progress_drawn_at = float("-inf")
+        self._widgets: dict[object, Widget] = {}
         self._epochs_drawn: tuple[int, bool, int, bool] | None = None
         self._epochs_drawn_at = float("-inf")
         self.close_request: str | None = None
@@ -203,11 +208,11 @@ class MonitorApp(App[str]):
         progress = self._due(self._progress_drawn_at, PROGRESS_SECONDS)
         if progress:
             self._progress_drawn_at = time.monotonic()
-        self.query_one(RunHeader).show(state, now, progress=progress)
+        self._one(RunHeader).show(state, now, progress=progress)
         if state.version != self._drawn_version:
             self._drawn_version = state.version
-            self.query_one(LogPane).show(state)
-            self.query_one(AlarmPane).show(state)
+            self._one(LogPane).show(state)
+            self._one(AlarmPane).show(state)
         # The run's end counts too: a run with no epoch says so then; and another
         # model's start, which the explanation speaks of.
         # And the end of training: the explanation then takes its own height again.
@@ -217,9 +222,9 @@ class MonitorApp(App[str]):
             self._epochs_drawn_at, EPOCH_PANELS_SECONDS
         ):
             self._epochs_drawn, self._epochs_drawn_at = epochs_key, time.monotonic()
-            self.query_one(EpochChart).show(state)
-            self.query_one(LearningRatePanel).show_rates(state)
-            self.query_one(Explanation).show(state, shrink=not training)
+            self._one(EpochChart).show(state)
+            self._one(LearningRatePanel).show_rates(state)
+            self._one(Explanation).show(state, shrink=not training)
         if state.version != self._panels_version and self._due(
             self._panels_drawn_at, BATCH_PANELS_SECONDS
         ):
@@ -227,11 +232,22 @@ class MonitorApp(App[str]):
             self._show_batch_values()
             self._show_running_means()
             self._show_metrics()
-            active = self.query_one(TabbedContent).active
+            active = self._one(TabbedContent).active
             if active == "heads-tab":
-                self.query_one(HeadGrid).show(state)
+                self._one(HeadGrid).show(state)
             elif active == "system-tab":
-                self.query_one(SystemPane).show(state)
+                self._one(SystemPane).show(state)
+
+    def _one(self, selector: str | type[W], expect_type: type[W] | None = None) -> W:
+        """``query_one``, remembered: each tick redraws from a few of the same
+        widgets, and a DOM query costs tens of µs of the UI thread (the monitor's
+        widgets are made once, in ``compose``)."""
+        widget = self._widgets.get(selector)
+        if widget is None or not widget.is_attached:
+            widget = self._widgets[selector] = self.query_one(selector)
+        if expect_type is not None and not isinstance(widget, expect_type):
+            raise TypeError(f"{selector!r} is a {type(widget).__name__}")
+        return widget  # type: ignore[return-value]
 
     def _due(self, drawn_at: float, seconds: float) -> bool:
         """Whether a throttled redraw may happen now: at once once no more events
@@ -244,9 +260,9 @@ class MonitorApp(App[str]):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # The heads grid (a table rebuilt at each change) is drawn only while shown.
         if event.pane.id == "heads-tab":
-            self.query_one(HeadGrid).show(self.state)
+            self._one(HeadGrid).show(self.state)
         elif event.pane.id == "system-tab":
-            self.query_one(SystemPane).show(self.state)
+            self._one(SystemPane).show(self.state)
 
     def _show_batch_values(self) -> None:
         series = self.state.batch_ema if self.smoothing else self.state.batch_values
@@ -271,18 +287,18 @@ class MonitorApp(App[str]):
         """A model that logs no loss: its own metrics instead of the loss panels."""
         state = self.state
         instead = bool(state.metric_series) and not len(state.batch_loss)
-        panels = self.query_one(MetricPanels)
+        panels = self._one(MetricPanels)
         if panels.display != instead:  # each change is a layout pass
             panels.display = instead
             for panel_id in ("#batch-values", "#batch-loss"):
-                self.query_one(panel_id).display = not instead
+                self._one(panel_id).display = not instead
         if instead:
             panels.show(state, log_scale=self.log_scale)
 
     def _show_series(
         self, panel_id: str, series: BucketSeries, caption: str, stats: str | None = None
     ) -> None:
-        panel = self.query_one(panel_id, SeriesPanel)
+        panel = self._one(panel_id, SeriesPanel)
         values = series.highs()
         if self.log_scale:
             caption += LOG_CAPTION
