@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from textual import events
 from textual.app import App, ComposeResult
@@ -12,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.geometry import Size
 from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import Footer, Label, TabbedContent, TabPane
 
 from kmon.engine.log.sources import EventSource
@@ -34,11 +36,18 @@ from .widgets.run_header import RunHeader
 from .widgets.series_panel import MetricPanels, SeriesPanel, describe_series, model_label
 from .widgets.system_pane import SystemPane
 
+W = TypeVar("W", bound=Widget)
+
 #: Redraws per second; events are drained and coalesced between them.
 REFRESH_HZ = 10
-#: While a live run trains, what changes with every batch (the sparklines, their
-#: stats, the heads grid) redraws at most this often; the header keeps REFRESH_HZ.
-#: Each redraw holds the GIL the training thread needs (see benchmarks/).
+#: While a live run trains, the header's progress line (steps, rate, ETAs, elapsed)
+#: redraws at most this often; its first line (fit, epoch, status, alarms) at once.
+#: Each frame costs the UI thread about a millisecond whatever changed (Textual
+#: renders the screen's and the tabs' cached lines again), holding the GIL the
+#: training thread needs: a counter read 4 times a second still looks live.
+PROGRESS_SECONDS = 0.25
+#: Likewise for what changes with every batch (the sparklines, their stats, the
+#: heads grid).
 BATCH_PANELS_SECONDS = 1.0
 #: Likewise for what changes at each epoch end (the plotext chart, the explanation),
 #: which matters for runs whose epochs are shorter: plotext takes ~8 ms to draw
@@ -113,7 +122,9 @@ class MonitorApp(App[str]):
         self._drawn_version = -1
         self._panels_version = -1
         self._panels_drawn_at = float("-inf")
-        self._epochs_drawn: tuple[int, bool] | None = None
+        self._progress_drawn_at = float("-inf")
+        self._widgets: dict[object, Widget] = {}
+        self._epochs_drawn: tuple[int, bool, int, bool] | None = None
         self._epochs_drawn_at = float("-inf")
         self.close_request: str | None = None
         """Set from outside the event loop (a signal handler) to close the app at
@@ -194,21 +205,26 @@ class MonitorApp(App[str]):
     def _redraw(self) -> None:
         state = self.state
         now = self._clock() if self.source.live else (state.last_t or 0.0)
-        self.query_one(RunHeader).show(state, now)
+        progress = self._due(self._progress_drawn_at, PROGRESS_SECONDS)
+        if progress:
+            self._progress_drawn_at = time.monotonic()
+        self._one(RunHeader).show(state, now, progress=progress)
         if state.version != self._drawn_version:
             self._drawn_version = state.version
-            self.query_one(LogPane).show(state)
-            self.query_one(AlarmPane).show(state)
+            self._one(LogPane).show(state)
+            self._one(AlarmPane).show(state)
         # The run's end counts too: a run with no epoch says so then; and another
         # model's start, which the explanation speaks of.
-        epochs_key = (len(state.history), state.finished, len(state.segments))
+        # And the end of training: the explanation then takes its own height again.
+        training = self.source.live and self.source.running and not state.finished
+        epochs_key = (len(state.history), state.finished, len(state.segments), training)
         if epochs_key != self._epochs_drawn and self._due(
             self._epochs_drawn_at, EPOCH_PANELS_SECONDS
         ):
             self._epochs_drawn, self._epochs_drawn_at = epochs_key, time.monotonic()
-            self.query_one(EpochChart).show(state)
-            self.query_one(LearningRatePanel).show_rates(state)
-            self.query_one(Explanation).show(state)
+            self._one(EpochChart).show(state)
+            self._one(LearningRatePanel).show_rates(state)
+            self._one(Explanation).show(state, shrink=not training)
         if state.version != self._panels_version and self._due(
             self._panels_drawn_at, BATCH_PANELS_SECONDS
         ):
@@ -216,11 +232,22 @@ class MonitorApp(App[str]):
             self._show_batch_values()
             self._show_running_means()
             self._show_metrics()
-            active = self.query_one(TabbedContent).active
+            active = self._one(TabbedContent).active
             if active == "heads-tab":
-                self.query_one(HeadGrid).show(state)
+                self._one(HeadGrid).show(state)
             elif active == "system-tab":
-                self.query_one(SystemPane).show(state)
+                self._one(SystemPane).show(state)
+
+    def _one(self, selector: str | type[W], expect_type: type[W] | None = None) -> W:
+        """``query_one``, remembered: each tick redraws from a few of the same
+        widgets, and a DOM query costs tens of µs of the UI thread (the monitor's
+        widgets are made once, in ``compose``)."""
+        widget = self._widgets.get(selector)
+        if widget is None or not widget.is_attached:
+            widget = self._widgets[selector] = self.query_one(selector)
+        if expect_type is not None and not isinstance(widget, expect_type):
+            raise TypeError(f"{selector!r} is a {type(widget).__name__}")
+        return widget  # type: ignore[return-value]
 
     def _due(self, drawn_at: float, seconds: float) -> bool:
         """Whether a throttled redraw may happen now: at once once no more events
@@ -233,9 +260,9 @@ class MonitorApp(App[str]):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # The heads grid (a table rebuilt at each change) is drawn only while shown.
         if event.pane.id == "heads-tab":
-            self.query_one(HeadGrid).show(self.state)
+            self._one(HeadGrid).show(self.state)
         elif event.pane.id == "system-tab":
-            self.query_one(SystemPane).show(self.state)
+            self._one(SystemPane).show(self.state)
 
     def _show_batch_values(self) -> None:
         series = self.state.batch_ema if self.smoothing else self.state.batch_values
@@ -260,18 +287,18 @@ class MonitorApp(App[str]):
         """A model that logs no loss: its own metrics instead of the loss panels."""
         state = self.state
         instead = bool(state.metric_series) and not len(state.batch_loss)
-        panels = self.query_one(MetricPanels)
+        panels = self._one(MetricPanels)
         if panels.display != instead:  # each change is a layout pass
             panels.display = instead
             for panel_id in ("#batch-values", "#batch-loss"):
-                self.query_one(panel_id).display = not instead
+                self._one(panel_id).display = not instead
         if instead:
             panels.show(state, log_scale=self.log_scale)
 
     def _show_series(
         self, panel_id: str, series: BucketSeries, caption: str, stats: str | None = None
     ) -> None:
-        panel = self.query_one(panel_id, SeriesPanel)
+        panel = self._one(panel_id, SeriesPanel)
         values = series.highs()
         if self.log_scale:
             caption += LOG_CAPTION

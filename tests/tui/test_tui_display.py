@@ -74,3 +74,34 @@ async def test_an_explanation_that_grew_while_the_loss_tab_was_hidden_is_shown_w
         text = str(explanation.visual).replace("\n", " ")
         assert " ".join(rows) == " ".join(text.split())
         assert rows[-1].endswith("with the final weights in inference mode.")
+
+
+async def test_a_shorter_explanation_keeps_its_height_while_training(monkeypatch):
+    """While a live run trains, an explanation a line shorter than the one before
+    keeps the height (a blank row under it: no layout pass, no chart jumping); once
+    training ends it takes its own height."""
+    monkeypatch.setattr("kmon.tui.app.EPOCH_PANELS_SECONDS", 0.0)
+    events = load_events("two_fits")
+    ends = [i for i, e in enumerate(events) if e.type == "epoch_end"]
+    second = events[ends[1]]
+    logs = {key: value for key, value in second.logs.items() if key != "val_loss"}
+    events[ends[1]] = dataclasses.replace(second, logs=logs)
+    source = StandInLiveSource()
+    source.put(*events[: ends[0] + 1])
+
+    app = MonitorApp(source)
+    async with running(app, SIZE) as pilot:
+        explanation = app.query_one(Explanation)
+        await wait_until(pilot, lambda: "Epoch 1:" in str(explanation.content))
+        await pilot.pause(0.2)
+        long = len(screen_text(explanation))
+        source.put(*events[ends[0] + 1 : ends[1] + 1])
+        await wait_until(pilot, lambda: "Epoch 2:" in str(explanation.content))
+        await pilot.pause(0.2)
+        rows = screen_text(explanation)
+        assert len(rows) == long and rows[-1] == ""
+        assert rows[-2].endswith(".")  # the text's own last row
+
+        source.running = False
+        await wait_until(pilot, lambda: len(screen_text(explanation)) == long - 1)
+        assert screen_text(explanation)[-1] == rows[-2]

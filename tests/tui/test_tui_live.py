@@ -4,6 +4,8 @@ gracefully, or abandons one that does not stop."""
 
 from __future__ import annotations
 
+import time
+
 from event_stream import EventStream
 from textual.geometry import Region
 from textual.widgets import Label
@@ -48,15 +50,40 @@ async def test_the_header_repaints_only_the_line_that_changed():
         for _ in range(3):
             stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
         source.put(*stream.take())
-        await wait_until(pilot, lambda: app.state.batches == 7)
-        await pilot.pause()
-        new_title, new_progress = painted()
-        assert new_title == title
-        assert " 7/10 " in new_progress
+        # The progress line redraws at most every PROGRESS_SECONDS while training.
+        await wait_until(pilot, lambda: " 7/10 " in painted()[1])
+        assert painted()[0] == title
         assert header._strips[0] is title_strip  # not rendered again
 
         source.put(*stream.epoch_end().epoch_start().take())
         await wait_until(pilot, lambda: "epoch 2/3" in painted()[0])
+
+
+async def test_the_progress_line_waits_for_its_turn_but_not_a_new_epoch(monkeypatch):
+    """While a live run trains, the line that changes with every step redraws at
+    most every PROGRESS_SECONDS (each frame costs the training thread GIL time); a
+    change of the first line (a new epoch) redraws both at once."""
+    source = StandInLiveSource()
+    stream = _training()
+    source.put(*stream.take())
+
+    app = MonitorApp(source)
+    async with running(app, SIZE) as pilot:
+        await wait_until(pilot, lambda: app.state.batches == 4)
+        await pilot.pause()
+        monkeypatch.setattr("kmon.tui.app.PROGRESS_SECONDS", 3600.0)
+        app._progress_drawn_at = time.monotonic()
+        for _ in range(3):
+            stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
+        source.put(*stream.take())
+        await wait_until(pilot, lambda: app.state.batches == 7)
+        for _ in range(3):  # ticks come every 0.1 s
+            await pilot.pause(0.1)
+        assert " 4/10 " in header_text(app).splitlines()[1]
+
+        source.put(*stream.epoch_end().epoch_start().take())
+        await wait_until(pilot, lambda: "epoch 2/3" in header_text(app))
+        assert " 0/10 " in header_text(app).splitlines()[1]
 
 
 async def test_quit_while_running_asks_then_stops_gracefully():

@@ -22,8 +22,15 @@ class Explanation(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("Explanations appear at the end of each epoch.", id=id)
         self._explained: tuple[int, int] | None = None
+        self._padding = 0
+        """Blank lines under the text, keeping the height a longer text had."""
 
-    def show(self, state: RunState) -> None:
+    def show(self, state: RunState, *, shrink: bool = True) -> None:
+        """Explain the latest epoch. With ``shrink`` False (a live run training) a
+        text shorter than the one before keeps its height, blank lines under it: a
+        layout pass makes Textual render every widget of the tab again and plotext
+        draw the epoch chart anew (50-80 ms of the UI thread), and the chart would
+        jump at every epoch whose text wraps differently."""
         if not state.history:
             if state.finished:
                 # Nothing to explain; say why, rather than promise explanations.
@@ -34,18 +41,23 @@ class Explanation(Static):
                 self.update(_escape(text))
             return
         explained = (len(state.history), len(state.segments))
-        if explained == self._explained:
+        if explained == self._explained and not (shrink and self._padding):
             return
         self._explained = explained
         heading, text = explain_latest(state)
-        self.update(f"[b]{_escape(heading)}:[/b] " + _escape(text), layout=False)
-        # A layout pass makes Textual render every widget of the tab again: ask for
-        # one only when the new text wraps to another number of lines. On a hidden
-        # tab (no width) that cannot be known, and the tab, once shown, would keep
-        # the old height and cut the new text off: always ask then.
+        markup = f"[b]{_escape(heading)}:[/b] " + _escape(text)
+        self.update(markup, layout=False)
+        # Ask for a layout pass only when the new text wraps to another number of
+        # lines. On a hidden tab (no width) that cannot be known, and the tab, once
+        # shown, would keep the old height and cut the new text off: always ask then.
         width, height = self.size
-        if not width or self.get_content_height(self.size, self.app.size, width) != height:
+        needed = self.get_content_height(self.size, self.app.size, width) if width else 0
+        self._padding = 0
+        if not width or (needed > height or (shrink and needed < height)):
             self.refresh(layout=True)
+        elif needed < height:
+            self._padding = height - needed
+            self.update(markup + "\n" * self._padding, layout=False)
 
 
 def _escape(text: str) -> str:

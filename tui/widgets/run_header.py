@@ -60,8 +60,12 @@ class RunHeader(Widget):
         self._strips: list[Strip | None] = [None, None]
         self._shown: tuple[RunState, float] | None = None
 
-    def show(self, state: RunState, now: float) -> None:
-        """Redraw from ``state``; ``now`` is the wall clock (or the replay's clock)."""
+    def show(self, state: RunState, now: float, *, progress: bool = True) -> None:
+        """Redraw from ``state``; ``now`` is the wall clock (or the replay's clock).
+
+        With ``progress`` False the progress line is left as it is unless the first
+        line changed (a new epoch, a status, an alarm): the app throttles the line
+        that changes with every step (see ``PROGRESS_SECONDS`` in the app)."""
         self._shown = (state, now)
         size_width = self.size.width
         width = max(size_width - 2, 20)
@@ -79,11 +83,13 @@ class RunHeader(Widget):
             first.append_text(badge)
         if size_width and first.cell_len > width:  # a long failure reason
             first.truncate(width, overflow="ellipsis")
-        for y, line in enumerate((first, self._second_line(state, now, width))):
+        lines = [first]
+        if progress or _differs(first, self._lines[0]):
+            lines.append(self._second_line(state, now, width))
+        for y, line in enumerate(lines):
             shown = self._lines[y]
-            # An unchanged line is not repainted: no bytes to the terminal. Compared by
-            # text and spans: building Text.markup took longer than the lines.
-            if line.plain != shown.plain or line.spans != shown.spans:
+            # An unchanged line is not repainted: no bytes to the terminal.
+            if _differs(line, shown):
                 self._lines[y], self._strips[y] = line, None
                 self.refresh(Region(0, y, size_width, 1))
 
@@ -186,6 +192,12 @@ class RunHeader(Widget):
             line.append("step " + str(done).ljust(bar_width - 5), style="magenta")
         line.append_text(tail)
         return line
+
+
+def _differs(line: Text, shown: Text) -> bool:
+    """Whether ``line`` looks different from ``shown``. Compared by text and spans:
+    building ``Text.markup`` took longer than the lines."""
+    return line.plain != shown.plain or line.spans != shown.spans
 
 
 def _run_fields(state: RunState) -> list[str]:
