@@ -11,7 +11,7 @@ reads their batches as columns when the per-batch view is shown.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,7 +148,10 @@ def open_inputs(
     return opened
 
 
-def read_batches(paths: list[Path], nice: int = 0) -> list[BatchColumns | str]:
+def read_batches(
+    paths: list[Path], nice: int = 0, stop: Callable[[], bool] | None = None
+) -> list[BatchColumns | str]:
     """The batches of each kmon log as columns, or a line saying why they cannot
-    be read, in worker processes where the logs are big (``nice``: theirs)."""
-    return map_logs(read_batch_columns, paths, nice=nice)
+    be read, in worker processes where the logs are big (``nice`` and ``stop``:
+    :func:`~kmon.engine.log.compare_read.map_logs`'s)."""
+    return map_logs(read_batch_columns, paths, nice=nice, stop=stop)
