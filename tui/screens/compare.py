@@ -130,7 +130,10 @@ class CompareScreen(Screen[None]):
         except Exception as exc:  # a worker's failure is shown, not raised
             read = [f"cannot read its batches ({exc})"] * len(comparison.pending_batches())
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._batches_read, read)
+            try:
+                self.app.call_from_thread(self._batches_read, read)
+            except RuntimeError:
+                pass  # the app closed meanwhile
 
     def _batches_read(self, read: list) -> None:
         self.comparison.add_batches(read)
