@@ -10,7 +10,10 @@ raw slice), and hands out each run of batch lines as one line per epoch it spans
 folds that to the same history, steps, times and status as every line (the step
 counters only ever move to a larger step; ``tests/engine/test_compare_read.py``
 compares them); its per-batch series stay empty. Any line the skim refuses goes
-the reader's validated way, as it would in a replay.
+the reader's validated way, as it would in a replay, and so does every line of a
+stretch whose largest step or latest time comes from a line a replay refuses.
+What it does not do is count, in its report, a refused batch line that decides
+nothing (the compare shows no report).
 
 The per-batch view reads the log again, every line through the reader's own
 validated path, into :class:`BatchColumns`: bounded series of each batch's time
@@ -39,7 +42,15 @@ from kmon.engine.log.eventlog import (
     LogReadReport,
     _next_index,
 )
-from kmon.engine.log.fast_decode import BATCH_PREFIX, BatchLine, BatchRun, Count, Number
+from kmon.engine.log.fast_decode import (
+    BATCH_PREFIX,
+    STRUCT_ERRORS,
+    BatchLine,
+    BatchRun,
+    Count,
+    Number,
+    decode_struct,
+)
 from kmon.engine.series import BucketSeries
 
 #: Log keys of a run followed per batch (the first ones its first batch logs).
@@ -70,9 +81,16 @@ _skim = msgspec.json.Decoder(BatchStep).decode
 _SKIM_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
 
 
-def condense(steps: Sequence[BatchStep]) -> list[BatchLine]:
+def condense(steps: Sequence[BatchStep], raw: Sequence[bytes]) -> list[BatchLine] | None:
     """One batch line per stretch of ``steps`` in one fit and epoch: its largest
-    step and latest time, no logs (a RunState folds it to the same counters)."""
+    step and latest time, no logs (a RunState folds it to the same counters).
+
+    The lines those come from are decoded in full (``raw``: the lines of
+    ``steps``) as a replay decodes them: None when one is refused there (the skim
+    leaves ``logs`` and ``values`` unchecked), for the caller to read the lines
+    the validated way. Another line the full decode would refuse decides nothing:
+    the largest step and the latest time are the same without it.
+    """
     lines: list[BatchLine] = []
     start, count = 0, len(steps)
     fits = [step.fit for step in steps]
@@ -85,18 +103,23 @@ def condense(steps: Sequence[BatchStep]) -> list[BatchLine]:
         while end < count and fits[end] == fit and epochs[end] == epoch:
             end += 1
         stretch = steps[start:end]
-        lines.append(
-            BatchLine(
-                type="batch",
-                t=max([step.t for step in stretch]),
-                fit=fit,
-                epoch=epoch,
-                step=max([step.step for step in stretch]),
-                logs={},
-            )
-        )
+        times = [step.t for step in stretch]
+        numbers = [step.step for step in stretch]
+        latest, top = max(times), max(numbers)
+        for offset in {times.index(latest), numbers.index(top)}:
+            if not _decodes(raw[start + offset]):
+                return None
+        lines.append(BatchLine(type="batch", t=latest, fit=fit, epoch=epoch, step=top, logs={}))
         start = end
     return lines
+
+
+def _decodes(raw: bytes) -> bool:
+    """Whether the reader's typed path takes this batch line as it is."""
+    try:
+        return decode_struct(raw).v == SCHEMA_VERSION
+    except STRUCT_ERRORS:
+        return False
 
 
 class CondensingReader(EventLogReader):
@@ -124,8 +147,11 @@ class CondensingReader(EventLogReader):
             if skimmed is None:
                 self._parse(stretch, events)
                 continue
+            condensed = condense(skimmed, stretch)
+            if condensed is None:
+                self._parse(stretch, events)
+                continue
             self._lines += len(stretch)
-            condensed = condense(skimmed)
             if events and isinstance(events[-1], BatchRun):
                 events[-1].lines += condensed
             else:

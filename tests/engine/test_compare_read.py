@@ -81,7 +81,8 @@ def test_lines_the_skim_refuses_are_read_and_skipped_as_a_replay_would(tmp_path,
     stream.epoch([1.0] * 300).epoch([0.5] * 300).fit_end().run_end()
     lines = stream.lines()
     batch_lines = [i for i, line in enumerate(lines) if '"type":"batch"' in line]
-    first, nan, newer, bad, last = batch_lines[5], batch_lines[50], batch_lines[90], batch_lines[120], batch_lines[299]
+    first, nan, newer, bad = batch_lines[5], batch_lines[50], batch_lines[90], batch_lines[120]
+    last = batch_lines[599]  # the second epoch's last batch, in a stretch of its own
     lines[first] = lines[first].replace('"logs":{"loss":', '"logs":{"loss":NaN,"x":')
     lines[nan] = lines[nan].replace('"logs":{"loss":', '"logs":{"loss":Infinity,"y":')
     lines[newer] = lines[newer].replace('{"v":1,', '{"v":2,')
@@ -92,8 +93,8 @@ def test_lines_the_skim_refuses_are_read_and_skipped_as_a_replay_would(tmp_path,
     condensed, report = read_condensed(path)
     events, full_report = read_events(path)
     assert full_report.skipped > 0 and full_report.newer_schema == 1
-    assert report.summary() == full_report.summary()
     assert _summary(_folded(condensed)) == _summary(_folded(events))
+    assert report.summary() == full_report.summary()
 
 
 def _track_points(track: BatchTrack) -> list:
@@ -147,3 +148,22 @@ def _counting(real):
         return real(method)
 
     return get_context
+
+
+def test_a_refused_batch_line_that_decides_nothing_leaves_the_epochs_as_they_are(
+    tmp_path, stream
+):
+    """Logs the schema refuses, mid-epoch: the skim does not decode them, and the
+    epochs, steps and times are a replay's all the same (only its report, which a
+    compare does not show, lacks the line)."""
+    stream.run_start("mid.py").fit_start(epochs=1, steps=300).epoch([1.0] * 300).fit_end()
+    lines = stream.run_end().lines()
+    middle = [i for i, line in enumerate(lines) if '"type":"batch"' in line][150]
+    lines[middle] = lines[middle].replace('"logs":{', '"logs":{"text":"a string",')
+    path = tmp_path / "mid.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    condensed, report = read_condensed(path)
+    events, full_report = read_events(path)
+    assert full_report.skipped == 1 and report.skipped == 0
+    assert _summary(_folded(condensed)) == _summary(_folded(events))
+    assert sum(len(event.lines) for event in condensed if event.type == "batch_run") == 1
