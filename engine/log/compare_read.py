@@ -4,16 +4,18 @@ worker processes.
 
 A compare's epoch view needs of a million batch lines only where each epoch's
 steps end and when the last batch came: :class:`CondensingReader` reads a batch
-line's ``t``, ``fit``, ``epoch`` and ``step`` and leaves its logs undecoded (a
-raw slice), and hands out each run of batch lines as one line per epoch it spans
+line's ``t``, ``fit``, ``epoch`` and ``step`` and skips the rest undecoded, and
+hands out each run of batch lines as one line per epoch it spans
 (its largest step, its latest time). A :class:`~kmon.engine.view.state.RunState`
 folds that to the same history, steps, times and status as every line (the step
 counters only ever move to a larger step; ``tests/engine/test_compare_read.py``
-compares them); its per-batch series stay empty. Any line the skim refuses goes
-the reader's validated way, as it would in a replay, and so does every line of a
-stretch whose largest step or latest time comes from a line a replay refuses.
-What it does not do is count, in its report, a refused batch line that decides
-nothing (the compare shows no report).
+compares them); its per-batch series stay empty. The lines those numbers come
+from are decoded in full, as a replay decodes them, and a stretch where one is
+refused goes the reader's validated way, as does any line the skim refuses: so a
+batch line a replay skips never moves a number (the largest step and the latest
+time of the others are the same without it). What the skim does not do is count,
+in its report, a refused batch line that decides nothing (the compare shows no
+report).
 
 The per-batch view reads the log again, every line through the reader's own
 validated path, into :class:`BatchColumns`: bounded series of each batch's time
@@ -63,18 +65,16 @@ PARALLEL_BYTES = 32 << 20
 
 
 class BatchStep(msgspec.Struct, gc=False):
-    """A batch line skimmed: what the epoch view needs, the schema's checks on it,
-    and ``logs`` required but not decoded."""
+    """A batch line skimmed: what the epoch view needs, with the schema's checks
+    on it; the rest (``logs``, ``values``) is skipped, not decoded. The lines an
+    epoch's numbers come from are decoded in full (:func:`condense`)."""
 
     type: Literal["batch"]
     t: Number
     fit: Count
     epoch: Count
     step: Count
-    logs: msgspec.Raw
     v: Literal[SCHEMA_VERSION] = SCHEMA_VERSION  # another: the validated path counts it
-    size: Count | None = None
-    span: Count = 1
 
 
 _skim = msgspec.json.Decoder(BatchStep).decode
