@@ -17,10 +17,15 @@ path switched off):
   batch lines folded column by column (kmon now). Wall and CPU seconds, and a
   calibration loop's CPU time before and after, since on a shared machine wall
   time says more about the neighbours than about kmon;
-- ``kmon compare`` of 4 such logs, each folded while it is read; goal <= 4 s.
+- ``kmon compare`` of 4 such logs: the epoch view (what it shows first: each
+  log's batches skimmed and condensed, in worker processes); goal <= 4 s. Beside
+  it, in alternating rounds, the compare as it was (every batch decoded and folded
+  in this process), the per-batch view's read that follows it, and the real
+  ``kmon compare --headless``, spawn to exit. CPU seconds count the workers too.
 
     python benchmarks/replay_speed.py           # 1,000,000 batches
     python benchmarks/replay_speed.py --quick   # 100,000 batches
+    python benchmarks/replay_speed.py --compare # the compare figures only
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ import argparse
 import asyncio
 import gc
 import json
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +44,7 @@ from pathlib import Path
 
 import msgspec
 import orjson
-from _common import header, ratio_line
+from _common import header, kmon_command, ratio_line
 from _monitor import BenchmarkMonitor
 from startup import write_log
 
@@ -160,9 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a 100,000-batch log")
     parser.add_argument("--batches", type=int, default=1_000_000)
     parser.add_argument("--log", type=Path, help="an existing log to use instead")
+    parser.add_argument("--rounds", type=int, default=3, help="compare rounds")
+    parser.add_argument("--compare", action="store_true", help="only the compare figures")
     args = parser.parse_args(argv)
     if args.quick:
-        args.batches = 100_000
+        args.batches, args.rounds = 100_000, 1
     header("replay speed")
     with tempfile.TemporaryDirectory(prefix="kmon-bench-") as tmp:
         path = args.log or Path(tmp) / "big.jsonl"
@@ -170,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
             write_log(path, args.batches)
         print(f"log: {path.stat().st_size / 2**20:.0f} MiB")
         print(f"calibration (10M-addition loop): {calibration():.2f} s CPU")
+        if args.compare:
+            compare_figures(path, args.batches, args.rounds)
+            print(f"calibration again: {calibration():.2f} s CPU")
+            return 0
         for name, speed in decoder_speeds(path).items():
             print(f"decoder {name}: {speed:.0f} MB/s")
         gc.collect()
@@ -195,29 +208,87 @@ def main(argv: list[str] | None = None) -> int:
                 f"goal <= {ON_SCREEN_GOAL:g} s; before: {before:.2f} s",
             )
         )
-        started = time.process_time()
-        compare = compare_seconds(path)
-        print(
-            ratio_line(
-                "compare_4_logs/goal",
-                compare / COMPARE_GOAL,
-                1.0,
-                f"goal <= {COMPARE_GOAL:g} s, 4 logs of {args.batches:,} batches "
-                f"({time.process_time() - started:.2f} s CPU)",
-            )
-        )
+        compare_figures(path, args.batches, args.rounds)
     return 0
 
 
-def compare_seconds(path: Path) -> float:
-    """Seconds to read 4 copies of the log and fold them into the compare model."""
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds (user and system) of this process and of its ended children."""
+    mine = resource.getrusage(resource.RUSAGE_SELF)
+    theirs = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return mine.ru_utime + mine.ru_stime, theirs.ru_utime + theirs.ru_stime
+
+
+def timed(work, *args, **kwargs) -> tuple:
+    """What ``work(*args, **kwargs)`` gives, and its wall seconds, this process's
+    and its children's CPU seconds."""
+    gc.collect()
+    cpu, wall = cpu_seconds(), time.perf_counter()
+    result = work(*args, **kwargs)
+    after = cpu_seconds()
+    return result, time.perf_counter() - wall, after[0] - cpu[0], after[1] - cpu[1]
+
+
+def compare_before(paths: list[str]):
+    """The compare as it was (2026-12-03): every log read in this process, every
+    batch decoded and folded into its run's state and per-batch track."""
+    from kmon.engine.view.compare import RunFolder
+
+    for index, path in enumerate(paths):
+        folder = RunFolder(index, path, "kmon log")  # no batch_log: the eager track
+        reader = eventlog.EventLogReader(path, batch_runs=True)
+        while events := reader.read_new(4 << 20):
+            folder.add(events)
+        folder.add(reader.read_all())
+        assert folder.run.track.batches
+
+
+def compare_now(paths: list[str]):
+    """The compare's epoch view now (what ``kmon compare`` shows first)."""
     from kmon.engine.log.compare_inputs import open_inputs
     from kmon.engine.view.compare import fold_runs
 
-    started = time.perf_counter()
-    comparison, _ = fold_runs(open_inputs([str(path)] * 4))
-    assert len(comparison.runs) == 4
-    return time.perf_counter() - started
+    comparison, _ = fold_runs(open_inputs(paths))
+    assert len(comparison.runs) == len(paths)
+    return comparison
+
+
+def compare_figures(path: Path, batches: int, rounds: int) -> None:
+    """``kmon compare`` of 4 copies of the log: before and now in alternating
+    rounds, the per-batch view's read, and the real command, spawn to exit."""
+    from kmon.engine.log.compare_inputs import read_batches
+
+    paths = [str(path)] * 4
+    nows = []
+    for round_ in range(rounds):
+        _, *before = timed(compare_before, paths)
+        comparison, *now = timed(compare_now, paths)
+        nows.append(now)
+        read, *per_batch = timed(read_batches, comparison.pending_batches())
+        comparison.add_batches(read)
+        assert comparison.runs[0].batch_points("loss") is not None
+        print(
+            f"compare round {round_ + 1}: before {before[0]:.2f} s ({before[1]:.2f} s CPU) · "
+            f"now, epoch view {now[0]:.2f} s ({now[1]:.2f} s CPU here, {now[2]:.2f} s in "
+            f"workers) · per-batch read after it {per_batch[0]:.2f} s ({per_batch[1]:.2f} s "
+            f"CPU here, {per_batch[2]:.2f} s in workers)"
+        )
+    command = [*kmon_command(), "compare", "--headless", *paths]
+    _, *spawned = timed(subprocess.run, command, check=True, capture_output=True)
+    print(
+        f"kmon compare --headless of the 4 logs, spawn to exit: {spawned[0]:.2f} s "
+        f"({spawned[2]:.2f} s CPU, itself and its workers)"
+    )
+    best = min(nows)
+    print(
+        ratio_line(
+            "compare_4_logs/goal",
+            best[0] / COMPARE_GOAL,
+            1.0,
+            f"goal <= {COMPARE_GOAL:g} s, 4 logs of {batches:,} batches, epoch view, "
+            f"best of {rounds} ({best[1] + best[2]:.2f} s CPU in all)",
+        )
+    )
 
 
 if __name__ == "__main__":

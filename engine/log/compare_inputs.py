@@ -1,21 +1,28 @@
 """Reading the runs a compare is given: kmon logs, run ids, CSVLogger files and
 TensorBoard folders, each read or refused with one line saying why.
 
-:func:`open_inputs` is the compare's way: a kmon log is handed out a few MiB at a
-time (its batches as runs of decoded lines), for the compare to fold while it
-reads, so that four logs of a million batches never sit in memory as events.
+:func:`open_inputs` is the compare's way: a kmon log's events come with its
+batches condensed to one line per epoch (what the epoch view needs), so that four
+logs of a million batches never sit in memory as events; :func:`read_batches`
+reads their batches as columns when the per-batch view is shown.
 :func:`load_inputs` reads every event of each (``kmon export`` needs them all).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from kmon.engine.events import Event
-from kmon.engine.log.eventlog import EventLogReader, LogReadReport
+from kmon.engine.log.compare_read import (
+    BatchColumns,
+    map_logs,
+    read_batch_columns,
+    read_condensed,
+)
+from kmon.engine.log.eventlog import LogReadReport
 from kmon.engine.log.importers import UnreadableLog, load_any
 from kmon.engine.log.runs_folder import RunNotFound, find_run
 
@@ -87,21 +94,22 @@ def load_inputs(
     return runs, problems
 
 
-#: Bytes of a kmon log read at a time by :func:`open_inputs`' chunks.
-CHUNK_BYTES = 4 << 20
-
-
 @dataclass
 class OpenedRun:
     """One input opened: its events come a chunk at a time from :attr:`chunks`
     (each a list of events and :class:`~kmon.engine.log.fast_decode.BatchRun`), and
-    what the reader skipped is in :attr:`report` once they all came."""
+    what the reader skipped is in :attr:`report` once they all came.
+
+    A kmon log's batches come condensed (:mod:`kmon.engine.log.compare_read`):
+    :attr:`batch_log` is where to read them for the per-batch view
+    (:func:`read_batches`); other inputs come whole, batches included."""
 
     name: str
     path: Path
     kind: str
     chunks: Iterator[list]
     report: LogReadReport
+    batch_log: Path | None = None
 
 
 def open_inputs(
@@ -110,8 +118,12 @@ def open_inputs(
     """Open each input, in the order given: an :class:`OpenedRun`, or one line
     saying why it cannot be (``name: why``). Whether an input holds a run at all
     is known only once its chunks were read: the one who folds them says so
-    (:func:`kmon.engine.view.compare.fold_runs`)."""
+    (:func:`kmon.engine.view.compare.fold_runs`).
+
+    The kmon logs are read here, condensed, in worker processes where they are
+    big (:func:`~kmon.engine.log.compare_read.map_logs`)."""
     opened: list[OpenedRun | str] = []
+    logs: list[tuple[int, str, Path]] = []
     for name in names:
         try:
             path = resolve(name, runs_dir)
@@ -119,8 +131,8 @@ def open_inputs(
             if kind == "kmon log":
                 with open(path, "rb"):
                     pass  # an unreadable file is said now, not halfway through
-                reader = EventLogReader(path, batch_runs=True)
-                opened.append(OpenedRun(name, path, kind, _chunks(reader), reader.report))
+                logs.append((len(opened), name, path))
+                opened.append(name)  # its place, filled below
                 continue
             events, report = load_any(path)
         except (RunNotFound, UnreadableLog) as exc:
@@ -130,18 +142,16 @@ def open_inputs(
             opened.append(f"{name}: cannot read it ({exc.strerror or exc})")
             continue
         opened.append(OpenedRun(name, path, kind, iter([events]), report))
+    read = map_logs(read_condensed, [path for _, _, path in logs])
+    for (place, name, path), (events, report) in zip(logs, read):
+        opened[place] = OpenedRun(name, path, "kmon log", iter([events]), report, path)
     return opened
 
 
-def _chunks(reader: EventLogReader) -> Iterator[list]:
-    """The log a chunk at a time; a file gone halfway ends it (the report says)."""
-    try:
-        while True:
-            events = reader.read_new(CHUNK_BYTES)
-            if not events:
-                break
-            yield events
-        yield reader.read_all()
-    except OSError as exc:
-        reader.report.damaged.append(f"the log could not be read to its end ({exc.strerror})")
-
+def read_batches(
+    paths: list[Path], nice: int = 0, stop: Callable[[], bool] | None = None
+) -> list[BatchColumns | str]:
+    """The batches of each kmon log as columns, or a line saying why they cannot
+    be read, in worker processes where the logs are big (``nice`` and ``stop``:
+    :func:`~kmon.engine.log.compare_read.map_logs`'s)."""
+    return map_logs(read_batch_columns, paths, nice=nice, stop=stop)

@@ -203,13 +203,15 @@ class LogFileSource:
         return not self._done
 
     def has_events(self) -> bool:
-        """Read up to the first events (or the end); they wait for the next drain.
+        """Read up to the first events (or the end), a chunk at a time with no
+        time budget: they wait for the next drain, which is the first frame's (a
+        budget's worth of reading here put off that frame by as much).
 
         Raises:
             OSError: the log cannot be read.
         """
         while not self._pending and not self._done:
-            self._pending = self._read()
+            self._pending = self._read(budget=0.0)
         return bool(self._pending)
 
     def drain(self) -> list[Event]:
@@ -222,10 +224,11 @@ class LogFileSource:
             self._done = True
             return []
 
-    def _read(self) -> list[Event]:
-        """At least one chunk, then more until the time budget is spent."""
+    def _read(self, budget: float | None = None) -> list[Event]:
+        """At least one chunk, then more until the time budget (``budget``, else
+        the source's) is spent."""
         events: list[Event] = []
-        deadline = time.monotonic() + self._budget
+        deadline = time.monotonic() + (self._budget if budget is None else budget)
         while not self._done:
             if self._reader.offset >= self._size:
                 # The end: an unfinished last line counts as garbage, as in read_all.

@@ -5,6 +5,9 @@ A run's :class:`~kmon.engine.view.state.RunState` keeps its current model's batc
 series only (losses of different models share no scale on one monitor); a compare
 overlays whole runs, so it keeps its own bounded series per log key, numbered by
 the run's batch, beside the batches' times in buckets of the same width.
+
+A kmon log's track is made from its batches read as columns, in a worker process,
+only when the per-batch view is first shown (:meth:`BatchTrack.from_columns`).
 """
 
 from __future__ import annotations
@@ -65,6 +68,19 @@ class BatchTrack:
                     del self.values[key]
                 else:
                     self.values[key].extend(own)
+
+    @classmethod
+    def from_columns(cls, columns: Any) -> BatchTrack:
+        """The track of a log's batches read elsewhere
+        (:class:`~kmon.engine.log.compare_read.BatchColumns`, which folds them as
+        :meth:`add` does): its series, adopted."""
+        track = cls(columns.capacity)
+        track.batches = columns.count
+        track.times = columns.times
+        track.running = dict(columns.running)
+        track.values = dict(columns.values)
+        track.dropped = set(columns.dropped)
+        return track
 
     def points(
         self, key: str, started: float | None, x_axis: str

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kmon.engine.events import Alarm, Event, FitStart
@@ -45,8 +46,14 @@ class ComparedRun:
     """When each epoch of ``state.history`` ended (``t`` of its ``epoch_end``)."""
     alarms: list[str] = field(default_factory=list)
     """Alarms raised (kind, and subject where there is one), in order, once each."""
-    track: BatchTrack = field(default_factory=BatchTrack)
-    """Its batches over all its models, with their times (the per-batch view)."""
+    track: BatchTrack | None = field(default_factory=BatchTrack)
+    """Its batches over all its models, with their times (the per-batch view);
+    None until they are read (:meth:`Comparison.add_batches`)."""
+    batch_log: Path | None = None
+    """The kmon log its batches are read from when the per-batch view is shown
+    (its state folded them condensed); None: they came with its events."""
+    batch_problem: str | None = None
+    """Why its batches could not be read, where they could not."""
 
     @property
     def colour(self) -> str:
@@ -129,6 +136,8 @@ class ComparedRun:
         if axis in (WALL, SINCE_START) and not self.timed:
             return None
         x_axis = {WALL: "wall", SINCE_START: "since start"}.get(axis, "batch")
+        if self.track is None:
+            return None
         found = self.track.points(key, self.state.started, x_axis)
         if found is None:
             return None
@@ -186,6 +195,27 @@ class Comparison:
             theirs = set(run.epoch_keys)
             keys = [key for key in keys if key in theirs]
         return keys
+
+    def pending_batches(self) -> list[Path]:
+        """The logs whose batches are still to read for the per-batch view."""
+        return [run.batch_log for run in self.runs if run.track is None and run.batch_log]
+
+    @property
+    def batches_read(self) -> bool:
+        """Every run's batches are read (or could not be)."""
+        return all(run.track is not None or run.batch_problem for run in self.runs)
+
+    def add_batches(self, read: Sequence[Any]) -> None:
+        """Give the runs awaiting their batches what was read, in the order of
+        :meth:`pending_batches`: each log's columns
+        (:class:`~kmon.engine.log.compare_read.BatchColumns`) or a line saying why
+        they cannot be read."""
+        waiting = [run for run in self.runs if run.track is None and run.batch_log]
+        for run, columns in zip(waiting, read):
+            if isinstance(columns, str):
+                run.batch_problem = columns
+            else:
+                run.track = BatchTrack.from_columns(columns)
 
     def lacking(self) -> dict[str, list[str]]:
         """Run label -> the keys other runs logged that this one did not."""
@@ -246,10 +276,17 @@ class RunFolder:
         index: the run's place in the compare.
         name: as given.
         kind: what it was read from.
+        batch_log: the kmon log whose batches come condensed (read later for
+            the per-batch view), if so.
     """
 
-    def __init__(self, index: int, name: str, kind: str) -> None:
+    def __init__(
+        self, index: int, name: str, kind: str, batch_log: Path | None = None
+    ) -> None:
         self.run = ComparedRun(index, name, kind, RunState())
+        if batch_log is not None:
+            # Its batches come condensed: the track is read from the log later.
+            self.run.track, self.run.batch_log = None, batch_log
         self.seen = False
         """Any event came."""
         self.trained = False
@@ -265,10 +302,12 @@ class RunFolder:
             kind = event.type
             if kind == "batch_run":
                 self.trained = True
-                run.track.add(event.lines)  # type: ignore[attr-defined]
+                if run.track is not None:
+                    run.track.add(event.lines)  # type: ignore[attr-defined]
             elif kind == "batch":
                 self.trained = True
-                run.track.add([event])
+                if run.track is not None:
+                    run.track.add([event])
             elif kind == "fit_start":
                 run.fit_starts.append(event)  # type: ignore[arg-type]
             elif kind == "epoch_end":
@@ -302,7 +341,7 @@ def fold_runs(inputs: Sequence[Any]) -> tuple[Comparison, list[str]]:
         if isinstance(item, str):
             problems.append(item)
             continue
-        folder = RunFolder(len(folded), item.name, item.kind)
+        folder = RunFolder(len(folded), item.name, item.kind, getattr(item, "batch_log", None))
         for chunk in item.chunks:
             folder.add(chunk)
         if folder.trained:

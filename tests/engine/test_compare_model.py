@@ -7,7 +7,7 @@ import shutil
 
 from locations import DATA
 
-from kmon.engine.log.compare_inputs import load_inputs, open_inputs
+from kmon.engine.log.compare_inputs import load_inputs, open_inputs, read_batches
 from kmon.engine.log.eventlog import read_events
 from kmon.engine.view.compare import (
     EPOCH,
@@ -126,7 +126,11 @@ def test_batch_points_cover_every_model_of_a_run_on_any_x_axis(tmp_path, stream)
     comparison, problems = fold_runs(open_inputs([str(path)]))
     assert problems == []
     run = comparison.runs[0]
-    assert len(run.state.segments) == 2 and run.state.batch_values.points == 300
+    assert len(run.state.segments) == 2
+    # Its batches are read only for the per-batch view, and not before.
+    assert run.batch_points("loss") is None and comparison.pending_batches() == [path]
+    comparison.add_batches(read_batches(comparison.pending_batches()))
+    assert comparison.pending_batches() == [] and comparison.batches_read
     points, what = run.batch_points("loss", STEP)
     assert what == "each batch's own value (recovered)"
     assert [x for x, _ in points] == [1.0 + 2 * n for n in range(300)]  # 600 in 300 buckets

@@ -74,3 +74,19 @@ async def test_monitor_on_a_streamed_log_ends_where_a_whole_read_ends(tmp_path):
 def _events_of(item) -> list:
     """The events a drained item stands for."""
     return item.events() if isinstance(item, BatchRun) else [item]
+
+
+def test_the_first_events_wait_for_no_reading_budget(tmp_path):
+    """``has_events`` reads a chunk, not a drain's time budget: the first frame
+    shows what the log starts with at once; the next drain reads on."""
+    log = tmp_path / "run.jsonl"
+    write_log(log, 2000)
+    source = LogFileSource(log, budget_seconds=60.0, chunk_bytes=4096)
+    assert source.has_events()
+    assert source.report is not None and source._reader.offset == 4096
+    first = source.drain()
+    assert first[0].type == "run_start" and source.running
+    rest = source.drain()  # 60 s of budget: the whole log
+    assert not source.running
+    handed_out = sum(len(item) if isinstance(item, BatchRun) else 1 for item in first + rest)
+    assert handed_out == len(read_events(log)[0])

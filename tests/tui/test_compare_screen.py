@@ -40,6 +40,7 @@ async def test_keys_change_metric_axis_scale_and_level():
         assert screen.axis != "step"
         await pilot.press("g")
         assert "y: log (g)" in str(screen.query_one("#compare-title").render())
+        await app.workers.wait_for_complete()  # the batches, read behind the epoch view
         await pilot.press("M", "b")
         assert screen.batches and chart.drawn == 2
         assert "1 two_fits.py: each batch's own value (recovered)" in chart.caption
@@ -78,3 +79,34 @@ async def test_inputs_without_runs_show_an_empty_table_that_says_where_it_looked
 def test_the_compare_screen_of_two_recorded_runs(snap_compare):
     """Two recorded runs overlaid (loss per epoch), their table and their fits."""
     assert snap_compare(_app("two_fits.jsonl", "three_heads.jsonl"), terminal_size=(120, 36))
+
+
+async def test_the_per_batch_view_says_loading_until_the_batches_are_read(monkeypatch):
+    """The epoch view comes first; the batches are read behind it, and the
+    per-batch view says so until they are there."""
+    import threading
+
+    import kmon.tui.screens.compare as compare_module
+
+    go = threading.Event()
+    real = compare_module.read_batches
+
+    def slow_read(paths, **kwargs):
+        go.wait(10)
+        return real(paths, **kwargs)
+
+    monkeypatch.setattr(compare_module, "read_batches", slow_read)
+    app = _app("two_fits.jsonl", "failed.jsonl")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        chart = app.screen.query_one(CompareChart)
+        assert chart.drawn == 2  # the epoch view does not wait for the batches
+        await pilot.press("b")
+        assert chart.drawn == 0
+        assert "1 two_fits.py: loading per-batch…" in chart.caption
+        assert "2 failed.py: loading per-batch…" in chart.caption
+        go.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert chart.drawn == 2
+        assert "1 two_fits.py: each batch's own value (recovered)" in chart.caption

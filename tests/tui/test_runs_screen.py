@@ -373,3 +373,45 @@ def test_compare_opens_the_compare_screen_on_the_marked_logs(tmp_path, monkeypat
     [app] = opened
     assert isinstance(app, CompareApp)
     assert [run.name for run in app.comparison.runs] == [str(log) for log in logs[:2]]
+
+
+async def test_rows_off_screen_are_added_after_the_first_frame(tmp_path):
+    """A long table shows its first screenfuls at once and the rest after that
+    frame; a change or a sort meanwhile loses no row and shows no stale text."""
+    from pathlib import Path
+
+    from textual.app import App
+
+    from kmon.engine.log.run_rows import RunRow
+    from kmon.tui.widgets import runs_table
+
+    count = runs_table.FIRST_ROWS + 150
+
+    def rows(loss: float) -> list[RunRow]:
+        return [
+            RunRow(Path(f"/runs/{n:04d}.jsonl"), f"{n:04d}", "ok", started=T0 + n, last_loss=loss)
+            for n in range(count)
+        ]
+
+    class TableApp(App):
+        def compose(self):
+            yield RunsTable()
+
+    app = TableApp()
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = app.query_one(RunsTable)
+        table.show(rows(0.5))
+        assert 0 < table.row_count < count and not table.complete
+        assert table.first_frame_at is None
+        table.show(rows(0.25))  # the same rows and order, new losses, before that frame
+        await pilot.pause()
+        assert table.complete and table.row_count == count
+        assert table.first_frame_at is not None
+        assert {str(table.get_cell(row.key, "loss")) for row in table.ordered_rows} == {"0.2500"}
+        table.move_cursor(row=5)
+        table.sort_by("started")  # descending: the last run first
+        assert not table.complete and table.current_key() == "/runs/0005.jsonl"
+        await pilot.pause()
+        assert table.complete and table.row_count == count
+        assert str(table.get_cell(table.ordered_rows[0].key, "run")) == f"{count - 1:04d}"
+        assert table.current_key() == "/runs/0005.jsonl"  # the cursor kept its run

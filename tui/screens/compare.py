@@ -16,9 +16,11 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
+from textual.worker import get_current_worker
 
 from kmon.engine.format import printable
-from kmon.engine.log.compare_inputs import open_inputs
+from kmon.engine.log.compare_inputs import open_inputs, read_batches
+from kmon.engine.log.compare_read import Stopped
 from kmon.engine.view.compare import EPOCH, STEP, X_AXES, Comparison, fold_runs
 
 from ..widgets.compare_chart import CompareChart
@@ -111,6 +113,32 @@ class CompareScreen(Screen[None]):
         for problem in self.problems:
             self.notify(printable(problem), severity="warning", markup=False, timeout=10)
         self._draw()
+        if self.comparison.pending_batches():
+            # The epoch view is drawn; the per-batch view's batches are read
+            # behind it, in worker processes niced below the UI.
+            self.run_worker(self._read_batches, thread=True, exit_on_error=False)
+
+    def _read_batches(self) -> None:
+        worker = get_current_worker()
+        comparison = self.comparison
+        try:
+            read = read_batches(
+                comparison.pending_batches(), nice=10, stop=lambda: worker.is_cancelled
+            )
+        except Stopped:
+            return
+        except Exception as exc:  # a worker's failure is shown, not raised
+            read = [f"cannot read its batches ({exc})"] * len(comparison.pending_batches())
+        if not worker.is_cancelled:
+            try:
+                self.app.call_from_thread(self._batches_read, read)
+            except RuntimeError:
+                pass  # the app closed meanwhile
+
+    def _batches_read(self, read: list) -> None:
+        self.comparison.add_batches(read)
+        if self.batches:
+            self._draw()
 
     @property
     def key(self) -> str:

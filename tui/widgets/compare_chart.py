@@ -27,6 +27,10 @@ class CompareChart(PlotextPlot):
         for run in comparison.runs:
             if batches:
                 found = run.batch_points(key, axis)
+                if found is None and run.track is None:
+                    why = run.batch_problem or "loading per-batch…"
+                    notes.append(f"{run.label}: {why}")
+                    continue
                 if found is None:
                     timeless = not run.timed and axis not in (EPOCH, STEP)
                     notes.append(f"{run.label}: " + ("no times" if timeless else f"no batches of {key}"))
@@ -55,8 +59,8 @@ class CompareChart(PlotextPlot):
         else:
             level = f"per epoch, x: {axis}"
         plt.title(f"{key} · {level}")
-        if log_y:
-            plt.yscale("log")
+        if log_y and drawn:
+            plt.yscale("log")  # plotext fails on a log scale with nothing drawn
         if not batches and axis == EPOCH and every_x:
             plt.xticks(epoch_ticks(sorted(int(x) for x in every_x)))
         self.caption = " · ".join(notes)
