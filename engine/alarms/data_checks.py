@@ -19,6 +19,9 @@ MEAN_LIMIT = 10.0
 STD_LIMIT = 10.0
 #: Largest over smallest per-feature standard deviation that still counts as one scale.
 RANGE_RATIO = 1000.0
+#: Values the scale statistics read at most: whole rows beyond it, evenly spread
+#: (NaN and Inf are still counted over every value).
+SCALE_VALUES = 1 << 18
 
 
 @dataclass
@@ -44,6 +47,23 @@ class ArrayStats:
     range_ratio: float = 1.0
     scaled: bool = True
     """False when the scale was not checked (integer ids, class labels)."""
+    scale_rows: int = 0
+    """Rows the scale statistics read, when fewer than :attr:`rows` (0: all of them);
+    they read :data:`SCALE_VALUES` values at most."""
+
+
+def _scale_rows(array: np.ndarray, rows: int) -> np.ndarray:
+    """Whole rows, evenly spread, holding about :data:`SCALE_VALUES` values at most.
+
+    A sample of a few thousand 32x32 colour images is 12 million values: their
+    means and deviations over every pixel took a CNN's fit start 0.2-0.3 s, where
+    a tenth of a million tell "raw pixels" from "standardized" as well. Whole rows
+    (images), so no stride falls in step with an image's width.
+    """
+    if array.ndim == 0 or array.size <= SCALE_VALUES:
+        return array
+    step = -(-array.size // SCALE_VALUES)
+    return array[::step] if step < rows else array[:1]
 
 
 def array_stats(name: str, data: Any, *, check_scale: bool = True) -> ArrayStats | None:
@@ -61,19 +81,28 @@ def array_stats(name: str, data: Any, *, check_scale: bool = True) -> ArrayStats
         # scale means nothing. Integers cannot be NaN.
         features = int(array.shape[-1]) if array.ndim > 1 else 1
         return ArrayStats(name, rows, features, scaled=False)
-    flat = array.reshape(-1, array.shape[-1]) if array.ndim > 1 else array.reshape(-1, 1)
-    flat = flat.astype(np.float64, copy=False)
-    finite = np.isfinite(flat)
-    nan = int(np.isnan(flat).sum())
-    stats = ArrayStats(name, rows, flat.shape[1], nan=nan, inf=int(flat.size - finite.sum() - nan))
+    features = int(array.shape[-1]) if array.ndim > 1 else 1
+    # NaN and Inf are counted over every value, in the array's own dtype (no copy).
+    finite = np.isfinite(array)
+    all_finite = bool(finite.all())
+    nan = 0 if all_finite else int(np.isnan(array).sum())
+    inf = 0 if all_finite else int(array.size - finite.sum() - nan)
+    stats = ArrayStats(name, rows, features, nan=nan, inf=inf)
     if not check_scale:
         stats.scaled = False
         return stats
-    if not finite.all():
-        flat = np.where(finite, flat, np.nan)
+    scale = _scale_rows(array, rows)
+    if scale is not array:
+        stats.scale_rows = int(scale.shape[0])
+    flat = scale.reshape(-1, features)
     with np.errstate(all="ignore"):
-        means = np.nanmean(flat, axis=0)
-        stds = np.nanstd(flat, axis=0)
+        if all_finite:
+            means = flat.mean(axis=0, dtype=np.float64)
+            stds = flat.std(axis=0, dtype=np.float64)
+        else:
+            flat = np.where(np.isfinite(flat), flat, np.nan).astype(np.float64, copy=False)
+            means = np.nanmean(flat, axis=0)
+            stds = np.nanstd(flat, axis=0)
     means, stds = np.nan_to_num(means), np.nan_to_num(stds)
     stats.mean_feature = int(np.argmax(np.abs(means)))
     stats.max_abs_mean = float(abs(means[stats.mean_feature]))
@@ -109,7 +138,7 @@ def check_data(
             if stats.features > 1:
                 evidence[f"{prefix} std ratio"] = stats.range_ratio
     if parts:
-        rows = max((s.rows for s in inputs + targets), default=0)
+        rows = max((s.scale_rows or s.rows for s in inputs + targets), default=0)
         evidence["rows checked"] = rows
         findings.append(
             Finding(

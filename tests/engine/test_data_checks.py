@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kmon.engine.alarms.data_checks import array_stats, check_data
+from kmon.engine.alarms.data_checks import SCALE_VALUES, array_stats, check_data
 
 
 def findings(inputs, targets=(), **kwargs):
@@ -62,3 +62,25 @@ def test_ids_and_class_labels_are_not_scale_checked():
     tokens = np.random.default_rng(0).integers(0, 20000, size=(100, 30))
     labels = np.arange(100, dtype="float32") % 1000
     assert findings([("tokens", tokens)], [("cls", labels, False)]) == {}
+
+
+def test_a_large_image_sample_reads_every_value_for_nan_and_whole_rows_for_scale():
+    # 2,000 raw 32x32 RGB images: 6 million values. NaN and Inf are counted over all
+    # of them; the scale is read from whole images, evenly spread, and says so.
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(2000, 32, 32, 3)).astype("float32")
+    images[1999, 31, 31, 2] = np.nan  # the last value of the last image
+    images[7, 0, 0, 0] = np.inf
+    stats = array_stats("x", images)
+    assert (stats.rows, stats.features, stats.nan, stats.inf) == (2000, 3, 1, 1)
+    assert 0 < stats.scale_rows < 2000
+    assert stats.scale_rows * 32 * 32 * 3 <= SCALE_VALUES
+    assert abs(stats.max_abs_mean - 127.5) < 2 and abs(stats.max_std - 73.9) < 2
+    (finding, nonfinite) = check_data([stats], [])
+    assert finding.kind == "unscaled_data"
+    assert finding.evidence["rows checked"] == stats.scale_rows
+    assert nonfinite.evidence["input x rows checked"] == 2000
+
+    standardized = (images - 127.5) / 73.9
+    standardized[np.isnan(standardized) | np.isinf(standardized)] = 0.0
+    assert check_data([array_stats("x", standardized)], []) == []
