@@ -26,7 +26,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from kmon.engine.events import Event
+from kmon.engine.events import Event, Notice
 from kmon.engine.training.recovery import BatchValueRecovery, Recovered
 
 
@@ -88,6 +88,8 @@ class BatchTapeDecoder:
         self._lock = threading.Lock()
         self._shipped = 0
         self._new_epoch = False
+        self._broken: str | None = None
+        """Why recovery failed, once it has: later tapes go out unrecovered."""
 
     def epoch_begins(self) -> None:
         """The next tape starts an epoch (training thread; no lock, no wait)."""
@@ -112,6 +114,25 @@ class BatchTapeDecoder:
         return tape._events
 
     def _recover(self, tape: BatchTape) -> None:
+        if self._broken is None:
+            try:
+                tape._events = self._recovered(tape)
+                return
+            except Exception as exc:  # noqa: BLE001 - a sink must outlive a bug here
+                self._broken = f"{type(exc).__name__}: {exc}"
+                text = f"batch values not recovered from epoch {tape.epoch + 1} on ({self._broken})"
+                events: list[Event] = [Notice(level="warning", text=text)]
+        else:
+            events = []
+        # Keras's own running means still go out; values kmon cannot vouch for do not.
+        spe = self._recovery.spe
+        for step, size, logs, now in tape.entries:
+            span = step - (step // spe) * spe + 1
+            unrecovered = Recovered(step, span, size, logs or {}, None)
+            events.extend(self._to_events(unrecovered, now, tape.epoch))
+        tape._events = events
+
+    def _recovered(self, tape: BatchTape) -> list[Event]:
         recovery, to_events = self._recovery, self._to_events
         if tape.new_epoch:
             recovery.reset()
@@ -120,4 +141,4 @@ class BatchTapeDecoder:
         for step, size, logs, now in tape.entries:
             for ready in recovery.add(step, size, logs or {}):
                 events.extend(to_events(ready, now, epoch))
-        tape._events = events
+        return events

@@ -120,3 +120,40 @@ def test_a_channel_behind_drops_whole_tapes_and_counts_their_batches():
     channel.put(_Tape(10 * TAPE_BATCHES, 5))
     assert [e.step for e in channel.drain()] == list(range(320, 325))
     assert channel.dropped == 8 * TAPE_BATCHES
+
+
+def test_a_recovery_that_fails_in_a_sink_sends_keras_logs_without_values_and_says_so():
+    events: list[Event] = []
+    callback = KmonCallback(events.append, 0, samples=800, batch_size=8, batch_tapes=True)
+
+    def emit(event) -> None:
+        if event.type == "batch_tape":
+            events.extend(event.events())
+        else:
+            events.append(event)
+
+    callback._emit = emit
+    _fit([callback], samples=800, batch_size=8, epochs=2)
+    assert len([e for e in events if isinstance(e, Batch)]) == 200
+    assert all(e.values is not None for e in events if isinstance(e, Batch))
+
+    events.clear()
+    broken = KmonCallback(emit, 0, samples=800, batch_size=8, batch_tapes=True)
+    original = broken._events_of
+
+    def fails_in_epoch_two(ready, now, epoch):
+        if epoch == 1 and ready.step == 40 and ready.values is not None:
+            raise ZeroDivisionError("a bug")
+        return original(ready, now, epoch)
+
+    broken._events_of = fails_in_epoch_two
+    _fit([broken], samples=800, batch_size=8, epochs=2)
+    batches = [e for e in events if isinstance(e, Batch)]
+    # Every batch still reaches the sinks, with Keras's logs; values stop at the
+    # tape that failed, and one notice says why.
+    assert [(b.epoch, b.step) for b in batches] == [(e, s) for e in range(2) for s in range(100)]
+    assert all(b.logs for b in batches)
+    recovered = [b for b in batches if b.values is not None]
+    assert recovered == batches[: len(recovered)] and 100 <= len(recovered) < 140
+    notices = [e.text for e in events if e.type == "notice"]
+    assert notices == ["batch values not recovered from epoch 2 on (ZeroDivisionError: a bug)"]
