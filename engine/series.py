@@ -10,6 +10,7 @@ width doubles, so memory stays fixed and every extreme survives.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import reduce
 from operator import add
@@ -260,6 +261,65 @@ class SmoothedSeries(BucketSeries):
             keep(average)
         self._average, self._count = average, count + (total - index)
         self.extend(smoothed)
+
+
+#: Log keys of a run followed per batch (the first ones its first batch logs).
+TRACKED_KEYS = 8
+
+
+class BatchKeySeries:
+    """A run's batches as bounded series per log key: Keras's running means, the
+    batches' own recovered values, and their times, in buckets of one width.
+
+    What a compare's per-batch view draws, however long the run: a few KB, read in a
+    worker process and sent back (:class:`~kmon.engine.log.compare_read.BatchColumns`)
+    or folded in place (:class:`~kmon.engine.view.batch_track.BatchTrack`).
+
+    Args:
+        capacity: buckets kept per series.
+    """
+
+    def __init__(self, capacity: int = 512) -> None:
+        self.capacity = capacity
+        self.count = 0
+        """Batches added."""
+        self.times = BucketSeries(capacity)
+        """Each batch's ``t``: every time is finite, so its buckets cover the same
+        batches as a key's series of finite values."""
+        self.running: dict[str, BucketSeries] = {}
+        """Keras's running mean per key, for the keys every batch so far logged."""
+        self.values: dict[str, BucketSeries] = {}
+        """The batches' recovered values per key, while every batch had one."""
+        self.dropped: list[str] = []
+        """Keys some batch did not log: not followed (their batch numbers would not
+        be the run's)."""
+
+    def add(self, batches: Sequence) -> None:
+        """Add batch events or decoded batch lines (``t``, ``logs``, ``values``), in order."""
+        if not batches:
+            return
+        if not self.count:
+            for key in list(batches[0].logs)[:TRACKED_KEYS]:
+                self.running[key] = BucketSeries(self.capacity)
+                self.values[key] = BucketSeries(self.capacity)
+        self.count += len(batches)
+        self.times.extend([batch.t for batch in batches])
+        logs = [batch.logs for batch in batches]
+        recovered = [batch.values or {} for batch in batches]
+        for key in list(self.running):
+            means = [entry.get(key) for entry in logs]
+            if None in means:
+                del self.running[key]
+                self.values.pop(key, None)
+                self.dropped.append(key)
+                continue
+            self.running[key].extend(means)
+            if key in self.values:
+                own = [entry.get(key) for entry in recovered]
+                if None in own:
+                    del self.values[key]
+                else:
+                    self.values[key].extend(own)
 
 
 def debiased_ema(values, beta: float) -> list[float]:

@@ -53,10 +53,8 @@ from kmon.engine.log.fast_decode import (
     Number,
     decode_struct,
 )
-from kmon.engine.series import BucketSeries
+from kmon.engine.series import BatchKeySeries
 
-#: Log keys of a run followed per batch (the first ones its first batch logs).
-TRACKED_KEYS = 8
 #: Bytes of a log read at a time.
 CHUNK_BYTES = 4 << 20
 #: Logs of fewer bytes in all are read in this process: starting a worker
@@ -165,54 +163,18 @@ def read_condensed(path: str | os.PathLike) -> tuple[list, LogReadReport]:
     return _read_to_end(reader, lambda events: events), reader.report
 
 
-class BatchColumns:
+class BatchColumns(BatchKeySeries):
     """A log's batches as bounded series (a few KB, whatever the log's length, to
-    send back from a worker): what a compare's per-batch view draws.
+    send back from a worker): what a compare's per-batch view draws, and what the
+    reader skipped.
 
     Args:
         capacity: buckets kept per series.
     """
 
     def __init__(self, capacity: int = 512) -> None:
-        self.capacity = capacity
-        self.count = 0
-        self.times = BucketSeries(capacity)
-        """Each batch's ``t`` (finite: its buckets cover the same batches as a
-        key's series of finite values)."""
-        self.running: dict[str, BucketSeries] = {}
-        """Keras's running mean per key, for the keys every batch so far logged."""
-        self.values: dict[str, BucketSeries] = {}
-        """The batches' recovered values per key, while every batch had one."""
-        self.dropped: list[str] = []
-        """Keys some batch did not log: not followed."""
+        super().__init__(capacity)
         self.report = LogReadReport()
-
-    def add(self, batches: Sequence) -> None:
-        """Add batch events or decoded batch lines, in order."""
-        if not batches:
-            return
-        if not self.count:
-            for key in list(batches[0].logs)[:TRACKED_KEYS]:
-                self.running[key] = BucketSeries(self.capacity)
-                self.values[key] = BucketSeries(self.capacity)
-        self.count += len(batches)
-        self.times.extend([batch.t for batch in batches])
-        logs = [batch.logs for batch in batches]
-        recovered = [batch.values or {} for batch in batches]
-        for key in list(self.running):
-            means = [entry.get(key) for entry in logs]
-            if None in means:
-                del self.running[key]
-                self.values.pop(key, None)
-                self.dropped.append(key)
-                continue
-            self.running[key].extend(means)
-            if key in self.values:
-                own = [entry.get(key) for entry in recovered]
-                if None in own:
-                    del self.values[key]
-                else:
-                    self.values[key].extend(own)
 
 
 def read_batch_columns(path: str | os.PathLike) -> BatchColumns | str:

@@ -12,74 +12,28 @@ only when the per-batch view is first shown (:meth:`BatchTrack.from_columns`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-from kmon.engine.series import BucketSeries
-
-#: Log keys followed per run (the first a run's first batch logs).
-TRACKED_KEYS = 8
+from kmon.engine.series import BatchKeySeries
 
 
-class BatchTrack:
+class BatchTrack(BatchKeySeries):
     """Per-batch values of the keys every batch so far logged: Keras's running
-    means, and the batches' own recovered values while every batch had one.
+    means, and the batches' own recovered values while every batch had one, to
+    draw on any x axis.
 
     Args:
         capacity: buckets kept per series.
     """
 
-    def __init__(self, capacity: int = 512) -> None:
-        self.capacity = capacity
-        self.batches = 0
-        self.times = BucketSeries(capacity)
-        """Each batch's ``t``: every time is finite, so its buckets cover the same
-        batches as a key's series of finite values."""
-        self.running: dict[str, BucketSeries] = {}
-        self.values: dict[str, BucketSeries] = {}
-        """Recovered values of a key; it leaves once a batch had none."""
-        self.dropped: set[str] = set()
-        """Keys some batch did not log: not followed (their batch numbers would
-        not be the run's)."""
-
-    def add(self, batches: Sequence[Any]) -> None:
-        """Fold batch events (or decoded batch lines), in order."""
-        if not batches:
-            return
-        if not self.batches:
-            for key in list(batches[0].logs)[:TRACKED_KEYS]:
-                self.running[key] = BucketSeries(self.capacity)
-                self.values[key] = BucketSeries(self.capacity)
-        self.batches += len(batches)
-        self.times.extend([batch.t for batch in batches])
-        logs = [batch.logs for batch in batches]
-        recovered = [batch.values or {} for batch in batches]
-        for key in list(self.running):
-            means = [entry.get(key) for entry in logs]
-            if None in means:
-                del self.running[key]
-                self.values.pop(key, None)
-                self.dropped.add(key)
-                continue
-            self.running[key].extend(means)
-            if key in self.values:
-                own = [entry.get(key) for entry in recovered]
-                if None in own:
-                    del self.values[key]
-                else:
-                    self.values[key].extend(own)
-
     @classmethod
-    def from_columns(cls, columns: Any) -> BatchTrack:
+    def from_columns(cls, columns: BatchKeySeries) -> BatchTrack:
         """The track of a log's batches read elsewhere
-        (:class:`~kmon.engine.log.compare_read.BatchColumns`, which folds them as
-        :meth:`add` does): its series, adopted."""
+        (:class:`~kmon.engine.log.compare_read.BatchColumns`): its series, adopted."""
         track = cls(columns.capacity)
-        track.batches = columns.count
+        track.count = columns.count
         track.times = columns.times
         track.running = dict(columns.running)
         track.values = dict(columns.values)
-        track.dropped = set(columns.dropped)
+        track.dropped = list(columns.dropped)
         return track
 
     def points(
