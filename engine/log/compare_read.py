@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from itertools import repeat
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -39,16 +38,12 @@ import msgspec
 
 from kmon.engine.events import SCHEMA_VERSION
 from kmon.engine.log.eventlog import (
-    MAX_LINE_BYTES,
     EventLogReader,
     LogReadReport,
-    _next_index,
 )
 from kmon.engine.log.fast_decode import (
-    BATCH_PREFIX,
     STRUCT_ERRORS,
     BatchLine,
-    BatchRun,
     Count,
     Number,
     decode_struct,
@@ -127,33 +122,13 @@ class CondensingReader(EventLogReader):
     def __init__(self, path: str | os.PathLike) -> None:
         super().__init__(path, batch_runs=True)
 
-    def _parse_runs(self, lines: list[bytes], events: list) -> None:
-        # EventLogReader._parse_runs with the skim for the typed decode.
-        starts = list(map(bytes.startswith, lines, repeat(BATCH_PREFIX)))
-        index, count = 0, len(lines)
-        while index < count:
-            batches = starts[index]
-            end = _next_index(starts, not batches, index, count)
-            stretch = lines[index:end]
-            index = end
-            skimmed = None
-            if batches and max(map(len, stretch)) <= MAX_LINE_BYTES:
-                try:
-                    skimmed = list(map(_skim, stretch))
-                except _SKIM_ERRORS:
-                    skimmed = None  # said line by line, as a replay says it
-            if skimmed is None:
-                self._parse(stretch, events)
-                continue
-            condensed = condense(skimmed, stretch)
-            if condensed is None:
-                self._parse(stretch, events)
-                continue
-            self._lines += len(stretch)
-            if events and isinstance(events[-1], BatchRun):
-                events[-1].lines += condensed
-            else:
-                events.append(BatchRun(condensed))
+    def _decode_stretch(self, stretch: list[bytes]) -> list | None:
+        # The skim for the typed decode; condensed to the lines an epoch needs.
+        try:
+            skimmed = list(map(_skim, stretch))
+        except _SKIM_ERRORS:
+            return None  # said line by line, as a replay says it
+        return condense(skimmed, stretch)
 
 
 def read_condensed(path: str | os.PathLike) -> tuple[list, LogReadReport]:

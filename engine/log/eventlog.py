@@ -198,9 +198,9 @@ class EventLogReader:
 
     def _parse_runs(self, lines: list[bytes], events: list[Event]) -> None:
         """Batch-run mode: each stretch of lines spelled as kmon's writer starts a
-        batch is decoded in one go; a stretch with any line the typed path refuses
-        (or too long) goes line by line, as every other line does (:meth:`_parse`),
-        so what is read and skipped is the same."""
+        batch is decoded in one go (:meth:`_decode_stretch`); a stretch with any
+        line the typed path refuses (or too long) goes line by line, as every other
+        line does (:meth:`_parse`), so what is read and skipped is the same."""
         starts = list(map(bytes.startswith, lines, repeat(BATCH_PREFIX)))
         index, count = 0, len(lines)
         while index < count:
@@ -210,14 +210,7 @@ class EventLogReader:
             index = end
             decoded = None
             if batches and max(map(len, stretch)) <= MAX_LINE_BYTES:
-                try:
-                    decoded = list(map(decode_struct, stretch))
-                except STRUCT_ERRORS:
-                    decoded = None
-                else:
-                    versions = [line.v for line in decoded]
-                    if versions.count(SCHEMA_VERSION) != len(decoded):
-                        decoded = None  # a newer schema's: counted line by line
+                decoded = self._decode_stretch(stretch)
             if decoded is None:
                 self._parse(stretch, events)
                 continue
@@ -226,6 +219,16 @@ class EventLogReader:
                 events[-1].lines += decoded
             else:
                 events.append(BatchRun(decoded))
+
+    def _decode_stretch(self, stretch: list[bytes]) -> list | None:
+        """A stretch of batch lines as typed lines; None where any is refused (a
+        newer schema's included: those are counted line by line)."""
+        try:
+            decoded = list(map(decode_struct, stretch))
+        except STRUCT_ERRORS:
+            return None
+        versions = [line.v for line in decoded]
+        return decoded if versions.count(SCHEMA_VERSION) == len(decoded) else None
 
     def _parse(self, lines: list[bytes], events: list[Event]) -> None:
         first = self._lines + 1
