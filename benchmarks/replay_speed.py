@@ -240,7 +240,7 @@ def compare_before(paths: list[str]):
         while events := reader.read_new(4 << 20):
             folder.add(events)
         folder.add(reader.read_all())
-        assert folder.run.track.batches
+        assert folder.run.track.count
 
 
 def compare_now(paths: list[str]):

@@ -209,6 +209,12 @@ class FitHook:
             return original(*bound.args, **bound.kwargs)
         finally:
             self.in_fit = False
+            # A fit that ends in an exception gets no on_train_end: the batch ends
+            # still on the tape go out now, before the exception reaches the script.
+            try:
+                callback.flush_batches()
+            except Exception:  # noqa: BLE001 - the script's exception goes on, not ours
+                pass
 
     def _model_index(self, model) -> int:
         """The model's number in the run; a model freed since is never matched,

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 
 from kmon.engine.events import Batch, Event
 from kmon.engine.log.eventlog import EventLogWriter, read_events
 from kmon.engine.run.bus import EventBus
 from kmon.engine.run.channel import MonitorChannel
+from kmon.engine.run.fit_hook import FitHook
+from kmon.engine.stop import StopSignal
 from kmon.engine.training.callback import TAPE_BATCHES, KmonCallback
 
 
@@ -157,3 +160,32 @@ def test_a_recovery_that_fails_in_a_sink_sends_keras_logs_without_values_and_say
     assert recovered == batches[: len(recovered)] and 100 <= len(recovered) < 140
     notices = [e.text for e in events if e.type == "notice"]
     assert notices == ["batch values not recovered from epoch 2 on (ZeroDivisionError: a bug)"]
+
+
+def test_a_fit_that_raises_mid_epoch_still_logs_every_batch_it_finished(tmp_path):
+    # The tape holds up to 32 batch ends (0.1 s): a fit that ends in an exception
+    # must still send them, or the log would lose the batches before a crash.
+    log = tmp_path / "run.jsonl"
+    writer = EventLogWriter(log)
+    bus = EventBus(writer)
+    hook = FitHook(bus.emit, StopSignal(), batch_tapes=True)
+
+    class Crash(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if self.model.optimizer.iterations.numpy() == 145:
+                raise RuntimeError("the script's own bug at step 145")
+
+    hook.install()
+    try:
+        with pytest.raises(RuntimeError, match="own bug"):
+            _fit([Crash()], samples=800, batch_size=8, epochs=3)
+    finally:
+        hook.uninstall()
+        writer.close()
+    events, report = read_events(log)
+    assert report.clean, report
+    batches = [(e.epoch, e.step) for e in events if isinstance(e, Batch)]
+    # Keras calls the script's callbacks first: global step 144 (epoch 1, step 44)
+    # raised before kmon saw it end; every batch before it is in the log.
+    assert batches == [(e, s) for e in range(2) for s in range(100)][:144]
+    assert all(e.values is not None for e in events if isinstance(e, Batch))
