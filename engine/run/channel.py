@@ -18,10 +18,9 @@ import itertools
 from collections import deque
 
 from kmon.engine.events import Event
+from kmon.engine.training.batch_tape import TAPE_BATCHES
 
 DEFAULT_BATCH_CAPACITY = 50_000
-#: Batch ends a tape holds at most (the callback's ``TAPE_BATCHES``): sizes its ring.
-TAPE_BATCHES = 32
 
 
 class MonitorChannel:

@@ -4,7 +4,7 @@ On TensorFlow, Keras calls ``on_train_batch_end`` on the training thread, betwee
 two steps. Recovering a batch's own values and building its
 :class:`~kmon.engine.events.Batch` there cost that thread about 8 µs a batch (a 1 ms
 step pays 0.8%). With batch tapes the callback only appends ``(step, size, logs,
-time)`` to a list, and every :data:`~.callback.TAPE_BATCHES` batches it emits the
+time)`` to a list, and every :data:`TAPE_BATCHES` batches it emits the
 list as one :class:`BatchTape`, in order among its other events. The sinks (the
 event-log writer's thread, the monitor's drain) call :meth:`BatchTape.events` to get
 the batch events, in the tape's place in the stream; the first caller does the
@@ -29,6 +29,10 @@ from collections.abc import Callable
 from kmon.engine.events import Event, Notice
 from kmon.engine.training.recovery import BatchValueRecovery, Recovered
 
+#: Batch ends a tape holds at most: the callback ships it when full (or when its
+#: oldest waited ``TAPE_SECONDS``), and the monitor's channel sizes its ring by it.
+TAPE_BATCHES = 32
+
 
 class BatchTape:
     """Batch ends of one epoch, not yet recovered (see the module docstring).
@@ -37,19 +41,16 @@ class BatchTape:
         type: ``"batch_tape"``, so sinks tell it from events without isinstance.
         entries: the batch ends, in step order.
         epoch: the epoch they belong to.
-        first: how many batch ends the fit shipped before this tape (the monitor's
-            channel counts the ones it dropped by it).
     """
 
     type = "batch_tape"
-    __slots__ = ("entries", "epoch", "first", "new_epoch", "_decoder", "_events")
+    __slots__ = ("entries", "epoch", "new_epoch", "_decoder", "_events")
 
     def __init__(
-        self, decoder: BatchTapeDecoder, entries: list, epoch: int, first: int, new_epoch: bool
+        self, decoder: BatchTapeDecoder, entries: list, epoch: int, new_epoch: bool
     ) -> None:
         self.entries = entries
         self.epoch = epoch
-        self.first = first
         self.new_epoch = new_epoch
         """The epoch began since the last tape: the running means restarted."""
         self._decoder = decoder
@@ -86,7 +87,6 @@ class BatchTapeDecoder:
         self._to_events = to_events
         self._waiting: deque[BatchTape] = deque()
         self._lock = threading.Lock()
-        self._shipped = 0
         self._new_epoch = False
         self._broken: str | None = None
         """Why recovery failed, once it has: later tapes go out unrecovered."""
@@ -98,9 +98,8 @@ class BatchTapeDecoder:
     def ship(self, entries: list, epoch: int) -> BatchTape:
         """Wrap ``entries`` (now the tape's) as the fit's next tape, all of ``epoch``
         (a tape never spans an epoch). Training thread."""
-        tape = BatchTape(self, entries, epoch, self._shipped, self._new_epoch)
+        tape = BatchTape(self, entries, epoch, self._new_epoch)
         self._new_epoch = False
-        self._shipped += len(entries)
         self._waiting.append(tape)
         return tape
 

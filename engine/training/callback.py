@@ -23,7 +23,7 @@ from kmon.engine.events import (
     ValueKinds,
 )
 from kmon.engine.stop import StopSignal
-from kmon.engine.training.batch_tape import BatchTapeDecoder
+from kmon.engine.training.batch_tape import TAPE_BATCHES, BatchTapeDecoder
 from kmon.engine.training.callback_text import (
     MULTI_WORKER_STOP_NOTE,
     broken_text,
@@ -42,9 +42,8 @@ from kmon.engine.training.metric_kinds import FirstDispatch, KeyKind, classify_l
 from kmon.engine.training.model_info import output_names
 from kmon.engine.training.recovery import BatchValueRecovery, Recovered
 
-#: Batch ends wait on a tape and are recovered and emitted together, every this many
-#: batches, or once the oldest waited this long (s), and at every other hook.
-TAPE_BATCHES = 32
+#: Batch ends wait on a tape and go out together, every ``TAPE_BATCHES`` batches,
+#: or once the oldest waited this long (s), and at every other hook.
 TAPE_SECONDS = 0.1
 
 

@@ -18,7 +18,8 @@ from kmon.engine.run.bus import EventBus
 from kmon.engine.run.channel import MonitorChannel
 from kmon.engine.run.fit_hook import FitHook
 from kmon.engine.stop import StopSignal
-from kmon.engine.training.callback import TAPE_BATCHES, KmonCallback
+from kmon.engine.training.batch_tape import TAPE_BATCHES
+from kmon.engine.training.callback import KmonCallback
 
 
 def _fit(callbacks, *, samples=1000, batch_size=8, epochs=3, validation_split=0.0) -> None:
