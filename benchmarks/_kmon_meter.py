@@ -18,6 +18,15 @@ times), which snapshots :func:`snapshot` before and after each timed fit:
   apart, and the run state's fold (``RunState.apply``): counters named
   ``callback.<hook>``, ``alarms.<hook>``, ``probes`` and ``fold``. The timer's own cost,
   measured at ``install``, is taken off each call.
+- **Dispatch** (with ``install_dispatch()`` only): Keras's own batch-hook dispatch
+  (``CallbackList.on_train_batch_begin`` and ``on_train_batch_end``) timed as a
+  whole, the probes' calls apart (counter ``dispatch`` and ``dispatch.probes``), in a
+  plain process and under kmon alike. kmon's cost on the training thread is the
+  difference between the two, measured in alternating rounds: it holds everything
+  kmon adds between two TensorFlow steps, Keras's calls of its hooks included, and
+  the timers' own cost (the same on both sides) cancels out. Timers inside each
+  hook cannot see the calls, and on a training thread whose caches TensorFlow has
+  just swept, they cost more than their calibration says.
 """
 
 from __future__ import annotations
@@ -172,6 +181,22 @@ def install() -> None:
     ProbeCallback.on_train_end = on_train_end
     RunState.apply = _timer("fold", RunState.apply)
     _overhead_ns = _calibrate()
+
+
+def install_dispatch() -> None:
+    """Time Keras's dispatch of the train batch hooks as a whole (every callback's
+    hook, with Keras's calls of them), and kmon's probe calls inside it apart."""
+    global _overhead_ns
+    from keras.src.callbacks.callback_list import CallbackList
+
+    _overhead_ns = _calibrate()
+    for hook in ("on_train_batch_begin", "on_train_batch_end"):
+        setattr(CallbackList, hook, _timer("dispatch", getattr(CallbackList, hook)))
+    try:
+        from kmon.engine.alarms.probe_callback import ProbeCallback
+    except ImportError:  # a plain process without kmon installed
+        return
+    ProbeCallback._run = _timer("dispatch.probes", ProbeCallback._run)
 
 
 def overhead_ns() -> int:
