@@ -13,7 +13,8 @@ times), which snapshots :func:`snapshot` before and after each timed fit:
   two ``time.thread_time_ns`` calls per hook, about 1.5 µs on a VM, so a benchmark
   runs it in a configuration of its own and does not time that one's wall clock).
   Every hook of :class:`~kmon.engine.training.callback.KmonCallback` and
-  :class:`~kmon.engine.alarms.probe_callback.ProbeCallback` is timed in the CPU
+  :class:`~kmon.engine.alarms.probe_callback.ProbeCallback` (and the batch begin of
+  :class:`~kmon.engine.run.fit_callbacks.FitCallbacks`, which holds both) is timed in the CPU
   time of the thread that runs it, the probes' calls (``ProbeCallback._run``)
   apart, and the run state's fold (``RunState.apply``): counters named
   ``callback.<hook>``, ``alarms.<hook>``, ``probes`` and ``fold``. The timer's own cost,
@@ -142,6 +143,7 @@ def install() -> None:
     """Time kmon's callback hooks, its probes and its fold from inside."""
     global _overhead_ns
     from kmon.engine.alarms.probe_callback import ProbeCallback
+    from kmon.engine.run.fit_callbacks import FitCallbacks
     from kmon.engine.training.callback import KmonCallback
     from kmon.engine.view.state import RunState
 
@@ -159,6 +161,11 @@ def install() -> None:
         for hook in hooks:
             if hook in vars(cls):
                 setattr(cls, hook, _timer(f"{label}.{hook}", vars(cls)[hook]))
+    # The one hook of the parts' holder that does work of its own (the countdown to
+    # their looks); its other hooks call the parts' timed hooks.
+    FitCallbacks.on_train_batch_begin = _timer(
+        "callbacks.on_train_batch_begin", FitCallbacks.on_train_batch_begin
+    )
     run = ProbeCallback._run
 
     @functools.wraps(run)

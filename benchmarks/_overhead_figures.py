@@ -27,7 +27,7 @@ PROBE_BUDGET_PERCENT = 1.1
 OTHER_THREADS_GOAL_US = 15.0
 FAST_STEP_SECONDS = 0.004
 #: The meter's hook counters (``callback.<hook>``, ``alarms.<hook>``), and the batch hooks.
-HOOKS = frozenset({"callback", "alarms"})
+HOOKS = frozenset({"callback", "alarms", "callbacks"})
 BATCH_HOOKS = frozenset({"on_train_batch_begin", "on_train_batch_end"})
 #: Roles of a process's threads that are not kmon's (see _kmon_meter.role_of).
 NOT_KMON = frozenset({"training", "native"})

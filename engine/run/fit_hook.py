@@ -2,8 +2,10 @@
 
 The user's script stays unmodified: for the duration of the run, ``keras.Model.fit``
 is replaced by a thin wrapper that adds the callback
-(:class:`~kmon.engine.training.callback.KmonCallback`) and silences Keras's own
-progress bar when the monitor shows progress instead; then it is restored.
+(:class:`~kmon.engine.training.callback.KmonCallback`; with the training alarms'
+:class:`~kmon.engine.alarms.probe_callback.ProbeCallback`, both behind one
+:class:`~.fit_callbacks.FitCallbacks`) and silences Keras's own progress bar when
+the monitor shows progress instead; then it is restored.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from kmon.engine.alarms.probe_callback import ProbeCallback
 from kmon.engine.alarms.probe_config import ProbeConfig, probe_config
 from kmon.engine.errors import RefusedRun
 from kmon.engine.events import Event, Notice, Probes
+from kmon.engine.run.fit_callbacks import FitCallbacks
 from kmon.engine.stop import StopSignal
 from kmon.engine.training.callback import KmonCallback
 from kmon.engine.training.model_info import first_leaf
@@ -155,6 +158,9 @@ class FitHook:
                 fit=self.fits - 1, next_fit=self.fits, next_model=getattr(model, "name", None)
             )
         self._last_model = model_index
+        # Keras calls batch ends on the training thread, in step order (its async
+        # dispatch is for thread-safe backends: JAX, torch).
+        in_order = keras.backend.backend() == "tensorflow"
         callback = KmonCallback(
             self._emit,
             self.fits,
@@ -168,8 +174,7 @@ class FitHook:
             else None,
             model_index=model_index,
             early_stopping=_early_stopping(arguments.get("callbacks")),
-            # Only where Keras calls batch ends on the training thread, in order.
-            batch_tapes=self._batch_tapes and keras.backend.backend() == "tensorflow",
+            batch_tapes=self._batch_tapes and in_order,
         )
         added = [callback]
         self._batches_out = callback.flush_batches
@@ -187,17 +192,17 @@ class FitHook:
                 # error, which must reach the user unchanged (an array is not truthy).
                 class_weight=_class_weights(arguments.get("class_weight")),
             )
-            added.append(
-                ProbeCallback(
-                    self._in_order,
-                    self.fits,
-                    self.alarms,
-                    data,
-                    config=config,
-                    stop=self._stop,
-                    head_map=callback.head_map,
-                )
+            probes = ProbeCallback(
+                self._in_order,
+                self.fits,
+                self.alarms,
+                data,
+                config=config,
+                stop=self._stop,
+                head_map=callback.head_map,
             )
+            # There a batch end counts the batch begins down.
+            added = [FitCallbacks(callback, probes, ends_in_order=in_order)]
         else:
             self._emit(Probes(fit=self.fits))  # nothing is checked
         self.fits += 1
@@ -269,7 +274,9 @@ def _with_callback(callbacks, added, model):
         # ours in place and configure it here. A list reused across fit() calls
         # still holds the callbacks of the previous fit: replace them.
         callbacks.callbacks[:] = [
-            cb for cb in callbacks.callbacks if not isinstance(cb, (KmonCallback, ProbeCallback))
+            cb
+            for cb in callbacks.callbacks
+            if not isinstance(cb, (KmonCallback, ProbeCallback, FitCallbacks))
         ]
         for callback in added:
             callback.set_params(callbacks.params or {})
