@@ -17,6 +17,7 @@ from kmon.engine.events import (
     InvalidEvent,
     UnknownEventType,
 )
+from kmon.engine.log.column_decode import decoder_for
 from kmon.engine.log.fast_decode import (
     BATCH_PREFIX,
     STRUCT_ERRORS,
@@ -224,9 +225,15 @@ class EventLogReader:
         """A stretch of batch lines as typed lines; None where any is refused (a
         newer schema's included: those are counted line by line)."""
         try:
-            decoded = list(map(decode_struct, stretch))
+            # The stretch's first line's key sets give a decoder that makes no dict
+            # per line (column_decode); a line with other keys sends the stretch
+            # the usual way.
+            decoded = list(map(decoder_for(decode_struct(stretch[0])).decode, stretch))
         except STRUCT_ERRORS:
-            return None
+            try:
+                decoded = list(map(decode_struct, stretch))
+            except STRUCT_ERRORS:
+                return None
         versions = [line.v for line in decoded]
         return decoded if versions.count(SCHEMA_VERSION) == len(decoded) else None
 

@@ -1,0 +1,106 @@
+"""Folding a run of column-ready batch lines into a :class:`RunState` by columns.
+
+A replayed log's runs of batch lines mostly come decoded for their key set
+(``kmon.engine.log.column_decode``: each line's ``logs`` and ``values`` are
+structs, one field per key). Here such a run is taken apart into columns at C
+speed (``operator.attrgetter`` over the lines), and the long series are filled
+with numpy (:func:`~kmon.engine.series.extend_array`: the same buckets, sums added
+left to right), to exactly the state that folding the batch events one by one
+gives (``tests/engine/test_column_fold.py`` compares them on a real log).
+
+Only a run of one fit and one epoch whose batches all log ``loss`` folds here;
+anything else goes the way it went before (:mod:`kmon.engine.view.batch_fold`).
+"""
+
+from __future__ import annotations
+
+from operator import attrgetter
+from typing import Any
+
+from kmon.engine.series import add_smoothed_array, extend_array
+
+
+def fold_column_run(state: Any, lines: list) -> bool:
+    """Fold ``lines`` (one reader's run, of at least a few lines) into ``state``;
+    False, with ``state`` untouched, where this fold does not apply (lines of
+    several kinds, fits or epochs, or no ``loss`` logged)."""
+    kind = type(lines[0])
+    logs_keys = getattr(kind, "__kmon_logs__", None)
+    if logs_keys is None or "loss" not in logs_keys:
+        return False
+    if len(set(map(type, lines))) != 1:
+        return False  # runs joined across stretches of other key sets
+    count = len(lines)
+    # List comprehensions: faster than map(attrgetter) on Python 3.11.
+    fits, epochs = [line.fit for line in lines], [line.epoch for line in lines]
+    fit, epoch = fits[0], epochs[0]
+    if fits.count(fit) != count or epochs.count(epoch) != count:
+        return False
+    import numpy  # noqa: PLC0415 - not needed before a long log's first run
+
+    times = [line.t for line in lines]
+    latest = max(times)
+    if state.last_t is None or latest > state.last_t:
+        state.last_t = latest
+    sizes = [line.size for line in lines]
+    last_logs = lines[-1].logs
+    if state.heads is not None:
+        # Every line logs the same keys: the first's and the last's stand for all.
+        state.heads.apply_batches(lines, [lines[0].logs, last_logs], sizes)
+    _count_steps(state, lines, [line.step for line in lines], fit, epoch)
+    state.version += count
+    state.batches += count
+    state.last_batch_logs = last_logs
+    losses = list(map(attrgetter(f"logs_.k{logs_keys.index('loss')}"), lines))
+    extend_array(state.batch_loss, numpy.array(losses, dtype=float))
+    values = _recovered_losses(kind, lines)
+    state._epoch_losses.add_all(values, sizes, [line.span for line in lines])
+    found = values if None not in values else [value for value in values if value is not None]
+    found_array = numpy.array(found, dtype=float)
+    extend_array(state.batch_values, found_array)
+    add_smoothed_array(state.batch_ema, found_array)
+    state.unrecovered_batches += count - len(found)
+    return True
+
+
+def _recovered_losses(kind: type, lines: list) -> list:
+    """Each line's recovered ``loss`` (None where it has none)."""
+    value_keys = kind.__kmon_values__  # type: ignore[attr-defined]
+    if "loss" not in value_keys:
+        return [None] * len(lines)
+    field = f"k{value_keys.index('loss')}"
+    recovered = [line.values_ for line in lines]
+    if None not in recovered:
+        return list(map(attrgetter(field), recovered))
+    take = attrgetter(field)
+    return [take(entry) if entry is not None else None for entry in recovered]
+
+
+def _count_steps(state: Any, lines: list, steps: list, fit: int, epoch: int) -> None:
+    """The step counters and the pace window, as one-by-one folding moves them: up
+    to the window's last batches by the largest step, then those one by one."""
+    window = state._pace.window
+    tail = len(lines) - window.maxlen if window.maxlen is not None else 0
+    if tail > 0:
+        top = max(steps[:tail])
+        if state.fit == fit and state.epoch == epoch and state.step is not None:
+            if top > state.step:
+                state.total_steps += top - state.step
+                state.step = top
+        else:
+            state.total_steps += top + 1
+            state.step = top
+        state.fit, state.epoch = fit, epoch
+    paused = state._pace.paused
+    step, total_steps = state.step, state.total_steps
+    for line in lines[max(tail, 0) :]:
+        if state.fit == line.fit and state.epoch == line.epoch and step is not None:
+            advanced = line.step - step if line.step > step else 0
+        else:
+            advanced = line.step + 1
+        state.fit, state.epoch = line.fit, line.epoch
+        if step is None or advanced > 0:
+            step = line.step
+        total_steps += advanced
+        window.append((line.t - paused, total_steps))
+    state.step, state.total_steps = step, total_steps
