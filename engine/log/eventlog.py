@@ -27,13 +27,18 @@ from kmon.engine.log.fast_decode import (
 )
 from kmon.engine.log.run_files import default_log_path  # noqa: F401
 
-# The writer lives in its own module; it is imported from here as it always was.
-from kmon.engine.log.writer import (  # noqa: F401
-    FLUSH_SECONDS,
-    LOG_TOPIC,
-    EventLogWriter,
-    LogFailure,
-)
+#: The writer's names, importable from here as they always were; imported when first
+#: asked for (PEP 562), so a reader (a replay's first frame) does not import the
+#: writer's modules (the runs index, process identities, threads).
+_WRITER_NAMES = ("FLUSH_SECONDS", "LOG_TOPIC", "EventLogWriter", "LogFailure")
+
+
+def __getattr__(name: str):
+    if name in _WRITER_NAMES:
+        from kmon.engine.log import writer
+
+        return getattr(writer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: A line longer than this is not a kmon event (the writer's longest lines are a
 #: few KB): it is skipped and counted, and never held in memory whole.
