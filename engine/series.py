@@ -366,8 +366,7 @@ def extend_array(series: BucketSeries, values) -> None:
             bucket.low = low
         if high > bucket.high:
             bucket.high = high
-        with numpy.errstate(over="ignore"):
-            bucket.total = float(numpy.add.accumulate(numpy.append(bucket.total, chunk))[-1])
+        bucket.total = sum_in_order(numpy, numpy.append(bucket.total, chunk))
         bucket.last = float(chunk[-1])
     while done < count:
         if len(buckets) == series.capacity:
@@ -394,7 +393,7 @@ def extend_array(series: BucketSeries, values) -> None:
                     len(chunk),
                     float(chunk.min()),
                     float(chunk.max()),
-                    _sum(numpy, chunk),
+                    sum_in_order(numpy, chunk),
                     float(chunk[-1]),
                 )
             )
@@ -425,14 +424,14 @@ def add_smoothed_array(series: SmoothedSeries, values) -> None:
         keep(average / correction)
         if correction == 1.0:
             break
-    for value in plain[index:]:
-        average = beta * average + weight * value
-        keep(average)
+    # The same expression as add_all's loop, in a comprehension: a third of its time.
+    smoothed += [average := beta * average + weight * value for value in plain[index:]]
     series._average, series._count = average, count + (total - index)
     extend_array(series, numpy.array(smoothed))
 
 
-def _sum(numpy, values) -> float:
-    """``values`` added left to right, as :func:`functools.reduce` adds them."""
+def sum_in_order(numpy, values) -> float:
+    """``values`` (a numpy array) added left to right, as :func:`functools.reduce`
+    adds them: the same float, where ``numpy.sum`` adds pairwise."""
     with numpy.errstate(over="ignore"):
         return float(numpy.add.accumulate(values)[-1])

@@ -17,7 +17,7 @@ from __future__ import annotations
 from operator import attrgetter
 from typing import Any
 
-from kmon.engine.series import add_smoothed_array, extend_array
+from kmon.engine.series import add_smoothed_array, extend_array, sum_in_order
 
 
 def fold_column_run(state: Any, lines: list) -> bool:
@@ -54,13 +54,41 @@ def fold_column_run(state: Any, lines: list) -> bool:
     losses = list(map(attrgetter(f"logs_.k{logs_keys.index('loss')}"), lines))
     extend_array(state.batch_loss, numpy.array(losses, dtype=float))
     values = _recovered_losses(kind, lines)
-    state._epoch_losses.add_all(values, sizes, [line.span for line in lines])
     found = values if None not in values else [value for value in values if value is not None]
     found_array = numpy.array(found, dtype=float)
+    spans = [line.span for line in lines]
+    if found is values and spans.count(1) == count and None not in sizes:
+        _add_epoch_losses(state._epoch_losses, found_array, sizes, numpy)
+    else:
+        state._epoch_losses.add_all(values, sizes, spans)
     extend_array(state.batch_values, found_array)
     add_smoothed_array(state.batch_ema, found_array)
     state.unrecovered_batches += count - len(found)
     return True
+
+
+def _add_epoch_losses(stats: Any, values: Any, sizes: list, numpy: Any) -> None:
+    """``stats.add_all`` (a :class:`~kmon.engine.view.run_records.BatchLossStats`)
+    of batches that all count (a value, a size, a span of 1), to the same sums: each
+    value times its size (as Python multiplies a float by an int), added left to
+    right. Non-finite values go its own way."""
+    if not numpy.isfinite(values).all():
+        stats.add_all(values.tolist(), sizes, [1] * len(sizes))
+        return
+    weights = numpy.array(sizes, dtype=numpy.int64)
+    stats.count += len(sizes)
+    stats.samples += sum(sizes)
+    stats.weighted_sum = sum_in_order(numpy, numpy.append(stats.weighted_sum, values * weights))
+    stats.plain_sum = sum_in_order(numpy, numpy.append(stats.plain_sum, values))
+    low, high = float(values.min()), float(values.max())
+    if low < stats.low:
+        stats.low = low
+    if high > stats.high:
+        stats.high = high
+    stats.last_size = sizes[-1]
+    largest = max(sizes)
+    if largest > stats.largest:
+        stats.largest = largest
 
 
 def _recovered_losses(kind: type, lines: list) -> list:
