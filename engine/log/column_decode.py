@@ -18,6 +18,7 @@ schema's (:mod:`kmon.engine.log.fast_decode`): an int, a float or, in
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -99,3 +100,49 @@ def keys_of(kind: type) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """The (logs keys, values keys) of a column line type; None for any other type."""
     logs = getattr(kind, "__kmon_logs__", None)
     return None if logs is None else (logs, kind.__kmon_values__)
+
+
+class Columns:
+    """A stretch of column lines of one fit and one epoch that all log ``loss``, as
+    arrays: what :mod:`kmon.engine.view.column_fold` folds."""
+
+    __slots__ = ("count", "epoch", "fit", "kind", "loss", "sizes", "span", "step", "t", "values")
+
+    def __init__(self, lines: list, numpy: Any) -> None:
+        first = lines[0]
+        self.kind = type(first)
+        self.count = len(lines)
+        self.fit, self.epoch = first.fit, first.epoch
+        self.t = numpy.array([line.t for line in lines], dtype=float)
+        self.step = numpy.array([line.step for line in lines], dtype=numpy.int64)
+        self.span = numpy.array([line.span for line in lines], dtype=numpy.int64)
+        self.sizes = [line.size for line in lines]
+        loss = f"k{first.__kmon_logs__.index('loss')}"
+        self.loss = numpy.array([getattr(line.logs_, loss) for line in lines], dtype=float)
+        self.values = None
+        """Each batch's recovered ``loss``; None unless every batch has one."""
+        if "loss" in first.__kmon_values__:
+            recovered = [line.values_ for line in lines]
+            if None not in recovered:
+                take = attrgetter(f"k{first.__kmon_values__.index('loss')}")
+                values = list(map(take, recovered))
+                if None not in values:
+                    self.values = numpy.array(values, dtype=float)
+
+
+def columns_of(lines: list) -> list[Columns] | None:
+    """``lines``' :class:`Columns` (as a one-item list, for
+    :class:`~kmon.engine.log.fast_decode.BatchRun`'s blocks); None when they are no
+    column lines, or not of one fit and epoch, or log no ``loss``."""
+    first = lines[0]
+    keys = getattr(first, "__kmon_logs__", None)
+    if keys is None or "loss" not in keys:
+        return None
+    count = len(lines)
+    if [line.fit for line in lines].count(first.fit) != count:
+        return None
+    if [line.epoch for line in lines].count(first.epoch) != count:
+        return None
+    import numpy  # noqa: PLC0415 - not needed before a replay's first frame
+
+    return [Columns(lines, numpy)]

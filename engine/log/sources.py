@@ -220,8 +220,12 @@ class LogFileSource:
         Raises:
             OSError: the log cannot be read.
         """
-        while not self._pending and not self._done:
-            self._pending = self._read(budget=0.0)
+        self._reader.columns = False  # numpy waits until after the first frame
+        try:
+            while not self._pending and not self._done:
+                self._pending = self._read(budget=0.0)
+        finally:
+            self._reader.columns = True
         return bool(self._pending)
 
     def drain(self) -> list[Event]:
@@ -271,6 +275,6 @@ def _join_runs(events: list, more: list) -> None:
     """Append ``more`` to ``events``, a run of batch lines that a chunk's end cut
     in two joined again (one run folds faster than two)."""
     if events and more and events[-1].type == more[0].type == "batch_run":
-        events[-1].lines += more[0].lines
+        events[-1].join(more[0])
         more = more[1:]
     events += more

@@ -20,6 +20,51 @@ from typing import Any
 from kmon.engine.series import add_smoothed_array, extend_array, sum_in_order
 
 
+def fold_column_blocks(state: Any, run: Any) -> bool:
+    """Fold a reader's run (a :class:`~kmon.engine.log.fast_decode.BatchRun`) from
+    the columns the reader made of its stretches, with numpy; False, with ``state``
+    untouched, where they do not cover it (or are of several fits, epochs or key
+    sets, or lack a recovered loss somewhere)."""
+    blocks, lines = run.blocks, run.lines
+    if not blocks or sum(block.count for block in blocks) != len(lines):
+        return False
+    first = blocks[0]
+    for block in blocks:
+        if (block.kind, block.fit, block.epoch) != (first.kind, first.fit, first.epoch):
+            return False
+        if block.values is None:
+            return False
+    import numpy  # noqa: PLC0415 - the reader imported it for the columns
+
+    def joined(name: str):
+        arrays = [getattr(block, name) for block in blocks]
+        return arrays[0] if len(arrays) == 1 else numpy.concatenate(arrays)
+
+    times, steps, spans = joined("t"), joined("step"), joined("span")
+    losses, values = joined("loss"), joined("values")
+    sizes = first.sizes if len(blocks) == 1 else [s for b in blocks for s in b.sizes]
+    count = len(lines)
+    latest = times.max().item()
+    if state.last_t is None or latest > state.last_t:
+        state.last_t = latest
+    last_logs = lines[-1].logs
+    if state.heads is not None:
+        # Every line logs the same keys: the first's and the last's stand for all.
+        state.heads.apply_batches(lines, [lines[0].logs, last_logs], sizes)
+    _count_steps(state, lines, lambda tail: steps[:tail].max().item(), first.fit, first.epoch)
+    state.version += count
+    state.batches += count
+    state.last_batch_logs = last_logs
+    extend_array(state.batch_loss, losses)
+    if (spans == 1).all() and None not in sizes:
+        _add_epoch_losses(state._epoch_losses, values, sizes, numpy)
+    else:
+        state._epoch_losses.add_all(values.tolist(), sizes, spans.tolist())
+    extend_array(state.batch_values, values)
+    add_smoothed_array(state.batch_ema, values)
+    return True
+
+
 def fold_column_run(state: Any, lines: list) -> bool:
     """Fold ``lines`` (one reader's run, of at least a few lines) into ``state``;
     False, with ``state`` untouched, where this fold does not apply (lines of
@@ -47,7 +92,8 @@ def fold_column_run(state: Any, lines: list) -> bool:
     if state.heads is not None:
         # Every line logs the same keys: the first's and the last's stand for all.
         state.heads.apply_batches(lines, [lines[0].logs, last_logs], sizes)
-    _count_steps(state, lines, [line.step for line in lines], fit, epoch)
+    steps = [line.step for line in lines]
+    _count_steps(state, lines, lambda tail: max(steps[:tail]), fit, epoch)
     state.version += count
     state.batches += count
     state.last_batch_logs = last_logs
@@ -104,13 +150,14 @@ def _recovered_losses(kind: type, lines: list) -> list:
     return [take(entry) if entry is not None else None for entry in recovered]
 
 
-def _count_steps(state: Any, lines: list, steps: list, fit: int, epoch: int) -> None:
+def _count_steps(state: Any, lines: list, top_of: Any, fit: int, epoch: int) -> None:
     """The step counters and the pace window, as one-by-one folding moves them: up
-    to the window's last batches by the largest step, then those one by one."""
+    to the window's last batches by the largest step (``top_of(tail)``: the largest
+    of the first ``tail`` lines'), then those one by one."""
     window = state._pace.window
     tail = len(lines) - window.maxlen if window.maxlen is not None else 0
     if tail > 0:
-        top = max(steps[:tail])
+        top = top_of(tail)
         if state.fit == fit and state.epoch == epoch and state.step is not None:
             if top > state.step:
                 state.total_steps += top - state.step

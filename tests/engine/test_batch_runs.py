@@ -74,9 +74,9 @@ def _noisy(count: int, seed: int, start: float = 2.0) -> list[float]:
 
 def test_long_epochs_fold_column_by_column_to_the_same_state(tmp_path, monkeypatch):
     folded = []
-    # The column-wise folds: by columns of the decoded lines (column_fold), or of
-    # the batch events.
-    for name in ("fold_column_run", "_fold_columns"):
+    # The column-wise folds: by the reader's columns or the decoded lines'
+    # (column_fold), or by the batch events'.
+    for name in ("fold_column_blocks", "fold_column_run", "_fold_columns"):
         real = getattr(batch_fold, name)
         monkeypatch.setattr(
             batch_fold,

@@ -21,16 +21,23 @@ from kmon.engine.view.state import RunState
 
 @pytest.fixture
 def counted(monkeypatch):
-    """How many runs the columnar fold took and refused."""
-    taken = {True: 0, False: 0}
-    fold = column_fold.fold_column_run
+    """Runs folded from the reader's columns ("blocks"), from the lines' columns
+    ("lines"), and by neither ("neither")."""
+    taken = {"blocks": 0, "lines": 0, "neither": 0}
+    blocks, lines = column_fold.fold_column_blocks, column_fold.fold_column_run
 
-    def counting(state, lines):
-        done = fold(state, lines)
-        taken[done] += 1
+    def by_blocks(state, run):
+        done = blocks(state, run)
+        taken["blocks"] += done
         return done
 
-    monkeypatch.setattr(batch_fold, "fold_column_run", counting)
+    def by_lines(state, run_lines):
+        done = lines(state, run_lines)
+        taken["lines" if done else "neither"] += 1
+        return done
+
+    monkeypatch.setattr(batch_fold, "fold_column_blocks", by_blocks)
+    monkeypatch.setattr(batch_fold, "fold_column_run", by_lines)
     return taken
 
 
@@ -62,7 +69,7 @@ def test_a_real_fits_log_folds_by_columns_to_the_one_by_one_state(tmp_path, coun
     # Chunks that cut runs in two, and the whole log at once.
     assert _snapshot(_replayed(log, chunk=16 * 1024)) == expected
     assert _snapshot(_replayed(log, chunk=1 << 30)) == expected
-    assert counted[True] >= 3  # an epoch a run, read whole
+    assert counted["blocks"] >= 3  # an epoch a run, read whole
     state = _replayed(log)
     assert _snapshot(state) == expected
     assert state.batch_values.points == 750 and state.unrecovered_batches == 0
@@ -99,4 +106,4 @@ def test_odd_runs_fold_to_the_one_by_one_state(tmp_path, stream, counted):
     expected = _snapshot(_fold_one_by_one(events))
     assert _snapshot(_replayed(path)) == expected
     assert _snapshot(_replayed(path, chunk=1 << 30)) == expected
-    assert counted[True] and counted[False]  # both ways were taken
+    assert all(counted.values())  # every way was taken
