@@ -2,7 +2,7 @@
 
 A long run logs the same keys in every batch. For such a stretch the reader decodes
 each line into a struct made for that key set (:func:`decoder_for`): ``logs`` and
-``values`` are structs too, one field per key, so msgspec makes no dict per line,
+``values`` are structs too, one field per key, and ``v`` is this schema's, so msgspec makes no dict per line,
 and a fold can take a column at C speed (``attrgetter("logs_.k0")``). A line
 whose ``logs`` has another key set, or whose ``values`` has keys other than the
 stretch's first recovered ones, is refused, and the reader decodes the stretch
@@ -19,15 +19,12 @@ schema's (:mod:`kmon.engine.log.fast_decode`): an int, a float or, in
 from __future__ import annotations
 
 from operator import attrgetter
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 
 from kmon.engine.events import SCHEMA_VERSION
 from kmon.engine.log.fast_decode import BatchLine, Count, Number
-
-#: :class:`BatchLine`'s ``v``.
-Version = Annotated[int, msgspec.Meta(ge=1)]
 
 #: Key sets whose decoders are kept (a log rarely has more than a few).
 _CACHED = 32
@@ -65,7 +62,7 @@ def line_type(logs: tuple[str, ...], values: tuple[str, ...] | None) -> type:
         ("epoch", Count),
         ("step", Count),
         ("logs_", logs_struct),
-        ("v", Version, SCHEMA_VERSION),
+        ("v", Literal[SCHEMA_VERSION], SCHEMA_VERSION),
         ("size", Count | None, None),
         ("values_", values_struct | None if values is not None else None, None),
         ("span", Count, 1),

@@ -236,14 +236,15 @@ class EventLogReader:
         newer schema's included: those are counted line by line)."""
         try:
             # The stretch's first line's key sets give a decoder that makes no dict
-            # per line (column_decode); a line with other keys sends the stretch
-            # the usual way.
-            decoded = list(map(decoder_for(decode_struct(stretch[0])).decode, stretch))
+            # per line (column_decode; its ``v`` can only be this schema's); a line
+            # with other keys or another version sends the stretch the usual way.
+            return list(map(decoder_for(decode_struct(stretch[0])).decode, stretch))
         except STRUCT_ERRORS:
-            try:
-                decoded = list(map(decode_struct, stretch))
-            except STRUCT_ERRORS:
-                return None
+            pass
+        try:
+            decoded = list(map(decode_struct, stretch))
+        except STRUCT_ERRORS:
+            return None
         versions = [line.v for line in decoded]
         return decoded if versions.count(SCHEMA_VERSION) == len(decoded) else None
 

@@ -107,3 +107,21 @@ def test_odd_runs_fold_to_the_one_by_one_state(tmp_path, stream, counted):
     assert _snapshot(_replayed(path)) == expected
     assert _snapshot(_replayed(path, chunk=1 << 30)) == expected
     assert all(counted.values())  # every way was taken
+
+
+def test_a_newer_schemas_batch_amid_a_stretch_is_read_and_counted_as_before(tmp_path, stream):
+    stream.run_start("newer.py").fit_start(epochs=1, steps=300).epoch_start()
+    for step in range(300):
+        stream.batch({"loss": 1.0 / (1 + step)}, {"loss": 0.5})
+    lines = list(stream.run_end().lines())
+    newer = next(i for i, line in enumerate(lines) if '"step":150' in line)
+    lines[newer] = lines[newer].replace('{"v":1,', '{"v":2,', 1)
+    path = tmp_path / "newer.jsonl"
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    events, report = read_events(path)
+    reader = EventLogReader(path, batch_runs=True)
+    state = RunState()
+    state.apply_all(reader.read_all())
+    assert report.newer_schema == reader.report.newer_schema == 1
+    assert state.batches == 300
+    assert _snapshot(state) == _snapshot(_fold_one_by_one(events))
