@@ -40,8 +40,8 @@ def fold_column_blocks(state: Any, run: Any) -> bool:
         arrays = [getattr(block, name) for block in blocks]
         return arrays[0] if len(arrays) == 1 else numpy.concatenate(arrays)
 
-    times, steps, spans = joined("t"), joined("step"), joined("span")
-    losses, values = joined("loss"), joined("values")
+    times, losses, values = joined("t"), joined("loss"), joined("values")
+    steps = first.steps if len(blocks) == 1 else [s for b in blocks for s in b.steps]
     sizes = first.sizes if len(blocks) == 1 else [s for b in blocks for s in b.sizes]
     count = len(lines)
     latest = times.max().item()
@@ -51,15 +51,16 @@ def fold_column_blocks(state: Any, run: Any) -> bool:
     if state.heads is not None:
         # Every line logs the same keys: the first's and the last's stand for all.
         state.heads.apply_batches(lines, [lines[0].logs, last_logs], sizes)
-    _count_steps(state, lines, lambda tail: steps[:tail].max().item(), first.fit, first.epoch)
+    _count_steps(state, lines, lambda tail: max(steps[:tail]), first.fit, first.epoch)
     state.version += count
     state.batches += count
     state.last_batch_logs = last_logs
     extend_array(state.batch_loss, losses)
-    if (spans == 1).all() and None not in sizes:
+    if all(block.spans_one for block in blocks) and None not in sizes:
         _add_epoch_losses(state._epoch_losses, values, sizes, numpy)
     else:
-        state._epoch_losses.add_all(values.tolist(), sizes, spans.tolist())
+        spans = [line.span for line in lines]
+        state._epoch_losses.add_all(values.tolist(), sizes, spans)
     extend_array(state.batch_values, values)
     add_smoothed_array(state.batch_ema, values)
     return True
