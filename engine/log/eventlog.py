@@ -40,6 +40,7 @@ def __getattr__(name: str):
         return getattr(writer, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 #: A line longer than this is not a kmon event (the writer's longest lines are a
 #: few KB): it is skipped and counted, and never held in memory whole.
 MAX_LINE_BYTES = 1 << 20
@@ -144,6 +145,11 @@ class EventLogReader:
     def __init__(self, path: str | os.PathLike, *, batch_runs: bool = False) -> None:
         self.path = Path(path)
         self._batch_runs = batch_runs
+        self.key_sets = batch_runs
+        """Batch-run mode: decode each stretch of batch lines for its first line's
+        key sets (:mod:`~kmon.engine.log.column_decode`), whose lines make their
+        ``logs`` and ``values`` dicts on demand; False: a :class:`BatchLine` each
+        (for a reader that reads every line's dicts)."""
         self.columns = batch_runs
         """Batch-run mode: make each stretch's columns as it is decoded (while its
         lines are in the CPU's caches: a fold reading them later, cold, took twice
@@ -234,13 +240,15 @@ class EventLogReader:
     def _decode_stretch(self, stretch: list[bytes]) -> list | None:
         """A stretch of batch lines as typed lines; None where any is refused (a
         newer schema's included: those are counted line by line)."""
-        try:
-            # The stretch's first line's key sets give a decoder that makes no dict
-            # per line (column_decode; its ``v`` can only be this schema's); a line
-            # with other keys or another version sends the stretch the usual way.
-            return list(map(decoder_for(decode_struct(stretch[0])).decode, stretch))
-        except STRUCT_ERRORS:
-            pass
+        if self.key_sets:
+            try:
+                # The stretch's first line's key sets give a decoder that makes no
+                # dict per line (column_decode; its ``v`` can only be this
+                # schema's); a line with other keys or another version sends the
+                # stretch the usual way.
+                return list(map(decoder_for(decode_struct(stretch[0])).decode, stretch))
+            except STRUCT_ERRORS:
+                pass
         try:
             decoded = list(map(decode_struct, stretch))
         except STRUCT_ERRORS:
