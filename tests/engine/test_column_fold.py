@@ -6,6 +6,7 @@ fit's log and on odd ones; and the columnar path is the one taken."""
 from __future__ import annotations
 
 import math
+from dataclasses import astuple
 
 import keras
 import numpy as np
@@ -14,6 +15,7 @@ from test_fast_decode import _fold_one_by_one, _snapshot
 
 from kmon.engine.log.eventlog import EventLogReader, EventLogWriter, read_events
 from kmon.engine.run.bus import EventBus
+from kmon.engine.series import BucketSeries, extend_array
 from kmon.engine.training.callback import KmonCallback
 from kmon.engine.view import batch_fold, column_fold
 from kmon.engine.view.state import RunState
@@ -125,3 +127,26 @@ def test_a_newer_schemas_batch_amid_a_stretch_is_read_and_counted_as_before(tmp_
     assert report.newer_schema == reader.report.newer_schema == 1
     assert state.batches == 300
     assert _snapshot(state) == _snapshot(_fold_one_by_one(events))
+
+
+@pytest.mark.parametrize("capacity", [2, 8, 512])
+def test_extend_array_makes_the_buckets_append_makes(capacity):
+    """Bucket for bucket, sums to the last bit, across halvings, partly filled
+    buckets, NaN (counted, not added) and sums past a float's range."""
+    rng = np.random.default_rng(capacity)
+    one_by_one, by_array = BucketSeries(capacity), BucketSeries(capacity)
+    for size in (5, 31, 32, 33, 100, 1000, 4096, 7, 2500):
+        values = rng.normal(size=size) * 10.0 ** rng.integers(-3, 300)
+        if size == 100:
+            values[17] = np.nan
+        for value in values.tolist():
+            one_by_one.append(value)
+        extend_array(by_array, values)
+        assert [astuple(b) for b in by_array.buckets] == [astuple(b) for b in one_by_one.buckets]
+        assert (by_array.width, by_array.points, by_array.non_finite) == (
+            one_by_one.width,
+            one_by_one.points,
+            one_by_one.non_finite,
+        )
+        assert (by_array.low, by_array.high) == (one_by_one.low, one_by_one.high)
+    assert one_by_one.non_finite == 1 and one_by_one.width > 1
