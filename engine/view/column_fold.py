@@ -2,11 +2,14 @@
 
 A replayed log's runs of batch lines mostly come decoded for their key set
 (``kmon.engine.log.column_decode``: each line's ``logs`` and ``values`` are
-structs, one field per key). Here such a run is taken apart into columns at C
-speed (``operator.attrgetter`` over the lines), and the long series are filled
-with numpy (:func:`~kmon.engine.series.extend_array`: the same buckets, sums added
-left to right), to exactly the state that folding the batch events one by one
-gives (``tests/engine/test_column_fold.py`` compares them on a real log).
+structs, one field per key), with the columns the reader made of each stretch
+while it was in cache (``Columns``: numpy arrays of ``t``, ``loss`` and the
+recovered ``loss``). :func:`fold_column_blocks` folds those; where they do not
+cover a run, :func:`fold_column_run` takes the lines apart into columns itself.
+The long series are filled with numpy
+(:mod:`~kmon.engine.view.bucket_arrays`: the same buckets, sums added left to
+right), to exactly the state that folding the batch events one by one gives
+(``tests/engine/test_column_fold.py`` compares them on a real fit's log).
 
 Only a run of one fit and one epoch whose batches all log ``loss`` folds here;
 anything else goes the way it went before (:mod:`kmon.engine.view.batch_fold`).
@@ -17,7 +20,7 @@ from __future__ import annotations
 from operator import attrgetter
 from typing import Any
 
-from kmon.engine.series import add_smoothed_array, extend_array, sum_in_order
+from kmon.engine.view.bucket_arrays import add_smoothed_array, extend_array, sum_in_order
 
 
 def fold_column_blocks(state: Any, run: Any) -> bool:

@@ -15,9 +15,10 @@ from test_fast_decode import _fold_one_by_one, _snapshot
 
 from kmon.engine.log.eventlog import EventLogReader, EventLogWriter, read_events
 from kmon.engine.run.bus import EventBus
-from kmon.engine.series import BucketSeries, extend_array
+from kmon.engine.series import BucketSeries
 from kmon.engine.training.callback import KmonCallback
 from kmon.engine.view import batch_fold, column_fold
+from kmon.engine.view.bucket_arrays import extend_array
 from kmon.engine.view.state import RunState
 
 
