@@ -6,18 +6,21 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from textual.app import App
 
-from kmon.engine.headless import follow_headless
 from kmon.engine.log.sources import LiveSource
-from kmon.engine.run.script_stdin import MonitorKeyboard
-from kmon.engine.run.session import Session
 from kmon.engine.run.terminal import ExitHook, TerminalModes, drawing_stream
 from kmon.engine.run.terminal_guard import TerminalGuard
 
 from .app import MonitorApp
+
+if TYPE_CHECKING:
+    # A live run's modules (the session, the system sampler with psutil, the
+    # headless loop) are imported when one runs: a replay's first frame needs none.
+    from kmon.engine.run.session import Session
 
 #: How long to wait for a stopping run before giving up on it at exit.
 STOP_GRACE_SECONDS = 30.0
@@ -53,6 +56,9 @@ def run_tui(
         notify: ring the bell and send desktop notifications (see
             :mod:`kmon.tui.notifications`); False for ``--no-notify``.
     """
+    from kmon.engine.headless import follow_headless
+    from kmon.engine.run.script_stdin import MonitorKeyboard
+
     session.start(open_gate=False)
     captured = session.captures_output
     if captured:

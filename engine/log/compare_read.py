@@ -157,6 +157,8 @@ def read_batch_columns(path: str | os.PathLike) -> BatchColumns | str:
     way; or a line saying why the log cannot be read."""
     columns = BatchColumns()
     reader = EventLogReader(path, batch_runs=True)
+    # BatchKeySeries reads every line's logs and values dicts: a BatchLine has them.
+    reader.key_sets = reader.columns = False
 
     def fold(events: list) -> list:
         for event in events:

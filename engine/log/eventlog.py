@@ -17,6 +17,7 @@ from kmon.engine.events import (
     InvalidEvent,
     UnknownEventType,
 )
+from kmon.engine.log.column_decode import columns_of, decoder_for
 from kmon.engine.log.fast_decode import (
     BATCH_PREFIX,
     STRUCT_ERRORS,
@@ -26,13 +27,19 @@ from kmon.engine.log.fast_decode import (
 )
 from kmon.engine.log.run_files import default_log_path  # noqa: F401
 
-# The writer lives in its own module; it is imported from here as it always was.
-from kmon.engine.log.writer import (  # noqa: F401
-    FLUSH_SECONDS,
-    LOG_TOPIC,
-    EventLogWriter,
-    LogFailure,
-)
+#: The writer's names, importable from here as they always were; imported when first
+#: asked for (PEP 562), so a reader (a replay's first frame) does not import the
+#: writer's modules (the runs index, process identities, threads).
+_WRITER_NAMES = ("FLUSH_SECONDS", "LOG_TOPIC", "EventLogWriter", "LogFailure")
+
+
+def __getattr__(name: str):
+    if name in _WRITER_NAMES:
+        from kmon.engine.log import writer
+
+        return getattr(writer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: A line longer than this is not a kmon event (the writer's longest lines are a
 #: few KB): it is skipped and counted, and never held in memory whole.
@@ -138,6 +145,15 @@ class EventLogReader:
     def __init__(self, path: str | os.PathLike, *, batch_runs: bool = False) -> None:
         self.path = Path(path)
         self._batch_runs = batch_runs
+        self.key_sets = batch_runs
+        """Batch-run mode: decode each stretch of batch lines for its first line's
+        key sets (:mod:`~kmon.engine.log.column_decode`), whose lines make their
+        ``logs`` and ``values`` dicts on demand; False: a :class:`BatchLine` each
+        (for a reader that reads every line's dicts)."""
+        self.columns = batch_runs
+        """Batch-run mode: make each stretch's columns as it is decoded (while its
+        lines are in the CPU's caches: a fold reading them later, cold, took twice
+        as long); False: not now (a replay's first frame does without numpy)."""
         self.report = LogReadReport()
         self._offset = 0
         self._partial = b""
@@ -215,14 +231,24 @@ class EventLogReader:
                 self._parse(stretch, events)
                 continue
             self._lines += len(stretch)
+            run = BatchRun(decoded, columns_of(decoded) if self.columns else None)
             if events and isinstance(events[-1], BatchRun):
-                events[-1].lines += decoded
+                events[-1].join(run)
             else:
-                events.append(BatchRun(decoded))
+                events.append(run)
 
     def _decode_stretch(self, stretch: list[bytes]) -> list | None:
         """A stretch of batch lines as typed lines; None where any is refused (a
         newer schema's included: those are counted line by line)."""
+        if self.key_sets:
+            try:
+                # The stretch's first line's key sets give a decoder that makes no
+                # dict per line (column_decode; its ``v`` can only be this
+                # schema's); a line with other keys or another version sends the
+                # stretch the usual way.
+                return list(map(decoder_for(decode_struct(stretch[0])).decode, stretch))
+            except STRUCT_ERRORS:
+                pass
         try:
             decoded = list(map(decode_struct, stretch))
         except STRUCT_ERRORS:

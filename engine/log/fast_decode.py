@@ -109,11 +109,20 @@ class BatchRun:
     of a million batches needs none of them.
     """
 
-    __slots__ = ("lines",)
+    __slots__ = ("blocks", "lines")
     type = "batch_run"
 
-    def __init__(self, lines: list[BatchLine]) -> None:
+    def __init__(self, lines: list[BatchLine], blocks: list | None = None) -> None:
         self.lines = lines
+        self.blocks = blocks if blocks is not None else []
+        """The lines' columns, stretch by stretch
+        (:class:`~kmon.engine.log.column_decode.Columns`), where the reader made
+        them: they stand for the run only when they cover every line."""
+
+    def join(self, other: BatchRun) -> None:
+        """Append ``other``'s lines and columns."""
+        self.lines += other.lines
+        self.blocks += other.blocks
 
     @property
     def t(self) -> float:

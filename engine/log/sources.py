@@ -157,6 +157,10 @@ class FollowSource:
         self._process.send(signal.SIGTERM)
 
 
+#: The most a :class:`LogFileSource` drain reads for: keys wait for at most this
+#: while a long log is read.
+MAX_BUDGET_SECONDS = 0.4
+
 #: Shown when a replayed log has no ``run_end``.
 UNFINISHED_NOTE = (
     "the log ends before the run did (no run_end): it was cut short, or the run was "
@@ -167,11 +171,16 @@ UNFINISHED_NOTE = (
 class LogFileSource:
     """A finished run's event log, read while on screen: the first drain returns
     after ``budget_seconds`` of reading, so a long log shows its first frame at
-    once; each later drain reads on (the monitor folds the rest in as it goes).
+    once; each later drain reads on (the monitor folds the rest in as it goes),
+    for twice as long as the one before, up to ``MAX_BUDGET_SECONDS``.
+
+    Why growing: the monitor draws a frame after each drain, and a frame of a
+    replay costs it 30-50 ms of CPU; at 0.1 s a drain, frames took a third of a
+    million-batch log's time on screen (docs/benchmarks.md).
 
     Args:
         path: a kmon event log.
-        budget_seconds: reading time per drain.
+        budget_seconds: reading time of the first drain.
         chunk_bytes: bytes read at a time.
     """
 
@@ -187,6 +196,7 @@ class LogFileSource:
         self._reader = EventLogReader(path, batch_runs=True)
         self._size = os.path.getsize(path)
         self._budget = budget_seconds
+        self._next_budget = budget_seconds
         self._chunk = chunk_bytes
         self._done = False
         self._pending: list[Event] = []
@@ -210,8 +220,12 @@ class LogFileSource:
         Raises:
             OSError: the log cannot be read.
         """
-        while not self._pending and not self._done:
-            self._pending = self._read(budget=0.0)
+        self._reader.columns = False  # numpy waits until after the first frame
+        try:
+            while not self._pending and not self._done:
+                self._pending = self._read(budget=0.0)
+        finally:
+            self._reader.columns = True
         return bool(self._pending)
 
     def drain(self) -> list[Event]:
@@ -228,7 +242,12 @@ class LogFileSource:
         """At least one chunk, then more until the time budget (``budget``, else
         the source's) is spent."""
         events: list[Event] = []
-        deadline = time.monotonic() + (self._budget if budget is None else budget)
+        if budget is None:
+            budget, self._next_budget = (
+                self._next_budget,
+                min(2 * self._next_budget, max(MAX_BUDGET_SECONDS, self._budget)),
+            )
+        deadline = time.monotonic() + budget
         while not self._done:
             if self._reader.offset >= self._size:
                 # The end: an unfinished last line counts as garbage, as in read_all.
@@ -256,6 +275,6 @@ def _join_runs(events: list, more: list) -> None:
     """Append ``more`` to ``events``, a run of batch lines that a chunk's end cut
     in two joined again (one run folds faster than two)."""
     if events and more and events[-1].type == more[0].type == "batch_run":
-        events[-1].lines += more[0].lines
+        events[-1].join(more[0])
         more = more[1:]
     events += more

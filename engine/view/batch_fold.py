@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kmon.engine.events import Batch, Event
+from kmon.engine.view.column_fold import fold_column_blocks, fold_column_run
 
 
 def fold_batches(state: Any, events: Sequence[Event], start: int) -> int:
@@ -100,7 +101,13 @@ def fold_batch_run(state: Any, run: Any) -> None:
     model without a loss) folds batch by batch.
     """
     lines = run.lines
-    if len(lines) < RUN_AT_ONCE or not _fold_columns(state, lines):
+    if len(lines) < RUN_AT_ONCE:
+        fold_batches(state, lines, 0)
+    elif not (
+        fold_column_blocks(state, run)
+        or fold_column_run(state, lines)
+        or _fold_columns(state, lines)
+    ):
         fold_batches(state, lines, 0)
 
 

@@ -12,12 +12,11 @@ from kmon.terminal_check import has_terminal
 
 def replay(args: argparse.Namespace) -> int:
     """`kmon replay PATH`: the recorded run in the monitor, or its summary headless."""
-    from kmon.engine.log.importers import UnreadableLog, load_any
-
     if not os.path.exists(args.path):
         raise UserError(f"no such event log: {args.path}")
     if has_terminal() and not args.headless and _is_event_log(args.path):
         return _replay_in_monitor(args.path)
+    from kmon.engine.log.importers import UnreadableLog, load_any
     try:
         events, report = load_any(args.path)
     except UnreadableLog as exc:

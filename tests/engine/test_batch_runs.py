@@ -74,10 +74,15 @@ def _noisy(count: int, seed: int, start: float = 2.0) -> list[float]:
 
 def test_long_epochs_fold_column_by_column_to_the_same_state(tmp_path, monkeypatch):
     folded = []
-    real = batch_fold._fold_columns
-    monkeypatch.setattr(
-        batch_fold, "_fold_columns", lambda *a: folded.append(len(a[1])) or real(*a)
-    )
+    # The column-wise folds: by the reader's columns or the decoded lines'
+    # (column_fold), or by the batch events'.
+    for name in ("fold_column_blocks", "fold_column_run", "_fold_columns"):
+        real = getattr(batch_fold, name)
+        monkeypatch.setattr(
+            batch_fold,
+            name,
+            lambda *a, real=real: (done := real(*a)) and folded.append(len(a[1])) or done,
+        )
     stream = EventStream(tick=0.01).run_start("long.py")
     for fit in range(2):
         stream.fit_start(epochs=3, steps=900)

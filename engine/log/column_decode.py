@@ -1,0 +1,158 @@
+"""Decoding a stretch of batch lines whose logs share one key set, column-ready.
+
+A long run logs the same keys in every batch. For such a stretch the reader decodes
+each line into a struct made for that key set (:func:`decoder_for`): ``logs`` and
+``values`` are structs too, one field per key, and ``v`` is this schema's, so msgspec makes no dict per line,
+and a fold can take a column at C speed (``attrgetter("logs_.k0")``). A line
+whose ``logs`` has another key set, or whose ``values`` has keys other than the
+stretch's first recovered ones, is refused, and the reader decodes the stretch
+the usual way (:class:`~kmon.engine.log.fast_decode.BatchLine` per line), so the
+lines read and skipped are the same.
+
+Each line keeps a :class:`BatchLine`'s attributes: ``logs`` and ``values`` are
+dicts made on demand (in the key order of the stretch's first line), so whatever
+reads batch lines one by one reads these too. The types and bounds are the
+schema's (:mod:`kmon.engine.log.fast_decode`): an int, a float or, in
+``values``, null, for every key.
+"""
+
+from __future__ import annotations
+
+from array import array
+from operator import attrgetter
+from typing import Any, Literal
+
+import msgspec
+
+from kmon.engine.events import SCHEMA_VERSION
+from kmon.engine.log.fast_decode import BatchLine, Count, Number
+
+#: Key sets whose decoders are kept (a log rarely has more than a few).
+_CACHED = 32
+_decoders: dict[tuple, msgspec.json.Decoder] = {}
+
+
+def _logs_dict(line: Any) -> dict:
+    return dict(zip(line.__kmon_logs__, msgspec.structs.astuple(line.logs_)))
+
+
+def _values_dict(line: Any) -> dict | None:
+    values = line.values_
+    if values is None:
+        return None
+    return dict(zip(line.__kmon_values__, msgspec.structs.astuple(values)))
+
+
+def _keyed_struct(name: str, keys: tuple[str, ...], kind: Any) -> type:
+    """A struct with one required field per key (``k0``, ``k1``…, renamed to the
+    keys), refusing any other key."""
+    fields = [(f"k{index}", kind) for index in range(len(keys))]
+    rename = {f"k{index}": key for index, key in enumerate(keys)}
+    return msgspec.defstruct(name, fields, rename=rename, forbid_unknown_fields=True, gc=False)
+
+
+def line_type(logs: tuple[str, ...], values: tuple[str, ...] | None) -> type:
+    """The struct of a batch line whose ``logs`` has exactly the keys ``logs`` and
+    whose ``values`` is null, absent, or has exactly the keys ``values``."""
+    logs_struct = _keyed_struct("BatchLogs", logs, Number)
+    values_struct = _keyed_struct("BatchValues", values or (), Number | None)
+    fields = [
+        ("type", Literal["batch"]),
+        ("t", Number),
+        ("fit", Count),
+        ("epoch", Count),
+        ("step", Count),
+        ("logs_", logs_struct),
+        ("v", Literal[SCHEMA_VERSION], SCHEMA_VERSION),
+        ("size", Count | None, None),
+        ("values_", values_struct | None if values is not None else None, None),
+        ("span", Count, 1),
+    ]
+    namespace = {
+        "__kmon_logs__": logs,
+        "__kmon_values__": values or (),
+        "logs": property(_logs_dict),
+        "values": property(_values_dict),
+    }
+    return msgspec.defstruct(
+        "ColumnLine",
+        fields,
+        rename={"logs_": "logs", "values_": "values"},
+        namespace=namespace,
+        gc=False,
+    )
+
+
+def decoder_for(first: BatchLine) -> msgspec.json.Decoder:
+    """The decoder of lines with ``first``'s key sets (made once per key set)."""
+    key = (tuple(first.logs), tuple(first.values) if first.values is not None else None)
+    decoder = _decoders.get(key)
+    if decoder is None:
+        if len(_decoders) >= _CACHED:
+            _decoders.clear()
+        decoder = _decoders[key] = msgspec.json.Decoder(line_type(*key))
+    return decoder
+
+
+def keys_of(kind: type) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The (logs keys, values keys) of a column line type; None for any other type."""
+    logs = getattr(kind, "__kmon_logs__", None)
+    return None if logs is None else (logs, kind.__kmon_values__)
+
+
+class Columns:
+    """A stretch of column lines of one fit and one epoch that all log ``loss``, as
+    arrays: what :mod:`kmon.engine.view.column_fold` folds. Floats go through
+    :class:`array.array` (half the time of ``numpy.array`` of a list)."""
+
+    __slots__ = (
+        "count",
+        "epoch",
+        "fit",
+        "kind",
+        "loss",
+        "sizes",
+        "spans_one",
+        "steps",
+        "t",
+        "values",
+    )
+
+    def __init__(self, lines: list, numpy: Any) -> None:
+        first = lines[0]
+        self.kind = type(first)
+        self.count = len(lines)
+        self.fit, self.epoch = first.fit, first.epoch
+        self.t = numpy.frombuffer(array("d", [line.t for line in lines]))
+        self.steps = [line.step for line in lines]
+        self.sizes = [line.size for line in lines]
+        self.spans_one = [line.span for line in lines].count(1) == self.count
+        """Every batch's span is 1."""
+        loss = attrgetter(f"k{first.__kmon_logs__.index('loss')}")
+        self.loss = numpy.frombuffer(array("d", [loss(line.logs_) for line in lines]))
+        self.values = None
+        """Each batch's recovered ``loss``; None unless every batch has one."""
+        if "loss" in first.__kmon_values__:
+            recovered = [line.values_ for line in lines]
+            if None not in recovered:
+                values = list(map(attrgetter(f"k{first.__kmon_values__.index('loss')}"), recovered))
+                if None not in values:
+                    self.values = numpy.frombuffer(array("d", values))
+
+
+def columns_of(lines: list) -> list[Columns] | None:
+    """``lines``' :class:`Columns` (as a one-item list, for
+    :class:`~kmon.engine.log.fast_decode.BatchRun`'s blocks); None when they are no
+    column lines, or not of one fit and epoch, or log no ``loss``."""
+    first = lines[0]
+    keys = getattr(first, "__kmon_logs__", None)
+    if keys is None or "loss" not in keys:
+        return None
+    count = len(lines)
+    if [line.fit for line in lines].count(first.fit) != count:
+        return None
+    if [line.epoch for line in lines].count(first.epoch) != count:
+        return None
+    import numpy  # noqa: PLC0415 - not needed before a replay's first frame
+
+    return [Columns(lines, numpy)]

@@ -1,0 +1,185 @@
+"""Folding a run of column-ready batch lines into a :class:`RunState` by columns.
+
+A replayed log's runs of batch lines mostly come decoded for their key set
+(``kmon.engine.log.column_decode``: each line's ``logs`` and ``values`` are
+structs, one field per key), with the columns the reader made of each stretch
+while it was in cache (``Columns``: numpy arrays of ``t``, ``loss`` and the
+recovered ``loss``). :func:`fold_column_blocks` folds those; where they do not
+cover a run, :func:`fold_column_run` takes the lines apart into columns itself.
+The long series are filled with numpy
+(:mod:`~kmon.engine.view.bucket_arrays`: the same buckets, sums added left to
+right), to exactly the state that folding the batch events one by one gives
+(``tests/engine/test_column_fold.py`` compares them on a real fit's log).
+
+Only a run of one fit and one epoch whose batches all log ``loss`` folds here;
+anything else goes the way it went before (:mod:`kmon.engine.view.batch_fold`).
+"""
+
+from __future__ import annotations
+
+from operator import attrgetter
+from typing import Any
+
+from kmon.engine.view.bucket_arrays import add_smoothed_array, extend_array, sum_in_order
+
+
+def fold_column_blocks(state: Any, run: Any) -> bool:
+    """Fold a reader's run (a :class:`~kmon.engine.log.fast_decode.BatchRun`) from
+    the columns the reader made of its stretches, with numpy; False, with ``state``
+    untouched, where they do not cover it (or are of several fits, epochs or key
+    sets, or lack a recovered loss somewhere)."""
+    blocks, lines = run.blocks, run.lines
+    if not blocks or sum(block.count for block in blocks) != len(lines):
+        return False
+    first = blocks[0]
+    for block in blocks:
+        if (block.kind, block.fit, block.epoch) != (first.kind, first.fit, first.epoch):
+            return False
+        if block.values is None:
+            return False
+    import numpy  # noqa: PLC0415 - the reader imported it for the columns
+
+    def joined(name: str):
+        arrays = [getattr(block, name) for block in blocks]
+        return arrays[0] if len(arrays) == 1 else numpy.concatenate(arrays)
+
+    times, losses, values = joined("t"), joined("loss"), joined("values")
+    steps = first.steps if len(blocks) == 1 else [s for b in blocks for s in b.steps]
+    sizes = first.sizes if len(blocks) == 1 else [s for b in blocks for s in b.sizes]
+    count = len(lines)
+    latest = times.max().item()
+    if state.last_t is None or latest > state.last_t:
+        state.last_t = latest
+    last_logs = lines[-1].logs
+    if state.heads is not None:
+        # Every line logs the same keys: the first's and the last's stand for all.
+        state.heads.apply_batches(lines, [lines[0].logs, last_logs], sizes)
+    _count_steps(state, lines, lambda tail: max(steps[:tail]), first.fit, first.epoch)
+    state.version += count
+    state.batches += count
+    state.last_batch_logs = last_logs
+    extend_array(state.batch_loss, losses)
+    if all(block.spans_one for block in blocks) and None not in sizes:
+        _add_epoch_losses(state._epoch_losses, values, sizes, numpy)
+    else:
+        spans = [line.span for line in lines]
+        state._epoch_losses.add_all(values.tolist(), sizes, spans)
+    extend_array(state.batch_values, values)
+    add_smoothed_array(state.batch_ema, values)
+    return True
+
+
+def fold_column_run(state: Any, lines: list) -> bool:
+    """Fold ``lines`` (one reader's run, of at least a few lines) into ``state``;
+    False, with ``state`` untouched, where this fold does not apply (lines of
+    several kinds, fits or epochs, or no ``loss`` logged)."""
+    kind = type(lines[0])
+    logs_keys = getattr(kind, "__kmon_logs__", None)
+    if logs_keys is None or "loss" not in logs_keys:
+        return False
+    if len(set(map(type, lines))) != 1:
+        return False  # runs joined across stretches of other key sets
+    count = len(lines)
+    # List comprehensions: faster than map(attrgetter) on Python 3.11.
+    fits, epochs = [line.fit for line in lines], [line.epoch for line in lines]
+    fit, epoch = fits[0], epochs[0]
+    if fits.count(fit) != count or epochs.count(epoch) != count:
+        return False
+    import numpy  # noqa: PLC0415 - not needed before a long log's first run
+
+    times = [line.t for line in lines]
+    latest = max(times)
+    if state.last_t is None or latest > state.last_t:
+        state.last_t = latest
+    sizes = [line.size for line in lines]
+    last_logs = lines[-1].logs
+    if state.heads is not None:
+        # Every line logs the same keys: the first's and the last's stand for all.
+        state.heads.apply_batches(lines, [lines[0].logs, last_logs], sizes)
+    steps = [line.step for line in lines]
+    _count_steps(state, lines, lambda tail: max(steps[:tail]), fit, epoch)
+    state.version += count
+    state.batches += count
+    state.last_batch_logs = last_logs
+    losses = list(map(attrgetter(f"logs_.k{logs_keys.index('loss')}"), lines))
+    extend_array(state.batch_loss, numpy.array(losses, dtype=float))
+    values = _recovered_losses(kind, lines)
+    found = values if None not in values else [value for value in values if value is not None]
+    found_array = numpy.array(found, dtype=float)
+    spans = [line.span for line in lines]
+    if found is values and spans.count(1) == count and None not in sizes:
+        _add_epoch_losses(state._epoch_losses, found_array, sizes, numpy)
+    else:
+        state._epoch_losses.add_all(values, sizes, spans)
+    extend_array(state.batch_values, found_array)
+    add_smoothed_array(state.batch_ema, found_array)
+    state.unrecovered_batches += count - len(found)
+    return True
+
+
+def _add_epoch_losses(stats: Any, values: Any, sizes: list, numpy: Any) -> None:
+    """``stats.add_all`` (a :class:`~kmon.engine.view.run_records.BatchLossStats`)
+    of batches that all count (a value, a size, a span of 1), to the same sums: each
+    value times its size (as Python multiplies a float by an int), added left to
+    right. Non-finite values go its own way."""
+    if not numpy.isfinite(values).all():
+        stats.add_all(values.tolist(), sizes, [1] * len(sizes))
+        return
+    weights = numpy.array(sizes, dtype=numpy.int64)
+    stats.count += len(sizes)
+    stats.samples += sum(sizes)
+    stats.weighted_sum = sum_in_order(numpy, numpy.append(stats.weighted_sum, values * weights))
+    stats.plain_sum = sum_in_order(numpy, numpy.append(stats.plain_sum, values))
+    low, high = float(values.min()), float(values.max())
+    if low < stats.low:
+        stats.low = low
+    if high > stats.high:
+        stats.high = high
+    stats.last_size = sizes[-1]
+    largest = max(sizes)
+    if largest > stats.largest:
+        stats.largest = largest
+
+
+def _recovered_losses(kind: type, lines: list) -> list:
+    """Each line's recovered ``loss`` (None where it has none)."""
+    value_keys = kind.__kmon_values__  # type: ignore[attr-defined]
+    if "loss" not in value_keys:
+        return [None] * len(lines)
+    field = f"k{value_keys.index('loss')}"
+    recovered = [line.values_ for line in lines]
+    if None not in recovered:
+        return list(map(attrgetter(field), recovered))
+    take = attrgetter(field)
+    return [take(entry) if entry is not None else None for entry in recovered]
+
+
+def _count_steps(state: Any, lines: list, top_of: Any, fit: int, epoch: int) -> None:
+    """The step counters and the pace window, as one-by-one folding moves them: up
+    to the window's last batches by the largest step (``top_of(tail)``: the largest
+    of the first ``tail`` lines'), then those one by one."""
+    window = state._pace.window
+    tail = len(lines) - window.maxlen if window.maxlen is not None else 0
+    if tail > 0:
+        top = top_of(tail)
+        if state.fit == fit and state.epoch == epoch and state.step is not None:
+            if top > state.step:
+                state.total_steps += top - state.step
+                state.step = top
+        else:
+            state.total_steps += top + 1
+            state.step = top
+        state.fit, state.epoch = fit, epoch
+    paused = state._pace.paused
+    step, total_steps = state.step, state.total_steps
+    for line in lines[max(tail, 0) :]:
+        if state.fit == line.fit and state.epoch == line.epoch and step is not None:
+            advanced = line.step - step if line.step > step else 0
+        else:
+            advanced = line.step + 1
+        state.fit, state.epoch = line.fit, line.epoch
+        if step is None or advanced > 0:
+            step = line.step
+        total_steps += advanced
+        window.append((line.t - paused, total_steps))
+    state.step, state.total_steps = step, total_steps
