@@ -40,14 +40,17 @@ W = TypeVar("W", bound=Widget)
 
 #: Redraws per second; events are drained and coalesced between them.
 REFRESH_HZ = 10
-#: While a live run trains, the header's progress line (steps, rate, ETAs, elapsed)
-#: redraws at most this often; its first line (fit, epoch, status, alarms) at once.
-#: Each frame costs the UI thread about a millisecond whatever changed (Textual
-#: renders the screen's and the tabs' cached lines again), holding the GIL the
-#: training thread needs: a counter read 4 times a second still looks live.
-PROGRESS_SECONDS = 0.25
-#: Likewise for what changes with every batch (the sparklines, their stats, the
-#: heads grid).
+#: While a live run trains, what changes with every step (the header's progress
+#: line: steps, rate, ETAs, elapsed) is drawn at most this often, and whatever else
+#: is due (the panels below) joins that same frame. Each frame costs the UI thread
+#: one to two milliseconds whatever changed (Textual renders the screen's and the
+#: tabs' cached lines again, and encodes the frame for the terminal), holding the
+#: GIL the training thread needs: at 1,000 steps a second a counter read twice a
+#: second still looks live. News (the header's first line: a new epoch, a status,
+#: an alarm) is drawn at once, and makes that tick the frame everything else joins.
+FRAME_SECONDS = 0.5
+#: What changes with every batch (the sparklines, their stats, the heads grid) is
+#: drawn at most this often, in a frame of the header's.
 BATCH_PANELS_SECONDS = 1.0
 #: Likewise for what changes at each epoch end (the plotext chart, the explanation),
 #: which matters for runs whose epochs are shorter: plotext takes ~8 ms to draw
@@ -122,7 +125,7 @@ class MonitorApp(App[str]):
         self._drawn_version = -1
         self._panels_version = -1
         self._panels_drawn_at = float("-inf")
-        self._progress_drawn_at = float("-inf")
+        self._frame_at = float("-inf")
         self._widgets: dict[object, Widget] = {}
         self._epochs_drawn: tuple[int, bool, int, bool] | None = None
         self._epochs_drawn_at = float("-inf")
@@ -203,16 +206,20 @@ class MonitorApp(App[str]):
             self.call_after_refresh(self.tick)
 
     def _redraw(self) -> None:
+        """Redraw what is due, so that a tick makes one frame or none."""
         state = self.state
         now = self._clock() if self.source.live else (state.last_t or 0.0)
-        progress = self._due(self._progress_drawn_at, PROGRESS_SECONDS)
-        if progress:
-            self._progress_drawn_at = time.monotonic()
-        self._one(RunHeader).show(state, now, progress=progress)
+        frame = self._due(self._frame_at, FRAME_SECONDS)
+        if self._one(RunHeader).show(state, now, progress=frame):
+            frame = True  # news is drawn now: what else is due joins its frame
+        if frame:
+            self._frame_at = time.monotonic()
         if state.version != self._drawn_version:
             self._drawn_version = state.version
             self._one(LogPane).show(state)
             self._one(AlarmPane).show(state)
+        if not frame:
+            return
         # The run's end counts too: a run with no epoch says so then; and another
         # model's start, which the explanation speaks of.
         # And the end of training: the explanation then takes its own height again.
@@ -255,7 +262,8 @@ class MonitorApp(App[str]):
         after the previous one."""
         if self.state.finished or not self.source.running:
             return True
-        return time.monotonic() - drawn_at >= seconds
+        # Half a tick early is on time: ticks come every 1 / REFRESH_HZ s, give or take.
+        return time.monotonic() - drawn_at >= seconds - 0.5 / REFRESH_HZ
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # The heads grid (a table rebuilt at each change) is drawn only while shown.

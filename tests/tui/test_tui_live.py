@@ -50,7 +50,7 @@ async def test_the_header_repaints_only_the_line_that_changed():
         for _ in range(3):
             stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
         source.put(*stream.take())
-        # The progress line redraws at most every PROGRESS_SECONDS while training.
+        # The progress line redraws at most every FRAME_SECONDS while training.
         await wait_until(pilot, lambda: " 7/10 " in painted()[1])
         assert painted()[0] == title
         assert header._strips[0] is title_strip  # not rendered again
@@ -61,7 +61,7 @@ async def test_the_header_repaints_only_the_line_that_changed():
 
 async def test_the_progress_line_waits_for_its_turn_but_not_a_new_epoch(monkeypatch):
     """While a live run trains, the line that changes with every step redraws at
-    most every PROGRESS_SECONDS (each frame costs the training thread GIL time); a
+    most every FRAME_SECONDS (each frame costs the training thread GIL time); a
     change of the first line (a new epoch) redraws both at once."""
     source = StandInLiveSource()
     stream = _training()
@@ -71,8 +71,8 @@ async def test_the_progress_line_waits_for_its_turn_but_not_a_new_epoch(monkeypa
     async with running(app, SIZE) as pilot:
         await wait_until(pilot, lambda: app.state.batches == 4)
         await pilot.pause()
-        monkeypatch.setattr("kmon.tui.app.PROGRESS_SECONDS", 3600.0)
-        app._progress_drawn_at = time.monotonic()
+        monkeypatch.setattr("kmon.tui.app.FRAME_SECONDS", 3600.0)
+        app._frame_at = time.monotonic()
         for _ in range(3):
             stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
         source.put(*stream.take())
