@@ -171,3 +171,42 @@ async def test_q_after_the_live_run_ended_exits_without_asking():
         await wait_until(pilot, lambda: app.return_value is not None)
     assert app.return_value == "done"
     assert source.stop_requests == 0
+
+
+async def test_between_frames_batches_alone_neither_build_the_header_nor_touch_the_output(
+    monkeypatch,
+):
+    """Building the header's lines costs the UI thread ~0.2 ms: between two frames a
+    tick asks for it only when its first line may change (a new epoch), and asks the
+    output pane only when there is output."""
+    source = StandInLiveSource()
+    stream = _training()
+    source.put(*stream.take())
+
+    app = MonitorApp(source)
+    async with running(app, SIZE) as pilot:
+        await wait_until(pilot, lambda: app.state.batches == 4)
+        await pilot.pause()
+        monkeypatch.setattr("kmon.tui.app.FRAME_SECONDS", 3600.0)
+        app._frame_at = time.monotonic()
+        header, output = app.query_one(RunHeader), app.query_one("#log")
+        calls = {"header": 0, "output": 0}
+        shown_header, shown_output = header.show, output.show
+        monkeypatch.setattr(
+            header, "show", lambda *a, **k: calls.__setitem__("header", calls["header"] + 1)
+            or shown_header(*a, **k),
+        )
+        monkeypatch.setattr(
+            output, "show", lambda *a, **k: calls.__setitem__("output", calls["output"] + 1)
+            or shown_output(*a, **k),
+        )
+        for _ in range(3):
+            stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
+        source.put(*stream.take())
+        await wait_until(pilot, lambda: app.state.batches == 7)
+        await pilot.pause(0.3)
+        assert calls == {"header": 0, "output": 0}
+
+        source.put(*stream.log("more output").epoch_end().epoch_start().take())
+        await wait_until(pilot, lambda: "epoch 2/3" in header_text(app))
+        assert calls["header"] >= 1 and calls["output"] >= 1
