@@ -40,21 +40,17 @@ W = TypeVar("W", bound=Widget)
 
 #: Redraws per second; events are drained and coalesced between them.
 REFRESH_HZ = 10
-#: While a live run trains, what changes with every step (the header's progress
-#: line: steps, rate, ETAs, elapsed) is drawn at most this often, and whatever else
-#: is due (the panels below) joins that same frame. Each frame costs the UI thread
-#: one to two milliseconds whatever changed (Textual renders the screen's and the
-#: tabs' cached lines again, and encodes the frame for the terminal), holding the
-#: GIL the training thread needs: at 1,000 steps a second a counter read twice a
-#: second still looks live. News (the header's first line: a new epoch, a status,
-#: an alarm) is drawn at once, and makes that tick the frame everything else joins.
+#: While a live run trains, the header's progress line (steps, rate, ETAs) is drawn
+#: at most this often, and what else is due joins that frame: each frame costs the
+#: UI thread 1-6 ms whatever changed, holding the GIL the training thread needs.
+#: News (the header's first line: epoch, status, alarm) is drawn at once, and makes
+#: that tick the frame the rest joins.
 FRAME_SECONDS = 0.5
-#: What changes with every batch (the sparklines, their stats, the heads grid) is
-#: drawn at most this often, in a frame of the header's.
+#: What changes with every batch (the sparklines, their stats, the heads grid): at
+#: most this often, in a frame of the header's.
 BATCH_PANELS_SECONDS = 1.0
-#: Likewise for what changes at each epoch end (the plotext chart, the explanation),
-#: which matters for runs whose epochs are shorter: plotext takes ~8 ms to draw
-#: the chart at 120x40.
+#: Likewise for what changes at each epoch end (the plotext chart, the explanation):
+#: plotext takes ~8 ms to draw the chart at 120x40.
 EPOCH_PANELS_SECONDS = 5.0
 #: Below this size the panes cannot show their content; say so instead.
 MIN_WIDTH, MIN_HEIGHT = 60, 16
@@ -212,9 +208,8 @@ class MonitorApp(App[str]):
         state = self.state
         now = self._clock() if self.source.live else (state.last_t or 0.0)
         frame = self._due(self._frame_at, FRAME_SECONDS)
-        # Between frames the header is asked only when what its first line says may
-        # have changed (building it costs ~0.2 ms); anything this key misses shows
-        # at the next frame.
+        # Between frames, the header only if its first line may change (building it
+        # costs ~0.2 ms); what this key misses shows at the next frame.
         news = (
             state.name, state.fit, state.epoch, state.phase, state.status, len(state.fits),
             len(state.alarm_history), state.error is not None, state.log_problem,
@@ -235,9 +230,8 @@ class MonitorApp(App[str]):
             self._one(AlarmPane).show(state)
         if not frame:
             return
-        # The run's end counts too: a run with no epoch says so then; and another
-        # model's start, which the explanation speaks of.
-        # And the end of training: the explanation then takes its own height again.
+        # The run's end counts too (a run with no epoch says so then), another model's
+        # start, and the end of training (the explanation takes its own height again).
         training = self.source.live and self.source.running and not state.finished
         epochs_key = (len(state.history), state.finished, len(state.segments), training)
         if epochs_key != self._epochs_drawn and self._due(
