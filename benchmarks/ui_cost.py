@@ -16,6 +16,12 @@ encodes and writes the frames (``terminal_bandwidth.py`` counts those bytes).
 
     python benchmarks/ui_cost.py            # 20 s
     python benchmarks/ui_cost.py --quick    # 4 s
+    python benchmarks/ui_cost.py --fit-steps 1000 --epoch-steps 500   # short fits
+
+``--fit-steps`` plays what ``training_overhead.py`` times instead: a script that calls
+``fit()`` again and again (2 epochs of 500 steps each, by default there), so what
+the monitor does once a fit (a new fit's header, its alarms' note, its chart) counts
+at that rate.
 
 Beside it, the same measure of a bare Textual app that repaints one line as often
 as the monitor redraws (a static body and a footer besides): Textual's own floor at
@@ -40,6 +46,18 @@ from textual.widget import Widget
 from textual.widgets import Footer, Static
 from ui_throughput import SIZE, ChannelSource, MeasuredMonitor, Producer
 
+from kmon.engine.events import (
+    Batch,
+    EpochEnd,
+    EpochStart,
+    FitEnd,
+    FitStart,
+    Probes,
+    RunEnd,
+    RunStart,
+    ValEnd,
+    ValueKinds,
+)
 from kmon.engine.run.channel import MonitorChannel
 from kmon.tui.app import REFRESH_HZ
 
@@ -101,6 +119,61 @@ class CostedMonitor(MeasuredMonitor):
             self.cpu = time.thread_time() - cpu
 
 
+class FitsProducer(Producer):
+    """Like :class:`Producer`, but a new ``fit()`` every ``fit_steps`` batches, each
+    with the events a real fit sends before its first batch."""
+
+    def __init__(self, channel: MonitorChannel, rate: int, seconds: float, epoch_every: int,
+                 fit_steps: int) -> None:
+        super().__init__(channel, rate, seconds, epoch_every)
+        self.fit_steps = fit_steps
+
+    def _fit_start(self, fit: int) -> None:
+        epochs = max(1, self.fit_steps // self.epoch_every)
+        self.put(FitStart(fit=fit, epochs=epochs, steps=self.epoch_every, outputs=["dense"],
+                          model="bench", batch_size=32, samples=32 * self.epoch_every))
+        self.put(Probes(fit=fit, data=True, loss=True, predictions=True, gradients=True,
+                        probe_samples=256, budget=0.008, gradient_budget=0.003))
+        self.put(EpochStart(fit=fit, epoch=0))
+        self.put(ValueKinds(fit=fit, kinds={"loss": "mean", "accuracy": "mean"}))
+
+    def run(self) -> None:
+        total = int(self.rate * self.seconds)
+        steps = self.epoch_every
+        self.put(RunStart(script="/bench/ui_cost.py", argv=["ui_cost.py"]))
+        start = time.perf_counter()
+        sent = fit = 0
+        loss = 1.0
+        self._fit_start(fit)
+        while sent < total:
+            due = min(int((time.perf_counter() - start) * self.rate), total)
+            while sent < due:
+                done_in_fit = sent - fit * self.fit_steps
+                epoch, step = divmod(done_in_fit, steps)
+                loss = loss * 0.99999 + 0.00001 * ((step % 7) / 7)
+                logs = {"loss": loss, "accuracy": 1 - loss / 2}
+                self.put(Batch(fit=fit, epoch=epoch, step=step, size=32, logs=logs,
+                               values=dict(logs)))
+                sent += 1
+                if step == steps - 1:
+                    self.put(ValEnd(fit=fit, epoch=epoch, logs={"loss": loss, "accuracy": 0.5}))
+                    self.put(EpochEnd(fit=fit, epoch=epoch,
+                                      logs={"loss": loss, "accuracy": 0.5, "val_loss": loss}))
+                    self.epochs += 1
+                    if done_in_fit + 1 >= self.fit_steps:
+                        self.put(FitEnd(fit=fit))
+                        fit += 1
+                        if sent < total:
+                            self._fit_start(fit)
+                    else:
+                        self.put(EpochStart(fit=fit, epoch=epoch + 1))
+            time.sleep(0.0005)
+        self.batches = sent
+        self.put(FitEnd(fit=fit))
+        self.put(RunEnd(status="ok", fits=fit + 1))
+        self.done.set()
+
+
 class OneLine(Widget):
     """A line of text painted from ``render_line``, as the monitor's header is."""
 
@@ -149,12 +222,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a 4 s smoke run")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to produce")
+    parser.add_argument("--epoch-steps", type=int, default=STEPS_PER_SECOND,
+                        help="steps an epoch (default 1,000: an epoch a second)")
+    parser.add_argument("--fit-steps", type=int, default=0,
+                        help="a new fit() every this many steps (default: one fit)")
+    parser.add_argument("--no-bare", action="store_true", help="skip the bare-Textual floor")
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds = 4.0
     header("UI cost")
     channel = MonitorChannel()
-    producer = Producer(channel, STEPS_PER_SECOND, args.seconds, STEPS_PER_SECOND)
+    if args.fit_steps:
+        producer = FitsProducer(
+            channel, STEPS_PER_SECOND, args.seconds, args.epoch_steps, args.fit_steps
+        )
+    else:
+        producer = Producer(channel, STEPS_PER_SECOND, args.seconds, args.epoch_steps)
     with RenderClock() as clock:
         app = CostedMonitor(ChannelSource(channel, producer), clock)
         app.run(headless=True, size=SIZE)
@@ -165,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     wall = ended - started
     share = app.cpu / wall
     print(
-        f"{STEPS_PER_SECOND:,} batch events/s for {args.seconds:g}s, an epoch a second; "
+        f"{STEPS_PER_SECOND:,} batch events/s for {args.seconds:g}s, epochs of "
+        f"{args.epoch_steps:,} steps, {f'fits of {args.fit_steps:,}' if args.fit_steps else 'one fit'}; "
         f"measured over the last {wall:.1f}s: UI thread {app.cpu / wall * 1000:.1f} ms "
         f"of CPU per second ({share:.1%} of a core)"
     )
@@ -178,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
             f"({calls / wall:.1f} calls/s, {seconds / calls * 1000:.2f} ms each)"
         )
     bare = BareApp(int(args.seconds * REFRESH_HZ))
-    bare.run(headless=True, size=SIZE)
+    if not args.no_bare:
+        bare.run(headless=True, size=SIZE)
     if bare.share is not None:
         print(
             f"a bare Textual app repainting one line {REFRESH_HZ} times a second: "

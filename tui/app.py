@@ -40,18 +40,17 @@ W = TypeVar("W", bound=Widget)
 
 #: Redraws per second; events are drained and coalesced between them.
 REFRESH_HZ = 10
-#: While a live run trains, the header's progress line (steps, rate, ETAs, elapsed)
-#: redraws at most this often; its first line (fit, epoch, status, alarms) at once.
-#: Each frame costs the UI thread about a millisecond whatever changed (Textual
-#: renders the screen's and the tabs' cached lines again), holding the GIL the
-#: training thread needs: a counter read 4 times a second still looks live.
-PROGRESS_SECONDS = 0.25
-#: Likewise for what changes with every batch (the sparklines, their stats, the
-#: heads grid).
+#: While a live run trains, the header's progress line (steps, rate, ETAs) is drawn
+#: at most this often, and what else is due joins that frame: each frame costs the
+#: UI thread 1-6 ms whatever changed, holding the GIL the training thread needs.
+#: News (the header's first line: epoch, status, alarm) is drawn at once, and makes
+#: that tick the frame the rest joins.
+FRAME_SECONDS = 0.5
+#: What changes with every batch (the sparklines, their stats, the heads grid): at
+#: most this often, in a frame of the header's.
 BATCH_PANELS_SECONDS = 1.0
-#: Likewise for what changes at each epoch end (the plotext chart, the explanation),
-#: which matters for runs whose epochs are shorter: plotext takes ~8 ms to draw
-#: the chart at 120x40.
+#: Likewise for what changes at each epoch end (the plotext chart, the explanation):
+#: plotext takes ~8 ms to draw the chart at 120x40.
 EPOCH_PANELS_SECONDS = 5.0
 #: Below this size the panes cannot show their content; say so instead.
 MIN_WIDTH, MIN_HEIGHT = 60, 16
@@ -122,7 +121,9 @@ class MonitorApp(App[str]):
         self._drawn_version = -1
         self._panels_version = -1
         self._panels_drawn_at = float("-inf")
-        self._progress_drawn_at = float("-inf")
+        self._frame_at = float("-inf")
+        self._news: tuple | None = None
+        self._output_shown: tuple | None = None
         self._widgets: dict[object, Widget] = {}
         self._epochs_drawn: tuple[int, bool, int, bool] | None = None
         self._epochs_drawn_at = float("-inf")
@@ -203,19 +204,34 @@ class MonitorApp(App[str]):
             self.call_after_refresh(self.tick)
 
     def _redraw(self) -> None:
+        """Redraw what is due, so that a tick makes one frame or none."""
         state = self.state
         now = self._clock() if self.source.live else (state.last_t or 0.0)
-        progress = self._due(self._progress_drawn_at, PROGRESS_SECONDS)
-        if progress:
-            self._progress_drawn_at = time.monotonic()
-        self._one(RunHeader).show(state, now, progress=progress)
+        frame = self._due(self._frame_at, FRAME_SECONDS)
+        # Between frames, the header only if its first line may change (building it
+        # costs ~0.2 ms); what this key misses shows at the next frame.
+        news = (
+            state.name, state.fit, state.epoch, state.phase, state.status, len(state.fits),
+            len(state.alarm_history), state.error is not None, state.log_problem,
+            self.stopping, self.size,
+        )
+        if frame or news != self._news:
+            self._news = news
+            if self._one(RunHeader).show(state, now, progress=frame):
+                frame = True  # news is drawn now: what else is due joins its frame
+        if frame:
+            self._frame_at = time.monotonic()
         if state.version != self._drawn_version:
             self._drawn_version = state.version
-            self._one(LogPane).show(state)
+            output = (state.log_total, len(state.notices), state.error is not None)
+            if output != self._output_shown:  # a batch leaves the output alone
+                self._output_shown = output
+                self._one(LogPane).show(state)
             self._one(AlarmPane).show(state)
-        # The run's end counts too: a run with no epoch says so then; and another
-        # model's start, which the explanation speaks of.
-        # And the end of training: the explanation then takes its own height again.
+        if not frame:
+            return
+        # The run's end counts too (a run with no epoch says so then), another model's
+        # start, and the end of training (the explanation takes its own height again).
         training = self.source.live and self.source.running and not state.finished
         epochs_key = (len(state.history), state.finished, len(state.segments), training)
         if epochs_key != self._epochs_drawn and self._due(
@@ -255,7 +271,8 @@ class MonitorApp(App[str]):
         after the previous one."""
         if self.state.finished or not self.source.running:
             return True
-        return time.monotonic() - drawn_at >= seconds
+        # Half a tick early is on time: ticks come every 1 / REFRESH_HZ s, give or take.
+        return time.monotonic() - drawn_at >= seconds - 0.5 / REFRESH_HZ
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # The heads grid (a table rebuilt at each change) is drawn only while shown.

@@ -88,6 +88,21 @@ def fold_batches(state: Any, events: Sequence[Event], start: int) -> int:
 
 #: Runs shorter than this fold batch by batch (:func:`fold_batches`).
 RUN_AT_ONCE = 128
+#: Likewise for a run of batch events (a live monitor's drain: about 100 a tick at
+#: 1,000 steps a second, in tapes of 32).
+EVENTS_AT_ONCE = 32
+
+
+def fold_batch_events(state: Any, events: Sequence[Event], start: int) -> int:
+    """:func:`fold_batches`, column by column where the run allows it (see
+    :func:`fold_batch_run`): the same state, in about half the time a batch."""
+    count = len(events)
+    end = start
+    while end < count and events[end].type == "batch":
+        end += 1
+    if end - start < EVENTS_AT_ONCE or not _fold_columns(state, events[start:end]):
+        fold_batches(state, events, start)
+    return end
 
 
 def fold_batch_run(state: Any, run: Any) -> None:
@@ -132,6 +147,50 @@ def _fold_columns(state: Any, lines: list) -> bool:
     if state.heads is not None:
         # The fit is checked there: batches of another fit leave a board alone.
         state.heads.apply_batches(lines, logs, sizes)
+    if not _count_rising_steps(state, lines, fit, epoch):
+        _count_steps(state, lines, fit, epoch)
+    state.version += count
+    state.batches += count
+    state.last_batch_logs = logs[-1]
+    state.batch_loss.extend(list(map(float, losses)))
+    recovered = [line.values for line in lines]
+    values = [entry.get("loss") if entry else None for entry in recovered]
+    state._epoch_losses.add_all(values, sizes, [line.span for line in lines])
+    found = [value for value in values if value is not None]
+    state.batch_values.extend(found)
+    state.batch_ema.add_all(found)
+    state.unrecovered_batches += count - len(found)
+    return True
+
+
+def _count_rising_steps(state: Any, lines: list, fit: int, epoch: int) -> bool:
+    """The step counters and the pace window for a run of one epoch whose steps
+    rise strictly past the state's (a live fit's drain, a log's run): each batch
+    then advances the count by its step's difference from the one before, so the
+    counts are a column. False, with ``state`` untouched, for any other run."""
+    steps = [line.step for line in lines]
+    if state.fit == fit and state.epoch == epoch and state.step is not None:
+        before = state.step
+    else:
+        before = -1  # a new epoch's first batch advances by its step + 1
+    previous = before
+    for step in steps:
+        if step <= previous:
+            return False
+        previous = step
+    base = state.total_steps - before
+    window = state._pace.window
+    shown = lines[-window.maxlen :] if window.maxlen is not None else lines
+    paused = state._pace.paused
+    window.extend([(line.t - paused, base + line.step) for line in shown])
+    state.fit, state.epoch, state.step = fit, epoch, steps[-1]
+    state.total_steps = base + steps[-1]
+    return True
+
+
+def _count_steps(state: Any, lines: list, fit: int, epoch: int) -> None:
+    """The step counters and the pace window, for any run of one epoch."""
+    count = len(lines)
     # The step counters up to the pace window's batches, then those one by one.
     window = state._pace.window
     tail = count - window.maxlen if window.maxlen is not None else 0
@@ -158,15 +217,3 @@ def _fold_columns(state: Any, lines: list) -> bool:
         total_steps += advanced
         window.append((line.t - paused, total_steps))
     state.step, state.total_steps = step, total_steps
-    state.version += count
-    state.batches += count
-    state.last_batch_logs = logs[-1]
-    state.batch_loss.extend(list(map(float, losses)))
-    recovered = [line.values for line in lines]
-    values = [entry.get("loss") if entry else None for entry in recovered]
-    state._epoch_losses.add_all(values, sizes, [line.span for line in lines])
-    found = [value for value in values if value is not None]
-    state.batch_values.extend(found)
-    state.batch_ema.add_all(found)
-    state.unrecovered_batches += count - len(found)
-    return True

@@ -35,7 +35,7 @@ from kmon.engine.events import (
 )
 from kmon.engine.phases import BETWEEN_FITS, FINISHED, RUNNING_SCRIPT, STARTING, TRAINING
 from kmon.engine.series import BucketSeries, MetricSeries, SmoothedSeries
-from kmon.engine.view.batch_fold import fold_batch_run, fold_batches
+from kmon.engine.view.batch_fold import fold_batch_events, fold_batch_run
 from kmon.engine.view.fold_dispatch import handlers_by_type
 from kmon.engine.view.head_board import HeadBoard
 from kmon.engine.view.model_segments import ModelSegment, ModelSegments
@@ -165,7 +165,7 @@ class RunState(RunProgress):
         while index < count:
             if events[index].type == "batch":
                 # A replay's drains are mostly batches: fold each run of them at once.
-                index = fold_batches(self, events, index)
+                index = fold_batch_events(self, events, index)
             else:
                 self.apply(events[index])
                 index += 1

@@ -1,7 +1,8 @@
 """The replay's fast path: a reader in batch-run mode hands out exactly the events
 the plain reader does (as runs of decoded lines), and folding those runs column by
 column gives exactly the state the one-by-one fold gives: the same buckets with
-the same sums, the same step counters, pace window, epoch statistics and heads."""
+the same sums, the same step counters, pace window, epoch statistics and heads;
+and so does a live monitor's fold of drained batch events, column by column."""
 
 from __future__ import annotations
 
@@ -59,6 +60,12 @@ def _check(path, *, capacity: int = 512, chunks=(1 << 20, 3000)) -> RunState:
         for start in range(0, len(items), 5):  # drains of a few items, as a monitor's
             state.apply_all(items[start : start + 5])
         assert _snapshot(state) == expected, chunk
+    # A live monitor's drains: batch events (not runs), about 100 at a time.
+    for drain in (37, 100):
+        state = RunState(series_capacity=capacity)
+        for start in range(0, len(expected_events), drain):
+            state.apply_all(expected_events[start : start + drain])
+        assert _snapshot(state) == expected, drain
     return state
 
 
@@ -101,6 +108,7 @@ def test_long_epochs_fold_column_by_column_to_the_same_state(tmp_path, monkeypat
     for capacity in (8, 512):
         state = _check(path, capacity=capacity)
     assert folded and max(folded) >= 800  # the column-wise fold did the work
+    assert 100 in folded  # drains of batch events too
     assert state.batches == 5400 and state.total_steps == 5400
     assert state.batch_values.width == 16  # 5,400 values in 512 buckets
 

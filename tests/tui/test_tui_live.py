@@ -50,7 +50,7 @@ async def test_the_header_repaints_only_the_line_that_changed():
         for _ in range(3):
             stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
         source.put(*stream.take())
-        # The progress line redraws at most every PROGRESS_SECONDS while training.
+        # The progress line redraws at most every FRAME_SECONDS while training.
         await wait_until(pilot, lambda: " 7/10 " in painted()[1])
         assert painted()[0] == title
         assert header._strips[0] is title_strip  # not rendered again
@@ -61,7 +61,7 @@ async def test_the_header_repaints_only_the_line_that_changed():
 
 async def test_the_progress_line_waits_for_its_turn_but_not_a_new_epoch(monkeypatch):
     """While a live run trains, the line that changes with every step redraws at
-    most every PROGRESS_SECONDS (each frame costs the training thread GIL time); a
+    most every FRAME_SECONDS (each frame costs the training thread GIL time); a
     change of the first line (a new epoch) redraws both at once."""
     source = StandInLiveSource()
     stream = _training()
@@ -71,8 +71,8 @@ async def test_the_progress_line_waits_for_its_turn_but_not_a_new_epoch(monkeypa
     async with running(app, SIZE) as pilot:
         await wait_until(pilot, lambda: app.state.batches == 4)
         await pilot.pause()
-        monkeypatch.setattr("kmon.tui.app.PROGRESS_SECONDS", 3600.0)
-        app._progress_drawn_at = time.monotonic()
+        monkeypatch.setattr("kmon.tui.app.FRAME_SECONDS", 3600.0)
+        app._frame_at = time.monotonic()
         for _ in range(3):
             stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
         source.put(*stream.take())
@@ -171,3 +171,42 @@ async def test_q_after_the_live_run_ended_exits_without_asking():
         await wait_until(pilot, lambda: app.return_value is not None)
     assert app.return_value == "done"
     assert source.stop_requests == 0
+
+
+async def test_between_frames_batches_alone_neither_build_the_header_nor_touch_the_output(
+    monkeypatch,
+):
+    """Building the header's lines costs the UI thread ~0.2 ms: between two frames a
+    tick asks for it only when its first line may change (a new epoch), and asks the
+    output pane only when there is output."""
+    source = StandInLiveSource()
+    stream = _training()
+    source.put(*stream.take())
+
+    app = MonitorApp(source)
+    async with running(app, SIZE) as pilot:
+        await wait_until(pilot, lambda: app.state.batches == 4)
+        await pilot.pause()
+        monkeypatch.setattr("kmon.tui.app.FRAME_SECONDS", 3600.0)
+        app._frame_at = time.monotonic()
+        header, output = app.query_one(RunHeader), app.query_one("#log")
+        calls = {"header": 0, "output": 0}
+        shown_header, shown_output = header.show, output.show
+        monkeypatch.setattr(
+            header, "show", lambda *a, **k: calls.__setitem__("header", calls["header"] + 1)
+            or shown_header(*a, **k),
+        )
+        monkeypatch.setattr(
+            output, "show", lambda *a, **k: calls.__setitem__("output", calls["output"] + 1)
+            or shown_output(*a, **k),
+        )
+        for _ in range(3):
+            stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
+        source.put(*stream.take())
+        await wait_until(pilot, lambda: app.state.batches == 7)
+        await pilot.pause(0.3)
+        assert calls == {"header": 0, "output": 0}
+
+        source.put(*stream.log("more output").epoch_end().epoch_start().take())
+        await wait_until(pilot, lambda: "epoch 2/3" in header_text(app))
+        assert calls["header"] >= 1 and calls["output"] >= 1

@@ -56,7 +56,12 @@ class AlarmPane(VerticalScroll):
         if key == self._drawn:
             return
         self._drawn = key
-        self.query_one("#alarm-body", Static).update(render_alarms(state))
+        # Its height changes with the text: a layout pass, which renders every
+        # widget of the screen again (tens of ms, holding the GIL the training thread
+        # needs). Hidden (another tab shown; each fit start changes what it says), the
+        # text is kept current without one: showing the tab lays the screen out.
+        shown = bool(self.scrollable_content_region.width)
+        self.query_one("#alarm-body", Static).update(render_alarms(state), layout=shown)
 
 
 def render_alarms(state: RunState) -> Group:

@@ -37,8 +37,8 @@ class RunHeader(Widget):
     """Script name, fit and epoch, what the run is doing, step progress with ETAs,
     steps/s and elapsed time.
 
-    It redraws 10 times a second, holding the GIL the training thread needs, so it
-    paints two cached strips (``render_line``) rather than going through a
+    It is asked to redraw 10 times a second, holding the GIL the training thread
+    needs, so it paints two cached strips (``render_line``) rather than going through a
     ``Static``'s content pipeline, which costs several times as much per frame; and
     it repaints only the line that changed (mostly the progress line).
     """
@@ -60,12 +60,17 @@ class RunHeader(Widget):
         self._strips: list[Strip | None] = [None, None]
         self._shown: tuple[RunState, float] | None = None
 
-    def show(self, state: RunState, now: float, *, progress: bool = True) -> None:
+    def show(self, state: RunState, now: float, *, progress: bool = True) -> bool:
         """Redraw from ``state``; ``now`` is the wall clock (or the replay's clock).
 
         With ``progress`` False the progress line is left as it is unless the first
         line changed (a new epoch, a status, an alarm): the app throttles the line
-        that changes with every step (see ``PROGRESS_SECONDS`` in the app)."""
+        that changes with every step (see ``FRAME_SECONDS`` in the app).
+
+        Returns:
+            Whether the first line changed (and both lines were repainted): news
+            the app draws at once, with whatever else is waiting, in one frame.
+        """
         self._shown = (state, now)
         size_width = self.size.width
         width = max(size_width - 2, 20)
@@ -84,7 +89,8 @@ class RunHeader(Widget):
         if size_width and first.cell_len > width:  # a long failure reason
             first.truncate(width, overflow="ellipsis")
         lines = [first]
-        if progress or _differs(first, self._lines[0]):
+        news = _differs(first, self._lines[0])
+        if progress or news:
             lines.append(self._second_line(state, now, width))
         for y, line in enumerate(lines):
             shown = self._lines[y]
@@ -92,6 +98,7 @@ class RunHeader(Widget):
             if _differs(line, shown):
                 self._lines[y], self._strips[y] = line, None
                 self.refresh(Region(0, y, size_width, 1))
+        return news
 
     def on_resize(self) -> None:
         # What fits depends on the width: a run that ended before the first layout
