@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from kmon.engine.event_schema import InvalidEvent, event_reader
-from kmon.engine.json_text import ENCODER, encode_float, encode_float_mapping
+from kmon.engine.json_text import ENCODER, BatchLine, encode_batch_line, finite_floats
 
 SCHEMA_VERSION = 1
 
@@ -134,26 +134,24 @@ class Batch(Event):
 
     def to_json(self) -> str:
         # The writer serializes about a thousand of these a second on a fast run,
-        # holding the GIL the training thread needs: spell the fixed fields out
-        # (40% faster than the generic encoder), writing exactly what it would.
-        logs, values = encode_float_mapping(self.logs), encode_float_mapping(self.values)
-        if logs is None or (values is None and self.values is not None):
-            return Event.to_json(self)
-        if type(self.t) is not float or not (
-            type(self.fit) is type(self.epoch) is type(self.step) is type(self.span) is int
+        # holding the GIL the training thread needs: msgspec writes the line when it
+        # can write it as the generic encoder would read (finite floats, plain ints).
+        logs, values, t = self.logs, self.values, self.t
+        if (
+            type(t) is float
+            and t - t == 0.0
+            and type(self.fit) is type(self.epoch) is type(self.step) is type(self.span) is int
+            and (self.size is None or type(self.size) is int)
+            and type(logs) is dict
+            and finite_floats(logs)
+            and (values is None or (type(values) is dict and finite_floats(values)))
         ):
-            return Event.to_json(self)
-        size = self.size
-        if size is None:
-            size = "null"
-        elif type(size) is not int:
-            return Event.to_json(self)
-        return (
-            f'{{"v":{SCHEMA_VERSION},"type":"batch","t":{encode_float(self.t)},'
-            f'"fit":{self.fit},"epoch":{self.epoch},"step":{self.step},"size":{size},'
-            f'"logs":{logs},"values":{values if values is not None else "null"},'
-            f'"span":{self.span}}}'
-        )
+            line = BatchLine(
+                SCHEMA_VERSION, "batch", t, self.fit, self.epoch, self.step, self.size,
+                logs, values, self.span,
+            )  # fmt: skip
+            return encode_batch_line(line)
+        return Event.to_json(self)
 
 
 #: The kinds a ``value_kinds`` event gives a key (None: not recoverable).
