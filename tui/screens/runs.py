@@ -183,9 +183,7 @@ class RunsPanel(Vertical):
                 self._runs_mounted.wait()
                 if self._runs_closing.is_set():
                     return
-                self.post_message(
-                    self.RowsRead(rows, note, self._runs_generation, total, partial)
-                )
+                self.post_message(self.RowsRead(rows, note, self._runs_generation, total, partial))
                 self._runs_shown.wait()  # the table has them: read again only then
             if first is not None:
                 first = None
