@@ -10,8 +10,9 @@ the frame after the table holds every run, in wall time and in the process's CPU
 time (on a loaded machine the wall time is mostly waiting for a core). The goal: at
 most 0.5 s for 2,000 runs.
 
-Also timed: the first frame with rows (a layout adds the rows a first frame can
-show, the rest after it).
+Also timed: the first frame with rows (the first pass reads only the logs of the
+rows a first frame shows, the rest after it; a layout adds the rows a first frame
+can show, the rest after it).
 
 Then the later passes: the table stays open ``--watch`` seconds while another
 process appends a batch line to 20 of the logs every 0.2 s (runs that train), and

@@ -7,10 +7,10 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 from kmon import __version__
-from kmon.commands import replay, runs, scenarios, training
 from kmon.engine.log.run_files import DEFAULT_RUNS_DIR
 from kmon.errors import PROG, UserError
 
@@ -35,6 +35,19 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 128 + signal.SIGPIPE
+
+
+def _handler(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """``kmon.commands.<module>.<name>``, imported when its command runs: a command
+    imports only its own modules (``kmon replay``'s first frame waits for every
+    import before it)."""
+
+    def run(args: argparse.Namespace) -> int:
+        # __import__, not importlib.import_module: -X importtime sees it.
+        return getattr(__import__(f"kmon.commands.{module}", fromlist=[name]), name)(args)
+
+    run.__qualname__ = run.__name__ = f"{module}.{name}"
+    return run
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -64,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     # `kmon` alone runs a scenario as `kmon run` does, with run's defaults. The
     # commands' namespaces start from these too; their own options replace them.
     parser.set_defaults(
-        handler=scenarios.without_command,
+        handler=_handler("scenarios", "without_command"),
         name=None,
         variant=None,
         **vars(run_options.parse_args([])),
@@ -82,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         "kmon's options go before the script; everything after it is the script's.",
     )
     _add_train_arguments(train)
-    train.set_defaults(handler=training.train, train_parser=train)
+    train.set_defaults(handler=_handler("training", "train"), train_parser=train)
 
     run = commands.add_parser(
         "run",
@@ -91,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("name", help="scenario name (see `kmon list`)")
     run.add_argument("--variant", help="scenario variant (default: its first)")
-    run.set_defaults(handler=scenarios.run)
+    run.set_defaults(handler=_handler("scenarios", "run"))
 
     listing = commands.add_parser(
         "list", parents=[scenario_folder], help="list the bundled scenarios and their variants"
@@ -101,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the scenarios, their variants and claims as JSON on stdout",
     )
-    listing.set_defaults(handler=scenarios.list_scenarios)
+    listing.set_defaults(handler=_handler("scenarios", "list_scenarios"))
 
     _add_runs_commands(commands, runs_folder, mouse)
 
@@ -112,14 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         "log directory",
     )
     replaying.add_argument("--headless", action="store_true", help="print a summary instead")
-    replaying.set_defaults(handler=replay.replay)
+    replaying.set_defaults(handler=_handler("replay", "replay"))
     _add_compare_and_export(commands, runs_folder, mouse)
     return parser
 
 
 def _add_compare_and_export(commands, runs_folder, mouse) -> None:
-    from kmon.commands import compare, export
-
     comparing = commands.add_parser(
         "compare", parents=[runs_folder, mouse], help="show up to 8 runs side by side"
     )
@@ -131,7 +142,7 @@ def _add_compare_and_export(commands, runs_folder, mouse) -> None:
         "TensorBoard log directory",
     )
     comparing.add_argument("--headless", action="store_true", help="print the runs' table")
-    comparing.set_defaults(handler=compare.compare)
+    comparing.set_defaults(handler=_handler("compare", "compare"))
     exporting = commands.add_parser(
         "export", parents=[runs_folder], help="write a run's epochs (or batches) as CSV or JSON"
     )
@@ -143,7 +154,7 @@ def _add_compare_and_export(commands, runs_folder, mouse) -> None:
         "--batches", action="store_true", help="every batch instead of every epoch"
     )
     exporting.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
-    exporting.set_defaults(handler=export.export)
+    exporting.set_defaults(handler=_handler("export", "export"))
 
 
 def _add_train_arguments(train: argparse.ArgumentParser) -> None:
@@ -200,13 +211,13 @@ def _add_runs_commands(commands, runs_folder, mouse) -> None:
         action="store_true",
         help="drop the index's stale and missing entries (never deletes a log)",
     )
-    ps.set_defaults(handler=runs.ps)
+    ps.set_defaults(handler=_handler("runs", "ps"))
     dashboard = commands.add_parser(
         "runs",
         parents=[runs_folder, mouse],
         help="every run of yours in a live table: open, compare, delete",
     )
-    dashboard.set_defaults(handler=runs.runs_screen)
+    dashboard.set_defaults(handler=_handler("runs", "runs_screen"))
     attach = commands.add_parser(
         "attach",
         parents=[runs_folder, mouse],
@@ -222,12 +233,12 @@ def _add_runs_commands(commands, runs_folder, mouse) -> None:
         action="store_true",
         help="no terminal bell or desktop notification (OSC 9/777) for the run's end and alarms",
     )
-    attach.set_defaults(handler=runs.attach)
+    attach.set_defaults(handler=_handler("runs", "attach"))
     stop = commands.add_parser(
         "stop", parents=[runs_folder], help="ask a running run to stop gracefully"
     )
     stop.add_argument("run", help="run id or prefix, in any folder (see `kmon ps --all`)")
-    stop.set_defaults(handler=runs.stop)
+    stop.set_defaults(handler=_handler("runs", "stop"))
 
 
 def _run_options() -> argparse.ArgumentParser:

@@ -108,3 +108,27 @@ def test_rows_asked_for_first_are_digested_first_within_the_budget(tmp_path, mon
     assert all(row.complete for row in rows) and reader.deferred == 0 and reader.changed
     again = reader.read(runs, budget=None)
     assert again == rows and not reader.changed  # nothing changed: nothing to show
+
+
+def test_a_first_scan_reads_only_the_first_runs_logs(tmp_path, monkeypatch):
+    gone = dead_pid()
+    for n in range(6):
+        write_log(tmp_path / "indexed" / f"run-{n}.jsonl", pid=gone, t=1000 + n, end="ok")
+    write_log(tmp_path / "runs" / "unindexed.jsonl", pid=gone, t=1002.5, end="failed")
+    runs_index.prune(lambda entry: entry.run_id == "unindexed")  # an older kmon's log
+    reads = counting(monkeypatch, run_scan, "read_run")
+    scanner = RunScanner(tmp_path / "runs")
+    first, total = scanner.scan_first(3)
+    # The full scan's first three, in its order; its count; three logs of the six
+    # indexed read, and the folder's one (its start is in its log only).
+    assert total == 7
+    assert [run.run_id for run in first] == ["run-0", "run-1", "run-2"]
+    assert sorted(path.name for path in reads) == [
+        "run-0.jsonl",
+        "run-1.jsonl",
+        "run-2.jsonl",
+        "unindexed.jsonl",
+    ]
+    assert statuses(first) == statuses(scanner.scan())[:3]
+    assert [run.run_id for run in scanner.scan_first(4)[0]][3] == "unindexed"
+    assert statuses(scanner.scan_first(10)[0]) == statuses(scanner.scan())

@@ -415,3 +415,28 @@ async def test_rows_off_screen_are_added_after_the_first_frame(tmp_path):
         assert table.complete and table.row_count == count
         assert str(table.get_cell(table.ordered_rows[0].key, "run")) == f"{count - 1:04d}"
         assert table.current_key() == "/runs/0005.jsonl"  # the cursor kept its run
+
+
+async def test_the_first_pass_reads_only_the_first_rows_logs(tmp_path, monkeypatch):
+    """The first rows come from the first runs' logs alone, with the count of all;
+    every run follows after the frame that shows them."""
+    import kmon.tui.screens.runs as runs_screen
+
+    monkeypatch.setattr(runs_screen, "FIRST_ROWS", 2)
+    for n in range(5):
+        write_run(tmp_path / f"r{n}.jsonl", what=f"r{n}.py", t=T0 + n)
+    posts = []
+    real_init = RunsPanel.RowsRead.__init__
+
+    def spy(self, rows, *args, **kwargs):
+        real_init(self, rows, *args, **kwargs)
+        posts.append(([row.what for row in rows], self.total, self.partial))
+
+    monkeypatch.setattr(RunsPanel.RowsRead, "__init__", spy)
+    app = RunsApp(tmp_path, refresh_seconds=0.4)
+    async with app.run_test(size=(170, 20)) as pilot:
+        table = await rows_shown(pilot, app, 5)
+        assert column_texts(table, "what") == [f"r{n}.py" for n in range(5)]
+        assert "5 runs in the runs index" in str(app.query_one("#runs-where").render())
+    assert posts[0] == (["r0.py", "r1.py"], 5, True)
+    assert posts[1] == ([f"r{n}.py" for n in range(5)], 5, False)

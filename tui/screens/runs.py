@@ -36,7 +36,7 @@ from kmon.engine.log.run_scan import RunScanner
 from kmon.engine.log.runs_folder import list_runs, read_run
 from kmon.engine.log.runs_index import RunsIndexError, index_path, prune
 
-from ..widgets.runs_table import COLUMNS, RunsTable
+from ..widgets.runs_table import COLUMNS, FIRST_ROWS, RunsTable
 from .confirm_quit import ConfirmQuit
 
 REFRESH_SECONDS = 2.0
@@ -89,9 +89,19 @@ class RunsPanel(Vertical):
     class RowsRead(Message):
         """The reader thread's latest rows (a newer one replaces an older one)."""
 
-        def __init__(self, rows: list[RunRow], note: str, generation: int) -> None:
+        def __init__(
+            self,
+            rows: list[RunRow],
+            note: str,
+            generation: int,
+            total: int | None = None,
+            partial: bool = False,
+        ) -> None:
             super().__init__()
             self.rows, self.note, self.generation = rows, note, generation
+            self.total = len(rows) if total is None else total
+            """How many runs there are (``rows`` holds the first only, if ``partial``)."""
+            self.partial = partial
 
     class OpenRun(Message):
         """Enter on a run: attach to it if ``attach``, else replay its log."""
@@ -157,28 +167,39 @@ class RunsPanel(Vertical):
     # -- reading -----------------------------------------------------------------------
 
     def _read_loop(self) -> None:
+        # The first pass reads only the logs of the rows a first frame shows; the
+        # second, right after that frame, all the others (both within one budget).
+        first: int | None = FIRST_ROWS
         budget = FIRST_DIGEST_SECONDS
         while not self._runs_closing.is_set():
-            runs, note = self._gather()
+            (runs, total), note = self._gather(first)
             rows = self._row_reader.read(runs, budget=budget, first=self._on_screen)
-            budget = DIGEST_BUDGET_SECONDS
+            partial = len(rows) < total
             changed = self._row_reader.changed or any(row.running for row in rows)
-            if changed or self._runs_generation == 0 or note != self._note:
+            if changed or self._runs_generation == 0 or note != self._note or partial:
                 self._note = note
                 self._runs_generation += 1
                 self._runs_shown.clear()
                 self._runs_mounted.wait()
                 if self._runs_closing.is_set():
                     return
-                self.post_message(self.RowsRead(rows, note, self._runs_generation))
+                self.post_message(self.RowsRead(rows, note, self._runs_generation, total, partial))
                 self._runs_shown.wait()  # the table has them: read again only then
+            if first is not None:
+                first = None
+                if partial:
+                    continue  # the other logs, at once
+            budget = DIGEST_BUDGET_SECONDS
             self._runs_wake.wait(self.refresh_seconds)
             self._runs_wake.clear()
 
-    def _gather(self) -> tuple[list[IndexedRun], str]:
-        """The runs to show and a line saying where they were looked for."""
+    def _gather(self, first: int | None = None) -> tuple[tuple[list[IndexedRun], int], str]:
+        """The runs to show (the first ``first`` only, else all) with how many there
+        are, and a line saying where they were looked for."""
         where = f"the runs index ({_home(index_path())}) and {printable(self.runs_dir)}"
         try:
+            if first is not None:
+                return self._scanner.scan_first(first), where
             runs = self._scanner.scan()
         except RunsIndexError as exc:
             runs = [
@@ -186,7 +207,7 @@ class RunsPanel(Vertical):
                 for info in list_runs(self.runs_dir)
             ]
             where = f"{printable(self.runs_dir)} only: {printable(exc)}"
-        return runs, where
+        return (runs, len(runs)), where
 
     def on_runs_panel_rows_read(self, message: RowsRead) -> None:
         message.stop()
@@ -194,15 +215,18 @@ class RunsPanel(Vertical):
             self._runs_applied = message.generation
             self.table.show(message.rows)
             self._on_screen = frozenset(row.path for row in self.table.rows_on_screen())
-            count = len(message.rows)
+            count = message.total
             if count:
                 note = f"{count} run{'s' if count != 1 else ''} in {message.note}"
             else:
                 note = f"no runs in {message.note}"
             self.query_one("#runs-where", Label).update(note)
-            if self.first_rows_at is None and count:
+            if self.first_rows_at is None and message.rows:
                 self.first_rows_at = time.perf_counter()
-        self._runs_shown.set()
+        if message.partial:  # the rest after the frame that shows these
+            self.call_after_refresh(self._runs_shown.set)
+        else:
+            self._runs_shown.set()
 
     def refresh_now(self) -> None:
         """Read the runs again at once (after a delete)."""
