@@ -49,18 +49,16 @@ class BatchLosses:
         due = self.due
         if not due:
             return
-        losses, learning, book = self._losses, self._learning, self._book
-        while True:
-            try:
-                step, loss = due.popleft()
-            except IndexError:
-                return
-            losses.batch_end(step, loss)
-            learning.batch(step, loss)
-            if book.is_active(NAN_LOSS):
-                book.clear(
-                    NAN_LOSS, nan_loss_message(CLEARED, loss), {"loss": loss}, **self._where(step)
-                )
+        # As many as are there now (a batch end on another thread may append).
+        pop = due.popleft
+        ends = [pop() for _ in range(len(due))]
+        self._losses.batch_ends(ends)
+        self._learning.batches(ends)
+        if self._book.is_active(NAN_LOSS):
+            step, loss = ends[0]
+            self._book.clear(
+                NAN_LOSS, nan_loss_message(CLEARED, loss), {"loss": loss}, **self._where(step)
+            )
 
     def not_finite(self, step: int, loss: float) -> None:
         """The loss of ``step`` is NaN or infinite: raise ``nan_loss`` (once)."""

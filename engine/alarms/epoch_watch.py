@@ -14,6 +14,7 @@ shorter last batch reads closer to the epoch's mean than it was, never further).
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 from kmon.engine.alarms.book import AlarmBook
@@ -90,19 +91,31 @@ class EpochWatch:
 
     def batch_end(self, step: int, mean: float) -> None:
         """The running mean of the loss after ``step`` (a finite float)."""
+        self.batch_ends(((step, mean),))
+
+    def batch_ends(self, ends: Iterable[tuple[int, float]]) -> None:
+        """``(step, running mean of the loss after it)`` of batches in step order
+        (finite floats), in one pass: the training thread settles hundreds at once."""
         if not self.per_batch:
             return
         last, last_mean = self._previous
-        if step <= last:
-            return  # overtaken by a later step's hook: already counted there
-        self._previous = (step, mean)
-        if self._sized:
-            seen = min(self._samples, (step + 1) * self._batch_size)
-            before = min(self._samples, (last + 1) * self._batch_size)
-        else:
-            seen, before = step + 1, last + 1
-        if seen > before:
-            self._unstable.spikes.add((seen * mean - before * last_mean) / (seen - before))
+        # Samples seen after a step: every batch is whole but the data's last.
+        samples = self._samples if self._sized else None
+        size = self._batch_size if self._sized else 1
+        before = (last + 1) * size if samples is None else min(samples, (last + 1) * size)
+        own: list[float] = []
+        add = own.append
+        for step, mean in ends:
+            if step <= last:
+                continue  # overtaken by a later step's hook: already counted there
+            seen = (step + 1) * size
+            if samples is not None and seen > samples:
+                seen = samples
+            if seen > before:
+                add((seen * mean - before * last_mean) / (seen - before))
+            last, last_mean, before = step, mean, seen
+        self._previous = (last, last_mean)
+        self._unstable.spikes.add_all(own)
 
     def epoch_end(self, epoch: int, logs: dict[str, Any], head_map: HeadMap | None) -> None:
         """The epoch's logs (``loss``, ``val_loss`` and the heads' losses)."""

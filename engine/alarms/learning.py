@@ -35,6 +35,7 @@ Plain Python: the callback hands in floats; per batch it is O(1).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,20 +97,27 @@ class LearningRule:
 
     def batch(self, batch: int, running_mean: float) -> None:
         """After each batch: Keras's running mean of the loss so far. O(1)."""
+        self.batches(((batch, running_mean),))
+
+    def batches(self, ends: Iterable[tuple[int, float]]) -> None:
+        """:meth:`batch` for ``(batch, running mean)`` pairs in order, in one pass."""
         if not self.enabled:
             return
-        count = batch + 1
-        # Where Keras calls batch ends from a thread pool (JAX, torch), a late one
-        # must not move the epoch back.
-        if self._last is not None and count < self._last[0]:
-            return
-        self._last = (count, running_mean)
         half = self.steps // 2 if self.steps else None
-        if (half and count <= half) or (not half and count & (count - 1) == 0):
-            if self._marks and half:
-                self._marks[-1] = (count, running_mean)
-            else:
-                self._marks.append((count, running_mean))
+        marks, last = self._marks, self._last
+        for batch, running_mean in ends:
+            count = batch + 1
+            # Where Keras calls batch ends from a thread pool (JAX, torch), a late
+            # one must not move the epoch back.
+            if last is not None and count < last[0]:
+                continue
+            last = (count, running_mean)
+            if (half and count <= half) or (not half and count & (count - 1) == 0):
+                if marks and half:
+                    marks[-1] = last
+                else:
+                    marks.append(last)
+        self._last = last
 
     def epoch_end(
         self, loss: float | None, *, trainable: int | None = None, learning_rate: float | None = None

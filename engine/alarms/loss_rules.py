@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
@@ -183,14 +184,29 @@ class SpikeCounter:
 
     def add(self, value: float) -> None:
         """Count one batch's own loss."""
-        if not -math.inf < value < math.inf:
-            return
-        self.recent.append(value)
-        self.count += 1
-        if self.count >= self.next_median:
-            self._take_median()
-        if value <= self.limit:
-            return
+        self.add_all((value,))
+
+    def add_all(self, values: Iterable[float]) -> None:
+        """Count batches' own losses, in order, in one pass (the common loss is one
+        append and two comparisons)."""
+        recent = self.recent
+        count, next_median, limit = self.count, self.next_median, self.limit
+        for value in values:
+            if not -math.inf < value < math.inf:
+                continue
+            recent.append(value)
+            count += 1
+            if count >= next_median:
+                self.count = count
+                self._take_median()
+                next_median, limit = self.next_median, self.limit
+            if value > limit:
+                self.count = count
+                self._spike(value)
+        self.count = count
+
+    def _spike(self, value: float) -> None:
+        """A loss above the limit, the ``count``-th."""
         self.epoch_spikes += 1
         if value > self.largest:
             self.largest, self.largest_median = value, self.median

@@ -269,9 +269,10 @@ class Recording(SpikeCounter):
         super().__init__()
         self.values = []
 
-    def add(self, value):
-        self.values.append(value)
-        super().add(value)
+    def add_all(self, values):
+        values = list(values)
+        self.values.extend(values)
+        super().add_all(values)
 
 
 def watch(**kwargs):
