@@ -13,21 +13,11 @@ times), which snapshots :func:`snapshot` before and after each timed fit:
   two ``time.thread_time_ns`` calls per hook, about 1.5 µs on a VM, so a benchmark
   runs it in a configuration of its own and does not time that one's wall clock).
   Every hook of :class:`~kmon.engine.training.callback.KmonCallback` and
-  :class:`~kmon.engine.alarms.probe_callback.ProbeCallback` (and the batch begin of
-  :class:`~kmon.engine.run.fit_callbacks.FitCallbacks`, which holds both) is timed in the CPU
+  :class:`~kmon.engine.alarms.probe_callback.ProbeCallback` is timed in the CPU
   time of the thread that runs it, the probes' calls (``ProbeCallback._run``)
   apart, and the run state's fold (``RunState.apply``): counters named
   ``callback.<hook>``, ``alarms.<hook>``, ``probes`` and ``fold``. The timer's own cost,
   measured at ``install``, is taken off each call.
-- **Dispatch** (with ``install_dispatch()`` only): Keras's own batch-hook dispatch
-  (``CallbackList.on_train_batch_begin`` and ``on_train_batch_end``) timed as a
-  whole, the probes' calls apart (counter ``dispatch`` and ``dispatch.probes``), in a
-  plain process and under kmon alike. kmon's cost on the training thread is the
-  difference between the two, measured in alternating rounds: it holds everything
-  kmon adds between two TensorFlow steps, Keras's calls of its hooks included, and
-  the timers' own cost (the same on both sides) cancels out. Timers inside each
-  hook cannot see the calls, and on a training thread whose caches TensorFlow has
-  just swept, they cost more than their calibration says.
 """
 
 from __future__ import annotations
@@ -143,7 +133,6 @@ def install() -> None:
     """Time kmon's callback hooks, its probes and its fold from inside."""
     global _overhead_ns
     from kmon.engine.alarms.probe_callback import ProbeCallback
-    from kmon.engine.run.fit_callbacks import FitCallbacks
     from kmon.engine.training.callback import KmonCallback
     from kmon.engine.view.state import RunState
 
@@ -161,11 +150,6 @@ def install() -> None:
         for hook in hooks:
             if hook in vars(cls):
                 setattr(cls, hook, _timer(f"{label}.{hook}", vars(cls)[hook]))
-    # The one hook of the parts' holder that does work of its own (the countdown to
-    # their looks); its other hooks call the parts' timed hooks.
-    FitCallbacks.on_train_batch_begin = _timer(
-        "callbacks.on_train_batch_begin", FitCallbacks.on_train_batch_begin
-    )
     run = ProbeCallback._run
 
     @functools.wraps(run)
@@ -188,22 +172,6 @@ def install() -> None:
     ProbeCallback.on_train_end = on_train_end
     RunState.apply = _timer("fold", RunState.apply)
     _overhead_ns = _calibrate()
-
-
-def install_dispatch() -> None:
-    """Time Keras's dispatch of the train batch hooks as a whole (every callback's
-    hook, with Keras's calls of them), and kmon's probe calls inside it apart."""
-    global _overhead_ns
-    from keras.src.callbacks.callback_list import CallbackList
-
-    _overhead_ns = _calibrate()
-    for hook in ("on_train_batch_begin", "on_train_batch_end"):
-        setattr(CallbackList, hook, _timer("dispatch", getattr(CallbackList, hook)))
-    try:
-        from kmon.engine.alarms.probe_callback import ProbeCallback
-    except ImportError:  # a plain process without kmon installed
-        return
-    ProbeCallback._run = _timer("dispatch.probes", ProbeCallback._run)
 
 
 def overhead_ns() -> int:

@@ -26,9 +26,7 @@ stdout into its event log, so printing would not reach the benchmark):
   ``PYTHONPATH``: ``kmon train`` imports TensorFlow before it runs the script),
   and checked here;
 - ``KMON_BENCH_METER``: ``1`` times kmon's hooks, probes and fold from inside
-  (``_kmon_meter.install``: costs the training thread a little); ``dispatch`` times
-  Keras's dispatch of the batch hooks as a whole (``_kmon_meter.install_dispatch``),
-  in a plain process as under kmon;
+  (``_kmon_meter.install``: costs the training thread a little);
 - ``KMON_BENCH_THREAD``: ``1`` runs the script's work in a background thread, as
   ``kmon train`` does, the main thread waiting for it;
 - ``KMON_BENCH_GO``: when set, timed fit ``i`` starts only once the file
@@ -165,11 +163,8 @@ def main() -> None:
         set_probe_config(enabled=False)
 
     threads = tf_threads()
-    meter = os.environ.get("KMON_BENCH_METER")
-    if meter == "1":
+    if os.environ.get("KMON_BENCH_METER") == "1":
         _kmon_meter.install()
-    elif meter == "dispatch":
-        _kmon_meter.install_dispatch()
     if os.environ.get("KMON_BENCH_MODEL", "mlp") == "cnn":
         model, x, y = build_cnn(steps * BATCH)
     else:

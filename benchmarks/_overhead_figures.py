@@ -27,7 +27,7 @@ PROBE_BUDGET_PERCENT = 1.1
 OTHER_THREADS_GOAL_US = 15.0
 FAST_STEP_SECONDS = 0.004
 #: The meter's hook counters (``callback.<hook>``, ``alarms.<hook>``), and the batch hooks.
-HOOKS = frozenset({"callback", "alarms", "callbacks"})
+HOOKS = frozenset({"callback", "alarms"})
 BATCH_HOOKS = frozenset({"on_train_batch_begin", "on_train_batch_end"})
 #: Roles of a process's threads that are not kmon's (see _kmon_meter.role_of).
 NOT_KMON = frozenset({"training", "native"})
@@ -135,7 +135,7 @@ def wall_figures(
     CPU time and the lower quartile of epochs over plain's in its note."""
     rows = []
     for name in rounds[0]:
-        if name in ("plain", "meter", "dispatch", "plain-dispatch"):
+        if name in ("plain", "meter"):
             continue
         ratios = [r[name]["seconds"] / r["plain"]["seconds"] for r in rounds]
         cpu = [r[name]["cpu"] / r["plain"]["cpu"] for r in rounds]
@@ -196,41 +196,11 @@ def meter_figures(rounds: list[dict[str, dict]], timer_ns: int) -> list[Figure]:
     ]
 
 
-def dispatch_us(fit: dict, timer_ns: int) -> float:
-    """CPU µs a step in Keras's batch-hook dispatch, probe calls apart (see
-    ``_kmon_meter.install_dispatch``)."""
-    calls, ns = fit["timed"].get("dispatch", (0, 0))
-    probe_calls, probe_ns = fit["timed"].get("dispatch.probes", (0, 0))
-    # The probes' timers run inside the dispatch's: their own cost is the dispatch's.
-    return (ns - probe_ns - probe_calls * timer_ns) / fit["steps"] / 1000
-
-
-def dispatch_figures(rounds: list[dict[str, dict]], timer_ns: int) -> list[Figure]:
-    """kmon's CPU on the training thread between two steps, by A/B: the batch-hook
-    dispatch under kmon minus a plain process's, round by round."""
-    kmon = [dispatch_us(r["dispatch"], timer_ns) for r in rounds]
-    plain = [dispatch_us(r["plain-dispatch"], timer_ns) for r in rounds]
-    return [
-        Figure(
-            "training thread: kmon's batch hooks with Keras's calls of them, probes "
-            "apart (dispatch - plain-dispatch)",
-            [k - p for k, p in zip(kmon, plain)],
-            CALLBACK_GOAL_US,
-            "µs",
-        ),
-        Figure("Keras's batch-hook dispatch, plain process", plain, unit="µs"),
-    ]
-
-
-def cpu_figures(
-    rounds: list[dict[str, dict]], timer_ns: int, dispatch_timer_ns: int = 0
-) -> list[Figure]:
+def cpu_figures(rounds: list[dict[str, dict]], timer_ns: int) -> list[Figure]:
     """kmon's CPU a training step, by thread, in µs: from ``meter`` (see
     :func:`meter_figures`), and each thread of the live and headless runs."""
     names = rounds[0].keys()
     rows = meter_figures(rounds, timer_ns) if "meter" in names else []
-    if "dispatch" in names and "plain-dispatch" in names:
-        rows += dispatch_figures(rounds, dispatch_timer_ns)
     step = median([r["plain"]["seconds"] / r["plain"]["steps"] for r in rounds])
     for name, label in (("kmon", "live"), ("headless", "headless")):
         if name not in names:

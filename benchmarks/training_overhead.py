@@ -40,11 +40,6 @@ time, each process reports the CPU time of each of its threads during every fit
 event-log writer, the output capture, the UI or headless loop) in µs a training
 step, and the training thread's excess over plain's. ``meter`` (live, not timed
 against plain) times kmon's callback hooks, probes and fold from inside.
-``dispatch`` and ``plain-dispatch`` time Keras's batch-hook dispatch as a whole, under
-``kmon train --headless`` and in a plain process: their difference, round by round,
-is kmon's CPU between two steps on the training thread, Keras's calls of its hooks
-included (the figure for the 5 µs goal; the in-hook timers of ``meter`` miss the
-calls and overstate cold hooks).
 
 Modes. ``--tf-threads 1`` runs TensorFlow on one intra-op and one inter-op thread
 in every process (set before its first op: ``_tf_threads/sitecustomize.py``), so
@@ -87,8 +82,6 @@ CONFIGS = (
     "headless-noprobes",
     "attach",
     "meter",
-    "dispatch",
-    "plain-dispatch",
     "plain-thread",
 )
 DEFAULT_CONFIGS = tuple(name for name in CONFIGS if name != "plain-thread")
@@ -108,8 +101,6 @@ DESCRIPTIONS = {
     "headless-noprobes": "kmon train --headless, training alarms off / plain",
     "attach": "kmon train --headless, kmon attach in another process (120x40 pty) / plain",
     "meter": "kmon train, its hooks, probes and fold timed inside (not a wall figure) / plain",
-    "dispatch": "kmon train --headless, Keras's batch-hook dispatch timed (not a wall figure)",
-    "plain-dispatch": "python script.py, Keras's batch-hook dispatch timed (not a wall figure)",
     "plain-thread": "python script.py, the script in a background thread / plain",
 }
 START_SECONDS = 600.0
@@ -139,8 +130,6 @@ class Contender:
             env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
         if name == "meter":
             env["KMON_BENCH_METER"] = "1"
-        if name in ("dispatch", "plain-dispatch"):
-            env["KMON_BENCH_METER"] = "dispatch"
         if name == "tensorboard":
             env["KMON_BENCH_TENSORBOARD"] = str(folder / "tensorboard")
         if name.endswith("-noprobes"):
@@ -148,7 +137,7 @@ class Contender:
         if name == "plain-thread":
             env["KMON_BENCH_THREAD"] = "1"
         self.log = str(folder / f"{name}.events.jsonl")
-        kind = {"meter": "kmon", "dispatch": "headless"}.get(name, name.removesuffix("-noprobes"))
+        kind = "kmon" if name == "meter" else name.removesuffix("-noprobes")
         headless = [*kmon_command(), "train", "--headless", "--log", self.log, str(WORKLOAD)]
         argv = {
             "kmon": [*kmon_command(), "train", "--log", self.log, str(WORKLOAD)],
@@ -268,8 +257,7 @@ def report(measured: Measured, args: argparse.Namespace) -> None:
     for figure in wall:
         print(figures.ratio_line(figure))
     timer = measured.ready.get("meter", {}).get("timer_ns", 0)
-    dispatch_timer = measured.ready.get("dispatch", {}).get("timer_ns", 0)
-    print(figures.table(wall + figures.cpu_figures(measured.rounds, timer, dispatch_timer)))
+    print(figures.table(wall + figures.cpu_figures(measured.rounds, timer)))
 
 
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:

@@ -258,12 +258,10 @@ class ProbeCallback(keras.callbacks.Callback):
         self._wait -= 1
         if self._wait > 0:
             return  # the common batch: no probe can be due yet (see ProbePacing)
-        self._wait = self.look(batch)
+        self._wait = self._look(batch)
 
-    def look(self, batch: int) -> int:
-        """Run the probes that are due; returns the batch begins until the next look.
-        Called by :meth:`on_train_batch_begin`, or by a caller that counts down for
-        it (``kmon.engine.run.fit_callbacks``)."""
+    def _look(self, batch: int) -> int:
+        """Run the probes that are due; batches until the next look."""
         if len(self._losses_due) >= SETTLE_LOSSES:
             self._settle()
         if self._heads_pending and self._stepped:

@@ -2,10 +2,8 @@
 
 The user's script stays unmodified: for the duration of the run, ``keras.Model.fit``
 is replaced by a thin wrapper that adds the callback
-(:class:`~kmon.engine.training.callback.KmonCallback`; with the training alarms'
-:class:`~kmon.engine.alarms.probe_callback.ProbeCallback`, both behind one
-:class:`~.fit_callbacks.FitCallbacks`) and silences Keras's own progress bar when
-the monitor shows progress instead; then it is restored.
+(:class:`~kmon.engine.training.callback.KmonCallback`) and silences Keras's own
+progress bar when the monitor shows progress instead; then it is restored.
 """
 
 from __future__ import annotations
@@ -26,7 +24,6 @@ from kmon.engine.alarms.probe_callback import ProbeCallback
 from kmon.engine.alarms.probe_config import ProbeConfig, probe_config
 from kmon.engine.errors import RefusedRun
 from kmon.engine.events import Event, Notice, Probes
-from kmon.engine.run.fit_callbacks import FitCallbacks
 from kmon.engine.stop import StopSignal
 from kmon.engine.training.callback import KmonCallback
 from kmon.engine.training.model_info import first_leaf
@@ -158,9 +155,6 @@ class FitHook:
                 fit=self.fits - 1, next_fit=self.fits, next_model=getattr(model, "name", None)
             )
         self._last_model = model_index
-        # Keras calls batch ends on the training thread, in step order (its async
-        # dispatch is for thread-safe backends: JAX, torch).
-        in_order = keras.backend.backend() == "tensorflow"
         callback = KmonCallback(
             self._emit,
             self.fits,
@@ -174,7 +168,8 @@ class FitHook:
             else None,
             model_index=model_index,
             early_stopping=_early_stopping(arguments.get("callbacks")),
-            batch_tapes=self._batch_tapes and in_order,
+            # Only where Keras calls batch ends on the training thread, in order.
+            batch_tapes=self._batch_tapes and keras.backend.backend() == "tensorflow",
         )
         added = [callback]
         self._batches_out = callback.flush_batches
@@ -192,17 +187,17 @@ class FitHook:
                 # error, which must reach the user unchanged (an array is not truthy).
                 class_weight=_class_weights(arguments.get("class_weight")),
             )
-            probes = ProbeCallback(
-                self._in_order,
-                self.fits,
-                self.alarms,
-                data,
-                config=config,
-                stop=self._stop,
-                head_map=callback.head_map,
+            added.append(
+                ProbeCallback(
+                    self._in_order,
+                    self.fits,
+                    self.alarms,
+                    data,
+                    config=config,
+                    stop=self._stop,
+                    head_map=callback.head_map,
+                )
             )
-            # There a batch end counts the batch begins down.
-            added = [FitCallbacks(callback, probes, ends_in_order=in_order)]
         else:
             self._emit(Probes(fit=self.fits))  # nothing is checked
         self.fits += 1
@@ -274,9 +269,7 @@ def _with_callback(callbacks, added, model):
         # ours in place and configure it here. A list reused across fit() calls
         # still holds the callbacks of the previous fit: replace them.
         callbacks.callbacks[:] = [
-            cb
-            for cb in callbacks.callbacks
-            if not isinstance(cb, (KmonCallback, ProbeCallback, FitCallbacks))
+            cb for cb in callbacks.callbacks if not isinstance(cb, (KmonCallback, ProbeCallback))
         ]
         for callback in added:
             callback.set_params(callbacks.params or {})

@@ -243,12 +243,6 @@ class KmonCallback(keras.callbacks.Callback):
         self._look -= 1
         if self._look > 0:
             return  # the common batch: nothing to look at
-        self._look = self.look(batch)
-
-    def look(self, batch: int) -> int:
-        """What a batch begin checks now and then; returns the batch begins until the
-        next look. Called by :meth:`on_train_batch_begin`, or by a caller that counts
-        down for it (``kmon.engine.run.fit_callbacks``)."""
         # On the training thread, between steps. Before the probes (later in the
         # callback list), so the counts are those the first dispatch left.
         if self._recovery.kinds is None and batch > 0 and self._decoder is None:
@@ -260,8 +254,7 @@ class KmonCallback(keras.callbacks.Callback):
         if rate.due(self._span):
             self._read_rate(self.model, self._epoch, batch)
         # Every batch until the first dispatch is recovered, then at the clock's looks.
-        self._span = 1 if self._recovery.kinds is None else rate.countdown
-        return self._span
+        self._look = self._span = 1 if self._recovery.kinds is None else rate.countdown
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.time()
