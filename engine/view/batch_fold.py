@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kmon.engine.events import Batch, Event
-from kmon.engine.view.column_fold import fold_column_blocks, fold_column_run
+from kmon.engine.view.column_fold import count_steps, fold_column_blocks, fold_column_run
 
 
 def fold_batches(state: Any, events: Sequence[Event], start: int) -> int:
@@ -148,7 +148,7 @@ def _fold_columns(state: Any, lines: list) -> bool:
         # The fit is checked there: batches of another fit leave a board alone.
         state.heads.apply_batches(lines, logs, sizes)
     if not _count_rising_steps(state, lines, fit, epoch):
-        _count_steps(state, lines, fit, epoch)
+        count_steps(state, lines, lambda tail: max(line.step for line in lines[:tail]), fit, epoch)
     state.version += count
     state.batches += count
     state.last_batch_logs = logs[-1]
@@ -186,34 +186,3 @@ def _count_rising_steps(state: Any, lines: list, fit: int, epoch: int) -> bool:
     state.fit, state.epoch, state.step = fit, epoch, steps[-1]
     state.total_steps = base + steps[-1]
     return True
-
-
-def _count_steps(state: Any, lines: list, fit: int, epoch: int) -> None:
-    """The step counters and the pace window, for any run of one epoch."""
-    count = len(lines)
-    # The step counters up to the pace window's batches, then those one by one.
-    window = state._pace.window
-    tail = count - window.maxlen if window.maxlen is not None else 0
-    if tail > 0:
-        top = max(line.step for line in lines[:tail])
-        if state.fit == fit and state.epoch == epoch and state.step is not None:
-            if top > state.step:
-                state.total_steps += top - state.step
-                state.step = top
-        else:
-            state.total_steps += top + 1
-            state.step = top
-        state.fit, state.epoch = fit, epoch
-    paused = state._pace.paused
-    step, total_steps = state.step, state.total_steps
-    for line in lines[max(tail, 0) :]:
-        if state.fit == line.fit and state.epoch == line.epoch and step is not None:
-            advanced = line.step - step if line.step > step else 0
-        else:
-            advanced = line.step + 1
-        state.fit, state.epoch = line.fit, line.epoch
-        if step is None or advanced > 0:
-            step = line.step
-        total_steps += advanced
-        window.append((line.t - paused, total_steps))
-    state.step, state.total_steps = step, total_steps

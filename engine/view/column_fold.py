@@ -54,7 +54,7 @@ def fold_column_blocks(state: Any, run: Any) -> bool:
     if state.heads is not None:
         # Every line logs the same keys: the first's and the last's stand for all.
         state.heads.apply_batches(lines, [lines[0].logs, last_logs], sizes)
-    _count_steps(state, lines, lambda tail: max(steps[:tail]), first.fit, first.epoch)
+    count_steps(state, lines, lambda tail: max(steps[:tail]), first.fit, first.epoch)
     state.version += count
     state.batches += count
     state.last_batch_logs = last_logs
@@ -97,7 +97,7 @@ def fold_column_run(state: Any, lines: list) -> bool:
         # Every line logs the same keys: the first's and the last's stand for all.
         state.heads.apply_batches(lines, [lines[0].logs, last_logs], sizes)
     steps = [line.step for line in lines]
-    _count_steps(state, lines, lambda tail: max(steps[:tail]), fit, epoch)
+    count_steps(state, lines, lambda tail: max(steps[:tail]), fit, epoch)
     state.version += count
     state.batches += count
     state.last_batch_logs = last_logs
@@ -154,10 +154,11 @@ def _recovered_losses(kind: type, lines: list) -> list:
     return [take(entry) if entry is not None else None for entry in recovered]
 
 
-def _count_steps(state: Any, lines: list, top_of: Any, fit: int, epoch: int) -> None:
-    """The step counters and the pace window, as one-by-one folding moves them: up
-    to the window's last batches by the largest step (``top_of(tail)``: the largest
-    of the first ``tail`` lines'), then those one by one."""
+def count_steps(state: Any, lines: list, top_of: Any, fit: int, epoch: int) -> None:
+    """The step counters and the pace window, as one-by-one folding moves them, for
+    any run of one epoch (lines or columns): up to the window's last batches by the
+    largest step (``top_of(tail)``: the largest of the first ``tail`` lines'), then
+    those one by one."""
     window = state._pace.window
     tail = len(lines) - window.maxlen if window.maxlen is not None else 0
     if tail > 0:
