@@ -240,6 +240,11 @@ class SmoothedSeries(BucketSeries):
             for value in values:
                 self.add(value)
             return
+        self.extend(self.smooth(values))
+
+    def smooth(self, values: list[float]) -> list[float]:
+        """The averages :meth:`add` would append for ``values`` (finite floats), the
+        series' average moved past them; the caller appends them."""
         beta, average, count = self.beta, self._average, self._count
         weight = 1 - beta
         smoothed: list[float] = []
@@ -256,11 +261,10 @@ class SmoothedSeries(BucketSeries):
             keep(average / correction)
             if correction == 1.0:
                 break
-        for value in values[index:]:
-            average = beta * average + weight * value
-            keep(average)
+        # The same expression as add's, in a comprehension: a third of a loop's time.
+        smoothed += [average := beta * average + weight * value for value in values[index:]]
         self._average, self._count = average, count + (total - index)
-        self.extend(smoothed)
+        return smoothed
 
 
 #: Log keys of a run followed per batch (the first ones its first batch logs).

@@ -85,25 +85,7 @@ def add_smoothed_array(series: SmoothedSeries, values) -> None:
     if len(values) < EXTEND_AT_ONCE or not numpy.isfinite(values).all():
         series.add_all(values.tolist())
         return
-    beta, average, count = series.beta, series._average, series._count
-    weight = 1 - beta
-    smoothed: list[float] = []
-    keep = smoothed.append
-    plain = values.tolist()
-    index, total = 0, len(plain)
-    # Divided by 1 - beta**count until that is exactly 1.0, as add_all does.
-    while index < total:
-        average = beta * average + weight * plain[index]
-        count += 1
-        index += 1
-        correction = 1 - beta**count
-        keep(average / correction)
-        if correction == 1.0:
-            break
-    # The same expression as add_all's loop, in a comprehension: a third of its time.
-    smoothed += [average := beta * average + weight * value for value in plain[index:]]
-    series._average, series._count = average, count + (total - index)
-    extend_array(series, numpy.array(smoothed))
+    extend_array(series, numpy.array(series.smooth(values.tolist())))
 
 
 def sum_in_order(numpy, values) -> float:
