@@ -5,6 +5,7 @@ gracefully, or abandons one that does not stop."""
 from __future__ import annotations
 
 import time
+from contextlib import asynccontextmanager
 
 from event_stream import EventStream
 from textual.geometry import Region
@@ -27,15 +28,26 @@ def _training() -> EventStream:
     return stream.log("hello from the script")
 
 
-async def test_the_header_repaints_only_the_line_that_changed():
+@asynccontextmanager
+async def _live_app(monkeypatch=None):
+    """A live monitor on :func:`_training`'s run, its 4 batches folded: ``(app,
+    pilot, source, stream)``. With ``monkeypatch``, the periodic frame is held off
+    (a frame just drawn, the next an hour away)."""
     source = StandInLiveSource()
     stream = _training()
     source.put(*stream.take())
-
     app = MonitorApp(source)
     async with running(app, SIZE) as pilot:
         await wait_until(pilot, lambda: app.state.batches == 4)
         await pilot.pause()
+        if monkeypatch is not None:
+            monkeypatch.setattr("kmon.tui.app.FRAME_SECONDS", 3600.0)
+            app._frame_at = time.monotonic()
+        yield app, pilot, source, stream
+
+
+async def test_the_header_repaints_only_the_line_that_changed():
+    async with _live_app() as (app, pilot, source, stream):
         header = app.query_one(RunHeader)
 
         def painted() -> list[str]:
@@ -63,16 +75,7 @@ async def test_the_progress_line_waits_for_its_turn_but_not_a_new_epoch(monkeypa
     """While a live run trains, the line that changes with every step redraws at
     most every FRAME_SECONDS (each frame costs the training thread GIL time); a
     change of the first line (a new epoch) redraws both at once."""
-    source = StandInLiveSource()
-    stream = _training()
-    source.put(*stream.take())
-
-    app = MonitorApp(source)
-    async with running(app, SIZE) as pilot:
-        await wait_until(pilot, lambda: app.state.batches == 4)
-        await pilot.pause()
-        monkeypatch.setattr("kmon.tui.app.FRAME_SECONDS", 3600.0)
-        app._frame_at = time.monotonic()
+    async with _live_app(monkeypatch) as (app, pilot, source, stream):
         for _ in range(3):
             stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
         source.put(*stream.take())
@@ -87,22 +90,14 @@ async def test_the_progress_line_waits_for_its_turn_but_not_a_new_epoch(monkeypa
 
 
 async def test_quit_while_running_asks_then_stops_gracefully():
-    source = StandInLiveSource()
-    stream = _training()
-    source.put(*stream.take())
-
-    app = MonitorApp(source)
-    async with running(app, SIZE) as pilot:
-        await wait_until(pilot, lambda: app.state.batches == 4)
+    async with _live_app() as (app, pilot, source, stream):
         assert "● training" in header_text(app)
         assert "kmon train.py" in header_text(app)
 
         # q asks first; "n" keeps training.
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmQuit)
-        assert str(app.screen.query_one("#question", Label).content) == (
-            "Stop training and quit?"
-        )
+        assert str(app.screen.query_one("#question", Label).content) == ("Stop training and quit?")
         await pilot.press("n")
         assert not isinstance(app.screen, ConfirmQuit)
         assert source.stop_requests == 0
@@ -179,26 +174,23 @@ async def test_between_frames_batches_alone_neither_build_the_header_nor_touch_t
     """Building the header's lines costs the UI thread ~0.2 ms: between two frames a
     tick asks for it only when its first line may change (a new epoch), and asks the
     output pane only when there is output."""
-    source = StandInLiveSource()
-    stream = _training()
-    source.put(*stream.take())
-
-    app = MonitorApp(source)
-    async with running(app, SIZE) as pilot:
-        await wait_until(pilot, lambda: app.state.batches == 4)
-        await pilot.pause()
-        monkeypatch.setattr("kmon.tui.app.FRAME_SECONDS", 3600.0)
-        app._frame_at = time.monotonic()
+    async with _live_app(monkeypatch) as (app, pilot, source, stream):
         header, output = app.query_one(RunHeader), app.query_one("#log")
         calls = {"header": 0, "output": 0}
         shown_header, shown_output = header.show, output.show
         monkeypatch.setattr(
-            header, "show", lambda *a, **k: calls.__setitem__("header", calls["header"] + 1)
-            or shown_header(*a, **k),
+            header,
+            "show",
+            lambda *a, **k: (
+                calls.__setitem__("header", calls["header"] + 1) or shown_header(*a, **k)
+            ),
         )
         monkeypatch.setattr(
-            output, "show", lambda *a, **k: calls.__setitem__("output", calls["output"] + 1)
-            or shown_output(*a, **k),
+            output,
+            "show",
+            lambda *a, **k: (
+                calls.__setitem__("output", calls["output"] + 1) or shown_output(*a, **k)
+            ),
         )
         for _ in range(3):
             stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
