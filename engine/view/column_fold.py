@@ -126,19 +126,13 @@ def _add_epoch_losses(stats: Any, values: Any, sizes: list, numpy: Any) -> None:
         stats.add_all(values.tolist(), sizes, [1] * len(sizes))
         return
     weights = numpy.array(sizes, dtype=numpy.int64)
-    stats.count += len(sizes)
-    stats.samples += sum(sizes)
-    stats.weighted_sum = sum_in_order(numpy, numpy.append(stats.weighted_sum, values * weights))
-    stats.plain_sum = sum_in_order(numpy, numpy.append(stats.plain_sum, values))
-    low, high = float(values.min()), float(values.max())
-    if low < stats.low:
-        stats.low = low
-    if high > stats.high:
-        stats.high = high
-    stats.last_size = sizes[-1]
-    largest = max(sizes)
-    if largest > stats.largest:
-        stats.largest = largest
+    stats.take_run(
+        sizes,
+        sum_in_order(numpy, numpy.append(stats.weighted_sum, values * weights)),
+        sum_in_order(numpy, numpy.append(stats.plain_sum, values)),
+        float(values.min()),
+        float(values.max()),
+    )
 
 
 def _recovered_losses(kind: type, lines: list) -> list:

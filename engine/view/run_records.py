@@ -102,11 +102,23 @@ class BatchLossStats:
             for value, size, span in zip(values, sizes, spans):
                 self.add(value, size, span)
             return
-        self.count += count
+        self.take_run(
+            sizes,
+            reduce(add, map(mul, values, sizes), self.weighted_sum),
+            reduce(add, values, self.plain_sum),
+            min(values),
+            max(values),
+        )
+
+    def take_run(
+        self, sizes: list, weighted_sum: float, plain_sum: float, low: float, high: float
+    ) -> None:
+        """A run of batches that all count (finite values, sizes, spans of 1): their
+        ``sizes``, the sums with them (this record's sums carried on, left to right),
+        their lowest and highest value."""
+        self.count += len(sizes)
         self.samples += sum(sizes)
-        self.weighted_sum = reduce(add, map(mul, values, sizes), self.weighted_sum)
-        self.plain_sum = reduce(add, values, self.plain_sum)
-        low, high = min(values), max(values)
+        self.weighted_sum, self.plain_sum = weighted_sum, plain_sum
         if low < self.low:
             self.low = low
         if high > self.high:
