@@ -55,15 +55,20 @@ class RunScanner:
         """
         runs = [self._indexed(entry) for entry in self._index_entries()]
         if self.runs_dir is not None:
-            known = {self._real(run.path) for run in runs}
-            for path in self._folder_logs(known):
-                info = self._info(path)
-                if info is not None:
-                    runs.append(IndexedRun(info.path, info.id, info.status, info, None))
+            runs += self._unindexed_runs({self._real(run.path) for run in runs})
         seen = {run.path for run in runs}
         for path in [path for path in self._infos if path not in seen]:
             del self._infos[path]
         runs.sort(key=lambda run: (started_at(run), run.run_id))
+        return runs
+
+    def _unindexed_runs(self, known: set) -> list[IndexedRun]:
+        """The runs folder's readable logs that are not among ``known`` (real paths)."""
+        runs = []
+        for path in self._folder_logs(known):
+            info = self._info(path)
+            if info is not None:
+                runs.append(IndexedRun(info.path, info.id, info.status, info, None))
         return runs
 
     def scan_first(self, count: int) -> tuple[list[IndexedRun], int]:
@@ -82,11 +87,7 @@ class RunScanner:
         runs: list[IndexedRun] = []
         total = len(entries)
         if self.runs_dir is not None:
-            known = {self._real(entry.log) for entry in entries}
-            for path in self._folder_logs(known):
-                info = self._info(path)
-                if info is not None:
-                    runs.append(IndexedRun(info.path, info.id, info.status, info, None))
+            runs += self._unindexed_runs({self._real(entry.log) for entry in entries})
             total += len(runs)
         # The folder's runs stand in the order by their start, the indexed ones by
         # their entry's time: the first `count` of both are the candidates.
