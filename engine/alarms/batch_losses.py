@@ -52,6 +52,8 @@ class BatchLosses:
         # As many as are there now (a batch end on another thread may append).
         pop = due.popleft
         ends = [pop() for _ in range(len(due))]
+        if not ends:
+            return  # another thread's settle took them
         self._losses.batch_ends(ends)
         self._learning.batches(ends)
         if self._book.is_active(NAN_LOSS):
