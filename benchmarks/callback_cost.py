@@ -54,9 +54,12 @@ from keras.src.utils import python_utils  # noqa: E402
 
 import kmon  # noqa: E402
 from kmon.engine.alarms.probe_callback import ProbeCallback  # noqa: E402
+from kmon.engine.run.in_script import MonitorCallback  # noqa: E402
 from kmon.engine.training.callback import KmonCallback  # noqa: E402
 
-KMON_CALLBACKS = (KmonCallback, ProbeCallback)
+#: Every kmon callback Keras may call, the script's ``kmon.Monitor`` included (in
+#: the list where kmon leaves it there, its calls are kmon's cost too).
+KMON_CALLBACKS = (KmonCallback, ProbeCallback, MonitorCallback)
 clock = time.perf_counter_ns
 
 

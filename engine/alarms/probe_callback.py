@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 
 import keras
@@ -35,6 +36,7 @@ from kmon.engine.alarms.probe_heads import Head, align, by_head, heads_of, input
 from kmon.engine.alarms.probe_pacing import ProbePacing
 from kmon.engine.alarms.rules import GradientRule
 from kmon.engine.alarms.spread import spread
+from kmon.engine.alarms.tape_losses import TapeLosses
 from kmon.engine.alarms.unit_watch import UnitWatch
 from kmon.engine.events import Event, Notice, Probes
 from kmon.engine.head_map import HeadMap
@@ -61,7 +63,10 @@ class ProbeCallback(keras.callbacks.Callback):
     the loss is finite and keeps it on a tape that each epoch's end (and a look,
     once it holds :data:`SETTLE_LOSSES`) hands to :class:`~.epoch_watch.EpochWatch` (loss spikes), which ``on_epoch_end``
     gives the epoch's logs (overfitting, a rising loss). Outside probe steps every
-    hook is O(1). The constant-predictor baselines, collapse or
+    hook is O(1). Carried by kmon's monitor on TensorFlow
+    (:class:`~kmon.engine.run.probed_monitor.ProbedMonitor`), it is not in Keras's
+    list: the monitor's batch begins call :meth:`look`, and the looks read the losses
+    off the monitor's batch ends (:meth:`read_losses_from`). The constant-predictor baselines, collapse or
     not learning yet, and ``no_learning`` at epoch ends are
     :class:`~.baseline_watch.BaselineWatch`'s.
 
@@ -138,6 +143,14 @@ class ProbeCallback(keras.callbacks.Callback):
         )
         self._losses_due = self._batch_losses.due
         self._settle = self._batch_losses.settle
+        self._tape_losses: TapeLosses | None = None
+
+    def read_losses_from(self, shipped: deque[list], current: Callable[[], list | None]) -> None:
+        """Take the losses from a monitor's batch ends at each look (:mod:`~.tape_losses`),
+        not from the batch-end hook, which Keras then need not call (not with
+        ``stop_on_nan``: it stops at the NaN's own batch end)."""
+        self._tape_losses = TapeLosses(shipped, current, self._batch_losses)
+        self._settle = self._tape_losses.settle
 
     # -- fit start: data checks and the probe batch ------------------------------------------
 
@@ -149,6 +162,8 @@ class ProbeCallback(keras.callbacks.Callback):
         self._pacing.start()
         self._wait = 1
         self._losses_due.clear()
+        if self._tape_losses is not None:
+            self._tape_losses.reset()
         # A train_step of the model's own may log anything as its loss.
         self._losses.begin(self.model, per_batch=not overrides(self.model, "train_step"))
         self._watch.learning.steps = (self.params or {}).get("steps")
@@ -258,10 +273,12 @@ class ProbeCallback(keras.callbacks.Callback):
         self._wait -= 1
         if self._wait > 0:
             return  # the common batch: no probe can be due yet (see ProbePacing)
-        self._wait = self._look(batch)
+        self._wait = self.look(batch)
 
-    def _look(self, batch: int) -> int:
+    def look(self, batch: int) -> int:
         """Run the probes that are due; batches until the next look."""
+        if self._tape_losses is not None:
+            self._tape_losses.take()
         if len(self._losses_due) >= SETTLE_LOSSES:
             self._settle()
         if self._heads_pending and self._stepped:

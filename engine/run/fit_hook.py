@@ -24,6 +24,7 @@ from kmon.engine.alarms.probe_callback import ProbeCallback
 from kmon.engine.alarms.probe_config import ProbeConfig, probe_config
 from kmon.engine.errors import RefusedRun
 from kmon.engine.events import Event, Notice, Probes
+from kmon.engine.run.probed_monitor import ProbedMonitor, can_carry
 from kmon.engine.stop import StopSignal
 from kmon.engine.training.callback import KmonCallback
 from kmon.engine.training.model_info import first_leaf
@@ -155,7 +156,13 @@ class FitHook:
                 fit=self.fits - 1, next_fit=self.fits, next_model=getattr(model, "name", None)
             )
         self._last_model = model_index
-        callback = KmonCallback(
+        config = self._probes or probe_config()
+        if self._stop_on_nan:
+            config = dataclasses.replace(config, stop_on_nan=True)
+        # Only where Keras calls batch ends on the training thread, in order.
+        tapes = self._batch_tapes and keras.backend.backend() == "tensorflow"
+        carried = config.enabled and can_carry(tapes, config.stop_on_nan)
+        callback = (ProbedMonitor if carried else KmonCallback)(
             self._emit,
             self.fits,
             stop=self._stop,
@@ -168,14 +175,10 @@ class FitHook:
             else None,
             model_index=model_index,
             early_stopping=_early_stopping(arguments.get("callbacks")),
-            # Only where Keras calls batch ends on the training thread, in order.
-            batch_tapes=self._batch_tapes and keras.backend.backend() == "tensorflow",
+            batch_tapes=tapes,
         )
-        added = [callback]
+        added: list = [callback]
         self._batches_out = callback.flush_batches
-        config = self._probes or probe_config()
-        if self._stop_on_nan:
-            config = dataclasses.replace(config, stop_on_nan=True)
         if config.enabled:
             data = FitData(
                 arguments.get("x"),
@@ -187,21 +190,25 @@ class FitHook:
                 # error, which must reach the user unchanged (an array is not truthy).
                 class_weight=_class_weights(arguments.get("class_weight")),
             )
-            added.append(
-                ProbeCallback(
-                    self._in_order,
-                    self.fits,
-                    self.alarms,
-                    data,
-                    config=config,
-                    stop=self._stop,
-                    head_map=callback.head_map,
-                )
+            probes = ProbeCallback(
+                self._in_order,
+                self.fits,
+                self.alarms,
+                data,
+                config=config,
+                stop=self._stop,
+                head_map=callback.head_map,
             )
+            if carried:
+                callback.carry(probes)  # Keras calls kmon once a hook (probed_monitor)
+            else:
+                added.append(probes)
         else:
             self._emit(Probes(fit=self.fits))  # nothing is checked
         self.fits += 1
-        arguments["callbacks"] = _with_callback(arguments.get("callbacks"), added, model)
+        arguments["callbacks"] = _with_callback(
+            arguments.get("callbacks"), added, model, leave_out=self._only_with
+        )
         if self._quiet_keras:
             arguments["verbose"] = 0
         self.in_fit = True
@@ -261,7 +268,11 @@ def _refuse_legacy_keras() -> tuple | None:
     return model_cls, own_fit
 
 
-def _with_callback(callbacks, added, model):
+def _with_callback(callbacks, added, model, *, leave_out: type | None = None):
+    """``fit()``'s ``callbacks`` with kmon's ``added``; without the instances of
+    ``leave_out`` (the in-script ``Monitor``, which does nothing in a fit kmon
+    monitors: each callback costs a step two calls of Keras's, or four where it
+    leaves the batch hooks to the base class) unless they came in Keras's own list."""
     if callbacks is None:
         return list(added)
     if isinstance(callbacks, keras.callbacks.CallbackList):
@@ -276,10 +287,11 @@ def _with_callback(callbacks, added, model):
             callback.set_model(model)
             callbacks.callbacks.append(callback)
         return callbacks
-    if isinstance(callbacks, (list, tuple)):
-        return [*callbacks, *added]
-    # A single callback, which Keras accepts as well.
-    return [callbacks, *added]
+    if not isinstance(callbacks, (list, tuple)):
+        callbacks = [callbacks]  # a single callback, which Keras accepts as well
+    if leave_out is not None:
+        callbacks = [callback for callback in callbacks if not isinstance(callback, leave_out)]
+    return [*callbacks, *added]
 
 
 def _has_callback(callbacks, kind: type) -> bool:

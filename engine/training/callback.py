@@ -142,6 +142,9 @@ class KmonCallback(keras.callbacks.Callback):
         self._batch_tapes = batch_tapes
         self._decoder: BatchTapeDecoder | None = None
         """Recovers shipped tapes, with batch tapes, once the first dispatch is out."""
+        self.batch_ends: deque[list] | None = None
+        """Each batch-end list this callback ships, for a reader on the training
+        thread (see :meth:`keep_batch_ends`); None: not kept."""
 
     def on_train_begin(self, logs=None):
         params = self.params or {}
@@ -243,6 +246,11 @@ class KmonCallback(keras.callbacks.Callback):
         self._look -= 1
         if self._look > 0:
             return  # the common batch: nothing to look at
+        self._look = self._span = self.look(batch)
+
+    def look(self, batch: int) -> int:
+        """What a batch begin looks at when due (:attr:`_span` batch begins after the
+        last look); batch begins until the next look."""
         # On the training thread, between steps. Before the probes (later in the
         # callback list), so the counts are those the first dispatch left.
         if self._recovery.kinds is None and batch > 0 and self._decoder is None:
@@ -254,7 +262,7 @@ class KmonCallback(keras.callbacks.Callback):
         if rate.due(self._span):
             self._read_rate(self.model, self._epoch, batch)
         # Every batch until the first dispatch is recovered, then at the clock's looks.
-        self._look = self._span = 1 if self._recovery.kinds is None else rate.countdown
+        return 1 if self._recovery.kinds is None else rate.countdown
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.time()
@@ -272,6 +280,8 @@ class KmonCallback(keras.callbacks.Callback):
             if len(tape) >= TAPE_BATCHES or now - tape[0][3] >= TAPE_SECONDS:
                 self.flush_batches()
         else:
+            if self.batch_ends is not None:
+                self.batch_ends.append([(batch, size, logs, now)])  # the first dispatch's
             recovered = self._recovery.add(batch, size, logs or {})
             if recovered:
                 self._emit_batches(recovered, now)
@@ -291,6 +301,27 @@ class KmonCallback(keras.callbacks.Callback):
         else:
             self._tape = deque()
 
+    def keep_batch_ends(self) -> deque[list] | None:
+        """Keep every batch end this callback takes, for a reader on the training
+        thread: each list of ``(step, size, logs, time)`` it ships (a tape, or
+        one batch of the first dispatch) is appended to :attr:`batch_ends`, in step
+        order, and :attr:`tape` holds the batch ends not shipped yet. Only with batch
+        tapes (TensorFlow), whose lists no one changes once shipped; None otherwise.
+
+        The reader pops the lists it has read; they are never copied.
+        """
+        if not self._batch_tapes:
+            return None
+        if self.batch_ends is None:
+            self.batch_ends = deque()
+        return self.batch_ends
+
+    @property
+    def tape(self) -> list | None:
+        """The batch ends taken since the last tape was shipped (see
+        :meth:`keep_batch_ends`); None before the first dispatch is out."""
+        return self._tape
+
     def flush_batches(self) -> None:
         """Emit every batch end on the tape: as one tape (with batch tapes; training
         thread), or recovered, in one pass (any thread; each entry is taken once:
@@ -304,6 +335,8 @@ class KmonCallback(keras.callbacks.Callback):
                 return  # only the thread that appends may swap the tape
             self._tape = []
             self._emit(decoder.ship(tape, self._epoch))
+            if self.batch_ends is not None:
+                self.batch_ends.append(tape)
             return
         add, emit_batches = self._recovery.add, self._emit_batches
         while True:
