@@ -302,14 +302,10 @@ class KmonCallback(keras.callbacks.Callback):
             self._tape = deque()
 
     def keep_batch_ends(self) -> deque[list] | None:
-        """Keep every batch end this callback takes, for a reader on the training
-        thread: each list of ``(step, size, logs, time)`` it ships (a tape, or
-        one batch of the first dispatch) is appended to :attr:`batch_ends`, in step
-        order, and :attr:`tape` holds the batch ends not shipped yet. Only with batch
-        tapes (TensorFlow), whose lists no one changes once shipped; None otherwise.
-
-        The reader pops the lists it has read; they are never copied.
-        """
+        """Append each list of ``(step, size, logs, time)`` shipped from now on (a tape,
+        or a batch of the first dispatch) to :attr:`batch_ends`, for a reader on the
+        training thread (which pops them); :attr:`tape` holds those not shipped yet.
+        Only with batch tapes, whose lists no one changes once shipped; else None."""
         if not self._batch_tapes:
             return None
         if self.batch_ends is None:
@@ -318,8 +314,7 @@ class KmonCallback(keras.callbacks.Callback):
 
     @property
     def tape(self) -> list | None:
-        """The batch ends taken since the last tape was shipped (see
-        :meth:`keep_batch_ends`); None before the first dispatch is out."""
+        """The batch ends not shipped yet; None before the first dispatch is out."""
         return self._tape
 
     def flush_batches(self) -> None:
