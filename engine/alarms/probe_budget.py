@@ -199,7 +199,9 @@ class ProbeAftermath:
     The first steps of a fit run slower than later ones (for tens of steps), so
     nothing is charged until :attr:`warm_steps` steps that follow no probe have
     set the typical step; a gap of more than three typical steps (an epoch's end,
-    validation) is no step at all and is left out.
+    validation) is no step at all and is left out. From then on the steps after a
+    probe may come as one span (:meth:`span`), a span with such a gap among them
+    left out whole.
 
     Args:
         steps: how many steps after a probe are charged to it.
@@ -221,19 +223,36 @@ class ProbeAftermath:
 
     @property
     def settled(self) -> bool:
-        """No probe's aftermath is being charged and the typical step is known: the
-        steps may be timed in spans (:meth:`span`)."""
-        return self.typical is not None and not self._left and self._seen >= self.warm_steps
+        """The typical step is known: the steps may be timed in spans (:meth:`span`),
+        those after a probe too (:attr:`left` of them, as one span)."""
+        return self.typical is not None and self._seen >= self.warm_steps
+
+    @property
+    def left(self) -> int:
+        """Steps after the last probe still to be charged to it."""
+        return self._left
 
     def span(self, seconds: float, count: int) -> None:
         """``count`` steps took ``seconds`` in all, probe calls excluded: the typical
-        step moves as :meth:`step` would move it for ``count`` steps of their mean."""
+        step moves as :meth:`step` would move it for ``count`` steps of their mean;
+        steps after a probe are charged as :meth:`step` charges them one by one, the
+        whole span left out where a gap is among them."""
         if count == 1:
             self.step(seconds)
             return
         mean, typical = seconds / count, self.typical
-        if typical is None or self._left:
+        if typical is None or self._seen < self.warm_steps:
             self.step(mean)  # not timed in spans (see settled): one step's worth
+            return
+        if self._left:
+            # Timed as one span between two looks (a look a step costs the training
+            # thread more than the steps' noise); mean > 3 typical: a gap among them
+            # (an epoch's end, validation), which is no step.
+            charged, self._left = min(count, self._left), max(0, self._left - count)
+            if mean <= 3 * typical:
+                share = charged * (mean - typical) / len(self._budgets)
+                for budget in self._budgets:
+                    budget.charge(share)
             return
         if 3 * mean < typical:
             self.typical, self._seen = mean, 1

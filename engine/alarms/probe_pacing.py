@@ -7,9 +7,9 @@ reads and clock calls cost microseconds. A look works out how many steps can pas
 before a probe could be due (:meth:`ProbeBudget.steps_until_due
 <.probe_budget.ProbeBudget.steps_until_due>`: exact for a probe every N steps and
 for the early schedule, by the credit otherwise), at most :data:`MAX_WAIT_STEPS`
-and :data:`MAX_WAIT_SECONDS` of typical steps, and every step while a probe's
-aftermath is being charged (:class:`~.probe_budget.ProbeAftermath` compares each
-step with the typical one). Plain Python, free of Keras.
+and :data:`MAX_WAIT_SECONDS` of typical steps, and the steps after a probe as
+one span, whose excess over typical steps is charged to it
+(:class:`~.probe_budget.ProbeAftermath`). Plain Python, free of Keras.
 """
 
 from __future__ import annotations
@@ -74,6 +74,8 @@ class ProbePacing:
             wait = 1
         else:
             wait = max(1, min(MAX_WAIT_STEPS, int(MAX_WAIT_SECONDS / typical)))
+            if aftermath.left:
+                wait = min(wait, aftermath.left)  # the steps after a probe: one span
             wait = min(wait, predictions.steps_until_due(typical))
             if gradients is not None:
                 wait = min(wait, gradients.steps_until_due(typical))

@@ -117,6 +117,34 @@ def test_aftermath_waits_for_a_typical_step_and_leaves_epoch_ends_out():
     assert aftermath.typical == typical  # steps after probes never move it
 
 
+def test_aftermath_timed_as_one_span_charges_what_steps_one_by_one_charge():
+    def warmed():
+        budgets = (ProbeBudget(share=0.02), ProbeBudget(share=0.01))
+        aftermath = ProbeAftermath(steps=8)
+        for _ in range(40):
+            aftermath.step(0.001)
+        aftermath.probed(budgets)
+        return aftermath, budgets
+
+    extras = (0.0004, 0.0003, 0.0002, 0.0001, 0.0, 0.0, 0.0002, 0.0)
+    one_by_one, by_step = warmed()
+    for extra in extras:
+        one_by_one.step(0.001 + extra)
+    spans, by_span = warmed()
+    assert spans.settled and spans.left == 8  # a look may wait the 8 steps out
+    spans.span(0.003 + sum(extras[:3]), 3)  # cut short by a probe's due step, say
+    spans.span(0.005 + sum(extras[3:]), 5)
+    assert spans.left == 0
+    for span, step in zip(by_span, by_step):
+        assert span.after == pytest.approx(step.after) and span.after > 0
+    assert spans.typical == one_by_one.typical  # steps after probes never move it
+    # An epoch's end among them (mean over 3 typical steps): no steps, nothing charged.
+    spans.probed(by_span)
+    charged = by_span[0].after
+    spans.span(8 * 0.001 + 0.05, 8)
+    assert by_span[0].after == charged and spans.left == 0
+
+
 def test_budget_charged_for_its_aftermath_probes_less_often():
     # 1 ms steps, 1 ms probes that slow the next steps by 1 ms in all: charged for
     # both, they run half as often as when only the call counts.
@@ -179,4 +207,4 @@ def test_a_span_of_steps_moves_the_typical_step_as_single_steps_would():
     spanned.span(1.0, 30)  # a gap among them (validation): not steps
     assert spanned.typical == pytest.approx(single.typical)
     spanned.probed((ProbeBudget(0.01),))
-    assert not spanned.settled
+    assert spanned.settled and spanned.left == 8  # the steps after it: one span too
