@@ -223,8 +223,8 @@ class ProbeAftermath:
 
     @property
     def settled(self) -> bool:
-        """The typical step is known: the steps may be timed in spans (:meth:`span`),
-        those after a probe too (:attr:`left` of them, as one span)."""
+        """The typical step is known from :attr:`warm_steps` steps: the steps after a
+        probe are charged to it (:attr:`left` of them, as one span or step by step)."""
         return self.typical is not None and self._seen >= self.warm_steps
 
     @property
@@ -241,15 +241,15 @@ class ProbeAftermath:
             self.step(seconds)
             return
         mean, typical = seconds / count, self.typical
-        if typical is None or self._seen < self.warm_steps:
-            self.step(mean)  # not timed in spans (see settled): one step's worth
+        if typical is None:
+            self.typical, self._seen = mean, 1
             return
         if self._left:
             # Timed as one span between two looks (a look a step costs the training
             # thread more than the steps' noise); mean > 3 typical: a gap among them
             # (an epoch's end, validation), which is no step.
             charged, self._left = min(count, self._left), max(0, self._left - count)
-            if mean <= 3 * typical:
+            if mean <= 3 * typical and self._seen >= self.warm_steps:
                 share = charged * (mean - typical) / len(self._budgets)
                 for budget in self._budgets:
                     budget.charge(share)
