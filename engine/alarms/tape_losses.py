@@ -4,11 +4,12 @@ Keras calls every callback's batch-end hook at every step. Where the monitor's
 callback (:class:`~kmon.engine.training.callback.KmonCallback`) tapes its batch ends
 on the training thread (TensorFlow), the tape already holds each batch's logs, so
 :class:`~.probe_callback.ProbeCallback` need not be called for them: at each of its
-looks (at most :data:`~.probe_pacing.MAX_WAIT_STEPS` steps apart) it reads the
-losses taken since the last one from the tapes, in one pass on warm caches, and
-hands them on as its batch-end hook would have, in step order: finite ones to the
-loss tape, a NaN or Inf to ``nan_loss`` (which then comes at that look, with its
-own step, up to a look's wait after the batch: 128 steps or 0.1 s of training). Plain Python, free of Keras.
+looks (at most :data:`~.probe_pacing.MAX_WAIT_STEPS` steps or
+:data:`~.probe_pacing.MAX_WAIT_SECONDS` of training apart) it reads the losses
+taken since the last one from the tapes, in one pass, and hands them on as its
+batch-end hook would have, in step order: finite ones to the loss tape, a NaN or
+Inf to ``nan_loss`` (which then comes at that look, with its own step). Plain
+Python, free of Keras.
 """
 
 from __future__ import annotations
