@@ -23,7 +23,11 @@ Why not the other ways this was measured:
 
 A hook is a few µs with no blocking call, so its wall time is its CPU time but for
 the rare preemption: each fit's figure is the mean of its steps without the top 1%.
-The figure is the median over fits, with a 95% bootstrap interval.
+The figure is the median over fits, with a 95% bootstrap interval. Beside it, kmon's
+other hooks (a fit's start and end, an epoch's begin and end: the loss rules'
+settling, the tape's last ship, the epoch events), timed the same way, spread over
+the fit's steps: the fit start (its data checks and probe batch) apart, since it
+comes once a ``fit()`` however long.
 
     python benchmarks/callback_cost.py              # 12 fits of 1,000 steps
     python benchmarks/callback_cost.py --fits 4     # a quick look
@@ -55,6 +59,7 @@ from keras.src.utils import python_utils  # noqa: E402
 import kmon  # noqa: E402
 from kmon.engine.alarms.probe_callback import ProbeCallback  # noqa: E402
 from kmon.engine.run.in_script import MonitorCallback  # noqa: E402
+from kmon.engine.run.probed_monitor import ProbedMonitor  # noqa: E402
 from kmon.engine.training.callback import KmonCallback  # noqa: E402
 
 #: Every kmon callback Keras may call, the script's ``kmon.Monitor`` included (in
@@ -63,13 +68,22 @@ KMON_CALLBACKS = (KmonCallback, ProbeCallback, MonitorCallback)
 clock = time.perf_counter_ns
 
 
+#: The hooks Keras calls once a fit or an epoch (a fit start's data checks, an
+#: epoch's loss rules), timed apart and spread over the fit's steps.
+FIT_HOOKS = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_test_begin",
+             "on_test_end", "on_train_end")
+
+
 class HookTimes:
-    """ns of Keras's calls of kmon's batch hooks, a step each, probe calls apart."""
+    """ns of Keras's calls of kmon's batch hooks, a step each, probe calls apart;
+    and of its other hooks, by hook."""
 
     def __init__(self) -> None:
         self.begin: list[int] = []
         self.end: list[int] = []
         self.probes = 0
+        self.other: dict[str, int] = dict.fromkeys(FIT_HOOKS, 0)
+        self._depth = 0
 
     def install(self) -> None:
         CallbackList.on_train_batch_begin = self._loop("on_train_batch_begin", self.begin)
@@ -84,6 +98,27 @@ class HookTimes:
                 self.probes += clock() - start
 
         ProbeCallback._run = timed_run
+        for kind in {type(kmon.Monitor), *KMON_CALLBACKS, ProbedMonitor}:
+            for name in FIT_HOOKS:
+                if name in vars(kind):
+                    setattr(kind, name, self._timed_hook(name, vars(kind)[name]))
+
+    def _timed_hook(self, name: str, hook):
+        """``hook`` timed into :attr:`other` (only the outermost of nested calls: a
+        subclass's hook calls its base's), probe calls apart."""
+        times = self
+
+        def timed(callback, *args, **kwargs):
+            times._depth += 1
+            probes, start = times.probes, clock()
+            try:
+                return hook(callback, *args, **kwargs)
+            finally:
+                times._depth -= 1
+                if times._depth == 0:
+                    times.other[name] += clock() - start - (times.probes - probes)
+
+        return timed
 
     def _loop(self, hook: str, store: list[int]):
         """Keras 3.15's batch loop (``pythonify_logs``, then each callback's hook),
@@ -105,13 +140,18 @@ class HookTimes:
 
         return loop
 
-    def take(self) -> tuple[float, float]:
+    def take(self) -> tuple[float, float, float, float]:
         """Mean µs a step at batch begins and batch ends since the last take, the
-        top 1% of steps left out (preemptions)."""
+        top 1% of steps left out (preemptions); and the fit start's and the other
+        fit and epoch hooks' µs, spread over the steps."""
+        steps = len(self.begin)
         figures = tuple(_trimmed_mean(values) / 1000 for values in (self.begin, self.end))
+        start = self.other["on_train_begin"] / 1000 / steps
+        rest = sum(self.other.values()) / 1000 / steps - start
         self.begin.clear()
         self.end.clear()
-        return figures
+        self.other = dict.fromkeys(FIT_HOOKS, 0)
+        return (*figures, start, rest)
 
 
 def _trimmed_mean(values: list[int]) -> float:
@@ -135,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="kmon-callback-cost-") as tmp:
         monitor = kmon.Monitor(log_path=Path(tmp) / "run.jsonl", system_interval=0)
 
-        def fit() -> tuple[float, float]:
+        def fit() -> tuple[float, float, float, float]:
             model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[monitor])
             return times.take()
 
@@ -144,14 +184,20 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         while time.perf_counter() - started < warm_seconds:
             fit()
-        begins, ends = [], []
+        begins, ends, starts, rests = [], [], [], []
         for index in range(args.fits):
-            begin, end = fit()
+            begin, end, start, rest = fit()
             begins.append(begin)
             ends.append(end)
-            print(f"fit {index + 1}/{args.fits}: begin {begin:.2f} + end {end:.2f} µs a step")
+            starts.append(start)
+            rests.append(rest)
+            print(
+                f"fit {index + 1}/{args.fits}: begin {begin:.2f} + end {end:.2f} µs a step; "
+                f"fit start {start:.2f}, epoch and fit ends {rest:.2f} µs a step"
+            )
         monitor.close()
     totals = [b + e for b, e in zip(begins, ends)]
+    amortized = [t + r for t, r in zip(totals, rests)]
     print(
         ratio_line(
             "training_thread_hooks/goal",
@@ -175,6 +221,17 @@ def main(argv: list[str] | None = None) -> int:
                     unit="µs",
                 ),
                 Figure("of which batch ends (the tape, the loss)", ends, unit="µs"),
+                Figure(
+                    "every hook but the fit start, the epoch's and the fit's ends spread "
+                    f"over its {args.steps:,} steps (one epoch)",
+                    amortized,
+                    unit="µs",
+                ),
+                Figure(
+                    "the fit start (data checks, probe batch, fit_start), spread the same",
+                    starts,
+                    unit="µs",
+                ),
             ]
         )
     )
