@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 rng = np.random.default_rng(7)
-rows = 4096
+rows = 2048
 area = rng.uniform(500, 4000, size=rows)
 rooms = rng.integers(1, 7, size=rows)
 age = rng.uniform(0, 80, size=rows)
@@ -20,5 +20,5 @@ model = keras.Sequential(
     [keras.Input((3,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)]
 )
 model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
-history = model.fit(x, y, batch_size=32, epochs=3, verbose=0)
+history = model.fit(x, y, batch_size=32, epochs=2, verbose=0)
 print("final loss:", history.history["loss"][-1])
