@@ -7,6 +7,11 @@ same holds for the squares; for means where each step counts once (per-head loss
 under TensorFlow's traced step), ``S`` counts steps instead of samples. The running means arrive as float32, so the recovered
 value carries an absolute error of about ``k * m * 6e-8``: far below 1e-4 relative for
 epochs of a few hundred steps, and it grows with the number of steps in the epoch.
+A value is kept only where that error (bounded by :data:`TOTALS_ERROR` of the
+totals) is at most :data:`VOUCHED` of it: after a loss that dwarfs the later ones,
+the float32 totals no longer hold them, and a value is then the range's bound it
+cannot be told from, or None (not recoverable). After a running mean that is inf
+or NaN, nothing is recoverable until the epoch's end.
 
 A guard checks every recovered value against the range its loss or metric allows
 (:mod:`.value_bounds`: a mean squared error is never negative, an accuracy lies in
@@ -32,6 +37,15 @@ UNTRACKED = "no tracker of the model has this name (the train_step returns it fr
 #: Margin of the guard, relative to the running totals the value is the
 #: difference of (float32 rounds each to 6e-8; a few roundings add up).
 GUARD_SLACK = 1e-6
+
+#: Error of a recovered value, relative to the sum of the running totals it is the
+#: difference of: the float32 addition that made the later total and the two
+#: divisions that made the means each round by at most half an ulp, 6e-8 of a total
+#: (9e-8 of the sum at worst; measured errors are a few times smaller).
+TOTALS_ERROR = 1e-7
+
+#: A recovered value is shown only if its error is at most this share of it...
+VOUCHED = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +196,8 @@ class BatchValueRecovery:
                     values[key] = None
                     continue
                 old = 0.0
-            elif code is None:
-                values[key] = None
+            elif code is None or old - old != 0.0:
+                values[key] = None  # after an inf or NaN running mean: unknowable
                 continue
             # Means over samples first: nearly every key is one.
             if code == MEAN and sized:
@@ -205,7 +219,10 @@ class BatchValueRecovery:
                 broken.append(self._break(key, kind, value))
                 values[key] = None
                 continue
-            if kind.kind == ROOT_MEAN_SQUARE:
+            error = TOTALS_ERROR * (abs(total) + abs(total_before)) / count
+            if error > VOUCHED * abs(value):
+                value = _within(value, error, kind)
+            if kind.kind == ROOT_MEAN_SQUARE and value is not None:
                 value = math.sqrt(value) if value > 0 else 0.0
             values[key] = value
         self._samples, self._steps = after, steps_after
@@ -240,3 +257,14 @@ class BatchValueRecovery:
             None, f"a recovered value ({value:.6g}) left its range [{kind.low:g}, {kind.high:g}]"
         )
         return BrokenKey(key, value, kind.kind, kind.low, kind.high)
+
+
+def _within(value: float, error: float, kind: KeyKind) -> float | None:
+    """A value the running totals give only to ``error``, more than :data:`VOUCHED` of
+    it: the bound of the key's range it cannot be told from (a batch's accuracy or
+    hinge loss of 0), else None: not recoverable (after a loss that dwarfs it, the
+    float32 totals no longer hold it)."""
+    for bound in (kind.low, kind.high):
+        if abs(value - bound) <= error:
+            return bound
+    return None

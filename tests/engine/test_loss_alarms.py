@@ -323,7 +323,8 @@ def clustered_epochs(events) -> list[bool]:
                 found.append(counter.clustered)
             counter.next_epoch()
             epoch = event.epoch
-        counter.add(event.values["loss"])
+        if event.values["loss"] is not None:  # None: the float32 totals lost it
+            counter.add(event.values["loss"])
     return [*found, counter.clustered]
 
 
@@ -365,6 +366,8 @@ def spike_clusters(events) -> tuple[int, float]:
             counter.next_epoch()
             epoch = event.epoch
         value = event.values["loss"]
+        if value is None:
+            continue  # not recoverable: the float32 running totals no longer hold it
         if counter.median:
             largest = max(largest, value / counter.median)
         counter.add(value)
