@@ -33,7 +33,6 @@ line is lost or read twice (:meth:`WorkerPart.fallback`).
 
 from __future__ import annotations
 
-import atexit
 import os
 import pickle
 import queue
@@ -232,14 +231,20 @@ class WorkerPart:
         self._heard: float | None = None
         """When the last piece came, or the replay first asked for one."""
         self._process = subprocess.Popen(
-            [sys.executable, "-m", __name__, os.fspath(path), str(start), str(size)],
+            [
+                *(sys.executable, "-m", __name__),
+                *(os.fspath(path), str(start), str(size), str(PIECE_BYTES)),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C or Ctrl-Z at the terminal is the monitor's
         )
         self._pipe = self._process.stdout.fileno()  # type: ignore[union-attr]
-        _open_parts.add(self)
+        # Ended when closed, when dropped, or when the monitor's process exits (a
+        # replay quit halfway): none outlives it.
+        self.close = weakref.finalize(self, _end, self._process)
+        """End the worker (if still running) and wait for it."""
 
     @property
     def pid(self) -> int:
@@ -307,33 +312,20 @@ class WorkerPart:
         reader._skipping = self.skipping
         return reader
 
-    def close(self) -> None:
-        """End the worker (if still running) and wait for it."""
-        process = self._process
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-        _open_parts.discard(self)
+
+def _end(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
 
 
-#: Workers not yet closed: ended when the monitor's process exits (a replay quit
-#: halfway), so none outlives it.
-_open_parts: weakref.WeakSet[WorkerPart] = weakref.WeakSet()
-
-
-@atexit.register
-def _close_all() -> None:
-    for part in list(_open_parts):
-        part.close()
-
-
-def start_part(path, size: int) -> WorkerPart | None:
+def start_part(path, size: int, min_bytes: int | None = None) -> WorkerPart | None:
     """A worker for the later part of a log of ``size`` bytes; None when the log
-    is too small to pay for one, has no line end near the split, or no worker
-    could start (then one process reads it all, as before)."""
-    if size < PARALLEL_BYTES:
+    is smaller than ``min_bytes`` (None: :data:`PARALLEL_BYTES`), has no line end
+    near the split, or no worker could start (then one process reads it all)."""
+    if size < (PARALLEL_BYTES if min_bytes is None else min_bytes):
         return None
     try:
         start = split_point(path, size)
@@ -356,8 +348,9 @@ def _send_all(out, pieces: queue.SimpleQueue) -> None:
             os._exit(1)
 
 
-def _work(path: str, start: int, size: int) -> None:
-    """The worker: read from ``start`` to the end, sending a piece at a time."""
+def _work(path: str, start: int, size: int, piece_bytes: int) -> None:
+    """The worker: read from ``start`` to the end, sending a piece of
+    ``piece_bytes`` of the log at a time."""
     reader = EventLogReader(path, batch_runs=True, start=start)
     reader.extents = True
     pieces: queue.SimpleQueue = queue.SimpleQueue()
@@ -365,7 +358,7 @@ def _work(path: str, start: int, size: int) -> None:
     sender.start()
     while True:
         at = reader.offset
-        events = [] if at >= size else reader.read_new(PIECE_BYTES)
+        events = [] if at >= size else reader.read_new(piece_bytes)
         last = reader.offset >= size or reader.offset == at  # the end, or it shrank
         if last:
             events += reader.read_all()
@@ -386,6 +379,6 @@ def _work(path: str, start: int, size: int) -> None:
 
 if __name__ == "__main__":
     try:
-        _work(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+        _work(sys.argv[1], *map(int, sys.argv[2:5]))
     except (BrokenPipeError, KeyboardInterrupt):  # the replay is gone: so is its worker
         os._exit(1)

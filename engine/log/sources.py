@@ -207,8 +207,7 @@ class LogFileSource:
         from kmon.engine.log.eventlog import EventLogReader
 
         self._size = os.path.getsize(path)
-        threshold = part_read.PARALLEL_BYTES if parallel_bytes is None else parallel_bytes
-        self._part = part_read.start_part(path, self._size) if self._size >= threshold else None
+        self._part = part_read.start_part(path, self._size, parallel_bytes)
         # Runs of batch lines stay as decoded: the monitor folds them at once.
         self._reader = EventLogReader(
             path, batch_runs=True, stop=self._part.start if self._part is not None else None
