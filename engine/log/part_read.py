@@ -59,8 +59,9 @@ PARALLEL_BYTES = 48 << 20
 WORKER_SHARE = 0.7
 #: Bytes of the log the worker reads between two pieces it sends back.
 PIECE_BYTES = 8 << 20
-#: Lines kept of each end of a run the worker read (the pace window takes 64).
-TAIL_LINES = 128
+#: Lines kept of a run the worker read: its first and its last 64 (the pace
+#: window, the most of a run's lines the column fold reads: more are read again).
+TAIL_LINES = 65
 #: Runs shorter than this come back whole (the fold takes them line by line).
 SHORT_RUN = 128
 #: A worker that sends nothing for this long while the replay waits for it is

@@ -284,3 +284,4 @@ def test_a_run_a_worker_read_gives_the_same_lines_as_one_reader(fit_log, seams):
     assert list(map(as_batch, ends)) == list(map(as_batch, [whole[0], whole[-1], *whole[-64:]]))
     read = [batch for run in runs for batch in run.events()]
     assert read == batches
+
