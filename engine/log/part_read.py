@@ -200,12 +200,17 @@ def split_point(path, size: int) -> int | None:
     """Where the worker's part starts: the start of the first line after
     :data:`WORKER_SHARE` of the log from its end; None when none is found near."""
     with open(path, "rb") as handle:
-        handle.seek(int(size * (1 - WORKER_SHARE)))
-        data = handle.read(_SEEK_BYTES)
-        end = data.find(b"\n")
-        if end < 0:
-            return None
-        return handle.tell() - len(data) + end + 1
+        at = int(size * (1 - WORKER_SHARE))
+        handle.seek(at)
+        while at < size * (1 - WORKER_SHARE) + _SEEK_BYTES:
+            data = handle.read(64 << 10)
+            if not data:
+                return None
+            end = data.find(b"\n")
+            if end >= 0:
+                return at + end + 1
+            at += len(data)
+        return None
 
 
 class WorkerPart:
@@ -219,7 +224,7 @@ class WorkerPart:
     """
 
     def __init__(self, path, start: int, size: int) -> None:
-        self.path, self.start = path, start
+        self.path, self.start = os.path.abspath(path), start
         self.resume = start
         """Where a reader here goes on if the worker fails: a line's start after
         the last piece handed out."""
@@ -234,7 +239,7 @@ class WorkerPart:
         self._process = subprocess.Popen(
             [
                 *(sys.executable, "-m", __name__),
-                *(os.fspath(path), str(start), str(size), str(PIECE_BYTES)),
+                *(self.path, str(start), str(size), str(PIECE_BYTES)),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -326,7 +331,7 @@ def start_part(path, size: int, min_bytes: int | None = None) -> WorkerPart | No
     """A worker for the later part of a log of ``size`` bytes; None when the log
     is smaller than ``min_bytes`` (None: :data:`PARALLEL_BYTES`), has no line end
     near the split, or no worker could start (then one process reads it all)."""
-    if size < (PARALLEL_BYTES if min_bytes is None else min_bytes):
+    if size < (PARALLEL_BYTES if min_bytes is None else min_bytes) or not sys.executable:
         return None
     try:
         start = split_point(path, size)
