@@ -292,7 +292,7 @@ class LogFileSource:
                 # This process's part is read: the worker's events follow.
                 _join_runs(events, part.take(deadline))
                 if part.failed:  # it died or stalled: read on here where it stopped
-                    self._reader = part.fallback(self._first)
+                    self._reader, self._part = part.fallback(self._first), None
                     continue
                 if part.done:
                     self._end(events)
