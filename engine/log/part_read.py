@@ -333,6 +333,8 @@ def start_part(path, size: int, min_bytes: int | None = None) -> WorkerPart | No
     near the split, or no worker could start (then one process reads it all)."""
     if size < (PARALLEL_BYTES if min_bytes is None else min_bytes) or not sys.executable:
         return None
+    if os.name != "posix":  # select() on a pipe is POSIX's
+        return None
     try:
         start = split_point(path, size)
         if start is None or start >= size:
