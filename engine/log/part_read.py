@@ -59,6 +59,9 @@ PARALLEL_BYTES = 48 << 20
 WORKER_SHARE = 0.7
 #: Bytes of the log the worker reads between two pieces it sends back.
 PIECE_BYTES = 8 << 20
+#: The most pieces handed out in one drain (64 MiB of the log, folded in about
+#: 0.2 s), so that keys and frames come between drains as the budget has them.
+PIECES_AT_ONCE = 8
 #: Lines kept of a run the worker read: its first and its last 64 (the pace
 #: window, the most of a run's lines the column fold reads: more are read again).
 TAIL_LINES = 65
@@ -257,13 +260,17 @@ class WorkerPart:
         return self._process.pid
 
     def take(self, deadline: float) -> list:
-        """The events of the pieces that came until ``deadline`` (at least one
-        piece waited for, until then); [] when none came. Sets ``done`` after the
-        last piece, ``failed`` when the worker died or stalled."""
+        """The events of the pieces there are (the first waited for until
+        ``deadline``; at most :data:`PIECES_AT_ONCE`, and no more once the
+        deadline passed); [] when none came. Sets ``done`` after the last piece,
+        ``failed`` when the worker died or stalled."""
         events: list = []
         if self._heard is None:
             self._heard = time.monotonic()
+        taken = 0
         while not (self.done or self.failed):
+            if taken >= PIECES_AT_ONCE or (taken and time.monotonic() >= deadline):
+                break  # the fold of these, and a frame, before more
             # With a piece in hand, only what is here already: the replay folds
             # and draws it while the worker reads on.
             wait = 0.0 if events else max(deadline - time.monotonic(), 0.0)
@@ -279,6 +286,7 @@ class WorkerPart:
                 self.failed = True
                 break
             self._heard = time.monotonic()
+            taken += 1
             events += unpack(self.path, piece["events"])
             self.resume, self.skipping = piece["resume"], piece["skipping"]
             self.lines, self.report = piece["lines"], piece["report"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import keras
 import numpy as np
@@ -140,6 +141,30 @@ def test_the_worker_is_used(fit_log, seams):
         state.apply_all(source.drain())
     assert worker.done and not worker.failed
     assert worker.lines > 700  # the worker read the epochs
+
+
+def test_a_drain_hands_out_a_few_pieces_at_most(fit_log, seams, monkeypatch):
+    """A worker far ahead (its pieces all in the pipe) has them handed out a few a
+    drain, keys and frames between them, as the budget has them."""
+    monkeypatch.setattr(part_read, "PIECES_AT_ONCE", 2)
+    monkeypatch.setattr(part_read, "PIECE_BYTES", 2048)  # many pieces, a pipe holds them
+    received = []
+    receive = part_read.WorkerPart._receive
+
+    def counted(self):
+        piece = receive(self)
+        received[-1] += piece is not None
+        return piece
+
+    monkeypatch.setattr(part_read.WorkerPart, "_receive", counted)
+    seams.at = 3
+    source = LogFileSource(fit_log, parallel_bytes=1)
+    source.has_events()
+    time.sleep(1.5)  # it read its part: its pieces wait to be taken
+    while source.running:
+        received.append(0)
+        source.drain()
+    assert sum(received) > 20 and max(received) == 2
 
 
 def _odd_log(tmp_path, stream) -> tuple:
