@@ -120,7 +120,9 @@ class Columns:
 
     def __init__(self, lines: list, numpy: Any) -> None:
         first = lines[0]
-        self.kind = type(first)
+        self.kind = (first.__kmon_logs__, first.__kmon_values__)
+        """The key sets (not the line type, which does not pickle: a worker
+        process sends columns)."""
         self.count = len(lines)
         self.fit, self.epoch = first.fit, first.epoch
         self.t = numpy.frombuffer(array("d", [line.t for line in lines]))

@@ -140,11 +140,25 @@ class EventLogReader:
             :class:`~kmon.engine.log.fast_decode.BatchRun` (for a reader that only
             folds them, such as a replay: it skips making a ``Batch`` per line);
             False: one ``Batch`` event per line.
+        start: the byte the reading starts at (a line's first: a replay's worker
+            process reads a log's later part, :mod:`~kmon.engine.log.part_read`).
+        stop: read no byte from here on (None: to the end).
     """
 
-    def __init__(self, path: str | os.PathLike, *, batch_runs: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        batch_runs: bool = False,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> None:
         self.path = Path(path)
         self._batch_runs = batch_runs
+        self._stop = stop
+        self.extents = False
+        """Batch-run mode: note on each run the bytes of the file its lines span
+        (``BatchRun.extent``), for a run read again from the file later."""
         self.key_sets = batch_runs
         """Batch-run mode: decode each stretch of batch lines for its first line's
         key sets (:mod:`~kmon.engine.log.column_decode`), whose lines make their
@@ -155,7 +169,7 @@ class EventLogReader:
         lines are in the CPU's caches: a fold reading them later, cold, took twice
         as long); False: not now (a replay's first frame does without numpy)."""
         self.report = LogReadReport()
-        self._offset = 0
+        self._offset = start
         self._partial = b""
         self._skipping = False
         """In an over-long line (already counted): drop bytes until its newline."""
@@ -174,6 +188,9 @@ class EventLogReader:
         with open(self.path, "rb") as handle:
             handle.seek(self._offset)
             left = max_bytes
+            if self._stop is not None:
+                room = max(self._stop - self._offset, 0)
+                left = room if left < 0 else min(left, room)
             while left != 0:
                 data = handle.read(_READ_BYTES if left < 0 else min(left, _READ_BYTES))
                 if not data:
@@ -201,10 +218,12 @@ class EventLogReader:
             data = data[end + 1 :]
             self._skipping = False
             self._lines += 1
+        # Where the first line starts in the file (for the runs' extents).
+        at = self._offset - len(data) - len(self._partial) if self.extents else None
         lines = (self._partial + data if self._partial else data).split(b"\n")
         partial = lines.pop()
         if self._batch_runs:
-            self._parse_runs(lines, events)
+            self._parse_runs(lines, events, at)
         else:
             self._parse(lines, events)
         if len(partial) > MAX_LINE_BYTES:
@@ -212,7 +231,7 @@ class EventLogReader:
             partial, self._skipping = b"", True
         self._partial = partial
 
-    def _parse_runs(self, lines: list[bytes], events: list[Event]) -> None:
+    def _parse_runs(self, lines: list[bytes], events: list[Event], at: int | None) -> None:
         """Batch-run mode: each stretch of lines spelled as kmon's writer starts a
         batch is decoded in one go (:meth:`_decode_stretch`); a stretch with any
         line the typed path refuses (or too long) goes line by line, as every other
@@ -224,14 +243,19 @@ class EventLogReader:
             end = _next_index(starts, not batches, index, count)
             stretch = lines[index:end]
             index = end
+            start = at
+            if at is not None:
+                at += sum(map(len, stretch)) + len(stretch)
             decoded = None
             if batches and max(map(len, stretch)) <= MAX_LINE_BYTES:
                 decoded = self._decode_stretch(stretch)
             if decoded is None:
-                self._parse(stretch, events)
+                self._parse(stretch, events, start)
                 continue
             self._lines += len(stretch)
             run = BatchRun(decoded, columns_of(decoded) if self.columns else None)
+            if start is not None:
+                run.extent = (start, at)
             if events and isinstance(events[-1], BatchRun):
                 events[-1].join(run)
             else:
@@ -256,14 +280,20 @@ class EventLogReader:
         versions = [line.v for line in decoded]
         return decoded if versions.count(SCHEMA_VERSION) == len(decoded) else None
 
-    def _parse(self, lines: list[bytes], events: list[Event]) -> None:
+    def _parse(self, lines: list[bytes], events: list[Event], at: int | None = None) -> None:
+        """Each line the validated way (batch lines into runs in batch-run mode);
+        ``at``: where the first line starts in the file, for the runs' extents."""
         first = self._lines + 1
         self._lines += len(lines)
         append, decode, report = events.append, decode_line, self.report
         runs = self._batch_runs
         # A run read in an earlier chunk goes on.
-        run = events[-1].lines if runs and events and isinstance(events[-1], BatchRun) else None
+        holder = events[-1] if runs and events and isinstance(events[-1], BatchRun) else None
+        run = holder.lines if holder is not None else None
+        end = at
         for index, raw in enumerate(lines):
+            if end is not None:
+                start, end = end, end + len(raw) + 1
             if len(raw) > MAX_LINE_BYTES:
                 self._skip_long_line(first + index)
                 continue
@@ -276,8 +306,13 @@ class EventLogReader:
                 if line is not None and line.v == SCHEMA_VERSION:
                     if run is None:
                         run = []
-                        append(BatchRun(run))
+                        holder = BatchRun(run)
+                        append(holder)
+                        if end is not None:
+                            holder.extent = (start, end)
                     run.append(line)
+                    if end is not None and holder.extent is not None:
+                        holder.extent = (holder.extent[0], end)
                     continue
             run = None  # whatever this line is, the run before it ends here
             try:

@@ -109,20 +109,33 @@ class BatchRun:
     of a million batches needs none of them.
     """
 
-    __slots__ = ("blocks", "lines")
+    __slots__ = ("blocks", "extent", "lines")
     type = "batch_run"
 
     def __init__(self, lines: list[BatchLine], blocks: list | None = None) -> None:
         self.lines = lines
+        """The lines: a list, or for a run a worker process read, a sequence that
+        reads them from the file when first asked for more than its ends
+        (:class:`~kmon.engine.log.part_read.StoredLines`)."""
         self.blocks = blocks if blocks is not None else []
         """The lines' columns, stretch by stretch
         (:class:`~kmon.engine.log.column_decode.Columns`), where the reader made
         them: they stand for the run only when they cover every line."""
+        self.extent: tuple[int, int] | None = None
+        """The bytes of the file from the first line's start to the last line's
+        end, where the reader noted them (``EventLogReader.extents``)."""
 
     def join(self, other: BatchRun) -> None:
         """Append ``other``'s lines and columns."""
-        self.lines += other.lines
+        if isinstance(self.lines, list) and isinstance(other.lines, list):
+            self.lines += other.lines
+        else:
+            self.lines = [*self.lines, *other.lines]
         self.blocks += other.blocks
+        if self.extent is not None and other.extent is not None:
+            self.extent = (self.extent[0], other.extent[1])
+        else:
+            self.extent = None
 
     @property
     def t(self) -> float:

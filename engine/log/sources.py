@@ -178,23 +178,42 @@ class LogFileSource:
     replay costs it 30-50 ms of CPU; at 0.1 s a drain, frames took a third of a
     million-batch log's time on screen (docs/benchmarks.md).
 
+    A long log's later part is read meanwhile by a worker process
+    (:mod:`~kmon.engine.log.part_read`, started here so that its start overlaps
+    the monitor's): its events are handed out after this process's own part, in
+    drains of the same budgets; if it fails, this process reads on where it
+    stopped.
+
     Args:
         path: a kmon event log.
         budget_seconds: reading time of the first drain.
         chunk_bytes: bytes read at a time.
+        parallel_bytes: logs of at least this many bytes get a worker (None:
+            :data:`~kmon.engine.log.part_read.PARALLEL_BYTES`).
     """
 
     live = False
     dropped = 0
 
     def __init__(
-        self, path, *, budget_seconds: float = 0.1, chunk_bytes: int = 64 * 1024
+        self,
+        path,
+        *,
+        budget_seconds: float = 0.1,
+        chunk_bytes: int = 64 * 1024,
+        parallel_bytes: int | None = None,
     ) -> None:
+        from kmon.engine.log import part_read
         from kmon.engine.log.eventlog import EventLogReader
 
-        # Runs of batch lines stay as decoded: the monitor folds them at once.
-        self._reader = EventLogReader(path, batch_runs=True)
         self._size = os.path.getsize(path)
+        self._part = part_read.start_part(path, self._size, parallel_bytes)
+        # Runs of batch lines stay as decoded: the monitor folds them at once.
+        self._reader = EventLogReader(
+            path, batch_runs=True, stop=self._part.start if self._part is not None else None
+        )
+        self._first = self._reader
+        """The reader of the part before the worker's."""
         self._budget = budget_seconds
         self._next_budget = budget_seconds
         self._chunk = chunk_bytes
@@ -204,8 +223,25 @@ class LogFileSource:
 
     @property
     def report(self):
-        """What the reader skipped (garbage lines, unknown types)."""
-        return self._reader.report
+        """What the reader skipped (garbage lines, unknown types), the worker's
+        part included as far as it was handed out."""
+        part = self._part
+        if part is None or self._reader is not self._first:
+            return self._reader.report
+        from kmon.engine.log.part_read import merged_report
+
+        return merged_report(self._first.report, part.report, self._first._lines)
+
+    @property
+    def worker(self):
+        """The worker process reading the log's later part
+        (:class:`~kmon.engine.log.part_read.WorkerPart`); None when there is none."""
+        return self._part
+
+    def close(self) -> None:
+        """End the worker, if any (the monitor quit before the log was read)."""
+        if self._part is not None:
+            self._part.close()
 
     @property
     def running(self) -> bool:
@@ -249,16 +285,24 @@ class LogFileSource:
             )
         deadline = time.monotonic() + budget
         while not self._done:
-            if self._reader.offset >= self._size:
+            part = self._part
+            if part is not None and self._reader is self._first and (
+                self._reader.offset >= part.start
+            ):
+                # This process's part is read: the worker's events follow.
+                _join_runs(events, part.take(deadline))
+                if part.failed:  # it died or stalled: read on here where it stopped
+                    self._reader, self._part = part.fallback(self._first), None
+                    continue
+                if part.done:
+                    self._end(events)
+                # What came (or nothing, at the deadline): folded and drawn while
+                # the worker reads on.
+                break
+            elif self._reader.offset >= self._size:
                 # The end: an unfinished last line counts as garbage, as in read_all.
                 _join_runs(events, self._reader.read_all())
-                self._done = True
-                last = events[-1] if events else self._last
-                if last is not None and not isinstance(last, RunEnd):
-                    # For the display only (never written): the header would say
-                    # "training" forever.
-                    events.append(Notice(level="warning", text=UNFINISHED_NOTE))
-                    events.append(RunEnd(status="unfinished", exit_code=0, t=last.t))
+                self._end(events)
             else:
                 _join_runs(events, self._reader.read_new(self._chunk))
             if time.monotonic() >= deadline:
@@ -267,14 +311,37 @@ class LogFileSource:
             self._last = events[-1]
         return events
 
+    def _end(self, events: list[Event]) -> None:
+        """The whole log was read: say so, with a made-up end for a log that has
+        none."""
+        self._done = True
+        if self._part is not None and self._part.done:
+            # Its report is final: keep it as one reader's.
+            self._first.report = self.report
+            self._part = None
+        last = events[-1] if events else self._last
+        if last is not None and not isinstance(last, RunEnd):
+            # For the display only (never written): the header would say
+            # "training" forever.
+            events.append(Notice(level="warning", text=UNFINISHED_NOTE))
+            events.append(RunEnd(status="unfinished", exit_code=0, t=last.t))
+
     def request_stop(self) -> None:
         """A recording cannot be stopped."""
 
 
 def _join_runs(events: list, more: list) -> None:
     """Append ``more`` to ``events``, a run of batch lines that a chunk's end cut
-    in two joined again (one run folds faster than two)."""
-    if events and more and events[-1].type == more[0].type == "batch_run":
+    in two joined again (one run folds faster than two; a run a worker read is
+    not: its lines are read from the file only if asked for, and two runs fold to
+    the same state as one)."""
+    if (
+        events
+        and more
+        and events[-1].type == more[0].type == "batch_run"
+        and isinstance(events[-1].lines, list)
+        and isinstance(more[0].lines, list)
+    ):
         events[-1].join(more[0])
         more = more[1:]
     events += more

@@ -59,10 +59,13 @@ def fold_column_blocks(state: Any, run: Any) -> bool:
     state.batches += count
     state.last_batch_logs = last_logs
     extend_array(state.batch_loss, losses)
-    if all(block.spans_one for block in blocks) and None not in sizes:
+    spans_one = all(block.spans_one for block in blocks)
+    if spans_one and None not in sizes:
         _add_epoch_losses(state._epoch_losses, values, sizes, numpy)
     else:
-        spans = [line.span for line in lines]
+        # (Not the lines' spans where the blocks have them: a worker's run reads
+        # its lines from the file only when asked, engine/log/part_read.py.)
+        spans = [1] * count if spans_one else [line.span for line in lines]
         state._epoch_losses.add_all(values.tolist(), sizes, spans)
     extend_array(state.batch_values, values)
     add_smoothed_array(state.batch_ema, values)
