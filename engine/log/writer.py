@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kmon.engine.events import LOG_TOPIC, SCHEMA_VERSION, Event, Notice
+from kmon.engine.json_text import encode_batch_lines
 from kmon.engine.log.run_files import make_private_dirs, open_event_log
 from kmon.engine.log.runs_index import RunsIndexError, register
 
@@ -223,8 +224,16 @@ class EventLogWriter:
                 return urgent
             kind = event.type
             if kind == "batch_tape":
-                # Batch ends the training thread shipped raw: their events, in place.
-                pending.extendleft(reversed(event.events()))
+                # Batch ends the training thread shipped raw: their events, in place;
+                # their lines in one call where every value allows it.
+                events = event.events()
+                fast = encode_batch_lines(events, SCHEMA_VERSION) if gap is None else None
+                if fast is None:
+                    pending.extendleft(reversed(events))
+                    continue
+                lines += fast
+                if len(lines) >= _FLUSH_LINES:
+                    return True
                 continue
             if gap is not None and kind == "batch":
                 gap.batches += 1
