@@ -52,6 +52,12 @@ BATCH_PANELS_SECONDS = 1.0
 #: Likewise for what changes at each epoch end (the plotext chart, the explanation):
 #: plotext takes ~8 ms to draw the chart at 120x40.
 EPOCH_PANELS_SECONDS = 5.0
+#: While a live run trains, the epoch chart's redraws (plotext's build and the
+#: strips: 10-20 ms at 120x40 on a small VM) take at most this share of a core: a
+#: chart that costs more waits longer than EPOCH_PANELS_SECONDS, up to
+#: EPOCH_PANELS_MAX_SECONDS. Short epochs are news in the header at once.
+CHART_SHARE = 0.001
+EPOCH_PANELS_MAX_SECONDS = 30.0
 #: Below this size the panes cannot show their content; say so instead.
 MIN_WIDTH, MIN_HEIGHT = 60, 16
 
@@ -234,11 +240,14 @@ class MonitorApp(App[str]):
         # start, and the end of training (the explanation takes its own height again).
         training = self.source.live and self.source.running and not state.finished
         epochs_key = (len(state.history), state.finished, len(state.segments), training)
-        if epochs_key != self._epochs_drawn and self._due(
-            self._epochs_drawn_at, EPOCH_PANELS_SECONDS
-        ):
+        chart = self._one(EpochChart)
+        epochs_wait = min(
+            max(EPOCH_PANELS_SECONDS, chart.redraw_seconds / CHART_SHARE),
+            EPOCH_PANELS_MAX_SECONDS,
+        )
+        if epochs_key != self._epochs_drawn and self._due(self._epochs_drawn_at, epochs_wait):
             self._epochs_drawn, self._epochs_drawn_at = epochs_key, time.monotonic()
-            self._one(EpochChart).show(state)
+            chart.show(state)
             self._one(LearningRatePanel).show_rates(state)
             self._one(Explanation).show(state, shrink=not training)
         if state.version != self._panels_version and self._due(

@@ -14,6 +14,7 @@ from tui_helpers import StandInLiveSource, header_text, running, wait_until
 
 from kmon.tui.app import MonitorApp
 from kmon.tui.screens.confirm_quit import ConfirmQuit
+from kmon.tui.widgets.epoch_chart import EpochChart
 from kmon.tui.widgets.run_header import RunHeader
 
 SIZE = (80, 24)
@@ -202,3 +203,25 @@ async def test_between_frames_batches_alone_neither_build_the_header_nor_touch_t
         source.put(*stream.log("more output").epoch_end().epoch_start().take())
         await wait_until(pilot, lambda: "epoch 2/3" in header_text(app))
         assert calls["header"] >= 1 and calls["output"] >= 1
+
+
+async def test_a_costly_epoch_chart_redraws_within_its_share_of_a_core(monkeypatch):
+    """While a live run trains, the epoch chart waits its redraw's cost over
+    CHART_SHARE (up to EPOCH_PANELS_MAX_SECONDS) before drawing new epochs: plotext
+    holds the GIL the training thread needs. The header shows each epoch at once."""
+    monkeypatch.setattr("kmon.tui.app.EPOCH_PANELS_SECONDS", 0.0)
+    async with _live_app() as (app, pilot, source, stream):
+        chart = app.query_one(EpochChart)
+        source.put(*stream.epoch_end().epoch_start().take())
+        await wait_until(pilot, lambda: chart._epochs_drawn == 1)
+        assert chart.redraw_seconds > 0  # measured: a chart with an epoch was drawn
+
+        chart.redraw_seconds = 1.0  # at 0.1% of a core: 1,000 s, so the 30 s cap
+        source.put(*stream.epoch_end().epoch_start().take())
+        await wait_until(pilot, lambda: "epoch 3/3" in header_text(app))
+        for _ in range(3):  # ticks come every 0.1 s; frames every 0.5 s
+            await pilot.pause(0.3)
+        assert chart._epochs_drawn == 1
+
+        chart.redraw_seconds = 0.0  # a cheap chart: drawn at the next frame
+        await wait_until(pilot, lambda: chart._epochs_drawn == 2)
