@@ -80,14 +80,17 @@ async def test_the_progress_line_waits_for_its_turn_but_not_a_new_epoch(monkeypa
         for _ in range(3):
             stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
         source.put(*stream.take())
-        await wait_until(pilot, lambda: app.state.batches == 7)
+        # Drained, and folded with the next frame's batches or the next news.
+        await wait_until(pilot, lambda: len(app._waiting) == 3)
         for _ in range(3):  # ticks come every 0.1 s
             await pilot.pause(0.1)
         assert " 4/10 " in header_text(app).splitlines()[1]
+        assert app.state.batches == 4
 
         source.put(*stream.epoch_end().epoch_start().take())
         await wait_until(pilot, lambda: "epoch 2/3" in header_text(app))
         assert " 0/10 " in header_text(app).splitlines()[1]
+        assert app.state.batches == 7 and not app._waiting  # every batch, in order
 
 
 async def test_quit_while_running_asks_then_stops_gracefully():
@@ -196,13 +199,14 @@ async def test_between_frames_batches_alone_neither_build_the_header_nor_touch_t
         for _ in range(3):
             stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
         source.put(*stream.take())
-        await wait_until(pilot, lambda: app.state.batches == 7)
+        await wait_until(pilot, lambda: len(app._waiting) == 3)  # drained, to fold later
         await pilot.pause(0.3)
         assert calls == {"header": 0, "output": 0}
 
         source.put(*stream.log("more output").epoch_end().epoch_start().take())
         await wait_until(pilot, lambda: "epoch 2/3" in header_text(app))
         assert calls["header"] >= 1 and calls["output"] >= 1
+        assert app.state.batches == 7
 
 
 async def test_a_costly_epoch_chart_redraws_within_its_share_of_a_core(monkeypatch):
