@@ -11,7 +11,7 @@ from typing import TypeVar
 from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -153,10 +153,14 @@ class MonitorApp(App[str]):
                 yield SeriesPanel(VALUES_CAPTION, id="batch-values")
                 yield SeriesPanel(RUNNING_CAPTION, id="batch-loss")
                 yield MetricPanels(id="metric-panels")
-                yield EpochChart(id="epoch-chart")
-                yield LearningRatePanel(id="learning-rate")
-                with VerticalScroll(id="explanation-box"):
-                    yield Explanation(id="explanation")
+                # In a box of their own: Textual renders again every widget whose
+                # container overlaps a frame's changed rows, and the batch panels
+                # above change each second; the chart, here, only with an epoch.
+                with Vertical(id="epoch-box"):
+                    yield EpochChart(id="epoch-chart")
+                    yield LearningRatePanel(id="learning-rate")
+                    with VerticalScroll(id="explanation-box"):
+                        yield Explanation(id="explanation")
             with TabPane("Output", id="output-tab"):
                 yield LogPane(id="log")
             with TabPane("Alarms", id="alarms-tab"):
@@ -329,8 +333,11 @@ class MonitorApp(App[str]):
         return time.monotonic() - drawn_at >= seconds - 0.5 / REFRESH_HZ
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        # The heads grid (a table rebuilt at each change) is drawn only while shown.
-        if event.pane.id == "heads-tab":
+        # The heads grid (a table rebuilt at each change) and the alarms are drawn
+        # only while shown (the tab's layout pass comes next).
+        if event.pane.id == "alarms-tab":
+            self._one(AlarmPane).show(self.state, hidden=True)
+        elif event.pane.id == "heads-tab":
             self._one(HeadGrid).show(self.state)
         elif event.pane.id == "system-tab":
             self._one(SystemPane).show(self.state)
