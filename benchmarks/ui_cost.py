@@ -43,6 +43,7 @@ from collections import Counter
 from _common import header, ratio_line
 from rich.segment import Segment
 from textual.app import App, ComposeResult
+from textual.screen import Screen
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Footer, Static
@@ -76,12 +77,17 @@ class RenderClock:
     def __init__(self) -> None:
         self.seconds: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
+        self.active = False
         self._original = Widget.render_lines
 
     def __enter__(self) -> RenderClock:
         original, seconds, calls = self._original, self.seconds, self.calls
 
+        clock = self
+
         def render_lines(widget, crop):
+            if not clock.active:
+                return original(widget, crop)
             # CPU time: the producer thread takes the GIL in between, and wall time
             # would charge that to the widget being rendered.
             start = time.thread_time()
@@ -103,18 +109,59 @@ class RenderClock:
         self.calls.clear()
 
 
+class FrameClock:
+    """CPU time of Textual's frames (``Screen._on_timer_update``: a layout pass if
+    one is due, then the compositor's update), grouped by what was marked changed:
+    the classes of the widgets refreshed, or "layout"."""
+
+    def __init__(self) -> None:
+        self.seconds: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+        self.active = False
+        self._original = Screen._on_timer_update
+
+    def __enter__(self) -> FrameClock:
+        original, clock = self._original, self
+
+        def on_timer_update(screen):
+            if not clock.active:
+                return original(screen)
+            if screen._layout_required:
+                kind = "layout"
+            else:
+                kind = " + ".join(sorted({type(w).__name__ for w in screen._dirty_widgets}))
+            start = time.thread_time()
+            try:
+                return original(screen)
+            finally:
+                clock.seconds[kind or "nothing"] += time.thread_time() - start
+                clock.calls[kind or "nothing"] += 1
+
+        Screen._on_timer_update = on_timer_update
+        return self
+
+    def __exit__(self, *exc) -> None:
+        Screen._on_timer_update = self._original
+
+
 class CostedMonitor(MeasuredMonitor):
     """The monitor, with the UI thread's CPU time taken after ``WARM_TICKS``."""
 
     def __init__(
-        self, source: ChannelSource, clock: RenderClock, profile: cProfile.Profile | None = None
+        self,
+        source: ChannelSource,
+        clock: RenderClock,
+        frames: FrameClock,
+        profile: cProfile.Profile | None = None,
     ) -> None:
         super().__init__(source)
-        self.render_clock = clock
+        self.render_clock, self.frame_clock = clock, frames
         self.profile = profile
         self.window: tuple[float, float] | None = None
         self.cpu: float | None = None
         self.ticks = 0
+        self.tick_cpu = 0.0
+        """CPU time of the monitor's ticks in the window (drain, fold, redraw)."""
 
     def tick(self) -> None:
         # The monitor's own tick, without MeasuredMonitor's latency records (a
@@ -126,13 +173,18 @@ class CostedMonitor(MeasuredMonitor):
         if self.ticks == WARM_TICKS:
             self.window = (time.perf_counter(), time.thread_time())
             self.render_clock.reset()
+            self.render_clock.active = self.frame_clock.active = True
             if self.profile is not None:
                 self.profile.enable()  # this thread only: the UI thread
+        started = time.thread_time()
         MonitorApp.tick(self)
+        if self.window is not None and self.cpu is None:
+            self.tick_cpu += time.thread_time() - started
         if self.state.finished and self.cpu is None and self.window is not None:
             started, cpu = self.window
             self.window = (started, time.perf_counter())
             self.cpu = time.thread_time() - cpu
+            self.render_clock.active = self.frame_clock.active = False
             if self.profile is not None:
                 self.profile.disable()
             self.exit("done")
@@ -260,9 +312,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         producer = Producer(channel, STEPS_PER_SECOND, args.seconds, args.epoch_steps)
-    with RenderClock() as clock:
+    with RenderClock() as clock, FrameClock() as frames:
         profile = cProfile.Profile(time.thread_time) if args.profile else None
-        app = CostedMonitor(ChannelSource(channel, producer), clock, profile)
+        app = CostedMonitor(ChannelSource(channel, producer), clock, frames, profile)
         app.run(headless=True, size=SIZE)
     if profile is not None:
         profile.dump_stats(args.profile)
@@ -279,6 +331,20 @@ def main(argv: list[str] | None = None) -> int:
         f"measured over the last {wall:.1f}s: UI thread {app.cpu / wall * 1000:.1f} ms "
         f"of CPU per second ({share:.1%} of a core)"
     )
+    framing = sum(frames.seconds.values())
+    print(
+        f"  ticks (drain, fold, redraw) {app.tick_cpu / wall * 1000:.1f} ms/s; frames "
+        f"{framing / wall * 1000:.1f} ms/s ({sum(frames.calls.values()) / wall:.1f} a second); "
+        f"the rest (event loop, Textual's messages and timers) "
+        f"{(app.cpu - app.tick_cpu - framing) / wall * 1000:.1f} ms/s"
+    )
+    print("frames, by what changed:")
+    for kind, seconds in frames.seconds.most_common(6):
+        calls = frames.calls[kind]
+        print(
+            f"  {kind}: {seconds / wall * 1000:.2f} ms/s "
+            f"({calls / wall:.1f} a second, {seconds / calls * 1000:.2f} ms each)"
+        )
     rendering = sum(clock.seconds.values())
     print(f"rendering widgets (Widget.render_lines): {rendering / wall * 1000:.1f} ms/s, of which")
     for name, seconds in clock.seconds.most_common(10):
