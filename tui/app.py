@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import math
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -18,14 +16,22 @@ from textual.widget import Widget
 from textual.widgets import Footer, Label, TabbedContent, TabPane
 
 from kmon.engine.log.sources import EventSource
-from kmon.engine.series import BucketSeries
 from kmon.engine.stop import stop_action_for
 from kmon.engine.view.epoch_axes import SMOOTHING_STEPS, X_MODES
-from kmon.engine.view.state import EMA_BETA, RunState
+from kmon.engine.view.state import RunState
 
+from .batch_panels import (
+    RUNNING_CAPTION,
+    SMOOTHED_CAPTION,
+    VALUES_CAPTION,
+    show_batch_values,
+    show_metrics,
+    show_running_means,
+)
 from .notifications import TerminalNotifications
 from .screens.confirm_quit import STOP_QUESTIONS, ConfirmQuit, quit_detail
 from .screens.help import HelpScreen
+from .ticker import Ticker
 from .widgets.alarm_pane import AlarmPane
 from .widgets.epoch_chart import EpochChart
 from .widgets.explanation import Explanation
@@ -34,8 +40,10 @@ from .widgets.learning_rate_panel import LearningRatePanel
 from .widgets.log_pane import LogPane
 from .widgets.metric_filter import MetricFilter
 from .widgets.run_header import RunHeader
-from .widgets.series_panel import MetricPanels, SeriesPanel, describe_series, model_label
+from .widgets.series_panel import MetricPanels, SeriesPanel
 from .widgets.system_pane import SystemPane
+
+__all__ = ["RUNNING_CAPTION", "SMOOTHED_CAPTION", "VALUES_CAPTION", "MonitorApp"]
 
 W = TypeVar("W", bound=Widget)
 
@@ -62,13 +70,6 @@ EPOCH_PANELS_MAX_SECONDS = 30.0
 #: Below this size the panes cannot show their content; say so instead.
 MIN_WIDTH, MIN_HEIGHT = 60, 16
 
-#: A series spanning this factor or more gets a hint to use the log scale.
-LOG_HINT_SPAN = 1000.0
-LOG_CAPTION = " · LOG SCALE (g: linear)"
-
-VALUES_CAPTION = "loss of each batch (recovered from Keras's running means)"
-SMOOTHED_CAPTION = f"loss of each batch · SMOOTHED: EMA β={EMA_BETA}, bias-corrected (s: raw)"
-RUNNING_CAPTION = "running mean over the epoch (what Keras's progress bar shows)"
 
 
 class MonitorApp(App[str]):
@@ -130,7 +131,7 @@ class MonitorApp(App[str]):
         self._panels_drawn_at = float("-inf")
         self._frame_at = float("-inf")
         self._waiting: list = []
-        self._tick_handle: asyncio.TimerHandle | None = None
+        self._ticker: Ticker | None = None
         """Batch events drained but not folded yet (see ``_can_wait``)."""
         self._news: tuple | None = None
         self._output_shown: tuple | None = None
@@ -176,31 +177,13 @@ class MonitorApp(App[str]):
     def on_mount(self) -> None:
         if self._on_ready is not None:
             self._on_ready()
-        self._start_ticks()
+        self._ticker = Ticker(self, 1 / REFRESH_HZ, self.tick)
         self._check_size()
         self.tick()
 
     def on_unmount(self) -> None:
-        if self._tick_handle is not None:
-            self._tick_handle.cancel()
-
-    def _start_ticks(self) -> None:
-        """Call :meth:`tick` every 1 / REFRESH_HZ s from asyncio's own timer. Textual's
-        interval timer wakes a task and awaits twice a tick: about 50 µs more of the
-        UI thread (0.5 ms a second), holding the GIL the training thread needs."""
-        loop = asyncio.get_running_loop()
-        interval = 1 / REFRESH_HZ
-
-        def run() -> None:
-            if not self.is_running:
-                return
-            self._tick_handle = loop.call_later(interval, run)
-            try:
-                self.tick()
-            except Exception as error:  # noqa: BLE001 - as Textual's timers do
-                self._handle_exception(error)  # noqa: SLF001 - the app shows it and exits
-
-        self._tick_handle = loop.call_later(interval, run)
+        if self._ticker is not None:
+            self._ticker.cancel()
 
     def on_resize(self, event: events.Resize) -> None:
         # App's own resize handler, which updates self.size, runs after this one.
@@ -245,11 +228,10 @@ class MonitorApp(App[str]):
             self.call_after_refresh(self.tick)
 
     def _can_wait(self, events: list) -> bool:
-        """Whether a tick's events may wait for the next frame: batches only, of a
-        live run training, no frame due. Nothing on screen would change with them
-        before that frame: they are folded with its batches (one column of 500
-        costs the UI thread less a batch than five of 100), or at once with the next
-        news (an epoch, an alarm, output). Nothing is skipped: the state is exact at
+        """Whether a tick's events may wait, drained, for the next frame's fold:
+        batches only (nothing shown changes before that frame), of a live run
+        training, no frame due. Any other event folds them at once. One column of 500
+        costs the UI thread less a batch than five of 100; the state is exact at
         every frame."""
         if not (events or self._waiting) or not self.source.live or not self.source.running:
             return False
@@ -343,52 +325,13 @@ class MonitorApp(App[str]):
             self._one(SystemPane).show(self.state)
 
     def _show_batch_values(self) -> None:
-        series = self.state.batch_ema if self.smoothing else self.state.batch_values
-        caption = SMOOTHED_CAPTION if self.smoothing else VALUES_CAPTION
-        stats = None
-        # This model's batches (a new model's series start empty).
-        if not len(series) and len(self.state.batch_loss):
-            stats = model_label(self.state) + (
-                "not recoverable for this input (see the event log's value_kinds)"
-            )
-        elif self.state.unrecovered_batches:
-            missing = self.state.unrecovered_batches
-            stats = model_label(self.state) + (
-                f"{describe_series(series, unit='batches')} · {missing} not recoverable"
-            )
-        self._show_series("#batch-values", series, caption, stats)
+        show_batch_values(self, self.state, smoothing=self.smoothing, log_scale=self.log_scale)
 
     def _show_running_means(self) -> None:
-        self._show_series("#batch-loss", self.state.batch_loss, RUNNING_CAPTION)
+        show_running_means(self, self.state, log_scale=self.log_scale)
 
     def _show_metrics(self) -> None:
-        """A model that logs no loss: its own metrics instead of the loss panels."""
-        state = self.state
-        instead = bool(state.metric_series) and not len(state.batch_loss)
-        panels = self._one(MetricPanels)
-        if panels.display != instead:  # each change is a layout pass
-            panels.display = instead
-            for panel_id in ("#batch-values", "#batch-loss"):
-                self._one(panel_id).display = not instead
-        if instead:
-            panels.show(state, log_scale=self.log_scale)
-
-    def _show_series(
-        self, panel_id: str, series: BucketSeries, caption: str, stats: str | None = None
-    ) -> None:
-        panel = self._one(panel_id, SeriesPanel)
-        values = series.highs()
-        if self.log_scale:
-            caption += LOG_CAPTION
-            values = [math.log10(v) if v > 0 else math.nan for v in values]
-        if panel.border_title != caption:  # setting it repaints the panel
-            panel.border_title = caption
-        if stats is None:
-            stats = model_label(self.state) + describe_series(series, unit="batches")
-            low, high = series.low, series.high
-            if not self.log_scale and series.buckets and 0 < low and high / low >= LOG_HINT_SPAN:
-                stats += " · g: log scale"
-        panel.show(values, stats)
+        show_metrics(self, self.state, log_scale=self.log_scale)
 
     def watch_smoothing(self) -> None:
         if self.is_mounted:
