@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -132,6 +133,7 @@ class MonitorApp(App[str]):
         self._frame_at = float("-inf")
         self._waiting: list = []
         self._ticker: Ticker | None = None
+        self._gc_frozen = False
         """Batch events drained but not folded yet (see ``_can_wait``)."""
         self._news: tuple | None = None
         self._output_shown: tuple | None = None
@@ -218,6 +220,14 @@ class MonitorApp(App[str]):
         if events:
             self.state.apply_all(events)
             self.notifications.handle(self, events, self.state.name)
+            if not self._gc_frozen and self.source.live and self.state.fits:
+                # Everything alive as the first fit starts (TensorFlow, Keras, the
+                # model: ~360,000 objects) leaves the collector's generations: a full
+                # collection, which the events of a fast run set off every few tens
+                # of seconds on whichever thread allocates, costs ~0.2 s of CPU
+                # over them. Objects made later are collected as before.
+                gc.freeze()
+                self._gc_frozen = True
         self.state.dropped = self.source.dropped
         self._redraw()
         if self.stopping and self.state.finished:
