@@ -34,6 +34,8 @@ ratio leaves the UI.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import sys
 import time
 from collections import Counter
@@ -41,6 +43,7 @@ from collections import Counter
 from _common import header, ratio_line
 from rich.segment import Segment
 from textual.app import App, ComposeResult
+from textual.screen import Screen
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Footer, Static
@@ -59,7 +62,7 @@ from kmon.engine.events import (
     ValueKinds,
 )
 from kmon.engine.run.channel import MonitorChannel
-from kmon.tui.app import REFRESH_HZ
+from kmon.tui.app import REFRESH_HZ, MonitorApp
 
 GOAL_SHARE = 0.03
 STEPS_PER_SECOND = 1000
@@ -68,24 +71,31 @@ WARM_TICKS = 30
 
 
 class RenderClock:
-    """Time spent in ``Widget.render_lines``, by widget class (Textual's compositor
+    """CPU time spent in ``Widget.render_lines``, by widget class (Textual's compositor
     calls it for every widget whose region it repaints)."""
 
     def __init__(self) -> None:
         self.seconds: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
+        self.active = False
         self._original = Widget.render_lines
 
     def __enter__(self) -> RenderClock:
         original, seconds, calls = self._original, self.seconds, self.calls
 
+        clock = self
+
         def render_lines(widget, crop):
-            start = time.perf_counter()
+            if not clock.active:
+                return original(widget, crop)
+            # CPU time: the producer thread takes the GIL in between, and wall time
+            # would charge that to the widget being rendered.
+            start = time.thread_time()
             try:
                 return original(widget, crop)
             finally:
                 name = type(widget).__name__
-                seconds[name] += time.perf_counter() - start
+                seconds[name] += time.thread_time() - start
                 calls[name] += 1
 
         Widget.render_lines = render_lines
@@ -99,24 +109,85 @@ class RenderClock:
         self.calls.clear()
 
 
+class FrameClock:
+    """CPU time of Textual's frames (``Screen._on_timer_update``: a layout pass if
+    one is due, then the compositor's update), grouped by what was marked changed:
+    the classes of the widgets refreshed, or "layout"."""
+
+    def __init__(self) -> None:
+        self.seconds: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+        self.active = False
+        self._original = Screen._on_timer_update
+
+    def __enter__(self) -> FrameClock:
+        original, clock = self._original, self
+
+        def on_timer_update(screen):
+            if not clock.active:
+                return original(screen)
+            if screen._layout_required:
+                kind = "layout"
+            else:
+                kind = " + ".join(sorted({type(w).__name__ for w in screen._dirty_widgets}))
+            start = time.thread_time()
+            try:
+                return original(screen)
+            finally:
+                clock.seconds[kind or "nothing"] += time.thread_time() - start
+                clock.calls[kind or "nothing"] += 1
+
+        Screen._on_timer_update = on_timer_update
+        return self
+
+    def __exit__(self, *exc) -> None:
+        Screen._on_timer_update = self._original
+
+
 class CostedMonitor(MeasuredMonitor):
     """The monitor, with the UI thread's CPU time taken after ``WARM_TICKS``."""
 
-    def __init__(self, source: ChannelSource, clock: RenderClock) -> None:
+    def __init__(
+        self,
+        source: ChannelSource,
+        clock: RenderClock,
+        frames: FrameClock,
+        profile: cProfile.Profile | None = None,
+    ) -> None:
         super().__init__(source)
-        self.render_clock = clock
+        self.render_clock, self.frame_clock = clock, frames
+        self.profile = profile
         self.window: tuple[float, float] | None = None
         self.cpu: float | None = None
+        self.ticks = 0
+        self.tick_cpu = 0.0
+        """CPU time of the monitor's ticks in the window (drain, fold, redraw)."""
 
     def tick(self) -> None:
-        if len(self.tick_seconds) == WARM_TICKS:
+        # The monitor's own tick, without MeasuredMonitor's latency records (a
+        # callback after each refresh, a pass over every event): what is timed is
+        # what the monitor does in a real run.
+        if not self.is_running:
+            return
+        self.ticks += 1
+        if self.ticks == WARM_TICKS:
             self.window = (time.perf_counter(), time.thread_time())
             self.render_clock.reset()
-        super().tick()
+            self.render_clock.active = self.frame_clock.active = True
+            if self.profile is not None:
+                self.profile.enable()  # this thread only: the UI thread
+        started = time.thread_time()
+        MonitorApp.tick(self)
+        if self.window is not None and self.cpu is None:
+            self.tick_cpu += time.thread_time() - started
         if self.state.finished and self.cpu is None and self.window is not None:
             started, cpu = self.window
             self.window = (started, time.perf_counter())
             self.cpu = time.thread_time() - cpu
+            self.render_clock.active = self.frame_clock.active = False
+            if self.profile is not None:
+                self.profile.disable()
+            self.exit("done")
 
 
 class FitsProducer(Producer):
@@ -227,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fit-steps", type=int, default=0,
                         help="a new fit() every this many steps (default: one fit)")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare-Textual floor")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="cProfile the UI thread over the measured window into FILE "
+                             "(its CPU figure then includes the profiler's cost)")
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds = 4.0
@@ -238,9 +312,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         producer = Producer(channel, STEPS_PER_SECOND, args.seconds, args.epoch_steps)
-    with RenderClock() as clock:
-        app = CostedMonitor(ChannelSource(channel, producer), clock)
+    with RenderClock() as clock, FrameClock() as frames:
+        profile = cProfile.Profile(time.thread_time) if args.profile else None
+        app = CostedMonitor(ChannelSource(channel, producer), clock, frames, profile)
         app.run(headless=True, size=SIZE)
+    if profile is not None:
+        profile.dump_stats(args.profile)
+        pstats.Stats(args.profile).sort_stats("tottime").print_stats(25)
     if app.return_code or app.cpu is None or app.window is None:
         print("the monitor failed or ended before the measured window")
         return 1
@@ -253,9 +331,23 @@ def main(argv: list[str] | None = None) -> int:
         f"measured over the last {wall:.1f}s: UI thread {app.cpu / wall * 1000:.1f} ms "
         f"of CPU per second ({share:.1%} of a core)"
     )
+    framing = sum(frames.seconds.values())
+    print(
+        f"  ticks (drain, fold, redraw) {app.tick_cpu / wall * 1000:.1f} ms/s; frames "
+        f"{framing / wall * 1000:.1f} ms/s ({sum(frames.calls.values()) / wall:.1f} a second); "
+        f"the rest (event loop, Textual's messages and timers) "
+        f"{(app.cpu - app.tick_cpu - framing) / wall * 1000:.1f} ms/s"
+    )
+    print("frames, by what changed:")
+    for kind, seconds in frames.seconds.most_common(6):
+        calls = frames.calls[kind]
+        print(
+            f"  {kind}: {seconds / wall * 1000:.2f} ms/s "
+            f"({calls / wall:.1f} a second, {seconds / calls * 1000:.2f} ms each)"
+        )
     rendering = sum(clock.seconds.values())
     print(f"rendering widgets (Widget.render_lines): {rendering / wall * 1000:.1f} ms/s, of which")
-    for name, seconds in clock.seconds.most_common(6):
+    for name, seconds in clock.seconds.most_common(10):
         calls = clock.calls[name]
         print(
             f"  {name}: {seconds / wall * 1000:.2f} ms/s "

@@ -67,3 +67,32 @@ def encode_batch_line(line: BatchLine) -> str:
     (and a finite ``t``, plain ints): their floats read back as the same doubles, in
     msgspec's notation (``1e-05`` is written ``0.00001``)."""
     return _BATCH_ENCODER.encode(line).decode()
+
+
+def encode_batch_lines(events: list, version: int) -> list[str] | None:
+    """The lines of a run of batch events (a batch tape's), encoded by msgspec in one
+    call: each what the event's ``to_json`` writes (1.3-1.45 µs a line against
+    1.5, warm: the checks of every value and the structs cost more than the encoding).
+    None when any event is not a batch or has a value msgspec must not write (see
+    :func:`finite_floats`): the caller then writes them one by one. ``version`` is
+    the log's schema version (``events.SCHEMA_VERSION``, which imports this module)."""
+    structs = []
+    for event in events:
+        if event.type != "batch":
+            return None
+        logs, values, t, size = event.logs, event.values, event.t, event.size
+        if not (
+            type(t) is float
+            and t - t == 0.0
+            and type(event.fit) is type(event.epoch) is type(event.step) is type(event.span) is int
+            and (size is None or type(size) is int)
+            and type(logs) is dict
+            and finite_floats(logs)
+            and (values is None or (type(values) is dict and finite_floats(values)))
+        ):
+            return None
+        fit, epoch, step, span = event.fit, event.epoch, event.step, event.span
+        structs.append(BatchLine(version, "batch", t, fit, epoch, step, size, logs, values, span))
+    if not structs:
+        return []
+    return _BATCH_ENCODER.encode_lines(structs).decode().split("\n")[:-1]

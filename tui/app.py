@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import gc
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -10,21 +10,29 @@ from typing import TypeVar
 from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Footer, Label, TabbedContent, TabPane
 
 from kmon.engine.log.sources import EventSource
-from kmon.engine.series import BucketSeries
 from kmon.engine.stop import stop_action_for
 from kmon.engine.view.epoch_axes import SMOOTHING_STEPS, X_MODES
-from kmon.engine.view.state import EMA_BETA, RunState
+from kmon.engine.view.state import RunState
 
+from .batch_panels import (
+    RUNNING_CAPTION,
+    SMOOTHED_CAPTION,
+    VALUES_CAPTION,
+    show_batch_values,
+    show_metrics,
+    show_running_means,
+)
 from .notifications import TerminalNotifications
 from .screens.confirm_quit import STOP_QUESTIONS, ConfirmQuit, quit_detail
 from .screens.help import HelpScreen
+from .ticker import Ticker
 from .widgets.alarm_pane import AlarmPane
 from .widgets.epoch_chart import EpochChart
 from .widgets.explanation import Explanation
@@ -33,8 +41,10 @@ from .widgets.learning_rate_panel import LearningRatePanel
 from .widgets.log_pane import LogPane
 from .widgets.metric_filter import MetricFilter
 from .widgets.run_header import RunHeader
-from .widgets.series_panel import MetricPanels, SeriesPanel, describe_series, model_label
+from .widgets.series_panel import MetricPanels, SeriesPanel
 from .widgets.system_pane import SystemPane
+
+__all__ = ["RUNNING_CAPTION", "SMOOTHED_CAPTION", "VALUES_CAPTION", "MonitorApp"]
 
 W = TypeVar("W", bound=Widget)
 
@@ -52,16 +62,15 @@ BATCH_PANELS_SECONDS = 1.0
 #: Likewise for what changes at each epoch end (the plotext chart, the explanation):
 #: plotext takes ~8 ms to draw the chart at 120x40.
 EPOCH_PANELS_SECONDS = 5.0
+#: While a live run trains, the epoch chart's redraws (plotext's build and the
+#: strips: 10-20 ms at 120x40 on a small VM) take at most this share of a core: a
+#: chart that costs more waits longer than EPOCH_PANELS_SECONDS, up to
+#: EPOCH_PANELS_MAX_SECONDS. Short epochs are news in the header at once.
+CHART_SHARE = 0.001
+EPOCH_PANELS_MAX_SECONDS = 30.0
 #: Below this size the panes cannot show their content; say so instead.
 MIN_WIDTH, MIN_HEIGHT = 60, 16
 
-#: A series spanning this factor or more gets a hint to use the log scale.
-LOG_HINT_SPAN = 1000.0
-LOG_CAPTION = " · LOG SCALE (g: linear)"
-
-VALUES_CAPTION = "loss of each batch (recovered from Keras's running means)"
-SMOOTHED_CAPTION = f"loss of each batch · SMOOTHED: EMA β={EMA_BETA}, bias-corrected (s: raw)"
-RUNNING_CAPTION = "running mean over the epoch (what Keras's progress bar shows)"
 
 
 class MonitorApp(App[str]):
@@ -122,6 +131,10 @@ class MonitorApp(App[str]):
         self._panels_version = -1
         self._panels_drawn_at = float("-inf")
         self._frame_at = float("-inf")
+        self._waiting: list = []
+        self._ticker: Ticker | None = None
+        self._gc_frozen = False
+        """Batch events drained but not folded yet (see ``_can_wait``)."""
         self._news: tuple | None = None
         self._output_shown: tuple | None = None
         self._widgets: dict[object, Widget] = {}
@@ -143,10 +156,14 @@ class MonitorApp(App[str]):
                 yield SeriesPanel(VALUES_CAPTION, id="batch-values")
                 yield SeriesPanel(RUNNING_CAPTION, id="batch-loss")
                 yield MetricPanels(id="metric-panels")
-                yield EpochChart(id="epoch-chart")
-                yield LearningRatePanel(id="learning-rate")
-                with VerticalScroll(id="explanation-box"):
-                    yield Explanation(id="explanation")
+                # In a box of their own: Textual renders again every widget whose
+                # container overlaps a frame's changed rows, and the batch panels
+                # above change each second; the chart, here, only with an epoch.
+                with Vertical(id="epoch-box"):
+                    yield EpochChart(id="epoch-chart")
+                    yield LearningRatePanel(id="learning-rate")
+                    with VerticalScroll(id="explanation-box"):
+                        yield Explanation(id="explanation")
             with TabPane("Output", id="output-tab"):
                 yield LogPane(id="log")
             with TabPane("Alarms", id="alarms-tab"):
@@ -162,9 +179,13 @@ class MonitorApp(App[str]):
     def on_mount(self) -> None:
         if self._on_ready is not None:
             self._on_ready()
-        self.set_interval(1 / REFRESH_HZ, self.tick)
+        self._ticker = Ticker(self, 1 / REFRESH_HZ, self.tick)
         self._check_size()
         self.tick()
+
+    def on_unmount(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
 
     def on_resize(self, event: events.Resize) -> None:
         # App's own resize handler, which updates self.size, runs after this one.
@@ -191,9 +212,22 @@ class MonitorApp(App[str]):
             self.source.request_stop()
             self.stopping = True
         events = self.source.drain()
+        if self._can_wait(events):
+            self._waiting += events
+            return
+        if self._waiting:
+            events, self._waiting = self._waiting + events, []
         if events:
             self.state.apply_all(events)
             self.notifications.handle(self, events, self.state.name)
+            if not self._gc_frozen and self.source.live and self.state.fits:
+                # Everything alive as the first fit starts (TensorFlow, Keras, the
+                # model: ~360,000 objects) leaves the collector's generations: a full
+                # collection, which the events of a fast run set off every few tens
+                # of seconds on whichever thread allocates, costs ~0.2 s of CPU
+                # over them. Objects made later are collected as before.
+                gc.freeze()
+                self._gc_frozen = True
         self.state.dropped = self.source.dropped
         self._redraw()
         if self.stopping and self.state.finished:
@@ -202,6 +236,19 @@ class MonitorApp(App[str]):
             # A recording still being read (a long log): read on at once, keys and
             # redraws in between, rather than one chunk per tick.
             self.call_after_refresh(self.tick)
+
+    def _can_wait(self, events: list) -> bool:
+        """Whether a tick's events may wait, drained, for the next frame's fold:
+        batches only (nothing shown changes before that frame), of a live run
+        training, no frame due. Any other event folds them at once. One column of 500
+        costs the UI thread less a batch than five of 100; the state is exact at
+        every frame."""
+        if not (events or self._waiting) or not self.source.live or not self.source.running:
+            return False
+        if self.stopping or self.state.finished or self._due(self._frame_at, FRAME_SECONDS):
+            return False
+        types = [event.type for event in events]
+        return types.count("batch") == len(types)
 
     def _redraw(self) -> None:
         """Redraw what is due, so that a tick makes one frame or none."""
@@ -234,11 +281,14 @@ class MonitorApp(App[str]):
         # start, and the end of training (the explanation takes its own height again).
         training = self.source.live and self.source.running and not state.finished
         epochs_key = (len(state.history), state.finished, len(state.segments), training)
-        if epochs_key != self._epochs_drawn and self._due(
-            self._epochs_drawn_at, EPOCH_PANELS_SECONDS
-        ):
+        chart = self._one(EpochChart)
+        epochs_wait = min(
+            max(EPOCH_PANELS_SECONDS, chart.redraw_seconds / CHART_SHARE),
+            EPOCH_PANELS_MAX_SECONDS,
+        )
+        if epochs_key != self._epochs_drawn and self._due(self._epochs_drawn_at, epochs_wait):
             self._epochs_drawn, self._epochs_drawn_at = epochs_key, time.monotonic()
-            self._one(EpochChart).show(state)
+            chart.show(state)
             self._one(LearningRatePanel).show_rates(state)
             self._one(Explanation).show(state, shrink=not training)
         if state.version != self._panels_version and self._due(
@@ -275,59 +325,23 @@ class MonitorApp(App[str]):
         return time.monotonic() - drawn_at >= seconds - 0.5 / REFRESH_HZ
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        # The heads grid (a table rebuilt at each change) is drawn only while shown.
-        if event.pane.id == "heads-tab":
+        # The heads grid (a table rebuilt at each change) and the alarms are drawn
+        # only while shown (the tab's layout pass comes next).
+        if event.pane.id == "alarms-tab":
+            self._one(AlarmPane).show(self.state, hidden=True)
+        elif event.pane.id == "heads-tab":
             self._one(HeadGrid).show(self.state)
         elif event.pane.id == "system-tab":
             self._one(SystemPane).show(self.state)
 
     def _show_batch_values(self) -> None:
-        series = self.state.batch_ema if self.smoothing else self.state.batch_values
-        caption = SMOOTHED_CAPTION if self.smoothing else VALUES_CAPTION
-        stats = None
-        # This model's batches (a new model's series start empty).
-        if not len(series) and len(self.state.batch_loss):
-            stats = model_label(self.state) + (
-                "not recoverable for this input (see the event log's value_kinds)"
-            )
-        elif self.state.unrecovered_batches:
-            missing = self.state.unrecovered_batches
-            stats = model_label(self.state) + (
-                f"{describe_series(series, unit='batches')} · {missing} not recoverable"
-            )
-        self._show_series("#batch-values", series, caption, stats)
+        show_batch_values(self, self.state, smoothing=self.smoothing, log_scale=self.log_scale)
 
     def _show_running_means(self) -> None:
-        self._show_series("#batch-loss", self.state.batch_loss, RUNNING_CAPTION)
+        show_running_means(self, self.state, log_scale=self.log_scale)
 
     def _show_metrics(self) -> None:
-        """A model that logs no loss: its own metrics instead of the loss panels."""
-        state = self.state
-        instead = bool(state.metric_series) and not len(state.batch_loss)
-        panels = self._one(MetricPanels)
-        if panels.display != instead:  # each change is a layout pass
-            panels.display = instead
-            for panel_id in ("#batch-values", "#batch-loss"):
-                self._one(panel_id).display = not instead
-        if instead:
-            panels.show(state, log_scale=self.log_scale)
-
-    def _show_series(
-        self, panel_id: str, series: BucketSeries, caption: str, stats: str | None = None
-    ) -> None:
-        panel = self._one(panel_id, SeriesPanel)
-        values = series.highs()
-        if self.log_scale:
-            caption += LOG_CAPTION
-            values = [math.log10(v) if v > 0 else math.nan for v in values]
-        if panel.border_title != caption:  # setting it repaints the panel
-            panel.border_title = caption
-        if stats is None:
-            stats = model_label(self.state) + describe_series(series, unit="batches")
-            low, high = series.low, series.high
-            if not self.log_scale and series.buckets and 0 < low and high / low >= LOG_HINT_SPAN:
-                stats += " · g: log scale"
-        panel.show(values, stats)
+        show_metrics(self, self.state, log_scale=self.log_scale)
 
     def watch_smoothing(self) -> None:
         if self.is_mounted:

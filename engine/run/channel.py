@@ -14,6 +14,7 @@ of their own, whose batch events :meth:`MonitorChannel.drain` puts in its place.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections import deque
 
@@ -65,16 +66,22 @@ class MonitorChannel:
         # never overtakes the epoch_end that followed it.
         watermark = next(self._seq)
         items = self._held
+        tapes = bool(items)  # a held item may be a tape
         for source in (self._batches, self._tapes, self._control):
-            while True:
-                try:
-                    items.append(source.popleft())
-                except IndexError:
-                    break
-        items.sort(key=_seq_of)
-        ready = [item for item in items if item[0] < watermark]
-        self._held = [item for item in items if item[0] > watermark]
+            # Only this thread pops, so the items there now can all be popped; a
+            # put meanwhile waits for the next drain (a full ring's put drops its
+            # oldest item, and keeps the length).
+            popleft = source.popleft
+            count = len(source)
+            if count:
+                items += [popleft() for _ in range(count)]
+                tapes = tapes or source is self._tapes
+        items.sort()  # by number: numbers are unique, the events never compared
+        cut = bisect.bisect_left(items, (watermark,))
+        ready, self._held = items[:cut], items[cut:]
         self._count_dropped(ready, watermark)
+        if not tapes:
+            return [event for _, event in ready]
         events: list[Event] = []
         for _, event in ready:
             if event.type == "batch_tape":
@@ -89,26 +96,31 @@ class MonitorChannel:
         last = self._last_delivered
         sizes = self._tape_sizes
         counted_before, self._counted_tapes = self._counted_tapes, {}
-        for seq, event in ready:
-            tape = event.type == "batch_tape"
-            if tape:
-                sizes.pop(seq, None)
-            if seq < last:
-                # Took its number before the last watermark but was appended after
-                # that drain: it was counted as dropped, and is not.
-                self.dropped -= counted_before.get(seq, 1) if tape else 1
-                continue
-            self.dropped += seq - last - 1
-            last = seq
-        # Every number below the watermark is now delivered or overwritten.
-        self.dropped += watermark - last - 1
+        if not ready or ready[0][0] > last:
+            # The usual drain: every item was numbered after the last watermark, so
+            # the numbers in between that it lacks were overwritten.
+            self.dropped += watermark - last - 1 - len(ready)
+            if sizes:
+                for seq, event in ready:
+                    if event.type == "batch_tape":
+                        sizes.pop(seq, None)
+        else:
+            for seq, event in ready:
+                tape = event.type == "batch_tape"
+                if tape:
+                    sizes.pop(seq, None)
+                if seq < last:
+                    # Took its number before the last watermark but was appended
+                    # after that drain: it was counted as dropped, and is not.
+                    self.dropped -= counted_before.get(seq, 1) if tape else 1
+                    continue
+                self.dropped += seq - last - 1
+                last = seq
+            # Every number below the watermark is now delivered or overwritten.
+            self.dropped += watermark - last - 1
         self._last_delivered = watermark
         # Tapes overwritten were counted as one number each above: add the rest.
         for seq in [seq for seq in sizes if seq < watermark]:
             size = sizes.pop(seq)
             self.dropped += size - 1
             self._counted_tapes[seq] = size
-
-
-def _seq_of(item: tuple[int, Event]) -> int:
-    return item[0]

@@ -85,6 +85,25 @@ def test_urgent_events_are_flushed_promptly(tmp_path):
         writer.close()
 
 
+def test_an_urgent_event_wakes_the_writer_between_its_rounds(monkeypatch, tmp_path):
+    """The thread sleeps between rounds (each wake costs CPU while training holds
+    the GIL); an event to write at once (an epoch's end) wakes it at its put, with
+    whatever came before it."""
+    monkeypatch.setattr("kmon.engine.log.writer._WRITE_PAUSE_SECONDS", 60.0)
+    monkeypatch.setattr("kmon.engine.log.writer.FLUSH_SECONDS", 60.0)
+    path = tmp_path / "run.jsonl"
+    writer = EventLogWriter(path)
+    try:
+        writer.put(Batch(step=0, logs={"loss": 0.5}))
+        writer.put(EpochEnd(epoch=0, logs={"loss": 0.5}))
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and len(_lines(path)) < 2:
+            time.sleep(0.02)
+        assert [json.loads(line)["type"] for line in _lines(path)] == ["batch", "epoch_end"]
+    finally:
+        writer.close()
+
+
 def test_close_is_idempotent(tmp_path):
     path = tmp_path / "run.jsonl"
     writer = EventLogWriter(path)

@@ -37,6 +37,7 @@ from kmon.engine.events import (
     event_from_dict,
     event_from_json,
 )
+from kmon.engine.json_text import encode_batch_lines
 
 T = 1_700_000_000.25
 
@@ -302,6 +303,26 @@ def test_batch_lines_are_written_by_msgspec_unless_a_value_needs_the_generic_enc
     ):
         assert slow.to_json() == Event.to_json(slow)
     assert '"loss":NaN' in Batch(logs={"loss": float("nan")}).to_json()
+
+
+def test_a_tape_s_batch_lines_encoded_at_once_are_each_event_s_line():
+    # The writer encodes a batch tape's events in one msgspec call: the same lines,
+    # or None (then one by one) when any event needs the generic encoder.
+    good = [
+        Batch(fit=0, epoch=1, step=i, size=32, logs={"loss": 1 / (i + 1), "acc": 1e-05},
+              values={"loss": 1e16 + i} if i % 2 else None, t=1.5 + i, span=1 + i % 3)
+        for i in range(40)
+    ]  # fmt: skip
+    assert encode_batch_lines(good, SCHEMA_VERSION) == [batch.to_json() for batch in good]
+    assert encode_batch_lines([], SCHEMA_VERSION) == []
+    for bad in (
+        Batch(logs={"loss": float("nan")}, t=1.0),
+        Batch(logs={"loss": np.float32(0.5)}, t=1.0),
+        Batch(fit=True, logs={"loss": 1.0}, t=1.0),
+        Batch(logs={1: 1.0}, t=1.0),
+        Notice(level="warning", topic="recovery", text="x"),
+    ):
+        assert encode_batch_lines([*good[:3], bad, *good[3:5]], SCHEMA_VERSION) is None
 
 
 # -- schema validation on read -------------------------------------------------------

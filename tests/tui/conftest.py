@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 
@@ -11,3 +13,13 @@ def snap_compare(snap_compare, monkeypatch):
     monochrome when NO_COLOR is set, and the baselines are in colour."""
     monkeypatch.delenv("NO_COLOR", raising=False)
     return snap_compare
+
+
+@pytest.fixture(autouse=True)
+def _unfrozen_collector():
+    """A live monitor freezes what is alive for the garbage collector at the first
+    fit (``gc.freeze``): in a test process that would keep every earlier test's
+    objects out of collection. Each test starts and ends unfrozen."""
+    gc.unfreeze()
+    yield
+    gc.unfreeze()

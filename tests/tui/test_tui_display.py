@@ -81,6 +81,7 @@ async def test_a_shorter_explanation_keeps_its_height_while_training(monkeypatch
     keeps the height (a blank row under it: no layout pass, no chart jumping); once
     training ends it takes its own height."""
     monkeypatch.setattr("kmon.tui.app.EPOCH_PANELS_SECONDS", 0.0)
+    monkeypatch.setattr("kmon.tui.app.CHART_SHARE", 1.0)  # no wait for the chart's cost
     events = load_events("two_fits")
     ends = [i for i, e in enumerate(events) if e.type == "epoch_end"]
     second = events[ends[1]]

@@ -4,6 +4,7 @@ gracefully, or abandons one that does not stop."""
 
 from __future__ import annotations
 
+import gc
 import time
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,7 @@ from tui_helpers import StandInLiveSource, header_text, running, wait_until
 
 from kmon.tui.app import MonitorApp
 from kmon.tui.screens.confirm_quit import ConfirmQuit
+from kmon.tui.widgets.epoch_chart import EpochChart
 from kmon.tui.widgets.run_header import RunHeader
 
 SIZE = (80, 24)
@@ -79,14 +81,17 @@ async def test_the_progress_line_waits_for_its_turn_but_not_a_new_epoch(monkeypa
         for _ in range(3):
             stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
         source.put(*stream.take())
-        await wait_until(pilot, lambda: app.state.batches == 7)
+        # Drained, and folded with the next frame's batches or the next news.
+        await wait_until(pilot, lambda: len(app._waiting) == 3)
         for _ in range(3):  # ticks come every 0.1 s
             await pilot.pause(0.1)
         assert " 4/10 " in header_text(app).splitlines()[1]
+        assert app.state.batches == 4
 
         source.put(*stream.epoch_end().epoch_start().take())
         await wait_until(pilot, lambda: "epoch 2/3" in header_text(app))
         assert " 0/10 " in header_text(app).splitlines()[1]
+        assert app.state.batches == 7 and not app._waiting  # every batch, in order
 
 
 async def test_quit_while_running_asks_then_stops_gracefully():
@@ -195,10 +200,46 @@ async def test_between_frames_batches_alone_neither_build_the_header_nor_touch_t
         for _ in range(3):
             stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
         source.put(*stream.take())
-        await wait_until(pilot, lambda: app.state.batches == 7)
+        await wait_until(pilot, lambda: len(app._waiting) == 3)  # drained, to fold later
         await pilot.pause(0.3)
         assert calls == {"header": 0, "output": 0}
 
         source.put(*stream.log("more output").epoch_end().epoch_start().take())
         await wait_until(pilot, lambda: "epoch 2/3" in header_text(app))
         assert calls["header"] >= 1 and calls["output"] >= 1
+        assert app.state.batches == 7
+
+
+async def test_a_costly_epoch_chart_redraws_within_its_share_of_a_core(monkeypatch):
+    """While a live run trains, the epoch chart waits its redraw's cost over
+    CHART_SHARE (up to EPOCH_PANELS_MAX_SECONDS) before drawing new epochs: plotext
+    holds the GIL the training thread needs. The header shows each epoch at once."""
+    monkeypatch.setattr("kmon.tui.app.EPOCH_PANELS_SECONDS", 0.0)
+    async with _live_app() as (app, pilot, source, stream):
+        chart = app.query_one(EpochChart)
+        source.put(*stream.epoch_end().epoch_start().take())
+        await wait_until(pilot, lambda: chart._epochs_drawn == 1)
+        assert chart.redraw_seconds > 0  # measured: a chart with an epoch was drawn
+
+        chart.redraw_seconds = 1.0  # at 0.1% of a core: 1,000 s, so the 30 s cap
+        source.put(*stream.epoch_end().epoch_start().take())
+        await wait_until(pilot, lambda: "epoch 3/3" in header_text(app))
+        for _ in range(3):  # ticks come every 0.1 s; frames every 0.5 s
+            await pilot.pause(0.3)
+        assert chart._epochs_drawn == 1
+
+        chart.redraw_seconds = 0.0  # a cheap chart: drawn at the next frame
+        await wait_until(pilot, lambda: chart._epochs_drawn == 2)
+
+
+async def test_a_live_run_s_first_fit_takes_what_is_alive_out_of_the_collector():
+    """A full collection over TensorFlow's and Keras's objects costs ~0.2 s of CPU;
+    what is alive as the first fit starts is frozen out of it (``gc.freeze``)."""
+    source = StandInLiveSource()
+    source.put(*EventStream(None).run_start("/somewhere/train.py").take())
+    app = MonitorApp(source)
+    async with running(app, SIZE) as pilot:
+        await wait_until(pilot, lambda: app.state.started is not None)
+        assert gc.get_freeze_count() == 0  # no fit yet
+        source.put(*_training().take())
+        await wait_until(pilot, lambda: gc.get_freeze_count() > 0)

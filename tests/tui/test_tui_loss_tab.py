@@ -165,6 +165,7 @@ async def test_an_alarm_of_an_earlier_model_shows_as_ended_not_active():
 
     async with replayed(stream, SIZE) as (app, pilot):
         assert "alarm" not in str(app.query_one(RunHeader).text)
+        await pilot.press("a")  # the pane is drawn while shown
         console = Console(width=120, file=io.StringIO(), color_system=None)
         console.print(app.query_one(AlarmPane).query_one("#alarm-body", Static).content)
         body = console.file.getvalue()

@@ -44,7 +44,13 @@ class AlarmPane(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(render_alarms(RunState()), id="alarm-body")
 
-    def show(self, state: RunState) -> None:
+    def show(self, state: RunState, *, hidden: bool = False) -> None:
+        """Draw the alarms of ``state`` if they changed. Hidden (another tab shown),
+        only with ``hidden`` (the app's, as the tab is being shown): a refresh of a
+        widget off the screen makes Textual map every widget again at the next frame
+        (about 1 ms of the UI thread), and a fit start changes what the pane says."""
+        if not (hidden or self.scrollable_content_region.width):
+            return
         history = state.alarm_history
         key = (
             len(history),
@@ -56,12 +62,8 @@ class AlarmPane(VerticalScroll):
         if key == self._drawn:
             return
         self._drawn = key
-        # Its height changes with the text: a layout pass, which renders every
-        # widget of the screen again (tens of ms, holding the GIL the training thread
-        # needs). Hidden (another tab shown; each fit start changes what it says), the
-        # text is kept current without one: showing the tab lays the screen out.
-        shown = bool(self.scrollable_content_region.width)
-        self.query_one("#alarm-body", Static).update(render_alarms(state), layout=shown)
+        # Its height changes with the text: a layout pass (only while shown).
+        self.query_one("#alarm-body", Static).update(render_alarms(state))
 
 
 def render_alarms(state: RunState) -> Group:
