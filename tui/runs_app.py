@@ -96,7 +96,10 @@ def open_run(choice: RunChoice, *, mouse: bool = True) -> int | None:
             return None
     except OSError:
         return None
-    _, signalled = run_app(MonitorApp(source), mouse=mouse)
+    try:
+        _, signalled = run_app(MonitorApp(source), mouse=mouse)
+    finally:
+        source.close()  # a log's worker, if it was quit before the end
     return signalled
 
 

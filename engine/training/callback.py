@@ -42,6 +42,10 @@ from kmon.engine.training.metric_kinds import FirstDispatch, KeyKind, classify_l
 from kmon.engine.training.model_info import output_names
 from kmon.engine.training.recovery import BatchValueRecovery, Recovered
 
+#: The batch end's clock, a global name: ``time.time`` looked up in the module at each
+#: batch cost 0.27 µs more between two TensorFlow steps (cold caches; 10 fits a side).
+_batch_clock = time.time
+
 #: Batch ends wait on a tape and go out together, every ``TAPE_BATCHES`` batches,
 #: or once the oldest waited this long (s), and at every other hook.
 TAPE_SECONDS = 0.1
@@ -50,16 +54,12 @@ TAPE_SECONDS = 0.1
 class KmonCallback(keras.callbacks.Callback):
     """Streams one ``fit()`` call as kmon events.
 
-    Each batch hook does O(1) work. ``on_train_batch_begin`` counts down to its next
-    look (the learning rate every few seconds, the first dispatch's kinds);
-    ``on_train_batch_end`` appends the batch's step, size, logs and time to a tape.
-    Every :data:`TAPE_BATCHES` batches (or :data:`TAPE_SECONDS`), and at every other
-    hook, the tape is recovered (a few float operations a batch, from Keras's
-    running means) and emitted as batch events in one pass: between two training
-    steps the hooks run on cold caches, where one pass over 32 batches costs a
-    fraction of 32 separate ones. The events keep each batch's own time. Keras
-    already converted ``logs`` to Python floats and gives every hook a fresh dict,
-    so it is kept without a copy.
+    Each batch hook does O(1) work: the begin counts down to its next look (the
+    learning rate every few seconds, the first dispatch's kinds); the end appends the
+    batch's step, size, logs (a fresh dict of floats from Keras: no copy) and time
+    to a tape, recovered and emitted every :data:`TAPE_BATCHES` batches (or
+    :data:`TAPE_SECONDS`) and at every other hook, in one pass: on the cold caches
+    between two steps, one pass over 32 batches costs a fraction of 32 separate ones.
 
     The callback is ``async_safe``: Keras may call its batch hooks from worker
     threads and out of order (it does on thread-safe backends such as JAX and
@@ -265,7 +265,7 @@ class KmonCallback(keras.callbacks.Callback):
         return 1 if self._recovery.kinds is None else rate.countdown
 
     def on_train_batch_end(self, batch, logs=None):
-        now = time.time()
+        now = _batch_clock()
         if batch < self._full_steps:
             # The common case, worked out once per fit: a whole batch of known size.
             size = self._batch_size

@@ -61,6 +61,9 @@ def _replay_in_monitor(path: str) -> int:
         raise UserError(f"no kmon events in {path}")
     from kmon.tui.launch import run_app
 
-    _, signalled = run_app(MonitorApp(source))
+    try:
+        _, signalled = run_app(MonitorApp(source))
+    finally:
+        source.close()  # a log's worker, if it was quit before the end
     warn_unread(source.report, path)
     return signalled or 0
