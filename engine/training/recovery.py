@@ -9,9 +9,10 @@ value carries an absolute error of about ``k * m * 6e-8``: far below 1e-4 relati
 epochs of a few hundred steps, and it grows with the number of steps in the epoch.
 A value is kept only where that error (bounded by :data:`TOTALS_ERROR` of the
 totals) is at most :data:`VOUCHED` of it: after a loss that dwarfs the later ones,
-the float32 totals no longer hold them, and a value is then the range's bound it
-cannot be told from, or None (not recoverable). After a running mean that is inf
-or NaN, nothing is recoverable until the epoch's end.
+the float32 totals no longer hold them, and a value is then the bound of its range
+it cannot be told from (0 for a loss, to the totals' precision), or None (not
+recoverable). After a running mean that is inf or NaN, nothing is recoverable until
+the epoch's end.
 
 A guard checks every recovered value against the range its loss or metric allows
 (:mod:`.value_bounds`: a mean squared error is never negative, an accuracy lies in
@@ -261,9 +262,9 @@ class BatchValueRecovery:
 
 def _within(value: float, error: float, kind: KeyKind) -> float | None:
     """A value the running totals give only to ``error``, more than :data:`VOUCHED` of
-    it: the bound of the key's range it cannot be told from (a batch's accuracy or
-    hinge loss of 0), else None: not recoverable (after a loss that dwarfs it, the
-    float32 totals no longer hold it)."""
+    it: the bound of the key's range it is within that error of (a batch's loss or
+    accuracy of 0, to the totals' precision), else None: not recoverable (after a
+    loss that dwarfs it, the float32 totals no longer hold it)."""
     for bound in (kind.low, kind.high):
         if abs(value - bound) <= error:
             return bound

@@ -176,6 +176,18 @@ async def test_a_log_scale_counts_the_values_it_cannot_draw():
         assert caption == "loss per epoch · log y (2 values ≤ 0 not drawn)"
 
 
+async def test_a_huge_loss_gets_short_y_labels():
+    """A run whose loss overflowed and came back (tests/data/real/unscaled_sgd_overflows.py
+    reached 1e24): the axis says 9.96e+23, not 996000000000000000000000.0."""
+    stream = EventStream(START, tick=1.0).run_start().fit_start(epochs=2)
+    for loss in (2.3e25, 9.96e23):
+        stream.epoch_start().batches([loss]).epoch_end({"loss": loss})
+    async with replayed(stream.fit_end().run_end().events, SIZE) as (app, _pilot):
+        text = _text(app.query_one(EpochChart))
+        assert "2.3e+25" in text and "9.96e+23" in text
+        assert "000000000" not in text
+
+
 async def test_the_cursor_reads_the_events_values_at_one_epoch():
     events = load_events("two_fits")
     ends = [event for event in events if event.type == "epoch_end"]

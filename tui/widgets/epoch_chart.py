@@ -61,6 +61,10 @@ class ChartView:
     log_y: bool = False
 
 
+#: From this magnitude on, the linear y axis is labelled in three significant digits.
+LONG_LABELS = 1e6
+
+
 class EpochChart(PlotextPlot):
     """Redraws only when a new epoch ended or the view changed.
 
@@ -262,6 +266,11 @@ class EpochChart(PlotextPlot):
         elif view.log_y and drawn:
             ticks = scale.ticks(min(drawn), max(drawn))
             plt.yticks(ticks, [scale.label(tick) for tick in ticks])
+        elif drawn and max(abs(min(drawn)), abs(max(drawn))) >= LONG_LABELS:
+            # plotext writes such values out in full (24 digits for a loss of 1e23).
+            low, high = min(drawn), max(drawn)
+            ticks = [low + (high - low) * part / 4 for part in range(5)] if high > low else [low]
+            plt.yticks(ticks, [f"{tick:.3g}" for tick in ticks])
         if history:
             positions, labels = x_ticks(xs, x_mode)
             if x_mode == "epoch":
