@@ -8,15 +8,13 @@ from __future__ import annotations
 import math
 from dataclasses import astuple
 
-import keras
 import numpy as np
 import pytest
+from fit_logs import write_tiny_fit_log
 from test_fast_decode import _fold_one_by_one, _snapshot
 
-from kmon.engine.log.eventlog import EventLogReader, EventLogWriter, read_events
-from kmon.engine.run.bus import EventBus
+from kmon.engine.log.eventlog import EventLogReader, read_events
 from kmon.engine.series import BucketSeries
-from kmon.engine.training.callback import KmonCallback
 from kmon.engine.view import batch_fold, column_fold
 from kmon.engine.view.bucket_arrays import extend_array
 from kmon.engine.view.state import RunState
@@ -55,21 +53,7 @@ def _replayed(path, chunk: int = 64 * 1024) -> RunState:
 
 
 def test_a_real_fits_log_folds_by_columns_to_the_one_by_one_state(tmp_path, counted):
-    log = tmp_path / "run.jsonl"
-    writer = EventLogWriter(log)
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(2400, 4)).astype("float32")
-    # Noisy targets: the loss settles near 0.25, where every batch's value is held by
-    # the float32 running totals (a loss that falls a thousandfold within an epoch
-    # is not, there: tests/engine/test_recovery_precision.py).
-    y = (x @ np.arange(1, 5, dtype="float32") + rng.normal(scale=0.5, size=2400))[:, None]
-    y = y.astype("float32")
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)], name="tiny")
-    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
-    callback = KmonCallback(EventBus(writer).emit, 0, samples=2000, batch_size=8, batch_tapes=True)
-    model.fit(x, y, batch_size=8, epochs=3, validation_split=1 / 6, callbacks=[callback], verbose=0)
-    writer.close()
+    log = write_tiny_fit_log(tmp_path / "run.jsonl")
     events, report = read_events(log)
     assert report.clean and sum(event.type == "batch" for event in events) == 3 * 250
     expected = _snapshot(_fold_one_by_one(events))

@@ -14,23 +14,28 @@ import os
 import signal
 import time
 
-import keras
-import numpy as np
 import pytest
+from fit_logs import write_tiny_fit_log
 from test_fast_decode import _snapshot
 
-from kmon.engine.events import RunEnd
 from kmon.engine.log import part_read
-from kmon.engine.log.eventlog import EventLogWriter, read_events
+from kmon.engine.log.eventlog import read_events
 from kmon.engine.log.fast_decode import as_batch
 from kmon.engine.log.part_read import StoredLines
 from kmon.engine.log.sources import LogFileSource
-from kmon.engine.run.bus import EventBus
-from kmon.engine.training.callback import KmonCallback
 from kmon.engine.view.state import RunState
 
 #: One reader: no log is this big.
 ONE_READER = 1 << 62
+
+
+def _drained(source: LogFileSource) -> RunState:
+    """``source`` read to its end as the monitor reads it, drain by drain, folded."""
+    state = RunState()
+    source.has_events()
+    while source.running:
+        state.apply_all(source.drain())
+    return state
 
 
 def _replay(path, *, seam: int | None = None) -> tuple[str, object, object]:
@@ -93,23 +98,7 @@ def seams(monkeypatch):
 @pytest.fixture(scope="module")
 def fit_log(tmp_path_factory):
     """A real fit's log: 3 epochs of 250 batches, with validation."""
-    log = tmp_path_factory.mktemp("fit") / "run.jsonl"
-    writer = EventLogWriter(log)
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(2400, 4)).astype("float32")
-    # Noisy targets: every batch's loss stays where the float32 running totals hold
-    # it (test_recovery_precision.py), so every run folds by its columns.
-    y = (x @ np.arange(1, 5, dtype="float32") + rng.normal(scale=0.5, size=2400))[:, None]
-    y = y.astype("float32")
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)], name="tiny")
-    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
-    bus = EventBus(writer)
-    callback = KmonCallback(bus.emit, 0, samples=2000, batch_size=8, batch_tapes=True)
-    model.fit(x, y, batch_size=8, epochs=3, validation_split=1 / 6, callbacks=[callback], verbose=0)
-    bus.emit(RunEnd(status="ok", fits=1))  # (without it, a replay makes one up, timed now)
-    writer.close()
-    return log
+    return write_tiny_fit_log(tmp_path_factory.mktemp("fit") / "run.jsonl", run_end=True)
 
 
 def _line_of(path, text: str) -> int:
@@ -138,10 +127,7 @@ def test_the_worker_is_used(fit_log, seams):
     source = LogFileSource(fit_log, parallel_bytes=1)
     worker = source.worker
     assert worker is not None and worker.start > 0
-    state = RunState()
-    source.has_events()
-    while source.running:
-        state.apply_all(source.drain())
+    _drained(source)
     assert worker.done and not worker.failed
     assert worker.lines > 700  # the worker read the epochs
 
@@ -253,10 +239,7 @@ def test_a_killed_worker_leaves_the_replay_reading_its_part(
     worker = source.worker
     if when == "at_once":
         os.kill(worker.pid, signal.SIGKILL)
-    state = RunState()
-    source.has_events()
-    while source.running:
-        state.apply_all(source.drain())
+    state = _drained(source)
     assert worker.failed
     assert worker.lines == 0 if when == "at_once" else worker.lines > 0
     assert _snapshot(state) == expected
@@ -270,10 +253,7 @@ def test_a_stalled_worker_is_ended_and_its_part_read_here(fit_log, seams, monkey
     source = LogFileSource(fit_log, parallel_bytes=1)
     worker = source.worker
     os.kill(worker.pid, signal.SIGSTOP)
-    state = RunState()
-    source.has_events()
-    while source.running:
-        state.apply_all(source.drain())
+    state = _drained(source)
     assert worker.failed
     assert worker._process.poll() is not None  # ended, not left stopped
     assert _snapshot(state) == expected
