@@ -110,3 +110,31 @@ def test_quiet_prints_the_summary_and_what_must_not_be_missed():
     assert lines[3].endswith("log: run.jsonl")
     loud = report(events, log_path="run.jsonl")
     assert len(epoch_lines(loud)) == 6 and "[kmon] info: alarms: a note" in loud
+
+
+def test_drains_of_batches_print_and_fold_as_events_one_by_one():
+    """The reporter folds each run of batch events at once: the lines and the state
+    are those of applying and printing every event by itself, however the drains
+    cut the run."""
+    from test_fast_decode import _snapshot
+
+    stream = EventStream(T0, tick=0.01).run_start("/x/train.py").fit_start(epochs=3, steps=40)
+    for epoch in range(3):
+        stream.epoch_start().batches([2.0 / (1 + epoch + step / 40) for step in range(40)], size=8)
+        stream.add(Log, stream="stdout", text=f"script line {epoch}")
+        stream.epoch_end({"loss": 1.0 / (1 + epoch)})
+    events = stream.fit_end().run_end().events
+    one_by_one_out = io.StringIO()
+    one_by_one = HeadlessReporter(one_by_one_out, io.StringIO())
+    for event in events:
+        one_by_one.state.apply(event)
+        one_by_one._print(event)
+    one_by_one.finish()
+    for chunk in (1, 7, 33, len(events)):
+        out = io.StringIO()
+        reporter = HeadlessReporter(out, io.StringIO())
+        for start in range(0, len(events), chunk):
+            reporter.handle(events[start : start + chunk])
+        reporter.finish()
+        assert out.getvalue() == one_by_one_out.getvalue()
+        assert _snapshot(reporter.state) == _snapshot(one_by_one.state)
