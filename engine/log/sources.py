@@ -267,7 +267,9 @@ class LogFileSource:
     def drain(self) -> list[Event]:
         events, self._pending = self._pending, []
         if events:
-            return events
+            return events  # the first frame's
+        if self._part is not None:
+            self._part.launch()  # after the first frame, which it would put off
         try:
             return self._read()
         except OSError:  # the file went away while on screen: show what was read

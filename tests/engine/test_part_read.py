@@ -149,6 +149,7 @@ def test_a_drain_hands_out_a_few_pieces_at_most(fit_log, seams, monkeypatch):
     seams.at = 3
     source = LogFileSource(fit_log, parallel_bytes=1)
     source.has_events()
+    source.worker.launch()
     time.sleep(1.5)  # it read its part: its pieces wait to be taken
     while source.running:
         received.append(0)
@@ -238,6 +239,7 @@ def test_a_killed_worker_leaves_the_replay_reading_its_part(
     source = LogFileSource(fit_log, parallel_bytes=1)
     worker = source.worker
     if when == "at_once":
+        worker.launch()  # (the replay starts it after its first frame)
         os.kill(worker.pid, signal.SIGKILL)
     state = _drained(source)
     assert worker.failed
@@ -252,6 +254,7 @@ def test_a_stalled_worker_is_ended_and_its_part_read_here(fit_log, seams, monkey
     seams.at = 40
     source = LogFileSource(fit_log, parallel_bytes=1)
     worker = source.worker
+    worker.launch()
     os.kill(worker.pid, signal.SIGSTOP)
     state = _drained(source)
     assert worker.failed
@@ -265,7 +268,7 @@ def test_a_worker_that_cannot_start_leaves_one_reader(fit_log, seams, monkeypatc
     monkeypatch.setattr(part_read.sys, "executable", "/nonexistent/python")
     seams.at = 40
     state, worker_report, worker = _replay(fit_log, seam=40)
-    assert worker is None
+    assert worker.failed and not worker.launched
     assert state == expected and worker_report == report
 
 
@@ -309,3 +312,17 @@ def test_the_worker_starts_at_the_first_line_after_its_share(tmp_path):
     one_line = tmp_path / "one.jsonl"
     one_line.write_bytes(b"x" * (6 << 20) + b"\n")
     assert part_read.split_point(one_line, one_line.stat().st_size) is None
+
+
+def test_the_worker_starts_after_the_first_frame(fit_log, seams):
+    """Started as the replay opened the log, the worker put its first frame off (on
+    2 cores, by 0.4-1 s): it starts at the drain after the first frame's."""
+    seams.at = 5
+    source = LogFileSource(fit_log, parallel_bytes=1)
+    assert not source.worker.launched
+    source.has_events()
+    first = source.drain()  # the first frame's events
+    assert first and not source.worker.launched
+    source.drain()
+    assert source.worker.launched
+    source.close()
