@@ -211,16 +211,16 @@ class BatchValueRecovery:
                 values[key] = None
                 continue
             value = (total - total_before) / count
-            # One comparison for most values (unbounded keys: the infinities); the
-            # margin is worked out only for a value outside the range (or NaN).
-            if not kind.low <= value <= kind.high and self._broken(
-                key, kind, value, (abs(total) + abs(total_before)) / count, mean
-            ):
+            # The running totals the value is the difference of, a batch's worth:
+            # the guard's margin and the value's error are shares of them.
+            scale = (abs(total) + abs(total_before)) / count
+            # One comparison for most values (unbounded keys: the infinities).
+            if not kind.low <= value <= kind.high and self._broken(key, kind, value, scale, mean):
                 broken = broken or []
                 broken.append(self._break(key, kind, value))
                 values[key] = None
                 continue
-            error = TOTALS_ERROR * (abs(total) + abs(total_before)) / count
+            error = TOTALS_ERROR * scale
             if error > VOUCHED * abs(value):
                 value = _within(value, error, kind)
             if kind.kind == ROOT_MEAN_SQUARE and value is not None:
