@@ -36,16 +36,20 @@ _overhead_ns = 0
 _TICK_NS = 1e9 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 1e7
 
 
-def _task_cpu_ns(tid: str) -> int | None:
+def _task_times_ns(tid: str) -> tuple[int, int | None] | None:
+    """A thread's CPU time and the time it spent runnable, waiting for a CPU (the
+    run queue: other processes on the machine's cores), in ns. The wait is None
+    where the kernel keeps no scheduler statistics."""
     try:
         with open(f"/proc/self/task/{tid}/schedstat", encoding="ascii") as handle:
-            return int(handle.read().split()[0])
+            fields = handle.read().split()
+        return int(fields[0]), int(fields[1])
     except (OSError, ValueError, IndexError):
         pass
     try:
         with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as handle:
             fields = handle.read().rsplit(")", 1)[1].split()
-        return int((int(fields[11]) + int(fields[12])) * _TICK_NS)
+        return int((int(fields[11]) + int(fields[12])) * _TICK_NS), None
     except (OSError, ValueError, IndexError):
         return None
 
@@ -63,28 +67,52 @@ def role_of(name: str | None, training: bool) -> str:
     return name
 
 
-def threads_cpu(training_tid: int) -> dict[str, int]:
-    """CPU nanoseconds used so far, by role (see :func:`role_of`); threads that
-    ended are not counted."""
+def threads_cpu(training_tid: int) -> tuple[dict[str, int], dict[str, int]]:
+    """CPU nanoseconds used so far, and nanoseconds spent waiting for a CPU, by
+    role (see :func:`role_of`); threads that ended are not counted."""
     names = {thread.native_id: thread.name for thread in threading.enumerate()}
-    totals: dict[str, int] = {}
+    used: dict[str, int] = {}
+    waited: dict[str, int] = {}
     try:
         tids = os.listdir("/proc/self/task")
     except OSError:
-        return totals
+        return used, waited
     for tid in tids:
-        used = _task_cpu_ns(tid)
-        if used is None:
+        times = _task_times_ns(tid)
+        if times is None:
             continue
         role = role_of(names.get(int(tid)), int(tid) == training_tid)
-        totals[role] = totals.get(role, 0) + used
-    return totals
+        used[role] = used.get(role, 0) + times[0]
+        if times[1] is not None:
+            waited[role] = waited.get(role, 0) + times[1]
+    return used, waited
+
+
+def context_switches(tid: int) -> int:
+    """How many times the thread has given up its CPU so far, waiting (for the GIL,
+    a TensorFlow op, a lock) or preempted; 0 where the kernel does not say."""
+    total = 0
+    try:
+        with open(f"/proc/self/task/{tid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    total += int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return total
 
 
 def snapshot(training_tid: int) -> dict:
     """Everything counted so far: threads' CPU, hooks' CPU, probes' wall time."""
     timed = {name: (calls, ns - calls * _overhead_ns) for name, (calls, ns) in _timed.items()}
-    return {"threads": threads_cpu(training_tid), "timed": timed, "probes": dict(_probe_wall)}
+    used, waited = threads_cpu(training_tid)
+    return {
+        "threads": used,
+        "waits": waited,
+        "switches": context_switches(training_tid),
+        "timed": timed,
+        "probes": dict(_probe_wall),
+    }
 
 
 def difference(before: dict, after: dict) -> dict:
@@ -92,12 +120,14 @@ def difference(before: dict, after: dict) -> dict:
     threads = {
         role: used - before["threads"].get(role, 0) for role, used in after["threads"].items()
     }
+    waits = {role: ns - before["waits"].get(role, 0) for role, ns in after["waits"].items()}
     timed = {}
     for name, (calls, ns) in after["timed"].items():
         calls0, ns0 = before["timed"].get(name, (0, 0))
         timed[name] = [calls - calls0, ns - ns0]
     probes = {key: value - before["probes"][key] for key, value in after["probes"].items()}
-    return {"threads": threads, "timed": timed, "probes": probes}
+    switches = after["switches"] - before["switches"]
+    return {"threads": threads, "waits": waits, "switches": switches, "timed": timed, "probes": probes}
 
 
 def _timer(name: str, function):

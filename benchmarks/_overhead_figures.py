@@ -196,6 +196,59 @@ def meter_figures(rounds: list[dict[str, dict]], timer_ns: int) -> list[Figure]:
     ]
 
 
+def _hooks_us(fit: dict, timer_ns: int) -> float:
+    """The meter's µs a step on the training thread: every kmon hook, fit and epoch
+    ones amortized, with the probes' calls counted in wall time (they run
+    TensorFlow, whose threads the CPU of one thread misses) and the steps after
+    them as charged (``ProbeBudget.after``)."""
+    timed, steps = fit["timed"], fit["steps"]
+    probe_calls, probe_ns = timed.get("probes", (0, 0))
+    probe_ns += probe_calls * timer_ns
+    hooks = sum(ns for name, (_, ns) in timed.items() if name.split(".")[0] in HOOKS)
+    probes_wall = fit["probes"]["calls"] + fit["probes"]["after"]
+    return (hooks - probe_ns) / steps / 1000 + probes_wall * 1e6 / steps
+
+
+def bound_figures(
+    rounds: list[dict[str, dict]], goals: dict[str, float], timer_ns: int
+) -> list[Figure]:
+    """kmon's cost to training in CPU time, which resolves where wall time cannot.
+
+    Per round: the meter's hooks and probes on the training thread, plus the CPU
+    of all kmon's other threads in the run (live or headless), over the plain
+    fit's step time, plus one. With a core free for kmon's threads, that bounds
+    the wall ratio from above: a thread delays the training thread only while it
+    holds the GIL, and it holds it only while it runs. What it leaves out is the
+    wake-up after each such wait, shown beside it as the training thread's extra
+    context switches a step.
+    """
+    names = rounds[0].keys()
+    if "meter" not in names:
+        return []
+    rows = []
+    for name, label in (("kmon", "live"), ("headless", "headless")):
+        if name not in names:
+            continue
+        values = []
+        for r in rounds:
+            step_us = r["plain"]["seconds"] * 1e6 / r["plain"]["steps"]
+            cost = _hooks_us(r["meter"], timer_ns) + per_step_us(r[name], _kmon_roles(r[name]))
+            values.append(1 + cost / step_us)
+        note = (
+            "(kmon's hooks and probes on the training thread (meter) + its other threads' "
+            f"CPU, {label}) a step / plain's step time, + 1: an upper bound on {name} / "
+            "plain with a core free, but for the wake-ups"
+        )
+        rows.append(Figure(f"{name}, CPU bound", values, goals.get(name), note=note))
+        if all("switches" in r[name] for r in rounds):
+            extra = [
+                r[name]["switches"] / r[name]["steps"] - r["plain"]["switches"] / r["plain"]["steps"]
+                for r in rounds
+            ]
+            rows.append(Figure(f"training thread's extra context switches a step, {label}", extra))
+    return rows
+
+
 def cpu_figures(rounds: list[dict[str, dict]], timer_ns: int) -> list[Figure]:
     """kmon's CPU a training step, by thread, in µs: from ``meter`` (see
     :func:`meter_figures`), and each thread of the live and headless runs."""

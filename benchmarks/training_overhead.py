@@ -41,6 +41,19 @@ event-log writer, the output capture, the UI or headless loop) in µs a training
 step, and the training thread's excess over plain's. ``meter`` (live, not timed
 against plain) times kmon's callback hooks, probes and fold from inside.
 
+The CPU bound. On the project's 2-core VM the wall ratio does not resolve a few
+percent, however the rounds are laid out: the vCPU's own speed moves (two plain
+fits back to back in one process differ by ±10%, interquartile, and their CPU
+times as much; the time threads wait for a CPU is 1-2% of a fit, so it is not
+other processes). So each round also gives an upper bound from CPU time: the
+meter's kmon hooks and probes on the training thread plus all kmon's other
+threads' CPU, a step, over plain's step time. With a core free for kmon's threads
+a thread delays training only while it holds the GIL, and holds it only while it
+runs, so the wall ratio is at most that, but for the wake-ups after such waits
+(the training thread's extra context switches a step, printed beside it). Its
+interval is a few thousandths wide. ``--save FILE`` keeps every round's raw
+results (CPU and run-queue waits by thread, context switches) to study.
+
 Modes. ``--tf-threads 1`` runs TensorFlow on one intra-op and one inter-op thread
 in every process (set before its first op: ``_tf_threads/sitecustomize.py``), so
 that on a 2-core machine kmon's threads find a core free, as on any real training
@@ -257,7 +270,11 @@ def report(measured: Measured, args: argparse.Namespace) -> None:
     for figure in wall:
         print(figures.ratio_line(figure))
     timer = measured.ready.get("meter", {}).get("timer_ns", 0)
-    print(figures.table(wall + figures.cpu_figures(measured.rounds, timer)))
+    bound = figures.bound_figures(measured.rounds, goals, timer)
+    for figure in bound:
+        if figure.goal is not None:
+            print(figures.ratio_line(figure))
+    print(figures.table(wall + bound + figures.cpu_figures(measured.rounds, timer)))
 
 
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
@@ -292,6 +309,9 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         help=f"comma-separated, among {', '.join(CONFIGS)} (plain always runs; default: "
         f"all but plain-thread, or {', '.join(QUICK_CONFIGS)} with --quick)",
     )
+    parser.add_argument(
+        "--save", type=Path, help="also write every round's raw results here (JSON), to study"
+    )
     args = parser.parse_args(argv)
     if args.steps is None:
         args.steps = 50 if args.workload == "cnn" else 500
@@ -313,7 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     args, configs = parse(argv)
     header("training overhead")
     started = time.monotonic()
-    report(measure(configs, args), args)
+    measured = measure(configs, args)
+    if args.save:
+        args.save.write_text(json.dumps({"ready": measured.ready, "rounds": measured.rounds}))
+    report(measured, args)
     print(f"took {time.monotonic() - started:.0f}s")
     return 0
 

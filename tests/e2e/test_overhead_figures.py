@@ -64,3 +64,47 @@ def test_cpu_figures_count_kmons_threads_a_step_and_not_tensorflows(figures):
     assert together.goal == 15.0 and together.verdict == "met"
     table = figures.table(list(rows.values()))
     assert "all kmon's other threads, live" in table and "11.0 µs" in table
+
+
+def test_the_cpu_bound_adds_the_hooks_probes_and_other_threads_to_plains_step(figures):
+    def fit(threads, switches, timed=None, probes=(0.0, 0.0)):
+        return {
+            "seconds": 1.0,
+            "steps": 1000,
+            "threads": {"training": 900_000_000, "native": 300_000_000, **threads},
+            "switches": switches,
+            "timed": timed or {},
+            "probes": {"calls": probes[0], "after": probes[1]},
+        }
+
+    meter = fit(
+        {},
+        1100,
+        # 6 µs a step of hooks, 2 µs of them inside probe calls (3 calls, their
+        # nested timers' 500 ns each taken off).
+        {
+            "callback.on_train_batch_begin": (1000, 4_000_000),
+            "callback.on_train_batch_end": (1000, 2_000_000),
+            "probes": (3, 2_000_000 - 3 * 500),
+        },
+        # probe calls 3 ms of wall time, the steps after them 1 ms
+        probes=(0.003, 0.001),
+    )
+    rounds = [
+        {
+            "plain": fit({}, 1070),
+            "kmon": fit({"main": 20_000_000, "kmon-eventlog": 5_000_000}, 1120),
+            "headless": fit({"main": 10_000_000}, 1090),
+            "meter": meter,
+        }
+        for _ in range(12)
+    ]
+    rows = {row.name: row for row in figures.bound_figures(rounds, {"kmon": 1.03}, 500)}
+    # 1 ms steps: (4 µs of hooks + 4 µs of probes' wall + 25 µs of threads) / 1,000 µs.
+    assert rows["kmon, CPU bound"].median == pytest.approx(1.033)
+    assert rows["kmon, CPU bound"].verdict == "not met"
+    assert rows["headless, CPU bound"].median == pytest.approx(1.018)
+    assert rows["headless, CPU bound"].goal is None
+    switches = rows["training thread's extra context switches a step, live"]
+    assert switches.median == pytest.approx(0.05)
+    assert figures.bound_figures([{"plain": r["plain"], "kmon": r["kmon"]} for r in rounds], {}, 0) == []
