@@ -209,18 +209,23 @@ def _hooks_us(fit: dict, timer_ns: int) -> float:
     return (hooks - probe_ns) / steps / 1000 + probes_wall * 1e6 / steps
 
 
+def _extra_switches(r: dict[str, dict], name: str) -> float:
+    """The training thread's context switches a step under ``name`` over plain's."""
+    return r[name]["switches"] / r[name]["steps"] - r["plain"]["switches"] / r["plain"]["steps"]
+
+
 def bound_figures(
-    rounds: list[dict[str, dict]], goals: dict[str, float], timer_ns: int
+    rounds: list[dict[str, dict]], goals: dict[str, float], timer_ns: int, wake_us: float = 0.0
 ) -> list[Figure]:
     """kmon's cost to training in CPU time, which resolves where wall time cannot.
 
     Per round: the meter's hooks and probes on the training thread, plus the CPU
-    of all kmon's other threads in the run (live or headless), over the plain
-    fit's step time, plus one. With a core free for kmon's threads, that bounds
-    the wall ratio from above: a thread delays the training thread only while it
-    holds the GIL, and it holds it only while it runs. What it leaves out is the
-    wake-up after each such wait, shown beside it as the training thread's extra
-    context switches a step.
+    of all kmon's other threads in the run (live or headless), plus the training
+    thread's extra context switches a step (over plain's, none counted below zero)
+    times ``wake_us``, a thread's wake-up on this machine, all over the plain fit's
+    step time, plus one. With a core free for kmon's threads, that bounds the wall
+    ratio from above: a thread delays the training thread only while it holds the
+    GIL, it holds it only while it runs, and each such wait ends in a wake-up.
     """
     names = rounds[0].keys()
     if "meter" not in names:
@@ -233,18 +238,17 @@ def bound_figures(
         for r in rounds:
             step_us = r["plain"]["seconds"] * 1e6 / r["plain"]["steps"]
             cost = _hooks_us(r["meter"], timer_ns) + per_step_us(r[name], _kmon_roles(r[name]))
+            if "switches" in r[name]:
+                cost += max(0.0, _extra_switches(r, name)) * wake_us
             values.append(1 + cost / step_us)
         note = (
             "(kmon's hooks and probes on the training thread (meter) + its other threads' "
-            f"CPU, {label}) a step / plain's step time, + 1: an upper bound on {name} / "
-            "plain with a core free, but for the wake-ups"
+            f"CPU, {label} + the extra wake-ups at {wake_us:.0f} µs) a step / plain's step "
+            f"time, + 1: an upper bound on {name} / plain with a core free"
         )
         rows.append(Figure(f"{name}, CPU bound", values, goals.get(name), note=note))
         if all("switches" in r[name] for r in rounds):
-            extra = [
-                r[name]["switches"] / r[name]["steps"] - r["plain"]["switches"] / r["plain"]["steps"]
-                for r in rounds
-            ]
+            extra = [_extra_switches(r, name) for r in rounds]
             rows.append(Figure(f"training thread's extra context switches a step, {label}", extra))
     return rows
 

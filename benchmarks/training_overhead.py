@@ -77,6 +77,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -270,11 +271,37 @@ def report(measured: Measured, args: argparse.Namespace) -> None:
     for figure in wall:
         print(figures.ratio_line(figure))
     timer = measured.ready.get("meter", {}).get("timer_ns", 0)
-    bound = figures.bound_figures(measured.rounds, goals, timer)
+    wake = wake_up_us()
+    print(f"a thread's wake-up on this machine: {wake:.1f} µs (half an Event ping-pong)")
+    bound = figures.bound_figures(measured.rounds, goals, timer, wake)
     for figure in bound:
         if figure.goal is not None:
             print(figures.ratio_line(figure))
     print(figures.table(wall + bound + figures.cpu_figures(measured.rounds, timer)))
+
+
+def wake_up_us(trips: int = 2000) -> float:
+    """A thread's wake-up here: half the median round trip of two threads handing
+    an Event back and forth (a futex wake and the GIL's handover each way)."""
+    ping, pong = threading.Event(), threading.Event()
+
+    def answer() -> None:
+        for _ in range(trips):
+            ping.wait()
+            ping.clear()
+            pong.set()
+
+    other = threading.Thread(target=answer, daemon=True)
+    other.start()
+    times = []
+    for _ in range(trips):
+        start = time.perf_counter_ns()
+        ping.set()
+        pong.wait()
+        pong.clear()
+        times.append(time.perf_counter_ns() - start)
+    other.join()
+    return median(times) / 2000
 
 
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
