@@ -15,6 +15,9 @@ import io
 import math
 import os
 import re
+import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from kmon.engine.event_schema import INT_LIMIT
@@ -186,28 +189,65 @@ def _scalars(files: list[Path], folder: Path, report: LogReadReport):
     """(wall_time, step, tag, value) of every scalar, in file order; a file's damage
     (a corrupt record, or a truncated last one while the run still writes) ends
     what is read of it, and is noted in ``report.damaged``."""
-    import tensorflow as tf
-    from tensorflow.core.util import event_pb2
+    with _tensorflow_start_unseen():
+        import tensorflow as tf
+        from tensorflow.core.util import event_pb2
 
-    for path in files:
-        records = []
-        try:
-            for raw in tf.data.TFRecordDataset(str(path)):
-                records.append(event_pb2.Event.FromString(raw.numpy()))
-        except tf.errors.DataLossError as exc:
-            found = re.search(r"(corrupted|truncated) record at (\d+)", exc.message or "")
-            what = f"a {found[1]} record at byte {found[2]}" if found else "unreadable data"
-            report.damaged.append(
-                f"{path.relative_to(folder)}: {what} after {len(records)} record(s): "
-                "the rest of that file was skipped"
-            )
-        except Exception as exc:  # noqa: BLE001 - anything else: one clear line
-            raise UnreadableLog(f"cannot read {path}: {type(exc).__name__}") from None
+        read = [(path, _records(path, folder, report, tf, event_pb2)) for path in files]
+    for _path, records in read:
         for record in records:
             for value in record.summary.value:
                 number = _scalar_of(value, tf)
                 if number is not None:
                     yield record.wall_time, int(record.step), value.tag, number
+
+
+def _records(path: Path, folder: Path, report: LogReadReport, tf, event_pb2) -> list:
+    """The events of one file, up to its damage (noted in ``report.damaged``)."""
+    records: list = []
+    try:
+        for raw in tf.data.TFRecordDataset(str(path)):
+            records.append(event_pb2.Event.FromString(raw.numpy()))
+    except tf.errors.DataLossError as exc:
+        found = re.search(r"(corrupted|truncated) record at (\d+)", exc.message or "")
+        what = f"a {found[1]} record at byte {found[2]}" if found else "unreadable data"
+        report.damaged.append(
+            f"{path.relative_to(folder)}: {what} after {len(records)} record(s): "
+            "the rest of that file was skipped"
+        )
+    except Exception as exc:  # noqa: BLE001 - anything else: one clear line
+        raise UnreadableLog(f"cannot read {path}: {type(exc).__name__}") from None
+    return records
+
+
+@contextmanager
+def _tensorflow_start_unseen():
+    """File descriptor 2 into a temporary file while TensorFlow starts in this
+    process (its import, and the devices' set-up at the first dataset).
+
+    TensorFlow 2.21 prints its C++ start-up lines (absl's, oneDNN's, "failed call
+    to cuInit" on a machine without a GPU) whatever ``TF_CPP_MIN_LOG_LEVEL`` says,
+    and `kmon compare` or `kmon replay` of a TensorBoard folder would leave them
+    over the user's terminal. Only before a monitor draws there (the importers
+    run before any app starts) and only where TensorFlow has not started yet."""
+    if "tensorflow" in sys.modules:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield  # no file descriptor 2 to borrow: the lines go where they would
+        return
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def _scalar_of(value, tf) -> float | None:

@@ -31,7 +31,7 @@ model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="r
                           keras.layers.Dense(1, activation="sigmoid")])
 model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
 model.fit(x, y, batch_size=16, epochs=3, validation_split=0.25,
-          callbacks=[keras.callbacks.CSVLogger("history.csv")])
+          callbacks=[keras.callbacks.CSVLogger("history.csv"), keras.callbacks.TensorBoard("tb")])
 model.fit(x, y, batch_size=32, epochs=2)
 """
 
@@ -105,6 +105,18 @@ def test_compare_prints_the_table_and_goes_on_past_bad_inputs(run):
     assert cells[1][3] == "—"  # a CSVLogger file has no times
     assert "fit 0: 3 epochs, 5 steps, batch 16, 72 samples" in result.stdout
     assert "shared metrics: loss, accuracy, val_loss, val_accuracy" in result.stdout
+
+
+def test_compare_of_a_tensorboard_folder_leaves_no_tensorflow_lines_on_the_terminal(run):
+    # TensorFlow 2.21 prints its C++ start-up lines (absl, oneDNN, cuInit) whatever
+    # TF_CPP_MIN_LOG_LEVEL says; reading the event files starts it in kmon's process.
+    result = run_kmon("compare", "--headless", "run.jsonl", "tb", cwd=run)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[2].startswith("2 tb") and " TensorBoard " in lines[2]
+    cells = [re.split(r"\s{2,}", line) for line in lines[1:3]]
+    assert cells[1][2] == "3"  # the first fit's epochs, read from train/ and validation/
 
 
 def test_compare_with_no_run_left_or_too_many_runs_exits_2(run):
