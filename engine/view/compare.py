@@ -251,12 +251,21 @@ class Comparison:
             rows.append(row)
         return rows
 
-    def report(self) -> str:
-        """The table as text, the fit settings and what each run lacks (headless)."""
+    def report(self, width: int | None = None) -> str:
+        """The table as text, the fit settings and what each run lacks (headless).
+
+        One row a run; where that is wider than ``width`` (a terminal's columns),
+        the runs' own columns, then the metrics a row each with a column a run,
+        then each run's alarms, which a terminal shows without wrapping every row."""
         rows = self.table()
-        widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-                 for row in rows]
+        lines = _aligned(rows)
+        if width is not None and max(map(len, lines)) > width:
+            lines = _aligned([row[:4] for row in rows]) + [""]
+            runs = [row[0] for row in rows[1:]]
+            metrics = [[name, *(row[column] for row in rows[1:])]
+                       for column, name in enumerate(rows[0][5:], start=5)]
+            lines += _aligned([["metric", *runs], *metrics])
+            lines += ["", "alarms:"] + [f"  {row[0]}: {row[4]}" for row in rows[1:]]
         lines.append("")
         lines.append("fit settings:")
         lines += [f"  {printable(run.label)}: {run.fit_settings()}" for run in self.runs]
@@ -265,6 +274,13 @@ class Comparison:
         for label, lacks in self.lacking().items():
             lines.append(f"  {printable(label)} lacks {', '.join(lacks)}")
         return "\n".join(lines)
+
+
+def _aligned(rows: list[list[str]]) -> list[str]:
+    """Rows of cells as lines, each column as wide as its widest cell."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+            for row in rows]
 
 
 class RunFolder:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 
 from kmon.errors import PROG, UserError
@@ -26,7 +27,9 @@ def compare(args: argparse.Namespace) -> int:
     if not comparison.runs:
         raise UserError("no runs to compare")
     if args.headless or not has_terminal():
-        print(comparison.report())
+        # On a terminal, a table too wide for it turns its metrics into rows.
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+        print(comparison.report(width))
         return 0
     from kmon.tui.launch import run_app
     from kmon.tui.screens.compare import CompareApp

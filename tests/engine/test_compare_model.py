@@ -89,6 +89,21 @@ def test_the_table_and_report_say_fit_settings_alarms_and_durations():
     assert raised and all(kind in first[4] for kind in raised)
     report = comparison.report()
     assert "fit 0: 3 epochs, 4 steps, batch 16, 64 samples; fit 1: 2 epochs" in report
+    # Too wide for an 80-column terminal: the metrics become rows, a column a run.
+    narrow = comparison.report(80)
+    assert report.splitlines()[0].startswith("run ") and len(report.splitlines()[0]) > 80
+    lines = narrow.splitlines()
+    assert lines[0].split() == header[:4]
+    assert lines[3] == ""
+    assert lines[4].split() == ["metric", *" ".join([first[0], second[0]]).split()]
+    by_name = {line[: lines[4].index(first[0])].strip(): line
+               for line in lines[5 : lines.index("alarms:") - 1]}
+    assert set(header[5:]) <= set(by_name)
+    final_loss = by_name["final loss"].split()[2:]
+    assert final_loss == [first[header.index("final loss")], second[header.index("final loss")]]
+    assert max(len(line) for line in lines[: lines.index("alarms:")]) <= 80
+    alarms = lines.index("alarms:")
+    assert lines[alarms + 1 : alarms + 3] == [f"  {first[0]}: {first[4]}", f"  {second[0]}: none"]
 
 
 def test_inputs_that_are_not_runs_get_one_line_each(tmp_path):
