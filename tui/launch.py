@@ -9,8 +9,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.text import Text
 from textual.app import App
 
+from kmon.engine.format import printable
 from kmon.engine.log.sources import LiveSource
 from kmon.engine.run.terminal import ExitHook, TerminalModes, drawing_stream
 from kmon.engine.run.terminal_guard import TerminalGuard
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 
 #: How long to wait for a stopping run before giving up on it at exit.
 STOP_GRACE_SECONDS = 30.0
+#: The script's last lines of output printed after the monitor closes.
+OUTPUT_TAIL_LINES = 20
 
 
 def run_tui(
@@ -149,6 +153,10 @@ def _fileno(stream) -> int | None:
 
 
 def _report(session: Session, app: MonitorApp, *, abandoned: bool) -> int:
+    # What came after the monitor closed: the script's last lines, or closing
+    # finding the event log incomplete.
+    app.state.apply_all(session.drain())
+    _print_output_tail(app.state, session.log_path)
     if abandoned and not session.finished:
         print(f"kmon: quit before the run ended (stopped) · log: {session.log_path}")
         return 130
@@ -157,11 +165,26 @@ def _report(session: Session, app: MonitorApp, *, abandoned: bool) -> int:
     error = session.error
     if error:
         sys.stderr.write(error.get("traceback") or error.get("message", "") + "\n")
-    # What came after the monitor closed, e.g. closing found the event log incomplete.
-    app.state.apply_all(session.drain())
     for notice in app.state.notices:
         print(f"kmon: {notice.level}: {notice.text}")
     return code
+
+
+def _print_output_tail(state, log_path) -> None:
+    """The script's last lines of output, as the Output tab held them, left on the
+    terminal once the monitor is gone: a script's final print (a test score, where
+    it saved the model) is what its user looks for after quitting. Escape
+    sequences are taken out, so no line can leave the terminal in a mode."""
+    lines = list(state.log_lines)[-OUTPUT_TAIL_LINES:]
+    if not lines:
+        return
+    total = state.log_total
+    whole = "" if len(lines) == total else (
+        f" (its last {len(lines)} of {total}; all of them: kmon replay {log_path}, then o)"
+    )
+    print(f"kmon: the script's output{whole}:")
+    for line in lines:
+        print(printable(Text.from_ansi(line.text).plain))
 
 
 def run_app(

@@ -148,6 +148,8 @@ def test_finished_run_quits_on_q_without_asking(tmp_path: Path, terminals) -> No
     handed_back = after_terminal_handed_back(term.output)
     assert "kmon: run ok" in handed_back
     assert "short.jsonl" in handed_back
+    # The script's last print stays on the terminal, above kmon's line.
+    assert "short script done" in handed_back.split("kmon: run ok")[0]
     end = log_end(tmp_path / "short.jsonl")
     assert end is not None and end.status == "ok"
 

@@ -395,3 +395,24 @@ async def test_the_header_says_when_a_fit_stopped_before_its_last_epoch(stopped_
         first_line = header_text(app).splitlines()[0]
         assert ("epoch 1/40 (stopped early)" in first_line) is stopped_early, first_line
         assert "✔ finished" in first_line
+
+
+def test_the_scripts_last_lines_are_printed_plain_after_the_monitor(capsys):
+    from kmon.engine.events import Log
+    from kmon.engine.view.state import RunState
+    from kmon.tui.launch import OUTPUT_TAIL_LINES, _print_output_tail
+
+    state = RunState()
+    _print_output_tail(state, "run.jsonl")
+    assert capsys.readouterr().out == ""  # nothing printed, nothing said
+    lines = [f"line {n}" for n in range(OUTPUT_TAIL_LINES + 5)]
+    lines[-1] = "\x1b[1;32mtest accuracy 0.93\x1b[0m\x1b[?1049h"
+    state.apply_all([Log(stream="stdout", text=text, t=1.0) for text in lines])
+    _print_output_tail(state, "run.jsonl")
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == (
+        f"kmon: the script's output (its last {OUTPUT_TAIL_LINES} of {len(lines)}; "
+        "all of them: kmon replay run.jsonl, then o):"
+    )
+    assert printed[1:] == [*lines[5:-1], "test accuracy 0.93"]
+    assert "\x1b" not in "".join(printed)  # no line can switch the terminal's screen
