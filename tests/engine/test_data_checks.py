@@ -84,3 +84,24 @@ def test_a_large_image_sample_reads_every_value_for_nan_and_whole_rows_for_scale
     standardized = (images - 127.5) / 73.9
     standardized[np.isnan(standardized) | np.isinf(standardized)] = 0.0
     assert check_data([array_stats("x", standardized)], []) == []
+
+
+def test_the_fit_start_sample_of_arrays_is_a_view_of_evenly_spread_rows():
+    # Copied out, a few thousand 32x32 colour images were 50 MB at every fit start.
+    from kmon.engine.alarms.probe_batch import FitData, probe_batches
+    from kmon.engine.alarms.probe_config import ProbeConfig
+
+    config = ProbeConfig()
+    rows = 3 * config.data_rows + 5
+    x = np.arange(rows * 4, dtype="float32").reshape(rows, 2, 2)
+    y = np.arange(rows, dtype="float32")
+    probe, sample, reason = probe_batches(FitData(x, y, samples=rows, batch_size=32), config)
+    assert reason is None
+    assert np.shares_memory(sample.x, x) and np.shares_memory(sample.y, y)
+    assert sample.x.shape == (config.data_rows, 2, 2)
+    assert list(sample.y[:3]) == [0.0, 3.0, 6.0] and sample.y[-1] == 3 * (config.data_rows - 1)
+    # The probe batch is the model's input: its own rows, spread to the last.
+    assert not np.shares_memory(probe.x, x) and probe.y[-1] == rows - 1
+    # Fewer rows than the sample holds: all of them.
+    _, small, _ = probe_batches(FitData(x[:10], y[:10], samples=10, batch_size=32), config)
+    assert list(small.y) == list(range(10))
