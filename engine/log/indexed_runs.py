@@ -81,6 +81,37 @@ def all_runs(runs_dir: str | os.PathLike | None = None) -> tuple[list[IndexedRun
     return runs, index
 
 
+def running_elsewhere(runs_dir: str | os.PathLike) -> list[IndexedRun]:
+    """The indexed runs of this machine still running with their log outside
+    ``runs_dir`` (``kmon ps`` names them after the folder's): the index and the logs
+    of live pids only, so it costs about nothing where none runs.
+
+    Raises:
+        RunsIndexError: the index cannot be read.
+    """
+    here, folder, host = [], _same(Path(runs_dir)), this_host()
+    for entry in read_index().entries:
+        if entry.pid is None or (entry.host and host and entry.host != host):
+            continue
+        if _same(entry.log.parent) == folder or not _pid_alive(entry.pid):
+            continue
+        run = describe(entry, host=host)
+        if run.status in ("running", "unknown"):
+            here.append(run)
+    return here
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process has that pid (whose it is, :func:`read_run` checks)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
 def find_indexed_run(run: str) -> RunInfo:
     """The indexed run whose id is ``run`` or starts with it (one only).
 

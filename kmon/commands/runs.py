@@ -25,15 +25,45 @@ def ps(args: argparse.Namespace) -> int:
     from kmon.engine.log.runs_folder import list_runs
 
     runs = list_runs(args.runs_dir)
+    elsewhere = _running_elsewhere(args.runs_dir)
     if not runs:
         print(f"no runs in {printable(args.runs_dir)}")
-        return 0
-    rows = [("RUN", "STATUS", "STARTED", "DURATION", "EPOCHS", "PID", "WHAT")]
-    rows += [(*_cells(info.id, info.status, info), printable(info.what)) for info in runs]
-    _print_table(rows)
-    if any(info.status == "unknown" for info in runs):
+    else:
+        rows = [("RUN", "STATUS", "STARTED", "DURATION", "EPOCHS", "PID", "WHAT")]
+        rows += [(*_cells(info.id, info.status, info), printable(info.what)) for info in runs]
+        _print_table(rows)
+    if elsewhere:
+        # A run detached with --log in another folder (the one just started, often)
+        # is what `kmon ps` is asked for: name it rather than say there is none.
+        print(f"running in other folders (every run: {PROG} ps --all):")
+        _print_table(_rows_with_folders(elsewhere))
+    if any(info.status == "unknown" for info in runs) or any(
+        run.status == "unknown" for run in elsewhere
+    ):
         print(_UNKNOWN_NOTE)
     return 0
+
+
+def _running_elsewhere(runs_dir) -> list:
+    """The index's live runs outside ``runs_dir``; none where the index is unreadable
+    (``kmon ps`` of the folder needs no index)."""
+    from kmon.engine.log.indexed_runs import running_elsewhere
+    from kmon.engine.log.runs_index import RunsIndexError
+
+    try:
+        return running_elsewhere(runs_dir)
+    except RunsIndexError:
+        return []
+
+
+def _rows_with_folders(runs) -> list[tuple[str, ...]]:
+    """The table of indexed runs, each with its log's folder."""
+    rows = [("RUN", "STATUS", "STARTED", "DURATION", "EPOCHS", "PID", "FOLDER", "WHAT")]
+    for run in runs:
+        what = printable(run.info.what) if run.info is not None else "-"
+        folder = printable(_home_relative(run.path.parent))
+        rows.append((*_cells(run.run_id, run.status, run.info), folder, what))
+    return rows
 
 
 _UNKNOWN_NOTE = (
@@ -56,12 +86,7 @@ def _ps_all(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs in the runs index {printable(index.path)} or in {printable(args.runs_dir)}")
         return 0
-    rows = [("RUN", "STATUS", "STARTED", "DURATION", "EPOCHS", "PID", "FOLDER", "WHAT")]
-    for run in runs:
-        what = printable(run.info.what) if run.info is not None else "-"
-        folder = printable(_home_relative(run.path.parent))
-        rows.append((*_cells(run.run_id, run.status, run.info), folder, what))
-    _print_table(rows)
+    _print_table(_rows_with_folders(runs))
     statuses = {run.status for run in runs}
     if "unknown" in statuses:
         print(_UNKNOWN_NOTE)

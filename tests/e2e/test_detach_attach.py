@@ -113,6 +113,31 @@ def test_detach_returns_at_once_and_the_run_can_be_listed_attached_and_stopped(w
     assert "fit returned" in output  # the script went on after fit() and finished
 
 
+def test_ps_names_a_run_detached_into_another_folder(workdir):
+    # `kmon train --detach --log det.jsonl` logs beside the script, not in kmon-runs:
+    # `kmon ps` right after it said "no runs in kmon-runs".
+    log = workdir / "det.jsonl"
+    result = run_kmon("train", "--detach", "--log", str(log), "endless.py", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    elsewhere = workdir / "elsewhere"
+    elsewhere.mkdir()
+    try:
+        for cwd in (workdir, elsewhere):
+            lines = run_kmon("ps", cwd=cwd).stdout.splitlines()
+            assert lines[0] == "no runs in kmon-runs"
+            assert lines[1] == "running in other folders (every run: kmon ps --all):"
+            assert lines[2].split()[:2] == ["RUN", "STATUS"] and "FOLDER" in lines[2]
+            assert re.match(r"det +running ", lines[3]) and str(workdir) in lines[3]
+        assert run_kmon("stop", "det", cwd=elsewhere).returncode == 0
+        wait_for_log(log, ended, 60, "the run to stop")
+        # Ended: the folder's listing is its own again.
+        assert run_kmon("ps", cwd=elsewhere).stdout.splitlines() == ["no runs in kmon-runs"]
+    finally:
+        events = log_events(log)
+        if events and not ended(events):
+            os.kill(events[0]["pid"], signal.SIGKILL)
+
+
 def test_a_killed_run_shows_as_stale(workdir):
     log = workdir / "kmon-runs" / "doomed.jsonl"
     assert run_kmon("train", "--detach", "--log", str(log), "endless.py", cwd=workdir).returncode == 0
