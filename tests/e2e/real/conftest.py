@@ -35,6 +35,8 @@ class RealRun:
     events: list[Event]
     skipped: int
     """Log lines the reader skipped as invalid (a kmon log has none)."""
+    folder: Path
+    """Where it ran (its working directory: files the script wrote are there)."""
     state: RunState = field(init=False)
 
     def __post_init__(self) -> None:
@@ -105,6 +107,7 @@ class RealRuns:
             result.stderr,
             events,
             report.skipped if report is not None else 0,
+            folder,
         )
 
 
