@@ -33,6 +33,8 @@ _timed: dict[str, list[int]] = {}
 #: Wall-clock seconds inside probe calls, and charged for the steps after them.
 _probe_wall = {"calls": 0.0, "after": 0.0}
 _overhead_ns = 0
+#: Every snapshot's counters, in order (with ``KMON_METER_PARTS``: written at exit).
+_snapshots: list[dict] = []
 _TICK_NS = 1e9 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 1e7
 
 
@@ -105,6 +107,7 @@ def context_switches(tid: int) -> int:
 def snapshot(training_tid: int) -> dict:
     """Everything counted so far: threads' CPU, hooks' CPU, probes' wall time."""
     timed = {name: (calls, ns - calls * _overhead_ns) for name, (calls, ns) in _timed.items()}
+    _snapshots.append(timed)
     used, waited = threads_cpu(training_tid)
     return {
         "threads": used,
@@ -201,7 +204,77 @@ def install() -> None:
 
     ProbeCallback.on_train_end = on_train_end
     RunState.apply = _timer("fold", RunState.apply)
+    if os.environ.get(PARTS_ENV):
+        _install_parts(os.environ[PARTS_ENV])
     _overhead_ns = _calibrate()
+
+
+#: With this variable naming a file, ``install`` also times the parts of kmon's other
+#: threads, each in the CPU time of the thread that runs it, and writes every counter
+#: there as JSON when the process exits (see :func:`_install_parts`).
+PARTS_ENV = "KMON_METER_PARTS"
+
+
+def _install_parts(path: str) -> None:
+    """Time where kmon's other threads spend their CPU, by part and thread: the
+    tapes' recovery (``BatchTape.events``, on whichever sink reaches a tape first;
+    ``recovery.tape`` counts the tapes, of up to 32 batches),
+    the channel's drain (the recovery it does counted in it too), the UI's tick and,
+    inside it, the fold (``RunState.apply_all``) and the redraw, Textual's frames
+    (a layout pass, the compositor's update and paint), and the writer's taking
+    (encoding) and writing. Names end with ``@`` and the thread's name. A part
+    nested in another is counted in both. The file gets every :func:`snapshot`'s
+    counters (taken before and after each timed fit), in order."""
+    import atexit
+    import json
+
+    from textual._compositor import Compositor
+    from textual.screen import Screen
+
+    from kmon.engine.log.writer import EventLogWriter
+    from kmon.engine.run.channel import MonitorChannel
+    from kmon.engine.training.batch_tape import BatchTapeDecoder
+    from kmon.engine.view.state import RunState
+    from kmon.tui.app import MonitorApp
+
+    parts = (
+        (BatchTapeDecoder, "recover_through", "recovery"),
+        (BatchTapeDecoder, "_recover", "recovery.tape"),
+        (MonitorChannel, "drain", "drain"),
+        (MonitorApp, "tick", "tick"),
+        (RunState, "apply_all", "fold"),
+        (MonitorApp, "_redraw", "redraw"),
+        (Screen, "_refresh_layout", "frame.layout"),
+        (Compositor, "update_widgets", "frame.update"),
+        (Screen, "_compositor_refresh", "frame.paint"),
+        (EventLogWriter, "_take_pending", "writer.take"),
+        (EventLogWriter, "_write_lines", "writer.write"),
+    )
+    for cls, method, label in parts:
+        setattr(cls, method, _thread_timer(label, vars(cls)[method]))
+
+    def dump() -> None:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(_snapshots, handle)
+
+    atexit.register(dump)
+
+
+def _thread_timer(name: str, function):
+    """:func:`_timer`, counted apart for each thread that calls it."""
+    clock = time.thread_time_ns
+
+    @functools.wraps(function)
+    def timed(*args, **kwargs):
+        counter = _timed.setdefault(f"{name}@{threading.current_thread().name}", [0, 0])
+        start = clock()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            counter[1] += clock() - start
+            counter[0] += 1
+
+    return timed
 
 
 def overhead_ns() -> int:

@@ -97,3 +97,30 @@ def test_headless_failed_run_prints_traceback_and_exits_1(tmp_path):
     assert events[0].type == "run_start"
     assert events[-1].type == "run_end" and events[-1].status == "failed"
     assert events[-1].error["message"] == "RuntimeError: loss diverged"
+
+
+FREEZE_SCRIPT = """
+import gc
+import time
+import keras
+import numpy as np
+
+x = np.zeros((8, 3), dtype="float32")
+model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+model.compile(optimizer="sgd", loss="mse")
+print("frozen before the fit:", gc.get_freeze_count())
+model.fit(x, x[:, :1], batch_size=4, epochs=1, verbose=0)
+deadline = time.monotonic() + 30
+while gc.get_freeze_count() == 0 and time.monotonic() < deadline:
+    time.sleep(0.02)  # the loop drains every 0.1 s
+print("frozen after the fit:", gc.get_freeze_count() > 0)
+"""
+
+
+def test_headless_run_freezes_what_is_alive_at_the_first_fit(tmp_path):
+    result, _log = _headless(tmp_path, FREEZE_SCRIPT)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0, result.stderr
+    assert "frozen before the fit: 0" in lines
+    assert "frozen after the fit: True" in lines
+
