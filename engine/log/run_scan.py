@@ -8,7 +8,7 @@ time or inode changed, or while its run may still be running (its process can en
 without the log changing). A pass over 2,000 unchanged runs is a ``stat`` each.
 
 The first pass of a screen need not read every log: :meth:`RunScanner.scan_first`
-reads only the logs of the first runs in the order the Runs table opens with (oldest
+reads only the logs of the first runs in the order the Runs table opens with (newest
 first), picked by their index entry's time, so a first frame can show rows before
 the other logs are read.
 
@@ -72,8 +72,9 @@ class RunScanner:
         return runs
 
     def scan_first(self, count: int) -> tuple[list[IndexedRun], int]:
-        """The first ``count`` runs as :meth:`scan` orders them, or nearly, and how
-        many runs :meth:`scan` would return: only their logs are read.
+        """The newest ``count`` runs, newest first (the last of :meth:`scan`'s order,
+        or nearly), and how many runs :meth:`scan` would return: only their logs are
+        read.
 
         An indexed run is picked by its entry's time (registered as its log began:
         the log's own start sorts the table), a run the index lacks by its log's start
@@ -90,12 +91,13 @@ class RunScanner:
             runs += self._unindexed_runs({self._real(entry.log) for entry in entries})
             total += len(runs)
         # The folder's runs stand in the order by their start, the indexed ones by
-        # their entry's time: the first `count` of both are the candidates.
-        runs.sort(key=lambda run: (started_at(run), run.run_id))
+        # their entry's time: the newest `count` of both are the candidates.
+        newest = {"key": lambda run: (started_at(run), run.run_id), "reverse": True}
+        runs.sort(**newest)
         del runs[count:]
-        picked = sorted(entries, key=lambda entry: (entry.t, entry.run_id))[:count]
-        runs += [self._indexed(entry) for entry in picked]
-        runs.sort(key=lambda run: (started_at(run), run.run_id))
+        picked = sorted(entries, key=lambda entry: (entry.t, entry.run_id), reverse=True)
+        runs += [self._indexed(entry) for entry in picked[:count]]
+        runs.sort(**newest)
         return runs[:count], total
 
     def _index_entries(self) -> list[IndexEntry]:

@@ -119,16 +119,16 @@ def test_a_first_scan_reads_only_the_first_runs_logs(tmp_path, monkeypatch):
     reads = counting(monkeypatch, run_scan, "read_run")
     scanner = RunScanner(tmp_path / "runs")
     first, total = scanner.scan_first(3)
-    # The full scan's first three, in its order; its count; three logs of the six
+    # The full scan's last three, newest first; its count; three logs of the six
     # indexed read, and the folder's one (its start is in its log only).
     assert total == 7
-    assert [run.run_id for run in first] == ["run-0", "run-1", "run-2"]
+    assert [run.run_id for run in first] == ["run-5", "run-4", "run-3"]
     assert sorted(path.name for path in reads) == [
-        "run-0.jsonl",
-        "run-1.jsonl",
-        "run-2.jsonl",
+        "run-3.jsonl",
+        "run-4.jsonl",
+        "run-5.jsonl",
         "unindexed.jsonl",
     ]
-    assert statuses(first) == statuses(scanner.scan())[:3]
+    assert statuses(first) == statuses(scanner.scan())[::-1][:3]
     assert [run.run_id for run in scanner.scan_first(4)[0]][3] == "unindexed"
-    assert statuses(scanner.scan_first(10)[0]) == statuses(scanner.scan())
+    assert statuses(scanner.scan_first(10)[0]) == statuses(scanner.scan())[::-1]

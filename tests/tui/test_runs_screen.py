@@ -96,7 +96,7 @@ async def test_rows_show_every_column_from_the_index_and_the_folder(tmp_path):
         assert cell(table, far, "loss") == "1.3000"
         assert cell(table, far, "alarms") == "1"
         assert cell(table, far, "duration") == "0:50"
-        assert column_texts(table, "what") == ["far.py", "near.py"]  # by start time
+        assert column_texts(table, "what") == ["near.py", "far.py"]  # newest first
         assert "2 runs in the runs index" in str(app.query_one("#runs-where").render())
 
 
@@ -170,7 +170,8 @@ async def test_mark_then_compare_posts_the_marked_runs(tmp_path):
         await rows_shown(pilot, app, 3)
         await pilot.press("space", "down", "down", "space", "c")
         await pilot.pause(0.1)
-    assert app.return_value == ("compare", [tmp_path / "r0.jsonl", tmp_path / "r2.jsonl"])
+    # Newest first: the first and third rows are the last and first runs.
+    assert app.return_value == ("compare", [tmp_path / "r2.jsonl", tmp_path / "r0.jsonl"])
 
 
 async def test_enter_replays_an_ended_run_and_attaches_a_running_one(tmp_path):
@@ -185,7 +186,7 @@ async def test_enter_replays_an_ended_run_and_attaches_a_running_one(tmp_path):
     app = RunsApp(tmp_path, refresh_seconds=0.2)
     async with app.run_test(size=(170, 20)) as pilot:
         await rows_shown(pilot, app, 2)
-        await pilot.press("down", "enter")
+        await pilot.press("enter")  # the newest, first
         await pilot.pause(0.1)
     assert app.return_value == ("attach", [tmp_path / "b.jsonl"])
 
@@ -197,11 +198,11 @@ async def test_delete_asks_first_and_never_deletes_a_running_run(tmp_path):
     app = RunsApp(tmp_path, refresh_seconds=0.2)
     async with app.run_test(size=(170, 20)) as pilot:
         table = await rows_shown(pilot, app, 2)
-        await pilot.press("down", "d")  # the running one
+        await pilot.press("d")  # the running one, newest, first
         await pilot.pause(0.1)
         assert not isinstance(app.screen, ConfirmDelete)
         assert (tmp_path / "live.jsonl").exists()
-        await pilot.press("up", "d")
+        await pilot.press("down", "d")
         await pilot.pause(0.1)
         assert isinstance(app.screen, ConfirmDelete)
         await pilot.press("n")
@@ -236,7 +237,7 @@ async def test_deleted_and_truncated_logs_show_as_such(tmp_path):
         assert cell(table, str(tmp_path / "gone.jsonl"), "status") == "missing"
         assert cell(table, str(tmp_path / "cut.jsonl"), "status") == "truncated"
         assert cell(table, str(tmp_path / "shrunk.jsonl"), "status") == "stale, truncated"
-        await pilot.press("enter")  # the missing one: says so, stays
+        await pilot.press("down", "down", "enter")  # the missing one (oldest): says so, stays
         await pilot.pause(0.1)
         assert app.return_value is None and app.is_running
 
@@ -307,7 +308,7 @@ async def test_column_widths_fit_every_cell_as_datatable_measures_it(tmp_path):
     async with app.run_test(size=(170, 20)) as pilot:
         table = await rows_shown(pilot, app, 2)
         await pilot.pause(0.1)
-        assert column_texts(table, "what") == ["[bold]x.py", ":smile:日本語.py"]
+        assert column_texts(table, "what") == [":smile:日本語.py", "[bold]x.py"]
         widths = {key: column.content_width for key, column in table.columns.items()}
         assert widths[ColumnKey("what")] == len(":smile:") + 6 + len(".py")
         DataTable._update_dimensions(table, list(table.rows))  # DataTable's measure
@@ -408,13 +409,14 @@ async def test_rows_off_screen_are_added_after_the_first_frame(tmp_path):
         assert table.complete and table.row_count == count
         assert table.first_frame_at is not None
         assert {str(table.get_cell(row.key, "loss")) for row in table.ordered_rows} == {"0.2500"}
-        table.move_cursor(row=5)
-        table.sort_by("started")  # descending: the last run first
-        assert not table.complete and table.current_key() == "/runs/0005.jsonl"
+        assert str(table.get_cell(table.ordered_rows[0].key, "run")) == f"{count - 1:04d}"
+        table.move_cursor(row=5)  # newest first: the sixth newest run
+        table.sort_by("started")  # again: ascending, the first run first
+        assert not table.complete and table.current_key() == f"/runs/{count - 6:04d}.jsonl"
         await pilot.pause()
         assert table.complete and table.row_count == count
-        assert str(table.get_cell(table.ordered_rows[0].key, "run")) == f"{count - 1:04d}"
-        assert table.current_key() == "/runs/0005.jsonl"  # the cursor kept its run
+        assert str(table.get_cell(table.ordered_rows[0].key, "run")) == "0000"
+        assert table.current_key() == f"/runs/{count - 6:04d}.jsonl"  # the cursor kept its run
 
 
 async def test_the_first_pass_reads_only_the_first_rows_logs(tmp_path, monkeypatch):
@@ -436,7 +438,7 @@ async def test_the_first_pass_reads_only_the_first_rows_logs(tmp_path, monkeypat
     app = RunsApp(tmp_path, refresh_seconds=0.4)
     async with app.run_test(size=(170, 20)) as pilot:
         table = await rows_shown(pilot, app, 5)
-        assert column_texts(table, "what") == [f"r{n}.py" for n in range(5)]
+        assert column_texts(table, "what") == [f"r{n}.py" for n in reversed(range(5))]
         assert "5 runs in the runs index" in str(app.query_one("#runs-where").render())
-    assert posts[0] == (["r0.py", "r1.py"], 5, True)
-    assert posts[1] == ([f"r{n}.py" for n in range(5)], 5, False)
+    assert posts[0] == (["r4.py", "r3.py"], 5, True)  # the newest, as the table opens
+    assert posts[1] == ([f"r{n}.py" for n in reversed(range(5))], 5, False)

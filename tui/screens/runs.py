@@ -8,7 +8,7 @@ the previous one was shown, so the table never falls behind on stale rows.
 
 The first table comes from the index and the logs' two ends, plus whole digests
 (best val_loss, alarms) for as many logs as ``FIRST_DIGEST_SECONDS`` of CPU allow,
-oldest first as the table sorts them. Then a pass every ``refresh_seconds`` (2 s)
+newest first as the table opens sorted. Then a pass every ``refresh_seconds`` (2 s)
 digests the rows on screen first, for at most ``DIGEST_BUDGET_SECONDS`` of CPU, and
 reads only the logs whose size or time changed: at most a tenth of a core while a
 backlog lasts, a few ms a pass after. The panel is the menu's Runs tab and all of
@@ -173,6 +173,8 @@ class RunsPanel(Vertical):
         budget = FIRST_DIGEST_SECONDS
         while not self._runs_closing.is_set():
             (runs, total), note = self._gather(first)
+            if first is None:
+                runs = runs[::-1]  # the newest digested first, as the table opens
             rows = self._row_reader.read(runs, budget=budget, first=self._on_screen)
             partial = len(rows) < total
             changed = self._row_reader.changed or any(row.running for row in rows)

@@ -50,6 +50,8 @@ _STATUS_STYLE = {
 _MARK = "●"
 #: Rows added before the first frame of a layout, at least (the rest: after it).
 FIRST_ROWS = 100
+#: Columns whose first sort is descending: the newest run first.
+NEWEST_FIRST = frozenset({"started"})
 
 
 def cells(row: RunRow, now: float) -> dict[str, str]:
@@ -102,7 +104,9 @@ class RunsTable(DataTable):
         self._texts: dict[str, dict[str, str]] = {}
         self.marked: set[str] = set()
         self.sort_column = "started"
-        self.sort_reverse = False
+        self.sort_reverse = True
+        """Newest first, as a dashboard of runs lists them: the run just started (or
+        the one still training) is on the first screen, not after every old one."""
         self.filter_text = ""
         self._order: list[str] = []
         self._added = 0
@@ -206,7 +210,11 @@ class RunsTable(DataTable):
 
     def _visible_keys(self) -> list[str]:
         keys = [key for key in self._texts if self._matches(self._texts[key])]
-        keys.sort(key=self._sort_key(), reverse=self.sort_reverse)
+        key = self._sort_key()
+        keys.sort(key=key, reverse=self.sort_reverse)
+        if self.sort_reverse:
+            # Rows without a value (a run whose start is unknown) stay last either way.
+            keys = [k for k in keys if not key(k)[0]] + [k for k in keys if key(k)[0]]
         return keys
 
     def _sort_key(self) -> Callable[[str], tuple]:
@@ -274,11 +282,12 @@ class RunsTable(DataTable):
         return self.rows_by_key.get(key) if key is not None else None
 
     def sort_by(self, column: str) -> None:
-        """Sort by ``column``; again by the same one reverses the order."""
+        """Sort by ``column`` (``started`` newest first, any other ascending); again
+        by the same one reverses the order."""
         if column == self.sort_column:
             self.sort_reverse = not self.sort_reverse
         else:
-            self.sort_column, self.sort_reverse = column, False
+            self.sort_column, self.sort_reverse = column, column in NEWEST_FIRST
         self._lay_out()
 
     def set_filter(self, text: str) -> None:
