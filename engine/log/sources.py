@@ -222,6 +222,12 @@ class LogFileSource:
         self._last: Event | None = None
         self._yield_next = False
         """The next drain reads nothing: see :meth:`drain`."""
+        if self._part is not None:
+            # At once: its interpreter's start and the first of its 1.3 s of reading
+            # overlap the monitor's imports and Textual's start (the replay opens
+            # the log before importing the monitor). It runs niced, so the first
+            # frame comes as soon (see WorkerPart.launch).
+            self._part.launch()
 
     @property
     def report(self):
@@ -273,13 +279,12 @@ class LogFileSource:
         its first frame, and each drain holds the event loop for its budget
         (0.1-0.4 s), so on a busy machine the first frame came after several
         (1.3-2.4 s from spawn instead of 0.4-0.7). Read nothing once, the
-        monitor asks again at its next tick (0.1 s), the frame drawn meanwhile."""
+        monitor asks again at its next tick (0.1 s), the frame drawn meanwhile
+        (a long log's worker reads on)."""
         events, self._pending = self._pending, []
         if events:
             self._yield_next = True
             return events  # the first frame's
-        if self._part is not None:
-            self._part.launch()  # after the first frame, which it would put off
         if self._yield_next:
             self._yield_next = False
             return []
