@@ -26,6 +26,10 @@ piece of :data:`PIECE_BYTES` of the log at a time, length-prefixed pickles:
 - how far it got (the resume point, a line's start), its count of lines, and
   its report so far.
 
+The worker starts as the replay opens the log (its interpreter's start beside
+the monitor's) and waits, its imports done, for a byte on its stdin
+(:meth:`WorkerPart.go`), sent at the drain after the monitor's first frame.
+
 A worker that cannot start, dies, or sends nothing for :data:`STALL_SECONDS` is
 ended, and the replay reads on itself from the last resume point it got, so no
 line is lost or read twice (:meth:`WorkerPart.fallback`).
@@ -70,9 +74,6 @@ SHORT_RUN = 128
 #: A worker that sends nothing for this long while the replay waits for it is
 #: ended and the rest of its part read here.
 STALL_SECONDS = 2.0
-#: The nice value of the worker's autogroup (its session): the monitor's first
-#: frame before the worker's reading, on one core.
-WORKER_NICE = 10
 #: How far past the split point a line's end is looked for.
 _SEEK_BYTES = 4 << 20
 _HEADER = struct.Struct("<Q")
@@ -253,16 +254,16 @@ class WorkerPart:
         return self._process is not None
 
     def launch(self) -> None:
-        """Start the worker process, its autogroup niced (:data:`WORKER_NICE`).
+        """Start the worker process. The replay starts it as it opens the log, so
+        that its interpreter's start and imports (about 0.13 s) overlap the
+        monitor's; it reads nothing until :meth:`go`.
 
-        The replay starts it as it opens the log. Linux schedules each session
+        Started reading at once, it put the first frame off: a nice value of its
+        own did not help, since Linux schedules each session
         (``start_new_session``: a Ctrl-C at the terminal is the monitor's) as an
-        autogroup, the worker's weighing as much as the monitor's whatever the
-        worker's own nice value: so a nice of 10 on the process did nothing, and
-        started at once the worker put the first frame off. Its autogroup's nice
-        gives the monitor the CPU when both want one core, and leaves the worker a
-        core that is free (the header 0.43 s against 0.46 s un-niced, the whole
-        log 1.57 s against 1.66; docs/benchmarks.md, sixth round)."""
+        autogroup that weighs as much as the monitor's whatever its processes'
+        nice values; niced as an autogroup, it was starved whenever other jobs
+        kept the second core busy (docs/benchmarks.md, sixth round)."""
         if self._process is not None or self.failed:
             return
         try:
@@ -271,7 +272,7 @@ class WorkerPart:
                     *(sys.executable, "-m", __name__),
                     *(self.path, str(self.start), str(self._size), str(PIECE_BYTES)),
                 ],
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,  # go(): a byte, when it may read
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,  # a Ctrl-C or Ctrl-Z at the terminal is the monitor's
@@ -279,7 +280,6 @@ class WorkerPart:
         except OSError:  # no interpreter to start: the replay reads the part itself
             self.failed = True
             return
-        _nice_autogroup(self._process.pid)
         self._pipe = self._process.stdout.fileno()  # type: ignore[union-attr]
         # Ended when closed, when dropped, or when the monitor's process exits (a
         # replay quit halfway): none outlives it.
@@ -289,6 +289,19 @@ class WorkerPart:
     def pid(self) -> int:
         return self._process.pid
 
+    def go(self) -> None:
+        """Let the worker read (it waits, its imports done, for this): the
+        replay calls it at the drain after its first frame's, :meth:`take` at
+        the latest."""
+        process = self._process
+        if process is None or process.stdin is None or process.stdin.closed:
+            return
+        try:
+            process.stdin.write(b"g")
+            process.stdin.close()
+        except OSError:  # it is gone: take() finds out
+            pass
+
     def take(self, deadline: float) -> list:
         """The events of the pieces there are (the first waited for until
         ``deadline``; at most :data:`PIECES_AT_ONCE`, and no more once the
@@ -296,6 +309,7 @@ class WorkerPart:
         ``failed`` when the worker died or stalled."""
         events: list = []
         self.launch()
+        self.go()
         if self.failed:
             return events
         if self._heard is None:
@@ -360,23 +374,16 @@ class WorkerPart:
         return reader
 
 
-def _nice_autogroup(pid: int) -> None:
-    """Raise the nice value of ``pid``'s autogroup (its session) to
-    :data:`WORKER_NICE`; nothing where there is none (another OS, autogroups off:
-    no such file) or it is refused (at most a write a 0.1 s, system-wide)."""
-    try:
-        with open(f"/proc/{pid}/autogroup", "w") as handle:
-            handle.write(str(WORKER_NICE))
-    except OSError:
-        pass
-
-
 def _end(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.kill()
     process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
+    for pipe in (process.stdin, process.stdout):
+        if pipe is not None:
+            try:
+                pipe.close()
+            except OSError:  # its unsent byte: the worker is gone
+                pass
 
 
 def start_part(path, size: int, min_bytes: int | None = None) -> WorkerPart | None:
@@ -411,6 +418,8 @@ def _send_all(out, pieces: queue.SimpleQueue) -> None:
 def _work(path: str, start: int, size: int, piece_bytes: int) -> None:
     """The worker: read from ``start`` to the end, sending a piece of
     ``piece_bytes`` of the log at a time."""
+    if not sys.stdin.buffer.read(1):  # the replay is gone before its first frame
+        os._exit(0)
     reader = EventLogReader(path, batch_runs=True, start=start)
     reader.extents = True
     pieces: queue.SimpleQueue = queue.SimpleQueue()

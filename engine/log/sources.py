@@ -223,10 +223,9 @@ class LogFileSource:
         self._yield_next = False
         """The next drain reads nothing: see :meth:`drain`."""
         if self._part is not None:
-            # At once: its interpreter's start and the first of its 1.3 s of reading
-            # overlap the monitor's imports and Textual's start (the replay opens
-            # the log before importing the monitor). It runs niced, so the first
-            # frame comes as soon (see WorkerPart.launch).
+            # At once: its interpreter's start overlaps the monitor's imports and
+            # Textual's start (the replay opens the log before importing the
+            # monitor); it reads from the drain after the first frame's (go()).
             self._part.launch()
 
     @property
@@ -287,6 +286,8 @@ class LogFileSource:
             return events  # the first frame's
         if self._yield_next:
             self._yield_next = False
+            if self._part is not None:
+                self._part.go()
             return []
         try:
             return self._read()

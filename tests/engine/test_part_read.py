@@ -11,6 +11,7 @@ made small and the seam placed by hand.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import time
 
@@ -313,18 +314,22 @@ def test_the_worker_starts_at_the_first_line_after_its_share(tmp_path):
     assert part_read.split_point(one_line, one_line.stat().st_size) is None
 
 
-def test_the_worker_starts_as_the_log_opens_in_a_niced_autogroup(fit_log, seams):
-    """Started as the replay opens the log, its start overlaps the monitor's; its
-    session's autogroup is niced, so that on one core the first frame comes first
-    (a nice value of its own counts only within its autogroup)."""
+def test_the_worker_starts_as_the_log_opens_and_reads_after_the_first_frame(
+    fit_log, seams
+):
+    """Started as the replay opens the log, its start overlaps the monitor's; it
+    reads nothing before the drain after the first frame's, which its reading put
+    off."""
     seams.at = 5
     source = LogFileSource(fit_log, parallel_bytes=1)
     worker = source.worker
     assert worker.launched
-    if os.path.exists("/proc/self/autogroup"):
-        with open(f"/proc/{worker.pid}/autogroup") as handle:
-            assert handle.read().split()[-1] == str(part_read.WORKER_NICE)
     source.has_events()
     assert source.drain()  # the first frame's events
+    ready, _, _ = select.select([worker._pipe], [], [], 1.0)
+    assert not ready  # waiting, not reading
+    assert source.drain() == []  # the frame is drawn meanwhile; the worker goes
+    ready, _, _ = select.select([worker._pipe], [], [], 20.0)
+    assert ready
     source.close()
     assert worker._process.poll() is not None
