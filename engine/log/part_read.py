@@ -26,9 +26,8 @@ piece of :data:`PIECE_BYTES` of the log at a time, length-prefixed pickles:
 - how far it got (the resume point, a line's start), its count of lines, and
   its report so far.
 
-The worker starts as the replay opens the log (its interpreter's start beside
-the monitor's) and waits, its imports done, for a byte on its stdin
-(:meth:`WorkerPart.go`), sent at the drain after the monitor's first frame.
+It starts as the log opens and reads from the monitor's first frame on
+(:meth:`WorkerPart.go`: a byte on its stdin).
 
 A worker that cannot start, dies, or sends nothing for :data:`STALL_SECONDS` is
 ended, and the replay reads on itself from the last resume point it got, so no
@@ -254,16 +253,11 @@ class WorkerPart:
         return self._process is not None
 
     def launch(self) -> None:
-        """Start the worker process. The replay starts it as it opens the log, so
-        that its interpreter's start and imports (about 0.13 s) overlap the
-        monitor's; it reads nothing until :meth:`go`.
-
-        Started reading at once, it put the first frame off: a nice value of its
-        own did not help, since Linux schedules each session
-        (``start_new_session``: a Ctrl-C at the terminal is the monitor's) as an
-        autogroup that weighs as much as the monitor's whatever its processes'
-        nice values; niced as an autogroup, it was starved whenever other jobs
-        kept the second core busy (docs/benchmarks.md, sixth round)."""
+        """Start the worker process (the replay does as it opens the log: its
+        start overlaps the monitor's); it reads nothing until :meth:`go`. Reading
+        at once, it put the first frame off; a nice value did not help, since
+        each session (``start_new_session``) is a Linux autogroup, as heavy as
+        the monitor's whatever its nice values (docs/benchmarks.md, sixth round)."""
         if self._process is not None or self.failed:
             return
         try:
@@ -290,9 +284,8 @@ class WorkerPart:
         return self._process.pid
 
     def go(self) -> None:
-        """Let the worker read (it waits, its imports done, for this): the
-        replay calls it at the drain after its first frame's, :meth:`take` at
-        the latest."""
+        """Let the worker read: at the drain after the first frame's, or at the
+        first :meth:`take`."""
         process = self._process
         if process is None or process.stdin is None or process.stdin.closed:
             return
