@@ -26,6 +26,9 @@ piece of :data:`PIECE_BYTES` of the log at a time, length-prefixed pickles:
 - how far it got (the resume point, a line's start), its count of lines, and
   its report so far.
 
+It starts as the log opens and reads from the monitor's first frame on
+(:meth:`WorkerPart.go`: a byte on its stdin).
+
 A worker that cannot start, dies, or sends nothing for :data:`STALL_SECONDS` is
 ended, and the replay reads on itself from the last resume point it got, so no
 line is lost or read twice (:meth:`WorkerPart.fallback`).
@@ -250,9 +253,11 @@ class WorkerPart:
         return self._process is not None
 
     def launch(self) -> None:
-        """Start the worker process. The replay starts it after its first frame:
-        started as the replay opened the log, it put that frame off by 0.4-1 s on
-        2 cores (spawned to the header, 1.0-1.6 s against 0.5-0.7)."""
+        """Start the worker process (the replay does as it opens the log: its
+        start overlaps the monitor's); it reads nothing until :meth:`go`. Reading
+        at once, it put the first frame off; a nice value did not help, since
+        each session (``start_new_session``) is a Linux autogroup, as heavy as
+        the monitor's whatever its nice values (docs/benchmarks.md, sixth round)."""
         if self._process is not None or self.failed:
             return
         try:
@@ -261,7 +266,7 @@ class WorkerPart:
                     *(sys.executable, "-m", __name__),
                     *(self.path, str(self.start), str(self._size), str(PIECE_BYTES)),
                 ],
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,  # go(): a byte, when it may read
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,  # a Ctrl-C or Ctrl-Z at the terminal is the monitor's
@@ -278,6 +283,18 @@ class WorkerPart:
     def pid(self) -> int:
         return self._process.pid
 
+    def go(self) -> None:
+        """Let the worker read: at the drain after the first frame's, or at the
+        first :meth:`take`."""
+        process = self._process
+        if process is None or process.stdin is None or process.stdin.closed:
+            return
+        try:
+            process.stdin.write(b"g")
+            process.stdin.close()
+        except OSError:  # it is gone: take() finds out
+            pass
+
     def take(self, deadline: float) -> list:
         """The events of the pieces there are (the first waited for until
         ``deadline``; at most :data:`PIECES_AT_ONCE`, and no more once the
@@ -285,6 +302,7 @@ class WorkerPart:
         ``failed`` when the worker died or stalled."""
         events: list = []
         self.launch()
+        self.go()
         if self.failed:
             return events
         if self._heard is None:
@@ -353,8 +371,12 @@ def _end(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.kill()
     process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
+    for pipe in (process.stdin, process.stdout):
+        if pipe is not None:
+            try:
+                pipe.close()
+            except OSError:  # its unsent byte: the worker is gone
+                pass
 
 
 def start_part(path, size: int, min_bytes: int | None = None) -> WorkerPart | None:
@@ -389,6 +411,8 @@ def _send_all(out, pieces: queue.SimpleQueue) -> None:
 def _work(path: str, start: int, size: int, piece_bytes: int) -> None:
     """The worker: read from ``start`` to the end, sending a piece of
     ``piece_bytes`` of the log at a time."""
+    if not sys.stdin.buffer.read(1):  # the replay is gone before its first frame
+        os._exit(0)
     reader = EventLogReader(path, batch_runs=True, start=start)
     reader.extents = True
     pieces: queue.SimpleQueue = queue.SimpleQueue()

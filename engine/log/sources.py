@@ -220,6 +220,13 @@ class LogFileSource:
         self._done = False
         self._pending: list[Event] = []
         self._last: Event | None = None
+        self._yield_next = False
+        """The next drain reads nothing: see :meth:`drain`."""
+        if self._part is not None:
+            # At once: its interpreter's start overlaps the monitor's imports and
+            # Textual's start (the replay opens the log before importing the
+            # monitor); it reads from the drain after the first frame's (go()).
+            self._part.launch()
 
     @property
     def report(self):
@@ -265,11 +272,23 @@ class LogFileSource:
         return bool(self._pending)
 
     def drain(self) -> list[Event]:
+        """The events read since the last drain. The first returns the first
+        events (:meth:`has_events`), and the one after it nothing: the monitor
+        asks again at once after a drain with events, before Textual has drawn
+        its first frame, and each drain holds the event loop for its budget
+        (0.1-0.4 s), so on a busy machine the first frame came after several
+        (1.3-2.4 s from spawn instead of 0.4-0.7). Read nothing once, the
+        monitor asks again at its next tick (0.1 s), the frame drawn meanwhile
+        (a long log's worker reads on)."""
         events, self._pending = self._pending, []
         if events:
+            self._yield_next = True
             return events  # the first frame's
-        if self._part is not None:
-            self._part.launch()  # after the first frame, which it would put off
+        if self._yield_next:
+            self._yield_next = False
+            if self._part is not None:
+                self._part.go()
+            return []
         try:
             return self._read()
         except OSError:  # the file went away while on screen: show what was read

@@ -48,17 +48,23 @@ def _is_event_log(path: str) -> bool:
 
 def _replay_in_monitor(path: str) -> int:
     """A kmon event log in the monitor. The first frame shows a fraction of a second
-    after start, whatever the log's size; the rest is read while on screen."""
+    after start, whatever the log's size; the rest is read while on screen. The log
+    is opened before the monitor's modules are imported: a long log's worker
+    process starts meanwhile."""
     from kmon.engine.log.sources import LogFileSource
-    from kmon.tui.app import MonitorApp
 
+    source = None
     try:
         source = LogFileSource(path)
         found = source.has_events()
     except OSError as exc:
+        if source is not None:
+            source.close()
         raise UserError(f"cannot read {path}: {exc.strerror}") from None
     if not found:
+        source.close()
         raise UserError(f"no kmon events in {path}")
+    from kmon.tui.app import MonitorApp
     from kmon.tui.launch import run_app
 
     try:

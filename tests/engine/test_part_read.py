@@ -11,6 +11,7 @@ made small and the seam placed by hand.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import time
 
@@ -239,7 +240,6 @@ def test_a_killed_worker_leaves_the_replay_reading_its_part(
     source = LogFileSource(fit_log, parallel_bytes=1)
     worker = source.worker
     if when == "at_once":
-        worker.launch()  # (the replay starts it after its first frame)
         os.kill(worker.pid, signal.SIGKILL)
     state = _drained(source)
     assert worker.failed
@@ -314,15 +314,22 @@ def test_the_worker_starts_at_the_first_line_after_its_share(tmp_path):
     assert part_read.split_point(one_line, one_line.stat().st_size) is None
 
 
-def test_the_worker_starts_after_the_first_frame(fit_log, seams):
-    """Started as the replay opened the log, the worker put its first frame off (on
-    2 cores, by 0.4-1 s): it starts at the drain after the first frame's."""
+def test_the_worker_starts_as_the_log_opens_and_reads_after_the_first_frame(
+    fit_log, seams
+):
+    """Started as the replay opens the log, its start overlaps the monitor's; it
+    reads nothing before the drain after the first frame's, which its reading put
+    off."""
     seams.at = 5
     source = LogFileSource(fit_log, parallel_bytes=1)
-    assert not source.worker.launched
+    worker = source.worker
+    assert worker.launched
     source.has_events()
-    first = source.drain()  # the first frame's events
-    assert first and not source.worker.launched
-    source.drain()
-    assert source.worker.launched
+    assert source.drain()  # the first frame's events
+    ready, _, _ = select.select([worker._pipe], [], [], 1.0)
+    assert not ready  # waiting, not reading
+    assert source.drain() == []  # the frame is drawn meanwhile; the worker goes
+    ready, _, _ = select.select([worker._pipe], [], [], 20.0)
+    assert ready
     source.close()
+    assert worker._process.poll() is not None

@@ -78,7 +78,9 @@ def _events_of(item) -> list:
 
 def test_the_first_events_wait_for_no_reading_budget(tmp_path):
     """``has_events`` reads a chunk, not a drain's time budget: the first frame
-    shows what the log starts with at once; the next drain reads on."""
+    shows what the log starts with at once; the drain right after it reads
+    nothing (the monitor asks again at once, before Textual drew that frame), and
+    the next reads on."""
     log = tmp_path / "run.jsonl"
     write_log(log, 2000)
     source = LogFileSource(log, budget_seconds=60.0, chunk_bytes=4096)
@@ -86,6 +88,8 @@ def test_the_first_events_wait_for_no_reading_budget(tmp_path):
     assert source.report is not None and source._reader.offset == 4096
     first = source.drain()
     assert first[0].type == "run_start" and source.running
+    offset = source._reader.offset
+    assert source.drain() == [] and source._reader.offset == offset
     rest = source.drain()  # 60 s of budget: the whole log
     assert not source.running
     handed_out = sum(len(item) if isinstance(item, BatchRun) else 1 for item in first + rest)
