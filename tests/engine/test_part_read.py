@@ -151,6 +151,7 @@ def test_a_drain_hands_out_a_few_pieces_at_most(fit_log, seams, monkeypatch):
     source = LogFileSource(fit_log, parallel_bytes=1)
     source.has_events()
     source.worker.launch()
+    source.worker.go()  # it reads only once told to (the replay: after its first frame)
     time.sleep(1.5)  # it read its part: its pieces wait to be taken
     while source.running:
         received.append(0)
