@@ -133,12 +133,15 @@ def difference(before: dict, after: dict) -> dict:
     return {"threads": threads, "waits": waits, "switches": switches, "timed": timed, "probes": probes}
 
 
-def _timer(name: str, function):
-    counter = _timed.setdefault(name, [0, 0])
+def _timer(name: str, function, *, per_thread: bool = False):
+    """``function`` with its calls and CPU ns counted under ``name`` (``per_thread``:
+    under ``name@<thread>`` for each thread that calls it)."""
+    fixed = None if per_thread else _timed.setdefault(name, [0, 0])
     clock = time.thread_time_ns
 
     @functools.wraps(function)
     def timed(*args, **kwargs):
+        counter = fixed or _timed.setdefault(f"{name}@{threading.current_thread().name}", [0, 0])
         start = clock()
         try:
             return function(*args, **kwargs)
@@ -262,19 +265,7 @@ def _install_parts(path: str) -> None:
 
 def _thread_timer(name: str, function):
     """:func:`_timer`, counted apart for each thread that calls it."""
-    clock = time.thread_time_ns
-
-    @functools.wraps(function)
-    def timed(*args, **kwargs):
-        counter = _timed.setdefault(f"{name}@{threading.current_thread().name}", [0, 0])
-        start = clock()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            counter[1] += clock() - start
-            counter[0] += 1
-
-    return timed
+    return _timer(name, function, per_thread=True)
 
 
 def overhead_ns() -> int:

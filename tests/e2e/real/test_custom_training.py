@@ -23,18 +23,12 @@ def epoch_text(run, fit: int, epoch: int = 0) -> str:
 
 @pytest.fixture(scope="module")
 def first(real_run):
-    run = real_run(FIRST_EXAMPLE)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert run.skipped == 0
-    return run
+    return real_run.clean(FIRST_EXAMPLE)
 
 
 @pytest.fixture(scope="module")
 def variants(real_run):
-    run = real_run(VARIANTS)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert run.skipped == 0
-    return run
+    return real_run.clean(VARIANTS)
 
 
 def test_the_guides_first_example_counts_its_loss_once_per_step(first):

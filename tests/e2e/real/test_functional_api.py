@@ -17,10 +17,7 @@ TICKETS, RESNET = 0, 1
 
 @pytest.fixture(scope="module")
 def guide(real_run):
-    run = real_run("functional_api_guide.py")
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert run.skipped == 0
-    return run
+    return real_run.clean("functional_api_guide.py")
 
 
 def test_the_ticket_classifier_is_read_from_its_compiled_loss(guide):

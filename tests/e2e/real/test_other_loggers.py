@@ -17,10 +17,7 @@ from kmon.engine.format import format_value
 
 @pytest.fixture(scope="module")
 def churn(real_run):
-    run = real_run("churn_loggers.py")
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert run.skipped == 0
-    return run
+    return real_run.clean("churn_loggers.py")
 
 
 def test_kmons_log_the_csv_file_and_tensorboard_tell_the_same_epochs(churn):
