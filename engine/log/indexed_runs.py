@@ -89,7 +89,7 @@ def running_elsewhere(runs_dir: str | os.PathLike) -> list[IndexedRun]:
     Raises:
         RunsIndexError: the index cannot be read.
     """
-    here, folder, host = [], _same(Path(runs_dir)), this_host()
+    running, folder, host = [], _same(Path(runs_dir)), this_host()
     for entry in read_index().entries:
         if entry.pid is None or (entry.host and host and entry.host != host):
             continue
@@ -97,8 +97,8 @@ def running_elsewhere(runs_dir: str | os.PathLike) -> list[IndexedRun]:
             continue
         run = describe(entry, host=host)
         if run.status in ("running", "unknown"):
-            here.append(run)
-    return here
+            running.append(run)
+    return running
 
 
 def _pid_alive(pid: int) -> bool:
