@@ -86,8 +86,10 @@ def test_headless_exits_at_once_and_the_child_still_reaches_the_terminal(
         delay = run.exit_delay()
         exited = time.monotonic()
         # kmon used to wait 4 s for the child (which sleeps 6 s) on top of what
-        # python's own exit takes.
-        assert delay < plain_delay + 1.5, (
+        # python's own exit takes. 3 s of margin still catches that wait, and leaves
+        # room for kmon's own exit (the log closed) on a loaded machine: 1.5 s failed
+        # once under the full suite with other jobs on both cores.
+        assert delay < plain_delay + 3.0, (
             f"{delay:.1f}s after the script, python {plain_delay:.1f}s"
         )
         assert_nothing_after_run_end(log)
