@@ -70,58 +70,70 @@ STEPS_PER_SECOND = 1000
 WARM_TICKS = 30
 
 
-class RenderClock:
-    """CPU time spent in ``Widget.render_lines``, by widget class (Textual's compositor
-    calls it for every widget whose region it repaints)."""
+class _PatchClock:
+    """CPU time of one Textual method, by a key each call names, while :attr:`active`:
+    the method is patched on its class inside ``with`` and given back after."""
+
+    owner: type
+    name: str
 
     def __init__(self) -> None:
         self.seconds: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
         self.active = False
-        self._original = Widget.render_lines
+        self._original = getattr(self.owner, self.name)
 
-    def __enter__(self) -> RenderClock:
-        original, seconds, calls = self._original, self.seconds, self.calls
-
-        clock = self
-
-        def render_lines(widget, crop):
-            if not clock.active:
-                return original(widget, crop)
-            # CPU time: the producer thread takes the GIL in between, and wall time
-            # would charge that to the widget being rendered.
-            start = time.thread_time()
-            try:
-                return original(widget, crop)
-            finally:
-                name = type(widget).__name__
-                seconds[name] += time.thread_time() - start
-                calls[name] += 1
-
-        Widget.render_lines = render_lines
+    def __enter__(self):
+        setattr(self.owner, self.name, self._timed(self._original))
         return self
 
     def __exit__(self, *exc) -> None:
-        Widget.render_lines = self._original
+        setattr(self.owner, self.name, self._original)
 
     def reset(self) -> None:
         self.seconds.clear()
         self.calls.clear()
 
+    def _timed(self, original):
+        raise NotImplementedError
 
-class FrameClock:
+    def _run(self, key: str, original, *args):
+        # CPU time: the producer thread takes the GIL in between, and wall time
+        # would charge that to the call being timed.
+        start = time.thread_time()
+        try:
+            return original(*args)
+        finally:
+            self.seconds[key] += time.thread_time() - start
+            self.calls[key] += 1
+
+
+class RenderClock(_PatchClock):
+    """CPU time spent in ``Widget.render_lines``, by widget class (Textual's compositor
+    calls it for every widget whose region it repaints)."""
+
+    owner, name = Widget, "render_lines"
+
+    def _timed(self, original):
+        clock = self
+
+        def render_lines(widget, crop):
+            if not clock.active:
+                return original(widget, crop)
+            return clock._run(type(widget).__name__, original, widget, crop)
+
+        return render_lines
+
+
+class FrameClock(_PatchClock):
     """CPU time of Textual's frames (``Screen._on_timer_update``: a layout pass if
     one is due, then the compositor's update), grouped by what was marked changed:
     the classes of the widgets refreshed, or "layout"."""
 
-    def __init__(self) -> None:
-        self.seconds: Counter[str] = Counter()
-        self.calls: Counter[str] = Counter()
-        self.active = False
-        self._original = Screen._on_timer_update
+    owner, name = Screen, "_on_timer_update"
 
-    def __enter__(self) -> FrameClock:
-        original, clock = self._original, self
+    def _timed(self, original):
+        clock = self
 
         def on_timer_update(screen):
             if not clock.active:
@@ -130,18 +142,9 @@ class FrameClock:
                 kind = "layout"
             else:
                 kind = " + ".join(sorted({type(w).__name__ for w in screen._dirty_widgets}))
-            start = time.thread_time()
-            try:
-                return original(screen)
-            finally:
-                clock.seconds[kind or "nothing"] += time.thread_time() - start
-                clock.calls[kind or "nothing"] += 1
+            return clock._run(kind or "nothing", original, screen)
 
-        Screen._on_timer_update = on_timer_update
-        return self
-
-    def __exit__(self, *exc) -> None:
-        Screen._on_timer_update = self._original
+        return on_timer_update
 
 
 class CostedMonitor(MeasuredMonitor):
