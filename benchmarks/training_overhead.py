@@ -66,6 +66,7 @@ step) instead of the 1 ms MLP.
     python benchmarks/training_overhead.py --units 384  # about 2 ms a step
     python benchmarks/training_overhead.py --tf-threads 1   # TF on one thread each
     python benchmarks/training_overhead.py --workload cnn   # the realistic step
+    python benchmarks/training_overhead.py --budget 150 --save r.json  # a lease's share
     python benchmarks/training_overhead.py --quick    # a smoke run (figures are noise)
 """
 
@@ -224,6 +225,9 @@ class Measured:
         self.rounds: list[dict[str, dict]] = []
         self.ready: dict[str, dict] = {}
 
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps({"ready": self.ready, "rounds": self.rounds}))
+
 
 def measure(configs: list[str], args: argparse.Namespace) -> Measured:
     measured = Measured()
@@ -237,12 +241,21 @@ def measure(configs: list[str], args: argparse.Namespace) -> Measured:
                 contender.start_viewer()
                 (ready,) = [e for e in contender.events() if e["event"] == "ready"]
                 measured.ready[contender.name] = ready
+            began = time.monotonic()
             for round_index in range(args.rounds):
+                spent = time.monotonic() - began
+                if args.budget and round_index >= 2 and spent * (1 + 1 / round_index) > args.budget:
+                    # One more round would overrun: report the rounds done rather
+                    # than lose them all to an outer timeout (a lent machine's lease).
+                    print(f"time budget: stopping after {round_index} rounds ({spent:.0f}s)")
+                    return measured
                 shift = round_index % len(contenders)
                 fits = {}
                 for contender in contenders[shift:] + contenders[:shift]:
                     fits[contender.name] = contender.fit(round_index)
                 measured.rounds.append(fits)
+                if args.save:  # after every round: a run cut short keeps what it measured
+                    measured.save(args.save)
                 base = fits["plain"]["seconds"]
                 line = f"round {round_index + 1}/{args.rounds}: plain {base:.2f}s"
                 for name, fit in fits.items():
@@ -337,6 +350,13 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         f"all but plain-thread, or {', '.join(QUICK_CONFIGS)} with --quick)",
     )
     parser.add_argument(
+        "--budget",
+        type=float,
+        default=0,
+        help="seconds of rounds at most: stop before a round that would overrun, and "
+        "report the rounds done (at least 2; 0: no limit)",
+    )
+    parser.add_argument(
         "--save", type=Path, help="also write every round's raw results here (JSON), to study"
     )
     args = parser.parse_args(argv)
@@ -362,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     measured = measure(configs, args)
     if args.save:
-        args.save.write_text(json.dumps({"ready": measured.ready, "rounds": measured.rounds}))
+        measured.save(args.save)
     report(measured, args)
     print(f"took {time.monotonic() - started:.0f}s")
     return 0
