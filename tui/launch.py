@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -14,7 +15,12 @@ from textual.app import App
 
 from kmon.engine.format import printable
 from kmon.engine.log.sources import LiveSource
-from kmon.engine.run.terminal import ExitHook, TerminalModes, drawing_stream
+from kmon.engine.run.terminal import (
+    ExitHook,
+    LossTolerantStream,
+    TerminalModes,
+    drawing_stream,
+)
 from kmon.engine.run.terminal_guard import TerminalGuard
 
 from .app import MonitorApp
@@ -109,7 +115,8 @@ def run_tui(
     # for a stopping run must still be handled, or the log would lose its run_end.
     with guard, ExitHook(before_os_exit):
         try:
-            result = app.run(mouse=mouse)
+            with _lost_terminal_is_a_hang_up(guard, on_hangup):
+                result = app.run(mouse=mouse)
         finally:
             session.open_gate()  # a script kept waiting by a monitor that never came up
             keyboard.stop(terminal_gone=guard.hung_up)
@@ -220,13 +227,34 @@ def run_app(
         sigint_terminates=True,
     )
     with guard:
-        result = app.run(mouse=mouse)
+        with _lost_terminal_is_a_hang_up(guard, on_hangup):
+            result = app.run(mouse=mouse)
         _stop_input_thread(app)
     if guard.hung_up:
         return result, 128 + signal.SIGHUP
     if guard.last_signal is not None:
         return result, 128 + guard.last_signal
     return result, None
+
+
+@contextmanager
+def _lost_terminal_is_a_hang_up(guard: TerminalGuard, on_hangup: Callable[[], None]) -> Iterator:
+    """While an app runs, a write the terminal refuses is taken for the hang-up it
+    is: the descriptors go quiet and the app closes, as on SIGHUP, which may come
+    after that write or, under ``nohup``, never (:class:`LossTolerantStream` says
+    why a refused write must not reach Textual). Textual's driver takes
+    ``sys.__stderr__`` as the app starts."""
+    drawn = sys.__stderr__
+
+    def lost() -> None:
+        guard.silence()
+        on_hangup()
+
+    sys.__stderr__ = LossTolerantStream(drawn, lost)
+    try:
+        yield
+    finally:
+        sys.__stderr__ = drawn
 
 
 def _stop_input_thread(app: App) -> None:

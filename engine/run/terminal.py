@@ -65,6 +65,50 @@ def drawing_stream(stderr, stdout):
     return stderr if is_terminal(stderr) else stdout
 
 
+class LossTolerantStream:
+    """A stream the monitor draws on, whose writes never raise: a write or flush
+    the terminal refuses (EIO once its SSH connection or window is gone, EPIPE)
+    is dropped, and ``on_lost`` is called once, from the thread that wrote.
+
+    Textual writes from a thread of its own, which ends on the first exception.
+    The app's next writes then block on that thread's full queue, and kmon would
+    never exit, even after training ended: what a hang-up did when its SIGHUP came
+    after the next frame (or never came: ``nohup``).
+
+    Args:
+        stream: the terminal's stream.
+        on_lost: called once, at the first write or flush refused.
+    """
+
+    def __init__(self, stream, on_lost: Callable[[], None]) -> None:
+        self._stream = stream
+        self._on_lost = on_lost
+        self.lost = False
+
+    def write(self, text: str) -> int:
+        if not self.lost:
+            try:
+                return self._stream.write(text)
+            except OSError:
+                self._lose()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.lost:
+            try:
+                self._stream.flush()
+            except OSError:
+                self._lose()
+
+    def _lose(self) -> None:
+        self.lost = True
+        self._on_lost()
+
+    def __getattr__(self, name: str):
+        # fileno, isatty, encoding...: the terminal's own, for Textual's sizing.
+        return getattr(self._stream, name)
+
+
 class TerminalModes:
     """The terminal's line discipline as kmon found it, and a way back to it.
 

@@ -25,6 +25,11 @@ from collections.abc import Callable
 
 from kmon.engine.run.terminal import TerminalModes
 
+#: Seconds after a hang-up before the input's quiet pipe reads end of file. By then
+#: the monitor has begun to close, and Textual joins its input thread: a read it
+#: began just before the swap, on the pipe, returns then instead of never.
+INPUT_RELEASE_SECONDS = 1.0
+
 #: Set once any guard saw the terminal hang up: a process has one terminal, and a
 #: terminal that hung up never comes back (the menu must not show itself again).
 _TERMINAL_LOST = threading.Event()
@@ -52,7 +57,10 @@ class TerminalGuard:
         draw_fd: where the monitor draws, for the reset sequence.
         input_fds: descriptors a monitor reads keys from. On a hang-up they lead to
             a pipe that never has data rather than to /dev/null, whose endless
-            end-of-file would keep an input thread spinning on a core.
+            end-of-file would keep an input thread spinning on a core, until
+            :data:`INPUT_RELEASE_SECONDS` later: then it reads end of file, so
+            that no read blocked on it keeps Textual's input thread (and kmon)
+            from ending.
         sigint_terminates: treat SIGINT as SIGTERM. Under the live monitor the
             terminal is raw, so Ctrl+C is a key and a SIGINT comes from outside
             (``kill -INT``): it must stop the run as SIGTERM does, not raise inside
@@ -84,6 +92,8 @@ class TerminalGuard:
         """The last of those, for an exit code of 128 + its number."""
         self._previous: dict[int, object] = {}
         self._quiet_pipe: tuple[int, int] | None = None
+        self._release_lock = threading.Lock()
+        self._silence_lock = threading.RLock()
 
     def __enter__(self) -> TerminalGuard:
         if threading.current_thread() is threading.main_thread():
@@ -108,14 +118,23 @@ class TerminalGuard:
             if signal.getsignal(signum) == ours[signum]:
                 signal.signal(signum, handler)
         self._previous.clear()
-        if self._quiet_pipe is not None:
-            # End of file at last: an input thread still blocked reading the quiet
-            # pipe (it saw the hang-up just before the swap) returns and can finish.
-            os.close(self._quiet_pipe[1])
-            self._quiet_pipe = None
+        self._release_input()
+
+    def _release_input(self) -> None:
+        """End of file on the quiet pipe: an input thread blocked reading it (it saw
+        the hang-up just before the swap) returns and can finish."""
+        with self._release_lock:
+            if self._quiet_pipe is not None:
+                os.close(self._quiet_pipe[1])
+                self._quiet_pipe = None
 
     def silence(self) -> None:
-        """Point every terminal descriptor at /dev/null (once)."""
+        """Point every terminal descriptor at /dev/null (once). From the SIGHUP
+        handler, or from the thread whose write the lost terminal refused."""
+        with self._silence_lock:  # reentrant: a second SIGHUP inside finds it done
+            self._silence()
+
+    def _silence(self) -> None:
         if self.hung_up:
             return
         self.hung_up = True
@@ -132,6 +151,10 @@ class TerminalGuard:
                     pass
         finally:
             os.close(null)
+        if self._quiet_pipe is not None:
+            release = threading.Timer(INPUT_RELEASE_SECONDS, self._release_input)
+            release.daemon = True
+            release.start()
 
     def _quiet_input(self) -> int:
         """The read end of a pipe whose write end stays open: never readable."""

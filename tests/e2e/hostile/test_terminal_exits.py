@@ -301,3 +301,27 @@ def test_a_hangup_leaves_headless_output_to_a_file_whole(workdir, pane_factory, 
     assert f"epoch {epochs}/{epochs}" in text, text[-500:]
     assert "fit returned" in text
     assert "[kmon] run ok" in text, text[-500:]
+
+
+def test_a_lost_terminal_whose_sighup_never_comes_still_lets_kmon_end(workdir, pane_factory):
+    """The terminal goes (the SSH connection drops) and no SIGHUP reaches kmon: here
+    its shell ignores it (``trap '' HUP``, as some job launchers leave it); a SIGHUP
+    that comes after the monitor's next frame is the same race. That frame's write
+    is refused. Before, it ended Textual's writer thread, and kmon then blocked on
+    that thread's full queue forever, long after training ended (one full suite in
+    about five saw it with the SIGHUP). Now the refused write closes the monitor as
+    a hang-up does: training finishes headless and kmon ends with it."""
+    pane = pane_factory(
+        ["train", "--log", "run.jsonl", "fit.py", "300"], cwd=workdir, before="trap '' HUP;"
+    )
+    pane.wait_for(monitor_up, 90, "the monitor")
+    kmon = pane.kmon_pid()
+    pane.kill_session()
+    log = workdir / "run.jsonl"
+    deadline = time.monotonic() + 120
+    while not log.exists() or '"type":"run_end"' not in log.read_text():
+        assert time.monotonic() < deadline, "the run did not end after the hang-up"
+        time.sleep(0.2)
+    assert events(log)[-1]["status"] == "ok"
+    assert sum(event["type"] == "epoch_end" for event in events(log)) == 300
+    assert_ends_after_hangup(kmon, 30)

@@ -1,0 +1,48 @@
+"""A terminal that goes away mid-frame (an SSH drop) never blocks kmon: the monitor's
+refused writes are dropped and reported once, and a read begun on the hung-up
+input returns soon after the hang-up (on real pseudo-terminals)."""
+
+from __future__ import annotations
+
+import os
+import pty
+import threading
+import time
+
+from kmon.engine.run.terminal import LossTolerantStream
+from kmon.engine.run.terminal_guard import INPUT_RELEASE_SECONDS, TerminalGuard
+
+
+def test_writes_to_a_hung_up_terminal_are_dropped_and_the_loss_said_once():
+    master, slave = pty.openpty()
+    stream = os.fdopen(slave, "w", buffering=1)
+    lost = []
+    drawn = LossTolerantStream(stream, lambda: lost.append(True))
+    assert drawn.write("frame 1\n") == 8 and drawn.isatty()
+    os.close(master)  # the terminal is gone: the tty refuses writes (EIO)
+    for _ in range(3):
+        assert drawn.write("frame 2\n" * 500) == 4000
+        drawn.flush()
+    assert lost == [True] and drawn.lost
+    assert drawn.fileno() == slave
+    try:
+        stream.close()
+    except OSError:
+        pass  # its buffer still held the refused frame
+
+
+def test_a_read_begun_on_the_silenced_input_returns_soon_after_the_hangup():
+    master, slave = pty.openpty()
+    keys = os.dup(slave)
+    guard = TerminalGuard([keys], input_fds=(keys,))
+    got = []
+    with guard:
+        guard.silence()
+        reader = threading.Thread(target=lambda: got.append(os.read(keys, 100)), daemon=True)
+        began = time.monotonic()
+        reader.start()  # as Textual's input thread, after the swap: the quiet pipe
+        reader.join(INPUT_RELEASE_SECONDS + 5)
+        waited = time.monotonic() - began
+        assert got == [b""] and waited >= INPUT_RELEASE_SECONDS * 0.5, (got, waited)
+    for fd in (master, slave, keys):
+        os.close(fd)
