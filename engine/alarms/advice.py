@@ -6,7 +6,8 @@ shows beside an active alarm.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from kmon.engine.alarms.kinds import (
     CLASS_COLLAPSE,
@@ -208,3 +209,28 @@ ADVICE: dict[str, Advice] = {
         ),
     ),
 }
+
+
+#: The overfitting fix for one head of several: stopping on ``val_loss`` watches the
+#: heads' weighted sum. Keras 3 cannot tell whether a head's loss is to be minimized
+#: (``EarlyStopping(monitor="val_<head>_loss")`` raises ValueError), hence the mode.
+_HEAD_EARLY_STOPPING = (
+    "keep this head's best epoch: keras.callbacks.EarlyStopping(monitor='{metric}', "
+    "mode='min', patience=2, restore_best_weights=True) stops before this alarm "
+    "(which waits 3 epochs) with that epoch's weights; Keras needs the mode='min' "
+    "for a head's loss. On its default monitor, val_loss, EarlyStopping watches the "
+    "heads' weighted sum, which can go on falling while one head overfits"
+)
+
+
+def advice_for(kind: str, evidence: dict[str, Any] | None = None) -> Advice | None:
+    """The advice for an alarm, fitted to its evidence where a fix depends on it:
+    ``overfitting`` of one head of several gets an ``EarlyStopping`` on that head's
+    own validation loss (its evidence's ``metric``)."""
+    advice = ADVICE.get(kind)
+    if advice is None or kind != OVERFITTING or not evidence:
+        return advice
+    metric = evidence.get("metric")
+    if evidence.get("head") is None or not isinstance(metric, str) or metric == "val_loss":
+        return advice
+    return replace(advice, fixes=(_HEAD_EARLY_STOPPING.format(metric=metric), *advice.fixes[1:]))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kmon.engine import probes
-from kmon.engine.alarms.advice import ADVICE
+from kmon.engine.alarms.advice import ADVICE, advice_for
 from kmon.engine.alarms.loss_rules import SpikeCounter
 from kmon.engine.probes import ProbeConfig
 from kmon.engine.run.fit_hook import FitHook
@@ -125,6 +125,56 @@ def test_dropout_only_delays_it(big_run):
     (big,) = loss_alarms(big_run[0])
     assert alarm.epoch > big.epoch
     assert any("Dropout(0.5) only delayed" in fix for fix in ADVICE["overfitting"].fixes)
+
+
+def two_heads():
+    """A large branch for the noisy labels (``label``, which overfits) and a linear one
+    for an amount whose squared error dominates the sum and falls for 15 epochs."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((20,))
+    hidden = inputs
+    for layer in dense(512):
+        hidden = layer(hidden)
+    label = keras.layers.Dense(1, activation="sigmoid", name="label")(hidden)
+    amount = keras.layers.Dense(1, name="amount")(inputs)
+    model = keras.Model(inputs, {"label": label, "amount": amount})
+    losses = {"label": "binary_crossentropy", "amount": "mse"}
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=losses)
+    x, labels = labels_data()
+    amounts = (x[:, :3] @ np.array([[6.0], [-3.0], [3.0]])).astype("float32")
+    return model, x, {"label": labels, "amount": amounts}
+
+
+def fit_two_heads(*callbacks):
+    model, x, y = two_heads()
+    return fit(model, x, y, epochs=15, batch_size=32, validation_split=0.3, callbacks=[*callbacks])
+
+
+def test_one_head_overfitting_is_stopped_by_early_stopping_on_its_own_loss():
+    """Each claim of the fix the Alarms tab gives for one head's overfitting, run."""
+    events, history = fit_two_heads(keras.callbacks.EarlyStopping(patience=2))
+    (alarm,) = [a for a in loss_alarms(events) if a.kind == "overfitting"]
+    assert alarm.subject == "label" and alarm.evidence["metric"] == "val_label_loss"
+    # On its default monitor EarlyStopping never stopped: the weighted sum fell.
+    val = history.history["val_loss"]
+    assert len(val) == 15 and all(b < a for a, b in zip(val, val[1:]))
+    (fix, *others) = advice_for("overfitting", alarm.evidence).fixes
+    assert "monitor='val_label_loss', mode='min', patience=2" in fix
+    assert "val_loss, EarlyStopping watches the heads' weighted sum" in fix
+    assert others == list(ADVICE["overfitting"].fixes[1:])
+    # Keras needs the mode for a head's loss...
+    with pytest.raises(ValueError, match="mode='min'"):
+        fit_two_heads(keras.callbacks.EarlyStopping(monitor="val_label_loss", patience=2))
+    # ...and with it, it stops before this alarm, the best epoch's weights restored.
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_label_loss", mode="min", patience=2, restore_best_weights=True
+    )
+    events, history = fit_two_heads(stop)
+    assert [a for a in loss_alarms(events) if a.kind == "overfitting"] == []
+    assert len(history.history["loss"]) < alarm.epoch + 1
+    assert stop.best == pytest.approx(min(history.history["val_label_loss"]))
+    # A model of one head keeps the plain fix.
+    assert advice_for("overfitting", {"head": None, "metric": "val_loss"}) == ADVICE["overfitting"]
 
 
 def test_l2_hides_it_in_val_loss_while_the_validation_crossentropy_rises():

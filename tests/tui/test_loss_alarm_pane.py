@@ -12,7 +12,7 @@ from rich.console import Console
 from textual.widgets import Static
 from tui_helpers import StandInLiveSource, running, wait_until
 
-from kmon.engine.alarms.advice import ADVICE
+from kmon.engine.alarms.advice import advice_for
 from kmon.engine.alarms.book import AlarmBook
 from kmon.engine.alarms.epoch_watch import EpochWatch
 from kmon.engine.events import EpochEnd, EpochStart, FitStart, RunStart
@@ -102,9 +102,13 @@ def test_both_alarms_show_their_evidence_causes_and_fixes():
     assert f"{title} [warning, since epoch 7]" in text
     assert "evidence: cause spikes · spikes 3 · largest" in text
     assert f"previous epoch loss {format_value(unstable.evidence['previous_epoch_loss'])}" in text
-    for kind in ("overfitting", "unstable_training"):
-        for line in ADVICE[kind].causes + ADVICE[kind].fixes:
+    for alarm in (overfit, unstable):
+        advice = advice_for(alarm.kind, alarm.evidence)
+        for line in advice.causes + advice.fixes:
             assert flat(line) in text
+    # A head's overfitting: the EarlyStopping fix watches that head's own loss.
+    assert "EarlyStopping(monitor='val_coins_loss', mode='min'" in text
+    assert "EarlyStopping(monitor='val_loss'" not in text
     history = text.split("History, newest first", 1)[1]
     assert "raised overfitting coins (epoch 6) head coins: val_coins_loss rose" in history
     assert "raised unstable_training (epoch 7) 3 batch losses spiked above 10x" in history

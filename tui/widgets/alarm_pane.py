@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from kmon.engine.alarms.advice import ADVICE
+from kmon.engine.alarms.advice import advice_for
 from kmon.engine.alarms.kinds import ENDED, ERROR, INFO, RAISED
 from kmon.engine.events import Alarm, Probes
 from kmon.engine.format import format_duration, format_value
@@ -182,7 +182,7 @@ def _indent(renderable, left: int) -> Padding:
 
 
 def _entry(alarm: Alarm, state: RunState) -> list:
-    advice = ADVICE.get(alarm.kind)
+    advice = advice_for(alarm.kind, alarm.evidence)
     title = Text("● ", style=_SEVERITY_STYLE.get(alarm.severity, "bold"))
     title.append(alarm.kind, style="bold")
     if alarm.subject:
