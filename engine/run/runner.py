@@ -11,6 +11,7 @@ from collections.abc import Callable
 from kmon.engine.errors import RefusedRun
 from kmon.engine.events import NO_FIT_TOPIC, Event, Notice, RunEnd, ScriptStart
 from kmon.engine.phases import NO_TRAINING_NOTE, no_fit_note, no_fit_seconds_from
+from kmon.engine.run.keras_import import after_keras_import, script_chooses_backend
 from kmon.engine.run.script_signals import ScriptSignals
 from kmon.engine.run.targets import CallableTarget, ModuleTarget, ScriptTarget
 from kmon.engine.stop import AFTER_BATCH, BEFORE_START, INTERRUPT, LATER_FITS, StopSignal
@@ -68,6 +69,8 @@ class TrainingRun:
         self._no_fit_seconds = no_fit_seconds_from() if no_fit_seconds is None else no_fit_seconds
         self._thread = threading.Thread(target=self._main, name="kmon-training", daemon=True)
         self._hook = None
+        self._hook_wanted = True
+        """Until the run ends: a post-import hook left registered does nothing after."""
         self._no_fit_timer: threading.Timer | None = None
         self._signals: ScriptSignals | None = None
         """The script's signal forwarding while it runs: it can interrupt it."""
@@ -126,19 +129,10 @@ class TrainingRun:
         status, exit_code, error, fits = "ok", 0, None, 0
         hook = None
         try:
-            # Imported here: keras takes seconds to import, and only the training
-            # thread should pay for it.
-            from kmon.engine.run.fit_hook import FitHook
-
-            hook = self._hook = FitHook(
-                self._emit,
-                self.stop_signal,
-                quiet_keras=self._quiet_keras,
-                evaluate_training_data=self._evaluate_training_data,
-                stop_on_nan=self._stop_on_nan,
-                batch_tapes=self._batch_tapes,
-            )
-            hook.install()
+            if script_chooses_backend(getattr(self.target, "path", None)):
+                after_keras_import(self._install_hook)  # at the script's own import
+            else:
+                self._install_hook()
             if self._gate is not None:
                 self._gate.wait(10.0)
             with ScriptSignals() as signals:
@@ -170,6 +164,8 @@ class TrainingRun:
             }
         finally:
             self._signals = None
+            self._hook_wanted = False
+            hook = self._hook
             if self._no_fit_timer is not None:
                 self._no_fit_timer.cancel()
             if hook is not None:
@@ -184,6 +180,24 @@ class TrainingRun:
             self._emit(Notice(level="warning", text=NO_TRAINING_NOTE))
         self._emit(RunEnd(status=status, exit_code=exit_code, error=error, fits=fits))
         self.finished.set()
+
+    def _install_hook(self) -> None:
+        """kmon's fit hook on Keras (see :mod:`~kmon.engine.run.keras_import` for
+        when): on this thread, which pays for importing Keras."""
+        if not self._hook_wanted or self._hook is not None:
+            return  # the run is over (a hook left registered), or it is installed
+        from kmon.engine.run.fit_hook import FitHook
+
+        hook = FitHook(
+            self._emit,
+            self.stop_signal,
+            quiet_keras=self._quiet_keras,
+            evaluate_training_data=self._evaluate_training_data,
+            stop_on_nan=self._stop_on_nan,
+            batch_tapes=self._batch_tapes,
+        )
+        hook.install()
+        self._hook = hook
 
     def _watch_for_fit(self) -> None:
         """Say so if the script runs ``no_fit_seconds`` without calling ``fit()``."""
