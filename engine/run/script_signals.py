@@ -30,6 +30,7 @@ When the script ends, the signals it took are given back to what was there.
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import sys
 import threading
@@ -270,6 +271,25 @@ def _forwarded_getsignal(signalnum):
         return _real_getsignal(signalnum)
     return forwarding.getsignal(signalnum)
 
+
+def _script_handlers_in_child() -> None:
+    """In a process forked while a script runs (its multiprocessing workers): no
+    kmon thread is there to forward to, and the process is the script's, so
+    ``signal`` is the real one again and each signal the script took gets the
+    handler the script gave it, as the child of a plain ``python`` run has."""
+    global _active
+    signal.signal, signal.getsignal = _real_signal, _real_getsignal
+    if sys.unraisablehook is _redeliver_swallowed:
+        sys.unraisablehook = _outer_unraisablehook
+    for forwarding in list(_active.values()):
+        for signum, target in forwarding._installed.items():
+            current = _real_getsignal(signum)
+            if current is target or (not callable(target) and current == target):
+                _real_signal(signum, forwarding._handlers.get(signum, signal.SIG_DFL))
+    _active = {}
+
+
+os.register_at_fork(after_in_child=_script_handlers_in_child)
 
 _forwarded_signal.__doc__ = _real_signal.__doc__
 _forwarded_getsignal.__doc__ = _real_getsignal.__doc__

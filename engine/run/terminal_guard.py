@@ -35,6 +35,23 @@ INPUT_RELEASE_SECONDS = 1.0
 _TERMINAL_LOST = threading.Event()
 
 
+#: Guards whose handlers are installed in this process.
+_installed: set[TerminalGuard] = set()
+
+
+def _signals_as_before_in_child() -> None:
+    """In a process forked from kmon's (a script's multiprocessing workers, its own
+    ``os.fork``): that process is the script's, not kmon's, so its signals get back
+    what they had before kmon's guards. A pool's worker that its parent ends with
+    SIGTERM must die; with kmon's handler it asked a run it does not have to stop,
+    and the parent then waited for it forever at exit."""
+    for guard in list(_installed):
+        guard._give_back_signals()
+
+
+os.register_at_fork(after_in_child=_signals_as_before_in_child)
+
+
 def terminal_lost() -> bool:
     """Whether this process's terminal hung up."""
     return _TERMINAL_LOST.is_set()
@@ -104,9 +121,15 @@ class TerminalGuard:
                 if signal.getsignal(signum) is signal.SIG_IGN:
                     continue  # nohup, or a parent that wants this signal ignored
                 self._previous[signum] = signal.signal(signum, handler)
+            _installed.add(self)
         return self
 
     def __exit__(self, *exc_info) -> None:
+        self._give_back_signals()
+        self._release_input()
+
+    def _give_back_signals(self) -> None:
+        _installed.discard(self)
         ours = {
             signal.SIGHUP: self._on_sighup,
             signal.SIGTERM: self._on_termination,
@@ -118,7 +141,6 @@ class TerminalGuard:
             if signal.getsignal(signum) == ours[signum]:
                 signal.signal(signum, handler)
         self._previous.clear()
-        self._release_input()
 
     def _release_input(self) -> None:
         """End of file on the quiet pipe: an input thread blocked reading it (it saw

@@ -1,11 +1,13 @@
 """A terminal that goes away mid-frame (an SSH drop) never blocks kmon: the monitor's
 refused writes are dropped and reported once, and a read begun on the hung-up
-input returns soon after the hang-up (on real pseudo-terminals)."""
+input returns soon after the hang-up (on real pseudo-terminals). And a process
+forked from kmon's gets its signals back, as under plain python."""
 
 from __future__ import annotations
 
 import os
 import pty
+import signal
 import threading
 import time
 
@@ -46,3 +48,25 @@ def test_a_read_begun_on_the_silenced_input_returns_soon_after_the_hangup():
         assert got == [b""] and waited >= INPUT_RELEASE_SECONDS * 0.5, (got, waited)
     for fd in (master, slave, keys):
         os.close(fd)
+
+
+def test_a_child_forked_under_the_guard_dies_on_sigterm_as_under_plain_python():
+    """A script's forked worker (multiprocessing's pool) is the script's process:
+    kmon's graceful-stop handler must not outlive the fork, or the pool's SIGTERM at
+    exit does not end the worker and its parent waits for it forever."""
+    guard = TerminalGuard([])
+    ready, told = os.pipe()
+    with guard:
+        assert signal.getsignal(signal.SIGTERM) == guard._on_termination
+        pid = os.fork()
+        if pid == 0:  # the child: say it runs, then wait to be terminated
+            os.write(told, b"r")
+            time.sleep(10)
+            os._exit(3)  # it survived the SIGTERM
+        assert os.read(ready, 1) == b"r"
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+        assert signal.getsignal(signal.SIGTERM) == guard._on_termination  # the parent's
+    os.close(ready)
+    os.close(told)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM, status
