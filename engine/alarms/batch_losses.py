@@ -62,9 +62,14 @@ class BatchLosses:
             self.settle()
             return
         ends = self._take()
-        if ends:
-            self._done.handed()
-            self._worker.submit(lambda: self._settle_off(ends))
+        if not ends:
+            return
+        job = lambda: self._settle_off(ends)  # noqa: E731
+        self._done.handed()
+        try:
+            self._worker.submit(job)
+        except RuntimeError:  # no thread can start (the interpreter is exiting)
+            job()
 
     def _settle_off(self, ends: list[tuple[int, float]]) -> None:
         """On the worker: feed the watches (no alarm is raised or cleared there)."""
