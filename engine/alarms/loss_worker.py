@@ -89,6 +89,9 @@ class Done:
 _worker = LossWorker()
 
 
-def loss_worker() -> LossWorker:
-    """The process's loss worker (one for every fit: they run one after another)."""
-    return _worker
+def loss_worker(batch_ends_on_training_thread: bool) -> LossWorker | None:
+    """The process's loss worker (one for every fit: they run one after another),
+    where batch ends run on the training thread (TensorFlow); else None: settle in
+    place. Where Keras calls batch ends from its thread pool (torch, JAX), a NaN
+    settles from a pool thread, and :class:`Done` counts for one thread only."""
+    return _worker if batch_ends_on_training_thread else None

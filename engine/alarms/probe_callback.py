@@ -45,9 +45,8 @@ from kmon.engine.stop import StopSignal
 from kmon.engine.training.heads import built_head_map, preview_head_map
 from kmon.engine.training.metric_kinds import overrides
 
-#: Finite losses a look leaves on the tape. Every rule they feed decides at the
-#: epoch's end (which settles them all), so a look hands them to the loss worker
-#: (:mod:`.loss_worker`) only to bound memory, in one job of hundreds.
+#: Finite losses a look leaves on the tape. Their rules decide at the epoch's end, so a
+#: look hands them to the loss worker (:mod:`.loss_worker`) only to bound memory.
 SETTLE_LOSSES = 256
 
 
@@ -138,8 +137,9 @@ class ProbeCallback(keras.callbacks.Callback):
             emit, book, fit_index, self.config, data.class_weight if data is not None else None
         )
         """Baselines, collapse or not learning yet, and no_learning."""
+        worker = loss_worker(keras.backend.backend() == "tensorflow")  # off the training thread
         self._batch_losses = BatchLosses(
-            book, self._losses, self._watch.learning, self._where, self._stop_on_nan, loss_worker()
+            book, self._losses, self._watch.learning, self._where, self._stop_on_nan, worker
         )
         self._losses_due = self._batch_losses.due
         self._settle = self._batch_losses.settle

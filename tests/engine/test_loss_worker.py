@@ -19,7 +19,7 @@ import pytest
 from kmon.engine.alarms.batch_losses import BatchLosses
 from kmon.engine.alarms.book import AlarmBook
 from kmon.engine.alarms.epoch_watch import EpochWatch
-from kmon.engine.alarms.loss_worker import THREAD_NAME, LossWorker
+from kmon.engine.alarms.loss_worker import THREAD_NAME, LossWorker, loss_worker
 from kmon.engine.alarms.probe_batch import FitData
 from kmon.engine.alarms.probe_callback import SETTLE_LOSSES, ProbeCallback
 from kmon.engine.probes import ProbeConfig
@@ -139,3 +139,10 @@ def test_a_real_fit_settles_on_the_worker_and_raises_what_settling_in_place_rais
     assert [a[:2] for a in kept[0]] == [("unstable_training", "raised")]  # the case
     assert offloaded == kept
     assert kept[1][0] == 3 * 512  # every loss counted
+
+
+def test_only_batch_ends_on_the_training_thread_hand_off():
+    # Where Keras calls batch ends from its pool (torch, JAX), a NaN settles from a
+    # pool thread while the training thread's looks hand off: the tape stays in place.
+    assert loss_worker(False) is None
+    assert isinstance(loss_worker(True), LossWorker)
