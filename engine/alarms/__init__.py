@@ -10,7 +10,8 @@
 - :mod:`.data_checks`: scale and NaN checks on the training data at fit start.
 - :mod:`.epoch_watch`: overfitting and unstable training from the losses Keras logs
   (each batch's own loss, the epoch's training and validation losses), by the rules
-  of :mod:`.loss_rules`; both plain Python.
+  of :mod:`.loss_rules`; both plain Python. :mod:`.batch_losses` keeps the batch
+  losses' tape, which :mod:`.loss_worker` settles off the training thread.
 - :mod:`.baseline_watch`: the constant-predictor baselines at fit start, and the
   alarms that rest on them, for the callback.
 - Plain Python, no Keras: :mod:`.kinds` (alarm names), :mod:`.rules` (thresholds and

@@ -22,6 +22,7 @@ from kmon.engine.alarms.kinds import (
     UNSCALED_DATA,
     VANISHING_GRADIENTS,
 )
+from kmon.engine.alarms.loss_worker import loss_worker
 from kmon.engine.alarms.messages import gradient_message
 from kmon.engine.alarms.probe_batch import FitData, ProbeBatch, leaves, probe_batches
 from kmon.engine.alarms.probe_budget import (
@@ -44,10 +45,8 @@ from kmon.engine.stop import StopSignal
 from kmon.engine.training.heads import built_head_map, preview_head_map
 from kmon.engine.training.metric_kinds import overrides
 
-#: Finite losses a look leaves on the tape. Every rule they feed decides at the
-#: epoch's end (which settles them all), so a look settles only to bound memory: in
-#: one pass over hundreds, on warm caches, a loss costs the training thread a
-#: quarter of what it costs ten at a time between two TensorFlow steps.
+#: Finite losses a look leaves on the tape. Their rules decide at the epoch's end, so a
+#: look hands them to the loss worker (:mod:`.loss_worker`) only to bound memory.
 SETTLE_LOSSES = 256
 
 
@@ -138,8 +137,9 @@ class ProbeCallback(keras.callbacks.Callback):
             emit, book, fit_index, self.config, data.class_weight if data is not None else None
         )
         """Baselines, collapse or not learning yet, and no_learning."""
+        worker = loss_worker(keras.backend.backend() == "tensorflow")  # off the training thread
         self._batch_losses = BatchLosses(
-            book, self._losses, self._watch.learning, self._where, self._stop_on_nan
+            book, self._losses, self._watch.learning, self._where, self._stop_on_nan, worker
         )
         self._losses_due = self._batch_losses.due
         self._settle = self._batch_losses.settle
@@ -280,7 +280,7 @@ class ProbeCallback(keras.callbacks.Callback):
         if self._tape_losses is not None:
             self._tape_losses.take()
         if len(self._losses_due) >= SETTLE_LOSSES:
-            self._settle()
+            self._batch_losses.hand_off()
         if self._heads_pending and self._stepped:
             self._read_heads_after_first_step()
         self._stepped = True

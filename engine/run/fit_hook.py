@@ -54,7 +54,7 @@ class FitHook:
         stop_on_nan: stop the run when the training loss becomes NaN or Inf.
         only_with: monitor only the ``fit()`` calls whose callbacks include an
             instance of this class (an in-script ``Monitor``); None: every call.
-        batch_tapes: on TensorFlow, let the sinks recover the batch ends (see
+        batch_tapes: on TensorFlow and torch, let the sinks recover the batch ends (see
             :mod:`~kmon.engine.training.batch_tape`); ``emit`` must then reach only
             sinks that expand tapes (the event-log writer, the monitor's channel).
     """
@@ -159,9 +159,11 @@ class FitHook:
         config = self._probes or probe_config()
         if self._stop_on_nan:
             config = dataclasses.replace(config, stop_on_nan=True)
-        # Only where Keras calls batch ends on the training thread, in order.
-        tapes = self._batch_tapes and keras.backend.backend() == "tensorflow"
-        carried = config.enabled and can_carry(tapes, config.stop_on_nan)
+        # TensorFlow calls batch ends on the training thread, in order; torch from its
+        # thread pool, whose threads ship tapes in turn (BatchTapeDecoder.ship_from).
+        backend = keras.backend.backend()
+        tapes = self._batch_tapes and backend in ("tensorflow", "torch")
+        carried = config.enabled and can_carry(tapes and backend == "tensorflow", config.stop_on_nan)
         callback = (ProbedMonitor if carried else KmonCallback)(
             self._emit,
             self.fits,

@@ -1,7 +1,7 @@
 """Batch ends shipped raw from the training thread, recovered by whoever reads them.
 
 On TensorFlow, Keras calls ``on_train_batch_end`` on the training thread, between
-two steps. Recovering a batch's own values and building its
+two steps (on torch, from its thread pool: :meth:`BatchTapeDecoder.ship_from`). Recovering a batch's own values and building its
 :class:`~kmon.engine.events.Batch` there cost that thread about 8 µs a batch (a 1 ms
 step pays 0.8%). With batch tapes the callback only appends ``(step, size, logs,
 time)`` to a list, and every :data:`TAPE_BATCHES` batches it emits the
@@ -87,6 +87,7 @@ class BatchTapeDecoder:
         self._to_events = to_events
         self._waiting: deque[BatchTape] = deque()
         self._lock = threading.Lock()
+        self._ship_lock = threading.Lock()
         self._new_epoch = False
         self._broken: str | None = None
         """Why recovery failed, once it has: later tapes go out unrecovered."""
@@ -102,6 +103,22 @@ class BatchTapeDecoder:
         self._new_epoch = False
         self._waiting.append(tape)
         return tape
+
+    def ship_from(self, entries: deque, epoch: int, emit: Callable[[BatchTape], None]) -> None:
+        """Take every batch end waiting on ``entries`` and ``emit`` them as the fit's
+        next tape, from any thread: where Keras calls batch ends from its pool's
+        threads (torch), whichever fills the tape ships it. One thread at a time,
+        so the tapes reach the sinks in the order they were taken; the recovery
+        puts steps whose hooks ran out of order back in order."""
+        with self._ship_lock:  # the training thread takes it only at epoch ends
+            pop, taken = entries.popleft, []
+            try:
+                while True:
+                    taken.append(pop())
+            except IndexError:
+                pass
+            if taken:
+                emit(self.ship(taken, epoch))
 
     def recover_through(self, tape: BatchTape) -> list[Event]:
         """Recover every tape shipped up to ``tape``, in order; its events."""

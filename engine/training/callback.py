@@ -143,8 +143,7 @@ class KmonCallback(keras.callbacks.Callback):
         self._decoder: BatchTapeDecoder | None = None
         """Recovers shipped tapes, with batch tapes, once the first dispatch is out."""
         self.batch_ends: deque[list] | None = None
-        """Each batch-end list this callback ships, for a reader on the training
-        thread (see :meth:`keep_batch_ends`); None: not kept."""
+        """Each batch-end list shipped, for :meth:`keep_batch_ends`; None: not kept."""
 
     def on_train_begin(self, logs=None):
         params = self.params or {}
@@ -294,18 +293,20 @@ class KmonCallback(keras.callbacks.Callback):
                 self._emit(Notice(level="warning", text=MULTI_WORKER_STOP_NOTE))
 
     def _start_tape(self) -> None:
-        """The first dispatch is out: batch ends go on the tape from now on."""
-        if self._batch_tapes:
-            self._decoder = BatchTapeDecoder(self._recovery, self._events_of)
-            self._tape = []
-        else:
-            self._tape = deque()
+        """The first dispatch is out: batch ends go on the tape from now on (once: two
+        pool threads may both recover one first). A list where batch ends run on the
+        training thread (TensorFlow), which swaps it; else a deque any thread takes from."""
+        if self._tape is None:
+            if self._batch_tapes:
+                self._decoder = BatchTapeDecoder(self._recovery, self._events_of)
+            in_order = self._batch_tapes and keras.backend.backend() == "tensorflow"
+            self._tape = [] if in_order else deque()
 
     def keep_batch_ends(self) -> deque[list] | None:
         """Append each list of ``(step, size, logs, time)`` shipped from now on (a tape,
         or a batch of the first dispatch) to :attr:`batch_ends`, for a reader on the
         training thread (which pops them); :attr:`tape` holds those not shipped yet.
-        Only with batch tapes, whose lists no one changes once shipped; else None."""
+        Only with batch tapes on TensorFlow (lists no one changes once shipped)."""
         if not self._batch_tapes:
             return None
         if self.batch_ends is None:
@@ -318,20 +319,20 @@ class KmonCallback(keras.callbacks.Callback):
         return self._tape
 
     def flush_batches(self) -> None:
-        """Emit every batch end on the tape: as one tape (with batch tapes; training
-        thread), or recovered, in one pass (any thread; each entry is taken once:
-        ``popleft`` is atomic)."""
+        """Emit every batch end on the tape: as one tape (with batch tapes), or
+        recovered in one pass (any thread; each entry is taken once: ``popleft``)."""
         tape = self._tape
         if not tape:
             return
         decoder = self._decoder
         if decoder is not None:
-            if threading.current_thread() is not self._train_thread:
-                return  # only the thread that appends may swap the tape
-            self._tape = []
-            self._emit(decoder.ship(tape, self._epoch))
-            if self.batch_ends is not None:
-                self.batch_ends.append(tape)
+            if type(tape) is deque:  # batch ends on Keras's pool threads (torch)
+                decoder.ship_from(tape, self._epoch, self._emit)
+            elif threading.current_thread() is self._train_thread:  # only it swaps a list
+                self._tape = []
+                self._emit(decoder.ship(tape, self._epoch))
+                if self.batch_ends is not None:
+                    self.batch_ends.append(tape)
             return
         add, emit_batches = self._recovery.add, self._emit_batches
         while True:
