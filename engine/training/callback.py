@@ -276,7 +276,8 @@ class KmonCallback(keras.callbacks.Callback):
         tape = self._tape
         if tape is not None:
             tape.append((batch, size, logs, now))
-            if len(tape) >= TAPE_BATCHES or now - tape[0][3] >= TAPE_SECONDS:
+            first = next(iter(tape), None)  # one C call: a pool thread may ship it all
+            if len(tape) >= TAPE_BATCHES or (first is not None and now - first[3] >= TAPE_SECONDS):
                 self.flush_batches()
         else:
             if self.batch_ends is not None:
