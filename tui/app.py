@@ -290,7 +290,14 @@ class MonitorApp(App[str]):
             EPOCH_PANELS_MAX_SECONDS,
         )
         if epochs_key != self._epochs_drawn and self._due(self._epochs_drawn_at, epochs_wait):
-            self._epochs_drawn, self._epochs_drawn_at = epochs_key, time.monotonic()
+            self._epochs_drawn = epochs_key
+            if state.history:
+                # A draw with no epoch (the run's first frames) starts no wait: the
+                # first epoch is drawn as it ends, with the size changes it brings
+                # (the learning-rate panel, the explanation's rows) and their layout
+                # pass, not EPOCH_PANELS_SECONDS or more later in the middle of
+                # training.
+                self._epochs_drawn_at = time.monotonic()
             chart.show(state)
             self._one(LearningRatePanel).show_rates(state)
             self._one(Explanation).show(state, shrink=not training)
