@@ -84,3 +84,28 @@ def test_segments_under_a_base_style_are_the_strips_apply_style(data, width):
     assert strip_segments(data, width) == [
         (s.text, s.style) for s in widget._segments(list(data), width, low, high)
     ]
+
+
+async def test_a_series_panel_draws_only_the_finite_values():
+    """NaN and infinities are left out of the drawing (they would flatten it); finite
+    values whose sum overflows are all kept."""
+    from textual.app import App
+
+    from kmon.tui.widgets.series_panel import SeriesPanel
+
+    class PanelApp(App):
+        def compose(self):
+            yield SeriesPanel("caption")
+
+    app = PanelApp()
+    async with app.run_test(size=(80, 10)) as pilot:
+        panel = app.query_one(SeriesPanel)
+        sparkline = panel.query_one(StripSparkline)
+        for values, drawn in (
+            ([1.0, float("nan"), 2.0, float("inf"), 3.0, -float("inf")], [1.0, 2.0, 3.0]),
+            ([1e308, 1e308, -1.0], [1e308, 1e308, -1.0]),
+            ([0.5, 0.25], [0.5, 0.25]),
+        ):
+            panel.show(values, "stats")
+            await pilot.pause()
+            assert list(sparkline.data) == drawn

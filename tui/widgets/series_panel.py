@@ -68,7 +68,9 @@ class SeriesPanel(Vertical):
         if not self._ready:  # mounted during a redraw: its children come later
             self._pending = (values, stats)
             return
-        finite = [v for v in values if math.isfinite(v)]
+        # A finite sum has no NaN or infinity in it (an overflow to inf only costs the
+        # filtering): one pass in C where the filter is a Python loop a value.
+        finite = values if math.isfinite(sum(values)) else [v for v in values if math.isfinite(v)]
         sparkline = self._sparkline
         bars = _bars(finite, sparkline.size.width)
         # The data is always current (a resize repaints from it); the repaint is
