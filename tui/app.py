@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Size
 from textual.reactive import reactive
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Label, TabbedContent, TabPane
 
@@ -30,6 +31,7 @@ from .batch_panels import (
     show_running_means,
 )
 from .notifications import TerminalNotifications
+from .row_compositor import monitor_screen
 from .screens.confirm_quit import STOP_QUESTIONS, ConfirmQuit, quit_detail
 from .screens.help import HelpScreen
 from .ticker import Ticker
@@ -175,6 +177,10 @@ class MonitorApp(App[str]):
         yield Label("", id="too-small")
         yield MetricFilter(id="metric-filter")
         yield Footer()
+
+    def get_default_screen(self) -> Screen:
+        # Its frames render the rows they change, not every container's all.
+        return monitor_screen("_default")
 
     def on_mount(self) -> None:
         if self._on_ready is not None:
