@@ -255,12 +255,80 @@ def _install_parts(path: str) -> None:
     )
     for cls, method, label in parts:
         setattr(cls, method, _thread_timer(label, vars(cls)[method]))
+    _count_layout_causes(Screen)
+    _count_renders()
 
     def dump() -> None:
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(_snapshots, handle)
 
     atexit.register(dump)
+
+
+def _count_layout_causes(screen_class) -> None:
+    """Count, as ``cause.layout.<widget>`` calls, the widgets that ask the screen for
+    a layout pass (a size that may have changed: ``refresh(layout=True)``, a style,
+    ``display``), as ``cause.resized.<widget>`` those that ask for another as a layout
+    pass resizes them (Textual's own second pass), and as ``cause.scroll.<widget>``
+    those that ask for a scroll reflow; ``frame.layout`` times every kind of pass."""
+    from textual.widget import Widget
+
+    on_layout, on_scroll = screen_class._on_layout, screen_class._on_update_scroll
+    refresh_layout, refresh = screen_class._refresh_layout, Widget.refresh
+    in_pass = [False]
+    resized: set[int] = set()
+
+    def name(widget) -> str:
+        return f"{type(widget).__name__}#{getattr(widget, 'id', None)}"
+
+    def count(key: str) -> None:
+        _timed.setdefault(key, [0, 0])[0] += 1
+
+    def _refresh_layout(screen, *args, **kwargs):
+        in_pass[0] = True
+        try:
+            return refresh_layout(screen, *args, **kwargs)
+        finally:
+            in_pass[0] = False
+
+    def widget_refresh(widget, *regions, **kwargs):
+        if kwargs.get("layout") and in_pass[0]:
+            resized.add(id(widget))
+        return refresh(widget, *regions, **kwargs)
+
+    async def _on_layout(screen, message):
+        kind = "resized" if id(message.widget) in resized else "layout"
+        resized.discard(id(message.widget))
+        count(f"cause.{kind}.{name(message.widget)}")
+        await on_layout(screen, message)
+
+    async def _on_update_scroll(screen, message):
+        count(f"cause.scroll.{name(message._sender)}")
+        await on_scroll(screen, message)
+
+    screen_class._refresh_layout = _refresh_layout
+    Widget.refresh = widget_refresh
+    screen_class._on_layout = _on_layout
+    screen_class._on_update_scroll = _on_update_scroll
+
+
+def _count_renders() -> None:
+    """Time each widget's ``render_lines`` as ``render.<class>``: the compositor calls
+    it for every widget that overlaps a frame's changed rows."""
+    from textual.widget import Widget
+
+    render_lines = Widget.render_lines
+
+    def timed(widget, crop):
+        counter = _timed.setdefault(f"render.{type(widget).__name__}", [0, 0])
+        start = time.thread_time_ns()
+        try:
+            return render_lines(widget, crop)
+        finally:
+            counter[1] += time.thread_time_ns() - start
+            counter[0] += 1
+
+    Widget.render_lines = timed
 
 
 def _thread_timer(name: str, function):

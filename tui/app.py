@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Size
 from textual.reactive import reactive
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Label, TabbedContent, TabPane
 
@@ -30,6 +31,7 @@ from .batch_panels import (
     show_running_means,
 )
 from .notifications import TerminalNotifications
+from .row_compositor import monitor_screen
 from .screens.confirm_quit import STOP_QUESTIONS, ConfirmQuit, quit_detail
 from .screens.help import HelpScreen
 from .ticker import Ticker
@@ -176,6 +178,10 @@ class MonitorApp(App[str]):
         yield MetricFilter(id="metric-filter")
         yield Footer()
 
+    def get_default_screen(self) -> Screen:
+        # Its frames render the rows they change, not every container's all.
+        return monitor_screen("_default")
+
     def on_mount(self) -> None:
         if self._on_ready is not None:
             self._on_ready()
@@ -290,7 +296,14 @@ class MonitorApp(App[str]):
             EPOCH_PANELS_MAX_SECONDS,
         )
         if epochs_key != self._epochs_drawn and self._due(self._epochs_drawn_at, epochs_wait):
-            self._epochs_drawn, self._epochs_drawn_at = epochs_key, time.monotonic()
+            self._epochs_drawn = epochs_key
+            if state.history:
+                # A draw with no epoch (the run's first frames) starts no wait: the
+                # first epoch is drawn as it ends, with the size changes it brings
+                # (the learning-rate panel, the explanation's rows) and their layout
+                # pass, not EPOCH_PANELS_SECONDS or more later in the middle of
+                # training.
+                self._epochs_drawn_at = time.monotonic()
             chart.show(state)
             self._one(LearningRatePanel).show_rates(state)
             self._one(Explanation).show(state, shrink=not training)

@@ -243,3 +243,22 @@ async def test_a_live_run_s_first_fit_takes_what_is_alive_out_of_the_collector()
         assert gc.get_freeze_count() == 0  # no fit yet
         source.put(*_training().take())
         await wait_until(pilot, lambda: gc.get_freeze_count() > 0)
+
+
+async def test_the_first_epoch_is_drawn_as_it_ends_whatever_drew_before(monkeypatch):
+    """The epoch panels' draws while training wait EPOCH_PANELS_SECONDS from the
+    last one that drew epochs: the run's first frames (no epoch yet) start no wait,
+    so the first epoch's chart, learning rate and explanation come as it ends."""
+    monkeypatch.setattr("kmon.tui.app.EPOCH_PANELS_SECONDS", 3600.0)
+    async with _live_app() as (app, pilot, source, stream):
+        chart = app.query_one(EpochChart)
+        await pilot.pause(0.3)  # frames drawn, with the empty chart
+        assert chart._epochs_drawn == 0
+        source.put(*stream.epoch_end().epoch_start().take())
+        await wait_until(pilot, lambda: chart._epochs_drawn == 1)
+
+        source.put(*stream.epoch_end().epoch_start().take())  # the wait holds now
+        await wait_until(pilot, lambda: "epoch 3/3" in header_text(app))
+        for _ in range(3):
+            await pilot.pause(0.3)
+        assert chart._epochs_drawn == 1

@@ -47,12 +47,17 @@ class SeriesPanel(Vertical):
         self._stats = "no data yet"
         self._pending: tuple[Sequence[float], str] | None = None
         self._ready = False
+        self._sparkline: StripSparkline
+        self._label: Label
 
     def compose(self) -> ComposeResult:
         yield StripSparkline([], summary_function=max)
         yield Label("no data yet", classes="series-stats")
 
     def on_mount(self) -> None:
+        # Found once: a DOM query at each redraw costs tens of µs of the UI thread.
+        self._sparkline = self.query_one(StripSparkline)
+        self._label = self.query_one(".series-stats", Label)
         self._ready = True
         if self._pending is not None:
             self.show(*self._pending)
@@ -63,8 +68,10 @@ class SeriesPanel(Vertical):
         if not self._ready:  # mounted during a redraw: its children come later
             self._pending = (values, stats)
             return
-        finite = [v for v in values if math.isfinite(v)]
-        sparkline = self.query_one(StripSparkline)
+        # A finite sum has no NaN or infinity in it (an overflow to inf only costs the
+        # filtering): one pass in C where the filter is a Python loop a value.
+        finite = values if math.isfinite(sum(values)) else [v for v in values if math.isfinite(v)]
+        sparkline = self._sparkline
         bars = _bars(finite, sparkline.size.width)
         # The data is always current (a resize repaints from it); the repaint is
         # skipped when every bar keeps its height.
@@ -73,7 +80,7 @@ class SeriesPanel(Vertical):
             self._bars = bars
             sparkline.repaint()
         if stats != self._stats:
-            label = self.query_one(".series-stats", Label)
+            label = self._label
             # One line as wide as the panel whatever the text: no layout pass, which
             # would make Textual render every widget on the screen again.
             label.update(stats, layout=False)

@@ -38,6 +38,7 @@ class StripSparkline(Sparkline):
         super().__init__(*args, **kwargs)
         self._strip: tuple[tuple, Strip] | None = None
         self._styles: dict[tuple[int, int, int], Style] = {}
+        self._base: Style | None = None
 
     def repaint(self) -> None:
         """The data changed: paint the line anew."""
@@ -48,19 +49,36 @@ class StripSparkline(Sparkline):
         width = self.size.width
         if y:
             return Strip.blank(width, self.rich_style)
-        key = (width, self.app.theme, self.rich_style)
+        base = self.rich_style
+        key = (width, self.app.theme, base)
         if self._strip is None or self._strip[0] != key:
             # Sparkline.render() resolves the colours; its renderable is not drawn.
             spec = self.render()
-            segments = self._segments(list(self.data or []), width, spec.min_color, spec.max_color)
-            strip = Strip(segments).adjust_cell_length(width).apply_style(self.rich_style)
+            segments = self._segments(
+                list(self.data or []), width, spec.min_color, spec.max_color, base
+            )
+            # One cell a bar: the strip's width is known, and the widget's own style
+            # is already under each bar's (what ``Strip.apply_style`` would add, a
+            # ``Style.__add__`` a bar at each repaint).
+            strip = Strip(segments, width)
             self._strip = (key, strip)
         return self._strip[1]
 
     def _segments(
-        self, data: list[float], width: int, min_style: Style, max_style: Style
+        self,
+        data: list[float],
+        width: int,
+        min_style: Style,
+        max_style: Style,
+        base: Style | None = None,
     ) -> list[Segment]:
-        """textual.renderables.sparkline.Sparkline.__rich_console__ at height 1."""
+        """textual.renderables.sparkline.Sparkline.__rich_console__ at height 1,
+        each segment's style under ``base`` (``base + style``) when given."""
+        if base != self._base:
+            self._base, self._styles = base, {}
+        colors = min_style.color, max_style.color
+        if base is not None:
+            min_style, max_style = base + min_style, base + max_style
         count = len(data)
         if count == 0:
             return [Segment("▁" * width, min_style)]
@@ -69,7 +87,7 @@ class StripSparkline(Sparkline):
         minimum, maximum = min(data), max(data)
         extent = maximum - minimum or 1
         buckets = column_summaries(data, width, self.summary_function)
-        low, high = min_style.color.triplet, max_style.color.triplet
+        low, high = (color.triplet for color in colors)
         segments = []
         step = len(buckets) / width
         index = 0.0
@@ -77,11 +95,12 @@ class StripSparkline(Sparkline):
             ratio = (buckets[int(index)] - minimum) / extent
             index += step
             bar = BARS[int(ratio * 7) % 8]
-            segments.append(Segment(bar, self._style(low, high, ratio, max_style)))
+            segments.append(Segment(bar, self._style(low, high, ratio, max_style, base)))
         return segments
 
-    def _style(self, low, high, ratio: float, max_style: Style) -> Style:
-        """The blended colour's style (textual.renderables._blend_colors), kept."""
+    def _style(self, low, high, ratio: float, max_style: Style, base: Style | None) -> Style:
+        """The blended colour's style (textual.renderables._blend_colors) under
+        ``base``, kept (for one ``base``: a new one empties the cache)."""
         if low is None or high is None:
             return max_style
         rgb = (
@@ -91,5 +110,6 @@ class StripSparkline(Sparkline):
         )
         style = self._styles.get(rgb)
         if style is None:
-            style = self._styles[rgb] = Style.from_color(Color.from_rgb(*rgb))
+            style = Style.from_color(Color.from_rgb(*rgb))
+            style = self._styles[rgb] = style if base is None else base + style
         return style
