@@ -9,7 +9,7 @@ from event_stream import EventStream, load_events
 from tui_helpers import StandInLiveSource, running, wait_until
 
 from kmon.tui.app import MonitorApp
-from kmon.tui.widgets.explanation import TRAINING_ROWS, Explanation
+from kmon.tui.widgets.explanation import Explanation
 from kmon.tui.widgets.log_pane import LogPane
 
 SIZE = (120, 40)
@@ -76,55 +76,33 @@ async def test_an_explanation_that_grew_while_the_loss_tab_was_hidden_is_shown_w
         assert rows[-1].endswith("with the final weights in inference mode.")
 
 
-async def test_while_training_the_explanation_takes_its_rows_at_once(monkeypatch):
-    """While a live run trains, the first explanation takes the box's rows
-    (``TRAINING_ROWS``, blank rows under a shorter text) and the next ones keep them,
-    longer or shorter, asking for no layout pass (each renders the whole tab again and
-    plotext draws the chart anew); once training ends it takes its own height."""
+async def test_a_shorter_explanation_keeps_its_height_while_training(monkeypatch):
+    """While a live run trains, an explanation a line shorter than the one before
+    keeps the height (a blank row under it: no layout pass, no chart jumping); once
+    training ends it takes its own height."""
     monkeypatch.setattr("kmon.tui.app.EPOCH_PANELS_SECONDS", 0.0)
     monkeypatch.setattr("kmon.tui.app.CHART_SHARE", 1.0)  # no wait for the chart's cost
     events = load_events("two_fits")
     ends = [i for i, e in enumerate(events) if e.type == "epoch_end"]
-    for end in (ends[0], ends[2]):  # without validation: a row shorter than the second
-        logs = {key: value for key, value in events[end].logs.items() if key != "val_loss"}
-        events[end] = dataclasses.replace(events[end], logs=logs)
+    second = events[ends[1]]
+    logs = {key: value for key, value in second.logs.items() if key != "val_loss"}
+    events[ends[1]] = dataclasses.replace(second, logs=logs)
     source = StandInLiveSource()
-    layouts = []  # per show with epochs: whether it asked for a layout pass
-    show, refresh = Explanation.show, Explanation.refresh
-    inside = []
+    source.put(*events[: ends[0] + 1])
 
-    def counted_show(widget, state, **kwargs):
-        inside.append(bool(state.history))
-        try:
-            return show(widget, state, **kwargs)
-        finally:
-            if inside.pop():
-                layouts.append(getattr(widget, "_asked", False))
-            widget._asked = False
-
-    def counted_refresh(widget, *regions, **kwargs):
-        if kwargs.get("layout") and inside:
-            widget._asked = True
-        return refresh(widget, *regions, **kwargs)
-
-    monkeypatch.setattr(Explanation, "show", counted_show)
-    monkeypatch.setattr(Explanation, "refresh", counted_refresh)
     app = MonitorApp(source)
     async with running(app, SIZE) as pilot:
         explanation = app.query_one(Explanation)
-        shown = []
-        for number, end in enumerate(ends[:3], start=1):
-            source.put(*events[(ends[number - 2] + 1 if number > 1 else 0) : end + 1])
-            await wait_until(pilot, lambda n=number: f"Epoch {n}:" in str(explanation.content))
-            await pilot.pause(0.2)
-            shown.append(screen_text(explanation))
-        own = [len([row for row in rows if row]) for rows in shown]
-        assert own == [TRAINING_ROWS - 1, TRAINING_ROWS, TRAINING_ROWS - 1]
-        assert [len(rows) for rows in shown] == [TRAINING_ROWS] * 3
-        assert shown[0][-1] == shown[2][-1] == ""
-        # The first explanation's layout pass (the placeholder was a row), none after.
-        assert layouts == [True, False, False]
+        await wait_until(pilot, lambda: "Epoch 1:" in str(explanation.content))
+        await pilot.pause(0.2)
+        long = len(screen_text(explanation))
+        source.put(*events[ends[0] + 1 : ends[1] + 1])
+        await wait_until(pilot, lambda: "Epoch 2:" in str(explanation.content))
+        await pilot.pause(0.2)
+        rows = screen_text(explanation)
+        assert len(rows) == long and rows[-1] == ""
+        assert rows[-2].endswith(".")  # the text's own last row
 
         source.running = False
-        await wait_until(pilot, lambda: len(screen_text(explanation)) == TRAINING_ROWS - 1)
-        assert screen_text(explanation) == shown[2][:-1]
+        await wait_until(pilot, lambda: len(screen_text(explanation)) == long - 1)
+        assert screen_text(explanation)[-1] == rows[-2]

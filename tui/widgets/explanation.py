@@ -7,10 +7,6 @@ from textual.widgets import Static
 from kmon.engine.view.explain import explain_latest
 from kmon.engine.view.state import RunState
 
-#: While a live run trains, the rows an explanation takes at least (those of its
-#: box, ``#explanation-box``'s ``max-height``), blank rows under a shorter text.
-TRAINING_ROWS = 5
-
 
 class Explanation(Static):
     """Explains the latest finished epoch's History value against the others."""
@@ -30,16 +26,11 @@ class Explanation(Static):
         """Blank lines under the text, keeping the height a longer text had."""
 
     def show(self, state: RunState, *, shrink: bool = True) -> None:
-        """Explain the latest epoch. With ``shrink`` False (a live run training) the
-        text takes ``TRAINING_ROWS`` rows, or more if it needs more, and keeps the
-        height it had, blank lines under a shorter text: each change of height is a
-        layout pass (two: Textual lays the screen out again for the widgets the
-        first one resized), which renders every widget of the tab again and makes
-        plotext draw the epoch chart anew (10-20 ms each on a small VM), and the
-        chart would jump at every epoch whose text wraps differently. So a run's
-        explanations ask for one layout pass while training, with the first one
-        (as the learning-rate panel appears), not one at each text that wraps to
-        a line more."""
+        """Explain the latest epoch. With ``shrink`` False (a live run training) a
+        text shorter than the one before keeps its height, blank lines under it: a
+        layout pass makes Textual render every widget of the tab again and plotext
+        draw the epoch chart anew (50-80 ms of the UI thread), and the chart would
+        jump at every epoch whose text wraps differently."""
         if not state.history:
             if state.finished:
                 # Nothing to explain; say why, rather than promise explanations.
@@ -56,18 +47,17 @@ class Explanation(Static):
         heading, text = explain_latest(state)
         markup = f"[b]{_escape(heading)}:[/b] " + _escape(text)
         self.update(markup, layout=False)
-        # Ask for a layout pass only when the rows it takes change. On a hidden tab
-        # (no width) they cannot be known, and the tab, once shown, would keep the old
-        # height and cut the new text off: always ask then (its own height).
+        # Ask for a layout pass only when the new text wraps to another number of
+        # lines. On a hidden tab (no width) that cannot be known, and the tab, once
+        # shown, would keep the old height and cut the new text off: always ask then.
         width, height = self.size
         needed = self.get_content_height(self.size, self.app.size, width) if width else 0
         self._padding = 0
-        rows = needed if shrink or not width else max(needed, height, TRAINING_ROWS)
-        if rows > needed:
-            self._padding = rows - needed
-            self.update(markup + "\n" * self._padding, layout=False)
-        if not width or rows != height:
+        if not width or (needed > height or (shrink and needed < height)):
             self.refresh(layout=True)
+        elif needed < height:
+            self._padding = height - needed
+            self.update(markup + "\n" * self._padding, layout=False)
 
 
 def _escape(text: str) -> str:
