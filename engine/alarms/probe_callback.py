@@ -42,6 +42,7 @@ from kmon.engine.alarms.unit_watch import UnitWatch
 from kmon.engine.events import Event, Notice, Probes
 from kmon.engine.head_map import HeadMap
 from kmon.engine.stop import StopSignal
+from kmon.engine.training.batch_threads import batch_ends_on_training_thread
 from kmon.engine.training.heads import built_head_map, preview_head_map
 from kmon.engine.training.metric_kinds import overrides
 
@@ -137,7 +138,7 @@ class ProbeCallback(keras.callbacks.Callback):
             emit, book, fit_index, self.config, data.class_weight if data is not None else None
         )
         """Baselines, collapse or not learning yet, and no_learning."""
-        worker = loss_worker(keras.backend.backend() == "tensorflow")  # off the training thread
+        worker = loss_worker(batch_ends_on_training_thread())  # off the training thread
         self._batch_losses = BatchLosses(
             book, self._losses, self._watch.learning, self._where, self._stop_on_nan, worker
         )

@@ -26,6 +26,7 @@ from kmon.engine.errors import RefusedRun
 from kmon.engine.events import Event, Notice, Probes
 from kmon.engine.run.probed_monitor import ProbedMonitor, can_carry
 from kmon.engine.stop import StopSignal
+from kmon.engine.training.batch_threads import batch_ends_on_training_thread
 from kmon.engine.training.callback import KmonCallback
 from kmon.engine.training.model_info import first_leaf
 
@@ -161,9 +162,9 @@ class FitHook:
             config = dataclasses.replace(config, stop_on_nan=True)
         # TensorFlow calls batch ends on the training thread, in order; torch from its
         # thread pool, whose threads ship tapes in turn (BatchTapeDecoder.ship_from).
-        backend = keras.backend.backend()
-        tapes = self._batch_tapes and backend in ("tensorflow", "torch")
-        carried = config.enabled and can_carry(tapes and backend == "tensorflow", config.stop_on_nan)
+        in_order = batch_ends_on_training_thread()
+        tapes = self._batch_tapes and (in_order or keras.backend.backend() == "torch")
+        carried = config.enabled and can_carry(tapes and in_order, config.stop_on_nan)
         callback = (ProbedMonitor if carried else KmonCallback)(
             self._emit,
             self.fits,

@@ -24,6 +24,7 @@ from kmon.engine.events import (
 )
 from kmon.engine.stop import StopSignal
 from kmon.engine.training.batch_tape import TAPE_BATCHES, BatchTapeDecoder
+from kmon.engine.training.batch_threads import batch_ends_on_training_thread
 from kmon.engine.training.callback_text import (
     MULTI_WORKER_STOP_NOTE,
     broken_text,
@@ -300,7 +301,7 @@ class KmonCallback(keras.callbacks.Callback):
         if self._tape is None:
             if self._batch_tapes:
                 self._decoder = BatchTapeDecoder(self._recovery, self._events_of)
-            in_order = self._batch_tapes and keras.backend.backend() == "tensorflow"
+            in_order = self._batch_tapes and batch_ends_on_training_thread()
             self._tape = [] if in_order else deque()
 
     def keep_batch_ends(self) -> deque[list] | None:
