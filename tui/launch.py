@@ -115,7 +115,7 @@ def run_tui(
     # for a stopping run must still be handled, or the log would lose its run_end.
     with guard, ExitHook(before_os_exit):
         try:
-            with _lost_terminal_is_a_hang_up(guard, on_hangup):
+            with _lost_terminal_is_a_hang_up(guard):
                 result = app.run(mouse=mouse)
         finally:
             session.open_gate()  # a script kept waiting by a monitor that never came up
@@ -227,7 +227,7 @@ def run_app(
         sigint_terminates=True,
     )
     with guard:
-        with _lost_terminal_is_a_hang_up(guard, on_hangup):
+        with _lost_terminal_is_a_hang_up(guard):
             result = app.run(mouse=mouse)
         _stop_input_thread(app)
     if guard.hung_up:
@@ -238,19 +238,14 @@ def run_app(
 
 
 @contextmanager
-def _lost_terminal_is_a_hang_up(guard: TerminalGuard, on_hangup: Callable[[], None]) -> Iterator:
+def _lost_terminal_is_a_hang_up(guard: TerminalGuard) -> Iterator:
     """While an app runs, a write the terminal refuses is taken for the hang-up it
     is: the descriptors go quiet and the app closes, as on SIGHUP, which may come
     after that write or, under ``nohup``, never (:class:`LossTolerantStream` says
     why a refused write must not reach Textual). Textual's driver takes
     ``sys.__stderr__`` as the app starts."""
     drawn = sys.__stderr__
-
-    def lost() -> None:
-        guard.silence()
-        on_hangup()
-
-    sys.__stderr__ = LossTolerantStream(drawn, lost)
+    sys.__stderr__ = LossTolerantStream(drawn, guard.hang_up)
     try:
         yield
     finally:

@@ -127,7 +127,6 @@ class TrainingRun:
     def _main(self) -> None:
         self._emit(self.target.run_start())
         status, exit_code, error, fits = "ok", 0, None, 0
-        hook = None
         try:
             if script_chooses_backend(getattr(self.target, "path", None)):
                 after_keras_import(self._install_hook)  # at the script's own import

@@ -184,10 +184,15 @@ class TerminalGuard:
             self._quiet_pipe = os.pipe()
         return self._quiet_pipe[0]
 
-    def _on_sighup(self, signum, frame) -> None:
+    def hang_up(self) -> None:
+        """What SIGHUP does: silence the terminal, then ``on_hangup``. Also for a
+        write the lost terminal refused before (or without) the signal."""
         self.silence()
         if self.on_hangup is not None:
             self.on_hangup()
+
+    def _on_sighup(self, signum, frame) -> None:
+        self.hang_up()
 
     def _on_termination(self, signum, frame) -> None:
         """SIGTERM, or SIGINT with ``sigint_terminates``."""
