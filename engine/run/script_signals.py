@@ -162,9 +162,7 @@ class ScriptSignals:
         """On the main thread: put back what was there, unless someone changed it."""
         for signum, target in self._installed.items():
             kmon_handler = self._kmon_handlers[signum]
-            current = _real_getsignal(signum)
-            still_ours = current is target or (not callable(target) and current == target)
-            if still_ours and kmon_handler is not None:
+            if _still_installed(signum, target) and kmon_handler is not None:
                 _real_signal(signum, kmon_handler)
         self._installed.clear()
 
@@ -272,6 +270,12 @@ def _forwarded_getsignal(signalnum):
     return forwarding.getsignal(signalnum)
 
 
+def _still_installed(signum: int, target: object) -> bool:
+    """Whether ``signum``'s handler is still what kmon installed for the script."""
+    current = _real_getsignal(signum)
+    return current is target or (not callable(target) and current == target)
+
+
 def _script_handlers_in_child() -> None:
     """In a process forked while a script runs (its multiprocessing workers): no
     kmon thread is there to forward to, and the process is the script's, so
@@ -283,8 +287,7 @@ def _script_handlers_in_child() -> None:
         sys.unraisablehook = _outer_unraisablehook
     for forwarding in list(_active.values()):
         for signum, target in forwarding._installed.items():
-            current = _real_getsignal(signum)
-            if current is target or (not callable(target) and current == target):
+            if _still_installed(signum, target):
                 _real_signal(signum, forwarding._handlers.get(signum, signal.SIG_DFL))
     _active = {}
 
