@@ -9,6 +9,7 @@ keeps the modes kmon found and puts them back from those paths.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import sys
@@ -67,8 +68,11 @@ def drawing_stream(stderr, stdout):
 
 class LossTolerantStream:
     """A stream the monitor draws on, whose writes never raise: a write or flush
-    the terminal refuses (EIO once its SSH connection or window is gone, EPIPE)
-    is dropped, and ``on_lost`` is called once, from the thread that wrote.
+    the terminal refuses is dropped, and so are all after it. Only a terminal that
+    is gone (EIO or ENXIO, once its SSH connection or window is) calls ``on_lost``,
+    once, from the thread that wrote; another error (EBADF: kmon itself closing the
+    stream, as on the script's ``os._exit``) must not silence the terminal that
+    kmon is about to hand back.
 
     Textual writes from a thread of its own, which ends on the first exception.
     The app's next writes then block on that thread's full queue, and kmon would
@@ -89,20 +93,21 @@ class LossTolerantStream:
         if not self.lost:
             try:
                 return self._stream.write(text)
-            except OSError:
-                self._lose()
+            except OSError as exc:
+                self._lose(exc)
         return len(text)
 
     def flush(self) -> None:
         if not self.lost:
             try:
                 self._stream.flush()
-            except OSError:
-                self._lose()
+            except OSError as exc:
+                self._lose(exc)
 
-    def _lose(self) -> None:
+    def _lose(self, error: OSError) -> None:
         self.lost = True
-        self._on_lost()
+        if error.errno in (errno.EIO, errno.ENXIO):
+            self._on_lost()
 
     def __getattr__(self, name: str):
         # fileno, isatty, encoding...: the terminal's own, for Textual's sizing.

@@ -33,6 +33,22 @@ def test_writes_to_a_hung_up_terminal_are_dropped_and_the_loss_said_once():
         pass  # its buffer still held the refused frame
 
 
+def test_a_stream_kmon_closed_itself_is_dropped_without_silencing_the_terminal():
+    """EBADF is kmon's own closing (the script's ``os._exit`` puts the descriptors
+    back while Textual still draws): taken for a hang-up, it pointed the terminal at
+    /dev/null just before kmon gave the terminal its modes back, and left it raw
+    (about one ``os._exit`` test in four)."""
+    master, slave = pty.openpty()
+    stream = os.fdopen(os.dup(slave), "w", buffering=1)
+    lost = []
+    drawn = LossTolerantStream(stream, lambda: lost.append(True))
+    os.close(stream.fileno())
+    assert drawn.write("frame\n") == 6
+    assert drawn.lost and lost == []
+    for fd in (master, slave):
+        os.close(fd)
+
+
 def test_a_read_begun_on_the_silenced_input_returns_soon_after_the_hangup():
     master, slave = pty.openpty()
     keys = os.dup(slave)
