@@ -316,7 +316,9 @@ def test_a_lost_terminal_whose_sighup_never_comes_still_lets_kmon_end(workdir, p
     )
     pane.wait_for(monitor_up, 90, "the monitor")
     kmon = pane.kmon_pid()
+    shell = int(pane.pid_file.read_text())
     pane.kill_session()
+    send(shell, signal.SIGKILL)  # it ignores SIGHUP too: it would sleep on after the test
     log = workdir / "run.jsonl"
     deadline = time.monotonic() + 120
     while not log.exists() or '"type":"run_end"' not in log.read_text():
