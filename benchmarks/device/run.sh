@@ -28,7 +28,8 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-
 
 {
     date -u
-    echo "nproc $(nproc)"
+    # --all: nproc heeds OMP_NUM_THREADS, which is 1 below.
+    echo "nproc $(nproc --all)"
     nvidia-smi -L 2>&1
     python3 -c 'import sys, keras, numpy; print("python", sys.version.split()[0], "keras", keras.__version__, "numpy", numpy.__version__, "backend", keras.backend.backend())'
     python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
