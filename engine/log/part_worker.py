@@ -20,8 +20,8 @@ length-prefixed pickles (:data:`HEADER`):
 It reads :data:`READ_BYTES` at a time and keeps of each run only what it sends,
 so a run's other lines are freed while still in the CPU's caches: holding a
 piece's lines (8 MiB of the log, 40,000 lines of a dozen objects each) until it
-was sent made every piece take fresh memory from the system, and the worker's
-reading took a fifth longer (docs/benchmarks.md, seventh round).
+was sent made every piece's structs take fresh pages, and its reading about a
+tenth more CPU (docs/benchmarks.md, seventh round).
 """
 
 from __future__ import annotations
