@@ -7,24 +7,17 @@ cannot show it whole in 1.5 s. :class:`LogFileSource
 part when it opens a log of at least :data:`PARALLEL_BYTES` (:func:`start_part`),
 reads the first part itself, and then hands out what the worker read.
 
-The worker is a fresh interpreter (``python -m kmon.engine.log.part_read``), not
-a fork: a monitor's process has Textual's threads, and multiprocessing's spawn
+The worker is a fresh interpreter (:mod:`~kmon.engine.log.part_worker`), not a
+fork: a monitor's process has Textual's threads, and multiprocessing's spawn
 re-imports the parent's ``__main__`` (a script, a benchmark) in the child. It
-imports only the reader (about 0.1 s), reads its part with the replay's own
-reader (:class:`~kmon.engine.log.eventlog.EventLogReader` in batch-run mode, so
-what it reads, skips and counts is what one reader does), and writes back, a
-piece of :data:`PIECE_BYTES` of the log at a time, length-prefixed pickles:
-
-- the events other than batch lines, as they are;
-- each run of batch lines as its columns
-  (:class:`~kmon.engine.log.column_decode.Columns`: numpy arrays and lists, quick
-  to pickle), the bytes of the file it spans, its count, and its first and last
-  :data:`TAIL_LINES` lines (msgpack): all the column fold reads of a run
-  (:mod:`kmon.engine.view.column_fold`). Its other lines are decoded from the
-  file, in the replay's process, when something asks for them
-  (:class:`StoredLines`). Short runs come whole;
-- how far it got (the resume point, a line's start), its count of lines, and
-  its report so far.
+reads its part with the replay's own reader, so what it reads, skips and counts
+is what one reader does, and writes back, a piece of :data:`PIECE_BYTES` of the
+log at a time, length-prefixed pickles: the events other than batch lines as
+they are, each run of batch lines as its columns, the bytes of the file it spans,
+its count and its ends (its other lines are decoded from the file, in the
+replay's process, when something asks for them: :class:`StoredLines`), how far
+it got (the resume point, a line's start), its count of lines, and its report so
+far.
 
 It starts as the log opens and reads from the monitor's first frame on
 (:meth:`WorkerPart.go`: a byte on its stdin).
@@ -38,12 +31,9 @@ from __future__ import annotations
 
 import os
 import pickle
-import queue
 import select
-import struct
 import subprocess
 import sys
-import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -53,6 +43,7 @@ import msgspec
 
 from kmon.engine.log.eventlog import EventLogReader, LogReadReport
 from kmon.engine.log.fast_decode import BatchLine, BatchRun
+from kmon.engine.log.part_worker import HEADER
 
 #: Logs of fewer bytes are read in one process: a worker's start (about 0.1-0.2 s
 #: of a fresh interpreter's imports, on another core) pays only past this.
@@ -65,19 +56,12 @@ PIECE_BYTES = 8 << 20
 #: The most pieces handed out in one drain (64 MiB of the log, folded in about
 #: 0.2 s), so that keys and frames come between drains as the budget has them.
 PIECES_AT_ONCE = 8
-#: Lines kept of a run the worker read: its first and its last 64 (the pace
-#: window, the most of a run's lines the column fold reads: more are read again).
-TAIL_LINES = 65
-#: Runs shorter than this come back whole (the fold takes them line by line).
-SHORT_RUN = 128
 #: A worker that sends nothing for this long while the replay waits for it is
 #: ended and the rest of its part read here.
 STALL_SECONDS = 2.0
 #: How far past the split point a line's end is looked for.
 _SEEK_BYTES = 4 << 20
-_HEADER = struct.Struct("<Q")
 _lines_decoder = msgspec.msgpack.Decoder(list[BatchLine])
-_encode = msgspec.msgpack.encode
 
 
 class StoredLines(Sequence):
@@ -91,7 +75,7 @@ class StoredLines(Sequence):
             line's end.
         count: its lines.
         ends: msgpack of its first line and its last lines (up to
-            :data:`TAIL_LINES`).
+            :data:`~kmon.engine.log.part_worker.TAIL_LINES`).
     """
 
     __slots__ = ("_count", "_ends", "_extent", "_lines", "_path", "_tail")
@@ -143,22 +127,6 @@ class StoredLines(Sequence):
                     lines += event.lines
             self._lines = lines
         return self._lines
-
-
-def pack(events: list) -> list:
-    """A piece's events as the worker sends them: each run of batch lines as a
-    tuple (see the module's docstring), any other event as it is."""
-    packed = []
-    for event in events:
-        if not isinstance(event, BatchRun):
-            packed.append(event)
-        elif len(event) < SHORT_RUN or event.extent is None:
-            packed.append(("lines", _encode(event.lines)))
-        else:
-            lines = event.lines
-            ends = _encode([lines[0], *lines[-(TAIL_LINES - 1) :]])
-            packed.append(("run", event.extent, len(lines), event.blocks, ends))
-    return packed
 
 
 def unpack(path, packed: list) -> list:
@@ -263,7 +231,7 @@ class WorkerPart:
         try:
             self._process = subprocess.Popen(
                 [
-                    *(sys.executable, "-m", __name__),
+                    *(sys.executable, "-m", "kmon.engine.log.part_worker"),
                     *(self.path, str(self.start), str(self._size), str(PIECE_BYTES)),
                 ],
                 stdin=subprocess.PIPE,  # go(): a byte, when it may read
@@ -338,10 +306,10 @@ class WorkerPart:
     def _receive(self) -> dict | None:
         """The next piece; None when the worker is gone or sent garbage."""
         try:
-            header = self._read_exactly(_HEADER.size)
+            header = self._read_exactly(HEADER.size)
             if header is None:
                 return None
-            body = self._read_exactly(_HEADER.unpack(header)[0])
+            body = self._read_exactly(HEADER.unpack(header)[0])
             return pickle.loads(body) if body is not None else None
         except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError):
             return None
@@ -394,53 +362,3 @@ def start_part(path, size: int, min_bytes: int | None = None) -> WorkerPart | No
         return WorkerPart(path, start, size)
     except OSError:
         return None
-
-
-def _send_all(out, pieces: queue.SimpleQueue) -> None:
-    """The worker's sender thread: each piece as it comes (None: the end). A pipe
-    holds 64 KiB: the reading must not wait for the replay to take each piece."""
-    while (body := pieces.get()) is not None:
-        try:
-            out.write(_HEADER.pack(len(body)))
-            out.write(body)
-            out.flush()
-        except OSError:  # the replay is gone (or closed the pipe): so is its worker
-            os._exit(1)
-
-
-def _work(path: str, start: int, size: int, piece_bytes: int) -> None:
-    """The worker: read from ``start`` to the end, sending a piece of
-    ``piece_bytes`` of the log at a time."""
-    if not sys.stdin.buffer.read(1):  # the replay is gone before its first frame
-        os._exit(0)
-    reader = EventLogReader(path, batch_runs=True, start=start)
-    reader.extents = True
-    pieces: queue.SimpleQueue = queue.SimpleQueue()
-    sender = threading.Thread(target=_send_all, args=(sys.stdout.buffer, pieces))
-    sender.start()
-    while True:
-        at = reader.offset
-        events = [] if at >= size else reader.read_new(piece_bytes)
-        last = reader.offset >= size or reader.offset == at  # the end, or it shrank
-        if last:
-            events += reader.read_all()
-        piece = {
-            "events": pack(events),
-            "resume": reader.offset - len(reader._partial),
-            "skipping": reader._skipping,
-            "lines": reader._lines,
-            "report": reader.report,
-            "done": last,
-        }
-        pieces.put(pickle.dumps(piece, protocol=pickle.HIGHEST_PROTOCOL))
-        if last:
-            break
-    pieces.put(None)
-    sender.join()
-
-
-if __name__ == "__main__":
-    try:
-        _work(sys.argv[1], *map(int, sys.argv[2:5]))
-    except (BrokenPipeError, KeyboardInterrupt):  # the replay is gone: so is its worker
-        os._exit(1)

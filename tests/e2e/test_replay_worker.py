@@ -1,5 +1,5 @@
 """The real ``kmon replay`` of a long log on a pseudo-terminal: quitting it halfway
-leaves no worker process behind (engine/log/part_read.py)."""
+leaves no worker process behind (engine/log/part_read.py, part_worker.py)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def _worker_of(pid: int, timeout: float) -> psutil.Process:
     while time.monotonic() < deadline:
         for child in psutil.Process(pid).children():
             try:
-                if "kmon.engine.log.part_read" in child.cmdline():
+                if "kmon.engine.log.part_worker" in child.cmdline():
                     return child
             except psutil.NoSuchProcess:
                 continue
