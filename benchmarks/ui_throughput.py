@@ -136,6 +136,10 @@ class ChannelSource:
         return self.channel.dropped
 
     @property
+    def news_waiting(self) -> bool:
+        return self.channel.news_waiting
+
+    @property
     def running(self) -> bool:
         return not self.producer.done.is_set()
 

@@ -86,5 +86,9 @@ class StandInLiveSource:
     def dropped(self) -> int:
         return self.channel.dropped
 
+    @property
+    def news_waiting(self) -> bool:
+        return self.channel.news_waiting
+
     def request_stop(self) -> None:
         self.stop_requests += 1

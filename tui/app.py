@@ -50,7 +50,7 @@ __all__ = ["RUNNING_CAPTION", "SMOOTHED_CAPTION", "VALUES_CAPTION", "MonitorApp"
 
 W = TypeVar("W", bound=Widget)
 
-#: Redraws per second; events are drained and coalesced between them.
+#: Ticks per second: a tick draws news, or a frame that is due (see _between_frames).
 REFRESH_HZ = 10
 #: While a live run trains, the header's progress line (steps, rate, ETAs) is drawn
 #: at most this often, and what else is due joins that frame: each frame costs the
@@ -72,7 +72,6 @@ CHART_SHARE = 0.001
 EPOCH_PANELS_MAX_SECONDS = 30.0
 #: Below this size the panes cannot show their content; say so instead.
 MIN_WIDTH, MIN_HEIGHT = 60, 16
-
 
 
 class MonitorApp(App[str]):
@@ -134,9 +133,9 @@ class MonitorApp(App[str]):
         self._panels_drawn_at = float("-inf")
         self._frame_at = float("-inf")
         self._waiting: list = []
+        """Batch events drained but not folded yet (see ``_can_wait``)."""
         self._ticker: Ticker | None = None
         self._gc_frozen = False
-        """Batch events drained but not folded yet (see ``_can_wait``)."""
         self._news: tuple | None = None
         self._output_shown: tuple | None = None
         self._widgets: dict[object, Widget] = {}
@@ -217,6 +216,8 @@ class MonitorApp(App[str]):
         if self.stop_request and not self.stopping:
             self.source.request_stop()
             self.stopping = True
+        if self._between_frames():
+            return
         events = self.source.drain()
         if self._can_wait(events):
             self._waiting += events
@@ -227,13 +228,11 @@ class MonitorApp(App[str]):
             self.state.apply_all(events)
             self.notifications.handle(self, events, self.state.name)
             if not self._gc_frozen and self.source.live and self.state.fits:
-                # Everything alive as the first fit starts (TensorFlow, Keras, the
-                # model: ~360,000 objects) leaves the collector's generations: a full
-                # collection, which the events of a fast run set off every few tens
-                # of seconds on whichever thread allocates, costs ~0.2 s of CPU
-                # over them. Objects made later are collected as before. The
-                # collection first (once, ~0.2 s) leaves no garbage of the script's
-                # frozen for good.
+                # What lives as the first fit starts (TensorFlow, Keras, the model:
+                # ~360,000 objects) leaves the collector's generations: a full
+                # collection over them, which a fast run's events set off every few
+                # tens of seconds, costs ~0.2 s of CPU. Collected first, once, so
+                # that no garbage of the script's is frozen for good.
                 gc.collect()
                 gc.freeze()
                 self._gc_frozen = True
@@ -246,12 +245,22 @@ class MonitorApp(App[str]):
             # redraws in between, rather than one chunk per tick.
             self.call_after_refresh(self.tick)
 
+    def _between_frames(self) -> bool:
+        """Whether a tick has nothing to do: a live run training, no frame due, no
+        news waiting. Its batches wait undrained for the next frame (a batch costs
+        the same to recover and fold in a drain of one tape or of sixteen)."""
+        source = self.source
+        return (
+            source.live
+            and source.running
+            and not (self.stopping or self.state.finished or source.news_waiting)
+            and not self._due(self._frame_at, FRAME_SECONDS)
+        )
+
     def _can_wait(self, events: list) -> bool:
         """Whether a tick's events may wait, drained, for the next frame's fold:
-        batches only (nothing shown changes before that frame), of a live run
-        training, no frame due. Any other event folds them at once. One column of 500
-        costs the UI thread less a batch than five of 100; the state is exact at
-        every frame."""
+        batches only, of a live run training, no frame due (where news cannot be
+        told before a drain: a followed log). The state is exact at every frame."""
         if not (events or self._waiting) or not self.source.live or not self.source.running:
             return False
         if self.stopping or self.state.finished or self._due(self._frame_at, FRAME_SECONDS):
@@ -311,9 +320,7 @@ class MonitorApp(App[str]):
             self._panels_drawn_at, BATCH_PANELS_SECONDS
         ):
             self._panels_version, self._panels_drawn_at = state.version, time.monotonic()
-            self._show_batch_values()
-            self._show_running_means()
-            self._show_metrics()
+            self._show_batch_panels()
             active = self._one(TabbedContent).active
             if active == "heads-tab":
                 self._one(HeadGrid).show(state)
@@ -350,24 +357,20 @@ class MonitorApp(App[str]):
         elif event.pane.id == "system-tab":
             self._one(SystemPane).show(self.state)
 
-    def _show_batch_values(self) -> None:
-        show_batch_values(self, self.state, smoothing=self.smoothing, log_scale=self.log_scale)
-
-    def _show_running_means(self) -> None:
-        show_running_means(self, self.state, log_scale=self.log_scale)
-
-    def _show_metrics(self) -> None:
-        show_metrics(self, self.state, log_scale=self.log_scale)
+    def _show_batch_panels(self, *, values_only: bool = False) -> None:
+        state, log_scale = self.state, self.log_scale
+        show_batch_values(self, state, smoothing=self.smoothing, log_scale=log_scale)
+        if not values_only:
+            show_running_means(self, state, log_scale=log_scale)
+            show_metrics(self, state, log_scale=log_scale)
 
     def watch_smoothing(self) -> None:
         if self.is_mounted:
-            self._show_batch_values()
+            self._show_batch_panels(values_only=True)
 
     def watch_log_scale(self, log_scale: bool) -> None:
         if self.is_mounted:
-            self._show_batch_values()
-            self._show_running_means()
-            self._show_metrics()
+            self._show_batch_panels()
             self.query_one(EpochChart).set_view(log_y=log_scale)
 
     def action_filter_metrics(self) -> None:

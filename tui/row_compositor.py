@@ -8,31 +8,49 @@ header row, or a few rows of the batch panels: the containers' other rows (line
 caches, Textual's line filters, cropping) cost the UI thread about 1 ms a frame
 on a small VM, holding the GIL the training thread needs.
 
-:class:`RowCompositor` asks each widget for the rows of the frame's box only (its
-clip narrowed to those rows, columns as they are), which is all Textual keeps of
-them: the same strips on the same rows. A widget left with no row in the box is
-not asked at all. Full updates (a layout pass, a screenshot) are Textual's own.
+:class:`RowCompositor` asks each widget for the rows the frame changes only (its
+clip narrowed to its first and last such row, columns as they are), which is all
+Textual keeps of them: the same strips on the same rows. A widget with none of
+them is not asked at all: a frame of the header's progress line and the batch
+panels leaves out the tab bar between them, whose every widget costs Textual's
+styles 0.1-0.3 ms to render however little it draws. Full updates (a layout pass,
+a screenshot) are Textual's own.
 
-It overrides a private method of Textual's: :func:`monitor_screen` gives Textual's
-own screen where that method is not the one it was written for.
+It overrides two private methods of Textual's: :func:`monitor_screen` gives
+Textual's own screen where they are not the ones it was written for.
 """
 
 from __future__ import annotations
 
+import bisect
 import inspect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from textual._compositor import Compositor
 from textual.geometry import Region
 from textual.screen import Screen
 from textual.strip import Strip
 
-#: The parameters of the method overridden, as in the Textual it was written for.
-_EXPECTED_PARAMETERS = ("self", "crop")
+#: The parameters of the methods overridden, as in the Textual they were written for.
+_EXPECTED_PARAMETERS = {
+    "_get_renders": ("self", "crop"),
+    "_render_chops": ("self", "crop", "is_rendered_line"),
+}
 
 
 class RowCompositor(Compositor):
-    """Textual's compositor; a partial update renders only its box's rows."""
+    """Textual's compositor; a partial update renders only the rows it changes."""
+
+    _is_rendered_line: Callable[[int], bool] | None = None
+
+    def _render_chops(self, crop: Region, is_rendered_line: Callable[[int], bool]):
+        # Which of the box's rows the update keeps (a frame's header row and its
+        # panels' rows, not the tab bar between them): ``_get_renders`` is not told.
+        self._is_rendered_line = is_rendered_line
+        try:
+            return super()._render_chops(crop, is_rendered_line)
+        finally:
+            self._is_rendered_line = None
 
     def _get_renders(
         self, crop: Region | None = None
@@ -40,19 +58,28 @@ class RowCompositor(Compositor):
         if not crop:
             yield from super()._get_renders(crop)
             return
-        top, bottom = crop.y, crop.bottom
+        kept = self._is_rendered_line
+        rows: Sequence[int] = (
+            range(crop.y, crop.bottom)
+            if kept is None
+            else [y for y in range(crop.y, crop.bottom) if kept(y)]
+        )
+        if not rows:
+            return
         intersection = Region.intersection
         overlaps = crop.overlaps
         for widget, (region, clip) in self.visible_widgets.items():
             if not overlaps(clip):
                 continue
-            # The clip's own columns, the box's rows: ``_render_chops`` places the
-            # strips by ``region ∩ clip`` and keeps the box's rows only.
-            y = max(clip.y, top)
-            rows = min(clip.bottom, bottom) - y
-            if rows <= 0:
+            # The clip's own columns, from its first row the update keeps to its
+            # last: ``_render_chops`` places the strips by ``region ∩ clip`` and
+            # keeps those rows only. A widget with no such row is not asked.
+            first = bisect.bisect_left(rows, clip.y)
+            last = bisect.bisect_left(rows, clip.bottom) - 1
+            if last < first:
                 continue
-            clip = Region(clip.x, y, clip.width, rows)
+            y = rows[first]
+            clip = Region(clip.x, y, clip.width, rows[last] + 1 - y)
             x, y, width, height = intersection(region, clip)
             if width and height:
                 yield (
@@ -63,21 +90,24 @@ class RowCompositor(Compositor):
 
 
 def _fits() -> bool:
-    """Whether this Textual's compositor has the method as it was written for."""
-    method = getattr(Compositor, "_get_renders", None)
-    if method is None:
-        return False
-    try:
-        return tuple(inspect.signature(method).parameters) == _EXPECTED_PARAMETERS
-    except (TypeError, ValueError):
-        return False
+    """Whether this Textual's compositor has the methods as they were written for."""
+    for name, expected in _EXPECTED_PARAMETERS.items():
+        method = getattr(Compositor, name, None)
+        if method is None:
+            return False
+        try:
+            if tuple(inspect.signature(method).parameters) != expected:
+                return False
+        except (TypeError, ValueError):
+            return False
+    return True
 
 
 FITS = _fits()
 
 
 def monitor_screen(id: str) -> Screen:  # noqa: A002 (Textual's name)
-    """A screen with a :class:`RowCompositor` where this Textual has the method it
+    """A screen with a :class:`RowCompositor` where this Textual has the methods it
     overrides, else Textual's own screen."""
     screen = Screen(id=id)
     if FITS and type(getattr(screen, "_compositor", None)) is Compositor:

@@ -1,7 +1,8 @@
 """Where a monitor gets its events from: a session, a recorded log, or another run's log.
 
 A source is anything with ``drain()`` (the events since the last call), ``live``,
-``dropped`` and ``request_stop()``. The TUI reads only this interface.
+``dropped``, ``news_waiting`` and ``request_stop()``. The TUI reads only this
+interface.
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ class EventSource(Protocol):
     @property
     def running(self) -> bool: ...
 
+    @property
+    def news_waiting(self) -> bool:
+        """Whether the next drain may bring more than batch events (True when the
+        source cannot tell): a live monitor drains only at its frames and at news."""
+        ...
+
     def request_stop(self) -> None: ...
 
 
@@ -49,6 +56,10 @@ class LiveSource:
     def running(self) -> bool:
         return not self._session.finished
 
+    @property
+    def news_waiting(self) -> bool:
+        return self._session.news_waiting
+
     def request_stop(self) -> None:
         self._session.request_stop()
 
@@ -65,6 +76,7 @@ class RecordedSource:
     live = False
     dropped = 0
     running = False
+    news_waiting = True
 
     def __init__(self, events: Sequence[Event], *, per_drain: int | None = None) -> None:
         self._events = list(events)
@@ -98,6 +110,8 @@ class FollowSource:
 
     live = True
     dropped = 0
+    news_waiting = True
+    """Only a read of the log tells."""
 
     def __init__(self, path, process, *, chunk_bytes: int = 4 * 1024 * 1024) -> None:
         from kmon.engine.log.eventlog import EventLogReader
@@ -194,6 +208,7 @@ class LogFileSource:
 
     live = False
     dropped = 0
+    news_waiting = True
 
     def __init__(
         self,

@@ -59,6 +59,13 @@ class MonitorChannel:
         else:
             self._control.append(item)
 
+    @property
+    def news_waiting(self) -> bool:
+        """Whether the next drain may bring more than batch events (a control event,
+        or an item the last drain held back), in O(1): a monitor that drains only at
+        its frames asks this between them, so that news is drawn at once."""
+        return bool(self._control or self._held)
+
     def drain(self) -> list[Event]:
         """Take every event that arrived so far, in the order they were put."""
         # A watermark taken before popping tells which events were certainly put

@@ -145,6 +145,11 @@ class Session:
         """Batch events the monitor channel coalesced so far (the log has them all)."""
         return self._channel.dropped
 
+    @property
+    def news_waiting(self) -> bool:
+        """Whether the monitor's next drain may bring more than batch events."""
+        return self._channel.news_waiting
+
     def emit(self, event: Event) -> None:
         """Record an event of the front end's own (to the log and the monitor)."""
         self._bus.emit(event)

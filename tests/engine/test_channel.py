@@ -39,6 +39,17 @@ def test_drain_preserves_order_across_batch_and_control_events():
     assert channel.drain() == []
 
 
+def test_news_waiting_says_whether_a_drain_brings_more_than_batches():
+    channel = MonitorChannel()
+    assert not channel.news_waiting
+    channel.put(Batch(epoch=0, step=0))
+    assert not channel.news_waiting  # batches alone may wait for the monitor's frame
+    channel.put(EpochEnd(epoch=0))
+    assert channel.news_waiting
+    assert [event.type for event in channel.drain()] == ["batch", "epoch_end"]
+    assert not channel.news_waiting
+
+
 def test_drain_in_pieces_keeps_order():
     channel = MonitorChannel()
     produced, delivered = [], []

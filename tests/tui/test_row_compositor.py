@@ -71,6 +71,10 @@ async def test_a_partial_update_paints_what_textuals_compositor_paints():
         cases = {
             "the progress line": [progress_line],
             "the header and a stats line": [where[header], where[stats]],
+            "the progress line and a sparkline's row": [
+                progress_line,
+                Region(0, where[stats].y - 1, SIZE[0], 1),
+            ],
             "part of a row": [Region(10, where[stats].y, 20, 1)],
             "the whole screen": [screen.region],
         }
@@ -85,3 +89,10 @@ async def test_a_partial_update_paints_what_textuals_compositor_paints():
         # One header row: the tabbed content and the footer are not asked at all.
         _, asked = _partial(ours, [progress_line], app.console)
         assert set(asked) <= {"Screen", "RunHeader"}, asked
+        # The progress line and a stats line: the tab bar between them changes no
+        # row, and is not asked either; the screen, for those two rows and the ones
+        # between.
+        stats_row = Region(where[stats].x, where[stats].y, where[stats].width, 1)
+        _, asked = _partial(ours, [progress_line, stats_row], app.console)
+        assert not {"ContentTabs", "ContentTab", "Underline"} & set(asked), asked
+        assert asked["Screen"] == stats_row.y - progress_line.y + 1

@@ -144,7 +144,7 @@ class EpochChart(LazyPlot):
                 self._draw(self._state)
                 key = (self._generation, self.size, self.app.theme, self.theme)
             console = self.app.console
-            lines = self.render().split("\n", allow_blank=True)
+            lines = self.plot_lines()
             style = self.rich_style
             self._strips = (key, [Strip(line.render(console)).apply_style(style) for line in lines])
             if self._state is not None and self._state.history:
@@ -208,7 +208,7 @@ class EpochChart(LazyPlot):
     def _plot_columns(self) -> tuple[int, int]:
         """The first and last column of the plot area, read off the drawn frame
         (where plotext puts it depends on its y labels' width)."""
-        lines = self.render().split("\n", allow_blank=True)
+        lines = self.plot_lines()
         for line in lines[len(lines) // 2 :]:
             text = line.plain
             corners = [i for i, char in enumerate(text) if char in "└┘"]
