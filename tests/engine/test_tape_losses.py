@@ -67,6 +67,21 @@ def test_losses_come_once_each_in_order_across_shipped_and_open_lists():
     assert [s for s, _ in bad] == [3, 7]
 
 
+def test_finite_losses_whose_sum_overflows_and_float_subclasses_are_still_finite():
+    bad: list = []
+
+    class Losses:
+        due: deque = deque()
+        not_finite = staticmethod(lambda step, loss: bad.append((step, loss)))
+        settle = None
+
+    current = [_ends([0, 1, 2], [1e308, 1e308, np.float64(2.0)])]
+    current[0].append((3, 32, None, 0.0))  # a batch end without logs
+    TapeLosses(deque(), lambda: current[0], Losses).take()
+    assert list(Losses.due) == [(0, 1e308), (1, 1e308), (2, 2.0)]
+    assert bad == []
+
+
 def _regression(rows=1024):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(rows, 8)).astype("float32")
