@@ -179,3 +179,24 @@ def test_kmon_train_carries_the_probes_unless_a_nan_must_stop_at_its_batch(
     raised = [e for e in events if e.type == "alarm" and e.kind == "nan_loss"]
     assert [(e.state, e.step) for e in raised] == [("raised", 3)]
     assert len(history.history["loss"]) == (1 if stop_on_nan else 2)
+
+
+def test_the_loss_worker_reads_the_losses_while_keras_running_mean_is_finite(monkeypatch):
+    """Keras's running mean of the loss stays NaN or infinite once it is, to the
+    epoch's end: a look reads one loss a run of batch ends and hands the rest to the
+    loss worker, and reads in place only from a run whose last loss is not finite."""
+    in_place = []
+    read = TapeLosses._hand_on
+
+    def counted(self, ends, start, stop):
+        in_place.append([step for step, *_ in ends[start:stop]])
+        read(self, ends, start, stop)
+
+    monkeypatch.setattr(TapeLosses, "_hand_on", counted)
+    hosted, hosted_events, plain_events = _side_by_side(*_regression(), epochs=6)
+    assert in_place == []
+    assert _alarms(hosted_events) == _alarms(plain_events)
+    x, y = _regression(640)
+    y[100] = np.nan  # from batch 3 on
+    _side_by_side(x, y, epochs=1, learning_rate=0.01, shuffle=False)
+    assert in_place and in_place[0][0] <= 3
