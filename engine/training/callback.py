@@ -10,7 +10,6 @@ from collections.abc import Callable
 import keras
 
 from kmon.engine.events import (
-    Batch,
     EpochEnd,
     EpochStart,
     Event,
@@ -20,15 +19,13 @@ from kmon.engine.events import (
     Notice,
     TrainEval,
     ValEnd,
-    ValueKinds,
 )
 from kmon.engine.stop import StopSignal
 from kmon.engine.training.batch_tape import TAPE_BATCHES, BatchTapeDecoder
 from kmon.engine.training.batch_threads import batch_ends_on_training_thread
 from kmon.engine.training.callback_text import (
     MULTI_WORKER_STOP_NOTE,
-    broken_text,
-    describe_kinds,
+    dispatch_events,
     train_mode_layers,
 )
 from kmon.engine.training.distribute import is_multi_worker, loss_tracker_count, strategy_of
@@ -367,35 +364,9 @@ class KmonCallback(keras.callbacks.Callback):
 
     def _events_of(self, ready: Recovered, now: float, epoch: int) -> list[Event]:
         """The events one recovered dispatch stands for."""
-        batch = Batch(
-            fit=self._fit,
-            epoch=epoch,
-            step=ready.step,
-            size=ready.size,
-            logs=ready.logs,
-            values=ready.values,
-            span=ready.span,
-            t=now,
+        return dispatch_events(
+            ready, now, epoch, self._fit, self._new_heads, self._new_extra_losses
         )
-        if ready.kinds is None and not ready.broken:
-            return [batch]
-        events: list[Event] = []
-        if ready.kinds is not None:
-            events.append(
-                ValueKinds(
-                    fit=self._fit,
-                    kinds=describe_kinds(ready.kinds),
-                    heads=self._new_heads,
-                    extra_losses=self._new_extra_losses,
-                    t=now,
-                )
-            )
-        for broken in ready.broken or ():
-            events.append(
-                Notice(level="warning", text=broken_text(broken, ready.step, epoch, self._fit))
-            )
-        events.append(batch)
-        return events
 
     def on_test_begin(self, logs=None):
         # Validation of an epoch of one dispatch (see on_epoch_end): its batch event
