@@ -152,6 +152,31 @@ def _timer(name: str, function, *, per_thread: bool = False):
     return timed
 
 
+#: ``threading.get_ident()`` of the thread that began the last fit: the training thread.
+_training_ident: int | None = None
+
+
+def _batch_timer(name: str, function):
+    """A batch hook timed as :func:`_timer` times it, under ``name`` on the training
+    thread and ``name@pool`` on any other: torch and JAX call batch ends from
+    Keras's thread pool, whose CPU is not the training thread's (and counts among
+    the process's other threads already)."""
+    here, pool = _timed.setdefault(name, [0, 0]), _timed.setdefault(f"{name}@pool", [0, 0])
+    clock, ident = time.thread_time_ns, threading.get_ident
+
+    @functools.wraps(function)
+    def timed(*args, **kwargs):
+        counter = here if ident() == _training_ident else pool
+        start = clock()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            counter[1] += clock() - start
+            counter[0] += 1
+
+    return timed
+
+
 def _calibrate() -> int:
     """CPU ns one timed call of an empty function reads: the timer's own cost."""
     probe = _timer("calibration", lambda: None)
@@ -185,7 +210,8 @@ def install() -> None:
     for cls, label in ((KmonCallback, "callback"), (ProbeCallback, "alarms")):
         for hook in hooks:
             if hook in vars(cls):
-                setattr(cls, hook, _timer(f"{label}.{hook}", vars(cls)[hook]))
+                timer = _batch_timer if "_batch_" in hook else _timer
+                setattr(cls, hook, timer(f"{label}.{hook}", vars(cls)[hook]))
     run = ProbeCallback._run
 
     @functools.wraps(run)
@@ -206,6 +232,15 @@ def install() -> None:
                 _probe_wall["after"] += budget.after
 
     ProbeCallback.on_train_end = on_train_end
+    begin = KmonCallback.on_train_begin
+
+    @functools.wraps(begin)
+    def on_train_begin(self, logs=None):
+        global _training_ident
+        _training_ident = threading.get_ident()
+        return begin(self, logs)
+
+    KmonCallback.on_train_begin = on_train_begin
     RunState.apply = _timer("fold", RunState.apply)
     if os.environ.get(PARTS_ENV):
         _install_parts(os.environ[PARTS_ENV])

@@ -163,19 +163,21 @@ def _kmon_roles(fit: dict) -> list[str]:
 def meter_figures(rounds: list[dict[str, dict]], timer_ns: int) -> list[Figure]:
     """From ``meter``: kmon's hooks on the training thread, the probes' share of
     the fit, and the fold."""
-    batch, callback, probes, fold = [], [], [], []
+    batch, pool, callback, probes, fold = [], [], [], [], []
     for r in rounds:
         fit = r["meter"]
         timed, steps = fit["timed"], fit["steps"]
         probe_calls, probe_ns = timed.get("probes", (0, 0))
         # The probes' calls, and their timers' own cost, are inside the alarms' hooks.
         probe_ns += probe_calls * timer_ns
-        hooks = sum(ns for name, (_, ns) in timed.items() if name.split(".")[0] in HOOKS)
+        hooks = _training_thread_hooks_ns(timed)
         batch_ns = sum(
             ns for name, (_, ns) in timed.items() if name.split(".")[-1] in BATCH_HOOKS
         )
+        pool_ns = sum(ns for name, (_, ns) in timed.items() if name.endswith("@pool"))
         callback.append((hooks - probe_ns) / steps / 1000)
         batch.append((batch_ns - probe_ns) / steps / 1000)
+        pool.append(pool_ns / steps / 1000)
         probes.append(100 * (fit["probes"]["calls"] + fit["probes"]["after"]) / fit["seconds"])
         fold.append(timed.get("fold", (0, 0))[1] / steps / 1000)
     return [
@@ -187,6 +189,9 @@ def meter_figures(rounds: list[dict[str, dict]], timer_ns: int) -> list[Figure]:
         ),
         Figure("training thread: all kmon's hooks, fit and epoch ones amortized", callback, unit="µs"),
         Figure(
+            "Keras's pool threads: kmon's batch ends there (torch, JAX; meter)", pool, unit="µs"
+        ),
+        Figure(
             "training thread: probe calls + steps after them, % of fit (meter)",
             probes,
             PROBE_BUDGET_PERCENT,
@@ -194,6 +199,16 @@ def meter_figures(rounds: list[dict[str, dict]], timer_ns: int) -> list[Figure]:
         ),
         Figure("fold (RunState.apply) on the UI thread, live (meter)", fold, unit="µs"),
     ]
+
+
+def _training_thread_hooks_ns(timed: dict) -> int:
+    """The meter's CPU ns in kmon's hooks on the training thread: batch ends on
+    Keras's pool threads (``@pool``) are among the process's other threads."""
+    return sum(
+        ns
+        for name, (_, ns) in timed.items()
+        if name.split(".")[0] in HOOKS and not name.endswith("@pool")
+    )
 
 
 def _hooks_us(fit: dict, timer_ns: int) -> float:
@@ -204,7 +219,7 @@ def _hooks_us(fit: dict, timer_ns: int) -> float:
     timed, steps = fit["timed"], fit["steps"]
     probe_calls, probe_ns = timed.get("probes", (0, 0))
     probe_ns += probe_calls * timer_ns
-    hooks = sum(ns for name, (_, ns) in timed.items() if name.split(".")[0] in HOOKS)
+    hooks = _training_thread_hooks_ns(timed)
     probes_wall = fit["probes"]["calls"] + fit["probes"]["after"]
     return (hooks - probe_ns) / steps / 1000 + probes_wall * 1e6 / steps
 

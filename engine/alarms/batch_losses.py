@@ -17,6 +17,10 @@ from kmon.engine.alarms.learning import LearningRule
 from kmon.engine.alarms.loss_worker import Done, LossWorker
 from kmon.engine.alarms.messages import nan_loss_message
 
+#: Finite losses a look leaves on the tape. Their rules decide at the epoch's end, so a
+#: look hands them to the loss worker (:mod:`.loss_worker`) only to bound memory.
+SETTLE_LOSSES = 256
+
 
 class BatchLosses:
     """The tape of finite batch losses and the ``nan_loss`` alarm.
@@ -64,16 +68,33 @@ class BatchLosses:
         ends = self._take()
         if not ends:
             return
-        job = lambda: self._settle_off(ends)  # noqa: E731
+        self._submit(lambda: self._settle_off(ends))
+
+    def hand_off_reading(self, read: Callable[[], list[tuple[int, float]]]) -> bool:
+        """Have the worker call ``read`` for finite losses and settle them, after the
+        losses on the tape (training thread; never waits). False, nothing done,
+        without a worker or while ``nan_loss`` is active: the caller reads in place."""
+        if self._worker is None or self._book.is_active(NAN_LOSS):
+            return False
+        if self.due:
+            self.hand_off()
+        self._submit(lambda: self._settle_off(read))
+        return True
+
+    def _submit(self, job: Callable[[], None]) -> None:
         self._done.handed()
         try:
             self._worker.submit(job)
         except RuntimeError:  # no thread can start (the interpreter is exiting)
             job()
 
-    def _settle_off(self, ends: list[tuple[int, float]]) -> None:
+    def _settle_off(
+        self, ends: list[tuple[int, float]] | Callable[[], list[tuple[int, float]]]
+    ) -> None:
         """On the worker: feed the watches (no alarm is raised or cleared there)."""
         try:
+            if callable(ends):
+                ends = ends()
             self._losses.batch_ends(ends)
             self._learning.batches(ends)
         except BaseException as exc:  # noqa: BLE001 - raised again on the training thread

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import keras
 
 from kmon.engine.alarms.baseline_watch import BaselineWatch
-from kmon.engine.alarms.batch_losses import BatchLosses
+from kmon.engine.alarms.batch_losses import SETTLE_LOSSES, BatchLosses
 from kmon.engine.alarms.book import AlarmBook
 from kmon.engine.alarms.data_checks import array_stats, check_data
 from kmon.engine.alarms.epoch_watch import EpochWatch
@@ -45,10 +45,6 @@ from kmon.engine.stop import StopSignal
 from kmon.engine.training.batch_threads import batch_ends_on_training_thread
 from kmon.engine.training.heads import built_head_map, preview_head_map
 from kmon.engine.training.metric_kinds import overrides
-
-#: Finite losses a look leaves on the tape. Their rules decide at the epoch's end, so a
-#: look hands them to the loss worker (:mod:`.loss_worker`) only to bound memory.
-SETTLE_LOSSES = 256
 
 
 class ProbeCallback(keras.callbacks.Callback):
@@ -167,6 +163,8 @@ class ProbeCallback(keras.callbacks.Callback):
             self._tape_losses.reset()
         # A train_step of the model's own may log anything as its loss.
         self._losses.begin(self.model, per_batch=not overrides(self.model, "train_step"))
+        if self._tape_losses is not None:
+            self._tape_losses.running_means = self._losses.per_batch
         self._watch.learning.steps = (self.params or {}).get("steps")
         try:
             probe, sample, reason = probe_batches(self._data, self.config)

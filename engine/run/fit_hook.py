@@ -164,7 +164,9 @@ class FitHook:
         # thread pool, whose threads ship tapes in turn (BatchTapeDecoder.ship_from).
         in_order = batch_ends_on_training_thread()
         tapes = self._batch_tapes and (in_order or keras.backend.backend() == "torch")
-        carried = config.enabled and can_carry(tapes and in_order, config.stop_on_nan)
+        carried = config.enabled and can_carry(
+            tapes and in_order, config.stop_on_nan, ends_on_training_thread=in_order
+        )
         callback = (ProbedMonitor if carried else KmonCallback)(
             self._emit,
             self.fits,
@@ -202,8 +204,8 @@ class FitHook:
                 stop=self._stop,
                 head_map=callback.head_map,
             )
-            if carried:
-                callback.carry(probes)  # Keras calls kmon once a hook (probed_monitor)
+            if carried:  # Keras calls kmon once a hook (probed_monitor)
+                callback.carry(probes, tape_losses=in_order)
             else:
                 added.append(probes)
         else:

@@ -25,9 +25,10 @@ class ProbedMonitor(KmonCallback):
     """A :class:`KmonCallback` that also runs a :class:`ProbeCallback`'s hooks, as if
     the probes came right after it in Keras's list.
 
-    Only with batch tapes (TensorFlow), whose batch ends the probes can read, and
-    without ``stop_on_nan`` (which stops at the NaN's own batch end): see
-    :func:`can_carry`.
+    With batch tapes on TensorFlow, whose batch ends the probes can read, and
+    without ``stop_on_nan`` (which stops at the NaN's own batch end); and where
+    Keras calls batch ends from its pool (torch, JAX), calling the probes' batch
+    end from this one's: see :func:`can_carry`.
 
     Example:
 
@@ -46,14 +47,26 @@ class ProbedMonitor(KmonCallback):
         self._probes_wait = 1
         """Batch begins until the probes' next look, as of this callback's last look."""
 
-    def carry(self, probes: ProbeCallback) -> None:
+    def carry(self, probes: ProbeCallback, *, tape_losses: bool = True) -> None:
         """Run ``probes``' hooks from this callback's; ``probes`` must not be in
-        Keras's list too."""
-        shipped = self.keep_batch_ends()
-        if shipped is None:
-            raise ValueError("only a monitor with batch tapes can carry the probes")
-        probes.read_losses_from(shipped, lambda: self.tape)
+        Keras's list too. ``tape_losses``: the probes read the losses off this
+        callback's batch tapes (TensorFlow); else this callback's batch end calls
+        theirs, on whichever thread Keras calls it (torch's and JAX's pools, where
+        the tapes are not the probes' to read): the training thread then gets one
+        kmon call at a batch's begin, not two."""
+        if tape_losses:
+            shipped = self.keep_batch_ends()
+            if shipped is None:
+                raise ValueError("only a monitor with batch tapes can carry the probes")
+            probes.read_losses_from(shipped, lambda: self.tape)
+        else:
+            # An instance attribute, so that on TensorFlow the batch end stays one frame.
+            self.on_train_batch_end = self._end_with_probes
         self.probes = probes
+
+    def _end_with_probes(self, batch, logs=None):
+        KmonCallback.on_train_batch_end(self, batch, logs)
+        self.probes.on_train_batch_end(batch, logs)
 
     def set_model(self, model):
         super().set_model(model)
@@ -88,7 +101,10 @@ class ProbedMonitor(KmonCallback):
         self.probes.on_train_end(logs)
 
 
-def can_carry(batch_tapes: bool, stop_on_nan: bool) -> bool:
+def can_carry(
+    batch_tapes: bool, stop_on_nan: bool, *, ends_on_training_thread: bool = True
+) -> bool:
     """Whether the monitor can carry the probes: it tapes batch ends (TensorFlow),
-    and a NaN loss need not stop training at its own batch."""
-    return batch_tapes and not stop_on_nan
+    and a NaN loss need not stop training at its own batch; or Keras calls batch
+    ends from its pool (torch, JAX), where the monitor's batch end calls the probes'."""
+    return (batch_tapes and not stop_on_nan) or not ends_on_training_thread

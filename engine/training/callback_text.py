@@ -1,10 +1,12 @@
 """The texts and lists :class:`~.callback.KmonCallback` puts in its events: which
-layers train differently, how each log key is recovered, and the notices."""
+layers train differently, how each log key is recovered, the notices, and the
+events a recovered dispatch stands for."""
 
 from __future__ import annotations
 
+from kmon.engine.events import Batch, Event, Notice, ValueKinds
 from kmon.engine.training.metric_kinds import KeyKind
-from kmon.engine.training.recovery import BrokenKey
+from kmon.engine.training.recovery import BrokenKey, Recovered
 from kmon.engine.training.value_bounds import describe_range
 
 #: Layers that behave differently while training: History's running mean is
@@ -68,3 +70,43 @@ def train_mode_layers(model) -> list[str]:
             rate = getattr(layer, "rate", None)
             found.append(f"{layer.name}: {kind}" + (f"({rate:g})" if rate else ""))
     return found
+
+
+def dispatch_events(
+    ready: Recovered,
+    now: float,
+    epoch: int,
+    fit: int,
+    heads: dict | None,
+    extra_losses: list[str] | None,
+) -> list[Event]:
+    """The events one recovered dispatch stands for: its batch event, after the key
+    kinds (the fit's first dispatch, with the head map and extra losses read after
+    its step) and a notice for each key whose recovery broke there."""
+    batch = Batch(
+        fit=fit,
+        epoch=epoch,
+        step=ready.step,
+        size=ready.size,
+        logs=ready.logs,
+        values=ready.values,
+        span=ready.span,
+        t=now,
+    )
+    if ready.kinds is None and not ready.broken:
+        return [batch]
+    events: list[Event] = []
+    if ready.kinds is not None:
+        events.append(
+            ValueKinds(
+                fit=fit,
+                kinds=describe_kinds(ready.kinds),
+                heads=heads,
+                extra_losses=extra_losses,
+                t=now,
+            )
+        )
+    for broken in ready.broken or ():
+        events.append(Notice(level="warning", text=broken_text(broken, ready.step, epoch, fit)))
+    events.append(batch)
+    return events

@@ -18,6 +18,7 @@ from kmon.engine.run.bus import EventBus
 from kmon.engine.run.channel import MonitorChannel
 from kmon.engine.run.fit_hook import FitHook
 from kmon.engine.stop import StopSignal
+from kmon.engine.training import callback as callback_module
 from kmon.engine.training.batch_tape import TAPE_BATCHES
 from kmon.engine.training.callback import KmonCallback
 
@@ -190,3 +191,17 @@ def test_a_fit_that_raises_mid_epoch_still_logs_every_batch_it_finished(tmp_path
     # raised before kmon saw it end; every batch before it is in the log.
     assert batches == [(e, s) for e in range(2) for s in range(100)][:144]
     assert all(e.values is not None for e in events if isinstance(e, Batch))
+
+
+def test_a_tape_ships_once_its_oldest_batch_end_waited_tape_seconds(monkeypatch):
+    # Each batch end 0.03 s after the last: the fifth is the first whose oldest
+    # waited 0.1 s (TAPE_SECONDS), so the tapes hold 5 batch ends, not 32.
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(callback_module, "_batch_clock", lambda: 1000.0 + 0.03 * next(ticks))
+    events: list = []
+    _fit([KmonCallback(events.append, 0, batch_tapes=True)], samples=160, epochs=2)
+    tapes = [len(event) for event in events if event.type == "batch_tape"]
+    # The first dispatch goes out recovered on its own; an epoch's end ships the rest.
+    assert tapes == [5, 5, 5, 4, 5, 5, 5, 5]
+    batches = [e for t in events if t.type == "batch_tape" for e in t.events()]
+    assert len([e for e in batches if e.type == "batch"]) == 2 * 20 - 1

@@ -52,6 +52,7 @@ def test_reduce_lr_on_plateau_steps_show_at_epoch_ends():
 def test_a_schedule_is_read_every_few_seconds_at_the_current_step(monkeypatch):
     monkeypatch.setattr(learning_rate, "READ_SECONDS", 0.0)
     monkeypatch.setattr(learning_rate, "CLOCK_EVERY", 2)
+    monkeypatch.setattr(learning_rate, "CLOCK_MOST", 2)
     x, y = _data()
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
     events = []
@@ -86,3 +87,29 @@ def test_ordinary_batches_never_read_the_rate(monkeypatch):
     # 48 batches in well under READ_SECONDS: the fit's start and each epoch's end.
     assert len(reads) == 1 + 3
     assert sum(event.type == "batch" for event in events) == 48
+
+
+def test_the_clock_is_looked_at_about_every_half_second_at_the_batches_pace(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(learning_rate.time, "monotonic", lambda: now[0])
+    watch = learning_rate.LearningRateWatch()
+    assert watch.countdown == learning_rate.CLOCK_EVERY  # no pace known yet
+    now[0] += 0.032  # 32 batches of 1 ms
+    assert not watch.due(32)
+    assert watch.countdown == 500  # the next look 0.5 s later at that pace
+    now[0] += 0.5
+    assert not watch.due(499) and watch.countdown == 1
+    assert not watch.due(1) and watch.countdown == 500  # 500 batches in 0.5 s
+    now[0] += 4.5  # slower batches: 5 s since the start, a reading is due
+    assert watch.due(500)
+    assert watch.countdown == 55  # 500 batches in 4.5 s
+    watch.changed(0.1)
+    now[0] += 10.0
+    assert watch.due(55) and watch.countdown == 2  # 55 batches in 10 s
+    watch.changed(0.1)
+    now[0] += 10.0
+    assert watch.due(2) and watch.countdown == 1  # slower than 0.5 s a batch
+    for _ in range(3):
+        now[0] += 1e-6
+        watch.due(watch.countdown)
+    assert watch.countdown == learning_rate.CLOCK_MOST  # at most that many batches apart

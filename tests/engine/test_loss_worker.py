@@ -16,13 +16,14 @@ import keras
 import numpy as np
 import pytest
 
-from kmon.engine.alarms.batch_losses import BatchLosses
+from kmon.engine.alarms.batch_losses import SETTLE_LOSSES, BatchLosses
 from kmon.engine.alarms.book import AlarmBook
 from kmon.engine.alarms.epoch_watch import EpochWatch
 from kmon.engine.alarms.loss_worker import THREAD_NAME, LossWorker, loss_worker
 from kmon.engine.alarms.probe_batch import FitData
-from kmon.engine.alarms.probe_callback import SETTLE_LOSSES, ProbeCallback
+from kmon.engine.alarms.probe_callback import ProbeCallback
 from kmon.engine.probes import ProbeConfig
+from kmon.engine.run.probed_monitor import ProbedMonitor
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy")
 
@@ -87,10 +88,11 @@ def test_a_watch_that_raises_on_the_worker_raises_at_the_next_settle():
     losses.settle()  # raised once: the tape goes on
 
 
-def _spiky_fit(worker: bool, fed_by: set[str], monkeypatch) -> tuple:
-    """A fit of 512 steps an epoch whose loss spikes, with the probes alone: its
-    loss alarms, and where its spike counter ended. ``fed_by`` collects the threads
-    that fed the spike watch."""
+def _spiky_fit(worker: bool, fed_by: set[str], monkeypatch, *, carried: bool = False) -> tuple:
+    """A fit of 512 steps an epoch whose loss spikes, with the probes alone (or
+    ``carried`` by kmon's monitor, reading its batch tapes): its loss alarms, and
+    where its spike counter ended. ``fed_by`` collects the threads that fed the
+    spike watch."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(1024, 8)).astype("float32")
     y = x @ rng.normal(size=(8, 1))
@@ -117,7 +119,12 @@ def _spiky_fit(worker: bool, fed_by: set[str], monkeypatch) -> tuple:
         return batch_ends(self, ends)
 
     monkeypatch.setattr(EpochWatch, "batch_ends", recorded)
-    model.fit(x, y, batch_size=2, epochs=3, verbose=0, shuffle=False, callbacks=[probes])
+    callbacks: list = [probes]
+    if carried:
+        monitor = ProbedMonitor(lambda event: None, 0, samples=len(x), batch_size=2, batch_tapes=True)
+        monitor.carry(probes)
+        callbacks = [monitor]
+    model.fit(x, y, batch_size=2, epochs=3, verbose=0, shuffle=False, callbacks=callbacks)
     monkeypatch.setattr(EpochWatch, "batch_ends", batch_ends)
     spikes = probes._losses._unstable.spikes
     alarms = [
@@ -139,6 +146,20 @@ def test_a_real_fit_settles_on_the_worker_and_raises_what_settling_in_place_rais
     assert [a[:2] for a in kept[0]] == [("unstable_training", "raised")]  # the case
     assert offloaded == kept
     assert kept[1][0] == 3 * 512  # every loss counted
+
+
+def test_carried_probes_have_the_worker_read_the_monitors_tapes_with_the_same_alarms(
+    monkeypatch,
+):
+    """Carried by the monitor, the probes read one loss a run of batch ends at a look
+    (Keras's running mean, finite) and the worker reads the rest: the same alarms
+    and spike counter as the probes reading every batch end in place."""
+    off, in_place = set(), set()
+    carried = _spiky_fit(True, off, monkeypatch, carried=True)
+    kept = _spiky_fit(False, in_place, monkeypatch)
+    assert THREAD_NAME in off
+    assert carried == kept
+    assert kept[1][0] == 3 * 512
 
 
 def test_only_batch_ends_on_the_training_thread_hand_off():

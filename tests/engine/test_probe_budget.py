@@ -208,3 +208,16 @@ def test_a_span_of_steps_moves_the_typical_step_as_single_steps_would():
     assert spanned.typical == pytest.approx(single.typical)
     spanned.probed((ProbeBudget(0.01),))
     assert spanned.settled and spanned.left == 8  # the steps after it: one span too
+
+
+def test_a_span_moves_a_typical_step_still_warming_up_as_single_steps_would():
+    for seen, count in ((1, 3), (2, 30), (8, 2), (9, 1), (12, 128)):
+        single, spanned = ProbeAftermath(), ProbeAftermath()
+        for aftermath in (single, spanned):
+            for _ in range(seen):
+                aftermath.step(0.001)
+        for _ in range(count):
+            single.step(0.0015)
+        spanned.span(0.0015 * count, count)
+        assert spanned.typical == pytest.approx(single.typical, rel=1e-12)
+        assert spanned.settled == single.settled

@@ -67,6 +67,21 @@ def test_losses_come_once_each_in_order_across_shipped_and_open_lists():
     assert [s for s, _ in bad] == [3, 7]
 
 
+def test_finite_losses_whose_sum_overflows_and_float_subclasses_are_still_finite():
+    bad: list = []
+
+    class Losses:
+        due: deque = deque()
+        not_finite = staticmethod(lambda step, loss: bad.append((step, loss)))
+        settle = None
+
+    current = [_ends([0, 1, 2], [1e308, 1e308, np.float64(2.0)])]
+    current[0].append((3, 32, None, 0.0))  # a batch end without logs
+    TapeLosses(deque(), lambda: current[0], Losses).take()
+    assert list(Losses.due) == [(0, 1e308), (1, 1e308), (2, 2.0)]
+    assert bad == []
+
+
 def _regression(rows=1024):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(rows, 8)).astype("float32")
@@ -74,8 +89,12 @@ def _regression(rows=1024):
     return x, ((y - y.mean()) / y.std()).astype("float32")
 
 
-def _side_by_side(x, y, *, epochs, config=EVERY, learning_rate=0.5, shuffle=True):
-    """One real fit with carried and plain probes: the carried ones, each one's events."""
+def _side_by_side(
+    x, y, *, epochs, config=EVERY, learning_rate=0.5, shuffle=True, tape_losses=True
+):
+    """One real fit with carried and plain probes: the carried ones, each one's events
+    (``tape_losses`` False: carried as on torch and JAX, the monitor's batch end
+    calling the probes')."""
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [keras.Input((8,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)]
@@ -92,7 +111,7 @@ def _side_by_side(x, y, *, epochs, config=EVERY, learning_rate=0.5, shuffle=True
         return ProbeCallback(events.append, 0, book, data, config=config)
 
     hosted = probes(hosted_events)
-    monitor.carry(hosted)
+    monitor.carry(hosted, tape_losses=tape_losses)
     plain = probes(plain_events)
     model.fit(
         x,
@@ -164,3 +183,56 @@ def test_kmon_train_carries_the_probes_unless_a_nan_must_stop_at_its_batch(
     raised = [e for e in events if e.type == "alarm" and e.kind == "nan_loss"]
     assert [(e.state, e.step) for e in raised] == [("raised", 3)]
     assert len(history.history["loss"]) == (1 if stop_on_nan else 2)
+
+
+def test_the_loss_worker_reads_the_losses_while_keras_running_mean_is_finite(monkeypatch):
+    """Keras's running mean of the loss stays NaN or infinite once it is, to the
+    epoch's end: a look reads one loss a run of batch ends and hands the rest to the
+    loss worker, and reads in place only from a run whose last loss is not finite."""
+    in_place = []
+    read = TapeLosses._hand_on
+
+    def counted(self, ends, start, stop):
+        in_place.append([step for step, *_ in ends[start:stop]])
+        read(self, ends, start, stop)
+
+    monkeypatch.setattr(TapeLosses, "_hand_on", counted)
+    hosted, hosted_events, plain_events = _side_by_side(*_regression(), epochs=6)
+    assert in_place == []
+    assert _alarms(hosted_events) == _alarms(plain_events)
+    x, y = _regression(640)
+    y[100] = np.nan  # from batch 3 on
+    _side_by_side(x, y, epochs=1, learning_rate=0.01, shuffle=False)
+    assert in_place and in_place[0][0] <= 3
+
+
+@pytest.mark.parametrize("case", ["spiking", "nan"])
+def test_probes_carried_with_their_batch_ends_raise_what_plain_ones_raise(case, monkeypatch):
+    """As on torch and JAX, whose batch ends come from Keras's pool: the monitor's
+    batch end calls the probes', its batch begin their look, and Keras calls the
+    probes' hooks not at all."""
+    called = []
+    for hook in ("on_train_batch_begin", "on_train_batch_end"):
+        real = getattr(ProbeCallback, hook)
+        monkeypatch.setattr(
+            ProbeCallback,
+            hook,
+            lambda self, batch, logs=None, real=real, hook=hook: (
+                called.append((id(self), hook)),
+                real(self, batch, logs),
+            )[1],
+        )
+    if case == "spiking":
+        x, y, epochs, rate = *_regression(), 6, 0.5
+    else:
+        x, y = _regression(640)
+        y[100] = np.nan
+        epochs, rate = 2, 0.01
+    hosted, hosted_events, plain_events = _side_by_side(
+        x, y, epochs=epochs, learning_rate=rate, shuffle=case == "spiking", tape_losses=False
+    )
+    assert _alarms(hosted_events) == _alarms(plain_events)
+    assert _alarms(plain_events)  # the case raised its alarm
+    hosted_calls = [hook for who, hook in called if who == id(hosted)]
+    assert hosted_calls == ["on_train_batch_end"] * hosted_calls.count("on_train_batch_end")
+    assert len(hosted_calls) == sum(1 for who, _ in called if who != id(hosted)) // 2
