@@ -146,21 +146,17 @@ class ProbeBudget:
     def due(self) -> bool:
         if self.every is not None:
             return self.calls == 0 or self._since >= self.every
-        if self.early_due:
-            return True
+        # Due on the early schedule: a fraction of an epoch since the last call, with
+        # the calls charged so far within EARLY_SHARE of training time (inline, not a
+        # property of its own: a call costs about 2 µs on a look's cold caches).
+        if self.early_checks > 0 and self.early_epochs > 0 and self.steps_per_epoch:
+            spacing = max(1, self.steps_per_epoch // self.early_checks)
+            if self._since >= spacing and self.charged <= EARLY_SHARE * self.trained:
+                return True
         if self.calls and self._waited < self.interval:
             return False
         cost = self.estimate if self.estimate is not None else self.first_cost
         return self.credit >= cost
-
-    @property
-    def early_due(self) -> bool:
-        """Due on the early schedule: a fraction of an epoch since the last call, with
-        the calls charged so far within :data:`EARLY_SHARE` of training time."""
-        if self.early_checks <= 0 or self.early_epochs <= 0 or not self.steps_per_epoch:
-            return False
-        spacing = max(1, self.steps_per_epoch // self.early_checks)
-        return self._since >= spacing and self.charged <= EARLY_SHARE * self.trained
 
     def charge(self, seconds: float) -> None:
         """Time the probe cost outside its call: the steps after it ran slower
@@ -213,24 +209,21 @@ class ProbeAftermath:
     typical: float | None = None
     """Seconds of a step that follows no probe (moving average)."""
     _seen: int = field(default=0, repr=False)
-    _left: int = field(default=0, repr=False)
+    left: int = field(default=0, repr=False)
+    """Steps after the last probe still to be charged to it (an attribute, not a
+    property: a look reads it on cold caches)."""
     _budgets: tuple[ProbeBudget, ...] = field(default=(), repr=False)
 
     def probed(self, budgets: tuple[ProbeBudget, ...]) -> None:
         """These budgets' probes just ran: charge them the next steps' excess."""
         self._budgets = budgets
-        self._left = self.steps
+        self.left = self.steps
 
     @property
     def settled(self) -> bool:
         """The typical step is known from :attr:`warm_steps` steps: the steps after a
         probe are charged to it (:attr:`left` of them, as one span or step by step)."""
         return self.typical is not None and self._seen >= self.warm_steps
-
-    @property
-    def left(self) -> int:
-        """Steps after the last probe still to be charged to it."""
-        return self._left
 
     def span(self, seconds: float, count: int) -> None:
         """``count`` steps took ``seconds`` in all, probe calls excluded: the typical
@@ -244,11 +237,11 @@ class ProbeAftermath:
         if typical is None:
             self.typical, self._seen = mean, 1
             return
-        if self._left:
+        if self.left:
             # Timed as one span between two looks (a look a step costs the training
             # thread more than the steps' noise); mean > 3 typical: a gap among them
             # (an epoch's end, validation), which is no step.
-            charged, self._left = min(count, self._left), max(0, self._left - count)
+            charged, self.left = min(count, self.left), max(0, self.left - count)
             if mean <= 3 * typical and self._seen >= self.warm_steps:
                 share = charged * (mean - typical) / len(self._budgets)
                 for budget in self._budgets:
@@ -278,8 +271,8 @@ class ProbeAftermath:
             return
         if seconds > 3 * typical:
             return
-        if self._left:
-            self._left -= 1
+        if self.left:
+            self.left -= 1
             if self._seen >= self.warm_steps:
                 share = (seconds - typical) / len(self._budgets)
                 for budget in self._budgets:

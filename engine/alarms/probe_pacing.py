@@ -25,8 +25,11 @@ MAX_WAIT_STEPS = 128
 #: training thread 20-80 µs on the cold caches between two steps (it times the
 #: steps, ticks the budgets, reads the losses), so it is not made more often.
 MAX_WAIT_SECONDS = 0.1
-#: Steps between looks while a fit's first steps set the typical one.
-WARM_WAIT_STEPS = 4
+#: Steps between looks while a fit's first steps set the typical one: as many as a
+#: probe's aftermath (:attr:`ProbeAftermath.steps <.probe_budget.ProbeAftermath.steps>`),
+#: so the steps after the fit's first probes go in one span, and the typical step
+#: is set by its warm steps in two (4 took six looks a fit at 40-50 µs each).
+WARM_WAIT_STEPS = 8
 
 
 class ProbePacing:

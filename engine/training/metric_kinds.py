@@ -174,13 +174,24 @@ class _Counts:
 
         self.steps = first.steps
         self.hidden_weights = hidden_weights
-        self.samples: float | None = None
-        if not custom_step and loss_tracker is not None:
-            # Keras's own train_step adds the batch's samples to the loss tracker:
-            # this process's share of them, under tf.distribute.
-            self.samples = _local_count(loss_tracker)
-        elif first.samples is not None and not is_multi_worker(strategy_of(model)):
-            self.samples = float(first.samples)
+        self._samples: float | None = None
+        # Keras's own train_step adds the batch's samples to the loss tracker: this
+        # process's share of them, under tf.distribute (read when first asked).
+        self._tracker = loss_tracker if not custom_step else None
+        if self._tracker is None and first.samples is not None:
+            if not is_multi_worker(strategy_of(model)):
+                self._samples = float(first.samples)
+
+    @property
+    def samples(self) -> float | None:
+        """The first dispatch's samples, as far as known. The loss tracker's count
+        is read when first asked: a device read (0.2-0.3 ms on TensorFlow, on the
+        training thread) that a model with no tracker to compare it with (one
+        output and Keras's own ``train_step``) does not need."""
+        tracker, self._tracker = self._tracker, None
+        if tracker is not None:
+            self._samples = _local_count(tracker)
+        return self._samples
 
     def kind_of(self, metric, per_element: bool = False) -> KeyKind:
         """``per_element``: a compiled metric, which counts every element of a

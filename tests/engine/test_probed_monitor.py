@@ -1,0 +1,54 @@
+"""The monitor carrying the probes: a look of the probes alone costs the training
+thread no look of the monitor's own, and the learning rate's countdown still counts
+every batch."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from kmon.engine.alarms.book import AlarmBook
+from kmon.engine.alarms.probe_batch import FitData
+from kmon.engine.alarms.probe_callback import ProbeCallback
+from kmon.engine.probes import ProbeConfig
+from kmon.engine.run.probed_monitor import ProbedMonitor
+from kmon.engine.training.callback import KmonCallback
+from kmon.engine.training.learning_rate import LearningRateWatch
+
+
+def test_a_look_of_the_probes_alone_skips_the_monitors_own_look(monkeypatch):
+    own, probed, counted = [], [], []
+    own_look, probes_look, due = KmonCallback.look, ProbeCallback.look, LearningRateWatch.due
+
+    def own_counted(self, batch):
+        own.append(batch)
+        return own_look(self, batch)
+
+    def probes_counted(self, batch):
+        probed.append(batch)
+        return probes_look(self, batch)
+
+    def due_counted(self, batches=1):
+        counted.append(batches)
+        return due(self, batches)
+
+    monkeypatch.setattr(KmonCallback, "look", own_counted)
+    monkeypatch.setattr(ProbeCallback, "look", probes_counted)
+    monkeypatch.setattr(LearningRateWatch, "due", due_counted)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2400, 4)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    events = []
+    monitor = ProbedMonitor(events.append, 0, samples=len(x), batch_size=8, batch_tapes=True)
+    data = FitData(x, y, len(x), 8)
+    config = ProbeConfig(every=7, gradient_every=7)
+    monitor.carry(ProbeCallback(events.append, 0, AlarmBook(events.append), data, config=config))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[monitor])
+
+    assert set(probed) - set(own)  # the probes' looks alone: no own look
+    assert len(own) < len(probed)
+    # The rate's countdown is handed every batch since the last own look: at each one,
+    # the batches counted so far (this one included) are the batches begun.
+    assert counted and all(sum(counted[: i + 1]) == batch + 1 for i, batch in enumerate(own))
