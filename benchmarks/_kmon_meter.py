@@ -136,20 +136,11 @@ def difference(before: dict, after: dict) -> dict:
 def _timer(name: str, function, *, per_thread: bool = False):
     """``function`` with its calls and CPU ns counted under ``name`` (``per_thread``:
     under ``name@<thread>`` for each thread that calls it)."""
-    fixed = None if per_thread else _timed.setdefault(name, [0, 0])
-    clock = time.thread_time_ns
-
-    @functools.wraps(function)
-    def timed(*args, **kwargs):
-        counter = fixed or _timed.setdefault(f"{name}@{threading.current_thread().name}", [0, 0])
-        start = clock()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            counter[1] += clock() - start
-            counter[0] += 1
-
-    return timed
+    if not per_thread:
+        fixed = _timed.setdefault(name, [0, 0])
+        return _counted(function, lambda: fixed)
+    current = threading.current_thread
+    return _counted(function, lambda: _timed.setdefault(f"{name}@{current().name}", [0, 0]))
 
 
 #: ``threading.get_ident()`` of the thread that began the last fit: the training thread.
@@ -162,11 +153,18 @@ def _batch_timer(name: str, function):
     Keras's thread pool, whose CPU is not the training thread's (and counts among
     the process's other threads already)."""
     here, pool = _timed.setdefault(name, [0, 0]), _timed.setdefault(f"{name}@pool", [0, 0])
-    clock, ident = time.thread_time_ns, threading.get_ident
+    ident = threading.get_ident
+    return _counted(function, lambda: here if ident() == _training_ident else pool)
+
+
+def _counted(function, counter_of):
+    """``function`` adding its calls and CPU ns to the ``[calls, ns]`` that
+    ``counter_of()`` gives at each call (chosen before the clock starts)."""
+    clock = time.thread_time_ns
 
     @functools.wraps(function)
     def timed(*args, **kwargs):
-        counter = here if ident() == _training_ident else pool
+        counter = counter_of()
         start = clock()
         try:
             return function(*args, **kwargs)
