@@ -104,16 +104,17 @@ class CommandNotifier:
     """Runs ``--notify-cmd`` through the shell for each notification of a run.
 
     :meth:`put` is an event sink: O(1), it never blocks (it only queues what deserves
-    a notification). A thread starts each command at once (they may overlap) with
-    ``KMON_EVENT``, ``KMON_RUN_ID``, ``KMON_STATUS``, ``KMON_MESSAGE`` and
+    a notification). A thread starts each alarm's command at once (they may
+    overlap), and the run end's once they have ended, so that a user's channel gets
+    the run's end last; each with ``KMON_EVENT``, ``KMON_RUN_ID``, ``KMON_STATUS``, ``KMON_MESSAGE`` and
     ``KMON_LOG`` in its environment, stdin and stdout on ``/dev/null``, in its own
     process group. A command that exits non-zero, or is still running after
     ``timeout`` seconds (then its whole group is killed), is reported with a
     ``notice`` (topic ``notify``) through ``emit``.
 
     :meth:`finish` notifies the run's end and waits for every command, at most
-    ``timeout`` seconds: call it just before ``run_end`` is emitted, so that its
-    notices still reach the log.
+    twice ``timeout`` seconds (the alarms' commands, then the end's): call it just
+    before ``run_end`` is emitted, so that its notices still reach the log.
 
     Args:
         command: the shell command.
@@ -159,7 +160,7 @@ class CommandNotifier:
 
     def finish(self, run_end: RunEnd) -> None:
         """Notify the run's end, and wait for every command to end or be killed: at
-        most ``timeout`` seconds (plus the time to start them)."""
+        most twice ``timeout`` seconds (plus the time to start them)."""
         if self._closing:
             return  # the run's end was notified already (an abandoned run ending late)
         notification = notification_for(run_end, self.run_id)
@@ -168,8 +169,9 @@ class CommandNotifier:
             self._queue.append(notification)
         self._closing = True
         self._wake.set()
-        # The thread kills each command at its timeout; a margin for it to do so.
-        deadline = time.monotonic() + self.timeout + 5.0
+        # The thread kills each command at its timeout (the alarms' first, then the
+        # end's); a margin for it to do so.
+        deadline = time.monotonic() + 2 * self.timeout + 5.0
         while time.monotonic() < deadline:
             if self._idle.wait(deadline - time.monotonic()) and not self._queue:
                 return
@@ -179,9 +181,9 @@ class CommandNotifier:
         while True:
             self._wake.wait(_POLL_SECONDS if self._running else None)
             self._wake.clear()
-            while self._queue:
+            self._check_running()  # first: the end's command starts once the others ended
+            while self._queue and not (self._queue[0].event == "run_end" and self._running):
                 self._start(self._queue.popleft())
-            self._check_running()
             if not self._running and not self._queue:
                 self._idle.set()
                 if self._closing:

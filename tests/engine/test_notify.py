@@ -88,6 +88,20 @@ def test_the_command_gets_the_run_and_the_event(tmp_path: Path) -> None:
     assert sink.notices == []
 
 
+def test_the_run_end_is_notified_after_the_alarms_commands_end(tmp_path: Path) -> None:
+    """A slower alarm's command (a webhook's round trip) still reaches the user's
+    channel before the run's end: the end's command waits for it."""
+    out = tmp_path / "seen.txt"
+    command = f'[ "$KMON_EVENT" = alarm ] && sleep 0.5; echo "$KMON_EVENT" >> {out}'
+    notifier = CommandNotifier(command, Collect(), tmp_path / "r.jsonl")
+    notifier.put(raised("nan_loss"))
+    notifier.put(raised("exploding_gradients"))
+    notifier.finish(RunEnd(status="ok"))
+
+    assert out.read_text().splitlines() == ["alarm", "alarm", "run_end"]
+    assert notifier.sent == 3
+
+
 def test_a_failing_command_is_a_notice(tmp_path: Path) -> None:
     sink = Collect()
     notifier = CommandNotifier("echo no webhook >&2; exit 7", sink, tmp_path / "r.jsonl")
@@ -127,7 +141,7 @@ def test_training_never_waits_for_a_command(tmp_path: Path, monkeypatch) -> None
     assert time.monotonic() - started < 0.05
     assert threading.current_thread() is threading.main_thread()
     notifier.finish(RunEnd(status="ok"))
-    # All six commands (five alarms, the end) ran at once and were killed together.
-    assert time.monotonic() - started < 6.0
+    # The five alarms' commands ran at once and were killed together, then the end's.
+    assert time.monotonic() - started < 7.0
     assert len(sink.notices) == 6
     assert notifier.sent == 6
