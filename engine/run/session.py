@@ -93,7 +93,8 @@ class Session:
 
     def _emit(self, event: Event) -> None:
         """The run's events into the bus; the run's end is notified first (waiting
-        at most the notify timeout), so that a failed notification is logged."""
+        at most twice the notify timeout: the alarms' commands, then the end's), so
+        that a failed notification is logged."""
         if self.notifier is not None and isinstance(event, RunEnd):
             self.notifier.finish(event)
         self._bus.emit(event)
