@@ -1,9 +1,10 @@
-"""Typed events and their JSON Lines form: every event type by its name, and a line
-of the log read back into its event.
+"""The event log's events by name, and a line of the log read back into its typed,
+validated event.
 
-The event classes are defined in :mod:`kmon.engine.event_types`; code imports them
-from here, with the rest of the schema's public interface (docs/event-log.md). How a
-line is checked is :mod:`kmon.engine.event_schema`; how its JSON text is written,
+The classes, one per type with the line each writes, are defined in
+:mod:`kmon.engine.event_types`; code imports them from here, with the rest of the
+schema's public interface (docs/event-log.md). How a line is checked is
+:mod:`kmon.engine.event_schema`; how its JSON text is written,
 :mod:`kmon.engine.json_text`.
 """
 
