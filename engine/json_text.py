@@ -75,7 +75,7 @@ def encode_batch_lines(events: list, version: int) -> list[str] | None:
     1.5, warm: the checks of every value and the structs cost more than the encoding).
     None when any event is not a batch or has a value msgspec must not write (see
     :func:`finite_floats`): the caller then writes them one by one. ``version`` is
-    the log's schema version (``events.SCHEMA_VERSION``, which imports this module)."""
+    the log's schema version (``event_types.SCHEMA_VERSION``, which imports this module)."""
     structs = []
     for event in events:
         if event.type != "batch":

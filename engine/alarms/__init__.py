@@ -7,7 +7,8 @@
   (gradient norms), :mod:`.probe_budget` (when, within a share of training time),
   :mod:`.unit_watch` with :mod:`.units` and :mod:`.class_shares` (dead ReLU units and
   collapsed classes, on the prediction probe's forward pass).
-- :mod:`.data_checks`: scale and NaN checks on the training data at fit start.
+- :mod:`.data_checks`: scale and NaN checks on the training data at fit start;
+  :mod:`.data_alarms` raises and clears their alarms for the callback.
 - :mod:`.epoch_watch`: overfitting and unstable training from the losses Keras logs
   (each batch's own loss, the epoch's training and validation losses), by the rules
   of :mod:`.loss_rules`; both plain Python. :mod:`.batch_losses` keeps the batch

@@ -11,20 +11,13 @@ import keras
 from kmon.engine.alarms.baseline_watch import BaselineWatch
 from kmon.engine.alarms.batch_losses import SETTLE_LOSSES, BatchLosses
 from kmon.engine.alarms.book import AlarmBook
-from kmon.engine.alarms.data_checks import array_stats, check_data
+from kmon.engine.alarms.data_alarms import judge_data
 from kmon.engine.alarms.epoch_watch import EpochWatch
 from kmon.engine.alarms.gradients import gradient_norms, gradients_unavailable
-from kmon.engine.alarms.kinds import (
-    ERROR,
-    EXPLODING_GRADIENTS,
-    NONFINITE_DATA,
-    RAISED,
-    UNSCALED_DATA,
-    VANISHING_GRADIENTS,
-)
+from kmon.engine.alarms.kinds import ERROR, EXPLODING_GRADIENTS, RAISED, VANISHING_GRADIENTS
 from kmon.engine.alarms.loss_worker import loss_worker
 from kmon.engine.alarms.messages import gradient_message
-from kmon.engine.alarms.probe_batch import FitData, ProbeBatch, leaves, probe_batches
+from kmon.engine.alarms.probe_batch import FitData, ProbeBatch, probe_batches
 from kmon.engine.alarms.probe_budget import (
     ProbeAftermath,
     ProbeBudget,
@@ -33,7 +26,7 @@ from kmon.engine.alarms.probe_budget import (
     resume_budget,
 )
 from kmon.engine.alarms.probe_config import ProbeConfig
-from kmon.engine.alarms.probe_heads import Head, align, by_head, heads_of, inputs_self_normalized
+from kmon.engine.alarms.probe_heads import Head, align, heads_of
 from kmon.engine.alarms.probe_pacing import ProbePacing
 from kmon.engine.alarms.rules import GradientRule
 from kmon.engine.alarms.spread import spread
@@ -221,31 +214,7 @@ class ProbeCallback(keras.callbacks.Callback):
             self._check_data(sample)
 
     def _check_data(self, sample: ProbeBatch) -> None:
-        scaled_inputs = inputs_self_normalized(self.model) is None
-        inputs = [
-            array_stats(name, value, check_scale=scaled_inputs)
-            for name, value in leaves(sample.x, "x")
-        ]
-        targets = []
-        if sample.y is not None:
-            names = [head.name for head in self._heads]
-            for head, target in zip(self._heads, by_head(names, sample.y)):
-                if target is not None:
-                    targets.append(
-                        array_stats(head.name, target, check_scale=not head.classification)
-                    )
-        findings = {
-            f.kind: f for f in check_data([s for s in inputs if s], [s for s in targets if s])
-        }
-        for kind in (UNSCALED_DATA, NONFINITE_DATA):
-            finding = findings.get(kind)
-            if finding is not None:
-                severity = ERROR if kind == NONFINITE_DATA else "warning"
-                self._book.raise_(
-                    kind, finding.message, finding.evidence, severity=severity, fit=self._fit
-                )
-            else:
-                self._book.clear(kind, f"fit {self._fit}: the data checks pass", {}, fit=self._fit)
+        judge_data(self._book, self._fit, self.model, self._heads, sample)
         try:
             self._watch.start(self.model, self._read_head_map(), sample)
         except Exception as exc:  # noqa: BLE001 - a probe must never break training
