@@ -24,25 +24,37 @@ def extend_array(series: BucketSeries, values) -> None:
     if count < EXTEND_AT_ONCE or not numpy.isfinite(values).all():
         series.extend(values.tolist())
         return
-    start = series.points
+    # One errstate for every sum (entering one costs as much as a row's sum): a sum
+    # past a float's range is inf, as in Python.
+    with numpy.errstate(over="ignore"):
+        lows, highs = _fill_buckets(numpy, series, values, count)
     series.points += count
     series.last = float(values[-1])
-    low, high = float(values.min()), float(values.max())
+    low, high = min(lows), max(highs)
     if low < series.low:
         series.low = low
     if high > series.high:
         series.high = high
+
+
+def _fill_buckets(numpy, series: BucketSeries, values, count: int) -> tuple[list, list]:
+    """The buckets of :func:`extend_array` (``series.points`` not moved yet); the
+    minima and maxima of the values each took."""
+    least, most, accumulate = numpy.minimum.reduce, numpy.maximum.reduce, numpy.add.accumulate
+    start, lows, highs = series.points, [], []
     buckets, done = series.buckets, 0
     if buckets and buckets[-1].count < series.width:
         done = min(series.width - buckets[-1].count, count)
         bucket, chunk = buckets[-1], values[:done]
         bucket.count += done
-        low, high = float(chunk.min()), float(chunk.max())
+        low, high = float(least(chunk)), float(most(chunk))
+        lows.append(low)
+        highs.append(high)
         if low < bucket.low:
             bucket.low = low
         if high > bucket.high:
             bucket.high = high
-        bucket.total = sum_in_order(numpy, numpy.append(bucket.total, chunk))
+        bucket.total = float(accumulate(numpy.append(bucket.total, chunk))[-1])
         bucket.last = float(chunk[-1])
     while done < count:
         if len(buckets) == series.capacity:
@@ -51,29 +63,28 @@ def extend_array(series: BucketSeries, values) -> None:
         width = series.width
         rows = min(series.capacity - len(buckets), -(-(count - done) // width))
         whole = min(rows, (count - done) // width)
-        block = values[done : done + whole * width].reshape(whole, width)
-        lows, highs = block.min(axis=1).tolist(), block.max(axis=1).tolist()
-        with numpy.errstate(over="ignore"):  # a sum past a float's range is inf, as in Python
-            totals = numpy.add.accumulate(block, axis=1)[:, -1].tolist()
-        lasts = block[:, -1].tolist()
-        for row in range(whole):
-            buckets.append(
-                Bucket(start + done, width, lows[row], highs[row], totals[row], lasts[row])
-            )
-            done += width
+        if whole:
+            block = values[done : done + whole * width].reshape(whole, width)
+            row_lows, row_highs = least(block, axis=1).tolist(), most(block, axis=1).tolist()
+            totals = accumulate(block, axis=1)[:, -1].tolist()
+            lasts = block[:, -1].tolist()
+            lows += row_lows
+            highs += row_highs
+            for row in range(whole):
+                buckets.append(
+                    Bucket(start + done, width, row_lows[row], row_highs[row], totals[row], lasts[row])
+                )
+                done += width
         if whole < rows:  # the last values, fewer than a bucket's width
             chunk = values[done:]
+            low, high = float(least(chunk)), float(most(chunk))
+            lows.append(low)
+            highs.append(high)
             buckets.append(
-                Bucket(
-                    start + done,
-                    len(chunk),
-                    float(chunk.min()),
-                    float(chunk.max()),
-                    sum_in_order(numpy, chunk),
-                    float(chunk[-1]),
-                )
+                Bucket(start + done, len(chunk), low, high, float(accumulate(chunk)[-1]), float(chunk[-1]))
             )
             done = count
+    return lows, highs
 
 
 def add_smoothed_array(series: SmoothedSeries, values) -> None:

@@ -129,7 +129,10 @@ def _add_epoch_losses(stats: Any, values: Any, sizes: list, numpy: Any) -> None:
     if not numpy.isfinite(values).all():
         stats.add_all(values.tolist(), sizes, [1] * len(sizes))
         return
-    weights = numpy.array(sizes, dtype=numpy.int64)
+    # One size for all (the usual run): no array of the sizes needed. (A float
+    # times an int is the float times the int's float, in Python as in numpy.)
+    one = sizes[0]
+    weights = one if sizes.count(one) == len(sizes) else numpy.array(sizes, dtype=numpy.int64)
     stats.take_run(
         sizes,
         sum_in_order(numpy, numpy.append(stats.weighted_sum, values * weights)),
