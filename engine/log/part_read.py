@@ -43,7 +43,7 @@ import msgspec
 
 from kmon.engine.log.eventlog import EventLogReader, LogReadReport
 from kmon.engine.log.fast_decode import BatchLine, BatchRun
-from kmon.engine.log.part_worker import HEADER
+from kmon.engine.log.part_worker import HEADER, RunEnds
 
 #: Logs of fewer bytes are read in one process: a worker's start (about 0.1-0.2 s
 #: of a fresh interpreter's imports, on another core) pays only past this.
@@ -76,16 +76,17 @@ class StoredLines(Sequence):
         extent: the bytes of the run, from its first line's start to its last
             line's end.
         count: its lines.
-        ends: msgpack of its first line and its last lines (up to
-            :data:`~kmon.engine.log.part_worker.TAIL_LINES`).
+        ends: its first line and its last lines (up to
+            :data:`~kmon.engine.log.part_worker.TAIL_LINES`): as msgpack (a
+            worker's run), or decoded (a run of the replay's own part).
     """
 
     __slots__ = ("_count", "_ends", "_extent", "_lines", "_path", "_tail")
 
-    def __init__(self, path, extent: tuple[int, int], count: int, ends: bytes) -> None:
+    def __init__(self, path, extent: tuple[int, int], count: int, ends: bytes | list) -> None:
         self._path, self._extent, self._count = path, extent, count
-        self._ends: bytes | None = ends
-        self._tail: list = []
+        self._ends: bytes | None = ends if isinstance(ends, bytes) else None
+        self._tail: list = ends if isinstance(ends, list) else []
         self._lines: list | None = None
 
     def __len__(self) -> int:
@@ -154,6 +155,18 @@ def unpack(path, packed: list) -> list:
             run.extent = extent
             events.append(run)
     return events
+
+
+def kept_run(path, ends: RunEnds) -> BatchRun:
+    """A run of the replay's own part as :func:`~kmon.engine.log.part_worker.gather`
+    kept it: its lines, or where only its ends were kept, a
+    :class:`StoredLines` of them (the others are decoded from the file if asked for)."""
+    if len(ends.lines) == ends.count:
+        run = BatchRun(ends.lines, ends.blocks)
+    else:
+        run = BatchRun(StoredLines(path, ends.extent, ends.count, ends.lines), ends.blocks)  # type: ignore[arg-type]
+    run.extent = ends.extent
+    return run
 
 
 def merged_report(first: LogReadReport, later: LogReadReport, lines: int) -> LogReadReport:
