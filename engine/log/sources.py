@@ -174,6 +174,8 @@ class FollowSource:
 #: The most a :class:`LogFileSource` drain reads for: keys wait for at most this
 #: while a long log is read.
 MAX_BUDGET_SECONDS = 0.4
+#: The most a replay reads before its first frame (:meth:`LogFileSource.has_events`).
+FIRST_CHUNK_BYTES = 64 << 10
 
 #: Shown when a replayed log has no ``run_end``.
 UNFINISHED_NOTE = (
@@ -283,11 +285,13 @@ class LogFileSource:
             OSError: the log cannot be read.
         """
         self._reader.columns = False  # numpy waits until after the first frame
+        # The first frame's lines decoded and folded one by one: a small chunk.
+        chunk, self._chunk = self._chunk, min(self._chunk, FIRST_CHUNK_BYTES)
         try:
             while not self._pending and not self._done:
                 self._pending = self._read(budget=0.0)
         finally:
-            self._reader.columns = True
+            self._reader.columns, self._chunk = True, chunk
         return bool(self._pending)
 
     def drain(self) -> list[Event]:
