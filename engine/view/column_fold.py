@@ -18,7 +18,6 @@ anything else goes the way it went before (:mod:`kmon.engine.view.batch_fold`).
 from __future__ import annotations
 
 from itertools import chain
-from operator import attrgetter
 from typing import Any
 
 from kmon.engine.view.bucket_arrays import add_smoothed_array, extend_array, sum_in_order
@@ -105,7 +104,7 @@ def fold_column_run(state: Any, lines: list) -> bool:
     state.version += count
     state.batches += count
     state.last_batch_logs = last_logs
-    losses = list(map(attrgetter(f"logs_.k{logs_keys.index('loss')}"), lines))
+    losses = [line.logs_.loss for line in lines]  # (column_decode names its field so)
     extend_array(state.batch_loss, numpy.array(losses, dtype=float))
     values = _recovered_losses(kind, lines)
     found = values if None not in values else [value for value in values if value is not None]
@@ -147,12 +146,10 @@ def _recovered_losses(kind: type, lines: list) -> list:
     value_keys = kind.__kmon_values__  # type: ignore[attr-defined]
     if "loss" not in value_keys:
         return [None] * len(lines)
-    field = f"k{value_keys.index('loss')}"
     recovered = [line.values_ for line in lines]
     if None not in recovered:
-        return list(map(attrgetter(field), recovered))
-    take = attrgetter(field)
-    return [take(entry) if entry is not None else None for entry in recovered]
+        return [entry.loss for entry in recovered]
+    return [entry.loss if entry is not None else None for entry in recovered]
 
 
 def count_steps(state: Any, steps: list, times: Any, fit: int, epoch: int) -> None:
