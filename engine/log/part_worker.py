@@ -10,7 +10,7 @@ length-prefixed pickles (:data:`HEADER`):
 
 - the events other than batch lines, as they are;
 - each run of batch lines as its columns
-  (:class:`~kmon.engine.log.column_decode.Columns`: numpy arrays and lists, quick
+  (:class:`~kmon.engine.log.column_decode.Columns`: float arrays and lists, quick
   to pickle), the bytes of the file it spans, its count, and its first and last
   :data:`TAIL_LINES` lines (msgpack): all the column fold reads of a run
   (:mod:`kmon.engine.view.column_fold`). Short runs come whole;

@@ -3,13 +3,14 @@
 A replayed log's runs of batch lines mostly come decoded for their key set
 (``kmon.engine.log.column_decode``: each line's ``logs`` and ``values`` are
 structs, one field per key), with the columns the reader made of each stretch
-while it was in cache (``Columns``: numpy arrays of ``t``, ``loss`` and the
+while it was in cache (``Columns``: arrays of ``t``, ``loss`` and the
 recovered ``loss``). :func:`fold_column_blocks` folds those; where they do not
 cover a run, :func:`fold_column_run` takes the lines apart into columns itself.
 The long series are filled with numpy
 (:mod:`~kmon.engine.view.bucket_arrays`: the same buckets, sums added left to
-right), to exactly the state that folding the batch events one by one gives
-(``tests/engine/test_column_fold.py`` compares them on a real fit's log).
+right), to the state that folding the batch events one by one gives: exactly,
+but for the smoothed loss, which is within rounding (its average taken a block at
+a time; ``tests/engine/test_column_fold.py`` compares them on a real fit's log).
 
 Only a run of one fit and one epoch whose batches all log ``loss`` folds here;
 anything else goes the way it went before (:mod:`kmon.engine.view.batch_fold`).
@@ -37,11 +38,13 @@ def fold_column_blocks(state: Any, run: Any) -> bool:
             return False
         if block.values is None:
             return False
-    import numpy  # noqa: PLC0415 - the reader imported it for the columns
+    import numpy  # noqa: PLC0415 - not needed before a long log's first run
 
     def joined(name: str):
         arrays = [getattr(block, name) for block in blocks]
-        return arrays[0] if len(arrays) == 1 else numpy.concatenate(arrays)
+        if len(arrays) == 1:
+            return numpy.frombuffer(arrays[0])
+        return numpy.concatenate([numpy.frombuffer(array) for array in arrays])
 
     times, losses, values = joined("t"), joined("loss"), joined("values")
     steps = first.steps if len(blocks) == 1 else list(chain.from_iterable(b.steps for b in blocks))
