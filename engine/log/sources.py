@@ -352,7 +352,11 @@ class LogFileSource:
                 # Each run's lines but its ends freed as soon as read, while in the
                 # caches (the worker's way, part_worker.gather): the part's reading
                 # took about a tenth more CPU holding them.
-                gather(events, self._reader.read_new(self._chunk))
+                for event in self._reader.read_new(self._chunk):
+                    if _heads_read_lines(event):
+                        _join_runs(events, [event])
+                    else:
+                        gather(events, [event])
             if time.monotonic() >= deadline:
                 break
         _settle(self._reader.path, events)
@@ -378,6 +382,18 @@ class LogFileSource:
 
     def request_stop(self) -> None:
         """A recording cannot be stopped."""
+
+
+def _heads_read_lines(event: Event) -> bool:
+    """Whether ``event`` is a run whose lines the Heads board reads one by one (a
+    model logging several head losses checks their sum a batch at a time): they
+    are kept, not read from the file again."""
+    if event.type != "batch_run" or not event.blocks:  # type: ignore[attr-defined]
+        return False
+    return any(
+        sum(key.endswith("loss") for key in block.kind[0]) > 2
+        for block in event.blocks  # type: ignore[attr-defined]
+    )
 
 
 def _settle(path, events: list) -> None:

@@ -370,3 +370,20 @@ def test_the_replays_own_runs_keep_only_their_ends_and_fold_to_the_same_state(tm
     batches = [event for event in events if event.type == "batch"]
     lines = [line for run in runs for line in run.lines]
     assert [as_batch(line) for line in lines] == batches
+
+
+def test_a_multi_head_models_own_runs_keep_their_lines(tmp_path, stream):
+    """Runs logging several head losses keep every line (the Heads board checks
+    their sum batch by batch): not read from the file a second time."""
+    stream.run_start("heads.py").fit_start(epochs=1, steps=2000).epoch_start()
+    for _ in range(2000):
+        logs = {"loss": 0.9, "a_loss": 0.5, "b_loss": 0.4}
+        stream.batch(logs, {"loss": 0.9, "a_loss": 0.5, "b_loss": 0.4})
+    path = stream.epoch_end({"loss": 0.9}).run_end().write(tmp_path / "heads.jsonl")
+    source = LogFileSource(path, parallel_bytes=ONE_READER, chunk_bytes=64 << 10)
+    runs = []
+    source.has_events()
+    while source.running:
+        runs += [event for event in source.drain() if event.type == "batch_run"]
+    assert sum(len(run.lines) for run in runs) == 2000
+    assert all(isinstance(run.lines, list) for run in runs)
