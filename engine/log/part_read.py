@@ -43,7 +43,7 @@ import msgspec
 
 from kmon.engine.log.eventlog import EventLogReader, LogReadReport
 from kmon.engine.log.fast_decode import BatchLine, BatchRun
-from kmon.engine.log.part_worker import HEADER, RunEnds
+from kmon.engine.log.part_worker import HEADER, RunEnds, gather
 
 #: Logs of fewer bytes are read in one process: a worker's start (about 0.1-0.2 s
 #: of a fresh interpreter's imports, on another core) pays only past this.
@@ -157,16 +157,33 @@ def unpack(path, packed: list) -> list:
     return events
 
 
-def kept_run(path, ends: RunEnds) -> BatchRun:
-    """A run of the replay's own part as :func:`~kmon.engine.log.part_worker.gather`
-    kept it: its lines, or where only its ends were kept, a
-    :class:`StoredLines` of them (the others are decoded from the file if asked for)."""
-    if len(ends.lines) == ends.count:
-        run = BatchRun(ends.lines, ends.blocks)
-    else:
-        run = BatchRun(StoredLines(path, ends.extent, ends.count, ends.lines), ends.blocks)  # type: ignore[arg-type]
-    run.extent = ends.extent
-    return run
+def keep_ends(events: list, more: list) -> None:
+    """Append ``more``, what the replay read of its own part, to ``events``: each run's
+    lines but its ends let go while in the caches (the worker's way, ``gather``;
+    holding them cost the reading about a tenth more CPU), :func:`settle` makes the
+    runs again. A run logging several head losses keeps its lines (the Heads board
+    checks their sum batch by batch: they would be read again from the file)."""
+    for event in more:
+        if type(event) is not BatchRun or not any(
+            sum(key.endswith("loss") for key in block.kind[0]) > 2 for block in event.blocks
+        ):
+            gather(events, [event])
+        elif events and type(events[-1]) is BatchRun and isinstance(events[-1].lines, list):
+            events[-1].join(event)  # a run a chunk's end cut in two
+        else:
+            events.append(event)
+
+
+def settle(path, events: list) -> None:
+    """The runs :func:`keep_ends` kept in ``events``, as :class:`BatchRun`: their lines,
+    or where only their ends were kept, a :class:`StoredLines` of them."""
+    for index, ends in enumerate(events):
+        if isinstance(ends, RunEnds):
+            lines = ends.lines
+            if len(lines) != ends.count:
+                lines = StoredLines(path, ends.extent, ends.count, lines)  # type: ignore[arg-type]
+            events[index] = run = BatchRun(lines, ends.blocks)  # type: ignore[arg-type]
+            run.extent = ends.extent
 
 
 def merged_report(first: LogReadReport, later: LogReadReport, lines: int) -> LogReadReport:

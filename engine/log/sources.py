@@ -321,7 +321,7 @@ class LogFileSource:
     def _read(self, budget: float | None = None) -> list[Event]:
         """At least one chunk, then more until the time budget (``budget``, else
         the source's) is spent."""
-        from kmon.engine.log.part_worker import gather
+        from kmon.engine.log.part_read import keep_ends, settle
         events: list[Event] = []
         if budget is None:
             budget, self._next_budget = (
@@ -349,17 +349,10 @@ class LogFileSource:
                 _join_runs(events, self._reader.read_all())
                 self._end(events)
             else:
-                # Each run's lines but its ends freed as soon as read, while in the
-                # caches (the worker's way, part_worker.gather): the part's reading
-                # took about a tenth more CPU holding them.
-                for event in self._reader.read_new(self._chunk):
-                    if _heads_read_lines(event):
-                        _join_runs(events, [event])
-                    else:
-                        gather(events, [event])
+                keep_ends(events, self._reader.read_new(self._chunk))  # runs: their ends
             if time.monotonic() >= deadline:
                 break
-        _settle(self._reader.path, events)
+        settle(self._reader.path, events)
         if events:
             self._last = events[-1]
         return events
@@ -368,7 +361,9 @@ class LogFileSource:
         """The whole log was read: say so, with a made-up end for a log that has
         none."""
         self._done = True
-        _settle(self._reader.path, events)
+        from kmon.engine.log.part_read import settle
+
+        settle(self._reader.path, events)
         if self._part is not None and self._part.done:
             # Its report is final: keep it as one reader's.
             self._first.report = self.report
@@ -382,28 +377,6 @@ class LogFileSource:
 
     def request_stop(self) -> None:
         """A recording cannot be stopped."""
-
-
-def _heads_read_lines(event: Event) -> bool:
-    """Whether ``event`` is a run whose lines the Heads board reads one by one (a
-    model logging several head losses checks their sum a batch at a time): they
-    are kept, not read from the file again."""
-    if event.type != "batch_run" or not event.blocks:  # type: ignore[attr-defined]
-        return False
-    return any(
-        sum(key.endswith("loss") for key in block.kind[0]) > 2
-        for block in event.blocks  # type: ignore[attr-defined]
-    )
-
-
-def _settle(path, events: list) -> None:
-    """The runs :func:`~kmon.engine.log.part_worker.gather` kept in ``events``, as
-    :class:`~kmon.engine.log.fast_decode.BatchRun`."""
-    from kmon.engine.log.part_read import RunEnds, kept_run
-
-    for index, event in enumerate(events):
-        if isinstance(event, RunEnds):
-            events[index] = kept_run(path, event)
 
 
 def _join_runs(events: list, more: list) -> None:
