@@ -322,6 +322,7 @@ class LogFileSource:
         """At least one chunk, then more until the time budget (``budget``, else
         the source's) is spent."""
         from kmon.engine.log.part_read import keep_ends, settle
+
         events: list[Event] = []
         if budget is None:
             budget, self._next_budget = (
@@ -360,10 +361,10 @@ class LogFileSource:
     def _end(self, events: list[Event]) -> None:
         """The whole log was read: say so, with a made-up end for a log that has
         none."""
-        self._done = True
         from kmon.engine.log.part_read import settle
 
-        settle(self._reader.path, events)
+        self._done = True
+        settle(self._reader.path, events)  # (its last event may be a run's ends)
         if self._part is not None and self._part.done:
             # Its report is final: keep it as one reader's.
             self._first.report = self.report
