@@ -10,7 +10,7 @@ length-prefixed pickles (:data:`HEADER`):
 
 - the events other than batch lines, as they are;
 - each run of batch lines as its columns
-  (:class:`~kmon.engine.log.column_decode.Columns`: numpy arrays and lists, quick
+  (:class:`~kmon.engine.log.column_decode.Columns`: float arrays and lists, quick
   to pickle), the bytes of the file it spans, its count, and its first and last
   :data:`TAIL_LINES` lines (msgpack): all the column fold reads of a run
   (:mod:`kmon.engine.view.column_fold`). Short runs come whole;
@@ -57,13 +57,16 @@ class RunEnds:
     last ``TAIL_LINES - 1`` only. Runs the reader handed out one after the other
     join into one, as the reader joins them within a read."""
 
-    __slots__ = ("blocks", "count", "extent", "lines")
+    __slots__ = ("blocks", "count", "covered", "extent", "lines")
+    type = "run_ends"
 
     def __init__(self) -> None:
         self.count = 0
         self.blocks: list = []
         self.lines: list = []
         self.extent: tuple[int, int] | None = None
+        self.covered = 0
+        """Its lines that its blocks (columns) cover."""
 
     def add(self, run: BatchRun) -> None:
         """Append ``run``'s lines."""
@@ -75,8 +78,12 @@ class RunEnds:
             self.extent = None
         self.count += len(run)
         self.blocks += run.blocks
+        self.covered += sum(block.count for block in run.blocks)
         self.lines += run.lines
-        if self.extent is not None and len(self.lines) > 2 * SHORT_RUN:
+        # Only a run its columns cover folds from its ends (column_fold).
+        if self.extent is not None and len(self.lines) > 2 * SHORT_RUN and (
+            self.covered == self.count
+        ):
             # count > SHORT_RUN from here on: only the ends are sent.
             self.lines = [self.lines[0], *self.lines[-(TAIL_LINES - 1) :]]
 

@@ -140,7 +140,8 @@ def _fold_columns(state: Any, lines: list) -> bool:
     losses = [entry.get("loss") for entry in logs]
     if None in losses:
         return False  # a model without a loss keeps its metrics' series instead
-    latest = max([line.t for line in lines])
+    times = [line.t for line in lines]
+    latest = max(times)
     if state.last_t is None or latest > state.last_t:
         state.last_t = latest
     sizes = [line.size for line in lines]
@@ -148,7 +149,7 @@ def _fold_columns(state: Any, lines: list) -> bool:
         # The fit is checked there: batches of another fit leave a board alone.
         state.heads.apply_batches(lines, logs, sizes)
     if not _count_rising_steps(state, lines, fit, epoch):
-        count_steps(state, lines, lambda tail: max(line.step for line in lines[:tail]), fit, epoch)
+        count_steps(state, [line.step for line in lines], times, fit, epoch)
     state.version += count
     state.batches += count
     state.last_batch_logs = logs[-1]

@@ -3,13 +3,14 @@
 A replayed log's runs of batch lines mostly come decoded for their key set
 (``kmon.engine.log.column_decode``: each line's ``logs`` and ``values`` are
 structs, one field per key), with the columns the reader made of each stretch
-while it was in cache (``Columns``: numpy arrays of ``t``, ``loss`` and the
+while it was in cache (``Columns``: arrays of ``t``, ``loss`` and the
 recovered ``loss``). :func:`fold_column_blocks` folds those; where they do not
 cover a run, :func:`fold_column_run` takes the lines apart into columns itself.
 The long series are filled with numpy
 (:mod:`~kmon.engine.view.bucket_arrays`: the same buckets, sums added left to
-right), to exactly the state that folding the batch events one by one gives
-(``tests/engine/test_column_fold.py`` compares them on a real fit's log).
+right), to the state that folding the batch events one by one gives: exactly,
+but for the smoothed loss, which is within rounding (its average taken a block at
+a time; ``tests/engine/test_column_fold.py`` compares them on a real fit's log).
 
 Only a run of one fit and one epoch whose batches all log ``loss`` folds here;
 anything else goes the way it went before (:mod:`kmon.engine.view.batch_fold`).
@@ -17,7 +18,7 @@ anything else goes the way it went before (:mod:`kmon.engine.view.batch_fold`).
 
 from __future__ import annotations
 
-from operator import attrgetter
+from itertools import chain
 from typing import Any
 
 from kmon.engine.view.bucket_arrays import add_smoothed_array, extend_array, sum_in_order
@@ -37,15 +38,17 @@ def fold_column_blocks(state: Any, run: Any) -> bool:
             return False
         if block.values is None:
             return False
-    import numpy  # noqa: PLC0415 - the reader imported it for the columns
+    import numpy  # noqa: PLC0415 - not needed before a long log's first run
 
     def joined(name: str):
         arrays = [getattr(block, name) for block in blocks]
-        return arrays[0] if len(arrays) == 1 else numpy.concatenate(arrays)
+        if len(arrays) == 1:
+            return numpy.frombuffer(arrays[0])
+        return numpy.concatenate([numpy.frombuffer(array) for array in arrays])
 
     times, losses, values = joined("t"), joined("loss"), joined("values")
-    steps = first.steps if len(blocks) == 1 else [s for b in blocks for s in b.steps]
-    sizes = first.sizes if len(blocks) == 1 else [s for b in blocks for s in b.sizes]
+    steps = first.steps if len(blocks) == 1 else list(chain.from_iterable(b.steps for b in blocks))
+    sizes = first.sizes if len(blocks) == 1 else list(chain.from_iterable(b.sizes for b in blocks))
     count = len(lines)
     latest = times.max().item()
     if state.last_t is None or latest > state.last_t:
@@ -54,7 +57,8 @@ def fold_column_blocks(state: Any, run: Any) -> bool:
     if state.heads is not None:
         # Every line logs the same keys: the first's and the last's stand for all.
         state.heads.apply_batches(lines, [lines[0].logs, last_logs], sizes)
-    count_steps(state, lines, lambda tail: max(steps[:tail]), first.fit, first.epoch)
+    # From the columns: a worker's run decodes only the lines asked for.
+    count_steps(state, steps, times, first.fit, first.epoch)
     state.version += count
     state.batches += count
     state.last_batch_logs = last_logs
@@ -99,12 +103,11 @@ def fold_column_run(state: Any, lines: list) -> bool:
     if state.heads is not None:
         # Every line logs the same keys: the first's and the last's stand for all.
         state.heads.apply_batches(lines, [lines[0].logs, last_logs], sizes)
-    steps = [line.step for line in lines]
-    count_steps(state, lines, lambda tail: max(steps[:tail]), fit, epoch)
+    count_steps(state, [line.step for line in lines], times, fit, epoch)
     state.version += count
     state.batches += count
     state.last_batch_logs = last_logs
-    losses = list(map(attrgetter(f"logs_.k{logs_keys.index('loss')}"), lines))
+    losses = [line.logs_.loss for line in lines]  # (column_decode names its field so)
     extend_array(state.batch_loss, numpy.array(losses, dtype=float))
     values = _recovered_losses(kind, lines)
     found = values if None not in values else [value for value in values if value is not None]
@@ -128,7 +131,10 @@ def _add_epoch_losses(stats: Any, values: Any, sizes: list, numpy: Any) -> None:
     if not numpy.isfinite(values).all():
         stats.add_all(values.tolist(), sizes, [1] * len(sizes))
         return
-    weights = numpy.array(sizes, dtype=numpy.int64)
+    # One size for all (the usual run): no array of the sizes needed. (A float
+    # times an int is the float times the int's float, in Python as in numpy.)
+    one = sizes[0]
+    weights = one if sizes.count(one) == len(sizes) else numpy.array(sizes, dtype=numpy.int64)
     stats.take_run(
         sizes,
         sum_in_order(numpy, numpy.append(stats.weighted_sum, values * weights)),
@@ -143,23 +149,21 @@ def _recovered_losses(kind: type, lines: list) -> list:
     value_keys = kind.__kmon_values__  # type: ignore[attr-defined]
     if "loss" not in value_keys:
         return [None] * len(lines)
-    field = f"k{value_keys.index('loss')}"
     recovered = [line.values_ for line in lines]
     if None not in recovered:
-        return list(map(attrgetter(field), recovered))
-    take = attrgetter(field)
-    return [take(entry) if entry is not None else None for entry in recovered]
+        return [entry.loss for entry in recovered]
+    return [entry.loss if entry is not None else None for entry in recovered]
 
 
-def count_steps(state: Any, lines: list, top_of: Any, fit: int, epoch: int) -> None:
+def count_steps(state: Any, steps: list, times: Any, fit: int, epoch: int) -> None:
     """The step counters and the pace window, as one-by-one folding moves them, for
-    any run of one epoch (lines or columns): up to the window's last batches by the
-    largest step (``top_of(tail)``: the largest of the first ``tail`` lines'), then
-    those one by one."""
+    a run of one fit and one epoch given as columns (its batches' steps and times, a
+    list or a numpy array): up to the window's last batches by the largest step,
+    then those one by one."""
     window = state._pace.window
-    tail = len(lines) - window.maxlen if window.maxlen is not None else 0
+    tail = len(steps) - window.maxlen if window.maxlen is not None else 0
     if tail > 0:
-        top = top_of(tail)
+        top = max(steps[:tail])
         if state.fit == fit and state.epoch == epoch and state.step is not None:
             if top > state.step:
                 state.total_steps += top - state.step
@@ -168,16 +172,18 @@ def count_steps(state: Any, lines: list, top_of: Any, fit: int, epoch: int) -> N
             state.total_steps += top + 1
             state.step = top
         state.fit, state.epoch = fit, epoch
+    start = max(tail, 0)
+    shown = times[start:]
     paused = state._pace.paused
     step, total_steps = state.step, state.total_steps
-    for line in lines[max(tail, 0) :]:
-        if state.fit == line.fit and state.epoch == line.epoch and step is not None:
-            advanced = line.step - step if line.step > step else 0
+    for line_step, t in zip(steps[start:], shown if type(shown) is list else shown.tolist()):
+        if state.fit == fit and state.epoch == epoch and step is not None:
+            advanced = line_step - step if line_step > step else 0
         else:
-            advanced = line.step + 1
-        state.fit, state.epoch = line.fit, line.epoch
+            advanced = line_step + 1
+        state.fit, state.epoch = fit, epoch
         if step is None or advanced > 0:
-            step = line.step
+            step = line_step
         total_steps += advanced
-        window.append((line.t - paused, total_steps))
+        window.append((t - paused, total_steps))
     state.step, state.total_steps = step, total_steps

@@ -203,9 +203,10 @@ class HeadBoard:
             for batch in batches:
                 if not seen.issuperset(batch.logs):
                     self._on_batch(batch)  # new keys: the one-by-one way
-        found = [size for size in sizes if size]
+        # (Two scans at C speed, where the comprehension was a replay's 25 µs a run.)
+        found = sizes if None not in sizes and 0 not in sizes else [s for s in sizes if s]
         if found:
-            self._sizes = (found[-1], max(self._sizes[1], *found))
+            self._sizes = (found[-1], max(self._sizes[1], max(found)))
         self.train = logs[-1]
         self.version += len(batches)
 

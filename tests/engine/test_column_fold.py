@@ -14,9 +14,9 @@ from fit_logs import write_tiny_fit_log
 from test_fast_decode import _fold_one_by_one, _snapshot
 
 from kmon.engine.log.eventlog import EventLogReader, read_events
-from kmon.engine.series import BucketSeries
-from kmon.engine.view import batch_fold, column_fold
-from kmon.engine.view.bucket_arrays import extend_array
+from kmon.engine.series import BucketSeries, SmoothedSeries
+from kmon.engine.view import batch_fold, bucket_arrays, column_fold
+from kmon.engine.view.bucket_arrays import add_smoothed_array, extend_array
 from kmon.engine.view.state import RunState
 
 
@@ -139,3 +139,52 @@ def test_extend_array_makes_the_buckets_append_makes(capacity):
         )
         assert (by_array.low, by_array.high) == (one_by_one.low, one_by_one.high)
     assert one_by_one.non_finite == 1 and one_by_one.width > 1
+
+
+@pytest.mark.parametrize("beta", [0.9, 0.99])
+def test_the_smoothed_loss_by_blocks_is_the_one_by_one_average_to_rounding(beta):
+    """Each average within 1e-12 (relative) of :meth:`SmoothedSeries.add`'s, the
+    bias-corrected start, blocks of every length, NaN and inf (left out of the
+    average, as add leaves them) and values over many magnitudes included."""
+    rng = np.random.default_rng(7)
+    one_by_one, by_blocks = SmoothedSeries(beta, 8), SmoothedSeries(beta, 8)
+    added, blocked = [], []
+    for size in (40, 300, 1000, 63, 64, 65, 129, 2500, 100, 777):
+        values = rng.normal(1.0, 0.5, size=size) * 10.0 ** rng.integers(-6, 6)
+        if size == 100:
+            values[[3, 50]] = [np.nan, np.inf]
+        for value in values.tolist():
+            one_by_one.add(value)
+            added.append(one_by_one._average)
+        by_blocks_before = by_blocks._count
+        add_smoothed_array(by_blocks, values)
+        blocked.append((by_blocks._count - by_blocks_before, by_blocks._average))
+        assert by_blocks._count == one_by_one._count
+        assert math.isclose(by_blocks._average, one_by_one._average, rel_tol=1e-12)
+        assert (by_blocks.points, by_blocks.non_finite, by_blocks.width) == (
+            one_by_one.points,
+            one_by_one.non_finite,
+            one_by_one.width,
+        )
+        assert [(b.first_index, b.count) for b in by_blocks.buckets] == [
+            (b.first_index, b.count) for b in one_by_one.buckets
+        ]
+        for mine, theirs in zip(by_blocks.buckets, one_by_one.buckets):
+            for name in ("low", "high", "total", "last"):
+                assert math.isclose(getattr(mine, name), getattr(theirs, name), rel_tol=1e-12)
+    assert one_by_one.non_finite == 2 and one_by_one.width > 1
+
+
+def test_the_smoothed_loss_is_taken_by_blocks_once_its_correction_is_one(monkeypatch):
+    """A long run's averages go by blocks (not the Python loop) from the first
+    value whose bias correction is 1.0; before it, one by one."""
+    taken = []
+    by_blocks = bucket_arrays._smoothed
+    monkeypatch.setattr(
+        bucket_arrays, "_smoothed", lambda *args: taken.append(len(args[3])) or by_blocks(*args)
+    )
+    series = SmoothedSeries(0.9)
+    values = np.linspace(2.0, 1.0, 5000)
+    add_smoothed_array(series, values[:1000])  # from the corrected start: one by one
+    add_smoothed_array(series, values[1000:])
+    assert taken == [4000] and series._count == 5000

@@ -19,7 +19,7 @@ import pytest
 from fit_logs import write_tiny_fit_log
 from test_fast_decode import _snapshot
 
-from kmon.engine.log import part_read
+from kmon.engine.log import part_read, part_worker
 from kmon.engine.log.eventlog import read_events
 from kmon.engine.log.fast_decode import as_batch
 from kmon.engine.log.part_read import StoredLines
@@ -334,3 +334,56 @@ def test_the_worker_starts_as_the_log_opens_and_reads_after_the_first_frame(
     assert ready
     source.close()
     assert worker._process.poll() is not None
+
+
+def test_the_replays_own_runs_keep_only_their_ends_and_fold_to_the_same_state(tmp_path, stream):
+    """A one-reader replay frees each long run's lines but its ends as it reads
+    them (as the worker does): its runs hold the first and last lines only, fold
+    to the one-by-one state, and give every line, read again, when asked; odd
+    stretches (a key set changing mid-epoch, values missing) keep their lines."""
+    stream.run_start("long.py").fit_start(epochs=2, steps=3000)
+    stream.epoch_start()
+    for step in range(3000):
+        stream.batch({"loss": 1.0 / (1 + step), "acc": 0.5}, {"loss": 0.5 + step % 7})
+    stream.epoch_end({"loss": 0.4}).epoch_start()
+    for step in range(3000):
+        logs = {"loss": 0.3, "acc": 0.5} if step < 1500 else {"acc": 0.5, "loss": 2.0, "x": 1}
+        stream.batch(logs, {"loss": 0.25} if step % 5 else None)
+    path = stream.epoch_end({"loss": 0.4}).run_end().write(tmp_path / "long.jsonl")
+    events, report = read_events(path)
+    one_by_one = RunState()
+    for event in events:
+        one_by_one.apply(event)
+    source = LogFileSource(path, parallel_bytes=ONE_READER, chunk_bytes=64 << 10)
+    state, runs = RunState(), []
+    source.has_events()
+    while source.running:
+        drained = source.drain()
+        runs += [event for event in drained if event.type == "batch_run"]
+        state.apply_all(drained)
+    assert _snapshot(state) == _snapshot(one_by_one)
+    assert source.report == report
+    stored = [run for run in runs if isinstance(run.lines, StoredLines)]
+    assert sum(len(run.lines) for run in stored) > 2500  # the first epoch's, but its first chunk's
+    assert all(len(run.lines._tail) <= 2 * part_worker.SHORT_RUN for run in stored)
+    assert any(isinstance(run.lines, list) and len(run.lines) > 1000 for run in runs)
+    batches = [event for event in events if event.type == "batch"]
+    lines = [line for run in runs for line in run.lines]
+    assert [as_batch(line) for line in lines] == batches
+
+
+def test_a_multi_head_models_own_runs_keep_their_lines(tmp_path, stream):
+    """Runs logging several head losses keep every line (the Heads board checks
+    their sum batch by batch): not read from the file a second time."""
+    stream.run_start("heads.py").fit_start(epochs=1, steps=2000).epoch_start()
+    for _ in range(2000):
+        logs = {"loss": 0.9, "a_loss": 0.5, "b_loss": 0.4}
+        stream.batch(logs, {"loss": 0.9, "a_loss": 0.5, "b_loss": 0.4})
+    path = stream.epoch_end({"loss": 0.9}).run_end().write(tmp_path / "heads.jsonl")
+    source = LogFileSource(path, parallel_bytes=ONE_READER, chunk_bytes=64 << 10)
+    runs = []
+    source.has_events()
+    while source.running:
+        runs += [event for event in source.drain() if event.type == "batch_run"]
+    assert sum(len(run.lines) for run in runs) == 2000
+    assert all(isinstance(run.lines, list) for run in runs)

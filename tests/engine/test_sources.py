@@ -10,7 +10,7 @@ from tui_helpers import header_text, running, wait_until
 
 from kmon.engine.log.eventlog import read_events
 from kmon.engine.log.fast_decode import BatchRun
-from kmon.engine.log.sources import LogFileSource, RecordedSource
+from kmon.engine.log.sources import FIRST_CHUNK_BYTES, LogFileSource, RecordedSource
 from kmon.tui.app import MonitorApp
 
 
@@ -44,6 +44,20 @@ def test_log_file_source_hands_out_the_whole_log_a_chunk_at_a_time(tmp_path):
     events = [event for chunk in drains for item in chunk for event in _events_of(item)]
     assert events == expected
     assert source.report.garbage_lines == report.garbage_lines == 1
+
+
+def test_a_long_logs_first_frame_waits_for_a_small_chunk_only(tmp_path):
+    """The first frame's events come from at most FIRST_CHUNK_BYTES of the log
+    (decoded and folded one by one); the drains after it read bigger chunks."""
+    log = tmp_path / "run.jsonl"
+    write_log(log, 20_000)
+    source = LogFileSource(log, parallel_bytes=1 << 62)
+    assert source.has_events()
+    assert 0 < source._reader.offset <= FIRST_CHUNK_BYTES
+    source.drain(), source.drain()  # the first frame's, and the empty one after it
+    before = source._reader.offset
+    source.drain()
+    assert source._reader.offset - before > FIRST_CHUNK_BYTES
 
 
 def test_log_file_source_of_a_file_without_events(tmp_path):
