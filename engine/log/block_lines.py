@@ -4,8 +4,8 @@ A live TensorFlow fit's batches reach the writer as blocks of columns
 (:class:`~kmon.engine.training.batch_block.BatchBlock`). Their lines must be
 byte for byte what each batch event's ``to_json`` writes (the log is a public
 interface): there msgspec encodes a :class:`~kmon.engine.json_text.BatchLine` of
-plain ints and finite floats. Here msgspec encodes each column once (a list of the
-steps, of the times, of a key's running means...), which spells every number as it
+plain ints and finite floats. Here msgspec encodes the block's columns at once (the
+steps, the times, each key's running means...), which spells every number as it
 spells it in a line, and the lines are joined from those spellings: no struct or
 dict a line. A block with a value msgspec must not write that way (NaN, an
 infinity, a number that is no Python float) goes through its events' ``to_json``.
@@ -14,15 +14,19 @@ infinity, a number that is no Python float) goes through its events' ``to_json``
 from __future__ import annotations
 
 import math
+from itertools import chain
 from typing import Any
 
 import msgspec
 
 _encode = msgspec.json.Encoder().encode
+_DICTS = {dict}
 _FLOATS = {float}
 _FLOATS_OR_NONE = {float, type(None)}
 _INTS = {int}
 _INTS_OR_NONE = {int, type(None)}
+#: Where a number goes in a line's text: no JSON text holds a NUL unescaped.
+_CUT = "\0"
 
 
 def block_lines(block: Any, version: int) -> list[str]:
@@ -31,60 +35,34 @@ def block_lines(block: Any, version: int) -> list[str]:
     logs = [[entry[key] for entry in block.logs] for key in block.keys]
     values = block.values
     value_columns = [values[key] for key in block.keys] if values is not None else []
+    numbers = [block.times, *logs, *value_columns]
     if not (
-        type(block.fit) is int
-        and type(block.epoch) is int
-        and set(map(type, block.times)) == _FLOATS
-        and math.isfinite(sum(block.times))
-        and set(map(type, block.steps)) == _INTS
-        and set(map(type, block.spans)) == _INTS
-        and set(map(type, block.sizes)) <= _INTS_OR_NONE
-        and set(map(type, block.logs)) == {dict}
+        type(block.fit) is type(block.epoch) is int
         and all(type(key) is str for key in block.keys)
-        and all(map(_finite, logs))
-        and all(map(_finite, value_columns))
+        and set(map(type, block.logs)) == _DICTS
+        and set(map(type, block.times)) == _FLOATS
+        and set(map(type, chain(block.steps, block.spans))) == _INTS
+        and set(map(type, block.sizes)) <= _INTS_OR_NONE
+        and set(map(type, chain.from_iterable(numbers))) <= _FLOATS_OR_NONE
+        # A sum is finite when every term is (an overflow only sends it the long way).
+        and math.isfinite(sum(filter(None, chain.from_iterable(numbers))))
     ):
         return [event.to_json() for event in block.events()]
-    head = f'{{"v":{version},"type":"batch","t":'
-    middle = f',"fit":{block.fit},"epoch":{block.epoch},"step":'
-    names = [_encode(key).decode() + ":" for key in block.keys]
-    logs_text = _objects(names, logs, len(block))
-    if values is None:
-        values_text = ["null"] * len(block)
-    else:
-        values_text = ["{" + text + "}" for text in _objects(names, value_columns, len(block))]
-    return [
-        f'{head}{t}{middle}{step},"size":{size},"logs":{{{logs_of}}},"values":{values_of},'
-        f'"span":{span}}}'
-        for t, step, size, logs_of, values_of, span in zip(
-            _spelled(block.times), _spelled(block.steps), _spelled(block.sizes),
-            logs_text, values_text, _spelled(block.spans),
-        )
-    ]  # fmt: skip
-
-
-def _spelled(column: list) -> list[str]:
-    """Each number of ``column`` as msgspec writes it (``null`` for None)."""
-    return _encode(column).decode()[1:-1].split(",")
-
-
-def _objects(names: list[str], columns: list[list], count: int) -> list[str]:
-    """Each batch's ``"key":number,...`` (without braces) from a column a key."""
-    if not names:
-        return [""] * count
-    spelled = [[name + text for text in _spelled(column)] for name, column in zip(names, columns)]
-    if len(spelled) == 1:
-        return spelled[0]
-    return [",".join(parts) for parts in zip(*spelled)]
-
-
-def _finite(column: list) -> bool:
-    """Whether every entry is a finite Python float or None (what msgspec writes as
-    ``to_json``'s encoder would read: it writes NaN as null)."""
-    types = set(map(type, column))
-    if types == _FLOATS:
-        # A sum is finite when every term is (an overflow only sends it the long way).
-        return math.isfinite(sum(column))
-    if not types <= _FLOATS_OR_NONE:
-        return False
-    return math.isfinite(sum([value for value in column if value is not None]))
+    # The line's text around its numbers, the keys spelled in it once (what to_json
+    # writes: BatchLine's fields in order, msgspec's spelling of each key); all the
+    # columns spelled by one msgspec call; the pieces laid out line by line by slices.
+    names = ",".join(_encode(key).decode() + ":" + _CUT for key in block.keys)
+    values_of = "{" + names + "}" if values is not None else "null"
+    pieces = (
+        f'{{"v":{version},"type":"batch","t":{_CUT},"fit":{block.fit},"epoch":{block.epoch},'
+        f'"step":{_CUT},"size":{_CUT},"logs":{{{names}}},"values":{values_of},"span":{_CUT}}}\n'
+    ).split(_CUT)
+    columns = [block.times, block.steps, block.sizes, *logs, *value_columns, block.spans]
+    spelled = [part.split(",") for part in _encode(columns).decode()[2:-2].split("],[")]
+    count, stride = len(block), 2 * len(columns) + 1
+    text: list = [None] * (count * stride)
+    for place, column in enumerate(spelled):
+        text[2 * place :: stride] = [pieces[place]] * count
+        text[2 * place + 1 :: stride] = column
+    text[stride - 1 :: stride] = [pieces[-1]] * count
+    return "".join(text).split("\n")[:-1]
