@@ -16,6 +16,39 @@ from typing import Any
 from kmon.engine.view.batch_fold import fold_batches
 
 
+def fold_batch_blocks(state: Any, items: list, start: int) -> int:
+    """Fold the block ``items[start]`` and the blocks right after it that continue it
+    (the same fit, epoch and keys: a drain's tapes), as one, into ``state``; return
+    the index of the first item not folded. A drain's ten tapes fold as one run:
+    the series take it at once."""
+    first = items[start]
+    end, count = start + 1, len(items)
+    shape = (first.fit, first.epoch, first.keys, first.values is None)
+    while end < count and items[end].type == "batch_block":
+        block = items[end]
+        if (block.fit, block.epoch, block.keys, block.values is None) != shape:
+            break
+        end += 1
+    fold_batch_block(state, first if end == start + 1 else _joined(items[start:end]))
+    return end
+
+
+def _joined(blocks: list) -> Any:
+    """One block of ``blocks`` (of one fit, epoch and key set), in order."""
+    first = blocks[0]
+
+    def column(name: str) -> list:
+        return [entry for block in blocks for entry in getattr(block, name)]
+
+    values = None
+    if first.values is not None:
+        values = {key: [v for block in blocks for v in block.values[key]] for key in first.keys}
+    return type(first)(
+        first.fit, first.epoch, first.keys, column("steps"), column("sizes"),
+        column("times"), column("spans"), column("logs"), values,
+    )  # fmt: skip
+
+
 def fold_batch_block(state: Any, block: Any) -> None:
     """Fold ``block`` into ``state`` (a :class:`~kmon.engine.view.state.RunState`,
     not imported: it imports this): the same state as ``state.apply`` of each of

@@ -36,7 +36,7 @@ from kmon.engine.events import (
 from kmon.engine.phases import BETWEEN_FITS, FINISHED, RUNNING_SCRIPT, STARTING, TRAINING
 from kmon.engine.series import BucketSeries, MetricSeries, SmoothedSeries
 from kmon.engine.view.batch_fold import fold_batch_events, fold_batch_run
-from kmon.engine.view.block_fold import fold_batch_block
+from kmon.engine.view.block_fold import fold_batch_block, fold_batch_blocks
 from kmon.engine.view.fold_dispatch import handlers_by_type
 from kmon.engine.view.head_board import HeadBoard
 from kmon.engine.view.model_segments import ModelSegment, ModelSegments
@@ -165,9 +165,12 @@ class RunState(RunProgress):
         live fit's blocks of batches (type "batch_block")."""
         index, count = 0, len(events)
         while index < count:
-            if events[index].type == "batch":
+            kind = events[index].type
+            if kind == "batch":
                 # A replay's drains are mostly batches: fold each run of them at once.
                 index = fold_batch_events(self, events, index)
+            elif kind == "batch_block":  # a live fit's: its consecutive blocks at once
+                index = fold_batch_blocks(self, events, index)
             else:
                 self.apply(events[index])
                 index += 1
