@@ -159,10 +159,15 @@ class BatchTapeDecoder:
         return tape._items
 
     @property
-    def fit(self) -> int:
-        """The fit's number, as the callback's events carry it."""
+    def fit(self) -> int | None:
+        """The fit's number, as the callback's events carry it (read off the batch
+        event ``to_events`` makes of an empty dispatch, where it was not given);
+        None if that fails: the tapes then go out as batch events."""
         if self._fit is None:
-            self._fit = self._to_events(Recovered(0, 1, None, {}, None), 0.0, 0)[-1].fit
+            try:
+                self._fit = self._to_events(Recovered(0, 1, None, {}, None), 0.0, 0)[-1].fit
+            except Exception:  # noqa: BLE001 - a sink must outlive a bug here
+                return None
         return self._fit
 
     def _recover(self, tape: BatchTape) -> None:
@@ -178,7 +183,7 @@ class BatchTapeDecoder:
             items = []
         # Keras's own running means still go out; values kmon cannot vouch for do not.
         spe = self._recovery.spe
-        if tape.columns:
+        if tape.columns and self.fit is not None:
             blocks = BlockBuilder(self.fit, tape.epoch, items)
             for step, size, logs, now in tape.entries:
                 blocks.add(step, size, now, step - (step // spe) * spe + 1, logs or {}, None)
@@ -195,7 +200,8 @@ class BatchTapeDecoder:
         if tape.new_epoch:
             recovery.reset()
         epoch, entries = tape.epoch, tape.entries
-        if not tape.columns:
+        if not tape.columns or self.fit is None:
+            tape.columns = False
             events: list[Event] = []
             for step, size, logs, now in entries:
                 for ready in recovery.add(step, size, logs or {}):

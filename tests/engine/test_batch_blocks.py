@@ -291,3 +291,12 @@ def test_a_channel_behind_drops_whole_real_tapes_and_counts_their_batches():
     channel.put(decoder.ship([(step, 8, {"loss": 0.5}, 400.0)], 0))
     assert [block.steps for block in channel.drain()] == [[step]]
     assert channel.dropped == 8 * TAPE_BATCHES
+
+
+def test_a_decoder_that_cannot_tell_the_fit_ships_batch_events():
+    recovery = BatchValueRecovery(lambda: {"loss": KeyKind(MEAN)})
+    recovery.add(0, 8, {"loss": 1.0})
+    decoder = BatchTapeDecoder(recovery, lambda ready, now, epoch: [ready])  # no .fit
+    tape = decoder.ship([(1, 8, {"loss": 0.75}, 2.0), (2, 8, {"loss": 0.625}, 3.0)], 0)
+    recovered = tape.events()
+    assert [(ready.step, ready.values) for ready in recovered] == [(1, {"loss": 0.5}), (2, {"loss": 0.375})]
