@@ -12,11 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import reduce
-from operator import add
+from functools import partial, reduce
+from itertools import repeat
+from operator import add, itemgetter
 
 #: Below this many values, :meth:`BucketSeries.extend` appends them one by one.
 EXTEND_AT_ONCE = 32
+
+#: A chunk's sum as :meth:`Bucket.add` makes it: left to right from its first value.
+_total = partial(reduce, add)
 
 
 @dataclass(slots=True)
@@ -135,21 +139,21 @@ class BucketSeries:
                 # filled), so after merging pairs every bucket is full again.
                 self._halve()
                 buckets, width = self.buckets, self.width
-            for _ in range(self.capacity - len(buckets)):
-                chunk = values[done : done + width]
-                buckets.append(
-                    Bucket(
-                        start + done,
-                        len(chunk),
-                        min(chunk),
-                        max(chunk),
-                        reduce(add, chunk),
-                        chunk[-1],
-                    )
-                )
-                done += len(chunk)
-                if done >= count:
-                    break
+            # The new buckets up to the room left, each a chunk of ``width`` values
+            # (the last one's may be short), made by map: a live fold's blocks of 32
+            # reach here at every frame, a series' first 512 values a bucket each.
+            end = min(count, done + (self.capacity - len(buckets)) * width)
+            firsts = range(start + done, start + end, width)
+            if width == 1:
+                chunk = values[done:end]
+                buckets += map(Bucket, firsts, repeat(1), chunk, chunk, chunk, chunk)
+            else:
+                chunks = [values[index : index + width] for index in range(done, end, width)]
+                buckets += map(
+                    Bucket, firsts, map(len, chunks), map(min, chunks), map(max, chunks),
+                    map(_total, chunks), map(itemgetter(-1), chunks),
+                )  # fmt: skip
+            done = end
 
     @staticmethod
     def _fill(bucket: Bucket, chunk: list[float]) -> None:

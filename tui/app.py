@@ -257,14 +257,15 @@ class MonitorApp(MonitorKeys, App[str]):
 
     def _can_wait(self, events: list) -> bool:
         """Whether a tick's events may wait, drained, for the next frame's fold:
-        batches only, of a live run training, no frame due (where news cannot be
-        told before a drain: a followed log). The state is exact at every frame."""
+        batches (events or blocks) only, of a live run training, no frame due (where
+        news cannot be told before a drain: a followed log). The state is exact at
+        every frame."""
         if not (events or self._waiting) or not self.source.live or not self.source.running:
             return False
         if self.stopping or self.state.finished or self._due(self._frame_at, FRAME_SECONDS):
             return False
         types = [event.type for event in events]
-        return types.count("batch") == len(types)
+        return types.count("batch") + types.count("batch_block") == len(types)
 
     def _redraw(self) -> None:
         """Redraw what is due, so that a tick makes one frame or none."""

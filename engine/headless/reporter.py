@@ -21,6 +21,8 @@ PREFIX = "[kmon]"
 FAST_EPOCH_SECONDS = 1 / 3
 #: A grouped line covers the fast epochs of about this long.
 GROUP_SECONDS = 0.5
+#: What prints nothing: batch events, and a live fit's blocks of them.
+_BATCHES = frozenset({"batch", "batch_block"})
 
 
 class HeadlessReporter:
@@ -71,12 +73,12 @@ class HeadlessReporter:
         self.out.flush()
 
     def handle(self, events: list[Event]) -> None:
-        # A run of batch events prints nothing and folds at once (RunState.apply_all:
-        # the same state, in about half the time a batch of folding them one by one);
-        # every other event is printed with the state up to it.
+        # A run of batch events (and blocks of them) prints nothing and folds at once
+        # (RunState.apply_all: the same state, in about half the time a batch of
+        # folding them one by one); every other event is printed with the state up to it.
         state, start = self.state, 0
         for index, event in enumerate(events):
-            if event.type != "batch":
+            if event.type not in _BATCHES:
                 state.apply_all(events[start : index + 1])
                 self._print(event)
                 start = index + 1

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from kmon.engine.events import LOG_TOPIC, SCHEMA_VERSION, Event, Notice
 from kmon.engine.json_text import encode_batch_lines
+from kmon.engine.log.block_lines import block_lines
+from kmon.engine.log.log_gap import Gap, LogFailure, clock, describe_place, gap_notice
 from kmon.engine.log.run_files import make_private_dirs, open_event_log
 from kmon.engine.log.runs_index import RunsIndexError, register
 
@@ -38,44 +38,6 @@ _FLUSH_NOW = frozenset(
 _BATCH_LINE = f'{{"v":{SCHEMA_VERSION},"type":"batch",'
 _PLACE_LINES = (_BATCH_LINE, f'{{"v":{SCHEMA_VERSION},"type":"epoch_end",')
 _RUN_END_LINE = f'{{"v":{SCHEMA_VERSION},"type":"run_end",'
-
-
-@dataclass(frozen=True, slots=True)
-class LogFailure:
-    """The first write that failed: from there on the log is incomplete."""
-
-    t: float
-    """Wall-clock time of the failure."""
-    reason: str
-    """The error as the system words it ("No space left on device")."""
-    errno: int | None
-    written: int
-    """Events completely written before it."""
-    offset: int
-    """Bytes of the file up to the end of the last complete line before it."""
-    after: str | None
-    """Where training was at the last batch or epoch end written ("step 42 of epoch
-    4"); None when none was."""
-
-    def describe(self) -> str:
-        """``from 23:41:05, after step 42 of epoch 4 (No space left on device)``."""
-        after = f", after {self.after}" if self.after else ""
-        return f"from {_clock(self.t)}{after} ({self.reason})"
-
-
-@dataclass(slots=True)
-class _Gap:
-    """A stretch of time in which nothing could be written."""
-
-    started: float
-    reason: str
-    after: str | None
-    batches: int = 0
-    """Batch events dropped in it."""
-    others: int = 0
-    """Other events dropped in it (the backlog was full)."""
-    last_batch: Event | None = None
-    """The latest batch event dropped in it: where training had got to."""
 
 
 class EventLogWriter:
@@ -135,7 +97,7 @@ class EventLogWriter:
         """Serialized events not written yet; while in a gap, the backlog."""
         self._held_bytes = 0
         self._place_line: str | None = None
-        self._gap: _Gap | None = None
+        self._gap: Gap | None = None
         self.written = 0
         """Events completely written."""
         self.dropped = 0
@@ -188,7 +150,7 @@ class EventLogWriter:
             return None
         again = ""
         if self.resumed is not None and self._gap is None:
-            again = f", written again from {_clock(self.resumed)}"
+            again = f", written again from {clock(self.resumed)}"
         return Notice(
             level="error",
             topic=LOG_TOPIC,
@@ -238,14 +200,24 @@ class EventLogWriter:
                 return urgent
             kind = event.type
             if kind == "batch_tape":
-                # Batch ends the training thread shipped raw: their events, in place;
-                # their lines in one call where every value allows it.
-                events = event.events()
-                fast = encode_batch_lines(events, SCHEMA_VERSION) if gap is None else None
+                # Batch ends the training thread shipped raw: what they stand for, in
+                # place; a torch tape's batch events in one call where they allow it.
+                items = event.items()
+                fast = encode_batch_lines(items, SCHEMA_VERSION) if gap is None else None
                 if fast is None:
-                    pending.extendleft(reversed(events))
+                    pending.extendleft(reversed(items))
                     continue
                 lines += fast
+                if len(lines) >= _FLUSH_LINES:
+                    return True
+                continue
+            if kind == "batch_block":  # a TensorFlow tape's batches, as columns
+                if gap is not None:
+                    gap.batches += len(event)
+                    gap.last_batch = event.events()[-1]
+                    self.dropped += len(event)
+                    continue
+                lines += block_lines(event, SCHEMA_VERSION)
                 if len(lines) >= _FLUSH_LINES:
                     return True
                 continue
@@ -289,7 +261,7 @@ class EventLogWriter:
                     self._begin_gap(error, lines)
                 return
             self._mid_line = False
-        notice = self._gap_notice(gap) if gap is not None else None
+        notice = gap_notice(gap) if gap is not None else None
         out = [notice.to_json(), *lines] if notice is not None else lines
         data = ("\n".join(out) + "\n").encode("utf-8", "replace")
         done, error = self._write(data)
@@ -349,7 +321,7 @@ class EventLogWriter:
     def _begin_gap(self, error: OSError, unwritten: list[str]) -> None:
         """Nothing can be written from now: keep what may wait, drop the rest."""
         reason = error.strerror or str(error) or type(error).__name__
-        gap = _Gap(time.time(), reason, _describe_place(self._place_line))
+        gap = Gap(time.time(), reason, describe_place(self._place_line))
         self._gap = gap
         self._lines, self._held_bytes = [], 0
         for line in unwritten:
@@ -374,20 +346,6 @@ class EventLogWriter:
                 )
             )
 
-    def _gap_notice(self, gap: _Gap) -> Notice:
-        after = f" (after {gap.after})" if gap.after else ""
-        batch, until = gap.last_batch, ""
-        if batch is not None:
-            until = f" (at {_place(getattr(batch, 'fit', 0), batch.epoch, batch.step)})"
-        lost = gap.batches + gap.others
-        return Notice(
-            level="warning",
-            topic=LOG_TOPIC,
-            text=f"event log gap from {_clock(gap.started)}{after} to {_clock(time.time())}"
-            f"{until}: {lost} events not written ({gap.batches} of them batch events; "
-            f"{gap.reason}) · written again from here",
-        )
-
     def _tell(self, notice: Notice) -> None:
         if self._on_notice is None:
             return
@@ -395,31 +353,3 @@ class EventLogWriter:
             self._on_notice(notice)
         except Exception:  # noqa: BLE001
             pass  # the monitor's trouble must not become the log's
-
-
-def _describe_place(line: str | None) -> str | None:
-    """``step 42 of epoch 4`` (counted from 1, as Keras's progress bar does) from a
-    batch or epoch_end line."""
-    if line is None:
-        return None
-    try:
-        event = json.loads(line)
-        fit, epoch, step = int(event.get("fit", 0)), int(event["epoch"]), event.get("step")
-    except (ValueError, KeyError, TypeError):
-        return None
-    if event.get("type") == "epoch_end" or not isinstance(step, int):
-        step = None
-    return _place(fit, epoch, step)
-
-
-def _place(fit: int, epoch: int, step: int | None) -> str:
-    """``step 42 of epoch 4``, or ``the end of epoch 4`` when ``step`` is None, from
-    the 0-based numbers in the events."""
-    of_fit = f" of fit {fit}" if fit else ""
-    if step is None:
-        return f"the end of epoch {epoch + 1}{of_fit}"
-    return f"step {step + 1} of epoch {epoch + 1}{of_fit}"
-
-
-def _clock(t: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(t))

@@ -9,7 +9,10 @@ of them.
 
 A fit on TensorFlow ships its batch ends as batch tapes (see
 :mod:`kmon.engine.training.batch_tape`): one item for up to 32 batches, kept in a ring
-of their own, whose batch events :meth:`MonitorChannel.drain` puts in its place.
+of their own, which :meth:`MonitorChannel.drain` hands on as what it stands for, in
+its place: blocks of batches as columns
+(:class:`~kmon.engine.training.batch_block.BatchBlock`, type "batch_block", for a
+fit on TensorFlow) or batch events (on torch), and a notice where recovery broke.
 """
 
 from __future__ import annotations
@@ -67,7 +70,8 @@ class MonitorChannel:
         return bool(self._control or self._held)
 
     def drain(self) -> list[Event]:
-        """Take every event that arrived so far, in the order they were put."""
+        """Take every event that arrived so far, in the order they were put (a
+        tape's batches as blocks of columns where it was recovered into them)."""
         # A watermark taken before popping tells which events were certainly put
         # before this drain began: later ones wait for the next drain, so a batch
         # never overtakes the epoch_end that followed it.
@@ -92,7 +96,7 @@ class MonitorChannel:
         events: list[Event] = []
         for _, event in ready:
             if event.type == "batch_tape":
-                events += event.events()
+                events += event.items()  # blocks of batches (TensorFlow's) or events
             else:
                 events.append(event)
         return events

@@ -83,6 +83,16 @@ class Recovered:
     """Keys whose value left its range at this dispatch (see :class:`BrokenKey`)."""
 
 
+@dataclass(slots=True)
+class TapeValues:
+    """A tape's recovered values by columns (:meth:`BatchValueRecovery.add_tape`)."""
+
+    columns: dict[str, list[float | None]]
+    """Each key's values, one a dispatch (None where not recoverable)."""
+    broken: list[tuple[int, BrokenKey]]
+    """Keys whose value left its range, with the dispatch's place in the tape."""
+
+
 class BatchValueRecovery:
     """Turns an epoch's stream of running means into per-batch values.
 
@@ -231,6 +241,83 @@ class BatchValueRecovery:
         if not sized and all(value is None for value in values.values()):
             values = None
         return Recovered(last, span, size, logs, values, broken=broken)
+
+    def add_tape(self, entries: list, keys: tuple[str, ...]) -> TapeValues | None:
+        """Recover a tape's dispatches (``(step, size, logs, time)``, TensorFlow's: in
+        order, each logging ``keys``) by columns: each key's values as a list, to
+        the values :meth:`add` would give one by one, with no dispatch object or
+        dict a batch. None, with nothing changed, where a dispatch needs the one by
+        one way: out of order or waiting, without a size, other keys."""
+        if self.kinds is None or not self._announced or self._pending or not self._sizes_known:
+            return None
+        spe, expected = self.spe, self._next_first
+        samples, steps = [self._samples], [self._steps]
+        for step, size, logs, _ in entries:
+            first = (step // spe) * spe
+            if first != expected or not size or size < 0 or type(logs) is not dict:
+                return None
+            if tuple(logs) != keys:
+                return None
+            expected = step + 1
+            samples.append(samples[-1] + size)
+            steps.append(steps[-1] + step - first + 1)
+        columns, broken = {}, []
+        for key in keys:
+            means = [logs[key] for _, _, logs, _ in entries]
+            columns[key] = self._column(key, means, samples, steps, broken)
+        broken.sort(key=lambda found: found[0])  # stable: keys in the logs' order
+        self._samples, self._steps = samples[-1], steps[-1]
+        self._previous = entries[-1][2]
+        self._next_first = expected
+        return TapeValues(columns, broken)
+
+    def _column(
+        self, key: str, means: list, samples: list, steps: list, broken: list
+    ) -> list[float | None]:
+        """One key's values over a tape, as :meth:`_values` gives each (the same
+        arithmetic in the same order); each break as ``(index, BrokenKey)``."""
+        kinds = self.kinds
+        old = self._previous.get(key)
+        column: list[float | None] = []
+        append = column.append
+        for index, mean in enumerate(means):
+            kind = kinds.get(key)
+            code = kind.kind if kind is not None else None
+            previous, old = old, mean
+            if previous is None:
+                if code is None or steps[index]:
+                    append(None)
+                    continue
+                previous = 0.0
+            elif code is None or previous - previous != 0.0:
+                append(None)  # after an inf or NaN running mean: unknowable
+                continue
+            before, after = samples[index], samples[index + 1]
+            if code == MEAN:
+                total, total_before, count = after * mean, before * previous, after - before
+            elif code == STEP_MEAN:
+                steps_before, steps_after = steps[index], steps[index + 1]
+                total, total_before = steps_after * mean, steps_before * previous
+                count = steps_after - steps_before
+            elif code == ROOT_MEAN_SQUARE:
+                total, total_before = after * mean * mean, before * previous * previous
+                count = after - before
+            else:
+                append(None)
+                continue
+            value = (total - total_before) / count
+            scale = (abs(total) + abs(total_before)) / count
+            if not kind.low <= value <= kind.high and self._broken(key, kind, value, scale, mean):
+                broken.append((index, self._break(key, kind, value)))
+                append(None)
+                continue
+            error = TOTALS_ERROR * scale
+            if error > VOUCHED * abs(value):
+                value = _within(value, error, kind)
+            if kind.kind == ROOT_MEAN_SQUARE and value is not None:
+                value = math.sqrt(value) if value > 0 else 0.0
+            append(value)
+        return column
 
     def _broken(self, key: str, kind: KeyKind, value: float, scale: float, mean: float) -> bool:
         """Whether ``value``, outside its range, is proof of a wrong recovery: not

@@ -210,6 +210,22 @@ class HeadBoard:
         self.train = logs[-1]
         self.version += len(batches)
 
+    def apply_block(self, block) -> None:
+        """:meth:`apply` each batch of a live fit's block of columns
+        (:class:`~kmon.engine.training.batch_block.BatchBlock`, whose batches all log
+        the same keys), to the same board: its batch events only where the keys are
+        new or the sum check needs each batch."""
+        if block.fit != self.fit:
+            return  # another fit's: apply ignores them
+        if self.loss_terms or not self._seen_keys.issuperset(block.keys):
+            self.apply_batches(block.events(), block.logs, block.sizes)
+            return
+        found = [size for size in block.sizes if size]
+        if found:
+            self._sizes = (found[-1], max(self._sizes[1], *found))
+        self.train = block.logs[-1]
+        self.version += len(block)
+
     def _on_val_end(self, event: ValEnd) -> None:
         self.val_reference = dict(self.val)
         self.val = dict(event.logs)

@@ -36,6 +36,7 @@ from kmon.engine.events import (
 from kmon.engine.phases import BETWEEN_FITS, FINISHED, RUNNING_SCRIPT, STARTING, TRAINING
 from kmon.engine.series import BucketSeries, MetricSeries, SmoothedSeries
 from kmon.engine.view.batch_fold import fold_batch_events, fold_batch_run
+from kmon.engine.view.block_fold import fold_batch_block, fold_batch_blocks
 from kmon.engine.view.fold_dispatch import handlers_by_type
 from kmon.engine.view.head_board import HeadBoard
 from kmon.engine.view.model_segments import ModelSegment, ModelSegments
@@ -160,18 +161,26 @@ class RunState(RunProgress):
 
     def apply_all(self, events: list[Event]) -> None:
         """Fold events in order; also a reader's runs of batch lines
-        (:class:`~kmon.engine.log.fast_decode.BatchRun`, type "batch_run")."""
+        (:class:`~kmon.engine.log.fast_decode.BatchRun`, type "batch_run") and a
+        live fit's blocks of batches (type "batch_block")."""
         index, count = 0, len(events)
         while index < count:
-            if events[index].type == "batch":
+            kind = events[index].type
+            if kind == "batch":
                 # A replay's drains are mostly batches: fold each run of them at once.
                 index = fold_batch_events(self, events, index)
+            elif kind == "batch_block":  # a live fit's: its consecutive blocks at once
+                index = fold_batch_blocks(self, events, index)
             else:
                 self.apply(events[index])
                 index += 1
 
     def apply(self, event: Event) -> None:
-        if event.type == "batch_run":  # not an event: the batches a reader kept as read
+        kind = event.type
+        if kind == "batch_block":  # not an event: a live fit's batches as columns
+            fold_batch_block(self, event)
+            return
+        if kind == "batch_run":  # not an event: the batches a reader kept as read
             fold_batch_run(self, event)
             return
         self.version += 1

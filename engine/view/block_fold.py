@@ -1,0 +1,101 @@
+"""Folding a live fit's block of batches (its columns) into a :class:`RunState`.
+
+A TensorFlow fit's batch tapes reach the monitor as blocks of columns
+(:class:`~kmon.engine.training.batch_block.BatchBlock`: steps, sizes, times, spans,
+Keras's running means as its dicts, the recovered values a list a key), not as
+batch events. This folds a block as a replay's column runs are folded
+(:mod:`kmon.engine.view.batch_fold`), to exactly the state its batch events give
+one by one (``tests/engine/test_batch_runs.py`` compares them); what this fold does
+not take (a model without a loss, steps that do not rise) folds those events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kmon.engine.view.batch_fold import fold_batches
+
+
+def fold_batch_blocks(state: Any, items: list, start: int) -> int:
+    """Fold the block ``items[start]`` and the blocks right after it that continue it
+    (the same fit, epoch and keys: a drain's tapes), as one, into ``state``; return
+    the index of the first item not folded. A drain's ten tapes fold as one run:
+    the series take it at once."""
+    first = items[start]
+    end, count = start + 1, len(items)
+    shape = (first.fit, first.epoch, first.keys, first.values is None)
+    while end < count and items[end].type == "batch_block":
+        block = items[end]
+        if (block.fit, block.epoch, block.keys, block.values is None) != shape:
+            break
+        end += 1
+    fold_batch_block(state, first if end == start + 1 else _joined(items[start:end]))
+    return end
+
+
+def _joined(blocks: list) -> Any:
+    """One block of ``blocks`` (of one fit, epoch and key set), in order."""
+    first = blocks[0]
+
+    def column(name: str) -> list:
+        return [entry for block in blocks for entry in getattr(block, name)]
+
+    values = None
+    if first.values is not None:
+        values = {key: [v for block in blocks for v in block.values[key]] for key in first.keys}
+    return type(first)(
+        first.fit, first.epoch, first.keys, column("steps"), column("sizes"),
+        column("times"), column("spans"), column("logs"), values,
+    )  # fmt: skip
+
+
+def fold_batch_block(state: Any, block: Any) -> None:
+    """Fold ``block`` into ``state`` (a :class:`~kmon.engine.view.state.RunState`,
+    not imported: it imports this): the same state as ``state.apply`` of each of
+    its batch events."""
+    if not _fold_columns(state, block):
+        fold_batches(state, block.events(), 0)
+
+
+def _fold_columns(state: Any, block: Any) -> bool:
+    """The column-wise fold; False, with ``state`` untouched, where it does not apply."""
+    if "loss" not in block.keys:
+        return False  # a model without a loss keeps its metrics' series instead
+    logs = block.logs
+    losses = [entry["loss"] for entry in logs]
+    if None in losses:
+        return False
+    fit, epoch, steps = block.fit, block.epoch, block.steps
+    if state.fit == fit and state.epoch == epoch and state.step is not None:
+        before = state.step
+    else:
+        before = -1  # a new epoch's first batch advances by its step + 1
+    previous = before
+    for step in steps:
+        if step <= previous:
+            return False
+        previous = step
+    count, times = len(steps), block.times
+    latest = max(times)
+    if state.last_t is None or latest > state.last_t:
+        state.last_t = latest
+    if state.heads is not None:
+        state.heads.apply_block(block)
+    base = state.total_steps - before
+    window = state._pace.window
+    shown = -window.maxlen if window.maxlen is not None else 0
+    paused = state._pace.paused
+    window.extend([(t - paused, base + step) for t, step in zip(times[shown:], steps[shown:])])
+    state.fit, state.epoch, state.step = fit, epoch, steps[-1]
+    state.total_steps = base + steps[-1]
+    state.version += count
+    state.batches += count
+    state.last_batch_logs = logs[-1]
+    state.batch_loss.extend(list(map(float, losses)))
+    values = block.values["loss"] if block.values is not None else [None] * count
+    state._epoch_losses.add_all(values, block.sizes, block.spans)
+    found = values if None not in values else [value for value in values if value is not None]
+    state.batch_values.extend(found)
+    state.batch_ema.add_all(found)
+    state.unrecovered_batches += count - len(found)
+    return True
