@@ -21,6 +21,7 @@ from kmon.engine.events import (
     ValEnd,
 )
 from kmon.engine.stop import StopSignal
+from kmon.engine.training.batch_sizes import BatchSizes
 from kmon.engine.training.batch_tape import TAPE_BATCHES, BatchTapeDecoder
 from kmon.engine.training.batch_threads import batch_ends_on_training_thread
 from kmon.engine.training.callback_text import (
@@ -28,7 +29,7 @@ from kmon.engine.training.callback_text import (
     dispatch_events,
     train_mode_layers,
 )
-from kmon.engine.training.distribute import is_multi_worker, loss_tracker_count, strategy_of
+from kmon.engine.training.distribute import is_multi_worker, strategy_of
 from kmon.engine.training.heads import (
     built_extra_losses,
     built_head_map,
@@ -47,8 +48,9 @@ _batch_clock = time.time
 #: Batch ends wait on a tape and go out together, every ``TAPE_BATCHES`` batches,
 #: or once the oldest waited this long (s), and at every other hook.
 TAPE_SECONDS = 0.1
-#: The ship-by time of an empty tape: none yet.
-_NO_DEADLINE = float("inf")
+#: The ship-by time of a new tape: its first batch end, finding it past, sets the
+#: real one (one compare a batch end, where telling a new tape apart was two).
+_NEW_TAPE = float("-inf")
 
 
 class KmonCallback(keras.callbacks.Callback):
@@ -116,19 +118,17 @@ class KmonCallback(keras.callbacks.Callback):
         self._early_stopping = early_stopping
         self._epoch = initial_epoch
         self._steps_per_execution = 1
-        self._last_step: int | None = None
-        """The epoch's last step, where the arrays' size tells it."""
+        self._sizes = BatchSizes(samples, batch_size)
         self._full_steps = 0
-        """Steps below this carry ``batch_size`` samples, one step a dispatch."""
+        """Steps below this carry ``batch_size`` samples (:attr:`BatchSizes.full_steps
+        <.batch_sizes.BatchSizes.full_steps>`, kept here for the batch end)."""
         self._recovery = BatchValueRecovery(dict)
         self._train_thread: threading.Thread | None = None
-        self._counted = 0.0
         self._heads: dict | None = None
         self._new_heads: dict | None = None
         self._extra_losses: list[str] = []
         self._new_extra_losses: list[str] | None = None
         self._first = FirstDispatch()
-        self._count_sizes = True
         self._fitted = None
         self._multi_worker = False
         self._stop_noted = False
@@ -139,10 +139,11 @@ class KmonCallback(keras.callbacks.Callback):
         """Batch begins from the last look to the next."""
         self._tape: deque | list | None = None
         """Batch ends waiting to be recovered, once the first dispatch is out."""
-        self._ship_by = _NO_DEADLINE
+        self._ship_by = _NEW_TAPE
         """When the tape's oldest batch end will have waited :data:`TAPE_SECONDS`:
         one float compared at each batch end, where reading the oldest's time was
-        three calls and a tuple on cold caches (0.4 µs a step)."""
+        three calls and a tuple on cold caches (0.4 µs a step); :data:`_NEW_TAPE`
+        until a new tape's first batch end sets it."""
         self._batch_tapes = batch_tapes
         self._decoder: BatchTapeDecoder | None = None
         """Recovers shipped tapes, with batch tapes, once the first dispatch is out."""
@@ -157,22 +158,19 @@ class KmonCallback(keras.callbacks.Callback):
         model = self._fitted = self.model
         self._train_thread = threading.current_thread()
         self._steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
-        samples, batch_size = self._samples, self._batch_size
-        self._last_step = -(-samples // batch_size) - 1 if samples and batch_size else None
-        # Steps below this are whole batches of batch_size, each its own dispatch.
-        whole = samples // batch_size if samples and batch_size else 0
-        self._full_steps = whole if self._steps_per_execution == 1 else 0
         self._multi_worker = is_multi_worker(strategy_of(model))
-        self._recovery = BatchValueRecovery(self._classify, self._steps_per_execution)
-        self._heads = preview_head_map(model)
-        self._extra_losses = extra_loss_sources(model)
-        self._first = self._first_dispatch(params.get("steps"))
-        self._tape, self._decoder, self._look, self._span = None, None, 1, 1
-        self._ship_by = _NO_DEADLINE
         # Keras's own train_step adds each batch's samples to the loss tracker; a
         # custom one may count steps (the keras-io guide's does), so its count
         # cannot tell a dataset's batch sizes.
-        self._count_sizes = not overrides(model, "train_step")
+        count = not overrides(model, "train_step") and not self._multi_worker
+        self._sizes.start(self._steps_per_execution, count=count)
+        self._full_steps = self._sizes.full_steps
+        self._recovery = BatchValueRecovery(self._classify, self._steps_per_execution)
+        self._heads = preview_head_map(model)
+        self._extra_losses = extra_loss_sources(model)
+        self._first = self._sizes.first_dispatch(params.get("steps"))
+        self._tape, self._decoder, self._look, self._span = None, None, 1, 1
+        self._ship_by = _NEW_TAPE
         self._emit(
             FitStart(
                 fit=self._fit,
@@ -218,13 +216,6 @@ class KmonCallback(keras.callbacks.Callback):
             model, sample_weighted=self._weighting is not None, first=self._first
         )
 
-    def _first_dispatch(self, steps: int | None) -> FirstDispatch:
-        """The fit's first dispatch, as far as the arrays' size tells."""
-        span = min(self._steps_per_execution, steps) if steps else self._steps_per_execution
-        if self._samples and self._batch_size:
-            return FirstDispatch(min(self._samples, span * self._batch_size), span)
-        return FirstDispatch(None, span)
-
     def head_map(self) -> dict | None:
         """The fit's head map: the one ``fit_start`` carried, or the one read after the
         first step when that differs (a subclassed model's); None until known."""
@@ -243,7 +234,7 @@ class KmonCallback(keras.callbacks.Callback):
             self._decoder.epoch_begins()  # the recovery is the sinks' now: reset in turn
         else:
             self._recovery.reset()
-        self._counted = 0.0
+        self._sizes.epoch_begins()
         self._emit(EpochStart(fit=self._fit, epoch=epoch))
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -274,21 +265,12 @@ class KmonCallback(keras.callbacks.Callback):
             # The common case, worked out once per fit: a whole batch of known size.
             size = self._batch_size
         else:
-            if self._last_step is not None and batch > self._last_step:
-                # A last dispatch the data's end cut short: Keras counts all its steps.
-                batch = self._last_step
-            size = self._size_of(batch)
+            batch, size = self._sizes.at(batch, self._live_model)
         tape = self._tape
         if tape is not None:
             tape.append((batch, size, logs, now))
-            ship_by = self._ship_by
-            if len(tape) >= TAPE_BATCHES or now >= ship_by:
-                if type(tape) is list:  # a list only with a decoder, on the training thread
-                    self._ship(tape)
-                else:
-                    self.flush_batches()
-            elif ship_by == _NO_DEADLINE:  # the first on an empty tape (a pool thread's
-                self._ship_by = now + TAPE_SECONDS  # race only ships a tape early)
+            if len(tape) >= TAPE_BATCHES or now >= self._ship_by:
+                self._tape_due(tape, now)
         else:
             if self.batch_ends is not None:
                 self.batch_ends.append([(batch, size, logs, now)])  # the first dispatch's
@@ -302,6 +284,16 @@ class KmonCallback(keras.callbacks.Callback):
             if self._multi_worker and not self._stop_noted:
                 self._stop_noted = True
                 self._emit(Notice(level="warning", text=MULTI_WORKER_STOP_NOTE))
+
+    def _tape_due(self, tape: list | deque, now: float) -> None:
+        """A batch end found its tape full or past its ship-by time: ship it; or new:
+        set its ship-by time (a pool thread's race only ships a tape early)."""
+        if len(tape) < TAPE_BATCHES and self._ship_by == _NEW_TAPE:
+            self._ship_by = now + TAPE_SECONDS
+        elif type(tape) is list:  # a list only with a decoder, on the training thread
+            self._ship(tape)
+        else:
+            self.flush_batches()
 
     def _start_tape(self) -> None:
         """The first dispatch is out: batch ends go on the tape from now on (once: two
@@ -332,7 +324,7 @@ class KmonCallback(keras.callbacks.Callback):
     def _ship(self, tape: list) -> None:
         """Ship a list tape (TensorFlow's batch ends, on the training thread): the
         batch end calls this, not :meth:`flush_batches` (3 µs less a tape, cold)."""
-        self._tape, self._ship_by = [], _NO_DEADLINE
+        self._tape, self._ship_by = [], _NEW_TAPE
         self._emit(self._decoder.ship(tape, self._epoch))
         if self.batch_ends is not None:
             self.batch_ends.append(tape)
@@ -347,7 +339,7 @@ class KmonCallback(keras.callbacks.Callback):
         if type(tape) is deque:
             # Before taking the batch ends: one a pool thread appends meanwhile, the
             # first on the next tape, sets the next deadline.
-            self._ship_by = _NO_DEADLINE
+            self._ship_by = _NEW_TAPE
         if decoder is not None:
             if type(tape) is deque:  # batch ends on Keras's pool threads (torch)
                 decoder.ship_from(tape, self._epoch, self._emit)
@@ -413,29 +405,6 @@ class KmonCallback(keras.callbacks.Callback):
         stopped = bool(getattr(self.model, "stop_training", False))
         self._emit(FitEnd(fit=self._fit, stopped_early=stopped))
 
-    def _size_of(self, step: int) -> int | None:
-        """Samples in the steps that end at ``step`` (one Keras dispatch)."""
-        samples, batch_size = self._samples, self._batch_size
-        if samples is not None and batch_size is not None:
-            spe = self._steps_per_execution
-            first = (step // spe) * spe
-            return max(0, min(samples, (step + 1) * batch_size) - first * batch_size)
-        return self._counted_size()
-
-    def _counted_size(self) -> int | None:
-        """For datasets, whose batch sizes are theirs: the loss tracker's count.
-
-        Only on the training thread, where ``Callback.model`` syncs JAX's state and
-        the count is current: called asynchronously, it may include later steps.
-        """
-        if not self._count_sizes or self._multi_worker:
-            return None
-        if threading.current_thread() is not self._train_thread:
-            return None
-        count = loss_tracker_count(self.model)
-        if count is None:
-            return None
-        size, self._counted = count - self._counted, count
-        # A tracker that did not count this step (a train_step that never updates
-        # it) tells nothing: a size of 0 would read as an empty batch.
-        return int(round(size)) if size > 0 else None
+    def _live_model(self):
+        # Callback.model: on JAX it syncs the training state into the variables.
+        return self.model
