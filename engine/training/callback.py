@@ -30,12 +30,7 @@ from kmon.engine.training.callback_text import (
     train_mode_layers,
 )
 from kmon.engine.training.distribute import is_multi_worker, strategy_of
-from kmon.engine.training.heads import (
-    built_extra_losses,
-    built_head_map,
-    extra_loss_sources,
-    preview_head_map,
-)
+from kmon.engine.training.heads import FitHeads
 from kmon.engine.training.learning_rate import LearningRateWatch, read_learning_rate
 from kmon.engine.training.metric_kinds import FirstDispatch, KeyKind, classify_log_keys, overrides
 from kmon.engine.training.model_info import output_names
@@ -127,21 +122,16 @@ class KmonCallback(keras.callbacks.Callback):
         self.async_safe = True
         self._emit = emit
         self._fit = fit_index
-        self._samples = samples
         self._initial_epoch = initial_epoch
         self._weighting = weighting
         self._training_data = training_data
         self._model_index = model_index
         self._early_stopping = early_stopping
         self._epoch = initial_epoch
-        self._steps_per_execution = 1
         self._sizes = BatchSizes(samples, batch_size)
         self._recovery = BatchValueRecovery(dict)
         self._train_thread: threading.Thread | None = None
-        self._heads: dict | None = None
-        self._new_heads: dict | None = None
-        self._extra_losses: list[str] = []
-        self._new_extra_losses: list[str] | None = None
+        self._heads = FitHeads()
         self._first = FirstDispatch()
         self._fitted = None
         self._multi_worker = False
@@ -159,18 +149,18 @@ class KmonCallback(keras.callbacks.Callback):
         # state into the variables, which off the training thread races the next
         # step's buffers (it runs while they are donated).
         model = self._fitted = self.model
+        self._stop.stop_fit_with(self._stop_fit)
         self._train_thread = threading.current_thread()
-        self._steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
+        spe = int(getattr(model, "steps_per_execution", 1) or 1)
         self._multi_worker = is_multi_worker(strategy_of(model))
         # Keras's own train_step adds each batch's samples to the loss tracker; a
         # custom one may count steps (the keras-io guide's does), so its count
         # cannot tell a dataset's batch sizes.
         count = not overrides(model, "train_step") and not self._multi_worker
-        self._sizes.start(self._steps_per_execution, count=count)
+        self._sizes.start(spe, count=count)
         self._full_steps = self._sizes.full_steps
-        self._recovery = BatchValueRecovery(self._classify, self._steps_per_execution)
-        self._heads = preview_head_map(model)
-        self._extra_losses = extra_loss_sources(model)
+        self._recovery = BatchValueRecovery(self._classify, spe)
+        self._heads.preview(model)
         self._first = self._sizes.first_dispatch(params.get("steps"))
         self._tape, self._decoder, self._look, self._span = None, None, 1, 1
         self._ship_by = _NEW_TAPE
@@ -183,12 +173,12 @@ class KmonCallback(keras.callbacks.Callback):
                 model=getattr(model, "name", None),
                 initial_epoch=self._initial_epoch,
                 batch_size=self._batch_size,
-                samples=self._samples,
-                steps_per_execution=self._steps_per_execution,
+                samples=self._sizes.samples,
+                steps_per_execution=spe,
                 train_mode_layers=train_mode_layers(model),
                 weighting=self._weighting,
-                heads=self._heads,
-                extra_losses=self._extra_losses,
+                heads=self._heads.previewed,
+                extra_losses=self._heads.extra_losses,
                 model_index=self._model_index,
                 early_stopping=self._early_stopping,
             )
@@ -213,8 +203,7 @@ class KmonCallback(keras.callbacks.Callback):
             return None
         # Callback.model syncs JAX's training state into the variables first.
         model = self.model
-        self._new_heads = self._built_heads(model)
-        self._new_extra_losses = built_extra_losses(model, self._extra_losses)
+        self._heads.read_built(model)
         return classify_log_keys(
             model, sample_weighted=self._weighting is not None, first=self._first
         )
@@ -222,13 +211,7 @@ class KmonCallback(keras.callbacks.Callback):
     def head_map(self) -> dict | None:
         """The fit's head map: the one ``fit_start`` carried, or the one read after the
         first step when that differs (a subclassed model's); None until known."""
-        return self._new_heads if self._new_heads is not None else self._heads
-
-    def _built_heads(self, model) -> dict | None:
-        """The head map read from the model's own built loss and metrics, when it
-        differs from the one ``fit_start`` carried. Once per fit, after the first step."""
-        built = built_head_map(model)
-        return built if built is not None and built != self._heads else None
+        return self._heads.head_map()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.flush_batches()
@@ -282,11 +265,6 @@ class KmonCallback(keras.callbacks.Callback):
                 self._emit_batches(recovered, now)
                 if self._recovery.kinds is not None:
                     self._start_tape()
-        if self._stop.requested:
-            self._fitted.stop_training = True
-            if self._multi_worker and not self._stop_noted:
-                self._stop_noted = True
-                self._emit(Notice(level="warning", text=MULTI_WORKER_STOP_NOTE))
 
     def _tape_due(self, tape: list | deque, now: float) -> None:
         """A batch end found its tape full or past its ship-by time: ship it; or new:
@@ -368,7 +346,7 @@ class KmonCallback(keras.callbacks.Callback):
     def _events_of(self, ready: Recovered, now: float, epoch: int) -> list[Event]:
         """The events one recovered dispatch stands for."""
         return dispatch_events(
-            ready, now, epoch, self._fit, self._new_heads, self._new_extra_losses
+            ready, now, epoch, self._fit, self._heads.built, self._heads.built_extra_losses
         )
 
     def on_test_begin(self, logs=None):
@@ -383,7 +361,19 @@ class KmonCallback(keras.callbacks.Callback):
         # its own callback list without this callback.
         self._emit(ValEnd(fit=self._fit, epoch=self._epoch, logs=dict(logs or {})))
 
+    def _stop_fit(self) -> None:
+        """A stop request, on the requesting thread: Keras ends the fit after the
+        batch it is running (its training loop reads the flag after each batch end)."""
+        self._fitted.stop_training = True
+
+    def _note_stop(self) -> None:
+        """A stopped worker of several: say the others wait for it (training thread)."""
+        if self._multi_worker and self._stop.requested and not self._stop_noted:
+            self._stop_noted = True
+            self._emit(Notice(level="warning", text=MULTI_WORKER_STOP_NOTE))
+
     def on_epoch_end(self, epoch, logs=None):
+        self._note_stop()
         # An epoch of one dispatch on an asynchronous backend: its batch event waited
         # for a training-thread hook, and this is the first (Keras waited for the
         # batch-end hooks before calling it). Kinds read now may see counts that
@@ -404,6 +394,8 @@ class KmonCallback(keras.callbacks.Callback):
         self._emit(EpochEnd(fit=self._fit, epoch=epoch, logs=dict(logs or {}), learning_rate=rate))
 
     def on_train_end(self, logs=None):
+        self._stop.fit_ended(self._stop_fit)
+        self._note_stop()
         self.flush_batches()
         stopped = bool(getattr(self.model, "stop_training", False))
         self._emit(FitEnd(fit=self._fit, stopped_early=stopped))
