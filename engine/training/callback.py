@@ -256,7 +256,14 @@ class KmonCallback(keras.callbacks.Callback):
         if tape is not None:
             tape.append((batch, size, logs, now))
             if len(tape) >= TAPE_BATCHES or now >= self._ship_by:
-                self._tape_due(tape, now)
+                # Inline, not a method (one call less a tape): full or past its time,
+                # or new (a pool thread's race only ships a tape early).
+                if len(tape) < TAPE_BATCHES and self._ship_by == _NEW_TAPE:
+                    self._ship_by = now + TAPE_SECONDS
+                elif type(tape) is list:  # only with a decoder, on the training thread
+                    self._ship(tape)
+                else:
+                    self.flush_batches()
         else:
             if self.batch_ends is not None:
                 self.batch_ends.append([(batch, size, logs, now)])  # the first dispatch's
@@ -265,16 +272,6 @@ class KmonCallback(keras.callbacks.Callback):
                 self._emit_batches(recovered, now)
                 if self._recovery.kinds is not None:
                     self._start_tape()
-
-    def _tape_due(self, tape: list | deque, now: float) -> None:
-        """A batch end found its tape full or past its ship-by time: ship it; or new:
-        set its ship-by time (a pool thread's race only ships a tape early)."""
-        if len(tape) < TAPE_BATCHES and self._ship_by == _NEW_TAPE:
-            self._ship_by = now + TAPE_SECONDS
-        elif type(tape) is list:  # a list only with a decoder, on the training thread
-            self._ship(tape)
-        else:
-            self.flush_batches()
 
     def _start_tape(self) -> None:
         """The first dispatch is out: batch ends go on the tape from now on (once: two
