@@ -3,6 +3,8 @@ does in each phase of a run (:mod:`kmon.engine.phases`), in the user's words."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kmon.engine.phases import BETWEEN_FITS, RUNNING_SCRIPT, STARTING, TRAINING
 
 
@@ -10,14 +12,35 @@ class StopSignal:
     """A flag the monitor raises to ask training to stop at the next batch.
 
     A plain attribute, not a ``threading.Event``: the training thread only reads it,
-    and reading a bool takes no lock.
+    and reading a bool takes no lock. The fit running when it is raised is stopped
+    by the request itself (:meth:`stop_fit_with`), so that its batch ends need not
+    read the flag: between two TensorFlow steps a read of another object costs
+    about 0.2 µs (cold caches).
     """
 
     def __init__(self) -> None:
         self.requested = False
+        self._stop_fit: Callable[[], None] | None = None
 
     def request(self) -> None:
         self.requested = True
+        stop_fit = self._stop_fit
+        if stop_fit is not None:
+            stop_fit()
+
+    def stop_fit_with(self, stop_fit: Callable[[], None]) -> None:
+        """A fit begins: a request calls ``stop_fit`` from now on, on the requesting
+        thread (it sets ``model.stop_training``: Keras ends the fit after the batch
+        running then), and at once if one came already. Either the request reads
+        ``stop_fit`` or this reads the flag, so a request never goes unseen."""
+        self._stop_fit = stop_fit
+        if self.requested:
+            stop_fit()
+
+    def fit_ended(self, stop_fit: Callable[[], None]) -> None:
+        """The fit ``stop_fit`` stops has ended (a later one may have begun)."""
+        if self._stop_fit == stop_fit:
+            self._stop_fit = None
 
 
 #: What a stop request does, by what the script is doing when it comes. The stop

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 
-from kmon.engine.alarms.probe_budget import ProbeAftermath, ProbeBudget
+from kmon.engine.alarms.probe_budget import ProbeAftermath, ProbeBudget, tick_budgets
 
 #: At most this many steps between two looks...
 MAX_WAIT_STEPS = 128
@@ -56,9 +56,8 @@ class ProbePacing:
             return
         elapsed, count = time.perf_counter() - self.mark, self.span
         aftermath.span(elapsed, count)
-        predictions.tick(elapsed, count)
-        if gradients is not None:
-            gradients.tick(elapsed, count)
+        both = (predictions,) if gradients is None else (predictions, gradients)
+        tick_budgets(both, elapsed, count)
 
     def next_wait(
         self,
@@ -81,7 +80,7 @@ class ProbePacing:
             wait = 1
         else:
             wait = max(1, min(MAX_WAIT_STEPS, int(MAX_WAIT_SECONDS / typical)))
-            if not aftermath.settled:
+            if aftermath.seen < aftermath.warm_steps:  # not settled (inline: no call)
                 wait = min(wait, WARM_WAIT_STEPS)
             elif aftermath.left:
                 wait = min(wait, aftermath.left)  # the steps after a probe: one span

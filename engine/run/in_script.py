@@ -157,7 +157,7 @@ class InScriptRun:
         self._terminations = 0
         # Not installed: the fit patch this module made at import hands it the fits.
         self.hook = FitHook(
-            self._emit,
+            self._bus.emit,  # a fit emits no run_end: one call less an event (a tape)
             self.stop,
             quiet_keras=False,  # the script's own output stays as it is
             probes=None if probes else ProbeConfig(enabled=False),

@@ -95,13 +95,18 @@ class ProbedMonitor(KmonCallback):
         span = self._span
         self._own_wait -= span
         if self._own_wait <= 0:
-            # The batches since the monitor's own last look, for the rate's countdown.
-            self._span = self._own_span
+            # The batches since the monitor's own last look, for the rate's countdown
+            # (more than it asked for where it waited for the probes' look).
+            self._span = self._own_span - self._own_wait
             self._own_wait = self._own_span = super().look(batch)
         self._probes_wait -= span
         if self._probes_wait <= 0:
             self._probes_wait = self.probes.look(batch)
-        return min(self._own_wait, self._probes_wait)
+        own, probes = self._own_wait, self._probes_wait
+        # The monitor's own look (the rate's clock, about every 0.5 s) comes at the
+        # probes' next one (at most 128 steps or 0.1 s away) rather than a look of
+        # its own (10 µs), unless it needs the next batch (the first dispatch's).
+        return probes if own > 1 else min(own, probes)
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)

@@ -38,6 +38,8 @@ class TrainingRun:
         batch_tapes: ship batch ends as tapes the sinks recover (see
             :class:`~kmon.engine.run.fit_hook.FitHook`); ``emit`` must reach only
             sinks that expand them.
+        fit_emit: receives the fits' events instead of ``emit`` (which a fit's own
+            never need: the bus's own, without a wrapper that watches for ``run_end``).
     """
 
     def __init__(
@@ -52,10 +54,12 @@ class TrainingRun:
         stop_on_nan: bool = False,
         no_fit_seconds: float | None = None,
         batch_tapes: bool = False,
+        fit_emit: Callable[[Event], None] | None = None,
     ) -> None:
         self.target = target
         self._batch_tapes = batch_tapes
         self._emit = emit
+        self._fit_emit = fit_emit or emit
         self._quiet_keras = quiet_keras
         self._gate = gate
         self._before_end = before_end
@@ -188,7 +192,7 @@ class TrainingRun:
         from kmon.engine.run.fit_hook import FitHook
 
         hook = FitHook(
-            self._emit,
+            self._fit_emit,
             self.stop_signal,
             quiet_keras=self._quiet_keras,
             evaluate_training_data=self._evaluate_training_data,

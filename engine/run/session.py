@@ -88,6 +88,7 @@ class Session:
             evaluate_training_data=evaluate_training_data,
             stop_on_nan=stop_on_nan,
             batch_tapes=True,  # the bus's sinks (writer, channel, notifier) take tapes
+            fit_emit=self._bus.emit,  # a fit emits no run_end: one call less an event
         )
         self._closed = False
 

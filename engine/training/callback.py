@@ -21,6 +21,7 @@ from kmon.engine.events import (
     ValEnd,
 )
 from kmon.engine.stop import StopSignal
+from kmon.engine.training.batch_sizes import BatchSizes
 from kmon.engine.training.batch_tape import TAPE_BATCHES, BatchTapeDecoder
 from kmon.engine.training.batch_threads import batch_ends_on_training_thread
 from kmon.engine.training.callback_text import (
@@ -28,13 +29,8 @@ from kmon.engine.training.callback_text import (
     dispatch_events,
     train_mode_layers,
 )
-from kmon.engine.training.distribute import is_multi_worker, loss_tracker_count, strategy_of
-from kmon.engine.training.heads import (
-    built_extra_losses,
-    built_head_map,
-    extra_loss_sources,
-    preview_head_map,
-)
+from kmon.engine.training.distribute import is_multi_worker, strategy_of
+from kmon.engine.training.heads import FitHeads
 from kmon.engine.training.learning_rate import LearningRateWatch, read_learning_rate
 from kmon.engine.training.metric_kinds import FirstDispatch, KeyKind, classify_log_keys, overrides
 from kmon.engine.training.model_info import output_names
@@ -47,8 +43,9 @@ _batch_clock = time.time
 #: Batch ends wait on a tape and go out together, every ``TAPE_BATCHES`` batches,
 #: or once the oldest waited this long (s), and at every other hook.
 TAPE_SECONDS = 0.1
-#: The ship-by time of an empty tape: none yet.
-_NO_DEADLINE = float("inf")
+#: The ship-by time of a new tape: its first batch end, finding it past, sets the
+#: real one (one compare a batch end, where telling a new tape apart was two).
+_NEW_TAPE = float("-inf")
 
 
 class KmonCallback(keras.callbacks.Callback):
@@ -103,46 +100,43 @@ class KmonCallback(keras.callbacks.Callback):
         batch_tapes: bool = False,
     ) -> None:
         super().__init__()
+        # What the batch hooks read, first: an instance's attributes lie in its dict in
+        # the order first set, so these share a few cache lines, which between two
+        # TensorFlow steps are cold (0.15-0.25 µs a hook, against the same set last).
+        self._look = 1
+        """Batch begins until the next look (see :meth:`on_train_batch_begin`)."""
+        self._full_steps = 0
+        """Steps below this carry ``batch_size`` samples (:attr:`BatchSizes.full_steps
+        <.batch_sizes.BatchSizes.full_steps>`, kept here for the batch end)."""
+        self._batch_size = batch_size
+        self._tape: deque | list | None = None
+        """Batch ends waiting to be recovered, once the first dispatch is out."""
+        self._ship_by = _NEW_TAPE
+        """When the tape's oldest batch end will have waited :data:`TAPE_SECONDS`:
+        one float compared at each batch end, where reading the oldest's time was
+        three calls and a tuple on cold caches (0.4 µs a step); :data:`_NEW_TAPE`
+        until a new tape's first batch end sets it."""
+        self._stop = stop or StopSignal()
+        self._span = 1
+        """Batch begins from the last look to the next."""
         self.async_safe = True
         self._emit = emit
         self._fit = fit_index
-        self._stop = stop or StopSignal()
-        self._samples = samples
-        self._batch_size = batch_size
         self._initial_epoch = initial_epoch
         self._weighting = weighting
         self._training_data = training_data
         self._model_index = model_index
         self._early_stopping = early_stopping
         self._epoch = initial_epoch
-        self._steps_per_execution = 1
-        self._last_step: int | None = None
-        """The epoch's last step, where the arrays' size tells it."""
-        self._full_steps = 0
-        """Steps below this carry ``batch_size`` samples, one step a dispatch."""
+        self._sizes = BatchSizes(samples, batch_size)
         self._recovery = BatchValueRecovery(dict)
         self._train_thread: threading.Thread | None = None
-        self._counted = 0.0
-        self._heads: dict | None = None
-        self._new_heads: dict | None = None
-        self._extra_losses: list[str] = []
-        self._new_extra_losses: list[str] | None = None
+        self._heads = FitHeads()
         self._first = FirstDispatch()
-        self._count_sizes = True
         self._fitted = None
         self._multi_worker = False
         self._stop_noted = False
         self._rate = LearningRateWatch()
-        self._look = 1
-        """Batch begins until the next look (see :meth:`on_train_batch_begin`)."""
-        self._span = 1
-        """Batch begins from the last look to the next."""
-        self._tape: deque | list | None = None
-        """Batch ends waiting to be recovered, once the first dispatch is out."""
-        self._ship_by = _NO_DEADLINE
-        """When the tape's oldest batch end will have waited :data:`TAPE_SECONDS`:
-        one float compared at each batch end, where reading the oldest's time was
-        three calls and a tuple on cold caches (0.4 µs a step)."""
         self._batch_tapes = batch_tapes
         self._decoder: BatchTapeDecoder | None = None
         """Recovers shipped tapes, with batch tapes, once the first dispatch is out."""
@@ -155,24 +149,21 @@ class KmonCallback(keras.callbacks.Callback):
         # state into the variables, which off the training thread races the next
         # step's buffers (it runs while they are donated).
         model = self._fitted = self.model
+        self._stop.stop_fit_with(self._stop_fit)
         self._train_thread = threading.current_thread()
-        self._steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
-        samples, batch_size = self._samples, self._batch_size
-        self._last_step = -(-samples // batch_size) - 1 if samples and batch_size else None
-        # Steps below this are whole batches of batch_size, each its own dispatch.
-        whole = samples // batch_size if samples and batch_size else 0
-        self._full_steps = whole if self._steps_per_execution == 1 else 0
+        spe = int(getattr(model, "steps_per_execution", 1) or 1)
         self._multi_worker = is_multi_worker(strategy_of(model))
-        self._recovery = BatchValueRecovery(self._classify, self._steps_per_execution)
-        self._heads = preview_head_map(model)
-        self._extra_losses = extra_loss_sources(model)
-        self._first = self._first_dispatch(params.get("steps"))
-        self._tape, self._decoder, self._look, self._span = None, None, 1, 1
-        self._ship_by = _NO_DEADLINE
         # Keras's own train_step adds each batch's samples to the loss tracker; a
         # custom one may count steps (the keras-io guide's does), so its count
         # cannot tell a dataset's batch sizes.
-        self._count_sizes = not overrides(model, "train_step")
+        count = not overrides(model, "train_step") and not self._multi_worker
+        self._sizes.start(spe, count=count)
+        self._full_steps = self._sizes.full_steps
+        self._recovery = BatchValueRecovery(self._classify, spe)
+        self._heads.preview(model)
+        self._first = self._sizes.first_dispatch(params.get("steps"))
+        self._tape, self._decoder, self._look, self._span = None, None, 1, 1
+        self._ship_by = _NEW_TAPE
         self._emit(
             FitStart(
                 fit=self._fit,
@@ -182,12 +173,12 @@ class KmonCallback(keras.callbacks.Callback):
                 model=getattr(model, "name", None),
                 initial_epoch=self._initial_epoch,
                 batch_size=self._batch_size,
-                samples=self._samples,
-                steps_per_execution=self._steps_per_execution,
+                samples=self._sizes.samples,
+                steps_per_execution=spe,
                 train_mode_layers=train_mode_layers(model),
                 weighting=self._weighting,
-                heads=self._heads,
-                extra_losses=self._extra_losses,
+                heads=self._heads.previewed,
+                extra_losses=self._heads.extra_losses,
                 model_index=self._model_index,
                 early_stopping=self._early_stopping,
             )
@@ -212,29 +203,15 @@ class KmonCallback(keras.callbacks.Callback):
             return None
         # Callback.model syncs JAX's training state into the variables first.
         model = self.model
-        self._new_heads = self._built_heads(model)
-        self._new_extra_losses = built_extra_losses(model, self._extra_losses)
+        self._heads.read_built(model)
         return classify_log_keys(
             model, sample_weighted=self._weighting is not None, first=self._first
         )
 
-    def _first_dispatch(self, steps: int | None) -> FirstDispatch:
-        """The fit's first dispatch, as far as the arrays' size tells."""
-        span = min(self._steps_per_execution, steps) if steps else self._steps_per_execution
-        if self._samples and self._batch_size:
-            return FirstDispatch(min(self._samples, span * self._batch_size), span)
-        return FirstDispatch(None, span)
-
     def head_map(self) -> dict | None:
         """The fit's head map: the one ``fit_start`` carried, or the one read after the
         first step when that differs (a subclassed model's); None until known."""
-        return self._new_heads if self._new_heads is not None else self._heads
-
-    def _built_heads(self, model) -> dict | None:
-        """The head map read from the model's own built loss and metrics, when it
-        differs from the one ``fit_start`` carried. Once per fit, after the first step."""
-        built = built_head_map(model)
-        return built if built is not None and built != self._heads else None
+        return self._heads.head_map()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.flush_batches()
@@ -243,7 +220,7 @@ class KmonCallback(keras.callbacks.Callback):
             self._decoder.epoch_begins()  # the recovery is the sinks' now: reset in turn
         else:
             self._recovery.reset()
-        self._counted = 0.0
+        self._sizes.epoch_begins()
         self._emit(EpochStart(fit=self._fit, epoch=epoch))
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -274,21 +251,19 @@ class KmonCallback(keras.callbacks.Callback):
             # The common case, worked out once per fit: a whole batch of known size.
             size = self._batch_size
         else:
-            if self._last_step is not None and batch > self._last_step:
-                # A last dispatch the data's end cut short: Keras counts all its steps.
-                batch = self._last_step
-            size = self._size_of(batch)
+            batch, size = self._sizes.at(batch, self._live_model)
         tape = self._tape
         if tape is not None:
             tape.append((batch, size, logs, now))
-            ship_by = self._ship_by
-            if len(tape) >= TAPE_BATCHES or now >= ship_by:
-                if type(tape) is list:  # a list only with a decoder, on the training thread
+            if len(tape) >= TAPE_BATCHES or now >= self._ship_by:
+                # Inline, not a method (one call less a tape): full or past its time,
+                # or new (a pool thread's race only ships a tape early).
+                if len(tape) < TAPE_BATCHES and self._ship_by == _NEW_TAPE:
+                    self._ship_by = now + TAPE_SECONDS
+                elif type(tape) is list:  # only with a decoder, on the training thread
                     self._ship(tape)
                 else:
                     self.flush_batches()
-            elif ship_by == _NO_DEADLINE:  # the first on an empty tape (a pool thread's
-                self._ship_by = now + TAPE_SECONDS  # race only ships a tape early)
         else:
             if self.batch_ends is not None:
                 self.batch_ends.append([(batch, size, logs, now)])  # the first dispatch's
@@ -297,11 +272,6 @@ class KmonCallback(keras.callbacks.Callback):
                 self._emit_batches(recovered, now)
                 if self._recovery.kinds is not None:
                     self._start_tape()
-        if self._stop.requested:
-            self._fitted.stop_training = True
-            if self._multi_worker and not self._stop_noted:
-                self._stop_noted = True
-                self._emit(Notice(level="warning", text=MULTI_WORKER_STOP_NOTE))
 
     def _start_tape(self) -> None:
         """The first dispatch is out: batch ends go on the tape from now on (once: two
@@ -332,7 +302,7 @@ class KmonCallback(keras.callbacks.Callback):
     def _ship(self, tape: list) -> None:
         """Ship a list tape (TensorFlow's batch ends, on the training thread): the
         batch end calls this, not :meth:`flush_batches` (3 µs less a tape, cold)."""
-        self._tape, self._ship_by = [], _NO_DEADLINE
+        self._tape, self._ship_by = [], _NEW_TAPE
         self._emit(self._decoder.ship(tape, self._epoch))
         if self.batch_ends is not None:
             self.batch_ends.append(tape)
@@ -347,7 +317,7 @@ class KmonCallback(keras.callbacks.Callback):
         if type(tape) is deque:
             # Before taking the batch ends: one a pool thread appends meanwhile, the
             # first on the next tape, sets the next deadline.
-            self._ship_by = _NO_DEADLINE
+            self._ship_by = _NEW_TAPE
         if decoder is not None:
             if type(tape) is deque:  # batch ends on Keras's pool threads (torch)
                 decoder.ship_from(tape, self._epoch, self._emit)
@@ -373,7 +343,7 @@ class KmonCallback(keras.callbacks.Callback):
     def _events_of(self, ready: Recovered, now: float, epoch: int) -> list[Event]:
         """The events one recovered dispatch stands for."""
         return dispatch_events(
-            ready, now, epoch, self._fit, self._new_heads, self._new_extra_losses
+            ready, now, epoch, self._fit, self._heads.built, self._heads.built_extra_losses
         )
 
     def on_test_begin(self, logs=None):
@@ -388,7 +358,19 @@ class KmonCallback(keras.callbacks.Callback):
         # its own callback list without this callback.
         self._emit(ValEnd(fit=self._fit, epoch=self._epoch, logs=dict(logs or {})))
 
+    def _stop_fit(self) -> None:
+        """A stop request, on the requesting thread: Keras ends the fit after the
+        batch it is running (its training loop reads the flag after each batch end)."""
+        self._fitted.stop_training = True
+
+    def _note_stop(self) -> None:
+        """A stopped worker of several: say the others wait for it (training thread)."""
+        if self._multi_worker and self._stop.requested and not self._stop_noted:
+            self._stop_noted = True
+            self._emit(Notice(level="warning", text=MULTI_WORKER_STOP_NOTE))
+
     def on_epoch_end(self, epoch, logs=None):
+        self._note_stop()
         # An epoch of one dispatch on an asynchronous backend: its batch event waited
         # for a training-thread hook, and this is the first (Keras waited for the
         # batch-end hooks before calling it). Kinds read now may see counts that
@@ -409,33 +391,12 @@ class KmonCallback(keras.callbacks.Callback):
         self._emit(EpochEnd(fit=self._fit, epoch=epoch, logs=dict(logs or {}), learning_rate=rate))
 
     def on_train_end(self, logs=None):
+        self._stop.fit_ended(self._stop_fit)
+        self._note_stop()
         self.flush_batches()
         stopped = bool(getattr(self.model, "stop_training", False))
         self._emit(FitEnd(fit=self._fit, stopped_early=stopped))
 
-    def _size_of(self, step: int) -> int | None:
-        """Samples in the steps that end at ``step`` (one Keras dispatch)."""
-        samples, batch_size = self._samples, self._batch_size
-        if samples is not None and batch_size is not None:
-            spe = self._steps_per_execution
-            first = (step // spe) * spe
-            return max(0, min(samples, (step + 1) * batch_size) - first * batch_size)
-        return self._counted_size()
-
-    def _counted_size(self) -> int | None:
-        """For datasets, whose batch sizes are theirs: the loss tracker's count.
-
-        Only on the training thread, where ``Callback.model`` syncs JAX's state and
-        the count is current: called asynchronously, it may include later steps.
-        """
-        if not self._count_sizes or self._multi_worker:
-            return None
-        if threading.current_thread() is not self._train_thread:
-            return None
-        count = loss_tracker_count(self.model)
-        if count is None:
-            return None
-        size, self._counted = count - self._counted, count
-        # A tracker that did not count this step (a train_step that never updates
-        # it) tells nothing: a size of 0 would read as an empty batch.
-        return int(round(size)) if size > 0 else None
+    def _live_model(self):
+        # Callback.model: on JAX it syncs the training state into the variables.
+        return self.model

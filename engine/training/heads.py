@@ -254,3 +254,31 @@ def _display_order(model) -> list[str]:
     if isinstance(structure, dict):
         return [str(name) for name in structure]
     return output_names(model)
+
+
+class FitHeads:
+    """A fit's heads and extra losses, as its ``fit_start`` carries them (read before
+    the first step) and as built by that step where they differ (a subclassed
+    model's), which the batch events carry."""
+
+    def __init__(self) -> None:
+        self.previewed: HeadMap | None = None
+        self.extra_losses: list[str] = []
+        self.built: HeadMap | None = None
+        """The head map read after the first step; None: as previewed."""
+        self.built_extra_losses: list[str] | None = None
+
+    def preview(self, model) -> None:
+        """Before the fit's first step."""
+        self.previewed = preview_head_map(model)
+        self.extra_losses = extra_loss_sources(model)
+
+    def read_built(self, model) -> None:
+        """After the first step: the model's own built loss and metrics. Once a fit."""
+        built = built_head_map(model)
+        self.built = built if built is not None and built != self.previewed else None
+        self.built_extra_losses = built_extra_losses(model, self.extra_losses)
+
+    def head_map(self) -> HeadMap | None:
+        """The built head map where it differs, else the previewed one."""
+        return self.built if self.built is not None else self.previewed

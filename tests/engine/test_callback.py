@@ -145,6 +145,45 @@ def test_callback_stop_signal_stops_after_the_current_batch():
     assert len(model.history.history["loss"]) == 1
 
 
+def test_a_stop_request_stops_the_running_fit_itself_and_no_fit_after_it():
+    # The request sets model.stop_training on the requesting thread (as the monitor's
+    # quit does), so kmon's batch ends need not read the flag at every step.
+    model = _sequential()
+    x, y = _data()
+    stop, seen = StopSignal(), []
+
+    def request_from_another_thread():
+        thread = threading.Thread(target=stop.request)
+        thread.start()
+        thread.join()
+
+    class RequestStop(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 2:
+                request_from_another_thread()
+                seen.append(self.model.stop_training)  # before any kmon hook ran
+
+    events = []
+    callback = KmonCallback(events.append, 0, stop=stop, samples=100, batch_size=10)
+    model.fit(x, y, batch_size=10, epochs=3, callbacks=[RequestStop(), callback], verbose=0)
+    assert seen == [True]
+    assert [(e.epoch, e.step) for e in events if isinstance(e, Batch)] == [(0, 0), (0, 1), (0, 2)]
+    assert isinstance(events[-1], FitEnd) and events[-1].stopped_early
+
+    # A fit that began after the request stops after its first batch, as before; once
+    # it has ended, a request no longer touches its model.
+    later, again = _sequential(), StopSignal()
+    fit_events = []
+    later.fit(x, y, batch_size=10, epochs=1, verbose=0,
+              callbacks=[KmonCallback(fit_events.append, 0, stop=again)])
+    again.request()
+    assert later.stop_training is False
+    model.stop_training = False
+    model.fit(x, y, batch_size=10, epochs=2, verbose=0,
+              callbacks=[KmonCallback(fit_events.append, 1, stop=stop)])
+    assert [e.step for e in fit_events if isinstance(e, Batch) and e.fit == 1] == [0]
+
+
 def test_fit_hook_injects_the_callback_and_numbers_fits(hooked, capfd):
     hook, events, _ = hooked
     model = _two_outputs()

@@ -48,6 +48,7 @@ def test_a_look_of_the_probes_alone_skips_the_monitors_own_look(monkeypatch):
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[monitor])
 
     assert set(probed) - set(own)  # the probes' looks alone: no own look
+    assert set(own) <= set(probed)  # and the own looks come at the probes'
     assert len(own) < len(probed)
     # The rate's countdown is handed every batch since the last own look: at each one,
     # the batches counted so far (this one included) are the batches begun.
