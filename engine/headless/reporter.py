@@ -183,6 +183,8 @@ class HeadlessReporter:
         losses = record.batch_losses
         if losses is not None and losses.count > 1:
             line += f" · batch losses {losses.describe_range()}"
+        elif losses is None and record.unrecovered_losses and record.recovered_losses:
+            line += f" · batch losses: {record.unrecovered_losses} not recoverable"
         elif losses is None and "loss" in event.logs:
             line += " · batch losses not recoverable"
         if record.train_eval and "loss" in record.train_eval:

@@ -125,6 +125,15 @@ def _without_loss(record: EpochRecord, fit: FitInfo | None) -> str:
 def _history_sentence(history: float, record: EpochRecord, kind: str | None) -> str:
     """``kind``: how the loss's running mean weights batches (``value_kinds``)."""
     stats = record.batch_losses
+    if stats is None and record.unrecovered_losses and record.recovered_losses:
+        missing = record.unrecovered_losses
+        return (
+            f"History's loss {format_value(history)} is Keras's running mean at the "
+            f"epoch's last batch. kmon recovered {record.recovered_losses} of this "
+            f"epoch's batch losses, but {missing} "
+            f"{'was' if missing == 1 else 'were'} not recoverable from the running "
+            "means, so kmon gives no mean of its own."
+        )
     if stats is None or stats.count == 0:
         why = "for this input"
         if kind and kind.startswith(_NOT_RECOVERABLE):

@@ -52,6 +52,12 @@ class EpochRecord:
     of this epoch's fit, where known."""
     ended: float | None = None
     """When the epoch ended (its ``epoch_end``'s ``t``), for charts by time."""
+    recovered_losses: int = 0
+    """Batches of this epoch whose recovered loss its statistics hold (every batch
+    when :attr:`batch_losses` is set)."""
+    unrecovered_losses: int = 0
+    """Batches of this epoch whose loss was not recoverable: one is enough to leave
+    :attr:`batch_losses` unset, since their mean can no longer be told."""
 
 
 @dataclass(slots=True)
@@ -70,10 +76,13 @@ class BatchLossStats:
     non_finite: int = 0
     """Batches whose loss was NaN or infinite (left out of ``low`` and ``high``)."""
     complete: bool = True
+    unrecovered: int = 0
+    """Batches whose loss was not recoverable (None)."""
 
     def add(self, value: float | None, size: int | None, span: int) -> None:
         if value is None or size is None or span != 1:
             self.complete = False
+            self.unrecovered += value is None
             return
         self.count += 1
         self.samples += size

@@ -318,6 +318,8 @@ class RunState(RunProgress):
                 info.segment if info is not None else 0,
                 self.heads.baseline_keys() if self.heads is not None else {},
                 event.t,
+                self._epoch_losses.count,
+                self._epoch_losses.unrecovered,
             )
         )
         self._pending_train_eval = None

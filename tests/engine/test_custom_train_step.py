@@ -159,10 +159,13 @@ def test_a_misread_weighting_is_caught_by_the_guard(misread_run):
     reporter.handle(events)
     epoch_lines = [line for line in out.getvalue().splitlines() if "· 7 steps" in line]
     assert len(epoch_lines) == 2
-    assert all(line.endswith("batch losses not recoverable") for line in epoch_lines)
+    # The first epoch recovered its first 6 losses, not its 7th; the second none.
+    assert epoch_lines[0].endswith("batch losses: 1 not recoverable")
+    assert epoch_lines[1].endswith("batch losses not recoverable")
     assert reporter.state.unrecovered_batches == 8
-    text = explain_epoch(reporter.state.history[0], reporter.state.fits[0])
-    assert "per-batch losses were not recoverable" in text
+    first, second = (explain_epoch(r, reporter.state.fits[0]) for r in reporter.state.history)
+    assert "kmon recovered 6 of this epoch's batch losses, but 1 was not recoverable" in first
+    assert "per-batch losses were not recoverable" in second
 
 
 def test_a_dataset_under_a_custom_train_step_gets_no_guessed_sizes():
