@@ -91,12 +91,13 @@ class RowCompositor(Compositor):
             if not (width and height):
                 continue
             right, bottom = x + width, y + height
-            kept = [row for row in rows[first : last + 1] if y <= row < bottom]
-            if all(_covered(painted.get(row), x, right) for row in kept):
+            # Its rows the update keeps (none: nothing of it would be kept).
+            mine = [row for row in rows[first : last + 1] if y <= row < bottom]
+            if all(_covered(painted.get(row), x, right) for row in mine):
                 continue
             lines = widget.render_lines(Region(x - region.x, y - region.y, width, height))
             end = y + len(lines)
-            for row in kept:
+            for row in mine:
                 if row < end:
                     _paint(painted.setdefault(row, []), x, right)
             yield region, clip, lines
