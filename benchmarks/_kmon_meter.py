@@ -299,7 +299,7 @@ def _install_parts(path: str) -> None:
             json.dump(_snapshots, handle)
         if os.environ.get(FRAMES_ENV):
             with open(os.environ[FRAMES_ENV], "w", encoding="utf-8") as handle:
-                json.dump(_frames, handle)
+                json.dump(_frames + [_tick], handle)
 
     atexit.register(dump)
 
@@ -308,15 +308,18 @@ def _install_parts(path: str) -> None:
 #: that draws is written there too: when, what the redraw showed and what the frame
 #: rendered, each in the UI thread's CPU µs (see :func:`_trace_frames`).
 FRAMES_ENV = "KMON_METER_FRAMES"
-#: The traced ticks, in order, and the snapshots' places among them.
+#: The traced ticks, in order, and the snapshots' places among them; the tick
+#: being traced (its frame comes after its redraw).
 _frames: list[dict] = []
+_tick: dict = {}
 
 
 def _trace_frames() -> None:
     """Record each UI tick's redraw and the frame after it as one entry: the wall
-    time, the run's fit, epoch and phase, and CPU µs by part: ``redraw``, each
-    widget's ``show`` (``show.<class>``), the frame's ``layout``, ``paint`` and each
-    widget's ``render.<class>``. A fit's snapshots add ``{"snapshot": n}`` entries,
+    time, the run's fit, epoch and phase, and CPU µs by part: ``redraw``, what it
+    calls (``<method>.<class>``: ``show.RunHeader``, ``_draw.EpochChart``...;
+    ``show.panels``), the frame's ``layout``, ``paint`` and each widget's
+    ``render.<class>``. A fit's snapshots add ``{"snapshot": n}`` entries,
     so a fit's frames can be told apart as steady (progress line, batch panels) or
     news (a fit's start and end, an epoch's end)."""
     from textual.screen import Screen
@@ -329,7 +332,7 @@ def _trace_frames() -> None:
     from kmon.tui.widgets.run_header import RunHeader
 
     clock = time.thread_time_ns
-    current: dict[str, float] = {}
+    current = _tick
 
     def add(key: str, ns: int) -> None:
         current[key] = current.get(key, 0.0) + ns / 1e3
@@ -353,8 +356,13 @@ def _trace_frames() -> None:
         if current:
             _frames.append(dict(current))
         current.clear()
-        current.update(t=time.monotonic(), fit=len(state.fits), epoch=state.epoch,
-                       phase=str(state.phase), history=len(state.history))
+        current.update(
+            t=time.monotonic(),
+            fit=len(state.fits),
+            epoch=state.epoch,
+            phase=str(state.phase),
+            history=len(state.history),
+        )
         start = clock()
         try:
             return redraw(app)
@@ -362,8 +370,13 @@ def _trace_frames() -> None:
             add("redraw", clock() - start)
 
     MonitorApp._redraw = traced_redraw
-    for cls, name in ((RunHeader, "show"), (EpochChart, "show"), (EpochChart, "_draw"),
-                      (Explanation, "show"), (LearningRatePanel, "show_rates")):
+    for cls, name in (
+        (RunHeader, "show"),
+        (EpochChart, "show"),
+        (EpochChart, "_draw"),
+        (Explanation, "show"),
+        (LearningRatePanel, "show_rates"),
+    ):
         setattr(cls, name, traced(f"{name}.{cls.__name__}", vars(cls)[name]))
     MonitorApp._show_batch_panels = traced("show.panels", MonitorApp._show_batch_panels)
     Screen._refresh_layout = traced("layout", Screen._refresh_layout)
