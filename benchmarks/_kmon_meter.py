@@ -108,6 +108,7 @@ def snapshot(training_tid: int) -> dict:
     """Everything counted so far: threads' CPU, hooks' CPU, probes' wall time."""
     timed = {name: (calls, ns - calls * _overhead_ns) for name, (calls, ns) in _timed.items()}
     _snapshots.append(timed)
+    _frames.append({"snapshot": len(_snapshots), "t": time.monotonic()})
     used, waited = threads_cpu(training_tid)
     return {
         "threads": used,
@@ -290,12 +291,106 @@ def _install_parts(path: str) -> None:
         setattr(cls, method, _thread_timer(label, vars(cls)[method]))
     _count_layout_causes(Screen)
     _count_renders()
+    if os.environ.get(FRAMES_ENV):
+        _trace_frames()
 
     def dump() -> None:
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(_snapshots, handle)
+        if os.environ.get(FRAMES_ENV):
+            with open(os.environ[FRAMES_ENV], "w", encoding="utf-8") as handle:
+                json.dump(_frames + [_tick], handle)
 
     atexit.register(dump)
+
+
+#: With this variable naming a file (and ``KMON_METER_PARTS`` set), every UI tick
+#: that draws is written there too: when, what the redraw showed and what the frame
+#: rendered, each in the UI thread's CPU µs (see :func:`_trace_frames`).
+FRAMES_ENV = "KMON_METER_FRAMES"
+#: The traced ticks, in order, and the snapshots' places among them; the tick
+#: being traced (its frame comes after its redraw).
+_frames: list[dict] = []
+_tick: dict = {}
+
+
+def _trace_frames() -> None:
+    """Record each UI tick's redraw and the frame after it as one entry: the wall
+    time, the run's fit, epoch and phase, and CPU µs by part: ``redraw``, what it
+    calls (``<method>.<class>``: ``show.RunHeader``, ``_draw.EpochChart``...;
+    ``show.panels``), the frame's ``layout``, ``paint`` and each widget's
+    ``render.<class>``. A fit's snapshots add ``{"snapshot": n}`` entries,
+    so a fit's frames can be told apart as steady (progress line, batch panels) or
+    news (a fit's start and end, an epoch's end)."""
+    from textual.screen import Screen
+    from textual.widget import Widget
+
+    from kmon.tui.app import MonitorApp
+    from kmon.tui.widgets.epoch_chart import EpochChart
+    from kmon.tui.widgets.explanation import Explanation
+    from kmon.tui.widgets.learning_rate_panel import LearningRatePanel
+    from kmon.tui.widgets.run_header import RunHeader
+
+    clock = time.thread_time_ns
+    current = _tick
+
+    def add(key: str, ns: int) -> None:
+        current[key] = current.get(key, 0.0) + ns / 1e3
+
+    def traced(key: str, function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            start = clock()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                add(key, clock() - start)
+
+        return wrapper
+
+    redraw = MonitorApp._redraw
+
+    @functools.wraps(redraw)
+    def traced_redraw(app):
+        state = app.state
+        if current:
+            _frames.append(dict(current))
+        current.clear()
+        current.update(
+            t=time.monotonic(),
+            fit=len(state.fits),
+            epoch=state.epoch,
+            phase=str(state.phase),
+            history=len(state.history),
+        )
+        start = clock()
+        try:
+            return redraw(app)
+        finally:
+            add("redraw", clock() - start)
+
+    MonitorApp._redraw = traced_redraw
+    for cls, name in (
+        (RunHeader, "show"),
+        (EpochChart, "show"),
+        (EpochChart, "_draw"),
+        (Explanation, "show"),
+        (LearningRatePanel, "show_rates"),
+    ):
+        setattr(cls, name, traced(f"{name}.{cls.__name__}", vars(cls)[name]))
+    MonitorApp._show_batch_panels = traced("show.panels", MonitorApp._show_batch_panels)
+    Screen._refresh_layout = traced("layout", Screen._refresh_layout)
+    Screen._compositor_refresh = traced("paint", Screen._compositor_refresh)
+    render_lines = Widget.render_lines
+
+    def render(widget, crop):
+        start = clock()
+        try:
+            return render_lines(widget, crop)
+        finally:
+            add(f"render.{type(widget).__name__}", clock() - start)
+
+    Widget.render_lines = render
 
 
 def _count_layout_causes(screen_class) -> None:

@@ -13,8 +13,10 @@ clip narrowed to its first and last such row, columns as they are), which is all
 Textual keeps of them: the same strips on the same rows. A widget with none of
 them is not asked at all: a frame of the header's progress line and the batch
 panels leaves out the tab bar between them, whose every widget costs Textual's
-styles 0.1-0.3 ms to render however little it draws. Full updates (a layout pass,
-a screenshot) are Textual's own.
+styles 0.1-0.3 ms to render however little it draws. Nor is a widget whose kept
+rows its children paint already (the screen under the header, the tabbed content
+under the batch panels): Textual would render it and keep none of it. Full
+updates (a layout pass, a screenshot) are Textual's own.
 
 It overrides two private methods of Textual's: :func:`monitor_screen` gives
 Textual's own screen where they are not the ones it was written for.
@@ -68,6 +70,11 @@ class RowCompositor(Compositor):
             return
         intersection = Region.intersection
         overlaps = crop.overlaps
+        # Each kept row's columns painted so far, as merged [start, end) spans: the
+        # widgets come front to back, and ``_render_chops`` keeps the first strip a
+        # cut gets, so a widget whose every kept row is painted already (a container
+        # under its children: the tabbed content, the screen) is not asked.
+        painted: dict[int, list[list[int]]] = {}
         for widget, (region, clip) in self.visible_widgets.items():
             if not overlaps(clip):
                 continue
@@ -81,12 +88,32 @@ class RowCompositor(Compositor):
             y = rows[first]
             clip = Region(clip.x, y, clip.width, rows[last] + 1 - y)
             x, y, width, height = intersection(region, clip)
-            if width and height:
-                yield (
-                    region,
-                    clip,
-                    widget.render_lines(Region(x - region.x, y - region.y, width, height)),
-                )
+            if not (width and height):
+                continue
+            right, bottom = x + width, y + height
+            # Its rows the update keeps (none: nothing of it would be kept).
+            mine = [row for row in rows[first : last + 1] if y <= row < bottom]
+            if all(_covered(painted.get(row), x, right) for row in mine):
+                continue
+            lines = widget.render_lines(Region(x - region.x, y - region.y, width, height))
+            end = y + len(lines)
+            for row in mine:
+                if row < end:
+                    _paint(painted.setdefault(row, []), x, right)
+            yield region, clip, lines
+
+
+def _covered(spans: list[list[int]] | None, start: int, end: int) -> bool:
+    """Whether the merged ``spans`` hold every column of [start, end)."""
+    return spans is not None and any(a <= start and end <= b for a, b in spans)
+
+
+def _paint(spans: list[list[int]], start: int, end: int) -> None:
+    """Add [start, end) to ``spans``, merging the spans it touches."""
+    for span in [span for span in spans if span[0] <= end and start <= span[1]]:
+        start, end = min(start, span[0]), max(end, span[1])
+        spans.remove(span)
+    spans.append([start, end])
 
 
 def _fits() -> bool:

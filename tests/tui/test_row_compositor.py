@@ -76,6 +76,9 @@ async def test_a_partial_update_paints_what_textuals_compositor_paints():
                 Region(0, where[stats].y - 1, SIZE[0], 1),
             ],
             "part of a row": [Region(10, where[stats].y, 20, 1)],
+            "the epoch chart and what is under it": [
+                ours.visible_widgets[screen.query_one("#epoch-box")][0]
+            ],
             "the whole screen": [screen.region],
         }
         for name, regions in cases.items():
@@ -86,13 +89,19 @@ async def test_a_partial_update_paints_what_textuals_compositor_paints():
             assert max(asked.values()) <= box.height, name
             if box.height < SIZE[1]:
                 assert sum(asked.values()) < sum(asked_plain.values()), name
-        # One header row: the tabbed content and the footer are not asked at all.
+        # One header row: the tabbed content and the footer are not asked at all,
+        # nor the screen under the header's row.
         _, asked = _partial(ours, [progress_line], app.console)
-        assert set(asked) <= {"Screen", "RunHeader"}, asked
+        assert set(asked) == {"RunHeader"}, asked
         # The progress line and a stats line: the tab bar between them changes no
-        # row, and is not asked either; the screen, for those two rows and the ones
-        # between.
+        # row, and is not asked either; nor are the containers the batch panel
+        # covers on its rows (the screen, the tabbed content, its pane), which
+        # Textual's compositor renders and paints over.
         stats_row = Region(where[stats].x, where[stats].y, where[stats].width, 1)
         _, asked = _partial(ours, [progress_line, stats_row], app.console)
         assert not {"ContentTabs", "ContentTab", "Underline"} & set(asked), asked
-        assert asked["Screen"] == stats_row.y - progress_line.y + 1
+        _, asked_plain = _partial(ours, [progress_line, stats_row], app.console, textuals=True)
+        under = {"Screen", "TabbedContent", "ContentSwitcher", "TabPane"}
+        assert under <= set(asked_plain), asked_plain
+        assert not under & set(asked), asked
+        assert {"RunHeader", "Label", "SeriesPanel"} <= set(asked), asked
