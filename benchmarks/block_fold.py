@@ -6,7 +6,9 @@ A TensorFlow fit's drains reach ``RunState.apply_all`` as one joined
 of a few sizes into a state that has already taken 20,000 batches (its buckets
 wide, its smoothed loss past the bias correction), both ways in alternating
 rounds, and prints CPU time (``time.thread_time``) a batch, median over rounds:
-where numpy's per-call cost is paid back sets ``NUMPY_AT``.
+where numpy's per-call cost is paid back sets ``NUMPY_AT``. ``--cold`` sums a
+64-MB array before each fold, as a live UI's frames between its drains leave the
+caches (its figures are the ones that set ``NUMPY_AT``).
 
     python benchmarks/block_fold.py [--quick]
 """
@@ -36,7 +38,7 @@ def _block(first: int, count: int, rng: random.Random) -> BatchBlock:
     return BatchBlock(1, 0, KEYS, steps, [32] * count, times, [1] * count, logs, values)
 
 
-def _fold_cost(count: int, numpy_at: int, rng: random.Random) -> float:
+def _fold_cost(count: int, numpy_at: int, rng: random.Random, junk=None) -> float:
     """CPU seconds a batch to fold one block of ``count`` into a warm state."""
     state = RunState()
     block_fold.NUMPY_AT = 1
@@ -44,6 +46,8 @@ def _fold_cost(count: int, numpy_at: int, rng: random.Random) -> float:
         block_fold.fold_batch_block(state, _block(first, 5_000, rng))
     block = _block(WARM, count, rng)
     block_fold.NUMPY_AT = numpy_at
+    if junk is not None:
+        junk.sum()
     start = time.thread_time()
     block_fold.fold_batch_block(state, block)
     return (time.thread_time() - start) / count
@@ -53,16 +57,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--cold", action="store_true", help="evict the caches before each fold")
     args = parser.parse_args()
     rounds = 3 if args.quick else args.rounds
     header("A drain's block folded with numpy / the lists' way")
     rng = random.Random(1)
+    junk = None
+    if args.cold:
+        import numpy  # noqa: PLC0415 - only to evict the caches
+
+        junk = numpy.ones(8_000_000)
     at = block_fold.NUMPY_AT
-    for count in (50, 100, 200, 300, 500, 1000):
+    for count in (100, 200, 300, 500, 1000, 2000):
         lists, arrays = [], []
         for _ in range(rounds):
-            lists.append(_fold_cost(count, 10**9, rng))
-            arrays.append(_fold_cost(count, 1, rng))
+            lists.append(_fold_cost(count, 10**9, rng, junk))
+            arrays.append(_fold_cost(count, 1, rng, junk))
         both = median(arrays) / median(lists)
         print(f"  {count:5d} batches: lists {median(lists) * 1e6:5.2f} µs a batch, "
               f"numpy {median(arrays) * 1e6:5.2f}")  # fmt: skip

@@ -17,10 +17,12 @@ from kmon.engine.view.batch_fold import fold_batches
 from kmon.engine.view.bucket_arrays import add_smoothed_array, extend_array
 from kmon.engine.view.column_fold import add_epoch_losses
 
-#: A joined block of at least this many batches fills its loss series with numpy:
-#: below it numpy's calls (a few µs each, a dozen a block) cost more than the
-#: lists' way (about 2.5 µs a batch) saves. Measured: ``benchmarks/block_fold.py``.
-NUMPY_AT = 256
+#: A joined block of at least this many batches fills its loss series with numpy.
+#: Below it numpy's calls (a dozen a block) cost more than they save with the caches
+#: cold, as a live UI's frames leave them: 1.26 µs a batch against the lists' 0.99
+#: at 500 batches, 0.59 against 0.80 at 1,000 (``benchmarks/block_fold.py --cold``).
+#: So it pays for fits of more than about 1,500 steps a second (a drain at 2 Hz).
+NUMPY_AT = 768
 
 
 def fold_batch_blocks(state: Any, items: list, start: int) -> int:
