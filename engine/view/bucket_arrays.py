@@ -10,6 +10,8 @@ reader imported it for the columns); sums are added left to right
 
 from __future__ import annotations
 
+from itertools import repeat
+
 from kmon.engine.series import EXTEND_AT_ONCE, Bucket, BucketSeries, SmoothedSeries
 
 
@@ -70,11 +72,11 @@ def _fill_buckets(numpy, series: BucketSeries, values, count: int) -> tuple[list
             lasts = block[:, -1].tolist()
             lows += row_lows
             highs += row_highs
-            for row in range(whole):
-                buckets.append(
-                    Bucket(start + done, width, row_lows[row], row_highs[row], totals[row], lasts[row])
-                )
-                done += width
+            # By map, as BucketSeries.extend makes them: a young series' narrow
+            # buckets are hundreds a block.
+            firsts = range(start + done, start + done + whole * width, width)
+            buckets += map(Bucket, firsts, repeat(width), row_lows, row_highs, totals, lasts)
+            done += whole * width
         if whole < rows:  # the last values, fewer than a bucket's width
             chunk = values[done:]
             low, high = float(least(chunk)), float(most(chunk))

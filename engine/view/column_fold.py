@@ -65,7 +65,7 @@ def fold_column_blocks(state: Any, run: Any) -> bool:
     extend_array(state.batch_loss, losses)
     spans_one = all(block.spans_one for block in blocks)
     if spans_one and None not in sizes:
-        _add_epoch_losses(state._epoch_losses, values, sizes, numpy)
+        add_epoch_losses(state._epoch_losses, values, sizes, numpy)
     else:
         # (Not the lines' spans where the blocks have them: a worker's run reads
         # its lines from the file only when asked, engine/log/part_read.py.)
@@ -114,7 +114,7 @@ def fold_column_run(state: Any, lines: list) -> bool:
     found_array = numpy.array(found, dtype=float)
     spans = [line.span for line in lines]
     if found is values and spans.count(1) == count and None not in sizes:
-        _add_epoch_losses(state._epoch_losses, found_array, sizes, numpy)
+        add_epoch_losses(state._epoch_losses, found_array, sizes, numpy)
     else:
         state._epoch_losses.add_all(values, sizes, spans)
     extend_array(state.batch_values, found_array)
@@ -123,7 +123,7 @@ def fold_column_run(state: Any, lines: list) -> bool:
     return True
 
 
-def _add_epoch_losses(stats: Any, values: Any, sizes: list, numpy: Any) -> None:
+def add_epoch_losses(stats: Any, values: Any, sizes: list, numpy: Any) -> None:
     """``stats.add_all`` (a :class:`~kmon.engine.view.run_records.BatchLossStats`)
     of batches that all count (a value, a size, a span of 1), to the same sums: each
     value times its size (as Python multiplies a float by an int), added left to

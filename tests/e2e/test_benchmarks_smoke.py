@@ -20,6 +20,7 @@ RATIO_LINE = re.compile(r"^ratio [\w/]+: \d+\.\d{3}", re.MULTILINE)
 SMOKE = {
     "training_overhead.py": ["headless"],
     "callback_cost.py": ["training_thread_hooks/goal"],
+    "block_fold.py": ["numpy/lists_500"],
     "ui_throughput.py": ["p95_latency/goal", "epoch_end_seen/produced"],
     "ui_cost.py": ["ui_thread_cpu/goal", "ui_thread_cpu/bare_textual"],
     "memory.py": ["rss_growth/50MB"],
