@@ -166,24 +166,40 @@ def _fold_columns(state: Any, lines: list) -> bool:
 
 def _count_rising_steps(state: Any, lines: list, fit: int, epoch: int) -> bool:
     """The step counters and the pace window for a run of one epoch whose steps
-    rise strictly past the state's (a live fit's drain, a log's run): each batch
-    then advances the count by its step's difference from the one before, so the
-    counts are a column. False, with ``state`` untouched, for any other run."""
+    rise strictly past the state's (a live fit's drain, a log's run). False, with
+    ``state`` untouched, for any other run."""
     steps = [line.step for line in lines]
+    before = steps_before(state, steps, fit, epoch)
+    if before is None:
+        return False
+    advance_steps(state, steps, [line.t for line in lines], before, fit, epoch)
+    return True
+
+
+def steps_before(state: Any, steps: list, fit: int, epoch: int) -> int | None:
+    """The step that ``steps`` (of one epoch of fit ``fit``) rise strictly past: the
+    state's, or -1 in a new epoch (its first batch advances by its step + 1); None
+    where they do not rise so."""
     if state.fit == fit and state.epoch == epoch and state.step is not None:
         before = state.step
     else:
-        before = -1  # a new epoch's first batch advances by its step + 1
+        before = -1
     previous = before
     for step in steps:
         if step <= previous:
-            return False
+            return None
         previous = step
+    return before
+
+
+def advance_steps(state: Any, steps: list, times: list, before: int, fit: int, epoch: int) -> None:
+    """The step counters and the pace window past ``steps`` (at ``times``), which
+    rise past ``before`` (:func:`steps_before`): each batch advances the count by
+    its step's difference from the one before, so the counts are a column."""
     base = state.total_steps - before
     window = state._pace.window
-    shown = lines[-window.maxlen :] if window.maxlen is not None else lines
+    shown = -window.maxlen if window.maxlen is not None else 0
     paused = state._pace.paused
-    window.extend([(line.t - paused, base + line.step) for line in shown])
+    window.extend([(t - paused, base + step) for t, step in zip(times[shown:], steps[shown:])])
     state.fit, state.epoch, state.step = fit, epoch, steps[-1]
     state.total_steps = base + steps[-1]
-    return True

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kmon.engine.view.batch_fold import fold_batches
+from kmon.engine.view.batch_fold import advance_steps, fold_batches, steps_before
 from kmon.engine.view.bucket_arrays import add_smoothed_array, extend_array
 from kmon.engine.view.column_fold import add_epoch_losses
 
@@ -75,28 +75,16 @@ def _fold_columns(state: Any, block: Any) -> bool:
     if None in losses:
         return False
     fit, epoch, steps = block.fit, block.epoch, block.steps
-    if state.fit == fit and state.epoch == epoch and state.step is not None:
-        before = state.step
-    else:
-        before = -1  # a new epoch's first batch advances by its step + 1
-    previous = before
-    for step in steps:
-        if step <= previous:
-            return False
-        previous = step
+    before = steps_before(state, steps, fit, epoch)
+    if before is None:
+        return False
     count, times = len(steps), block.times
     latest = max(times)
     if state.last_t is None or latest > state.last_t:
         state.last_t = latest
     if state.heads is not None:
         state.heads.apply_block(block)
-    base = state.total_steps - before
-    window = state._pace.window
-    shown = -window.maxlen if window.maxlen is not None else 0
-    paused = state._pace.paused
-    window.extend([(t - paused, base + step) for t, step in zip(times[shown:], steps[shown:])])
-    state.fit, state.epoch, state.step = fit, epoch, steps[-1]
-    state.total_steps = base + steps[-1]
+    advance_steps(state, steps, times, before, fit, epoch)
     state.version += count
     state.batches += count
     state.last_batch_logs = logs[-1]
