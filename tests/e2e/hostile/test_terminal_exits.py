@@ -312,7 +312,7 @@ def test_a_lost_terminal_whose_sighup_never_comes_still_lets_kmon_end(workdir, p
     about five saw it with the SIGHUP). Now the refused write closes the monitor as
     a hang-up does: training finishes headless and kmon ends with it."""
     pane = pane_factory(
-        ["train", "--log", "run.jsonl", "fit.py", "300"], cwd=workdir, before="trap '' HUP;"
+        ["train", "--log", "run.jsonl", "fit.py", "150"], cwd=workdir, before="trap '' HUP;"
     )
     pane.wait_for(monitor_up, 90, "the monitor")
     kmon = pane.kmon_pid()
@@ -325,5 +325,5 @@ def test_a_lost_terminal_whose_sighup_never_comes_still_lets_kmon_end(workdir, p
         assert time.monotonic() < deadline, "the run did not end after the hang-up"
         time.sleep(0.2)
     assert events(log)[-1]["status"] == "ok"
-    assert sum(event["type"] == "epoch_end" for event in events(log)) == 300
+    assert sum(event["type"] == "epoch_end" for event in events(log)) == 150
     assert_ends_after_hangup(kmon, 30)
