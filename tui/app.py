@@ -53,11 +53,14 @@ REFRESH_HZ = 10
 #: at most this often, and what else is due joins that frame: each frame costs the
 #: UI thread 1-6 ms whatever changed, holding the GIL the training thread needs.
 #: News (the header's first line: epoch, status, alarm) is drawn at once, and makes
-#: that tick the frame the rest joins.
-FRAME_SECONDS = 0.5
+#: that tick the frame the rest joins. Once a second: at 0.5 s
+#: (and the batch panels each second) the UI thread took 15-19 µs a step of a
+#: 1,000-steps-a-second fit, at 1 s (and 2 s) 9-10 (docs/benchmarks.md, eleventh
+#: round).
+FRAME_SECONDS = 1.0
 #: What changes with every batch (the sparklines, their stats, the heads grid): at
-#: most this often, in a frame of the header's.
-BATCH_PANELS_SECONDS = 1.0
+#: most this often, in a frame of the header's. A panel frame costs 4-6 ms.
+BATCH_PANELS_SECONDS = 2.0
 #: Likewise for what changes at each epoch end (the plotext chart, the explanation):
 #: plotext takes ~8 ms to draw the chart at 120x40.
 EPOCH_PANELS_SECONDS = 5.0
