@@ -105,3 +105,22 @@ def test_the_fit_start_sample_of_arrays_is_a_view_of_evenly_spread_rows():
     # Fewer rows than the sample holds: all of them.
     _, small, _ = probe_batches(FitData(x[:10], y[:10], samples=10, batch_size=32), config)
     assert list(small.y) == list(range(10))
+
+
+@pytest.mark.parametrize("shape", [(300, 32, 32, 3), (4000, 32), (50, 7)])
+def test_the_scale_statistics_are_numpys_own_by_feature(shape):
+    """Each feature's mean and deviation, read from a feature-a-row copy, are what
+    numpy's reductions over the first axis give (to rounding), the largest found."""
+    rng = np.random.default_rng(1)
+    x = (rng.normal(size=shape) * rng.uniform(0.5, 80, size=shape[-1]) + 40).astype("float32")
+    stats = array_stats("x", x)
+    # Whole rows (images), evenly spread, beyond SCALE_VALUES values.
+    rows = x[:: -(-x.size // SCALE_VALUES)] if x.size > SCALE_VALUES else x
+    flat = rows.reshape(-1, shape[-1])
+    means = np.abs(flat.mean(axis=0, dtype=np.float64))
+    stds = flat.std(axis=0, dtype=np.float64)
+    assert stats.mean_feature == int(np.argmax(means))
+    assert stats.max_abs_mean == pytest.approx(means.max(), rel=1e-12)
+    assert stats.std_feature == int(np.argmax(stds))
+    assert stats.max_std == pytest.approx(stds.max(), rel=1e-12)
+    assert stats.range_ratio == pytest.approx(stds.max() / stds.min(), rel=1e-12)
