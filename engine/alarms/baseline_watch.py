@@ -49,6 +49,13 @@ from kmon.engine.head_map import HeadMap
 from kmon.engine.training.heads import extra_loss_sources, head_loss_identities
 
 
+class Unread:
+    """A learning rate nobody read yet (None is one that could not be read)."""
+
+
+UNREAD = Unread()
+
+
 class BaselineWatch:
     """One fit's baselines and the alarms that rest on them.
 
@@ -230,13 +237,26 @@ class BaselineWatch:
 
     # -- no learning, at epoch ends -----------------------------------------------------------
 
-    def epoch_end(self, model: Any, logs: dict | None, where: dict) -> None:
-        """Judge the epoch's training loss; raises or clears ``no_learning``."""
+    def epoch_end(
+        self,
+        model: Any,
+        logs: dict | None,
+        where: dict,
+        *,
+        learning_rate: float | None | Unread = UNREAD,
+    ) -> None:
+        """Judge the epoch's training loss; raises or clears ``no_learning``.
+        ``learning_rate`` is the optimizer's, read by the caller at this epoch's end
+        (else it is read here)."""
         loss = (logs or {}).get("loss")
+        if isinstance(learning_rate, Unread):
+            learning_rate = _learning_rate(model)
+        elif learning_rate is not None and not math.isfinite(learning_rate):
+            learning_rate = None
         transition, evidence = self.learning.epoch_end(
             float(loss) if isinstance(loss, (int, float)) else None,
             trainable=_trainable_count(model),
-            learning_rate=_learning_rate(model),
+            learning_rate=learning_rate,
         )
         if transition is None:
             return

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import keras
 
-from kmon.engine.alarms.baseline_watch import BaselineWatch
+from kmon.engine.alarms.baseline_watch import UNREAD, BaselineWatch, Unread
 from kmon.engine.alarms.batch_losses import SETTLE_LOSSES, BatchLosses
 from kmon.engine.alarms.book import AlarmBook
 from kmon.engine.alarms.data_alarms import judge_data
@@ -228,11 +228,14 @@ class ProbeCallback(keras.callbacks.Callback):
         self._losses.epoch_begin()
         self._watch.learning.epoch_begin()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch, logs=None, *, learning_rate: float | None | Unread = UNREAD):
+        """Judge the epoch; ``learning_rate``, where the caller read it at this epoch's
+        end (a :class:`~kmon.engine.run.probed_monitor.ProbedMonitor`), saves a read."""
         self._settle()
         self._losses.epoch_end(epoch, logs or {}, self._read_head_map())
         try:
-            self._watch.epoch_end(self._fitted, logs, self._where(self._watch.learning.last_step))
+            where = self._where(self._watch.learning.last_step)
+            self._watch.epoch_end(self._fitted, logs, where, learning_rate=learning_rate)
         except Exception as exc:  # noqa: BLE001 - a check must never break training
             self._note(f"no_learning check turned off after an error: {type(exc).__name__}: {exc}")
             self._watch.learning.enabled = False

@@ -137,6 +137,8 @@ class KmonCallback(keras.callbacks.Callback):
         self._multi_worker = False
         self._stop_noted = False
         self._rate = LearningRateWatch()
+        self.epoch_end_rate: float | None = None
+        """The rate read at the last epoch's end, for the probes (None: unreadable)."""
         self._batch_tapes = batch_tapes
         self._decoder: BatchTapeDecoder | None = None
         """Recovers shipped tapes, with batch tapes, once the first dispatch is out."""
@@ -386,7 +388,7 @@ class KmonCallback(keras.callbacks.Callback):
             self._emit(TrainEval(fit=self._fit, epoch=epoch, logs=dict(result)))
         # After the fit's own callbacks (kmon's come last): a rate ReduceLROnPlateau
         # cut at this epoch's end is this epoch's.
-        rate = read_learning_rate(self.model)
+        rate = self.epoch_end_rate = read_learning_rate(self.model)
         self._rate.changed(rate)
         self._emit(EpochEnd(fit=self._fit, epoch=epoch, logs=dict(logs or {}), learning_rate=rate))
 
