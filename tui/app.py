@@ -47,16 +47,16 @@ __all__ = ["RUNNING_CAPTION", "SMOOTHED_CAPTION", "VALUES_CAPTION", "MonitorApp"
 
 W = TypeVar("W", bound=Widget)
 
-#: Ticks per second: a tick draws news, or a frame that is due (see _between_frames).
+#: Ticks per second: a tick draws a frame that is due (see _between_frames).
 REFRESH_HZ = 10
-#: While a live run trains, the header's progress line (steps, rate, ETAs) is drawn
-#: at most this often, and what else is due joins that frame: each frame costs the
-#: UI thread 1-6 ms whatever changed, holding the GIL the training thread needs.
-#: News (the header's first line: epoch, status, alarm) is drawn at once, and makes
-#: that tick the frame the rest joins. Once a second: at 0.5 s
-#: (and the batch panels each second) the UI thread took 15-19 µs a step of a
-#: 1,000-steps-a-second fit, at 1 s (and 2 s) 9-10 (docs/benchmarks.md, eleventh
-#: round).
+#: While a live run trains, a frame is drawn at most this often, and everything due
+#: joins it: the header's progress line (steps, rate, ETAs), and news (a new epoch,
+#: an alarm, the script's output), which waits for it. Each frame costs the UI thread
+#: 1-6 ms whatever changed, holding the GIL the training thread needs: at 0.5 s (and
+#: the batch panels each second) the UI thread took 15-19 µs a step of a
+#: 1,000-steps-a-second fit, at 1 s (and 2 s) 8-10 (docs/benchmarks.md, eleventh
+#: round). News drawn at once cost no less, and set the frames' clock to the epochs':
+#: with epochs of about a second, the progress line showed each one's step 0.
 FRAME_SECONDS = 1.0
 #: What changes with every batch (the sparklines, their stats, the heads grid): at
 #: most this often, in a frame of the header's. A panel frame costs 4-6 ms.
@@ -67,7 +67,7 @@ EPOCH_PANELS_SECONDS = 5.0
 #: While a live run trains, the epoch chart's redraws (plotext's build and the
 #: strips: 10-20 ms at 120x40 on a small VM) take at most this share of a core: a
 #: chart that costs more waits longer than EPOCH_PANELS_SECONDS, up to
-#: EPOCH_PANELS_MAX_SECONDS. Short epochs are news in the header at once.
+#: EPOCH_PANELS_MAX_SECONDS. Short epochs are news in the header's next frame.
 CHART_SHARE = 0.001
 EPOCH_PANELS_MAX_SECONDS = 30.0
 #: Below this size the panes cannot show their content; say so instead.
@@ -133,8 +133,6 @@ class MonitorApp(MonitorKeys, App[str]):
         self._panels_version = -1
         self._panels_drawn_at = float("-inf")
         self._frame_at = float("-inf")
-        self._waiting: list = []
-        """Batch events drained but not folded yet (see ``_can_wait``)."""
         self._ticker: Ticker | None = None
         self._gc_frozen = False
         self._news: tuple | None = None
@@ -220,11 +218,6 @@ class MonitorApp(MonitorKeys, App[str]):
         if self._between_frames():
             return
         events = self.source.drain()
-        if self._can_wait(events):
-            self._waiting += events
-            return
-        if self._waiting:
-            events, self._waiting = self._waiting + events, []
         if events:
             self.state.apply_all(events)
             self.notifications.handle(self, events, self.state.name)
@@ -247,28 +240,16 @@ class MonitorApp(MonitorKeys, App[str]):
             self.call_after_refresh(self.tick)
 
     def _between_frames(self) -> bool:
-        """Whether a tick has nothing to do: a live run training, no frame due, no
-        news waiting. Its batches wait undrained for the next frame (a batch costs
-        the same to recover and fold in a drain of one tape or of sixteen)."""
+        """Whether a tick has nothing to do: a live run training, no frame due. Its
+        events, news too, wait undrained for the next frame (a batch costs the same
+        to recover and fold in a drain of one tape or of sixteen)."""
         source = self.source
         return (
             source.live
             and source.running
-            and not (self.stopping or self.state.finished or source.news_waiting)
+            and not (self.stopping or self.state.finished)
             and not self._due(self._frame_at, FRAME_SECONDS)
         )
-
-    def _can_wait(self, events: list) -> bool:
-        """Whether a tick's events may wait, drained, for the next frame's fold:
-        batches (events or blocks) only, of a live run training, no frame due (where
-        news cannot be told before a drain: a followed log). The state is exact at
-        every frame."""
-        if not (events or self._waiting) or not self.source.live or not self.source.running:
-            return False
-        if self.stopping or self.state.finished or self._due(self._frame_at, FRAME_SECONDS):
-            return False
-        types = [event.type for event in events]
-        return types.count("batch") + types.count("batch_block") == len(types)
 
     def _redraw(self) -> None:
         """Redraw what is due, so that a tick makes one frame or none."""

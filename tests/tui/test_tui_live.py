@@ -73,24 +73,25 @@ async def test_the_header_repaints_only_the_line_that_changed():
         await wait_until(pilot, lambda: "epoch 2/3" in painted()[0])
 
 
-async def test_the_progress_line_waits_for_its_turn_but_not_a_new_epoch(monkeypatch):
-    """While a live run trains, the line that changes with every step redraws at
-    most every FRAME_SECONDS (each frame costs the training thread GIL time); a
-    change of the first line (a new epoch) redraws both at once."""
+async def test_while_training_news_waits_for_the_next_frame_with_the_progress_line(monkeypatch):
+    """While a live run trains, a frame comes at most every FRAME_SECONDS (each
+    costs the training thread GIL time), and news (a new epoch) waits for it as the
+    progress line does: drawn at once, epochs of about a second set the frames'
+    clock to their starts, and the progress line read each epoch's step 0."""
     async with _live_app(monkeypatch) as (app, pilot, source, stream):
         for _ in range(3):
             stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
-        source.put(*stream.take())
-        # Left for the next frame or the next news.
-        for _ in range(3):  # ticks come every 0.1 s
-            await pilot.pause(0.1)
-        assert " 4/10 " in header_text(app).splitlines()[1]
-        assert app.state.batches == 4
-
         source.put(*stream.epoch_end().epoch_start().take())
+        for _ in range(5):  # ticks come every 0.1 s; the next frame is an hour away
+            await pilot.pause(0.1)
+        assert "epoch 1/3" in header_text(app)
+        assert " 4/10 " in header_text(app).splitlines()[1]
+        assert app.state.batches == 4  # not even drained
+
+        app._frame_at -= 3600.0  # the frame is due
         await wait_until(pilot, lambda: "epoch 2/3" in header_text(app))
         assert " 0/10 " in header_text(app).splitlines()[1]
-        assert app.state.batches == 7 and not app._waiting  # every batch, in order
+        assert app.state.batches == 7  # every batch, in order
 
 
 async def test_quit_while_running_asks_then_stops_gracefully():
@@ -176,9 +177,9 @@ async def test_between_frames_batches_alone_neither_build_the_header_nor_touch_t
     monkeypatch,
 ):
     """Building the header's lines costs the UI thread ~0.2 ms: between two frames a
-    tick asks for it only when its first line may change (a new epoch), and asks the
-    output pane only when there is output. Batches alone are not even drained: they
-    wait in the channel for the next frame or the next news."""
+    tick asks for neither it nor the output pane. Batches, output and news are not
+    even drained: they wait in the channel for the next frame, which asks the output
+    pane only when there is output."""
     async with _live_app(monkeypatch) as (app, pilot, source, stream):
         header, output = app.query_one(RunHeader), app.query_one("#log")
         calls = {"header": 0, "output": 0, "drain": 0}
@@ -210,6 +211,11 @@ async def test_between_frames_batches_alone_neither_build_the_header_nor_touch_t
         assert calls == {"header": 0, "output": 0, "drain": 0}
 
         source.put(*stream.log("more output").epoch_end().epoch_start().take())
+        for _ in range(3):
+            await pilot.pause(0.1)
+        assert calls == {"header": 0, "output": 0, "drain": 0}
+
+        app._frame_at -= 3600.0  # the frame is due
         await wait_until(pilot, lambda: "epoch 2/3" in header_text(app))
         assert calls["header"] >= 1 and calls["output"] >= 1 and calls["drain"] >= 1
         assert app.state.batches == 7
