@@ -165,6 +165,10 @@ class HeadlessReporter:
         self._last_line_t = event.t
         self._write_heads()
 
+    def _steps_per_execution(self, fit: int) -> int:
+        info = next((info for info in reversed(self.state.fits) if info.fit == fit), None)
+        return info.steps_per_execution if info is not None else 1
+
     def _of_fit(self, fit: int) -> str:
         """``/5`` for a fit of ``epochs=5``; empty when the fit is not known."""
         info = next((info for info in reversed(self.state.fits) if info.fit == fit), None)
@@ -186,7 +190,12 @@ class HeadlessReporter:
         elif losses is None and record.unrecovered_losses and record.recovered_losses:
             line += f" · batch losses: {record.unrecovered_losses} not recoverable"
         elif losses is None and "loss" in event.logs:
-            line += " · batch losses not recoverable"
+            spe = self._steps_per_execution(event.fit)
+            line += (
+                f" · losses recovered per execution of {spe} steps, not per batch"
+                if spe > 1
+                else " · batch losses not recoverable"
+            )
         if record.train_eval and "loss" in record.train_eval:
             line += f" · evaluate(train) loss={format_value(record.train_eval['loss'])}"
         return line
