@@ -96,7 +96,7 @@ def grid_cell(board: HeadBoard, head: str | None, quantity: str, split: str) -> 
     value = values.get(key)
     if value is None:
         return Cell(note=PENDING)
-    baseline = board.baselines.get(head) if quantity == "loss" and split == TRAIN else None
+    baseline = board.baseline(head) if quantity == "loss" and split == TRAIN else None
     return Cell(float(value), _trend(float(value), reference.get(key)), baseline=baseline)
 
 
