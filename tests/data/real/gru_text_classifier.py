@@ -2,8 +2,8 @@
 that returns its last state, as keras-io's "Text classification with an RNN" builds
 it (random tokens stand in for a tokenized corpus: a text is positive when it holds
 3 or more of the 50 most common words). The GRU consumes the mask: no mask reaches
-the output, so accuracy counts every text. For its first epoch the model predicts
-the majority class for every text; by its last it no longer does."""
+the output, so accuracy counts every text. Through its first two epochs the model
+predicts the majority class for every text; by its last it no longer does."""
 
 import keras
 import numpy as np

@@ -3,10 +3,11 @@ train --headless`` (found trying a script as a user would, 2026-12-04):
 
 - the GRU consumes the mask, so accuracy is a mean over every text and kmon recovers
   it (it said "not recoverable: masked outputs" for any model with a masking layer);
-- the model predicts the majority class for every text in its first epoch, and its
-  prediction probes, costly for a GRU, come no more after the early schedule: the
-  run ended on ``class_collapse`` while its final model predicted both classes. A
-  prediction alarm still raised at a fit's end is judged on the final weights."""
+- the model predicts the majority class for every text through its first two
+  epochs, whose early schedule of prediction probes leaves no credit for another
+  in the last two: the run ended on ``class_collapse`` while its final model
+  predicted both classes. A prediction alarm still raised at a fit's end is judged
+  on the final weights."""
 
 from __future__ import annotations
 
