@@ -83,7 +83,11 @@ def probe_batches(
     if data.samples is None and _is_array(first_leaf(data.x)):
         # Arrays with steps_per_epoch: fit() does not say how many samples it uses.
         data = FitData(
-            data.x, data.y, int(first_leaf(data.x).shape[0]), data.sample_weight, data.class_weight
+            data.x,
+            data.y,
+            int(first_leaf(data.x).shape[0]),
+            sample_weight=data.sample_weight,
+            class_weight=data.class_weight,
         )
     if data.samples is not None:
         probe = ProbeBatch(

@@ -2,7 +2,9 @@
 classification: credit card fraud detection" does, with ``class_weight``, then on
 with ``sample_weight``; a twin with the same initial weights takes the same batches
 through ``train_on_batch``, whose losses (each batch's own, weighted as fit weighs
-it) go to ``twin_losses.json`` in the working folder: the truth for kmon's."""
+it) go to ``twin_losses.json`` in the working folder: the truth for kmon's. The
+last fit gives ``steps_per_epoch`` with its arrays, so that fit() does not say how
+many samples it uses."""
 
 import json
 
@@ -33,10 +35,21 @@ model, twin = build(), build()
 twin.set_weights(model.get_weights())
 model.fit(x, y, batch_size=64, epochs=1, class_weight=class_weight, shuffle=False, verbose=2)
 model.fit(x, y, batch_size=50, epochs=1, sample_weight=sample_weight, shuffle=False, verbose=2)
+model.fit(
+    x,
+    y,
+    batch_size=50,
+    steps_per_epoch=60,
+    epochs=1,
+    sample_weight=sample_weight,
+    shuffle=False,
+    verbose=2,
+)
 
 as_class = np.where(y == 1, class_weight[1], class_weight[0]).astype("float32")
-losses = [[], []]
-for fit, (size, weights) in enumerate(((64, as_class), (50, sample_weight))):
+losses = [[], [], []]
+fits = ((64, as_class), (50, sample_weight), (50, sample_weight))
+for fit, (size, weights) in enumerate(fits):
     for start in range(0, len(x), size):
         part = slice(start, start + size)
         logs = twin.train_on_batch(x[part], y[part], sample_weight=weights[part], return_dict=True)

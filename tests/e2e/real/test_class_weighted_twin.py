@@ -1,12 +1,15 @@
 """``class_weight`` and ``sample_weight`` under the real ``kmon train --headless``:
 the loss Keras reports is weighted, and each batch's loss kmon recovers from it is
 the one a twin model's ``train_on_batch`` gets for the same batch (tried as a user
-would, 2026-12-04: no bug; the corpus had no ``class_weight`` run)."""
+would, 2026-12-04). With ``steps_per_epoch`` on arrays, the constant predictor's
+loss was the unweighted one (0.3927 beside a loss weighted to 1.05 at the
+constant): the data checks' arguments were shifted by one."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from batch_identity import kinds_of, recovered
 
@@ -16,13 +19,20 @@ from kmon.engine.view.explain import explain_epoch
 def test_weighted_batch_losses_are_the_twins(real_run):
     run = real_run.clean("class_weighted_twin.py")
     truth = json.loads((run.folder / "twin_losses.json").read_text())
-    assert [len(losses) for losses in truth] == [47, 60]
+    assert [len(losses) for losses in truth] == [47, 60, 60]
     for fit, losses in enumerate(truth):
         assert recovered(run.events, fit, "loss") == pytest.approx(losses, rel=1e-4)
         # Accuracy is not weighted (only weighted_metrics are): a plain mean.
         assert kinds_of(run.events, fit) == {"loss": "mean", "accuracy": "mean"}
-    weighted = [baselines.by_head["dense_1"]["weighted"] for baselines in run.of_type("baselines")]
-    assert weighted == ["class_weight", "sample_weight"]
+    baselines = [event.by_head["dense_1"] for event in run.of_type("baselines")]
+    assert [head["weighted"] for head in baselines] == ["class_weight"] + ["sample_weight"] * 2
+    # The best constant's loss under weights 1 and 5, on all 3,000 rows.
+    x = np.random.default_rng(1).normal(size=(3000, 10))  # the script's data
+    positive = np.mean(x[:, 0] + 0.5 * x[:, 1] > 1.2)
+    weights = 5 * positive + (1 - positive)
+    share = 5 * positive / weights
+    constant = -weights * (share * np.log(share) + (1 - share) * np.log(1 - share))
+    assert [head["value"] for head in baselines[1:]] == pytest.approx([constant] * 2, rel=1e-6)
     for record, info in zip(run.state.history, run.state.fits, strict=True):
         assert f"fit() applied {info.weighting.replace('_', ' ')}s to every batch loss" in (
             explain_epoch(record, info)
