@@ -85,7 +85,8 @@ class BaselineWatch:
     # -- fit start -------------------------------------------------------------------------
 
     def start(self, model: Any, head_map: HeadMap | None, sample: ProbeBatch) -> None:
-        """Compute every head's baseline on the data-check rows and emit them."""
+        """Compute every head's baseline on ``sample``'s targets (every training row
+        where fit() trains on arrays, else the data-check rows) and emit them."""
         if not head_map or sample.y is None:
             return
         self._identities = head_loss_identities(model)

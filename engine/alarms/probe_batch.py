@@ -108,6 +108,27 @@ def probe_batches(
     return batch, batch, reason
 
 
+def training_targets(data: FitData | None, sample: ProbeBatch) -> ProbeBatch:
+    """The targets and weights of every training row, where ``fit()`` trains on NumPy
+    arrays (views, not copies), so that the constant predictor's loss is the one over
+    the data, not over the data checks' ``sample``; else ``sample``."""
+    if data is None or sample.source != "training arrays":
+        return sample
+    if not _all_numpy(data.y) or not (data.sample_weight is None or _all_numpy(data.sample_weight)):
+        return sample
+    # validation_split takes the last rows; with steps_per_epoch, fit() does not say.
+    rows = slice(0, data.samples if data.samples is not None else _rows(data.x))
+    return ProbeBatch(sample.x, _take(data.y, rows), sample.source, _take(data.sample_weight, rows))
+
+
+def _all_numpy(data: Any) -> bool:
+    if isinstance(data, dict):
+        return bool(data) and all(_all_numpy(value) for value in data.values())
+    if isinstance(data, (list, tuple)):
+        return bool(data) and all(_all_numpy(value) for value in data)
+    return isinstance(data, np.ndarray) and data.ndim > 0
+
+
 def _spread_indices(samples: int, count: int) -> np.ndarray:
     """``count`` indices spread evenly over ``range(samples)``."""
     if samples <= count:

@@ -26,7 +26,7 @@ from kmon.engine.alarms.kinds import (
 )
 from kmon.engine.alarms.loss_worker import loss_worker
 from kmon.engine.alarms.messages import gradient_message
-from kmon.engine.alarms.probe_batch import FitData, ProbeBatch, probe_batches
+from kmon.engine.alarms.probe_batch import FitData, ProbeBatch, probe_batches, training_targets
 from kmon.engine.alarms.probe_budget import (
     ProbeAftermath,
     ProbeBudget,
@@ -230,7 +230,8 @@ class ProbeCallback(keras.callbacks.Callback):
     def _check_data(self, sample: ProbeBatch) -> None:
         judge_data(self._book, self._fit, self.model, self._heads, sample)
         try:
-            self._watch.start(self.model, self._read_head_map(), sample)
+            targets = training_targets(self._data, sample)
+            self._watch.start(self.model, self._read_head_map(), targets)
         except Exception as exc:  # noqa: BLE001 - a probe must never break training
             self._note(f"no baselines ({type(exc).__name__}: {exc})")
 

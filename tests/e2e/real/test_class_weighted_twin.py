@@ -16,23 +16,31 @@ from batch_identity import kinds_of, recovered
 from kmon.engine.view.explain import explain_epoch
 
 
+def weighted_entropy(positive: float, weight: float) -> float:
+    """The best constant's binary cross-entropy, positives weighing ``weight``."""
+    mass = weight * positive + (1 - positive)
+    share = weight * positive / mass
+    return -mass * (share * np.log(share) + (1 - share) * np.log(1 - share))
+
+
 def test_weighted_batch_losses_are_the_twins(real_run):
     run = real_run.clean("class_weighted_twin.py")
     truth = json.loads((run.folder / "twin_losses.json").read_text())
-    assert [len(losses) for losses in truth] == [47, 60, 60]
+    assert [len(losses) for losses in truth] == [85, 120, 120]
     for fit, losses in enumerate(truth):
         assert recovered(run.events, fit, "loss") == pytest.approx(losses, rel=1e-4)
         # Accuracy is not weighted (only weighted_metrics are): a plain mean.
         assert kinds_of(run.events, fit) == {"loss": "mean", "accuracy": "mean"}
     baselines = [event.by_head["dense_1"] for event in run.of_type("baselines")]
     assert [head["weighted"] for head in baselines] == ["class_weight"] + ["sample_weight"] * 2
-    # The best constant's loss under weights 1 and 5, on all 3,000 rows.
-    x = np.random.default_rng(1).normal(size=(3000, 10))  # the script's data
-    positive = np.mean(x[:, 0] + 0.5 * x[:, 1] > 1.2)
-    weights = 5 * positive + (1 - positive)
-    share = 5 * positive / weights
-    constant = -weights * (share * np.log(share) + (1 - share) * np.log(1 - share))
-    assert [head["value"] for head in baselines[1:]] == pytest.approx([constant] * 2, rel=1e-6)
+    # The best constant's loss on every training row (5,400 of 6,000 in the first
+    # fit), as Keras weighs it: exact, not over the 4,096 rows the data checks read.
+    x = np.random.default_rng(1).normal(size=(6000, 10))  # the script's data
+    labels = x[:, 0] + 0.5 * x[:, 1] > 1.2
+    expected = [(5400, 7.0), (6000, 5.0), (6000, 5.0)]
+    assert [head["rows"] for head in baselines] == [rows for rows, _ in expected]
+    constants = [weighted_entropy(labels[:rows].mean(), weight) for rows, weight in expected]
+    assert [head["value"] for head in baselines] == pytest.approx(constants, rel=1e-9)
     for record, info in zip(run.state.history, run.state.fits, strict=True):
         assert f"fit() applied {info.weighting.replace('_', ' ')}s to every batch loss" in (
             explain_epoch(record, info)
