@@ -354,9 +354,9 @@ class ProbeCallback(keras.callbacks.Callback):
 
     def _check_final_weights(self) -> None:
         """Judge the final weights where a prediction alarm is still raised, as many
-        times as clearing it takes: a short fit whose probes cost more than their
-        budget allows after the early schedule (a GRU's) saw none after its first
-        epoch, and ended on an alarm its model had outgrown."""
+        times as clearing it takes: a short fit whose early schedule of probes took
+        the rest of its budget (a GRU's) saw none in its last epochs, and ended on
+        an alarm its model had outgrown."""
         if self._probe is None or self._heads_pending or not self.predictions.steps:
             return
         if not any(kind in PREDICTION_ALARMS for kind, _subject in self._book.active):
