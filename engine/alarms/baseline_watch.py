@@ -47,6 +47,7 @@ from kmon.engine.alarms.spread import Spread
 from kmon.engine.events import Baselines, Event
 from kmon.engine.head_map import HeadMap
 from kmon.engine.training.heads import extra_loss_sources, head_loss_identities
+from kmon.engine.training.metric_kinds import added_loss_layers
 
 
 class BaselineWatch:
@@ -117,7 +118,7 @@ class BaselineWatch:
         self.total = total_baseline(parts)
         # The logged loss adds regularizers and add_loss() to the heads: then it is not
         # comparable with the heads' baseline.
-        comparable = not extra_loss_sources(model)
+        comparable = not extra_loss_sources(model) and not added_loss_layers(model)
         # A level is compared as a fraction of the baseline: a zero or negative one
         # (constant targets, cosine similarity, Poisson) has no such scale.
         positive = self.total is not None and self.total > 1e-8
@@ -233,6 +234,10 @@ class BaselineWatch:
 
     def epoch_end(self, model: Any, logs: dict | None, where: dict) -> None:
         """Judge the epoch's training loss; raises or clears ``no_learning``."""
+        if self.learning.baseline is not None and added_loss_layers(model):
+            # add_loss() is seen only once its layers ran (a functional model's data
+            # checks come before): the logged loss adds what the baseline leaves out.
+            self.learning.baseline = None
         loss = (logs or {}).get("loss")
         transition, evidence = self.learning.epoch_end(
             float(loss) if isinstance(loss, (int, float)) else None,
