@@ -24,6 +24,17 @@ def format_value(value: float | None) -> str:
     return f"{value:.4f}" if magnitude < 10 else f"{value:.2f}"
 
 
+def format_ratio(value: float) -> str:
+    """A percentage or a ratio in two significant digits, without an exponent:
+    ``0.45``, ``25``, ``99.5`` (not ``1e+02``, which ``.2g`` writes), ``150``."""
+    text = f"{value:.2g}"
+    if "e" not in text or abs(value) < 1:
+        return text
+    # Three digits keep 99.5% from reading as 100%, which would mean a loss of 0.
+    text = f"{value:.3g}"
+    return text if "e" not in text else f"{value:.0f}"
+
+
 def format_weight(weight: float) -> str:
     """A loss weight as the Heads tab and its sentences write it: ``1.0``, ``0.5``."""
     weight = float(weight)

@@ -33,6 +33,10 @@ def show_batch_values(app: Widgets, state: RunState, *, smoothing: bool, log_sca
     series = state.batch_ema if smoothing else state.batch_values
     caption = SMOOTHED_CAPTION if smoothing else VALUES_CAPTION
     stats = None
+    spe = _steps_per_execution(state)
+    if spe > 1:
+        # Keras reports once an execution: a value is the mean over its batches.
+        caption = caption.replace("each batch", f"each execution of {spe} steps")
     # This model's batches (a new model's series start empty).
     if not len(series) and len(state.batch_loss):
         stats = model_label(state) + (
@@ -43,12 +47,16 @@ def show_batch_values(app: Widgets, state: RunState, *, smoothing: bool, log_sca
         stats = model_label(state) + (
             f"{describe_series(series, unit='batches')} · {missing} not recoverable"
         )
-    _show_series(app, state, "#batch-values", series, caption, stats, log_scale=log_scale)
+    unit = "executions" if spe > 1 else "batches"
+    _show_series(app, state, "#batch-values", series, caption, stats, log_scale=log_scale, unit=unit)
 
 
 def show_running_means(app: Widgets, state: RunState, *, log_scale: bool) -> None:
     """Keras's running mean over the epoch, in ``#batch-loss``."""
-    _show_series(app, state, "#batch-loss", state.batch_loss, RUNNING_CAPTION, log_scale=log_scale)
+    unit = "executions" if _steps_per_execution(state) > 1 else "batches"
+    _show_series(
+        app, state, "#batch-loss", state.batch_loss, RUNNING_CAPTION, log_scale=log_scale, unit=unit
+    )
 
 
 def show_metrics(app: Widgets, state: RunState, *, log_scale: bool) -> None:
@@ -63,6 +71,12 @@ def show_metrics(app: Widgets, state: RunState, *, log_scale: bool) -> None:
         panels.show(state, log_scale=log_scale)
 
 
+def _steps_per_execution(state: RunState) -> int:
+    """Steps a reported value covers: Keras reports once an execution."""
+    fit = state.current_fit
+    return fit.steps_per_execution if fit is not None else 1
+
+
 def _show_series(
     app: Widgets,
     state: RunState,
@@ -72,6 +86,7 @@ def _show_series(
     stats: str | None = None,
     *,
     log_scale: bool,
+    unit: str = "batches",
 ) -> None:
     panel = app._one(panel_id, SeriesPanel)
     values = series.highs()
@@ -81,7 +96,7 @@ def _show_series(
     if panel.border_title != caption:  # setting it repaints the panel
         panel.border_title = caption
     if stats is None:
-        stats = model_label(state) + describe_series(series, unit="batches")
+        stats = model_label(state) + describe_series(series, unit=unit)
         low, high = series.low, series.high
         if not log_scale and series.buckets and 0 < low and high / low >= LOG_HINT_SPAN:
             stats += " · g: log scale"

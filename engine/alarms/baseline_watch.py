@@ -47,6 +47,7 @@ from kmon.engine.alarms.spread import Spread
 from kmon.engine.events import Baselines, Event
 from kmon.engine.head_map import HeadMap
 from kmon.engine.training.heads import extra_loss_sources, head_loss_identities
+from kmon.engine.training.metric_kinds import added_loss_layers
 
 
 class Unread:
@@ -92,7 +93,8 @@ class BaselineWatch:
     # -- fit start -------------------------------------------------------------------------
 
     def start(self, model: Any, head_map: HeadMap | None, sample: ProbeBatch) -> None:
-        """Compute every head's baseline on the data-check rows and emit them."""
+        """Compute every head's baseline on ``sample``'s targets (every training row
+        where fit() trains on arrays, else the data-check rows) and emit them."""
         if not head_map or sample.y is None:
             return
         self._identities = head_loss_identities(model)
@@ -123,7 +125,7 @@ class BaselineWatch:
         self.total = total_baseline(parts)
         # The logged loss adds regularizers and add_loss() to the heads: then it is not
         # comparable with the heads' baseline.
-        comparable = not extra_loss_sources(model)
+        comparable = not extra_loss_sources(model) and not added_loss_layers(model)
         # A level is compared as a fraction of the baseline: a zero or negative one
         # (constant targets, cosine similarity, Poisson) has no such scale.
         positive = self.total is not None and self.total > 1e-8
@@ -248,6 +250,10 @@ class BaselineWatch:
         """Judge the epoch's training loss; raises or clears ``no_learning``.
         ``learning_rate`` is the optimizer's, read by the caller at this epoch's end
         (else it is read here)."""
+        if self.learning.baseline is not None and added_loss_layers(model):
+            # add_loss() is seen only once its layers ran (a functional model's data
+            # checks come before): the logged loss adds what the baseline leaves out.
+            self.learning.baseline = None
         loss = (logs or {}).get("loss")
         if isinstance(learning_rate, Unread):
             learning_rate = _learning_rate(model)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kmon.engine.alarms.kinds import ENDED, EXPLODING_GRADIENTS, INFO, RAISED, VANISHING_GRADIENTS
-from kmon.engine.format import format_value
+from kmon.engine.format import format_ratio, format_value
 
 
 def variance_message(transition: str, evidence: dict) -> str:
@@ -91,13 +91,13 @@ def no_learning_message(transition: str, evidence: dict) -> str:
     moved = ""
     if change is not None:
         moved = (
-            f" and fell {change:.2g}% since the last epoch"
+            f" and fell {format_ratio(change)}% since the last epoch"
             if change > 0
             else " and did not fall since the last epoch"
         )
         within = evidence.get("within_epoch_pct")
         if within is not None and change > 0:
-            moved += f", {max(within, 0):.2g}% within this one"
+            moved += f", {format_ratio(max(within, 0))}% within this one"
     reasons = []
     if evidence.get("trainable_weights") == 0:
         reasons.append("the model has no trainable weights")
@@ -112,9 +112,9 @@ def _versus(better_pct: float) -> str:
     if abs(better_pct) < 0.05:
         return "no better than"
     if better_pct < -100:
-        return f"{1 - better_pct / 100:.2g} times"
+        return f"{format_ratio(1 - better_pct / 100)} times"
     word = "better" if better_pct > 0 else "worse"
-    return f"{abs(better_pct):.2g}% {word} than"
+    return f"{format_ratio(abs(better_pct))}% {word} than"
 
 
 def _trend(trend_pct: float | None) -> str:
@@ -123,7 +123,7 @@ def _trend(trend_pct: float | None) -> str:
     if abs(trend_pct) < 0.005:
         return "not gaining on it over the last checks"
     direction = "gaining" if trend_pct > 0 else "losing"
-    return f"{direction} {abs(trend_pct):.2g} points on it over the last checks"
+    return f"{direction} {format_ratio(abs(trend_pct))} points on it over the last checks"
 
 
 def nan_loss_message(transition: str, loss: float) -> str:

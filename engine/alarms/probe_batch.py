@@ -83,7 +83,11 @@ def probe_batches(
     if data.samples is None and _is_array(first_leaf(data.x)):
         # Arrays with steps_per_epoch: fit() does not say how many samples it uses.
         data = FitData(
-            data.x, data.y, int(first_leaf(data.x).shape[0]), data.sample_weight, data.class_weight
+            data.x,
+            data.y,
+            int(first_leaf(data.x).shape[0]),
+            sample_weight=data.sample_weight,
+            class_weight=data.class_weight,
         )
     if data.samples is not None:
         probe = ProbeBatch(
@@ -102,6 +106,27 @@ def probe_batches(
     if user is not None:
         return user, batch or user, None
     return batch, batch, reason
+
+
+def training_targets(data: FitData | None, sample: ProbeBatch) -> ProbeBatch:
+    """The targets and weights of every training row, where ``fit()`` trains on NumPy
+    arrays (views, not copies), so that the constant predictor's loss is the one over
+    the data, not over the data checks' ``sample``; else ``sample``."""
+    if data is None or sample.source != "training arrays":
+        return sample
+    if not _all_numpy(data.y) or not (data.sample_weight is None or _all_numpy(data.sample_weight)):
+        return sample
+    # validation_split takes the last rows; with steps_per_epoch, fit() does not say.
+    rows = slice(0, data.samples if data.samples is not None else _rows(data.x))
+    return ProbeBatch(sample.x, _take(data.y, rows), sample.source, _take(data.sample_weight, rows))
+
+
+def _all_numpy(data: Any) -> bool:
+    if isinstance(data, dict):
+        return bool(data) and all(_all_numpy(value) for value in data.values())
+    if isinstance(data, (list, tuple)):
+        return bool(data) and all(_all_numpy(value) for value in data)
+    return isinstance(data, np.ndarray) and data.ndim > 0
 
 
 def _spread_indices(samples: int, count: int) -> np.ndarray:

@@ -14,10 +14,19 @@ from kmon.engine.alarms.book import AlarmBook
 from kmon.engine.alarms.data_alarms import judge_data
 from kmon.engine.alarms.epoch_watch import EpochWatch
 from kmon.engine.alarms.gradients import gradient_norms, gradients_unavailable
-from kmon.engine.alarms.kinds import ERROR, EXPLODING_GRADIENTS, RAISED, VANISHING_GRADIENTS
+from kmon.engine.alarms.kinds import (
+    CLASS_COLLAPSE,
+    DEAD_UNITS,
+    ERROR,
+    EXPLODING_GRADIENTS,
+    NOT_LEARNING_YET,
+    PREDICTION_VARIANCE,
+    RAISED,
+    VANISHING_GRADIENTS,
+)
 from kmon.engine.alarms.loss_worker import loss_worker
 from kmon.engine.alarms.messages import gradient_message
-from kmon.engine.alarms.probe_batch import FitData, ProbeBatch, probe_batches
+from kmon.engine.alarms.probe_batch import FitData, ProbeBatch, probe_batches, training_targets
 from kmon.engine.alarms.probe_budget import (
     ProbeAftermath,
     ProbeBudget,
@@ -38,6 +47,11 @@ from kmon.engine.stop import StopSignal
 from kmon.engine.training.batch_threads import batch_ends_on_training_thread
 from kmon.engine.training.heads import built_head_map, preview_head_map
 from kmon.engine.training.metric_kinds import overrides
+
+#: Alarms the prediction probes raise and clear.
+PREDICTION_ALARMS = frozenset({PREDICTION_VARIANCE, NOT_LEARNING_YET, CLASS_COLLAPSE, DEAD_UNITS})
+#: Checks that clear any of them (each rule's ``clear_after``).
+FINAL_CHECKS = 2
 
 
 class ProbeCallback(keras.callbacks.Callback):
@@ -216,7 +230,8 @@ class ProbeCallback(keras.callbacks.Callback):
     def _check_data(self, sample: ProbeBatch) -> None:
         judge_data(self._book, self._fit, self.model, self._heads, sample)
         try:
-            self._watch.start(self.model, self._read_head_map(), sample)
+            targets = training_targets(self._data, sample)
+            self._watch.start(self.model, self._read_head_map(), targets)
         except Exception as exc:  # noqa: BLE001 - a probe must never break training
             self._note(f"no baselines ({type(exc).__name__}: {exc})")
 
@@ -335,9 +350,24 @@ class ProbeCallback(keras.callbacks.Callback):
         self._settle()
         if self._heads_pending:
             self._read_heads_after_first_step()
+        self._check_final_weights()
         keep_budget(self.model, "predictions", self.predictions)
         if self.gradients is not None:
             keep_budget(self.model, "gradients", self.gradients)
+
+    def _check_final_weights(self) -> None:
+        """Judge the final weights where a prediction alarm is still raised, as many
+        times as clearing it takes: a short fit whose early schedule of probes took
+        the rest of its budget (a GRU's) saw none in its last epochs, and ended on
+        an alarm its model had outgrown."""
+        if self._probe is None or self._heads_pending or not self.predictions.steps:
+            return
+        if not any(kind in PREDICTION_ALARMS for kind, _subject in self._book.active):
+            return
+        step = self._watch.learning.last_step
+        for _ in range(FINAL_CHECKS):
+            if self._probe is not None:  # an error turns the probe off
+                self._run(self.predictions, self._probe_predictions, step)
 
     # -- the loss --------------------------------------------------------------------------------
 

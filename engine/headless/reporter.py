@@ -165,9 +165,12 @@ class HeadlessReporter:
         self._last_line_t = event.t
         self._write_heads()
 
+    def _fit_info(self, fit: int) -> FitInfo | None:
+        return next((info for info in reversed(self.state.fits) if info.fit == fit), None)
+
     def _of_fit(self, fit: int) -> str:
         """``/5`` for a fit of ``epochs=5``; empty when the fit is not known."""
-        info = next((info for info in reversed(self.state.fits) if info.fit == fit), None)
+        info = self._fit_info(fit)
         return f"/{info.epochs}" if info is not None else ""
 
     def _epoch_line(self, event: EpochEnd, record: EpochRecord) -> str:
@@ -186,7 +189,13 @@ class HeadlessReporter:
         elif losses is None and record.unrecovered_losses and record.recovered_losses:
             line += f" · batch losses: {record.unrecovered_losses} not recoverable"
         elif losses is None and "loss" in event.logs:
-            line += " · batch losses not recoverable"
+            info = self._fit_info(event.fit)
+            spe = info.steps_per_execution if info is not None else 1
+            line += (
+                f" · losses recovered per execution of {spe} steps, not per batch"
+                if spe > 1
+                else " · batch losses not recoverable"
+            )
         if record.train_eval and "loss" in record.train_eval:
             line += f" · evaluate(train) loss={format_value(record.train_eval['loss'])}"
         return line

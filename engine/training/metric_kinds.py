@@ -339,8 +339,18 @@ def _metric_kind(metric, keras, masked: bool, weighted: bool) -> KeyKind:
 
 
 def _uses_masking(model) -> bool:
+    """A mask reaches an output, so a metric counts each batch's unmasked elements.
+    A mask that a layer consumes (an RNN that returns its last state) does not."""
     import keras
 
+    try:
+        outputs = list(model.outputs or [])
+    except (AttributeError, ValueError):
+        outputs = []
+    if outputs:
+        # A functional or Sequential model's outputs carry the mask they are given.
+        return any(getattr(output, "_keras_mask", None) is not None for output in outputs)
+    # A subclassed model: where its masks go is not known.
     for layer in all_layers(model):
         if isinstance(layer, keras.layers.Masking) or getattr(layer, "mask_zero", False):
             return True

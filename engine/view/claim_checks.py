@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from kmon.engine.format import format_value
+from kmon.engine.format import format_ratio, format_value
 from kmon.engine.view.claim_evidence import (
     ClaimResult,
     class_weights_applied,
@@ -72,7 +72,7 @@ def _constant_text(loss: float, baseline: float, record: EpochRecord) -> str:
     if not math.isfinite(loss):
         return f"Epoch {record.number}: the loss is {loss}."
     return (
-        f"Epoch {record.number}: loss {format_value(loss)}, {loss / baseline:.2g} times "
+        f"Epoch {record.number}: loss {format_value(loss)}, {format_ratio(loss / baseline)} times "
         f"the best constant prediction's {format_value(baseline)}."
     )
 

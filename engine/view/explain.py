@@ -34,7 +34,8 @@ def explain_epoch(record: EpochRecord, fit: FitInfo | None) -> str:
     if history is None:
         return _without_loss(record, fit)
     kind = fit.value_kinds.get("loss") if fit else None
-    parts = [_history_sentence(history, record, kind)]
+    spe = fit.steps_per_execution if fit else 1
+    parts = [_history_sentence(history, record, kind, spe)]
     if record.steps > 1:
         parts.append(
             "The weights changed after every batch, so early batches were scored by an "
@@ -122,9 +123,18 @@ def _without_loss(record: EpochRecord, fit: FitInfo | None) -> str:
     return text + "."
 
 
-def _history_sentence(history: float, record: EpochRecord, kind: str | None) -> str:
+def _history_sentence(
+    history: float, record: EpochRecord, kind: str | None, steps_per_execution: int = 1
+) -> str:
     """``kind``: how the loss's running mean weights batches (``value_kinds``)."""
     stats = record.batch_losses
+    if stats is None and steps_per_execution > 1:
+        return (
+            f"History's loss {format_value(history)} is Keras's running mean at the "
+            f"epoch's last batch. With steps_per_execution={steps_per_execution}, Keras "
+            f"reports once every {steps_per_execution} steps, so kmon recovers the mean "
+            f"loss of each execution of {steps_per_execution} batches, not each batch's."
+        )
     if stats is None and record.unrecovered_losses and record.recovered_losses:
         missing = record.unrecovered_losses
         return (

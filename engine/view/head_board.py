@@ -248,13 +248,24 @@ class HeadBoard:
             weighted = sum(weight * part for (weight, _), part in zip(terms, parts))
             self.history_gap = HistoryGap(event.epoch, total, weighted, *self._sizes)
 
+    def baseline(self, head: str | None) -> float | None:
+        """``head``'s constant-predictor baseline (None: the total's), where known and
+        comparable with its logged loss: the total's is not when the loss adds
+        regularizers, ``add_loss()`` or a model's own ``compute_loss``/``train_step``
+        (:attr:`extra_losses`), which the baseline leaves out."""
+        if head is None and self.extra_losses:
+            return None
+        return self.baselines.get(head)
+
     def baseline_keys(self) -> dict[str, float]:
-        """Training loss keys -> their constant-predictor baseline, where known: the
-        total's ``loss``, and each head's own loss key when Keras logs one."""
+        """Training loss keys -> their constant-predictor baseline, where known and
+        comparable (:meth:`baseline`): the total's ``loss``, and each head's own loss
+        key when Keras logs one."""
         found = {}
-        for head, value in self.baselines.items():
+        for head in self.baselines:
             key = self.keys.get((head, "loss"))
-            if key is not None:
+            value = self.baseline(head)
+            if key is not None and value is not None:
                 found[key] = value
         return found
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from kmon.engine.format import format_value, format_weight
+from kmon.engine.format import format_ratio, format_value, format_weight
 from kmon.engine.head_map import TRAIN, VAL
 from kmon.engine.view.head_board import HeadBoard
 
@@ -96,7 +96,7 @@ def grid_cell(board: HeadBoard, head: str | None, quantity: str, split: str) -> 
     value = values.get(key)
     if value is None:
         return Cell(note=PENDING)
-    baseline = board.baselines.get(head) if quantity == "loss" and split == TRAIN else None
+    baseline = board.baseline(head) if quantity == "loss" and split == TRAIN else None
     return Cell(float(value), _trend(float(value), reference.get(key)), baseline=baseline)
 
 
@@ -107,11 +107,11 @@ def versus_constant(value: float, baseline: float) -> str:
     if not (math.isfinite(value) and math.isfinite(baseline)) or baseline <= 0:
         return text
     if value > 2 * baseline:
-        return f"{text} · {value / baseline:.2g}x worse"
+        return f"{text} · {format_ratio(value / baseline)}x worse"
     change = 100 * (baseline - value) / baseline
     if abs(change) < 0.05:
         return f"{text} · no better"
-    return f"{text} · {abs(change):.2g}% {'better' if change > 0 else 'worse'}"
+    return f"{text} · {format_ratio(abs(change))}% {'better' if change > 0 else 'worse'}"
 
 
 def table_lines(board: HeadBoard) -> list[str]:

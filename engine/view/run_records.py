@@ -31,6 +31,8 @@ class FitInfo:
     """Index in :attr:`RunState.segments` of the model this fit trains."""
     early_stopping: list[str] | None = None
     """Its callbacks that can end it early (EarlyStopping...); None when unknown."""
+    steps_per_execution: int = 1
+    """Keras reports once per this many steps: kmon recovers each execution's mean."""
 
 
 @dataclass(slots=True)

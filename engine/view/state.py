@@ -232,6 +232,7 @@ class RunState(RunProgress):
                 model_index=event.model_index,
                 segment=segment.number,
                 early_stopping=event.early_stopping,
+                steps_per_execution=event.steps_per_execution,
             )
         )
         self.fit, self.epoch, self.step = event.fit, None, None

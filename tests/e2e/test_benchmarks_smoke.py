@@ -29,6 +29,7 @@ SMOKE = {
     "replay_speed.py": ["replay_on_screen/goal", "compare_4_logs/goal"],
     "ps_speed.py": ["list_runs/goal", "kmon_ps/goal", "kmon_stop_over_startup/goal"],
     "system_sampler.py": ["sampler_core_share/goal"],
+    "baseline_cost.py": ["baseline_added_cpu/goal"],
     "runs_screen.py": [
         "first_full_table/goal",
         "first_full_table_cpu/goal",

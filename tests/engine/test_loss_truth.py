@@ -259,6 +259,30 @@ def test_masked_outputs_make_metrics_unrecoverable_but_not_the_loss():
     assert kinds.kinds["accuracy"].startswith("not recoverable: masked")
 
 
+def test_a_mask_an_rnn_consumes_leaves_metrics_recoverable():
+    # The LSTM returns its last state: no mask reaches the output, so accuracy
+    # counts every sample (it said "masked outputs" for any mask_zero layer).
+    x = np.array([[1, 2, 0, 0], [3, 0, 0, 0], [1, 1, 1, 1]] * 20)
+    y = (x[:, 1] > 0).astype("float32")[:, None]
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Embedding(5, 3, mask_zero=True),
+            keras.layers.LSTM(4),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+    events = fit_with_kmon(model, x, y, batch_size=16, epochs=1)
+    (kinds,) = [event for event in events if event.type == "value_kinds"]
+    assert kinds.kinds == {"loss": "mean", "accuracy": "mean"}
+    batches = [event for event in events if event.type == "batch"]
+    # Each batch's accuracy is a count of its samples over its size.
+    for batch in batches:
+        correct = batch.values["accuracy"] * batch.size
+        assert correct == pytest.approx(round(correct), abs=1e-3)
+
+
 def test_out_of_order_dispatch_from_threads_is_put_back_in_order():
     kinds = {"loss": KeyKind(MEAN)}
     recovery = BatchValueRecovery(lambda: kinds)

@@ -138,6 +138,40 @@ def test_frozen_weights_raise_and_unfreezing_with_compile_clears():
     assert alarms[1].fit == 1
 
 
+class Penalized(keras.layers.Layer):
+    """An activity penalty through ``add_loss()``, as the keras-io guide writes one."""
+
+    def call(self, inputs):
+        self.add_loss(0.5 * keras.ops.mean(keras.ops.square(inputs)))
+        return inputs
+
+
+class PenalizedMLP(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = keras.layers.Dense(16, activation="relu")
+        self.penalty = Penalized()
+        self.out = keras.layers.Dense(1)
+
+    def call(self, x):
+        return self.out(self.penalty(self.hidden(x)))
+
+
+def test_a_loss_with_add_loss_is_not_compared_with_the_constant():
+    """The logged loss adds the penalty, which the constant's loss leaves out: the
+    alarm says the loss does not fall, not how it stands against the constant (it
+    compared them in a subclassed model, whose add_loss() shows after a step, and in
+    a functional one, whose data checks come before any)."""
+    x, y = regression()
+    inputs = keras.Input((8,))
+    functional = keras.Model(inputs, keras.layers.Dense(1)(Penalized()(keras.layers.Dense(16)(inputs))))
+    for model in (PenalizedMLP(), functional):
+        model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+        (raised,) = train(model, x, y, epochs=1)
+        assert "learning rate is 0" in raised.message
+        assert "baseline" not in raised.evidence and "constant" not in raised.message
+
+
 def test_the_same_model_trainable_raises_nothing():
     x, y = regression()
     model = mlp()

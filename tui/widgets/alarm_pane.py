@@ -15,7 +15,7 @@ from textual.widgets import Static
 from kmon.engine.alarms.advice import advice_for
 from kmon.engine.alarms.kinds import ENDED, ERROR, INFO, RAISED
 from kmon.engine.events import Alarm, Probes
-from kmon.engine.format import format_duration, format_value
+from kmon.engine.format import format_duration, format_ratio, format_value
 from kmon.engine.view.state import RunState
 
 NO_ALARMS = "No active alarms."
@@ -170,7 +170,7 @@ def _pace(probes: Probes) -> str:
 
 
 def _share(budget: float) -> str:
-    return f"{budget * 100:.2g}% of training time"
+    return f"{format_ratio(budget * 100)}% of training time"
 
 
 def _and(parts: list[str]) -> str:
