@@ -40,6 +40,7 @@ class LazySource:
     """Makes ``total`` batch events on demand, ``chunk`` per drain."""
 
     live = False
+    buffered = False
     dropped = 0
     running = False
 

@@ -124,6 +124,7 @@ class ChannelSource:
     """A live source over a bare channel (what LiveSource is over a session)."""
 
     live = True
+    buffered = True
 
     def __init__(self, channel: MonitorChannel, producer: Producer) -> None:
         self.channel, self.producer = channel, producer
@@ -135,9 +136,6 @@ class ChannelSource:
     def dropped(self) -> int:
         return self.channel.dropped
 
-    @property
-    def news_waiting(self) -> bool:
-        return self.channel.news_waiting
 
     @property
     def running(self) -> bool:

@@ -69,6 +69,7 @@ class StandInLiveSource:
     recorded instead of sent to a training thread."""
 
     live = True
+    buffered = True
 
     def __init__(self) -> None:
         self.channel = MonitorChannel()
@@ -86,9 +87,6 @@ class StandInLiveSource:
     def dropped(self) -> int:
         return self.channel.dropped
 
-    @property
-    def news_waiting(self) -> bool:
-        return self.channel.news_waiting
 
     def request_stop(self) -> None:
         self.stop_requests += 1

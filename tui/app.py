@@ -240,12 +240,14 @@ class MonitorApp(MonitorKeys, App[str]):
             self.call_after_refresh(self.tick)
 
     def _between_frames(self) -> bool:
-        """Whether a tick has nothing to do: a live run training, no frame due. Its
-        events, news too, wait undrained for the next frame (a batch costs the same
-        to recover and fold in a drain of one tape or of sixteen)."""
+        """Whether a tick has nothing to do: a run training in this process, no frame
+        due. Its events, news too, wait undrained in the channel for the next frame
+        (a batch costs the same to recover and fold in a drain of one tape or of
+        sixteen). A followed log is read at every tick: ``kmon attach`` catches up
+        with a long one a chunk a tick."""
         source = self.source
         return (
-            source.live
+            source.buffered
             and source.running
             and not (self.stopping or self.state.finished)
             and not self._due(self._frame_at, FRAME_SECONDS)

@@ -1,8 +1,8 @@
 """Where a monitor gets its events from: a session, a recorded log, or another run's log.
 
 A source is anything with ``drain()`` (the events since the last call), ``live``,
-``dropped``, ``news_waiting`` and ``request_stop()``. The TUI reads only this
-interface.
+``buffered``, ``dropped``, ``running`` and ``request_stop()``. The TUI reads only
+this interface.
 """
 
 from __future__ import annotations
@@ -20,6 +20,11 @@ class EventSource(Protocol):
     live: bool
     """True while events can still arrive from a running job."""
 
+    buffered: bool
+    """Whether events wait in memory until drained (a session's channel in this
+    process): a monitor then drains only at its frames while the run trains. False
+    where a drain reads a log, a chunk at a time: drained at every tick."""
+
     def drain(self) -> list[Event]: ...
 
     @property
@@ -28,12 +33,6 @@ class EventSource(Protocol):
     @property
     def running(self) -> bool: ...
 
-    @property
-    def news_waiting(self) -> bool:
-        """Whether the next drain may bring more than batch events (True when the
-        source cannot tell): a live monitor drains only at its frames and at news."""
-        ...
-
     def request_stop(self) -> None: ...
 
 
@@ -41,6 +40,7 @@ class LiveSource:
     """Events from a :class:`~kmon.engine.run.session.Session` running in this process."""
 
     live = True
+    buffered = True
 
     def __init__(self, session) -> None:
         self._session = session
@@ -55,10 +55,6 @@ class LiveSource:
     @property
     def running(self) -> bool:
         return not self._session.finished
-
-    @property
-    def news_waiting(self) -> bool:
-        return self._session.news_waiting
 
     def request_stop(self) -> None:
         self._session.request_stop()
@@ -76,7 +72,7 @@ class RecordedSource:
     live = False
     dropped = 0
     running = False
-    news_waiting = True
+    buffered = False
 
     def __init__(self, events: Sequence[Event], *, per_drain: int | None = None) -> None:
         self._events = list(events)
@@ -110,8 +106,7 @@ class FollowSource:
 
     live = True
     dropped = 0
-    news_waiting = True
-    """Only a read of the log tells."""
+    buffered = False
 
     def __init__(self, path, process, *, chunk_bytes: int = 4 * 1024 * 1024) -> None:
         from kmon.engine.log.eventlog import EventLogReader
@@ -212,7 +207,7 @@ class LogFileSource:
 
     live = False
     dropped = 0
-    news_waiting = True
+    buffered = False
 
     def __init__(
         self,

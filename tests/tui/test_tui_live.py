@@ -313,3 +313,32 @@ async def test_while_training_the_progress_line_is_drawn_each_second_and_the_pan
     drawn = [t for t in panels_at if t > start]
     assert len(drawn) >= 2, drawn
     assert min(b - a for a, b in zip(drawn, drawn[1:])) >= 1.9
+
+
+async def test_a_followed_log_is_read_at_every_tick_while_its_run_trains():
+    """A source that reads a log a chunk a drain (``kmon attach``: not buffered) is
+    drained at every tick, not at the frames a run in this process waits for: a long
+    log's history comes in 4 MiB chunks, and at one a frame it would take minutes."""
+
+    class Chunks:
+        live, buffered, dropped, running = True, False, 0, True
+
+        def __init__(self) -> None:
+            self.drains = 0
+            self.waiting = _training().take()
+
+        def drain(self):
+            self.drains += 1
+            events, self.waiting = self.waiting[:1], self.waiting[1:]
+            return events
+
+        def request_stop(self) -> None:
+            pass
+
+    source = Chunks()
+    app = MonitorApp(source)
+    async with running(app, SIZE) as pilot:
+        # One event a drain (the run's start, its fit, its epoch, 4 batches, a log):
+        # within 3 s, where a drain at each frame would take 8.
+        await wait_until(pilot, lambda: not source.waiting, timeout=3.0)
+        assert app.state.batches == 4 and source.drains >= 8
