@@ -21,7 +21,8 @@ from kmon.engine.view.column_fold import add_epoch_losses
 #: Below it numpy's calls (a dozen a block) cost more than they save with the caches
 #: cold, as a live UI's frames leave them: 1.26 µs a batch against the lists' 0.99
 #: at 500 batches, 0.59 against 0.80 at 1,000 (``benchmarks/block_fold.py --cold``).
-#: So it pays for fits of more than about 1,500 steps a second (a drain at 2 Hz).
+#: So it pays for fits of more than about 800 steps a second: a live monitor drains
+#: once a frame, each second while a run trains.
 NUMPY_AT = 768
 
 
