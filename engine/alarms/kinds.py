@@ -53,3 +53,6 @@ OVERFITTING = "overfitting"
 UNSTABLE_TRAINING = "unstable_training"
 NO_LEARNING = "no_learning"
 NOT_LEARNING_YET = "not_learning_yet"
+
+#: The alarms the prediction probes raise and clear (a forward pass on the probe batch).
+PREDICTION_ALARMS = frozenset({PREDICTION_VARIANCE, NOT_LEARNING_YET, CLASS_COLLAPSE, DEAD_UNITS})

@@ -13,19 +13,10 @@ from kmon.engine.alarms.batch_losses import SETTLE_LOSSES, BatchLosses
 from kmon.engine.alarms.book import AlarmBook
 from kmon.engine.alarms.data_alarms import judge_data
 from kmon.engine.alarms.epoch_watch import EpochWatch
+from kmon.engine.alarms.gradient_alarms import GradientAlarms
 from kmon.engine.alarms.gradients import gradient_norms, gradients_unavailable
-from kmon.engine.alarms.kinds import (
-    CLASS_COLLAPSE,
-    DEAD_UNITS,
-    ERROR,
-    EXPLODING_GRADIENTS,
-    NOT_LEARNING_YET,
-    PREDICTION_VARIANCE,
-    RAISED,
-    VANISHING_GRADIENTS,
-)
+from kmon.engine.alarms.kinds import PREDICTION_ALARMS
 from kmon.engine.alarms.loss_worker import loss_worker
-from kmon.engine.alarms.messages import gradient_message
 from kmon.engine.alarms.probe_batch import FitData, ProbeBatch, probe_batches, training_targets
 from kmon.engine.alarms.probe_budget import (
     ProbeAftermath,
@@ -37,7 +28,6 @@ from kmon.engine.alarms.probe_budget import (
 from kmon.engine.alarms.probe_config import ProbeConfig
 from kmon.engine.alarms.probe_heads import Head, align, heads_of
 from kmon.engine.alarms.probe_pacing import ProbePacing
-from kmon.engine.alarms.rules import GradientRule
 from kmon.engine.alarms.spread import spread
 from kmon.engine.alarms.tape_losses import TapeLosses
 from kmon.engine.alarms.unit_watch import UnitWatch
@@ -48,9 +38,7 @@ from kmon.engine.training.batch_threads import batch_ends_on_training_thread
 from kmon.engine.training.heads import built_head_map, preview_head_map
 from kmon.engine.training.metric_kinds import overrides
 
-#: Alarms the prediction probes raise and clear.
-PREDICTION_ALARMS = frozenset({PREDICTION_VARIANCE, NOT_LEARNING_YET, CLASS_COLLAPSE, DEAD_UNITS})
-#: Checks that clear any of them (each rule's ``clear_after``).
+#: Checks that clear any prediction alarm (each rule's ``clear_after``).
 FINAL_CHECKS = 2
 
 
@@ -123,7 +111,7 @@ class ProbeCallback(keras.callbacks.Callback):
         """A data-check sample with targets, waiting for the heads to split them."""
         self._stepped = False
         """A batch began: every later one follows a step."""
-        self._gradients = GradientRule()
+        self._gradients = GradientAlarms(book)
         self._skipped: set[str] = set()
         self._units = UnitWatch(book, self._note)
         self.predictions, self.gradients = probe_budgets(self.config)
@@ -200,8 +188,7 @@ class ProbeCallback(keras.callbacks.Callback):
             resume_budget(self.model, "predictions", self.predictions, steps)
         if self.gradients is not None and self.config.gradient_every is None:
             resume_budget(self.model, "gradients", self.gradients, steps)
-        self._gradients.vanishing.active = self._book.is_active(VANISHING_GRADIENTS)
-        self._gradients.exploding.active = self._book.is_active(EXPLODING_GRADIENTS)
+        self._gradients.resume()
         self._data_checked = sample is not None
         self._announce()
 
@@ -332,19 +319,7 @@ class ProbeCallback(keras.callbacks.Callback):
         norms, loss = gradient_norms(self.model, self._probe)
         if not norms:
             return
-        checked = self._gradients.check(norms, loss)
-        self._watch.gradients(checked[VANISHING_GRADIENTS][1], self._gradients.vanishing.low > 0)
-        for kind, (transition, evidence) in checked.items():
-            if transition is None:
-                continue
-            hidden = {"growth"} if kind == VANISHING_GRADIENTS else {"all_near_zero"}
-            evidence = {key: value for key, value in evidence.items() if key not in hidden}
-            message = gradient_message(kind, transition, evidence)
-            if transition == RAISED:
-                severity = ERROR if evidence.get("nonfinite_layers") else "warning"
-                self._book.raise_(kind, message, evidence, severity=severity, **self._where(step))
-            else:
-                self._book.clear(kind, message, evidence, **self._where(step))
+        self._watch.gradients(*self._gradients.judge(norms, loss, self._where(step)))
 
     def on_train_end(self, logs=None):
         self._settle()
