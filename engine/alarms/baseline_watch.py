@@ -47,6 +47,7 @@ from kmon.engine.alarms.spread import Spread
 from kmon.engine.events import Baselines, Event
 from kmon.engine.head_map import HeadMap
 from kmon.engine.training.heads import extra_loss_sources, head_loss_identities
+from kmon.engine.training.learning_rate import read_learning_rate
 from kmon.engine.training.metric_kinds import added_loss_layers
 
 
@@ -256,9 +257,9 @@ class BaselineWatch:
             self.learning.baseline = None
         loss = (logs or {}).get("loss")
         if isinstance(learning_rate, Unread):
-            learning_rate = _learning_rate(model)
-        elif learning_rate is not None and not math.isfinite(learning_rate):
-            learning_rate = None
+            learning_rate = read_learning_rate(model)
+        if learning_rate is not None and not math.isfinite(learning_rate):
+            learning_rate = None  # an infinite rate tells no_learning nothing
         transition, evidence = self.learning.epoch_end(
             float(loss) if isinstance(loss, (int, float)) else None,
             trainable=_trainable_count(model),
@@ -278,12 +279,3 @@ def _trainable_count(model: Any) -> int | None:
         return len(model.trainable_weights)
     except Exception:  # noqa: BLE001 - a probe must never break training
         return None
-
-
-def _learning_rate(model: Any) -> float | None:
-    """The optimizer's current learning rate (a schedule's value now), or None."""
-    try:
-        value = float(np.asarray(model.optimizer.learning_rate))
-    except Exception:  # noqa: BLE001 - no optimizer, or one without a learning rate
-        return None
-    return value if math.isfinite(value) else None

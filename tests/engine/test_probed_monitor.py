@@ -69,7 +69,7 @@ def test_an_epoch_end_reads_the_learning_rate_once_for_the_monitor_and_the_probe
     from kmon.engine.alarms.learning import LearningRule
 
     reads, seen = [], []
-    read_here, judge = baseline_watch._learning_rate, LearningRule.epoch_end
+    read_here, judge = baseline_watch.read_learning_rate, LearningRule.epoch_end
 
     def counted(model):
         reads.append(model)
@@ -79,7 +79,7 @@ def test_an_epoch_end_reads_the_learning_rate_once_for_the_monitor_and_the_probe
         seen.append(learning_rate)
         return judge(self, loss, trainable=trainable, learning_rate=learning_rate)
 
-    monkeypatch.setattr(baseline_watch, "_learning_rate", counted)
+    monkeypatch.setattr(baseline_watch, "read_learning_rate", counted)
     monkeypatch.setattr(LearningRule, "epoch_end", judged)
     x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
     y = x.sum(axis=1, keepdims=True)
