@@ -105,8 +105,9 @@ class ProbedMonitor(KmonCallback):
         own, probes = self._own_wait, self._probes_wait
         # The monitor's own look (the rate's clock, about every 0.5 s) comes at the
         # probes' next one (at most 128 steps or 0.1 s away) rather than a look of
-        # its own (10 µs), unless it needs the next batch (the first dispatch's).
-        return probes if own > 1 else min(own, probes)
+        # its own (10 µs), unless it asked for every batch (the first dispatch's).
+        # Not when its countdown merely ran down to 1 between the probes' looks.
+        return probes if self._own_span > 1 else min(own, probes)
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)

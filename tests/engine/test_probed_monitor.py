@@ -32,9 +32,9 @@ def test_a_look_of_the_probes_alone_skips_the_monitors_own_look(monkeypatch):
         counted.append(batches)
         result = due(self, batches)
         # The clock paces its looks by the batches' wall time: a stall of a loaded
-        # machine (over 0.5 s a batch) asks for the very next batch, which the
-        # monitor then looks at alone, by design. Held off here: this is about the
-        # looks the two share.
+        # machine (over 0.5 s a batch) asks for every batch, which the monitor then
+        # looks at alone, by design. Held off here: this is about the looks the two
+        # share.
         self.countdown = max(self.countdown, 2)
         return result
 
