@@ -40,6 +40,10 @@ LEGACY_KERAS_MESSAGE = (
 )
 
 
+#: ``FitHook._plan_fit``'s answers besides a plan: run the fit unchanged; skip it.
+_AS_IS = object()
+_SKIPPED = object()
+
 class FitHook:
     """Patches ``keras.Model.fit`` while installed.
 
@@ -140,15 +144,41 @@ class FitHook:
     def monitor_fit(self, original, signature, model, args, kwargs):
         """Run ``original`` (``keras.Model.fit``, whose ``signature`` it is) as
         ``model.fit(*args, **kwargs)`` with kmon's callbacks added."""
-        if self._only_with is not None and not _has_callback(
-            signature.bind(model, *args, **kwargs).arguments.get("callbacks"), self._only_with
-        ):
+        # This frame stays under every step of the fit, and TensorFlow walks the
+        # whole stack at each eager op (two a step: the iterator's next batch),
+        # reading each frame's line from its code's start. So the work before and
+        # after the fit is done elsewhere, and this frame calls Keras early.
+        plan = self._plan_fit(signature, model, args, kwargs)
+        if plan is _AS_IS:
             return original(model, *args, **kwargs)
-        if self._stop.requested:
-            self._emit(Notice(level="warning", text="fit() skipped: stop was requested"))
+        if plan is _SKIPPED:
             return getattr(model, "history", None)
+        bound, flush = plan
+        self.in_fit = True
+        try:
+            return original(*bound.args, **bound.kwargs)
+        finally:
+            self.in_fit = False
+            # A fit that ends in an exception gets no on_train_end: the batch ends
+            # still on the tape go out now, before the exception reaches the script.
+            try:
+                flush()
+            except Exception:  # noqa: BLE001 - the script's exception goes on, not ours
+                pass
+
+    def _plan_fit(self, signature, model, args, kwargs) -> object:
+        """What ``model.fit(*args, **kwargs)`` becomes: the bound arguments with
+        kmon's callbacks added and the callback's ``flush_batches``; or ``_AS_IS``
+        (not a fit this hook monitors), or ``_SKIPPED`` (a stop was requested)."""
         bound = signature.bind(model, *args, **kwargs)
         arguments = bound.arguments
+        if self._only_with is not None and not _has_callback(
+            arguments.get("callbacks"), self._only_with
+        ):
+            return _AS_IS
+        if self._stop.requested:
+            self._emit(Notice(level="warning", text="fit() skipped: stop was requested"))
+            return _SKIPPED
         samples, batch_size = _array_geometry(arguments)
         model_index = self._model_index(model)
         if self._last_model is not None and model_index != self._last_model:
@@ -216,17 +246,7 @@ class FitHook:
         )
         if self._quiet_keras:
             arguments["verbose"] = 0
-        self.in_fit = True
-        try:
-            return original(*bound.args, **bound.kwargs)
-        finally:
-            self.in_fit = False
-            # A fit that ends in an exception gets no on_train_end: the batch ends
-            # still on the tape go out now, before the exception reaches the script.
-            try:
-                callback.flush_batches()
-            except Exception:  # noqa: BLE001 - the script's exception goes on, not ours
-                pass
+        return bound, callback.flush_batches
 
     def _model_index(self, model) -> int:
         """The model's number in the run; a model freed since is never matched,

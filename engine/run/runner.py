@@ -3,10 +3,11 @@ its run as events, from ``run_start`` to ``run_end`` with the script's own trace
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from kmon.engine.errors import RefusedRun
 from kmon.engine.events import NO_FIT_TOPIC, Event, Notice, RunEnd, ScriptStart
@@ -129,51 +130,68 @@ class TrainingRun:
         return self.finished.wait(timeout)
 
     def _main(self) -> None:
-        self._emit(self.target.run_start())
-        status, exit_code, error, fits = "ok", 0, None, 0
+        # The script's frames sit on this one, and TensorFlow walks the whole stack
+        # at every eager op, reading each frame's line from its code's start (see
+        # FitHook.monitor_fit): so this frame is short, and calls the script early.
+        raised: BaseException | None = None
         try:
-            if script_chooses_backend(getattr(self.target, "path", None)):
-                after_keras_import(self._install_hook)  # at the script's own import
-            else:
-                self._install_hook()
-            if self._gate is not None:
-                self._gate.wait(10.0)
-            with ScriptSignals() as signals:
-                # Set before the check: a stop from now on interrupts the script,
-                # one before it means the script never runs.
-                self._signals = signals
-                self._script_started = True
-                if self._interrupted:
-                    raise KeyboardInterrupt
-                self._emit(ScriptStart())
-                self._watch_for_fit()
+            with self._script_starts():
                 self.target.execute()
-        except SystemExit as exc:
-            exit_code = _exit_code(exc)
+        except BaseException as exc:  # noqa: BLE001 - the user's script may raise anything
+            raised = exc
+        self._end(raised)
+
+    @contextlib.contextmanager
+    def _script_starts(self) -> Iterator[None]:
+        """The hook installed, the script's signal handling on for the ``with`` body,
+        which runs the script; KeyboardInterrupt if a stop came first."""
+        self._emit(self.target.run_start())
+        if script_chooses_backend(getattr(self.target, "path", None)):
+            after_keras_import(self._install_hook)  # at the script's own import
+        else:
+            self._install_hook()
+        if self._gate is not None:
+            self._gate.wait(10.0)
+        with ScriptSignals() as signals:
+            # Set before the check: a stop from now on interrupts the script,
+            # one before it means the script never runs.
+            self._signals = signals
+            self._script_started = True
+            if self._interrupted:
+                raise KeyboardInterrupt
+            self._emit(ScriptStart())
+            self._watch_for_fit()
+            yield
+
+    def _end(self, raised: BaseException | None) -> None:
+        """The run's end, after the script returned or ``raised``."""
+        status, exit_code, error, fits = "ok", 0, None, 0
+        if isinstance(raised, SystemExit):
+            exit_code = _exit_code(raised)
             if exit_code:
                 status = "failed"
-                if isinstance(exc.code, str):
-                    error = {"message": exc.code, "traceback": ""}
-        except KeyboardInterrupt:
+                if isinstance(raised.code, str):
+                    error = {"message": raised.code, "traceback": ""}
+        elif isinstance(raised, KeyboardInterrupt):
             status, exit_code = "stopped", 130
-        except RefusedRun as exc:
+        elif isinstance(raised, RefusedRun):
             status, exit_code = "failed", 2
-            error = {"message": str(exc), "traceback": ""}
-        except BaseException as exc:  # noqa: BLE001 - the user's script may raise anything
+            error = {"message": str(raised), "traceback": ""}
+        elif raised is not None:
             status, exit_code = "failed", 1
             error = {
-                "message": f"{type(exc).__name__}: {exc}",
-                "traceback": _user_traceback(exc),
+                "message": f"{type(raised).__name__}: {raised}",
+                "traceback": _user_traceback(raised),
             }
-        finally:
-            self._signals = None
-            self._hook_wanted = False
-            hook = self._hook
-            if self._no_fit_timer is not None:
-                self._no_fit_timer.cancel()
-            if hook is not None:
-                hook.uninstall()
-                fits = hook.fits
+        del raised  # its traceback holds the script's frames
+        self._signals = None
+        self._hook_wanted = False
+        hook = self._hook
+        if self._no_fit_timer is not None:
+            self._no_fit_timer.cancel()
+        if hook is not None:
+            hook.uninstall()
+            fits = hook.fits
         if status == "ok" and self.stop_signal.requested:
             status = "stopped"
         self.status, self.exit_code, self.error = status, exit_code, error

@@ -4,12 +4,13 @@ runs it (``execute``); :class:`~kmon.engine.run.runner.TrainingRun` calls both."
 
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
 import importlib.util
 import os
 import runpy
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,14 +73,8 @@ class ScriptTarget:
         )
 
     def execute(self) -> None:
-        saved_argv, saved_path = sys.argv, list(sys.path)
-        sys.argv = [str(self.path), *self.argv]
-        sys.path.insert(0, str(self.path.parent))
-        try:
+        with _as_main([str(self.path), *self.argv], str(self.path.parent)):
             runpy.run_path(str(self.path), run_name="__main__")
-        finally:
-            sys.argv = saved_argv
-            sys.path[:] = saved_path
 
 
 @dataclass
@@ -133,15 +128,28 @@ class ModuleTarget:
         return start
 
     def execute(self) -> None:
-        saved_argv, saved_path = sys.argv, list(sys.path)
         # run_module(alter_sys=True) sets argv[0] to the module's file, as -m does.
-        sys.argv = ["-m", *self.argv]
-        sys.path.insert(0, os.getcwd())
-        try:
+        with _as_main(["-m", *self.argv], os.getcwd()):
             runpy.run_module(self.module, run_name="__main__", alter_sys=True)
-        finally:
-            sys.argv = saved_argv
-            sys.path[:] = saved_path
+
+
+@contextlib.contextmanager
+def _as_main(argv: list[str], first_path: str) -> Iterator[None]:
+    """``sys.argv`` and ``sys.path[0]`` as Python sets them for ``__main__``, for the
+    ``with`` body; restored after it.
+
+    The script's frames sit on the frame that runs the body, and TensorFlow walks
+    the whole stack at every eager op, reading each frame's line from its code's
+    start (see ``FitHook.monitor_fit``): so the setting up is done here, and the
+    ``execute`` frames reach runpy in a few instructions."""
+    saved_argv, saved_path = sys.argv, list(sys.path)
+    sys.argv = argv
+    sys.path.insert(0, first_path)
+    try:
+        yield
+    finally:
+        sys.argv = saved_argv
+        sys.path[:] = saved_path
 
 
 def _find_spec(module: str, path: list[str]) -> importlib.machinery.ModuleSpec | None:
