@@ -151,6 +151,37 @@ def wall_figures(
     return rows
 
 
+def steps_figures(
+    rounds: list[dict[str, dict]], goals: dict[str, float], descriptions: dict[str, str]
+) -> list[Figure]:
+    """Each configuration's steps (every epoch from its first batch to its last)
+    over plain's in the same round: the wall ratio without TensorFlow's data
+    iterator teardown between epochs (a stall of 0.2-0.9 s in about a third of
+    fits, plain or not), and without kmon's fit and epoch hooks. Its note gives
+    the median time a fit spent outside its steps, against plain's."""
+    rows = []
+    if "steps_seconds" not in rounds[0]["plain"]:
+        return rows  # results of an older workload script
+    outside_plain = median([_outside(r["plain"]) for r in rounds])
+    for name in rounds[0]:
+        if name in ("plain", "meter"):
+            continue
+        ratios = [sum(r[name]["steps_seconds"]) / sum(r["plain"]["steps_seconds"]) for r in rounds]
+        outside = [_outside(r[name]) for r in rounds]
+        note = (
+            f"{descriptions[name]}, the steps alone; a fit outside its steps "
+            f"{median(outside) * 1e3:.0f} ms (most {max(outside) * 1e3:.0f}), plain "
+            f"{outside_plain * 1e3:.0f} ms"
+        )
+        rows.append(Figure(f"{name}, steps", ratios, goals.get(name), note=note))
+    return rows
+
+
+def _outside(fit: dict) -> float:
+    """Seconds of ``fit`` outside its epochs' steps."""
+    return fit["seconds"] - sum(fit["steps_seconds"])
+
+
 def per_step_us(fit: dict, roles) -> float:
     """CPU µs a training step the threads of ``roles`` used during ``fit``."""
     return sum(fit["threads"].get(role, 0) for role in roles) / fit["steps"] / 1000

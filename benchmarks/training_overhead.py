@@ -41,6 +41,16 @@ event-log writer, the output capture, the UI or headless loop) in µs a training
 step, and the training thread's excess over plain's. ``meter`` (live, not timed
 against plain) times kmon's callback hooks, probes and fold from inside.
 
+The steps. Beside each fit's time, a second wall ratio takes only its epochs'
+steps, each epoch from its first batch's begin to its last batch's end. Between
+epochs TensorFlow destroys the epoch's data iterator, which waits for tf.data's
+autotuning thread to end; in about a third of fits, plain or not, that thread
+sleeps out its period first, 0.2-0.9 s on a 1.8 s fit (a gdb backtrace caught
+``RootDataset::Iterator::~Iterator`` waiting on ``Model::OptimizeLoop``'s timed
+wait). The steps' ratio leaves that out, and with it kmon's fit and epoch hooks
+(the CPU bound below counts them); its note gives the time a fit spent outside
+its steps, against plain's.
+
 The CPU bound. On the project's 2-core VM the wall ratio does not resolve a few
 percent, however the rounds are laid out: the vCPU's own speed moves (two plain
 fits back to back in one process differ by ±10%, interquartile, and their CPU
@@ -281,6 +291,7 @@ def report(measured: Measured, args: argparse.Namespace) -> None:
     )
     goals = GOALS[args.workload] if args.tf_threads == 1 or args.workload == "cnn" else {}
     wall = figures.wall_figures(measured.rounds, goals, DESCRIPTIONS)
+    wall += figures.steps_figures(measured.rounds, goals, DESCRIPTIONS)
     for figure in wall:
         print(figures.ratio_line(figure))
     timer = measured.ready.get("meter", {}).get("timer_ns", 0)

@@ -30,6 +30,7 @@ SMOKE = {
     "ps_speed.py": ["list_runs/goal", "kmon_ps/goal", "kmon_stop_over_startup/goal"],
     "system_sampler.py": ["sampler_core_share/goal"],
     "baseline_cost.py": ["baseline_added_cpu/goal"],
+    "stack_capture.py": ["eager_op_in_fit/plain", "eager_op_top/plain"],
     "runs_screen.py": [
         "first_full_table/goal",
         "first_full_table_cpu/goal",
