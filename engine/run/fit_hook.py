@@ -44,6 +44,7 @@ LEGACY_KERAS_MESSAGE = (
 _AS_IS = object()
 _SKIPPED = object()
 
+
 class FitHook:
     """Patches ``keras.Model.fit`` while installed.
 
