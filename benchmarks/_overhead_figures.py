@@ -154,11 +154,10 @@ def wall_figures(
 def steps_figures(
     rounds: list[dict[str, dict]], goals: dict[str, float], descriptions: dict[str, str]
 ) -> list[Figure]:
-    """Each configuration's steps (every epoch from its first batch to its last)
-    over plain's in the same round: the wall ratio without TensorFlow's data
-    iterator teardown between epochs (a stall of 0.2-0.9 s in about a third of
-    fits, plain or not), and without kmon's fit and epoch hooks. Its note gives
-    the median time a fit spent outside its steps, against plain's."""
+    """Each configuration's steps (every epoch from its first batch to its last,
+    ``_mlp_workload.EpochTimer``, which says what they leave out) over plain's in
+    the same round. Its note gives the median time a fit spent outside its steps,
+    against plain's."""
     rows = []
     if "steps_seconds" not in rounds[0]["plain"]:
         return rows  # results of an older workload script
