@@ -8,7 +8,6 @@ import contextlib
 import importlib.machinery
 import importlib.util
 import os
-import runpy
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from kmon.engine.errors import ScriptError
 from kmon.engine.events import RunStart
 from kmon.engine.log.process_identity import of_this_process
+from kmon.engine.run.main_module import main_namespace, module_code, script_code
 
 
 @dataclass
@@ -73,16 +73,18 @@ class ScriptTarget:
         )
 
     def execute(self) -> None:
-        with _as_main([str(self.path), *self.argv], str(self.path.parent)):
-            runpy.run_path(str(self.path), run_name="__main__")
+        # exec in this frame, as runpy.run_path would run it (see main_module).
+        path = str(self.path)
+        with _as_main([path, *self.argv], str(self.path.parent)), main_namespace(path) as space:
+            exec(script_code(path), space)  # noqa: S102 - running the user's script is the job
 
 
 @dataclass
 class ModuleTarget:
     """An unmodified ``python -m package.module args...``: ``sys.path[0]`` is the
     working directory, ``sys.argv[0]`` the module's file, and the module (a
-    package's ``__main__``) runs as ``__main__``, through :func:`runpy.run_module`
-    as Python's ``-m`` does."""
+    package's ``__main__``) runs as ``__main__``, as :func:`runpy.run_module`
+    runs it for Python's ``-m`` (see :mod:`~kmon.engine.run.main_module`)."""
 
     module: str
     path: Path
@@ -128,9 +130,12 @@ class ModuleTarget:
         return start
 
     def execute(self) -> None:
-        # run_module(alter_sys=True) sets argv[0] to the module's file, as -m does.
+        # argv[0] is "-m" while the parent packages import, then the module's file,
+        # as with -m; exec in this frame, as runpy.run_module would run it.
         with _as_main(["-m", *self.argv], os.getcwd()):
-            runpy.run_module(self.module, run_name="__main__", alter_sys=True)
+            code, spec = module_code(self.module)
+            with main_namespace(spec.origin or str(self.path), spec) as space:
+                exec(code, space)  # noqa: S102 - running the user's module is the job
 
 
 @contextlib.contextmanager
@@ -141,7 +146,7 @@ def _as_main(argv: list[str], first_path: str) -> Iterator[None]:
     The script's frames sit on the frame that runs the body, and TensorFlow walks
     the whole stack at every eager op, reading each frame's line from its code's
     start (see ``FitHook.monitor_fit``): so the setting up is done here, and the
-    ``execute`` frames reach runpy in a few instructions."""
+    ``execute`` frames reach the script's code in a few instructions."""
     saved_argv, saved_path = sys.argv, list(sys.path)
     sys.argv = argv
     sys.path.insert(0, first_path)
