@@ -5,8 +5,9 @@ TensorFlow captures the Python stack at every eager op it runs from Python
 line by walking its code's line table from the start to where the frame stands.
 A Keras fit on TensorFlow runs two such ops a step (the data iterator's
 ``get_next_as_optional``: ``has_value`` and ``get_value``), under every frame
-below the script: under ``kmon train``, the run's thread, the target's
-``execute``, runpy's three frames and the fit hook's two.
+below the script: under ``kmon train``, the thread's first frame, the run's
+``_main``, the target's ``execute`` and, in a fit, the fit hook's two (before
+2026-12-05, also ``threading.Thread``'s three and runpy's three).
 
 ``_eager_op_timer.py`` times an op at the script's top level and inside ``fit()``,
 in plain ``python`` and under ``kmon train --headless --log``, alternating

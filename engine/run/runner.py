@@ -12,10 +12,14 @@ from collections.abc import Callable, Iterator
 from kmon.engine.errors import RefusedRun
 from kmon.engine.events import NO_FIT_TOPIC, Event, Notice, RunEnd, ScriptStart
 from kmon.engine.phases import NO_TRAINING_NOTE, no_fit_note, no_fit_seconds_from
+from kmon.engine.run.bare_thread import start_bare_thread
 from kmon.engine.run.keras_import import after_keras_import, script_chooses_backend
 from kmon.engine.run.script_signals import ScriptSignals
 from kmon.engine.run.targets import CallableTarget, ModuleTarget, ScriptTarget
 from kmon.engine.stop import AFTER_BATCH, BEFORE_START, INTERRUPT, LATER_FITS, StopSignal
+
+#: The name of the thread the script runs on.
+TRAINING_THREAD = "kmon-training"
 
 
 class TrainingRun:
@@ -72,7 +76,6 @@ class TrainingRun:
         self.exit_code: int | None = None
         self.error: dict[str, str] | None = None
         self._no_fit_seconds = no_fit_seconds_from() if no_fit_seconds is None else no_fit_seconds
-        self._thread = threading.Thread(target=self._main, name="kmon-training", daemon=True)
         self._hook = None
         self._hook_wanted = True
         """Until the run ends: a post-import hook left registered does nothing after."""
@@ -85,7 +88,9 @@ class TrainingRun:
         """What the first stop request did (:mod:`kmon.engine.stop`); None before."""
 
     def start(self) -> None:
-        self._thread.start()
+        # Not a threading.Thread: its frames would sit under the script's (see
+        # bare_thread). finished tells when it ends.
+        start_bare_thread(self._main, TRAINING_THREAD)
 
     def request_stop(self) -> str:
         """Stop the run as far as kmon can, and return what that does (see
@@ -130,9 +135,10 @@ class TrainingRun:
         return self.finished.wait(timeout)
 
     def _main(self) -> None:
-        # The script's frames sit on this one, and TensorFlow walks the whole stack
-        # at every eager op, reading each frame's line from its code's start (see
-        # FitHook.monitor_fit): so this frame is short, and calls the script early.
+        # The script's frames sit on this one (its thread's first but one: see
+        # bare_thread), and TensorFlow walks the whole stack at every eager op,
+        # reading each frame's line from its code's start (see FitHook.monitor_fit):
+        # so this frame is short, and calls the script early.
         raised: BaseException | None = None
         try:
             with self._script_starts():
@@ -246,7 +252,7 @@ def _exit_code(exc: SystemExit) -> int:
 
 
 def _user_traceback(exc: BaseException) -> str:
-    """The script's traceback without kmon's and runpy's frames: the ones on top
+    """The script's traceback without kmon's frames: the ones on top
     (the script was run from here) and kmon's ``fit()`` wrapper in the middle. When
     the exception was raised inside kmon, its frames stay: that is kmon's bug."""
     report = traceback.TracebackException.from_exception(exc)
@@ -276,11 +282,6 @@ _ENGINE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def _own_frame(frame: traceback.FrameSummary) -> bool:
-    """kmon's engine, or runpy, which runs the script (its frames read
-    "<frozen runpy>" on Python 3.11+)."""
-    filename = frame.filename
-    return (
-        os.path.abspath(filename).startswith(_ENGINE)
-        or filename == "<frozen runpy>"
-        or os.path.basename(filename) == "runpy.py"
-    )
+    """A frame of kmon's engine. kmon runs the script's code itself, so a runpy
+    frame is the script's own (it ran something through runpy)."""
+    return os.path.abspath(frame.filename).startswith(_ENGINE)
