@@ -10,6 +10,8 @@ below the script: under ``kmon train``, the thread's first frame, the run's
 2026-12-05, also ``threading.Thread``'s three and runpy's three).
 
 ``_eager_op_timer.py`` times an op at the script's top level and inside ``fit()``,
+and a step of an eager custom training loop (what these frames cost a script that
+trains without ``fit()``: every op pays them),
 in plain ``python`` and under ``kmon train --headless --log``, alternating
 processes (``--pairs``). Each figure is the median over pairs of kmon's time over
 plain's in the same pair; the detail gives the µs.
@@ -67,6 +69,13 @@ def main(argv: list[str] | None = None) -> int:
             "runs 2 a step)"
         )
         print(ratio_line(f"eager_op_{where}/plain", median(ratios), None, detail))
+    ratios = [k["eager_step"] / p["eager_step"] for k, p in zip(kmon, plain)]
+    detail = (
+        f"kmon {median([k['eager_step'] for k in kmon]):.0f} µs a step, plain "
+        f"{median([p['eager_step'] for p in plain]):.0f} ({pairs} pairs; a GradientTape "
+        "step of a small MLP, about 50 eager ops, at the script's top level)"
+    )
+    print(ratio_line("eager_loop_step/plain", median(ratios), None, detail))
     return 0
 
 
