@@ -12,13 +12,16 @@ So the script's thread is started with :func:`_thread.start_new_thread`. threadi
 knows it as any thread it did not start: ``threading.current_thread()`` gives a
 daemon "dummy" thread, named here, listed by ``threading.enumerate()`` while it
 runs and taken out of threading's table when the target returns (Python before
-3.13 keeps a dummy thread there for good). Nothing joins it: its owner waits on an
+3.13 keeps a dummy thread there for good). Like a ``threading.Thread``, it starts
+with the trace and profile functions set by :func:`threading.settrace` and
+:func:`threading.setprofile` (coverage, profilers). Nothing joins it: its owner waits on an
 event the target sets, as :class:`~kmon.engine.run.runner.TrainingRun` does.
 """
 
 from __future__ import annotations
 
 import _thread
+import sys
 import threading
 from collections.abc import Callable
 
@@ -33,6 +36,13 @@ def start_bare_thread(target: Callable[[], object], name: str) -> None:
 def _bare(target: Callable[[], object], name: str) -> None:
     thread = threading.current_thread()
     thread.name = name
+    # What threading.Thread does for the tools that trace or profile every thread
+    # (coverage, profilers) through threading.settrace and threading.setprofile.
+    trace, profile = threading.gettrace(), threading.getprofile()
+    if trace is not None:
+        sys.settrace(trace)
+    if profile is not None:
+        sys.setprofile(profile)
     try:
         target()
     finally:

@@ -48,3 +48,30 @@ def test_threading_forgets_the_thread_when_its_target_returns() -> None:
             threading.Event().wait(0.01)
         names = [thread.name for thread in threading.enumerate()]
         assert f"kmon-bare-{round_}" not in names
+
+
+def test_the_thread_gets_threadings_trace_and_profile_functions() -> None:
+    """Tools that watch every thread (coverage, profilers) set them through
+    threading.settrace and threading.setprofile: the script's thread gets them,
+    as a threading.Thread would."""
+    traced, profiled = [], []
+    done = threading.Event()
+
+    def script_code() -> None:
+        done.set()
+
+    def trace(frame, event, arg):
+        traced.append(frame.f_code.co_name)
+
+    def profile(frame, event, arg):
+        profiled.append(frame.f_code.co_name)
+
+    threading.settrace(trace)
+    threading.setprofile(profile)
+    try:
+        start_bare_thread(script_code, "kmon-bare-traced")
+        assert done.wait(10.0)
+    finally:
+        threading.settrace(None)  # type: ignore[arg-type]
+        threading.setprofile(None)  # type: ignore[arg-type]
+    assert "script_code" in traced and "script_code" in profiled
