@@ -3,8 +3,12 @@ knows it by name while it runs, and not after."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import sys
 import threading
+
+import pytest
 
 from kmon.engine.run.bare_thread import start_bare_thread
 
@@ -75,3 +79,32 @@ def test_the_thread_gets_threadings_trace_and_profile_functions() -> None:
         threading.settrace(None)  # type: ignore[arg-type]
         threading.setprofile(None)  # type: ignore[arg-type]
     assert "script_code" in traced and "script_code" in profiled
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX's")
+def test_a_process_forked_from_the_thread_exits_cleanly() -> None:
+    """A script's multiprocessing.Process with fork (Linux's default before Python
+    3.14) from the script's thread: on Python before 3.13, a thread threading did
+    not start, known to it, became the child's main thread without the lock
+    threading's shutdown releases, and every such child exited with code 1."""
+    seen: dict = {}
+    done = threading.Event()
+
+    def script_code() -> None:
+        try:
+            child = multiprocessing.get_context("fork").Process(target=_child_work)
+            child.start()
+            child.join(30.0)
+            seen["exitcode"] = child.exitcode
+            seen["name"] = threading.current_thread().name
+            seen["listed"] = "kmon-bare-forks" in [t.name for t in threading.enumerate()]
+        finally:
+            done.set()
+
+    start_bare_thread(script_code, "kmon-bare-forks")
+    assert done.wait(60.0)
+    assert seen == {"exitcode": 0, "name": "kmon-bare-forks", "listed": True}
+
+
+def _child_work() -> None:
+    threading.current_thread().name  # noqa: B018 - the child's threading works
