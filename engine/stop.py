@@ -67,7 +67,8 @@ STOP_EFFECTS = {
     ),
     INTERRUPT: (
         "no fit() has run yet, so there is no batch to stop after: the script is "
-        "interrupted (KeyboardInterrupt raised in it, as Ctrl+C does under plain python)"
+        "interrupted (KeyboardInterrupt raised in it, as Ctrl+C does under plain python, "
+        "at its next Python line: a call in progress, such as time.sleep, finishes first)"
     ),
     BEFORE_START: "the script has not started yet (kmon is importing TensorFlow): it will not run",
 }

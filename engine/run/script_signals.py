@@ -187,8 +187,10 @@ class ScriptSignals:
 
     def interrupt(self) -> None:
         """Raise ``KeyboardInterrupt`` in the script's thread at its next bytecode,
-        as Ctrl+C does in plain python's main thread (a C call in progress, such as
-        ``time.sleep``, finishes first). Nothing once the script has ended."""
+        where Ctrl+C raises it in plain python's main thread. Unlike Ctrl+C there, a
+        C call in progress, such as ``time.sleep``, finishes first: Python hands an
+        exception to another thread only between bytecodes. Nothing once the script
+        has ended."""
         self._raise_in_script(KeyboardInterrupt())
 
     def _raise_in_script(self, exc: BaseException) -> None:
