@@ -111,7 +111,7 @@ class ScriptSignals:
             try:
                 with self._delivery_lock:
                     self._accepting = False
-                    _set_async_exc(self.script_ident, None)  # one set, not yet raised
+                    _withdraw_pending(self.script_ident)  # one set, not yet raised
                 return late
             except BaseException as exc:  # noqa: BLE001 - raised here by the handler
                 late = exc
@@ -242,6 +242,31 @@ def _carrier(exc: BaseException) -> type[BaseException]:
         return type(cls.__name__, (cls,), {"__new__": lambda _cls, *args: exc})
     except TypeError:  # a class that cannot be subclassed: raise its plain type
         return cls
+
+
+class _Withdrawn(Exception):  # noqa: N818 - not an error: a placeholder raised and caught
+    """Set in place of an exception not yet raised in the script's thread, and raised
+    and caught there at once (:func:`_withdraw_pending`)."""
+
+
+def _withdraw_pending(ident: int | None) -> None:
+    """Take back an exception set for the thread ``ident`` and not yet raised.
+
+    ``PyThreadState_SetAsyncExc(ident, NULL)`` takes it back too, but on Python
+    before 3.12 it leaves the interpreter's "async exception pending" flag set
+    for good: every thread's eval loop then takes its slow path at each call and
+    loop, and a thread with a trace function (coverage, a debugger) spins for ever
+    at its next call. So on its own thread, a placeholder replaces it and is raised
+    and caught here, which clears the flag."""
+    if ident is None or ident != threading.get_ident():
+        _set_async_exc(ident, None)
+        return
+    try:
+        _set_async_exc(ident, _Withdrawn)
+        for _ in range(2):  # a backward jump: the eval loop raises it here at the latest
+            pass
+    except _Withdrawn:
+        pass
 
 
 def _set_async_exc(ident: int | None, exc_class: type[BaseException] | None) -> None:
