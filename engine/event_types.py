@@ -245,13 +245,17 @@ class Notice(Event):
     topic: str | None = None
     """What it is about, for notices a monitor shows in a place of their own:
     ``LOG_TOPIC`` when the event log itself could not be written (incomplete),
-    ``NO_FIT_TOPIC`` when the script has run a while without calling ``fit()``."""
+    ``NO_FIT_TOPIC`` when the script has run a while without calling ``fit()``,
+    ``THREADS_TOPIC`` when kmon waits for the threads the script left running."""
 
 
 #: The topic of notices about the event log itself.
 LOG_TOPIC = "event_log"
 #: The topic of the notice that the script has run a while with no ``fit()`` call.
 NO_FIT_TOPIC = "no_fit"
+#: The topic of the notices that the script's code has returned and kmon waits for
+#: the threads it left running, and that a stop gave them up.
+THREADS_TOPIC = "script_threads"
 #: The topic of notices about ``--notify-cmd`` (a command that failed or hung).
 NOTIFY_TOPIC = "notify"
 

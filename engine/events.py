@@ -23,6 +23,7 @@ from kmon.engine.event_types import (
     ROOT_MEAN_SQUARE,
     SCHEMA_VERSION,
     STEP_MEAN,
+    THREADS_TOPIC,
     Alarm,
     Baselines,
     Batch,
@@ -48,7 +49,7 @@ __all__ = [
     "SCHEMA_VERSION", "Event", "RunStart", "ScriptStart", "FitStart", "EpochStart", "Batch",
     "MEAN", "ROOT_MEAN_SQUARE", "STEP_MEAN", "ValueKinds", "ValEnd", "TrainEval",
     "EpochEnd", "FitEnd", "Log", "Notice", "LOG_TOPIC", "NO_FIT_TOPIC", "NOTIFY_TOPIC",
-    "Alarm", "Probes", "Baselines", "LearningRate", "System", "RunEnd", "EVENT_TYPES",
+    "THREADS_TOPIC", "Alarm", "Probes", "Baselines", "LearningRate", "System", "RunEnd", "EVENT_TYPES",
     "CONTROL_TYPES", "UnknownEventType", "event_from_dict", "event_from_json",
 ]
 

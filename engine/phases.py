@@ -1,7 +1,8 @@
 """A run's phases and what kmon says in each: the header's words, the hint before the
 first ``fit()``, and the notices about a script that does not call ``fit()``.
 
-A run goes STARTING → RUNNING_SCRIPT → (TRAINING ⇄ BETWEEN_FITS) → FINISHED.
+A run goes STARTING → RUNNING_SCRIPT → (TRAINING ⇄ BETWEEN_FITS) → FINISHED, with
+WAITING_FOR_THREADS before FINISHED when the script leaves threads running.
 :class:`~kmon.engine.view.state.RunState` folds the events into its ``phase``; the
 runner (:mod:`kmon.engine.run.runner`) gives the no-fit notice; what a stop does in
 each phase is in :mod:`kmon.engine.stop`.
@@ -19,6 +20,9 @@ TRAINING = "training"
 """A ``fit()`` call is running."""
 BETWEEN_FITS = "between fits"
 """A ``fit()`` returned; the script runs on, and may call ``fit()`` again."""
+WAITING_FOR_THREADS = "waiting for the script's threads"
+"""The script's code has returned; kmon waits for the threads it left running, as
+Python does before a process exits (one of them may still call ``fit()``)."""
 FINISHED = "finished"
 """The run ended (``run_end``)."""
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kmon.engine.phases import BETWEEN_FITS, RUNNING_SCRIPT, STARTING, TRAINING
+from kmon.engine.phases import (
+    BETWEEN_FITS,
+    RUNNING_SCRIPT,
+    STARTING,
+    TRAINING,
+    WAITING_FOR_THREADS,
+)
 
 
 class StopSignal:
@@ -54,6 +60,9 @@ INTERRUPT = "interrupt"
 ``KeyboardInterrupt``, as Ctrl+C gives it under plain python."""
 BEFORE_START = "before_start"
 """kmon is still importing TensorFlow: the script will not run."""
+CUT_THREADS = "cut_threads"
+"""The script's code has returned and kmon waits for the threads it left running:
+kmon stops waiting, and they are given up (:mod:`kmon.engine.run.script_threads`)."""
 
 #: Each stop's effect, for the user (the monitor's Quit dialog, headless lines).
 STOP_EFFECTS = {
@@ -71,6 +80,11 @@ STOP_EFFECTS = {
         "at its next Python line: a call in progress, such as time.sleep, finishes first)"
     ),
     BEFORE_START: "the script has not started yet (kmon is importing TensorFlow): it will not run",
+    CUT_THREADS: (
+        "the script's code has returned and kmon waits for the threads it left running, as "
+        "Python does before it exits: kmon stops waiting and gives them up, as Ctrl+C then "
+        "does under plain python (what they have not written yet is lost)"
+    ),
 }
 
 #: What a stop would do in each phase of :class:`~kmon.engine.view.state.RunState`.
@@ -79,6 +93,7 @@ _ACTION_BY_PHASE = {
     RUNNING_SCRIPT: INTERRUPT,
     TRAINING: AFTER_BATCH,
     BETWEEN_FITS: LATER_FITS,
+    WAITING_FOR_THREADS: CUT_THREADS,
 }
 
 

@@ -21,6 +21,17 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.raw_argv = argv  # `--detach` starts the same command again, headless
+    code = _run(args)
+    # A script's threads given up by a stop would keep the process alive: Python
+    # waits for every thread that is no daemon at exit. Loaded only if a run ran.
+    threads = sys.modules.get("kmon.engine.run.script_threads")
+    if threads is not None:
+        threads.exit_leaving_threads(code)
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command's handler, its errors turned into an exit code."""
     try:
         return args.handler(args)
     except UserError as exc:

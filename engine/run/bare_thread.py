@@ -12,8 +12,13 @@ So the script's thread is started with :func:`_thread.start_new_thread`. What a
 ``threading.Thread`` gives its code, it gets here:
 
 - a name: threading knows it as a thread it did not start, and
-  ``threading.current_thread()`` gives a daemon "dummy" thread, named here and
-  listed by ``threading.enumerate()`` while it runs;
+  ``threading.current_thread()`` gives a "dummy" thread, named here and listed by
+  ``threading.enumerate()`` while it runs;
+- no daemon, as a main thread is not: the threads its code starts inherit that, so
+  they are daemons only where the script says so, and the runner waits for the
+  others before the run ends, as Python waits before a process exits
+  (:mod:`~kmon.engine.run.script_threads`). A dummy is a daemon by default;
+  Python waits for none at exit, whatever it says;
 - the trace and profile functions of :func:`threading.settrace` and
   :func:`threading.setprofile` (coverage, profilers);
 - a clean fork: while it forks, and once its target returns, the dummy is out of
@@ -60,6 +65,8 @@ def _started(name: str) -> threading.Thread:
     every thread: coverage, profilers)."""
     thread = threading.current_thread()
     thread.name = name
+    if hasattr(thread, "_daemonic"):
+        thread._daemonic = False  # see the module docstring: what its threads inherit
     _running[threading.get_ident()] = thread
     trace, profile = threading.gettrace(), threading.getprofile()
     if trace is not None:
@@ -71,7 +78,10 @@ def _started(name: str) -> threading.Thread:
 
 def _table() -> tuple[dict, object] | None:
     """threading's private table of live threads and its lock; None where gone."""
-    active, lock = getattr(threading, "_active", None), getattr(threading, "_active_limbo_lock", None)
+    active, lock = (
+        getattr(threading, "_active", None),
+        getattr(threading, "_active_limbo_lock", None),
+    )
     return (active, lock) if isinstance(active, dict) and lock is not None else None
 
 

@@ -10,16 +10,27 @@ import traceback
 from collections.abc import Callable, Iterator
 
 from kmon.engine.errors import RefusedRun
-from kmon.engine.events import NO_FIT_TOPIC, Event, Notice, RunEnd, ScriptStart
+from kmon.engine.events import NO_FIT_TOPIC, THREADS_TOPIC, Event, Notice, RunEnd, ScriptStart
 from kmon.engine.phases import NO_TRAINING_NOTE, no_fit_note, no_fit_seconds_from
 from kmon.engine.run.bare_thread import start_bare_thread
 from kmon.engine.run.keras_import import after_keras_import, script_chooses_backend
 from kmon.engine.run.script_signals import ScriptSignals
+from kmon.engine.run.script_threads import ScriptThreads, names
 from kmon.engine.run.targets import CallableTarget, ModuleTarget, ScriptTarget
-from kmon.engine.stop import AFTER_BATCH, BEFORE_START, INTERRUPT, LATER_FITS, StopSignal
+from kmon.engine.stop import (
+    AFTER_BATCH,
+    BEFORE_START,
+    CUT_THREADS,
+    INTERRUPT,
+    LATER_FITS,
+    StopSignal,
+)
 
 #: The name of the thread the script runs on.
 TRAINING_THREAD = "kmon-training"
+#: Threads of the script that end within this long after its code returns are
+#: waited for without a notice (a save that takes a moment).
+QUIET_THREADS_SECONDS = 0.5
 
 
 class TrainingRun:
@@ -86,6 +97,11 @@ class TrainingRun:
         self._script_started = False
         self.stop_action: str | None = None
         """What the first stop request did (:mod:`kmon.engine.stop`); None before."""
+        self._awaiting_threads = False
+        """The script's code has returned; its threads are waited for."""
+        self._stop_waiting = threading.Event()
+        self.threads_cut_off: list[threading.Thread] = []
+        """The script's threads a stop gave up on (they still run)."""
 
     def start(self) -> None:
         # Not a threading.Thread: its frames would sit under the script's (see
@@ -103,6 +119,9 @@ class TrainingRun:
         hook = self._hook
         if hook is not None and hook.in_fit:
             action = AFTER_BATCH
+        elif self._awaiting_threads:
+            action = CUT_THREADS
+            self._stop_waiting.set()
         elif hook is not None and hook.fits:
             action = LATER_FITS
         else:
@@ -141,16 +160,20 @@ class TrainingRun:
         # so this frame is short, and calls the script early.
         raised: BaseException | None = None
         try:
-            with self._script_starts():
-                self.target.execute()
+            with self._script_starts() as threads:
+                try:
+                    self.target.execute()
+                finally:
+                    self._wait_for(threads)
         except BaseException as exc:  # noqa: BLE001 - the user's script may raise anything
             raised = exc
         self._end(raised)
 
     @contextlib.contextmanager
-    def _script_starts(self) -> Iterator[None]:
+    def _script_starts(self) -> Iterator[ScriptThreads]:
         """The hook installed, the script's signal handling on for the ``with`` body,
-        which runs the script; KeyboardInterrupt if a stop came first."""
+        which runs the script; KeyboardInterrupt if a stop came first. Gives the
+        watch on the threads the script starts."""
         self._emit(self.target.run_start())
         if script_chooses_backend(getattr(self.target, "path", None)):
             after_keras_import(self._install_hook)  # at the script's own import
@@ -167,7 +190,42 @@ class TrainingRun:
                 raise KeyboardInterrupt
             self._emit(ScriptStart())
             self._watch_for_fit()
-            yield
+            yield ScriptThreads()
+
+    def _wait_for(self, threads: ScriptThreads) -> None:
+        """Wait for the threads the script left running, as Python does before a
+        process exits (:mod:`~kmon.engine.run.script_threads`): with its signal
+        handling still on and the fit hook installed, as a thread may train. A
+        stop gives them up (:data:`~kmon.engine.stop.CUT_THREADS`)."""
+        self._awaiting_threads = True
+        try:
+            running = threads.wait(self._stop_waiting, QUIET_THREADS_SECONDS)
+            if running and not self._stop_waiting.is_set():
+                self._emit(
+                    Notice(
+                        level="info",
+                        text=f"the script's code has returned; kmon waits for the threads it "
+                        f"left running ({names(running)}), as Python does before a process "
+                        "exits; a stop gives them up",
+                        topic=THREADS_TOPIC,
+                    )
+                )
+                running = threads.wait(self._stop_waiting)
+        except BaseException:  # noqa: BLE001 - a script's signal handler's, during the wait
+            running = threads.running()
+        if running:
+            self.threads_cut_off = running
+            self._emit(
+                Notice(
+                    level="warning",
+                    text=f"kmon stopped waiting for the script's threads ({names(running)}): "
+                    "they were given up, as Ctrl+C at exit does under plain python, and what "
+                    "they had not written yet is lost",
+                    topic=THREADS_TOPIC,
+                )
+            )
+        else:
+            threads.forget()
 
     def _end(self, raised: BaseException | None) -> None:
         """The run's end, after the script returned or ``raised``."""
@@ -198,7 +256,9 @@ class TrainingRun:
         if hook is not None:
             hook.uninstall()
             fits = hook.fits
-        if status == "ok" and self.stop_signal.requested:
+        # Threads given up leave the script's exit code, as a Ctrl+C in Python's wait
+        # at exit does (it prints the KeyboardInterrupt as ignored and exits 0).
+        if status == "ok" and (self.stop_signal.requested or self.threads_cut_off):
             status = "stopped"
         self.status, self.exit_code, self.error = status, exit_code, error
         if self._before_end is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from kmon.engine.events import (
     LOG_TOPIC,
     NO_FIT_TOPIC,
+    THREADS_TOPIC,
     Alarm,
     Baselines,
     Batch,
@@ -33,7 +34,14 @@ from kmon.engine.events import (
     ValEnd,
     ValueKinds,
 )
-from kmon.engine.phases import BETWEEN_FITS, FINISHED, RUNNING_SCRIPT, STARTING, TRAINING
+from kmon.engine.phases import (
+    BETWEEN_FITS,
+    FINISHED,
+    RUNNING_SCRIPT,
+    STARTING,
+    TRAINING,
+    WAITING_FOR_THREADS,
+)
 from kmon.engine.series import BucketSeries, MetricSeries, SmoothedSeries
 from kmon.engine.view.batch_fold import fold_batch_events, fold_batch_run
 from kmon.engine.view.block_fold import fold_batch_block, fold_batch_blocks
@@ -80,7 +88,11 @@ class RunState(RunProgress):
     phase: str = STARTING
     """What the run is doing, one of :mod:`kmon.engine.phases`: STARTING (kmon imports
     TensorFlow; again for a run appended to the log), RUNNING_SCRIPT (no fit() yet),
-    TRAINING (in a fit()), BETWEEN_FITS or FINISHED."""
+    TRAINING (in a fit()), BETWEEN_FITS, WAITING_FOR_THREADS (the script's code
+    returned, its threads run on) or FINISHED."""
+    script_returned: bool = False
+    """The script's code has returned and kmon waits for its threads (a notice of
+    topic ``THREADS_TOPIC`` came): a fit that ends then leaves WAITING_FOR_THREADS."""
     no_fit_notice: Notice | None = None
     """The notice that the script ran a while without calling fit() (topic
     ``NO_FIT_TOPIC``), once it came."""
@@ -198,6 +210,7 @@ class RunState(RunProgress):
             self.status = self.exit_code = self.error = self.ended = None
             self.phase = STARTING
             self.no_fit_notice = None
+            self.script_returned = False
         else:
             self.started = event.t
         self._models.run_started()
@@ -333,7 +346,7 @@ class RunState(RunProgress):
             self.heads.apply(event)
 
     def _on_fit_end(self, event: FitEnd) -> None:
-        self.phase = BETWEEN_FITS
+        self.phase = WAITING_FOR_THREADS if self.script_returned else BETWEEN_FITS
         info = self.current_fit
         if info is not None and info.fit == event.fit and event.stopped_early:
             # stop_training set during the last epoch ends the fit on time.
@@ -353,6 +366,10 @@ class RunState(RunProgress):
             self.log_problem = event
         elif event.topic == NO_FIT_TOPIC:
             self.no_fit_notice = event
+        elif event.topic == THREADS_TOPIC and self.phase != FINISHED:
+            self.script_returned = True
+            if self.phase != TRAINING:
+                self.phase = WAITING_FOR_THREADS
 
     def _on_alarm(self, event: Alarm) -> None:
         self.alarm_history.append(event)

@@ -10,7 +10,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
-from kmon.engine.stop import AFTER_BATCH, BEFORE_START, INTERRUPT, LATER_FITS, STOP_EFFECTS
+from kmon.engine.stop import (
+    AFTER_BATCH,
+    BEFORE_START,
+    CUT_THREADS,
+    INTERRUPT,
+    LATER_FITS,
+    STOP_EFFECTS,
+)
 
 #: The question to ask before each kind of stop (see :mod:`kmon.engine.stop`).
 STOP_QUESTIONS = {
@@ -18,6 +25,7 @@ STOP_QUESTIONS = {
     LATER_FITS: "Stop the run and quit?",
     INTERRUPT: "Interrupt the script and quit?",
     BEFORE_START: "Quit before the script starts?",
+    CUT_THREADS: "Give up the script's threads and quit?",
 }
 
 
@@ -29,7 +37,11 @@ def stop_detail(action: str, then: str) -> str:
 
 def quit_detail(action: str) -> str:
     """The live monitor's Quit dialog: what the stop does, then that kmon exits."""
-    then = "kmon exits." if action == BEFORE_START else "kmon exits when the script ends."
+    then = (
+        "kmon exits."
+        if action in (BEFORE_START, CUT_THREADS)
+        else "kmon exits when the script ends."
+    )
     return stop_detail(action, then)
 
 
