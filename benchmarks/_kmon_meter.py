@@ -467,3 +467,67 @@ def _thread_timer(name: str, function):
 def overhead_ns() -> int:
     """The timer's own cost per call, taken off every count."""
     return _overhead_ns
+
+
+#: While True, kmon's monitor and event-log threads leave their work waiting
+#: (``install_pause``): the drain, the fold and the redraw, the log's serializing
+#: and writing. The training thread's hooks run as ever.
+paused = False
+#: What the paused methods last saw: the run's writer, and the drains made since
+#: :func:`caught_up` began.
+_seen: dict = {"writer": None, "drains": 0}
+
+
+def install_pause() -> None:
+    """Let :data:`paused` hold back the work of kmon's other threads, to time a
+    training thread with them at work against the same thread with them idle, in
+    one process (``thread_interference.py``). Their timers still wake them: a
+    paused drain returns nothing, a paused redraw and a paused take of the log's
+    pending events do nothing; what waited is done once :data:`paused` is False
+    again (:func:`caught_up`). Patched on the classes, where each call looks the
+    method up."""
+    from kmon.engine.log.writer import EventLogWriter
+    from kmon.engine.run.session import Session
+
+    drain, take = Session.drain, EventLogWriter._take_pending
+
+    def paused_drain(session):
+        if paused:
+            return []
+        _seen["drains"] += 1
+        return drain(session)
+
+    def paused_take(writer):
+        _seen["writer"] = writer
+        return False if paused else take(writer)
+
+    Session.drain, EventLogWriter._take_pending = paused_drain, paused_take
+    try:
+        from kmon.tui.app import MonitorApp
+    except ImportError:
+        return
+    redraw = MonitorApp._redraw
+
+    def paused_redraw(app):
+        if not paused:
+            redraw(app)
+
+    MonitorApp._redraw = paused_redraw
+
+
+def caught_up(timeout: float) -> bool:
+    """Resume kmon's threads and wait until what they left is done: two drains of
+    the monitor's channel (the first takes what waited; the second begins once
+    the first's fold and redraw are done) and the log's pending events taken and
+    written."""
+    global paused
+    paused = False
+    _seen["drains"] = 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        writer = _seen["writer"]
+        idle = writer is None or (not writer._pending and not writer._lines)
+        if idle and _seen["drains"] >= 2:
+            return True
+        time.sleep(0.02)
+    return False

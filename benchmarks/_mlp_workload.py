@@ -29,6 +29,12 @@ stdout into its event log, so printing would not reach the benchmark):
   (``_kmon_meter.install``: costs the training thread a little);
 - ``KMON_BENCH_THREAD``: ``1`` runs the script's work in a background thread, as
   ``kmon train`` does, the main thread waiting for it;
+- ``KMON_BENCH_PAUSE``: ``1`` (under kmon) holds kmon's monitor and event-log
+  threads' work back in every other pair of epochs of a timed fit, in the order
+  on, paused, paused, on (``_kmon_meter.install_pause``), and after each epoch
+  lets them catch up (``_kmon_meter.caught_up``), then ``KMON_BENCH_CATCH_UP``
+  seconds more (default 0.2), before the next one: each fit's ``paused`` lists
+  which epochs were, ``caught_up`` whether their work was done in time;
 - ``KMON_BENCH_GO``: when set, timed fit ``i`` starts only once the file
   ``$KMON_BENCH_GO<i>`` exists, so a benchmark can give several processes turns
   (after the warm-up the script reports ``ready`` and waits).
@@ -72,10 +78,13 @@ class EpochTimer(keras.callbacks.Callback):
         self.async_safe = True
         self.seconds: list[float] = []
         self.steps: list[float] = []
-        self._start = self._first = self._last = 0.0
+        self.cpu: list[float] = []
+        """Each epoch's CPU time of the training thread, its epoch hooks included."""
+        self._start = self._first = self._last = self._cpu = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
+        self._cpu = time.thread_time()
 
     def on_train_batch_begin(self, batch, logs=None):
         if batch == 0:
@@ -87,6 +96,32 @@ class EpochTimer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._start)
         self.steps.append(self._last - self._first)
+        self.cpu.append(time.thread_time() - self._cpu)
+
+
+class PauseKmonThreads(keras.callbacks.Callback):
+    """Holds kmon's other threads' work back in epochs 1 and 2 of every 4 (the
+    order on, paused, paused, on cancels a drift across the fit), and lets it
+    catch up after each epoch, outside the steps ``EpochTimer`` times (its
+    ``on_epoch_end`` runs first: it comes first in ``callbacks``)."""
+
+    def __init__(self, catch_up: float) -> None:
+        super().__init__()
+        self.catch_up = catch_up
+        self.paused: list[bool] = []
+        self.caught_up: list[bool] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        _kmon_meter.paused = epoch % 4 in (1, 2)
+        self.paused.append(_kmon_meter.paused)
+
+    def on_epoch_end(self, epoch, logs=None):
+        # All of an epoch's work done before the next: none spills into it.
+        self.caught_up.append(_kmon_meter.caught_up(timeout=10.0))
+        time.sleep(self.catch_up)
+
+    def on_train_end(self, logs=None):
+        _kmon_meter.paused = False
 
 
 def report(**fields) -> None:
@@ -191,6 +226,10 @@ def main() -> None:
         model, x, y = build(steps * BATCH, int(os.environ.get("KMON_BENCH_UNITS", "64")))
     epoch_timer = EpochTimer()
     callbacks = [epoch_timer]
+    pauser = None
+    if os.environ.get("KMON_BENCH_PAUSE") == "1":
+        _kmon_meter.install_pause()
+        pauser = PauseKmonThreads(float(os.environ.get("KMON_BENCH_CATCH_UP", "0.2")))
     if board:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=board, update_freq="batch"))
 
@@ -212,10 +251,13 @@ def main() -> None:
         if go:
             wait_for_turn(f"{go}{repeat}")
         report(event="fit_begin", repeat=repeat)
-        epoch_timer.seconds, epoch_timer.steps = [], []
+        epoch_timer.seconds, epoch_timer.steps, epoch_timer.cpu = [], [], []
+        timed = callbacks if pauser is None else [*callbacks, pauser]
+        if pauser is not None:
+            pauser.paused, pauser.caught_up = [], []
         before = _kmon_meter.snapshot(training)
         start, cpu = time.perf_counter(), time.process_time()
-        model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=verbose, callbacks=callbacks)
+        model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=verbose, callbacks=timed)
         seconds = time.perf_counter() - start
         cpu = time.process_time() - cpu
         used = _kmon_meter.difference(before, _kmon_meter.snapshot(training))
@@ -227,6 +269,9 @@ def main() -> None:
             steps=steps * epochs,
             epochs=epoch_timer.seconds,
             steps_seconds=epoch_timer.steps,
+            epochs_cpu=epoch_timer.cpu,
+            paused=None if pauser is None else pauser.paused,
+            caught_up=None if pauser is None else pauser.caught_up,
             **used,
         )
     report(event="done")

@@ -31,6 +31,8 @@ SMOKE = {
     "system_sampler.py": ["sampler_core_share/goal"],
     "baseline_cost.py": ["baseline_added_cpu/goal"],
     "stack_capture.py": ["eager_op_in_fit/plain", "eager_op_top/plain"],
+    "other_core_load.py": ["aa_steps/idle", "100hz_1000us_training_cpu/idle"],
+    "thread_interference.py": ["live_steps_at_work/idle", "live_aa_at_work"],
     "runs_screen.py": [
         "first_full_table/goal",
         "first_full_table_cpu/goal",
