@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+from kmon_process import clean_env, kmon_command
 from locations import REAL
 from tmux_pane import Pane, send
 
@@ -74,6 +77,42 @@ def test_live_quit_asks_to_give_the_thread_up_and_exits(pane, tmp_path):
     end = run_end(tmp_path)
     assert (end["status"], end["fits"]) == ("stopped", 1)
     assert_heartbeat_stopped(tmp_path)
+
+
+@pytest.mark.parametrize("under", ["python", "kmon"])
+def test_the_scripts_sigterm_handler_ends_its_thread_during_the_wait(tmp_path, under):
+    # The wait runs with the script's signal handlers on, as Python's does.
+    script = "sigterm_stops_worker_thread.py"
+    shutil.copy(REAL / script, tmp_path / script)
+    command = (
+        [sys.executable, script]
+        if under == "python"
+        else [*kmon_command(), "train", "--headless", script]
+    )
+    run = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=clean_env(),
+    )
+    try:
+        seen = ""
+        while "training done" not in seen:
+            line = run.stdout.readline()
+            assert line, f"ended early: {seen}"
+            seen += line
+        time.sleep(1.0)  # the wait has begun: the thread ticks on
+        run.send_signal(signal.SIGTERM)
+        rest, _ = run.communicate(timeout=30)
+    finally:
+        run.kill()
+    assert run.returncode == 0
+    assert "SIGTERM: stopping the uploader" in rest and "uploader stopped after" in rest
+    if under == "kmon":
+        assert run_end(tmp_path)["status"] == "ok"
 
 
 def send_keys(pane: Pane, keys: str) -> None:
