@@ -10,22 +10,24 @@ runpy's three frames cost such an op about 0.7 µs, 10% of a small op
 (``benchmarks/stack_capture.py``). So kmon takes what runpy would set up from here,
 and its target runs ``exec(code, namespace)`` in its own short frame.
 
-What the script sees is what runpy gives it (``tests/engine/test_main_module.py``
-compares the two): a fresh module as ``sys.modules["__main__"]`` while the code runs,
-the old one back after it; ``__name__``, ``__file__``, ``__cached__``, ``__doc__``,
-``__loader__``, ``__package__`` and ``__spec__`` as runpy sets them; ``sys.argv[0]``
-the file that runs.
+What the script sees is what ``python script.py`` (or ``python -m module``) gives
+it (``tests/engine/test_main_module.py`` compares the two, in a real interpreter): a
+fresh module as ``sys.modules["__main__"]`` while the code runs, the old one back
+after it; ``__name__``, ``__file__``, ``__cached__``, ``__doc__``, ``__loader__``,
+``__package__``, ``__spec__`` and ``__builtins__`` (the module, not its dict) as
+Python sets them for its main module; ``sys.argv[0]`` as the caller gives it.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import importlib.util
 import io
 import sys
 import types
 from collections.abc import Iterator
-from importlib.machinery import ModuleSpec
+from importlib.machinery import ModuleSpec, SourceFileLoader
 
 MAIN = "__main__"
 
@@ -64,7 +66,7 @@ def module_code(name: str) -> tuple[types.CodeType, ModuleSpec]:
 def main_namespace(path: str, spec: ModuleSpec | None = None) -> Iterator[dict]:
     """A fresh ``__main__`` module for the ``with`` body, its namespace yielded: for
     the script at ``path``, or the module ``spec`` found (its file ``path``).
-    ``sys.modules["__main__"]`` and ``sys.argv[0]`` are restored after it."""
+    ``sys.modules["__main__"]`` is restored after it."""
     module = types.ModuleType(MAIN)
     namespace = module.__dict__
     namespace.update(
@@ -72,17 +74,17 @@ def main_namespace(path: str, spec: ModuleSpec | None = None) -> Iterator[dict]:
         __file__=path,
         __cached__=spec.cached if spec is not None else None,
         __doc__=None,
-        __loader__=spec.loader if spec is not None else None,
-        __package__=spec.parent if spec is not None else "",
+        __loader__=spec.loader if spec is not None else SourceFileLoader(MAIN, path),
+        __package__=spec.parent if spec is not None else None,
         __spec__=spec,
+        __builtins__=builtins,
     )
-    modules, argv = sys.modules, sys.argv
-    saved_module, saved_argv0 = modules.get(MAIN), argv[0]
-    modules[MAIN], argv[0] = module, path
+    modules = sys.modules
+    saved_module = modules.get(MAIN)
+    modules[MAIN] = module
     try:
         yield namespace
     finally:
-        argv[0] = saved_argv0
         if saved_module is not None:
             modules[MAIN] = saved_module
         else:

@@ -24,7 +24,10 @@ class ScriptTarget:
     """An unmodified ``python script.py args...``, run as ``__main__``."""
 
     path: Path
+    """The script, absolute, its symbolic links kept: Python's ``__file__``."""
     argv: list[str] = field(default_factory=list)
+    given: str | None = None
+    """The script's path as typed (``sys.argv[0]``); None: :attr:`path`."""
 
     @classmethod
     def checked(cls, path: str, argv: list[str]) -> ScriptTarget:
@@ -51,7 +54,9 @@ class ScriptTarget:
             raise ScriptError(f"syntax error in {path} ({where}): {exc.msg}") from None
         except ValueError as exc:
             raise ScriptError(f"not a Python script: {path} ({exc})") from None
-        return cls(script.resolve(), list(argv))
+        # As Python names it: __file__ absolute but a symbolic link kept (a script
+        # linked into an experiment's folder reads the files beside the link).
+        return cls(Path(os.path.abspath(script)), list(argv), given=path)
 
     @property
     def name(self) -> str:
@@ -75,8 +80,15 @@ class ScriptTarget:
     def execute(self) -> None:
         # exec in this frame, as runpy.run_path would run it (see main_module).
         path = str(self.path)
-        with _as_main([path, *self.argv], str(self.path.parent)), main_namespace(path) as space:
+        with self._as_main(), main_namespace(path) as space:
             exec(script_code(path), space)  # noqa: S102 - running the user's script is the job
+
+    def _as_main(self) -> contextlib.AbstractContextManager[None]:
+        """``sys.argv`` as typed and ``sys.path[0]`` the folder of the file a
+        symbolic link leads to, as ``python script.py`` sets them (here, not in
+        :meth:`execute`, whose frame stays short: see :func:`_as_main`)."""
+        first = os.path.dirname(os.path.realpath(self.path))
+        return _as_main([self.given or str(self.path), *self.argv], first)
 
 
 @dataclass
@@ -134,7 +146,8 @@ class ModuleTarget:
         # as with -m; exec in this frame, as runpy.run_module would run it.
         with _as_main(["-m", *self.argv], os.getcwd()):
             code, spec = module_code(self.module)
-            with main_namespace(spec.origin or str(self.path), spec) as space:
+            sys.argv[0] = spec.origin or str(self.path)
+            with main_namespace(sys.argv[0], spec) as space:
                 exec(code, space)  # noqa: S102 - running the user's module is the job
 
 
