@@ -53,8 +53,10 @@ def header_text(app: MonitorApp) -> str:
     return str(app.query_one(RunHeader).text)
 
 
-async def wait_until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    """Let the app run (its 10 Hz tick included) until ``condition()`` holds."""
+async def wait_until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the app run (its 10 Hz tick included) until ``condition()`` holds: at
+    most ``timeout`` seconds, which a 2-core machine under a full suite needs (3 s
+    timed out once there with the test passing alone)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not condition():
