@@ -189,15 +189,18 @@ class ExitHook:
         self._before_exit = before_exit
         self._pid = os.getpid()
         self._real_exit = os._exit
+        # One bound method, kept: each ``self._exit`` makes a new one, so ``is``
+        # would never find the installed hook, and it stayed on after the monitor.
+        self._hook = self._exit
         self._installed = False
 
     def __enter__(self) -> ExitHook:
-        os._exit = self._exit
+        os._exit = self._hook
         self._installed = True
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if self._installed and os._exit is self._exit:
+        if self._installed and os._exit is self._hook:
             os._exit = self._real_exit
         self._installed = False
 
