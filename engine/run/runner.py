@@ -99,6 +99,8 @@ class TrainingRun:
         """What the first stop request did (:mod:`kmon.engine.stop`); None before."""
         self._awaiting_threads = False
         """The script's code has returned; its threads are waited for."""
+        self._threads: ScriptThreads | None = None
+        """The watch on the threads the script starts, once it starts."""
         self._stop_waiting = threading.Event()
         self.threads_cut_off: list[threading.Thread] = []
         """The script's threads a stop gave up on (they still run)."""
@@ -160,20 +162,16 @@ class TrainingRun:
         # so this frame is short, and calls the script early.
         raised: BaseException | None = None
         try:
-            with self._script_starts() as threads:
-                try:
-                    self.target.execute()
-                finally:
-                    self._wait_for(threads)
+            with self._script_starts():
+                self.target.execute(then=self._wait_for_threads)
         except BaseException as exc:  # noqa: BLE001 - the user's script may raise anything
             raised = exc
         self._end(raised)
 
     @contextlib.contextmanager
-    def _script_starts(self) -> Iterator[ScriptThreads]:
+    def _script_starts(self) -> Iterator[None]:
         """The hook installed, the script's signal handling on for the ``with`` body,
-        which runs the script; KeyboardInterrupt if a stop came first. Gives the
-        watch on the threads the script starts."""
+        which runs the script; KeyboardInterrupt if a stop came first."""
         self._emit(self.target.run_start())
         if script_chooses_backend(getattr(self.target, "path", None)):
             after_keras_import(self._install_hook)  # at the script's own import
@@ -190,26 +188,24 @@ class TrainingRun:
                 raise KeyboardInterrupt
             self._emit(ScriptStart())
             self._watch_for_fit()
-            yield ScriptThreads()
+            self._threads = ScriptThreads()
+            yield
 
-    def _wait_for(self, threads: ScriptThreads) -> None:
+    def _wait_for_threads(self, raised: BaseException | None) -> None:
         """Wait for the threads the script left running, as Python does before a
-        process exits (:mod:`~kmon.engine.run.script_threads`): with its signal
-        handling still on and the fit hook installed, as a thread may train. A
-        stop gives them up (:data:`~kmon.engine.stop.CUT_THREADS`)."""
+        process exits (:mod:`~kmon.engine.run.script_threads`): called by the
+        target after the script's code (which ``raised``, or not), with its
+        ``__main__``, ``sys.argv``, signal handling and the fit hook all still on,
+        as a thread may read them or train. A stop gives them up
+        (:data:`~kmon.engine.stop.CUT_THREADS`)."""
+        threads = self._threads
+        if threads is None:
+            return
         self._awaiting_threads = True
         try:
             running = threads.wait(self._stop_waiting, QUIET_THREADS_SECONDS)
             if running and not self._stop_waiting.is_set():
-                self._emit(
-                    Notice(
-                        level="info",
-                        text=f"the script's code has returned; kmon waits for the threads it "
-                        f"left running ({names(running)}), as Python does before a process "
-                        "exits; a stop gives them up",
-                        topic=THREADS_TOPIC,
-                    )
-                )
+                self._emit(_waiting_notice(running, raised))
                 running = threads.wait(self._stop_waiting)
         except BaseException:  # noqa: BLE001 - a script's signal handler's, during the wait
             running = threads.running()
@@ -300,6 +296,29 @@ class TrainingRun:
             self._emit(
                 Notice(level="warning", text=no_fit_note(self._no_fit_seconds), topic=NO_FIT_TOPIC)
             )
+
+
+def _waiting_notice(running: list, raised: BaseException | None) -> Notice:
+    """The notice that kmon waits for the script's threads. Python prints a
+    script's traceback before it waits: so the error is said at once, not only
+    once the threads end (which a forgotten thread never does)."""
+    waits = (
+        f"kmon waits for the threads it left running ({names(running)}), as Python does "
+        "before a process exits; a stop gives them up"
+    )
+    if raised is None or (isinstance(raised, SystemExit) and not _exit_code(raised)):
+        return Notice(
+            level="info", text=f"the script's code has returned; {waits}", topic=THREADS_TOPIC
+        )
+    if isinstance(raised, SystemExit):
+        what = f"called sys.exit({raised.code!r})"
+    else:
+        what = f"raised {type(raised).__name__}: {raised}"
+    return Notice(
+        level="warning",
+        text=f"the script {what} (its traceback comes with the run's end); {waits}",
+        topic=THREADS_TOPIC,
+    )
 
 
 def _exit_code(exc: SystemExit) -> int:

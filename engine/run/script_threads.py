@@ -13,11 +13,15 @@ A thread is a daemon only where the script says so: a thread inherits ``daemon``
 from the one that starts it, and the training thread is no daemon, as a main
 thread is not (see :mod:`~kmon.engine.run.bare_thread`).
 
-The wait is Python's, with two of its details:
+The wait is Python's, with three of its details:
 
-- an idle ``ThreadPoolExecutor``'s workers wait for work for ever; Python's exit
-  shuts every executor down first (the work queued still runs), and so does the
-  wait, for the script's executors;
+- an idle ``ThreadPoolExecutor``'s workers, and a ``ProcessPoolExecutor``'s
+  manager thread, wait for work for ever; Python's exit shuts every executor down
+  first (the work queued still runs), and so does the wait, for the script's
+  executors;
+- after the threads, Python's exit (multiprocessing's atexit function) waits for
+  the child processes that are no daemons: the wait takes the script's in too, so
+  their output is the run's and ``run_end`` comes after them;
 - Ctrl+C during Python's wait gives the threads up; a stop does here
   (:data:`~kmon.engine.stop.CUT_THREADS`), and the process then ends without
   waiting for them (:func:`exit_leaving_threads`).
@@ -26,6 +30,7 @@ The wait is Python's, with two of its details:
 from __future__ import annotations
 
 import atexit
+import concurrent.futures as futures
 import concurrent.futures.thread as executor_threads
 import os
 import sys
@@ -49,21 +54,24 @@ class ScriptThreads:
     """
 
     def __init__(self) -> None:
-        self._before = set(threading.enumerate())
+        self._before = {*threading.enumerate(), *_children()}
         self._waiter = threading.current_thread()
         _watches.append(self)
 
-    def running(self) -> list[threading.Thread]:
-        """The script's threads that have not ended, oldest first."""
-        return [
+    def running(self) -> list:
+        """The script's threads that have not ended, oldest first, then its child
+        processes (``multiprocessing``) that are no daemons."""
+        threads = [
             thread
             for thread in threading.enumerate()
             if thread not in self._before and thread is not self._waiter and _scripts(thread)
         ]
+        children = [
+            child for child in _children() if child not in self._before and not child.daemon
+        ]
+        return threads + children
 
-    def wait(
-        self, stopped: threading.Event, seconds: float | None = None
-    ) -> list[threading.Thread]:
+    def wait(self, stopped: threading.Event, seconds: float | None = None) -> list:
         """Wait until the script's threads have all ended, ``stopped`` is set or
         ``seconds`` have passed (None: no limit); return the ones still running then
         (none when they all ended). A thread started by one being waited for is
@@ -93,29 +101,40 @@ def _scripts(thread: threading.Thread) -> bool:
     return package not in _OWN_PACKAGES
 
 
-def _shut_down_executors(threads: list[threading.Thread]) -> None:
-    """Shut down the executors whose workers are among ``threads``, as Python's exit
-    does (``concurrent.futures.thread._python_exit``): their queued work still
-    runs, then the workers end. Their private fields are read with care: where they
-    are not what this expects, the workers are waited for as any thread."""
+def _children() -> list:
+    """This process's ``multiprocessing`` children alive now (none unless the
+    script imported it: kmon's own never do)."""
+    multiprocessing = sys.modules.get("multiprocessing")
+    return list(multiprocessing.active_children()) if multiprocessing is not None else []
+
+
+def _shut_down_executors(threads: list) -> None:
+    """Shut down the executors whose threads are among ``threads`` (a thread pool's
+    workers, a process pool's manager), as Python's exit does (each module's
+    ``_python_exit``): their queued work still runs, then the threads end. Their
+    private fields are read with care: where they are not what this expects, the
+    threads are waited for as any thread."""
     for thread in threads:
-        if getattr(thread, "_target", None) is not getattr(executor_threads, "_worker", None):
-            continue
-        arguments = getattr(thread, "_args", ())
-        reference = arguments[0] if arguments else None
-        executor = reference() if callable(reference) else None
-        if isinstance(executor, executor_threads.ThreadPoolExecutor):
+        executor = None
+        if getattr(thread, "_target", None) is getattr(executor_threads, "_worker", None):
+            arguments = getattr(thread, "_args", ())
+            reference = arguments[0] if arguments else None
+            executor = reference() if callable(reference) else None
+        elif type(thread).__name__ == "_ExecutorManagerThread":
+            reference = getattr(thread, "executor_reference", None)
+            executor = reference() if callable(reference) else None
+        if isinstance(executor, futures.Executor):
             executor.shutdown(wait=False)
 
 
-def names(threads: list[threading.Thread]) -> str:
+def names(threads: list) -> str:
     """``threads`` for the user: their names, the first few."""
     shown = ", ".join(thread.name for thread in threads[:4])
     more = len(threads) - 4
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-def left_running() -> list[threading.Thread]:
+def left_running() -> list:
     """The scripts' threads still running: those a stop gave up on, or those of a
     run kmon gave up on (a second Ctrl+C)."""
     return [thread for watch in list(_watches) for thread in watch.running()]

@@ -77,11 +77,17 @@ class ScriptTarget:
             task=task.label if task is not None else None,
         )
 
-    def execute(self) -> None:
+    def execute(self, then: Callable[[BaseException | None], None] | None = None) -> None:
+        """Run the script; ``then(raised)`` after its code (see :func:`_after_code`)."""
         # exec in this frame, as runpy.run_path would run it (see main_module).
         path = str(self.path)
         with self._as_main(), main_namespace(path) as space:
-            exec(script_code(path), space)  # noqa: S102 - running the user's script is the job
+            try:
+                exec(script_code(path), space)  # noqa: S102 - running the user's script is the job
+            except BaseException as raised:
+                _after_code(then, raised)
+                raise
+            _after_code(then, None)
 
     def _as_main(self) -> contextlib.AbstractContextManager[None]:
         """``sys.argv`` as typed and ``sys.path[0]`` the folder of the file a
@@ -112,8 +118,10 @@ class ModuleTarget:
             ScriptError: no such module, a package without ``__main__``, or a
                 module with no source file kmon can run.
         """
-        if not module or module.startswith(".") or not all(
-            part.isidentifier() for part in module.split(".")
+        if (
+            not module
+            or module.startswith(".")
+            or not all(part.isidentifier() for part in module.split("."))
         ):
             raise ScriptError(f"not a module name: {module!r}")
         search = [os.getcwd(), *sys.path]
@@ -141,14 +149,28 @@ class ModuleTarget:
         start.module = self.module
         return start
 
-    def execute(self) -> None:
+    def execute(self, then: Callable[[BaseException | None], None] | None = None) -> None:
+        """Run the module; ``then(raised)`` after its code (see :func:`_after_code`)."""
         # argv[0] is "-m" while the parent packages import, then the module's file,
         # as with -m; exec in this frame, as runpy.run_module would run it.
         with _as_main(["-m", *self.argv], os.getcwd()):
             code, spec = module_code(self.module)
             sys.argv[0] = spec.origin or str(self.path)
             with main_namespace(sys.argv[0], spec) as space:
-                exec(code, space)  # noqa: S102 - running the user's module is the job
+                try:
+                    exec(code, space)  # noqa: S102 - running the user's module is the job
+                except BaseException as raised:
+                    _after_code(then, raised)
+                    raise
+                _after_code(then, None)
+
+
+def _after_code(then: Callable[[BaseException | None], None] | None, raised) -> None:
+    """``then(raised)``, still inside the script's ``__main__``, ``sys.argv`` and
+    ``sys.path``: what Python does after the main module's code (wait for its
+    threads) happens while those are still the script's, and its threads read them."""
+    if then is not None:
+        then(raised)
 
 
 @contextlib.contextmanager
@@ -222,5 +244,10 @@ class CallableTarget:
             cwd=os.getcwd(),
         )
 
-    def execute(self) -> None:
-        self.function()
+    def execute(self, then: Callable[[BaseException | None], None] | None = None) -> None:
+        try:
+            self.function()
+        except BaseException as raised:
+            _after_code(then, raised)
+            raise
+        _after_code(then, None)

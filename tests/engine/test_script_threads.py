@@ -194,3 +194,22 @@ def test_a_monitor_says_a_stop_gives_the_threads_up():
 
     assert stop_action_for(WAITING_FOR_THREADS) == CUT_THREADS
     assert "gives them up" in STOP_EFFECTS[CUT_THREADS]
+
+
+def test_a_script_that_raised_says_so_while_its_threads_are_waited_for():
+    # Python prints the traceback before it waits; a forgotten thread would
+    # otherwise keep the error out of sight for good.
+    recorder = Recorder()
+
+    def script():
+        threading.Thread(
+            target=time.sleep, args=(QUIET_THREADS_SECONDS + 0.3,), name="saver"
+        ).start()
+        raise ValueError("no labels in the data")
+
+    run = _start(script, recorder)
+    assert run.join(RUN_TIMEOUT)
+    [notice] = recorder.threads_notices()
+    assert notice.level == "warning"
+    assert "raised ValueError: no labels in the data" in notice.text and "(saver)" in notice.text
+    assert (run.status, run.exit_code) == ("failed", 1)
