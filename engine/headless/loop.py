@@ -86,6 +86,12 @@ def follow_headless(
                     reporter.say(f"SIGTERM: {what}; send it again to quit now")
             except KeyboardInterrupt:
                 interrupts += 1
+                if interrupts == 2 and session.awaiting_threads:
+                    # The first stopped a thread's fit; this one gives the threads
+                    # up, as one Ctrl+C in Python's wait at exit does: the run ends.
+                    what = stopping_line(session.request_stop())
+                    reporter.say(f"{what}; Ctrl+C again to quit now")
+                    continue
                 if interrupts > 1:
                     session.abandon()
                     _hand_back(reporter, session)

@@ -117,9 +117,10 @@ class TrainingRun:
         any ``fit()`` the script is interrupted with ``KeyboardInterrupt`` (once),
         or, if it has not started yet, never runs. Safe from a signal handler.
         """
+        again = self.stop_signal.requested
         self.stop_signal.request()
         hook = self._hook
-        if hook is not None and hook.in_fit:
+        if hook is not None and hook.in_fit and not (again and self._awaiting_threads):
             action = AFTER_BATCH
         elif self._awaiting_threads:
             action = CUT_THREADS
@@ -142,6 +143,12 @@ class TrainingRun:
         if first and signals is not None:
             signals.interrupt()
         return INTERRUPT if self._script_started else BEFORE_START
+
+    @property
+    def awaiting_threads(self) -> bool:
+        """The script's code has returned and its threads are waited for (a second
+        stop then gives them up even while one of them is in a fit)."""
+        return self._awaiting_threads and not self.finished.is_set()
 
     @property
     def stop_requested(self) -> bool:

@@ -206,6 +206,12 @@ class Session:
         return self.run.join(timeout)
 
     @property
+    def awaiting_threads(self) -> bool:
+        """Whether the script's code has returned and kmon waits for its threads
+        (see :attr:`~kmon.engine.run.runner.TrainingRun.awaiting_threads`)."""
+        return self.run.awaiting_threads
+
+    @property
     def status(self) -> str | None:
         """How the run ended: "ok", "failed" or "stopped"; None before it ended."""
         return self.run.status

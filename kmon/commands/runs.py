@@ -208,7 +208,7 @@ def attach(args: argparse.Namespace) -> int:
 
 
 def stop(args: argparse.Namespace) -> int:
-    """`kmon stop`: ask a run to stop after its current batch."""
+    """`kmon stop`: ask a run to stop, as ``q`` then yes in its monitor does."""
     from kmon.engine.log.runs_folder import RunNotFound, SignalRefused, request_stop
 
     info = _find(args)
@@ -216,8 +216,12 @@ def stop(args: argparse.Namespace) -> int:
         request_stop(info)
     except (RunNotFound, SignalRefused) as exc:
         raise UserError(printable(exc)) from None
+    # What the stop does depends on what the run is doing then (a fit ends after
+    # its batch; between fits, nothing is cut; waiting for the script's threads,
+    # they are given up): the log says which, by then.
     print(
-        f"{PROG}: asked run {printable(info.id)} (pid {info.pid}) to stop after the current batch"
+        f"{PROG}: asked run {printable(info.id)} (pid {info.pid}) to stop, as q then yes "
+        "in its monitor does (in a fit: after the current batch)"
     )
     return 0
 

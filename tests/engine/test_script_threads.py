@@ -213,3 +213,41 @@ def test_a_script_that_raised_says_so_while_its_threads_are_waited_for():
     assert notice.level == "warning"
     assert "raised ValueError: no labels in the data" in notice.text and "(saver)" in notice.text
     assert (run.status, run.exit_code) == ("failed", 1)
+
+
+def test_a_second_stop_gives_the_threads_up_while_one_of_them_is_in_a_fit():
+    # The first stop ends the thread's fit after its batch, gracefully; a thread
+    # that never ends (a forgotten heartbeat) would then keep the run waiting, so
+    # the second gives them all up, as one Ctrl+C in Python's wait does.
+    import keras
+    import numpy as np
+
+    release = threading.Event()
+    recorder = Recorder()
+    actions = []
+
+    class StopTwice(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1:
+                actions.append(run.request_stop())
+                actions.append(run.request_stop())
+
+    def train():
+        time.sleep(QUIET_THREADS_SECONDS + 0.2)
+        x = np.zeros((64, 2), "float32")
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(x, x[:, :1], batch_size=4, epochs=3, verbose=0, callbacks=[StopTwice()])
+
+    def script():
+        threading.Thread(target=train, name="trainer").start()
+        threading.Thread(target=release.wait, name="heartbeat").start()
+
+    try:
+        run = _start(script, recorder)
+        assert run.join(RUN_TIMEOUT)
+        assert actions == [AFTER_BATCH, CUT_THREADS]
+        assert (run.status, run.exit_code) == ("stopped", 0)
+        assert "heartbeat" in [t.name for t in run.threads_cut_off]
+    finally:
+        release.set()
