@@ -41,7 +41,7 @@ import time
 POLL_SECONDS = 0.1
 #: Top-level packages whose threads are never the script's, wherever they start.
 _OWN_PACKAGES = frozenset({"kmon", "textual"})
-#: The threads alive before any script started, by every watch made so far.
+#: The watches whose threads were not all waited for (:func:`left_running`).
 _watches: list[ScriptThreads] = []
 
 
