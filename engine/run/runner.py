@@ -15,7 +15,7 @@ from kmon.engine.phases import NO_TRAINING_NOTE, no_fit_note, no_fit_seconds_fro
 from kmon.engine.run.bare_thread import start_bare_thread
 from kmon.engine.run.keras_import import after_keras_import, script_chooses_backend
 from kmon.engine.run.script_signals import ScriptSignals
-from kmon.engine.run.script_threads import ScriptThreads, names
+from kmon.engine.run.script_threads import ScriptThreads, names, number_threads_afresh
 from kmon.engine.run.targets import CallableTarget, ModuleTarget, ScriptTarget
 from kmon.engine.stop import (
     AFTER_BATCH,
@@ -196,6 +196,7 @@ class TrainingRun:
             self._emit(ScriptStart())
             self._watch_for_fit()
             self._threads = ScriptThreads()
+            number_threads_afresh()
             yield
 
     def _wait_for_threads(self, raised: BaseException | None) -> None:

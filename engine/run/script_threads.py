@@ -32,6 +32,7 @@ from __future__ import annotations
 import atexit
 import concurrent.futures as futures
 import concurrent.futures.thread as executor_threads
+import itertools
 import os
 import sys
 import threading
@@ -125,6 +126,15 @@ def _shut_down_executors(threads: list) -> None:
             executor = reference() if callable(reference) else None
         if isinstance(executor, futures.Executor):
             executor.shutdown(wait=False)
+
+
+def number_threads_afresh() -> None:
+    """Number the threads started from now on from 1 ("Thread-1"), as in a fresh
+    interpreter: kmon's training thread and timer took the first numbers, and a
+    script's names show in its tracebacks ("Exception in thread Thread-1") and
+    logs. Threading's counter is private: where it is not there, nothing changes."""
+    if callable(getattr(threading, "_counter", None)):
+        threading._counter = itertools.count(1).__next__  # noqa: SLF001
 
 
 def names(threads: list) -> str:

@@ -251,3 +251,15 @@ def test_a_second_stop_gives_the_threads_up_while_one_of_them_is_in_a_fit():
         assert "heartbeat" in [t.name for t in run.threads_cut_off]
     finally:
         release.set()
+
+
+def test_the_scripts_first_unnamed_thread_is_thread_1_as_in_a_fresh_python():
+    seen = []
+
+    def script():
+        seen.append(threading.Thread(target=print).name)
+        seen.append(threading.Timer(1, print).name)
+
+    run = _start(script, Recorder())
+    assert run.join(RUN_TIMEOUT)
+    assert seen == ["Thread-1 (print)", "Thread-2"]
