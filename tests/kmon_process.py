@@ -52,3 +52,19 @@ def run_kmon(
         env=clean_env() if env is None else env,
         preexec_fn=None if umask is None else (lambda: os.umask(umask)),
     )
+
+
+def run_python(
+    script: Path, *args: str, cwd: Path, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """Plain ``python SCRIPT ARGS`` to its end, as a user runs it without kmon: the
+    behaviour a corpus script's kmon run is held to. No terminal, output captured."""
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env=clean_env(),
+    )

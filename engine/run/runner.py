@@ -102,8 +102,8 @@ class TrainingRun:
         self._threads: ScriptThreads | None = None
         """The watch on the threads the script starts, once it starts."""
         self._stop_waiting = threading.Event()
-        self.threads_cut_off: list[threading.Thread] = []
-        """The script's threads a stop gave up on (they still run)."""
+        self.threads_cut_off: list = []
+        """The script's threads (and child processes) a stop gave up on: they run on."""
 
     def start(self) -> None:
         # Not a threading.Thread: its frames would sit under the script's (see
@@ -115,7 +115,9 @@ class TrainingRun:
         :data:`~kmon.engine.stop.STOP_EFFECTS`): a running ``fit()`` ends after the
         current batch; between fits, later ``fit()`` calls return at once; before
         any ``fit()`` the script is interrupted with ``KeyboardInterrupt`` (once),
-        or, if it has not started yet, never runs. Safe from a signal handler.
+        or, if it has not started yet, never runs; once the script's code has
+        returned, the threads it left running are given up (after a fit one of
+        them runs, at the second stop). Safe from a signal handler.
         """
         again = self.stop_signal.requested
         self.stop_signal.request()

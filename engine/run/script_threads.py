@@ -78,12 +78,14 @@ class ScriptThreads:
         (none when they all ended). A thread started by one being waited for is
         waited for too, as Python does."""
         deadline = None if seconds is None else time.monotonic() + seconds
+        seen: set = set()
         while True:
             running = self.running()
             left = POLL_SECONDS if deadline is None else deadline - time.monotonic()
             if not running or stopped.is_set() or left <= 0:
                 return running
-            _shut_down_executors(running)
+            _shut_down_executors([each for each in running if each not in seen])
+            seen.update(running)
             running[0].join(min(left, POLL_SECONDS))
 
     def forget(self) -> None:

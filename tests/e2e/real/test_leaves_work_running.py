@@ -7,10 +7,7 @@ child's report came after ``run_end``)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from kmon_process import clean_env
+from kmon_process import run_python
 from locations import REAL
 
 SCRIPT = "leaves_work_running.py"
@@ -23,15 +20,7 @@ def _finished_work(folder) -> None:
 
 
 def test_under_python_everything_finishes(tmp_path):
-    done = subprocess.run(
-        [sys.executable, str(REAL / SCRIPT), str(tmp_path)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-        env=clean_env(),
-    )
+    done = run_python(REAL / SCRIPT, str(tmp_path), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     _finished_work(tmp_path)
 

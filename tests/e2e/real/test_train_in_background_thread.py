@@ -3,10 +3,7 @@ end before the process exits, and so does ``kmon train``, monitoring its fit."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from kmon_process import clean_env
+from kmon_process import run_python
 from locations import REAL
 
 from kmon.engine.events import THREADS_TOPIC
@@ -16,15 +13,7 @@ SCRIPT = "train_in_background_thread.py"
 
 
 def test_under_python_the_thread_trains_and_saves(tmp_path):
-    done = subprocess.run(
-        [sys.executable, str(REAL / SCRIPT), "model.keras"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-        env=clean_env(),
-    )
+    done = run_python(REAL / SCRIPT, "model.keras", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "model.keras").stat().st_size > 0
 

@@ -11,10 +11,8 @@ script's threads before ``run_end`` (:mod:`kmon.engine.run.script_threads`).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from kmon_process import clean_env
+from kmon_process import run_python
 from locations import REAL
 
 from kmon.engine.events import THREADS_TOPIC
@@ -24,15 +22,7 @@ SCRIPT = "unjoined_save_thread.py"
 
 def test_under_python_the_unjoined_thread_saves(tmp_path):
     results = tmp_path / "results.json"
-    done = subprocess.run(
-        [sys.executable, str(REAL / SCRIPT), str(results)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-        env=clean_env(),
-    )
+    done = run_python(REAL / SCRIPT, str(results), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(results.read_text())["final_loss"] >= 0
 
