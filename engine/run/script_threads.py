@@ -24,7 +24,9 @@ The wait is Python's, with three of its details:
   their output is the run's and ``run_end`` comes after them;
 - Ctrl+C during Python's wait gives the threads up; a stop does here
   (:data:`~kmon.engine.stop.CUT_THREADS`), and the process then ends without
-  waiting for them (:func:`exit_leaving_threads`).
+  waiting for them (:func:`exit_leaving_threads`). Ctrl+C in a terminal also
+  reaches the script's child processes; so kmon ends those it gave up, and
+  nothing of the run is left running after it.
 """
 
 from __future__ import annotations
@@ -34,12 +36,15 @@ import concurrent.futures as futures
 import concurrent.futures.thread as executor_threads
 import itertools
 import os
+import signal
 import sys
 import threading
 import time
 
 #: How long a wait polls between looks at the stop request.
 POLL_SECONDS = 0.1
+#: How long a given-up child process has to end after each signal kmon sends it.
+CHILD_GRACE_SECONDS = 1.0
 #: Top-level packages whose threads are never the script's, wherever they start.
 _OWN_PACKAGES = frozenset({"kmon", "textual"})
 #: The watches whose threads were not all waited for (:func:`left_running`).
@@ -155,10 +160,14 @@ def left_running() -> list:
 def exit_leaving_threads(code: int) -> None:
     """End the process with ``code`` without waiting for the scripts' threads, if any
     are left running: Python would wait for them at exit (they are no daemons),
-    after the user gave them up. What an exit does first is done: the standard
-    streams are flushed and the atexit functions run. Returns where none are left."""
-    if not left_running():
+    after the user gave them up. Child processes given up are ended
+    (:func:`_end_children`), or multiprocessing's atexit function would wait for
+    them. What an exit does first is done: the standard streams are flushed and the
+    atexit functions run. Returns where none are left."""
+    left = left_running()
+    if not left:
         return
+    _end_children([each for each in left if not isinstance(each, threading.Thread)])
     atexit._run_exitfuncs()  # noqa: SLF001 - what exiting runs, without the wait
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -166,3 +175,20 @@ def exit_leaving_threads(code: int) -> None:
         except (AttributeError, OSError, ValueError):
             pass
     os._exit(code)
+
+
+def _end_children(children: list) -> None:
+    """End the script's child processes a stop gave up: SIGINT first, as Ctrl+C in
+    the terminal gives the whole process group under plain python (the live
+    monitor's ``q`` reaches no one else), then SIGTERM, then SIGKILL, a second
+    apart, so that nothing of the run is left running after kmon."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        alive = [child for child in children if child.is_alive()]
+        for child in alive:
+            try:
+                os.kill(child.pid, signum)
+            except (OSError, TypeError):
+                pass  # ended meanwhile, or never started
+        deadline = time.monotonic() + CHILD_GRACE_SECONDS
+        for child in alive:
+            child.join(max(0.0, deadline - time.monotonic()))

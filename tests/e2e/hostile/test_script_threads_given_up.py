@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from kmon_process import clean_env, kmon_command
 from locations import REAL
-from tmux_pane import Pane, send
+from tmux_pane import Pane, alive, send
 
 SCRIPT = "forgotten_heartbeat_thread.py"
 WAITING = "kmon waits for the threads"
@@ -77,6 +77,33 @@ def test_live_quit_asks_to_give_the_thread_up_and_exits(pane, tmp_path):
     end = run_end(tmp_path)
     assert (end["status"], end["fits"]) == ("stopped", 1)
     assert_heartbeat_stopped(tmp_path)
+
+
+def test_live_quit_ends_a_child_process_it_gives_up(tmp_path):
+    # q reaches no one but kmon (Ctrl+C in a terminal would reach the child too):
+    # kmon ends the child it gave up, or multiprocessing's atexit would wait for it.
+    script = "forgotten_child_process.py"
+    shutil.copy(REAL / script, tmp_path / script)
+    live = Pane(["train", script, "child.pid"], cwd=tmp_path, cols=120)
+    try:
+        live.wait_for(lambda s: "waiting for the script's threads" in s, 120, "the waiting phase")
+        assert "(watcher)" in run_log_notice(tmp_path)
+        child = int((tmp_path / "child.pid").read_text())
+        assert alive(child)
+        send_keys(live, "q")
+        live.wait_for(lambda s: "Give up the script's threads and quit?" in s, 10, "the dialog")
+        send_keys(live, "y")
+        assert live.exit_code(timeout=20) == 0
+        live.assert_terminal_sane()
+        assert not alive(child), "the given-up child outlived kmon"
+    finally:
+        live.close()
+
+
+def run_log_notice(folder: Path) -> str:
+    [log] = sorted((folder / "kmon-runs").glob("*.jsonl"))
+    events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return " ".join(e["text"] for e in events if e.get("topic") == "script_threads")
 
 
 @pytest.mark.parametrize("under", ["python", "kmon"])
