@@ -78,16 +78,11 @@ class ScriptTarget:
         )
 
     def execute(self, then: Callable[[BaseException | None], None] | None = None) -> None:
-        """Run the script; ``then(raised)`` after its code (see :func:`_after_code`)."""
+        """Run the script; ``then(raised)`` after its code (:func:`_after_code`)."""
         # exec in this frame, as runpy.run_path would run it (see main_module).
         path = str(self.path)
-        with self._as_main(), main_namespace(path) as space:
-            try:
-                exec(script_code(path), space)  # noqa: S102 - running the user's script is the job
-            except BaseException as raised:
-                _after_code(then, raised)
-                raise
-            _after_code(then, None)
+        with self._as_main(), main_namespace(path) as space, _after_code(then):
+            exec(script_code(path), space)  # noqa: S102 - running the user's script is the job
 
     def _as_main(self) -> contextlib.AbstractContextManager[None]:
         """``sys.argv`` as typed and ``sys.path[0]`` the folder of the file a
@@ -150,27 +145,31 @@ class ModuleTarget:
         return start
 
     def execute(self, then: Callable[[BaseException | None], None] | None = None) -> None:
-        """Run the module; ``then(raised)`` after its code (see :func:`_after_code`)."""
+        """Run the module; ``then(raised)`` after its code (:func:`_after_code`)."""
         # argv[0] is "-m" while the parent packages import, then the module's file,
         # as with -m; exec in this frame, as runpy.run_module would run it.
         with _as_main(["-m", *self.argv], os.getcwd()):
             code, spec = module_code(self.module)
             sys.argv[0] = spec.origin or str(self.path)
-            with main_namespace(sys.argv[0], spec) as space:
-                try:
-                    exec(code, space)  # noqa: S102 - running the user's module is the job
-                except BaseException as raised:
-                    _after_code(then, raised)
-                    raise
-                _after_code(then, None)
+            with main_namespace(sys.argv[0], spec) as space, _after_code(then):
+                exec(code, space)  # noqa: S102 - running the user's module is the job
 
 
-def _after_code(then: Callable[[BaseException | None], None] | None, raised) -> None:
-    """``then(raised)``, still inside the script's ``__main__``, ``sys.argv`` and
-    ``sys.path``: what Python does after the main module's code (wait for its
-    threads) happens while those are still the script's, and its threads read them."""
+@contextlib.contextmanager
+def _after_code(then: Callable[[BaseException | None], None] | None) -> Iterator[None]:
+    """``then(raised)`` after the ``with`` body, which runs the script's code and
+    ``raised`` or not (None). Innermost, so still inside the script's ``__main__``,
+    ``sys.argv`` and ``sys.path``: what Python does after the main module's code
+    (wait for its threads) happens while those are still the script's, and its
+    threads read them. The body's exception goes on after ``then``."""
+    try:
+        yield
+    except BaseException as raised:
+        if then is not None:
+            then(raised)
+        raise
     if then is not None:
-        then(raised)
+        then(None)
 
 
 @contextlib.contextmanager
@@ -245,9 +244,5 @@ class CallableTarget:
         )
 
     def execute(self, then: Callable[[BaseException | None], None] | None = None) -> None:
-        try:
+        with _after_code(then):
             self.function()
-        except BaseException as raised:
-            _after_code(then, raised)
-            raise
-        _after_code(then, None)
