@@ -11,6 +11,7 @@ import pexpect
 import pyte
 import pytest
 from kmon_process import kmon_command
+from process_report import process_report
 
 EXIT_SECONDS = 30.0
 
@@ -75,7 +76,11 @@ class Terminal:
         deadline = time.monotonic() + timeout
         while not self.eof and time.monotonic() < deadline:
             self.pump(0.5)
-        assert self.eof, f"kmon did not exit within {timeout}s; screen:\n{self.text}"
+        if not self.eof:
+            pytest.fail(
+                f"kmon did not exit within {timeout}s; screen:\n{self.text}\n"
+                f"--- where it is:\n{process_report(self.child.pid)}"
+            )
         self.child.close()
         assert self.child.signalstatus is None, f"killed by signal {self.child.signalstatus}"
         return self.child.exitstatus

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from kmon_process import kmon_command
+from process_report import process_report
 
 
 class Pane:
@@ -114,7 +115,9 @@ class Pane:
             if self.stty_file.exists() and self.stty_file.read_text().strip():
                 return int(self.rc_file.read_text())
             time.sleep(0.2)
-        pytest.fail(f"kmon did not exit within {timeout} s; screen:\n{self.screen}")
+        shell = self.pid_file.read_text().strip() if self.pid_file.exists() else ""
+        where = "\n".join(process_report(pid) for pid in _children(int(shell))) if shell else ""
+        pytest.fail(f"kmon did not exit within {timeout} s; screen:\n{self.screen}\n{where}")
 
     def assert_terminal_sane(self) -> None:
         """Cooked mode with echo, the normal screen, no mouse reporting."""
