@@ -7,6 +7,7 @@ import gc
 import sys
 import time
 
+from kmon.engine.headless.news_order import OutputAfterNews
 from kmon.engine.headless.reporter import HeadlessReporter
 from kmon.engine.run.session import Session
 from kmon.engine.run.terminal_guard import TerminalGuard
@@ -36,7 +37,7 @@ def run_headless(session: Session, *, explain_last_epoch: bool = False, quiet: b
         explain_last_epoch: end with the last epoch's explanation (scenarios).
         quiet: print the summary only (see :class:`HeadlessReporter`).
     """
-    session.start()
+    session.start(pass_output_through=True)
     return follow_headless(session, explain_last_epoch=explain_last_epoch, quiet=quiet)
 
 
@@ -55,13 +56,17 @@ def follow_headless(
         explain_last_epoch: end with the last epoch's explanation.
         quiet: print the summary only.
     """
+    through = session.output_through
+    order = OutputAfterNews(session)
+    if through is not None:
+        through.before_write = order
     reporter = HeadlessReporter(
-        session.terminal_out,
-        session.terminal_err,
+        *_kmon_streams(session, session.terminal_out, session.terminal_err),
         log_path=str(session.log_path),
         state=state,
         explain_last_epoch=explain_last_epoch,
         quiet=quiet,
+        echo_output=through is None,
     )
     interrupts = terminations = 0
     frozen = False
@@ -74,11 +79,13 @@ def follow_headless(
                 if session.news_waiting or now - drained_at >= BATCH_DRAIN_SECONDS:
                     drained_at = now
                     reporter.handle(session.drain())
+                    order.printed(session.drained_through)
                 if not frozen and reporter.state.fits:
                     frozen = _freeze_what_is_alive()
                 if guard.terminations != terminations:
                     terminations = guard.terminations
                     if terminations > 1:
+                        order.close()
                         session.abandon()
                         _hand_back(reporter, session)
                         return SIGTERM_EXIT_CODE
@@ -93,6 +100,7 @@ def follow_headless(
                     reporter.say(f"{what}; Ctrl+C again to quit now")
                     continue
                 if interrupts > 1:
+                    order.close()
                     session.abandon()
                     _hand_back(reporter, session)
                     return 130
@@ -103,6 +111,7 @@ def follow_headless(
                 guard.silence()
         # Closing joins the capture threads, so the script's last lines are drained
         # before the summary.
+        order.close()
         session.close()
         _hand_back(reporter, session)
     return session.exit_code or 0
@@ -120,8 +129,17 @@ def _freeze_what_is_alive() -> bool:
     return True
 
 
+def _kmon_streams(session: Session, out, err) -> tuple:
+    """``out`` and ``err`` for kmon's own lines: each on a line of its own where
+    the script's output passes through as it comes (a progress line left open)."""
+    through = session.output_through
+    if through is None:
+        return out, err
+    return through.lines("stdout", out), through.lines("stderr", err)
+
+
 def _hand_back(reporter: HeadlessReporter, session: Session) -> None:
-    reporter.out, reporter.err = sys.stdout, sys.stderr
+    reporter.out, reporter.err = _kmon_streams(session, sys.stdout, sys.stderr)
     try:
         reporter.handle(session.drain())
         reporter.state.dropped = session.dropped

@@ -42,6 +42,9 @@ class HeadlessReporter:
             is what it is, from this run's numbers (the monitor's explanation).
         quiet: print the summary only: no fit, epoch or info lines (the script's
             output, warnings, alarms and failures still print).
+        echo_output: print the script's output from its ``log`` events; False where
+            it reaches the terminal on its own, byte for byte
+            (:mod:`~kmon.engine.run.output_through`).
     """
 
     def __init__(
@@ -53,8 +56,10 @@ class HeadlessReporter:
         state: RunState | None = None,
         explain_last_epoch: bool = False,
         quiet: bool = False,
+        echo_output: bool = True,
     ) -> None:
         self.out, self.err = out, err
+        self.echo_output = echo_output
         self.log_path = log_path
         self.state = state if state is not None else RunState()
         self.explain_last_epoch = explain_last_epoch
@@ -89,8 +94,9 @@ class HeadlessReporter:
 
     def _print(self, event: Event) -> None:
         if isinstance(event, Log):
-            stream = self.err if event.stream == "stderr" else self.out
-            stream.write(event.text + "\n")
+            if self.echo_output:
+                stream = self.err if event.stream == "stderr" else self.out
+                stream.write(event.text + "\n")
         elif self.quiet and not _always_shown(event):
             return
         elif isinstance(event, FitStart):

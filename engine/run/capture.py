@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from kmon.engine.events import Event, Log
+from kmon.engine.run.output_through import OutputThrough
 
 #: A partial line (a prompt, a progress bar) is emitted after this much quiet.
 PARTIAL_LINE_SECONDS = 0.5
@@ -61,21 +62,39 @@ class OutputCapture:
         self.terminal_err: TextIO | None = None
         self.script_stdout: TextIO | None = None
         self.script_stderr: TextIO | None = None
+        self.through: OutputThrough | None = None
+        """With :meth:`start`'s ``pass_through``: the script's output on its way to
+        the terminal as it comes."""
 
     @property
     def active(self) -> bool:
         return bool(self._saved_fds)
 
-    def start(self) -> None:
+    def start(self, *, pass_through: bool = False) -> None:
+        """Capture fds 1 and 2.
+
+        Args:
+            pass_through: also write the script's output to the terminal, byte for
+                byte as it comes (headless, :mod:`~kmon.engine.run.output_through`);
+                else it reaches the terminal only as the events' lines.
+        """
         for stream in (sys.stdout, sys.stderr):
             _flush_quietly(stream)
         self._saved_streams = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
         self._wake = os.pipe()
+        ends = {}
         for fd, name in ((1, "stdout"), (2, "stderr")):
             self._saved_fds[fd] = os.dup(fd)
             read_end, write_end = os.pipe()
             os.dup2(write_end, fd)
             os.close(write_end)
+            ends[name] = read_end
+        if pass_through:
+            self.through = OutputThrough(
+                {"stdout": self._saved_fds[1], "stderr": self._saved_fds[2]},
+                (_SYNC_MARK.encode(), _END_MARK.encode()),
+            )
+        for name, read_end in ends.items():
             reader = threading.Thread(
                 target=self._pump, args=(read_end, name), name=f"kmon-capture-{name}", daemon=True
             )
@@ -153,6 +172,7 @@ class OutputCapture:
         ended = at_eof = False
         wake = self._wake[0]
         terminal = self._saved_fds[1 if stream == "stdout" else 2]
+        through = self.through
         try:
             while True:
                 watch = [wake] if ended and len(held) >= HOLD_BYTES else [fd, wake]
@@ -163,6 +183,8 @@ class OutputCapture:
                 if wake in readable:
                     break  # stop(): fds 1 and 2 are restored
                 if not readable:
+                    if through is not None:
+                        through.flush(stream)
                     if pending:
                         self._emit_line(stream, pending)
                         pending = ""
@@ -171,23 +193,31 @@ class OutputCapture:
                 if not data:
                     at_eof = True
                     break
+                if through is not None:
+                    through.write(stream, data)
                 if ended:
-                    held += data
+                    if through is None:
+                        held += data
                     continue
                 pending += decoder.decode(data)
                 pending, ended, after = self._take_marks(stream, pending)
                 if ended:
-                    held += after.encode() + decoder.getstate()[0]
+                    if through is None:
+                        held += after.encode() + decoder.getstate()[0]
                     continue
                 *lines, pending = pending.split("\n")
                 for line in lines:
                     self._emit_line(stream, line)
             if not at_eof:
                 at_eof, rest = _drain(fd)
-                if ended:
-                    held += rest
-                else:
+                if through is not None:
+                    through.write(stream, rest)
+                if not ended:
                     pending += decoder.decode(rest)
+                elif through is None:
+                    held += rest
+            if through is not None:
+                through.flush(stream)
             if not ended:
                 pending += decoder.decode(b"", final=True)
                 *lines, partial = pending.split("\n")

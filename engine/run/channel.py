@@ -49,6 +49,11 @@ class MonitorChannel:
         self._last_delivered = -1
         self.dropped = 0
         """Batch events coalesced away since the channel was made."""
+        self.last_news = -1
+        """The number of the last event put that a front end prints a line for
+        (neither a batch nor the script's output); -1 before any."""
+        self.drained_through = 0
+        """Every event numbered below this was handed out by a drain."""
 
     def put(self, event: Event) -> None:
         """Add an event. O(1), never blocks, never raises on a full buffer."""
@@ -61,6 +66,8 @@ class MonitorChannel:
             self._tapes.append(item)
         else:
             self._control.append(item)
+            if kind != "log":
+                self.last_news = item[0]
 
     @property
     def news_waiting(self) -> bool:
@@ -91,6 +98,7 @@ class MonitorChannel:
         cut = bisect.bisect_left(items, (watermark,))
         ready, self._held = items[:cut], items[cut:]
         self._count_dropped(ready, watermark)
+        self.drained_through = watermark
         if not tapes:
             return [event for _, event in ready]
         events: list[Event] = []

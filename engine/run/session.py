@@ -16,6 +16,7 @@ from kmon.engine.run.bus import EventBus
 from kmon.engine.run.capture import OutputCapture
 from kmon.engine.run.channel import MonitorChannel
 from kmon.engine.run.notify import CommandNotifier
+from kmon.engine.run.output_through import OutputThrough
 from kmon.engine.run.runner import TrainingRun
 from kmon.engine.run.targets import CallableTarget, ModuleTarget, ScriptTarget
 from kmon.engine.system.sampler import SystemSampler
@@ -110,15 +111,17 @@ class Session:
 
     # -- starting ------------------------------------------------------------------
 
-    def start(self, *, open_gate: bool = True) -> None:
+    def start(self, *, open_gate: bool = True, pass_output_through: bool = False) -> None:
         """Start capturing output and the training thread.
 
         Args:
             open_gate: let the script start at once. A monitor passes False and calls
                 :meth:`open_gate` once it has taken over the terminal.
+            pass_output_through: the script's output also goes on to the terminal
+                as it comes, byte for byte (headless: :attr:`output_through`).
         """
         if self.capture is not None:
-            self.capture.start()
+            self.capture.start(pass_through=pass_output_through)
         if self.sampler is not None:
             self.sampler.start()
         self.run.start()
@@ -148,6 +151,17 @@ class Session:
         return self._channel.dropped
 
     @property
+    def last_news(self) -> int:
+        """The number of the last event that a front end prints a line for (see
+        :attr:`~kmon.engine.run.channel.MonitorChannel.last_news`)."""
+        return self._channel.last_news
+
+    @property
+    def drained_through(self) -> int:
+        """Every event numbered below this was handed out by :meth:`drain`."""
+        return self._channel.drained_through
+
+    @property
     def news_waiting(self) -> bool:
         """Whether the monitor's next drain may bring more than batch events."""
         return self._channel.news_waiting
@@ -172,6 +186,13 @@ class Session:
     def captures_output(self) -> bool:
         """Whether the script's fds 1 and 2 lead into the capture, not the terminal."""
         return self.capture is not None and self.capture.active
+
+    @property
+    def output_through(self) -> OutputThrough | None:
+        """The script's output on its way to the terminal as it comes (see
+        :mod:`~kmon.engine.run.output_through`); None where only the events' lines
+        show it (the monitor) or nothing is captured."""
+        return self.capture.through if self.capture is not None else None
 
     @property
     def terminal_out(self) -> TextIO:

@@ -31,6 +31,15 @@ class _ScriptedSession:
         self.log_path = "run.jsonl"
         self.finished, self.exit_code, self.dropped = False, 0, 0
         self.drains: list[tuple[float, list[str]]] = []
+        self.output_through = None  # the script's lines come as log events here
+
+    @property
+    def last_news(self) -> int:
+        return self.channel.last_news
+
+    @property
+    def drained_through(self) -> int:
+        return self.channel.drained_through
 
     def terminal_fds(self) -> list[int]:
         return []
