@@ -162,7 +162,8 @@ class HeadlessReporter:
         )
         self._write_epoch(
             f"{PREFIX} epochs {first.epoch + 1}–{event.epoch + 1}{self._of_fit(event.fit)} "
-            f"(fit {event.fit}, {len(held)} epochs{took}{run}) · {format_logs(event.logs)}",
+            f"(fit {event.fit}, {len(held)} epochs{took}{run}) · {format_logs(event.logs)}"
+            f"{_last_validation(held)}",
             event,
         )
 
@@ -285,6 +286,19 @@ def _logs_with_constants(logs: dict[str, float], baselines: dict[str, float]) ->
         + (f" (constant {format_value(baselines[key])})" if key in baselines else "")
         for key in ordered_keys(logs)
     )
+
+
+def _last_validation(held: list[tuple[EpochEnd, EpochRecord]]) -> str:
+    """The latest validation among grouped epochs, where the last of them had none
+    (``validation_freq=2``): the group's line shows the last epoch's logs, and a
+    validation result is what its user waits for."""
+    if any(key.startswith("val_") for key in held[-1][0].logs):
+        return ""
+    for event, _ in reversed(held[:-1]):
+        validation = {key: value for key, value in event.logs.items() if key.startswith("val_")}
+        if validation:
+            return f" · epoch {event.epoch + 1}: {format_logs(validation)}"
+    return ""
 
 
 def _always_shown(event: Event) -> bool:

@@ -138,3 +138,19 @@ def test_drains_of_batches_print_and_fold_as_events_one_by_one():
         reporter.finish()
         assert out.getvalue() == one_by_one_out.getvalue()
         assert _snapshot(reporter.state) == _snapshot(one_by_one.state)
+
+
+def test_a_grouped_line_keeps_the_validation_its_last_epoch_lacks():
+    # validation_freq=3: fast epochs, validated at the 3rd and the 6th.
+    stream = EventStream(T0).run_start("/x/train.py").fit_start(epochs=8, steps=2)
+    for epoch in range(8):
+        logs = {"loss": 1.0 / (1 + epoch)}
+        if epoch % 3 == 2:
+            logs["val_loss"] = 2.0 / (1 + epoch)
+        stream.epoch_start().wait(FAST_EPOCH_SECONDS / 20)
+        stream.epoch_end(logs)
+    lines = epoch_lines(report(stream.fit_end().run_end().events))
+    [grouped] = [line for line in lines if line.startswith("[kmon] epochs ")]
+    # Its last epoch (7) had no validation: the group's latest (6) is shown, so named.
+    assert grouped.startswith("[kmon] epochs 2–7/8"), lines
+    assert grouped.endswith(" · loss=0.1429 · epoch 6: val_loss=0.3333"), lines
