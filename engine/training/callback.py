@@ -159,6 +159,10 @@ class KmonCallback(keras.callbacks.Callback):
         # custom one may count steps (the keras-io guide's does), so its count
         # cannot tell a dataset's batch sizes.
         count = not overrides(model, "train_step") and not self._multi_worker
+        # Where a resumed fit starts: BackupAndRestore (earlier in the callback list)
+        # has set it by now, and Keras's trainers read it the same way.
+        self._initial_epoch = getattr(model, "_initial_epoch", None) or self._initial_epoch
+        self._epoch = self._initial_epoch
         self._sizes.start(spe, count=count)
         self._full_steps = self._sizes.full_steps
         self._recovery = BatchValueRecovery(self._classify, spe)
