@@ -154,22 +154,19 @@ class FitHook:
             return original(model, *args, **kwargs)
         if plan is _SKIPPED:
             return getattr(model, "history", None)
-        bound, flush = plan
+        bound, callback = plan
         self.in_fit = True
         try:
             return original(*bound.args, **bound.kwargs)
+        except BaseException as error:
+            _report_cut_short(callback, error)
+            raise
         finally:
             self.in_fit = False
-            # A fit that ends in an exception gets no on_train_end: the batch ends
-            # still on the tape go out now, before the exception reaches the script.
-            try:
-                flush()
-            except Exception:  # noqa: BLE001 - the script's exception goes on, not ours
-                pass
 
     def _plan_fit(self, signature, model, args, kwargs) -> object:
         """What ``model.fit(*args, **kwargs)`` becomes: the bound arguments with
-        kmon's callbacks added and the callback's ``flush_batches``; or ``_AS_IS``
+        kmon's callbacks added and kmon's callback; or ``_AS_IS``
         (not a fit this hook monitors), or ``_SKIPPED`` (a stop was requested)."""
         bound = signature.bind(model, *args, **kwargs)
         arguments = bound.arguments
@@ -247,7 +244,7 @@ class FitHook:
         )
         if self._quiet_keras:
             arguments["verbose"] = 0
-        return bound, callback.flush_batches
+        return bound, callback
 
     def _model_index(self, model) -> int:
         """The model's number in the run; a model freed since is never matched,
@@ -292,6 +289,36 @@ def _refuse_legacy_keras() -> tuple | None:
     fit.__wrapped__ = own_fit
     model_cls.fit = fit
     return model_cls, own_fit
+
+
+def _report_cut_short(callback, error: BaseException) -> None:
+    """A fit that ends in an exception gets no ``on_train_end``: the batch ends still
+    on the tape go out now, before the exception reaches the script. If a callback
+    of the script's raised in ``on_epoch_end`` (a preemption test, a failed save)
+    before kmon's, which Keras calls last, that epoch did end, and its logs are in
+    the traceback's ``CallbackList.on_epoch_end`` frame: kmon reports it from
+    there. Read only on the way out, this costs the fit's steps nothing."""
+    try:
+        callback.flush_batches()
+        ended = _epoch_end_in(error)
+        if ended is not None and ended[0] != callback.last_epoch_end:
+            callback.on_epoch_end(*ended)
+    except Exception:  # noqa: BLE001 - the script's exception goes on, not ours
+        pass
+
+
+def _epoch_end_in(error: BaseException) -> tuple[int, dict] | None:
+    """The epoch and logs of the outermost ``CallbackList.on_epoch_end`` that
+    ``error`` passed through (this fit's, where a callback's own fit raised too)."""
+    code = keras.callbacks.CallbackList.on_epoch_end.__code__
+    trace = error.__traceback__
+    while trace is not None:
+        frame = trace.tb_frame
+        if frame.f_code is code:
+            epoch, logs = frame.f_locals.get("epoch"), frame.f_locals.get("logs")
+            return (epoch, dict(logs or {})) if isinstance(epoch, int) else None
+        trace = trace.tb_next
+    return None
 
 
 def _with_callback(callbacks, added, model, *, leave_out: type | None = None):

@@ -128,6 +128,8 @@ class KmonCallback(keras.callbacks.Callback):
         self._model_index = model_index
         self._early_stopping = early_stopping
         self._epoch = initial_epoch
+        self.last_epoch_end: int | None = None
+        """The last epoch whose end this reported."""
         self._sizes = BatchSizes(samples, batch_size)
         self._recovery = BatchValueRecovery(dict)
         self._train_thread: threading.Thread | None = None
@@ -395,6 +397,7 @@ class KmonCallback(keras.callbacks.Callback):
         rate = self.epoch_end_rate = read_learning_rate(self.model)
         self._rate.changed(rate)
         self._emit(EpochEnd(fit=self._fit, epoch=epoch, logs=dict(logs or {}), learning_rate=rate))
+        self.last_epoch_end = epoch
 
     def on_train_end(self, logs=None):
         self._stop.fit_ended(self._stop_fit)

@@ -3,7 +3,9 @@ carries the epoch Keras starts from, and its epochs match the CSV the script
 keeps across restarts.
 
 Found by a user-style trial (2026-12-05): kmon logged the ``initial_epoch``
-passed to ``fit()`` (0), while Keras resumed at the fourth epoch.
+passed to ``fit()`` (0), while Keras resumed at the fourth epoch; and the epoch
+whose end the preemption (a callback of the script's, raising) cut short had no
+``epoch_end``, though it had ended and the CSV had it.
 """
 
 from __future__ import annotations
@@ -57,13 +59,20 @@ def test_the_resumed_fit_starts_where_keras_resumed_it(runs):
     assert [event.epoch for event in _events(folder / "second.jsonl", "epoch_start")] == [3, 4, 5]
 
 
+def test_the_epoch_the_preemption_ended_is_logged(runs):
+    # The script's callback raised in on_epoch_end before kmon's (Keras calls
+    # kmon's last): the epoch ended all the same, and the CSV has it.
+    folder, _, _, _ = runs
+    assert [event.epoch for event in _events(folder / "first.jsonl", "epoch_end")] == [0, 1, 2]
+
+
 def test_each_logged_epoch_matches_the_scripts_csv(runs):
     folder, _, _, rows = runs
     ends = [
         *_events(folder / "first.jsonl", "epoch_end"),
         *_events(folder / "second.jsonl", "epoch_end"),
     ]
-    assert [event.epoch for event in ends][-3:] == [3, 4, 5]
+    assert [event.epoch for event in ends] == [0, 1, 2, 3, 4, 5]
     for event in ends:
         row = rows[event.epoch]
         for key in ("loss", "mae", "val_loss", "val_mae"):
