@@ -25,7 +25,7 @@ path switched off):
   ``kmon compare --headless``, spawn to exit. CPU seconds count the workers too.
 
     python benchmarks/replay_speed.py           # 1,000,000 batches
-    python benchmarks/replay_speed.py --quick   # 100,000 batches
+    python benchmarks/replay_speed.py --quick   # 40,000 batches
     python benchmarks/replay_speed.py --compare # the compare figures only
 """
 
@@ -176,14 +176,14 @@ def on_screen(path: Path, runs: bool = True, worker: bool = True) -> tuple[float
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a 100,000-batch log")
+    parser.add_argument("--quick", action="store_true", help="a 40,000-batch log")
     parser.add_argument("--batches", type=int, default=1_000_000)
     parser.add_argument("--log", type=Path, help="an existing log to use instead")
     parser.add_argument("--rounds", type=int, default=3, help="compare rounds")
     parser.add_argument("--compare", action="store_true", help="only the compare figures")
     args = parser.parse_args(argv)
     if args.quick:
-        args.batches, args.rounds = 100_000, 1
+        args.batches, args.rounds = 40_000, 1
     header("replay speed")
     with tempfile.TemporaryDirectory(prefix="kmon-bench-") as tmp:
         path = args.log or Path(tmp) / "big.jsonl"

@@ -10,7 +10,7 @@ few seconds into the timed fit (steady state: the monitor is up, the step rate
 settled) and ends before it does. Goal for kmon: <= 20 KB/s (20,000 bytes).
 
     python benchmarks/terminal_bandwidth.py            # 2 pairs, 10 s windows
-    python benchmarks/terminal_bandwidth.py --quick    # 1 pair, a 1.5 s window (a smoke run)
+    python benchmarks/terminal_bandwidth.py --quick    # 1 pair, a 0.6 s window (a smoke run)
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def bytes_per_second(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--quick", action="store_true", help="1 pair, a 1.5 s window, a short warm-up fit"
+        "--quick", action="store_true", help="1 pair, a 0.6 s window, a short warm-up fit"
     )
     parser.add_argument("--pairs", type=int, default=2, help="alternating pairs")
     parser.add_argument("--window", type=float, default=10.0, help="seconds counted")
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     # The warm-up fit is one epoch: 3,000 steps take seconds where a step is slow.
     steps = 3000
     if args.quick:
-        args.pairs, args.window, args.warmup, steps = 1, 1.5, 1.0, 300
+        args.pairs, args.window, args.warmup, steps = 1, 0.6, 0.4, 300
     header("terminal bandwidth")
     rates: dict[str, list[float]] = {"kmon": [], "progbar": []}
     with tempfile.TemporaryDirectory(prefix="kmon-bench-") as tmp:

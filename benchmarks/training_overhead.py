@@ -110,7 +110,7 @@ CONFIGS = (
     "plain-thread",
 )
 DEFAULT_CONFIGS = tuple(name for name in CONFIGS if name != "plain-thread")
-#: ``--quick`` runs three processes (plain, headless, the metered live monitor): each
+#: ``--quick`` runs three processes once (plain, headless, the metered live monitor): each
 #: imports TensorFlow, which alone takes seconds on 2 cores.
 QUICK_CONFIGS = ("headless", "meter")
 #: Goals by workload: the 1 ms MLP (measured with --tf-threads 1), the realistic CNN.
@@ -374,7 +374,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     if args.steps is None:
         args.steps = 50 if args.workload == "cnn" else 500
     if args.quick:
-        args.rounds, args.steps, args.epochs = 2, 20 if args.workload == "cnn" else 150, 1
+        args.rounds, args.steps, args.epochs = 1, 20 if args.workload == "cnn" else 150, 1
     if args.configs is None:
         args.configs = ",".join(QUICK_CONFIGS if args.quick else DEFAULT_CONFIGS)
     configs = ["plain"] + [c for c in args.configs.split(",") if c and c != "plain"]
