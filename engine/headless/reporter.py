@@ -208,10 +208,12 @@ class HeadlessReporter:
         return line
 
     def _stopped_early_line(self, info: FitInfo) -> str:
+        # The fit's own callbacks that can stop it, where its fit_start named them.
+        by = ", ".join(info.early_stopping or ["EarlyStopping"])
         return (
             f"{PREFIX} fit {info.fit} stopped early, after {self.state.epochs_of(info.fit)} of "
             f"{_plural(info.epochs - info.initial_epoch, 'epoch')}: model.stop_training was "
-            "set (by EarlyStopping, a stop request or another callback)"
+            f"set (by {by}, a stop request or another callback)"
         )
 
     def finish(self) -> None:

@@ -233,3 +233,21 @@ def test_a_fit_stopped_before_its_last_epoch_says_so(epochs_run, stopped, stream
     assert state.fits[0].stopped_early is stopped
     line = "[kmon] fit 0 stopped early, after 2 of 3 epochs: model.stop_training was set"
     assert (line in out.getvalue()) is stopped, out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("callbacks", "named"),
+    [
+        (["TerminateOnNaN"], "by TerminateOnNaN,"),
+        (["EarlyStopping", "Patience"], "by EarlyStopping, Patience,"),
+    ],
+)
+def test_the_stopped_early_line_names_the_fits_own_stoppers(callbacks, named, stream):
+    events = _fit(stream, 2, 2)
+    events[0] = FitStart(fit=0, epochs=3, steps=2, early_stopping=callbacks, t=events[0].t)
+    events[-1] = FitEnd(fit=0, stopped_early=True, t=events[-1].t)
+    out = io.StringIO()
+    HeadlessReporter(out, io.StringIO()).handle(events)
+    assert f"model.stop_training was set ({named} a stop request or another callback)" in (
+        out.getvalue()
+    ), out.getvalue()
