@@ -208,12 +208,14 @@ class HeadlessReporter:
         return line
 
     def _stopped_early_line(self, info: FitInfo) -> str:
-        # The fit's own callbacks that can stop it, where its fit_start named them.
-        by = ", ".join(info.early_stopping or ["EarlyStopping"])
+        # The fit's own callbacks that can stop it, as its fit_start named them (an
+        # older log's names none: then the usual one).
+        stoppers = ["EarlyStopping"] if info.early_stopping is None else info.early_stopping
+        by = ", ".join([*stoppers, "a stop request or another callback"])
         return (
             f"{PREFIX} fit {info.fit} stopped early, after {self.state.epochs_of(info.fit)} of "
             f"{_plural(info.epochs - info.initial_epoch, 'epoch')}: model.stop_training was "
-            f"set (by {by}, a stop request or another callback)"
+            f"set (by {by})"
         )
 
     def finish(self) -> None:
