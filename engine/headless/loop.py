@@ -74,7 +74,10 @@ def follow_headless(
         drained_at = time.monotonic()
         while not session.finished:
             try:
-                session.wait(DRAIN_SECONDS)
+                if through is None:
+                    session.wait(DRAIN_SECONDS)
+                else:  # the script's output may be waiting for this loop's news
+                    order.wait(DRAIN_SECONDS)
                 now = time.monotonic()
                 if session.news_waiting or now - drained_at >= BATCH_DRAIN_SECONDS:
                     drained_at = now

@@ -24,16 +24,26 @@ class OutputAfterNews:
         self._printed = threading.Condition()
         self._through = 0
         self._closed = False
+        self._asked = threading.Event()
+        """Output waits: the loop should print its news now, not at its next wake."""
 
     def __call__(self) -> None:
         """Before output goes on to the terminal (``OutputThrough.before_write``)."""
         news = self._session.last_news
         if news < self._through or self._closed:
             return
+        self._asked.set()
         with self._printed:
             self._printed.wait_for(
                 lambda: news < self._through or self._closed, timeout=MOST_SECONDS
             )
+
+    def wait(self, seconds: float) -> bool:
+        """The loop's wait between wakes: ``seconds``, or less when output waits
+        for its news; returns whether it does."""
+        asked = self._asked.wait(seconds)
+        self._asked.clear()
+        return asked
 
     def printed(self, through: int) -> None:
         """The loop printed every event numbered below ``through``."""

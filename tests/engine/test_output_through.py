@@ -119,3 +119,19 @@ def test_output_never_waits_long_or_after_the_loop_closed():
     start = time.monotonic()
     order()
     assert time.monotonic() - start < 0.1
+
+
+def test_output_that_waits_wakes_the_loop_at_once():
+    session = _Session()
+    order = OutputAfterNews(session)
+    assert not order.wait(0.05)  # nothing waits: the loop sleeps its full wake
+    session.channel.put(EpochEnd(fit=0, epoch=0, logs={"loss": 1.0}))
+    reader = threading.Thread(target=order)
+    reader.start()
+    start = time.monotonic()
+    assert order.wait(5)
+    assert time.monotonic() - start < 1
+    session.channel.drain()
+    order.printed(session.channel.drained_through)
+    reader.join(2)
+    assert not reader.is_alive()
