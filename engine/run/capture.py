@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from kmon.engine.events import Event, Log
-from kmon.engine.run.output_through import OutputThrough
+from kmon.engine.run.output_through import OutputThrough, write_all
 
 #: A partial line (a prompt, a progress bar) is emitted after this much quiet.
 PARTIAL_LINE_SECONDS = 0.5
@@ -223,7 +223,7 @@ class OutputCapture:
                 *lines, partial = pending.split("\n")
                 for line in [*lines, partial] if partial else lines:
                     self._emit_line(stream, line)
-            _write_all(terminal, bytes(held))
+            write_all(terminal, bytes(held))
             if not at_eof:
                 self._relay(fd, terminal)
         finally:
@@ -278,14 +278,6 @@ def _drain(fd: int) -> tuple[bool, bytes]:
             return True, bytes(data)
         data += chunk
     return False, bytes(data)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    try:
-        while data:
-            data = data[os.write(fd, data) :]
-    except OSError:
-        pass  # the terminal is gone: that output had nowhere to go
 
 
 def _text_stream(fd: int) -> TextIO:

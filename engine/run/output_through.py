@@ -102,17 +102,23 @@ class OutputThrough:
             self.before_write()
         destination = self._destinations[stream]
         with destination.lock:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(self._fds[stream], view) :]
-            except OSError:
-                return  # a closed pipe or a lost terminal: nowhere to show it
+            write_all(self._fds[stream], data)
             destination.mid_line = not data.endswith(b"\n")
 
     def lines(self, stream: str, out: TextIO) -> KmonLines:
         """``out`` (which leads where ``stream`` does) for kmon's own lines."""
         return KmonLines(out, self._destinations[stream])
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """All of ``data`` to ``fd``; nothing where it is closed or the terminal is lost
+    (that output had nowhere to go)."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:
+        pass
 
 
 class KmonLines:
