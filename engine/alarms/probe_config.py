@@ -53,9 +53,12 @@ class ProbeConfig:
     gradient_every: int | None = None
     # On fast steps the budget alone would probe many times a second, and what a
     # probe costs is more than the time measured inside it: on a 1 ms/step CPU model
-    # the steps after a probe run slower too (see README, Training alarms). A few
-    # probes a second are all the alarms need.
-    interval: float = 0.25
+    # the steps after a probe run slower too (see README, Training alarms). One probe
+    # of each kind a second of training is all a person watching needs: an alarm of
+    # 3 checks comes 3 s after its cause, and the early schedule (by steps) is not
+    # held back. At 0.25 s the prediction probes took 0.6% of a 1 ms step's fit, at
+    # 1 s 0.2% (docs/benchmarks.md, seventeenth round).
+    interval: float = 1.0
     gradient_interval: float = 1.0
     # An alarm needs 3 checks in a row (gradients: 2), and the issue asks for each
     # by the end of a run's second epoch, on any machine: the early schedule is by

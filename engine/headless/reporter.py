@@ -61,7 +61,8 @@ class HeadlessReporter:
         self.out, self.err = out, err
         self.echo_output = echo_output
         self.log_path = log_path
-        self.state = state if state is not None else RunState()
+        # Nobody draws this state's charts: it keeps no batch series.
+        self.state = state if state is not None else RunState(batch_series=False)
         self.explain_last_epoch = explain_last_epoch
         self.quiet = quiet
         self._held: list[tuple[EpochEnd, EpochRecord]] = []

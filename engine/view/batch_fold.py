@@ -77,11 +77,12 @@ def fold_batches(state: Any, events: Sequence[Event], start: int) -> int:
     state.fit, state.epoch, state.step = fit, epoch, step
     state.total_steps = total_steps
     state.last_batch_logs = events[end - 1].logs  # type: ignore[attr-defined]
-    state.batch_loss.extend(losses)
-    state.batch_values.extend(values)
-    add_smoothed = state.batch_ema.add
-    for value in values:
-        add_smoothed(value)
+    if state.batch_series:
+        state.batch_loss.extend(losses)
+        state.batch_values.extend(values)
+        add_smoothed = state.batch_ema.add
+        for value in values:
+            add_smoothed(value)
     state.unrecovered_batches += unrecovered
     return end
 
@@ -153,13 +154,14 @@ def _fold_columns(state: Any, lines: list) -> bool:
     state.version += count
     state.batches += count
     state.last_batch_logs = logs[-1]
-    state.batch_loss.extend(list(map(float, losses)))
     recovered = [line.values for line in lines]
     values = [entry.get("loss") if entry else None for entry in recovered]
     state._epoch_losses.add_all(values, sizes, [line.span for line in lines])
     found = [value for value in values if value is not None]
-    state.batch_values.extend(found)
-    state.batch_ema.add_all(found)
+    if state.batch_series:
+        state.batch_loss.extend(list(map(float, losses)))
+        state.batch_values.extend(found)
+        state.batch_ema.add_all(found)
     state.unrecovered_batches += count - len(found)
     return True
 

@@ -91,7 +91,9 @@ def _fold_columns(state: Any, block: Any) -> bool:
     state.last_batch_logs = logs[-1]
     values = block.values["loss"] if block.values is not None else [None] * count
     found = values if None not in values else [value for value in values if value is not None]
-    if count >= NUMPY_AT and set(map(type, found)) == {float}:
+    if not state.batch_series:
+        state._epoch_losses.add_all(values, block.sizes, block.spans)
+    elif count >= NUMPY_AT and set(map(type, found)) == {float}:
         _fold_losses_by_arrays(state, losses, values, found, block)
     else:
         state.batch_loss.extend(list(map(float, losses)))

@@ -118,3 +118,31 @@ def test_odd_long_blocks_fold_to_their_events_state(capacity, by_arrays):
     assert _snapshot(_drained(items, len(items), capacity)) == _snapshot(expected)
     # The last epoch's numpy floats keep their type the lists' way.
     assert sorted(by_arrays) == [800] * 3
+
+
+def _series_emptied(state: RunState) -> RunState:
+    """``state`` with its batch series made new: what a state without them holds."""
+    state._new_batch_series()
+    return state
+
+
+@pytest.mark.parametrize("drain", [20, 30, 10_000])
+def test_a_state_without_batch_series_folds_all_else_alike(real_fit_items, drain):
+    # The headless reporter's state: its epochs, steps and batch-loss ranges are
+    # the full state's, by every fold path (blocks by lists and by numpy, batch
+    # events in runs and one by one); its series stay empty.
+    events = _expanded(real_fit_items)
+    full = _drained(real_fit_items, drain)
+    bare = RunState(batch_series=False)
+    for start in range(0, len(real_fit_items), drain):
+        bare.apply_all(real_fit_items[start : start + drain])
+    by_runs, one_by_one = RunState(batch_series=False), RunState(batch_series=False)
+    by_runs.apply_all(events)
+    for event in events:
+        one_by_one.apply(event)
+    for state in (bare, by_runs, one_by_one):
+        assert (len(state.batch_loss), len(state.batch_values), len(state.batch_ema)) == (0, 0, 0)
+        assert _snapshot(state) == _snapshot(_series_emptied(_drained(real_fit_items, drain)))
+    assert full.history[-1].batch_losses.count > 900
+    assert [r.batch_losses for r in bare.history] == [r.batch_losses for r in full.history]
+    assert len(full.batch_values) == 2000 - full.unrecovered_batches
