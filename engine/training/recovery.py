@@ -277,12 +277,14 @@ class BatchValueRecovery:
         """One key's values over a tape, as :meth:`_values` gives each (the same
         arithmetic in the same order); each break as ``(index, BrokenKey)``."""
         kinds = self.kinds
+        # The key's kind changes only where a value leaves its range (a break, or
+        # the key found unguarded): read again there, not at every batch.
+        kind = kinds.get(key)
+        code, low, high = (kind.kind, kind.low, kind.high) if kind is not None else (None, 0, 0)
         old = self._previous.get(key)
         column: list[float | None] = []
         append = column.append
         for index, mean in enumerate(means):
-            kind = kinds.get(key)
-            code = kind.kind if kind is not None else None
             previous, old = old, mean
             if previous is None:
                 if code is None or steps[index]:
@@ -292,14 +294,16 @@ class BatchValueRecovery:
             elif code is None or previous - previous != 0.0:
                 append(None)  # after an inf or NaN running mean: unknowable
                 continue
-            before, after = samples[index], samples[index + 1]
             if code == MEAN:
+                after = samples[index + 1]
+                before = samples[index]
                 total, total_before, count = after * mean, before * previous, after - before
             elif code == STEP_MEAN:
                 steps_before, steps_after = steps[index], steps[index + 1]
                 total, total_before = steps_after * mean, steps_before * previous
                 count = steps_after - steps_before
             elif code == ROOT_MEAN_SQUARE:
+                before, after = samples[index], samples[index + 1]
                 total, total_before = after * mean * mean, before * previous * previous
                 count = after - before
             else:
@@ -307,14 +311,20 @@ class BatchValueRecovery:
                 continue
             value = (total - total_before) / count
             scale = (abs(total) + abs(total_before)) / count
-            if not kind.low <= value <= kind.high and self._broken(key, kind, value, scale, mean):
-                broken.append((index, self._break(key, kind, value)))
-                append(None)
+            if not low <= value <= high:
+                if self._broken(key, kind, value, scale, mean):
+                    broken.append((index, self._break(key, kind, value)))
+                    value = None
+                else:
+                    value = _vouched(value, scale, kind)
+                kind = kinds.get(key)
+                code, low, high = (kind.kind, kind.low, kind.high) if kind else (None, 0, 0)
+                append(value)
                 continue
             error = TOTALS_ERROR * scale
             if error > VOUCHED * abs(value):
                 value = _within(value, error, kind)
-            if kind.kind == ROOT_MEAN_SQUARE and value is not None:
+            if code == ROOT_MEAN_SQUARE and value is not None:
                 value = math.sqrt(value) if value > 0 else 0.0
             append(value)
         return column
@@ -345,6 +355,17 @@ class BatchValueRecovery:
             None, f"a recovered value ({value:.6g}) left its range [{kind.low:g}, {kind.high:g}]"
         )
         return BrokenKey(key, value, kind.kind, kind.low, kind.high)
+
+
+def _vouched(value: float, scale: float, kind: KeyKind) -> float | None:
+    """``value``, recovered from running totals of ``scale``, as it is shown: to
+    their precision (see :func:`_within`), an RMSE's root taken."""
+    error = TOTALS_ERROR * scale
+    if error > VOUCHED * abs(value):
+        value = _within(value, error, kind)
+    if kind.kind == ROOT_MEAN_SQUARE and value is not None:
+        value = math.sqrt(value) if value > 0 else 0.0
+    return value
 
 
 def _within(value: float, error: float, kind: KeyKind) -> float | None:

@@ -300,3 +300,55 @@ def test_a_decoder_that_cannot_tell_the_fit_ships_batch_events():
     tape = decoder.ship([(1, 8, {"loss": 0.75}, 2.0), (2, 8, {"loss": 0.625}, 3.0)], 0)
     recovered = tape.events()
     assert [(ready.step, ready.values) for ready in recovered] == [(1, {"loss": 0.5}), (2, {"loss": 0.375})]
+
+
+def _wild_dispatches(rng: random.Random) -> list:
+    """Running means (as float32) of values that leave their keys' ranges, NaN,
+    inf and dwarfing ones among them: every path of a tape's recovery."""
+    keys = ("unit", "steps", "rmse", "other")
+    totals, samples, out = dict.fromkeys(keys, 0.0), 0, []
+    for step in range(200):
+        size = rng.choice([32, 32, 7])
+        samples += size
+        logs = {}
+        for key in keys:
+            value = rng.random() * rng.choice([1, 1, 1e-6, 3, -1])
+            if rng.random() < 0.01:
+                value = rng.choice([math.nan, math.inf, 1e7])
+            totals[key] += (1 if key == "steps" else size) * (value * value if key == "rmse" else value)
+            mean = totals[key] / (step + 1 if key == "steps" else samples)
+            logs[key] = float(np.float32(math.sqrt(abs(mean)) if key == "rmse" else mean))
+        out.append((step, size, logs))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_tapes_recover_wild_values_as_one_by_one(seed):
+    # Out of range (a break, or the key found unguarded), NaN, inf, dwarfed values:
+    # a tape's columns hold each value recovering one dispatch at a time gives.
+    rng = random.Random(seed)
+    kinds = {
+        "unit": KeyKind(MEAN, low=0.0, high=1.0),
+        "steps": KeyKind(STEP_MEAN, low=0.0),
+        "rmse": KeyKind(ROOT_MEAN_SQUARE, low=0.0),
+        "other": KeyKind(rng.choice([MEAN, None]), low=rng.choice([-math.inf, 0.0]),
+                         high=rng.choice([1.0, math.inf])),
+    }  # fmt: skip
+    dispatches = _wild_dispatches(rng)
+    keys = tuple(dispatches[0][2])
+    by_columns, one_by_one = (BatchValueRecovery(lambda: dict(kinds)) for _ in range(2))
+    columns: dict[str, list] = {key: [] for key in keys}
+    for recovery in (by_columns, one_by_one):
+        recovery.add(*dispatches[0])
+    for start in range(1, len(dispatches), 17):
+        tape = [(step, size, logs, 0.0) for step, size, logs in dispatches[start : start + 17]]
+        values = by_columns.add_tape(tape, keys)
+        for key in keys:
+            columns[key] += values.columns[key]
+    expected = {key: [] for key in keys}
+    for dispatch in dispatches[1:]:
+        (recovered,) = one_by_one.add(*dispatch)
+        for key in keys:
+            expected[key].append(recovered.values[key] if recovered.values else None)
+    assert repr(columns) == repr(expected)
+    assert by_columns.kinds == one_by_one.kinds
