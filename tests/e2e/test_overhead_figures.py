@@ -109,3 +109,31 @@ def test_the_cpu_bound_adds_the_hooks_probes_and_other_threads_to_plains_step(fi
     switches = rows["training thread's extra context switches a step, live"]
     assert switches.median == pytest.approx(0.05)
     assert figures.bound_figures([{"plain": r["plain"], "kmon": r["kmon"]} for r in rounds], {}, 0) == []
+
+
+def test_the_probes_share_is_over_the_run_not_a_median_of_bursts(figures):
+    # On slow steps a 30 ms probe comes every few 2 s fits: the rounds read 1.5% or
+    # 0% (a median of 0 here, of 1.5 where most rounds had one), the run 0.5%; the
+    # bound adds the run's share to every round.
+    def fit(probe_wall):
+        return {
+            "seconds": 2.0,
+            "steps": 200,
+            "threads": {"training": 1_800_000_000},
+            "timed": {"probes": (1 if probe_wall else 0, 0)},
+            "probes": {"calls": probe_wall, "after": 0.0},
+        }
+
+    rounds = [
+        {"plain": {**fit(0.0), "switches": 0}, "kmon": {**fit(0.0), "switches": 0},
+         "meter": fit(0.0 if index % 3 else 0.03)}
+        for index in range(12)
+    ]  # fmt: skip
+    share = next(row for row in figures.meter_figures(rounds, 0) if "probe calls" in row.name)
+    assert figures.median(share.values) == 0.0
+    assert share.median == pytest.approx(100 * 4 * 0.03 / 24)
+    low, high = share.interval
+    assert low < share.median < high < 1.1 and share.verdict == "met"
+    (bound, _) = figures.bound_figures(rounds, {"kmon": 1.03}, 0)
+    # 4 probes of 30 ms over 2,400 steps: 50 µs a step, over plain's 10 ms step.
+    assert bound.values == pytest.approx([1.005] * 12)
