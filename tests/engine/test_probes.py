@@ -141,6 +141,54 @@ def test_the_alarm_clears_once_the_model_recovers():
     assert not hook.alarms.is_active("prediction_variance", "forecast")
 
 
+def test_after_the_early_schedule_a_fit_end_checks_an_alarm_only_on_credit(monkeypatch):
+    """A fit's end judges a prediction alarm still raised on the final weights; past
+    the model's early schedule only as far as the budget's credit goes: a model the
+    alarm fits ran two checks at every fit's end, over its budget."""
+    ends = []
+    judged = ProbeCallback._probe_predictions
+
+    def counted(self, step):
+        if self._ending:
+            ends[-1] += 1
+        judged(self, step)
+
+    def on_train_end(self, logs=None):
+        ends.append(0)
+        self._ending = True
+        try:
+            end(self, logs)
+        finally:
+            self._ending = False
+
+    end = ProbeCallback.on_train_end
+    monkeypatch.setattr(ProbeCallback, "_ending", False, raising=False)
+    monkeypatch.setattr(ProbeCallback, "_probe_predictions", counted)
+    monkeypatch.setattr(ProbeCallback, "on_train_end", on_train_end)
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(1).normal(2000, 30, size=(512, 6)).astype("float32")
+    y = (x - 2000).sum(axis=1, keepdims=True) * 10 + 5000
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(16, activation="tanh"), keras.layers.Dense(1, name="forecast")]
+    )
+    model.compile(optimizer="adam", loss="mse")
+    events = []
+    hook = FitHook(events.append, StopSignal())
+    hook.install()
+    try:
+        probes.set_probe_config(every=3, gradient_every=2)  # probes whatever they cost
+        model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+        assert hook.alarms.is_active("prediction_variance", "forecast")
+        assert ends == [2]  # by ``every``: checked at the end as before
+        probes.set_probe_config()  # the budget, in debt from those probes
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+        assert ends == [2, 0]
+        assert hook.alarms.is_active("prediction_variance", "forecast")  # still collapsed
+    finally:
+        hook.uninstall()
+        probes.set_probe_config()
+
+
 # -- healthy models stay silent ------------------------------------------------------------------
 
 
