@@ -23,8 +23,10 @@ MAX_WAIT_STEPS = 128
 #: ...and about this much training time: a probe whose steps ran slower than the
 #: typical one (its credit grew faster) comes at most this late. A look costs the
 #: training thread 20-80 µs on the cold caches between two steps (it times the
-#: steps, ticks the budgets, reads the losses), so it is not made more often.
-MAX_WAIT_SECONDS = 0.1
+#: steps, ticks the budgets, reads the losses), so it is not made more often: probes
+#: come at most once a second of each kind, and 10 looks a second cost a 12 ms
+#: step 0.1-0.3%.
+MAX_WAIT_SECONDS = 0.25
 #: Steps between looks while a fit's first steps set the typical one: as many as a
 #: probe's aftermath (:attr:`ProbeAftermath.steps <.probe_budget.ProbeAftermath.steps>`),
 #: so the steps after the fit's first probes go in one span, and the typical step

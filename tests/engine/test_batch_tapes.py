@@ -216,14 +216,15 @@ def test_a_fit_that_raises_mid_epoch_still_logs_every_batch_it_finished(tmp_path
 
 
 def test_a_tape_ships_once_its_oldest_batch_end_waited_tape_seconds(monkeypatch):
-    # Each batch end 0.03 s after the last: the fifth is the first whose oldest
-    # waited 0.1 s (TAPE_SECONDS), so the tapes hold 5 batch ends, not 32.
+    # Each batch end 0.03 s after the last: the tenth is the first whose oldest
+    # waited 0.25 s (TAPE_SECONDS), so the tapes hold 10 batch ends, not 32.
     ticks = iter(range(10**6))
     monkeypatch.setattr(callback_module, "_batch_clock", lambda: 1000.0 + 0.03 * next(ticks))
     events: list = []
     _fit([KmonCallback(events.append, 0, batch_tapes=True)], samples=160, epochs=2)
     tapes = [len(event) for event in events if event.type == "batch_tape"]
     # The first dispatch goes out recovered on its own; an epoch's end ships the rest.
-    assert tapes == [5, 5, 5, 4, 5, 5, 5, 5]
+    assert callback_module.TAPE_SECONDS == 0.25
+    assert tapes == [10, 9, 10, 10]
     batches = [e for t in events if t.type == "batch_tape" for e in t.events()]
     assert len([e for e in batches if e.type == "batch"]) == 2 * 20 - 1
