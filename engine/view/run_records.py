@@ -104,22 +104,30 @@ class BatchLossStats:
 
     def add_all(self, values: list, sizes: list, spans: list) -> None:
         """:meth:`add` each (value, size, span), to the same sums (in the same
-        order), faster when every batch counts."""
+        order), faster where every batch has its size and a span of 1: the values
+        not recoverable (None; late in an epoch whose float32 totals dwarf its
+        losses, a few a hundred) counted, the others summed as one run."""
         count = len(values)
-        complete = None not in values and None not in sizes and spans.count(1) == count
-        # A sum is finite only when every value is: else the one-by-one way counts
-        # the NaNs and infinities.
-        if not (complete and count and math.isfinite(reduce(add, values, 0.0))):
-            for value, size, span in zip(values, sizes, spans):
-                self.add(value, size, span)
-            return
-        self.take_run(
-            sizes,
-            reduce(add, map(mul, values, sizes), self.weighted_sum),
-            reduce(add, values, self.plain_sum),
-            min(values),
-            max(values),
-        )
+        if count and None not in sizes and spans.count(1) == count:
+            unrecovered = values.count(None)
+            found = [v for v in values if v is not None] if unrecovered else values
+            # A sum is finite only when every value is: else the one-by-one way
+            # counts the NaNs and infinities.
+            if found and math.isfinite(reduce(add, found, 0.0)):
+                if unrecovered:
+                    self.complete = False
+                    self.unrecovered += unrecovered
+                    sizes = [size for value, size in zip(values, sizes) if value is not None]
+                self.take_run(
+                    sizes,
+                    reduce(add, map(mul, found, sizes), self.weighted_sum),
+                    reduce(add, found, self.plain_sum),
+                    min(found),
+                    max(found),
+                )
+                return
+        for value, size, span in zip(values, sizes, spans):
+            self.add(value, size, span)
 
     def take_run(
         self, sizes: list, weighted_sum: float, plain_sum: float, low: float, high: float

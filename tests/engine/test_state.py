@@ -220,6 +220,33 @@ def test_epoch_batch_loss_range_leaves_out_and_counts_non_finite_losses():
     assert diverged.describe_range() == "1 non-finite"
 
 
+@pytest.mark.parametrize("seed", range(30))
+def test_an_epochs_batch_losses_in_runs_are_its_losses_one_by_one(seed):
+    # A run of batches, some not recoverable (None), some not finite, a size or a
+    # span missing: add_all gives what add gives batch by batch, to the last bit.
+    import random
+
+    from kmon.engine.view.run_records import BatchLossStats
+
+    rng = random.Random(seed)
+    by_runs, one_by_one = BatchLossStats(), BatchLossStats()
+    for _ in range(6):
+        count = rng.randrange(0, 40)
+        values = [rng.choice([rng.random(), rng.random() * 1e-3, None]) for _ in range(count)]
+        sizes = [rng.choice([32, 32, 7]) for _ in range(count)]
+        spans = [1] * count
+        if count and rng.random() < 0.2:
+            values[rng.randrange(count)] = rng.choice([float("nan"), float("inf")])
+        if count and rng.random() < 0.2:
+            sizes[rng.randrange(count)] = None
+        if count and rng.random() < 0.2:
+            spans[rng.randrange(count)] = 2
+        by_runs.add_all(values, sizes, spans)
+        for value, size, span in zip(values, sizes, spans):
+            one_by_one.add(value, size, span)
+    assert repr(by_runs) == repr(one_by_one)
+
+
 @pytest.mark.parametrize(("epochs_run", "stopped"), [(2, True), (3, False)])
 def test_a_fit_stopped_before_its_last_epoch_says_so(epochs_run, stopped, stream):
     """``model.stop_training`` set during the last epoch ends the fit on time."""
