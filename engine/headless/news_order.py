@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 #: The longest the script's output waits for kmon's lines (the loop prints news
-#: at its next wake, a quarter second away at most): output is never held for long.
+#: at its next wake, a tenth of a second away): output is never held for long.
 MOST_SECONDS = 1.0
 
 

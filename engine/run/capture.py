@@ -25,9 +25,7 @@ from typing import TextIO
 from kmon.engine.events import Event, Log
 from kmon.engine.run.output_through import OutputThrough, write_all
 
-#: A partial line (a prompt, a progress bar) is emitted after this much quiet. With
-#: nothing partial held, a reader waits for the pipe without a timeout: each timed
-#: wake costs a thread 80-150 µs of CPU on a VM, whatever it then does.
+#: A partial line (a prompt, a progress bar) is emitted after this much quiet.
 PARTIAL_LINE_SECONDS = 0.5
 #: Written through the pipes by :meth:`OutputCapture.sync`; never shown.
 _SYNC_MARK = "\x00kmon-sync\x00"
@@ -178,11 +176,8 @@ class OutputCapture:
         try:
             while True:
                 watch = [wake] if ended and len(held) >= HOLD_BYTES else [fd, wake]
-                partial = pending or (through is not None and through.holding(stream))
                 try:
-                    readable, _, _ = select.select(
-                        watch, [], [], PARTIAL_LINE_SECONDS if partial else None
-                    )
+                    readable, _, _ = select.select(watch, [], [], PARTIAL_LINE_SECONDS)
                 except (OSError, ValueError):  # stop() gave up waiting and closed it
                     return
                 if wake in readable:

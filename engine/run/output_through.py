@@ -48,11 +48,6 @@ class MarkFilter:
         self._carry = data[len(data) - keep :] if keep else b""
         return data[: len(data) - keep]
 
-    @property
-    def held(self) -> bytes:
-        """The tail held back as a possible mark's beginning."""
-        return self._carry
-
     def flush(self) -> bytes:
         """The tail held back: no mark followed it (the pipe went quiet)."""
         carry, self._carry = self._carry, b""
@@ -99,10 +94,6 @@ class OutputThrough:
     def flush(self, stream: str) -> None:
         """The pipe went quiet: what was held back as a possible mark goes out."""
         self._write(stream, self._filters[stream].flush())
-
-    def holding(self, stream: str) -> bool:
-        """Bytes of ``stream`` are held back as a possible mark (:meth:`flush` sends them)."""
-        return bool(self._filters[stream].held)
 
     def _write(self, stream: str, data: bytes) -> None:
         if not data:
