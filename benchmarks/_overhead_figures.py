@@ -41,13 +41,17 @@ def interval(values: Sequence[float], *, seed: int = 0) -> tuple[float, float]:
         return values[0], values[0]
     rng = random.Random(seed)
     count = len(values)
-    medians = sorted(
-        median([values[rng.randrange(count)] for _ in range(count)]) for _ in range(BOOTSTRAP)
+    return _central(
+        [median([values[rng.randrange(count)] for _ in range(count)]) for _ in range(BOOTSTRAP)]
     )
+
+
+def _central(resampled: list[float]) -> tuple[float, float]:
+    """The bounds of the central ``CONFIDENCE`` of ``BOOTSTRAP`` resampled figures."""
+    resampled = sorted(resampled)
     tail = (1 - CONFIDENCE) / 2
-    low = medians[int(tail * (BOOTSTRAP - 1))]
-    high = medians[int(round((1 - tail) * (BOOTSTRAP - 1)))]
-    return low, high
+    low, high = int(tail * (BOOTSTRAP - 1)), int(round((1 - tail) * (BOOTSTRAP - 1)))
+    return resampled[low], resampled[high]
 
 
 @dataclass
@@ -114,9 +118,7 @@ class ShareFigure(Figure):
             picks = [rng.randrange(count) for _ in range(count)]
             whole = sum(self.wholes[i] for i in picks)
             shares.append(100 * sum(self.parts[i] for i in picks) / whole if whole else 0.0)
-        shares.sort()
-        tail = (1 - CONFIDENCE) / 2
-        return shares[int(tail * (BOOTSTRAP - 1))], shares[int(round((1 - tail) * (BOOTSTRAP - 1)))]
+        return _central(shares)
 
 
 def table(figures: list[Figure]) -> str:
