@@ -142,6 +142,8 @@ def _feature_moments(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sums += np.ascontiguousarray(flat[start : start + step].T, dtype=np.float64).sum(axis=1)
     means = sums / rows
     squares = np.zeros(features)
+    # Each block is copied again, not kept from the first pass: kept, the blocks
+    # would be the whole float64 copy again, on pages the heap grows into fresh.
     for start in blocks:
         block = np.ascontiguousarray(flat[start : start + step].T, dtype=np.float64)
         block -= means[:, None]
