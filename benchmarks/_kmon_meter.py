@@ -255,7 +255,7 @@ PARTS_ENV = "KMON_METER_PARTS"
 def _install_parts(path: str) -> None:
     """Time where kmon's other threads spend their CPU, by part and thread: the
     tapes' recovery (``BatchTape.events``, on whichever sink reaches a tape first;
-    ``recovery.tape`` counts the tapes, of up to 32 batches),
+    ``recovery.tape`` counts the tapes, of up to ``TAPE_BATCHES``),
     the channel's drain (the recovery it does counted in it too), the UI's tick and,
     inside it, the fold (``RunState.apply_all``) and the redraw, Textual's frames
     (a layout pass, the compositor's update and paint), and the writer's taking

@@ -140,7 +140,7 @@ class BucketSeries:
                 self._halve()
                 buckets, width = self.buckets, self.width
             # The new buckets up to the room left, each a chunk of ``width`` values
-            # (the last one's may be short), made by map: a live fold's blocks of 32
+            # (the last one's may be short), made by map: a live fold's blocks of a tape
             # reach here at every frame, a series' first 512 values a bucket each.
             end = min(count, done + (self.capacity - len(buckets)) * width)
             firsts = range(start + done, start + end, width)

@@ -59,7 +59,7 @@ class KmonCallback(keras.callbacks.Callback):
     batch's step, size, logs (a fresh dict of floats from Keras: no copy) and time
     to a tape, recovered and emitted every :data:`TAPE_BATCHES` batches (or
     :data:`TAPE_SECONDS`) and at every other hook, in one pass: on the cold caches
-    between two steps, one pass over 32 batches costs a fraction of 32 separate ones.
+    between two steps, one pass over many batches costs a fraction of separate ones.
 
     The callback is ``async_safe``: Keras may call its batch hooks from worker
     threads and out of order (it does on thread-safe backends such as JAX and

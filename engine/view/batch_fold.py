@@ -90,7 +90,7 @@ def fold_batches(state: Any, events: Sequence[Event], start: int) -> int:
 #: Runs shorter than this fold batch by batch (:func:`fold_batches`).
 RUN_AT_ONCE = 128
 #: Likewise for a run of batch events (a live monitor's drain: about 100 a tick at
-#: 1,000 steps a second, in tapes of 32).
+#: 1,000 steps a second).
 EVENTS_AT_ONCE = 32
 
 

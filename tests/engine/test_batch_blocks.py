@@ -286,7 +286,7 @@ def test_a_channel_behind_drops_whole_real_tapes_and_counts_their_batches():
         step += TAPE_BATCHES
     drained = channel.drain()
     assert [item.type for item in drained] == ["batch_block", "batch_block"]
-    assert [s for block in drained for s in block.steps] == list(range(8 * 32 + 1, 10 * 32 + 1))
+    assert [s for block in drained for s in block.steps] == list(range(8 * TAPE_BATCHES + 1, 10 * TAPE_BATCHES + 1))
     assert channel.dropped == 8 * TAPE_BATCHES
     channel.put(decoder.ship([(step, 8, {"loss": 0.5}, 400.0)], 0))
     assert [block.steps for block in channel.drain()] == [[step]]

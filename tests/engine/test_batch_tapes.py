@@ -134,10 +134,12 @@ def test_a_channel_behind_drops_whole_tapes_and_counts_their_batches():
     drained = channel.drain()
     steps = [e.step for e in drained if e.step >= 0]
     assert steps == list(range(8 * TAPE_BATCHES, 10 * TAPE_BATCHES))
-    # 8 tapes of 32 overwritten, and none of the 10 plain batch events (ring of 64).
+    # 8 whole tapes overwritten, and none of the 10 plain batch events (a ring of
+    # twice a tape's batches).
     assert channel.dropped == 8 * TAPE_BATCHES
     channel.put(_Tape(10 * TAPE_BATCHES, 5))
-    assert [e.step for e in channel.drain()] == list(range(320, 325))
+    first = 10 * TAPE_BATCHES
+    assert [e.step for e in channel.drain()] == list(range(first, first + 5))
     assert channel.dropped == 8 * TAPE_BATCHES
 
 

@@ -16,6 +16,7 @@ from test_fast_decode import _fold_one_by_one, _snapshot
 
 from kmon.engine.run.bus import EventBus
 from kmon.engine.run.channel import MonitorChannel
+from kmon.engine.training import callback as callback_module
 from kmon.engine.training.callback import KmonCallback
 from kmon.engine.view import block_fold
 from kmon.engine.view.state import RunState
@@ -45,7 +46,8 @@ def _drained(items: list, drain: int, capacity: int = 512) -> RunState:
 @pytest.fixture(scope="module")
 def real_fit_items() -> list:
     """What a monitor's channel holds after a real fit with batch tapes: 2 epochs of
-    1,000 batches, as blocks (the tapes recovered by columns) among the other events."""
+    1,000 batches, as blocks (the tapes recovered by columns) among the other events.
+    Tapes of at most 32 batches here, so that drains of a few items stay short."""
     channel = MonitorChannel()
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -54,7 +56,9 @@ def real_fit_items() -> list:
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)], name="tiny")
     model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
     callback = KmonCallback(EventBus(channel).emit, 0, samples=4000, batch_size=4, batch_tapes=True)
-    model.fit(x, y.astype("float32"), batch_size=4, epochs=2, callbacks=[callback], verbose=0)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(callback_module, "TAPE_BATCHES", 32)
+        model.fit(x, y.astype("float32"), batch_size=4, epochs=2, callbacks=[callback], verbose=0)
     items = channel.drain()
     assert sum(item.type == "batch_block" for item in items) > 30
     return items
