@@ -14,12 +14,15 @@ from kmon.engine.run.terminal_guard import TerminalGuard
 from kmon.engine.stop import stopping_line
 from kmon.engine.view.state import RunState
 
-#: How often the loop wakes to look for news (an epoch's end, the script's output, a
-#: signal): news is printed at the first wake after it.
+#: News (an epoch's end, an alarm, the script's output waiting for kmon's lines)
+#: wakes the loop (the session's bell), and is printed at most this long after
+#: the last print: news that streams is coalesced. Where the loop prints the
+#: script's output itself (no pass-through), it wakes this often to look.
 DRAIN_SECONDS = 0.1
 #: Batches alone print nothing: they wait in the channel (50,000 fit there) and are
 #: drained at most this often, so each drain folds one long block (with numpy, from
-#: ``block_fold.NUMPY_AT`` batches) rather than a tenth of a second's worth.
+#: ``block_fold.NUMPY_AT`` batches) rather than a tenth of a second's worth. With
+#: no news, the loop sleeps this long (a SIGTERM's line waits for that wake).
 BATCH_DRAIN_SECONDS = 0.5
 #: Exit code when a second SIGTERM gives up on a stopping run (128 + SIGTERM).
 SIGTERM_EXIT_CODE = 143
@@ -57,7 +60,7 @@ def follow_headless(
         quiet: print the summary only.
     """
     through = session.output_through
-    order = OutputAfterNews(session)
+    order = OutputAfterNews(session, session.bell)
     if through is not None:
         through.before_write = order
     reporter = HeadlessReporter(
@@ -76,8 +79,9 @@ def follow_headless(
             try:
                 if through is None:
                     session.wait(DRAIN_SECONDS)
-                else:  # the script's output may be waiting for this loop's news
-                    order.wait(DRAIN_SECONDS)
+                elif order.wait(BATCH_DRAIN_SECONDS):  # news, or output waiting for it
+                    time.sleep(max(0.0, drained_at + DRAIN_SECONDS - time.monotonic()))
+                order.clear()  # what rang so far is in the drain below
                 now = time.monotonic()
                 if session.news_waiting or now - drained_at >= BATCH_DRAIN_SECONDS:
                     drained_at = now

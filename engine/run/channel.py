@@ -22,6 +22,7 @@ import itertools
 from collections import deque
 
 from kmon.engine.events import Event
+from kmon.engine.run.bell import Bell
 from kmon.engine.training.batch_tape import TAPE_BATCHES
 
 DEFAULT_BATCH_CAPACITY = 50_000
@@ -32,9 +33,14 @@ class MonitorChannel:
 
     Args:
         batch_capacity: batch events kept while the consumer is not draining.
+        bell: rung by every put of news (see :attr:`last_news`), for a consumer
+            that sleeps until news comes.
     """
 
-    def __init__(self, batch_capacity: int = DEFAULT_BATCH_CAPACITY) -> None:
+    def __init__(
+        self, batch_capacity: int = DEFAULT_BATCH_CAPACITY, bell: Bell | None = None
+    ) -> None:
+        self._bell = bell
         self._seq = itertools.count()
         self._batches: deque[tuple[int, Event]] = deque(maxlen=batch_capacity)
         self._control: deque[tuple[int, Event]] = deque()
@@ -68,6 +74,8 @@ class MonitorChannel:
             self._control.append(item)
             if kind != "log":
                 self.last_news = item[0]
+                if self._bell is not None:
+                    self._bell.ring()
 
     @property
     def news_waiting(self) -> bool:

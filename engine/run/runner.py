@@ -46,6 +46,8 @@ class TrainingRun:
             so a monitor can finish taking over the terminal first.
         before_end: called just before ``run_end`` is emitted (e.g. to let output
             capture hand over the script's last lines first).
+        after_end: called once :attr:`finished` is set (e.g. to wake a front end
+            that sleeps until news comes).
         evaluate_training_data: evaluate on the training data at each epoch end.
         stop_on_nan: stop training when the loss becomes NaN or Inf.
         no_fit_seconds: after this long running with no ``fit()`` call, a notice
@@ -66,6 +68,7 @@ class TrainingRun:
         quiet_keras: bool = True,
         gate: threading.Event | None = None,
         before_end: Callable[[], None] | None = None,
+        after_end: Callable[[], None] | None = None,
         evaluate_training_data: bool = False,
         stop_on_nan: bool = False,
         no_fit_seconds: float | None = None,
@@ -79,6 +82,7 @@ class TrainingRun:
         self._quiet_keras = quiet_keras
         self._gate = gate
         self._before_end = before_end
+        self._after_end = after_end
         self._evaluate_training_data = evaluate_training_data
         self._stop_on_nan = stop_on_nan
         self.stop_signal = StopSignal()
@@ -273,6 +277,8 @@ class TrainingRun:
             self._emit(Notice(level="warning", text=NO_TRAINING_NOTE))
         self._emit(RunEnd(status=status, exit_code=exit_code, error=error, fits=fits))
         self.finished.set()
+        if self._after_end is not None:
+            self._after_end()
 
     def _install_hook(self) -> None:
         """kmon's fit hook on Keras (see :mod:`~kmon.engine.run.keras_import` for

@@ -12,6 +12,7 @@ from typing import TextIO
 
 from kmon.engine.events import Event, RunEnd
 from kmon.engine.log.eventlog import EventLogWriter
+from kmon.engine.run.bell import Bell
 from kmon.engine.run.bus import EventBus
 from kmon.engine.run.capture import OutputCapture
 from kmon.engine.run.channel import MonitorChannel
@@ -68,7 +69,10 @@ class Session:
         system_interval: float = 0.0,
     ) -> None:
         self.log_path = Path(log_path)
-        self._channel = MonitorChannel()
+        self.bell = Bell()
+        """Rung at news (see :attr:`last_news`) and at the run's end, for a front end
+        that sleeps until then (the headless loop)."""
+        self._channel = MonitorChannel(bell=self.bell)
         # The writer's own trouble reaches the monitor through the channel only: the
         # log is what cannot take it.
         self.writer = EventLogWriter(self.log_path, append=append, on_notice=self._channel.put)
@@ -86,6 +90,7 @@ class Session:
             quiet_keras=quiet_keras,
             gate=self._gate,
             before_end=self._before_end,
+            after_end=self.bell.ring,
             evaluate_training_data=evaluate_training_data,
             stop_on_nan=stop_on_nan,
             batch_tapes=True,  # the bus's sinks (writer, channel, notifier) take tapes
