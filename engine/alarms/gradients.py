@@ -65,12 +65,13 @@ def gradient_norms(model: Any, batch: ProbeBatch) -> tuple[list[tuple[str, float
     if fn is None or fn[1] != key:
         fn = (_gradient_function(model, strategy, trackers), key)
         _gradient_functions[model] = fn
+    x, y = batch.fed()
     if strategy is None:
-        loss, norms = fn[0](batch.x, batch.y)  # restores the trackers itself
+        loss, norms = fn[0](x, y)  # restores the trackers itself
     else:
         saved = [v.numpy() for v in trackers]
         try:
-            loss, norms = fn[0](batch.x, batch.y)
+            loss, norms = fn[0](x, y)
         finally:
             for variable, value in zip(trackers, saved):
                 variable.assign(value)

@@ -28,8 +28,9 @@ def predict(model: Any, batch: ProbeBatch, run: Any = None) -> Any:
         # JAX keeps the training state outside the variables until it syncs.
         sync()
     strategy = strategy_of(model)
+    x = batch.fed()[0]
     if strategy is None:
-        return target.predict_on_batch(batch.x)
+        return target.predict_on_batch(x)
     # predict_on_batch under a MirroredStrategy returns each row once per replica:
     # run the model on one replica instead (no collective, see .distribute).
     fn = _predict_functions.get(target)
@@ -41,5 +42,4 @@ def predict(model: Any, batch: ProbeBatch, run: Any = None) -> Any:
             return on_one_replica(strategy, lambda v: target(v, training=False), x)
 
         _predict_functions[target] = fn
-    return to_numpy(fn(batch.x))
-
+    return to_numpy(fn(x))

@@ -9,7 +9,7 @@ larger sample of the training data for the data checks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,34 @@ class ProbeBatch:
     y: Any
     source: str
     sample_weight: Any = None
+    _fed: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
+    def fed(self) -> tuple[Any, Any]:
+        """``x`` and ``y`` as TensorFlow tensors, made once, for the probes' model
+        calls: a ``tf.function`` converts numpy arguments at every call, 0.1-0.15 ms
+        of a 0.5 ms probe on a small MLP. As they are on the other backends, or where
+        a leaf will not convert (the model's call then says what is wrong, as before).
+        Made again if ``x`` or ``y`` was set since."""
+        if self._fed is None or self._fed[0] is not self.x or self._fed[1] is not self.y:
+            self._fed = (self.x, self.y, self.x, self.y)
+            import keras
+
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
+
+                def convert(leaf):
+                    return leaf if leaf is None else tf.convert_to_tensor(leaf)
+
+                try:
+                    self._fed = (
+                        self.x,
+                        self.y,
+                        tf.nest.map_structure(convert, self.x),
+                        tf.nest.map_structure(convert, self.y),
+                    )
+                except Exception:  # noqa: BLE001 - the batch as it is, as before
+                    pass
+        return self._fed[2:]
 
     @property
     def rows(self) -> int:
@@ -99,7 +127,9 @@ def probe_batches(
             probe.y = _take(data.y, _spread_indices(data.samples, config.size))
             sample.y = _take(data.y, rows)
         if data.sample_weight is not None and _is_array(first_leaf(data.sample_weight)):
-            probe.sample_weight = _take(data.sample_weight, _spread_indices(data.samples, config.size))
+            probe.sample_weight = _take(
+                data.sample_weight, _spread_indices(data.samples, config.size)
+            )
             sample.sample_weight = _take(data.sample_weight, rows)
         return (user or probe), sample, None
     batch, reason = _from_dataset(data.x, config.size)
@@ -257,4 +287,3 @@ def leaves(data: Any, prefix: str) -> list[tuple[str, Any]]:
             return [(prefix, data[0])]
         return [(f"{prefix}[{i}]", value) for i, value in enumerate(data)]
     return [(prefix, data)]
-

@@ -469,3 +469,19 @@ def test_each_fit_says_what_it_checks():
     events, _ = fit(model, x, y, config=ProbeConfig(enabled=False), epochs=1, batch_size=32)
     (said,) = [e for e in events if e.type == "probes"]
     assert not (said.data or said.loss or said.predictions or said.gradients)
+
+
+def test_a_probe_batch_is_fed_to_tensorflow_as_tensors_made_once():
+    from kmon.engine.alarms.probe_batch import ProbeBatch
+
+    x = {"image": np.ones((4, 3), "float32"), "meta": np.zeros((4, 1), "float32")}
+    batch = ProbeBatch(x, [np.arange(4.0), None], "test")
+    fed_x, fed_y = batch.fed()
+    assert isinstance(fed_x["image"], tf.Tensor) and fed_y[1] is None
+    np.testing.assert_array_equal(fed_y[0].numpy(), np.arange(4.0))
+    assert batch.fed()[0] is fed_x  # made once
+    batch.y = [np.arange(4.0) * 2, None]  # probe_batches sets y after making it
+    np.testing.assert_array_equal(batch.fed()[1][0].numpy(), np.arange(4.0) * 2)
+    mixed = np.array([1, "a"], dtype=object)  # no tensor holds it
+    fed_x, fed_y = ProbeBatch(mixed, None, "test").fed()
+    assert fed_x is mixed and fed_y is None  # as it is: the model's call says why
