@@ -26,6 +26,10 @@ from kmon.engine.run.bell import Bell
 from kmon.engine.training.batch_tape import TAPE_BATCHES
 
 DEFAULT_BATCH_CAPACITY = 50_000
+#: Control events no front end prints a line for: not news (see
+#: :attr:`MonitorChannel.last_news`). A system sample a second rang the headless
+#: loop awake to print nothing.
+NOT_NEWS = frozenset({"log", "system", "epoch_start"})
 
 
 class MonitorChannel:
@@ -57,7 +61,8 @@ class MonitorChannel:
         """Batch events coalesced away since the channel was made."""
         self.last_news = -1
         """The number of the last event put that a front end prints a line for
-        (neither a batch nor the script's output); -1 before any."""
+        (neither a batch, nor the script's output, nor one of :data:`NOT_NEWS`);
+        -1 before any."""
         self.drained_through = 0
         """Every event numbered below this was handed out by a drain."""
 
@@ -72,7 +77,7 @@ class MonitorChannel:
             self._tapes.append(item)
         else:
             self._control.append(item)
-            if kind != "log":
+            if kind not in NOT_NEWS:
                 self.last_news = item[0]
                 if self._bell is not None:
                     self._bell.ring()

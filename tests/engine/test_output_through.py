@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from kmon.engine.events import EpochEnd, Log
+from kmon.engine.events import EpochEnd, EpochStart, Log, System
 from kmon.engine.headless.news_order import OutputAfterNews
+from kmon.engine.run.bell import Bell
 from kmon.engine.run.channel import MonitorChannel
 from kmon.engine.run.output_through import MarkFilter, OutputThrough
 
@@ -77,11 +78,16 @@ class _Session:
 
 
 def test_the_channel_numbers_news_but_not_output_or_batches():
-    channel = MonitorChannel()
+    bell = Bell()
+    channel = MonitorChannel(bell=bell)
     channel.put(Log(stream="stdout", text="a line"))
+    channel.put(System(interval=1.0))  # sampled each second, printed by no front end
+    channel.put(EpochStart(fit=0, epoch=0))
     assert channel.last_news == -1
+    assert not bell.wait(0)
     channel.put(EpochEnd(fit=0, epoch=0, logs={"loss": 1.0}))
     news = channel.last_news
+    assert bell.wait(0)
     channel.put(Log(stream="stdout", text="after"))
     assert channel.last_news == news
     channel.drain()
