@@ -54,12 +54,13 @@ class ProbeConfig:
     # On fast steps the budget alone would probe many times a second, and what a
     # probe costs is more than the time measured inside it: on a 1 ms/step CPU model
     # the steps after a probe run slower too (see README, Training alarms). One probe
-    # of each kind a second of training is all a person watching needs: an alarm of
-    # 3 checks comes 3 s after its cause, and the early schedule (by steps) is not
-    # held back. At 0.25 s the prediction probes took 0.6% of a 1 ms step's fit, at
-    # 1 s 0.2% (docs/benchmarks.md, seventeenth round).
-    interval: float = 1.0
-    gradient_interval: float = 1.0
+    # of each kind every 2 s of training is what a person watching needs: an alarm
+    # of 3 checks comes about 6 s after its cause (gradients: 2 checks, 4 s), and the
+    # early schedule (by steps) is not held back. On a 1 ms step's fit the prediction
+    # probes took 0.6% at 0.25 s and 0.2% at 1 s; both kinds with the steps after
+    # them 0.26-0.44% at 1 s (docs/benchmarks.md, eighteenth round).
+    interval: float = 2.0
+    gradient_interval: float = 2.0
     # An alarm needs 3 checks in a row (gradients: 2), and the issue asks for each
     # by the end of a run's second epoch, on any machine: the early schedule is by
     # steps.

@@ -24,7 +24,7 @@ MAX_WAIT_STEPS = 128
 #: typical one (its credit grew faster) comes at most this late. A look costs the
 #: training thread 20-80 µs on the cold caches between two steps (it times the
 #: steps, ticks the budgets, reads the losses), so it is not made more often: probes
-#: come at most once a second of each kind, and 10 looks a second cost a 12 ms
+#: come at most once every 2 s of each kind, and 10 looks a second cost a 12 ms
 #: step 0.1-0.3%.
 MAX_WAIT_SECONDS = 0.25
 #: Steps between looks while a fit's first steps set the typical one: as many as a
