@@ -73,7 +73,14 @@ def follow_headless(
     )
     interrupts = terminations = 0
     frozen = False
-    with TerminalGuard(session.terminal_fds(), on_terminate=session.request_stop) as guard:
+
+    def terminate() -> None:
+        # In the signal handler: the stop, and a ring so that the loop says so now,
+        # before the stopped fit's end (a pipe write: safe there).
+        session.request_stop()
+        session.bell.ring()
+
+    with TerminalGuard(session.terminal_fds(), on_terminate=terminate) as guard:
         drained_at = time.monotonic()
         while not session.finished:
             try:
@@ -82,13 +89,6 @@ def follow_headless(
                 elif order.wait(BATCH_DRAIN_SECONDS):  # news, or output waiting for it
                     time.sleep(max(0.0, drained_at + DRAIN_SECONDS - time.monotonic()))
                 order.clear()  # what rang so far is in the drain below
-                now = time.monotonic()
-                if session.news_waiting or now - drained_at >= BATCH_DRAIN_SECONDS:
-                    drained_at = now
-                    reporter.handle(session.drain())
-                    order.printed(session.drained_through)
-                if not frozen and reporter.state.fits:
-                    frozen = _freeze_what_is_alive()
                 if guard.terminations != terminations:
                     terminations = guard.terminations
                     if terminations > 1:
@@ -98,6 +98,13 @@ def follow_headless(
                         return SIGTERM_EXIT_CODE
                     what = stopping_line(session.stop_action)
                     reporter.say(f"SIGTERM: {what}; send it again to quit now")
+                now = time.monotonic()
+                if session.news_waiting or now - drained_at >= BATCH_DRAIN_SECONDS:
+                    drained_at = now
+                    reporter.handle(session.drain())
+                    order.printed(session.drained_through)
+                if not frozen and reporter.state.fits:
+                    frozen = _freeze_what_is_alive()
             except KeyboardInterrupt:
                 interrupts += 1
                 if interrupts == 2 and session.awaiting_threads:

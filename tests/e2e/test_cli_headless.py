@@ -7,12 +7,14 @@ TensorFlow's C++ logging is left on: its lines on fd 2 must not break anything.
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kmon_process import run_kmon
+from kmon_process import clean_env, kmon_command, run_kmon
 
 import kmon.engine.log.eventlog
 from kmon.engine.events import EpochEnd, Event, Log, Notice, RunEnd, RunStart
@@ -273,3 +275,54 @@ def test_no_fit_note_comes_after_the_scripts_output(no_fit_run: Run) -> None:
     lines = no_fit_run.stdout_lines
     note = index_of(lines, lambda line: NO_TRAINING in line)
     assert note > lines.index("script ends without training"), no_fit_run.describe()
+
+
+LONG_FIT_SCRIPT = """\
+import keras
+import numpy as np
+
+x = np.random.default_rng(0).normal(size=(4096, 4)).astype("float32")
+y = x.sum(axis=1, keepdims=True)
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+model.compile(optimizer="sgd", loss="mse")
+print("training", flush=True)
+model.fit(x, y, batch_size=4, epochs=200, verbose=0)
+"""
+
+
+def test_sigterm_is_acknowledged_at_once_before_the_stopped_fit_ends(tmp_path) -> None:
+    """The headless loop sleeps until news; a SIGTERM rings it awake, so its line
+    comes before the stopped fit's own lines, not at the loop's next wake."""
+    (tmp_path / "long_fit.py").write_text(LONG_FIT_SCRIPT)
+    kmon = subprocess.Popen(
+        [*kmon_command(), "train", "--headless", "--log", "run.jsonl", "long_fit.py"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=clean_env(),
+    )
+    lines, said = [], None
+    try:
+        for line in kmon.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("[kmon] epoch 1/200"):
+                break
+        kmon.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        for line in kmon.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("[kmon] SIGTERM:"):
+                said = time.monotonic() - sent
+        assert kmon.wait(60) == 0
+    finally:
+        kmon.kill()
+    text = "\n".join(lines)
+    acknowledged = index_of(lines, lambda line: line.startswith("[kmon] SIGTERM: stopping"))
+    stopped = index_of(lines, lambda line: "stopped early" in line)
+    assert acknowledged < stopped, text
+    assert said is not None and said < 0.45, (
+        said,
+        text,
+    )  # the loop sleeps up to 0.5 s between wakes
