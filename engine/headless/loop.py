@@ -22,7 +22,7 @@ DRAIN_SECONDS = 0.1
 #: Batches alone print nothing: they wait in the channel (50,000 fit there) and are
 #: drained at most this often, so each drain folds one long block (with numpy, from
 #: ``block_fold.NUMPY_AT`` batches) rather than a tenth of a second's worth. With
-#: no news, the loop sleeps this long (a SIGTERM's line waits for that wake).
+#: no news, the loop sleeps this long (a SIGTERM rings it awake).
 BATCH_DRAIN_SECONDS = 0.5
 #: Exit code when a second SIGTERM gives up on a stopping run (128 + SIGTERM).
 SIGTERM_EXIT_CODE = 143

@@ -8,9 +8,9 @@ log, alarm, end...) sit in an unbounded deque and are never dropped: there are f
 of them.
 
 A fit on TensorFlow ships its batch ends as batch tapes (see
-:mod:`kmon.engine.training.batch_tape`): one item for up to ``TAPE_BATCHES`` batches, kept in a ring
-of their own, which :meth:`MonitorChannel.drain` hands on as what it stands for, in
-its place: blocks of batches as columns
+:mod:`kmon.engine.training.batch_tape`): one item for up to ``TAPE_BATCHES``
+batches, kept in a ring of their own, which :meth:`MonitorChannel.drain` hands on
+as what it stands for, in its place: blocks of batches as columns
 (:class:`~kmon.engine.training.batch_block.BatchBlock`, type "batch_block", for a
 fit on TensorFlow) or batch events (on torch), and a notice where recovery broke.
 """
