@@ -38,7 +38,8 @@ from kmon.engine.training.recovery import BatchValueRecovery, Recovered
 #: Each tape costs every sink a fixed part (shipping, a channel slot, the
 #: recovery's and the encoding's set-up, a block to fold): on 1 ms steps, tapes of
 #: 256 rather than 32 took 1.5-2.8 µs a step off kmon's CPU (4 fits a side, headless).
-#: Only steps under ``TAPE_SECONDS / 32`` fill a tape of 32 before its time.
+#: A tape fills before its time only on steps under ``TAPE_SECONDS / TAPE_BATCHES``
+#: (about 1 ms); tapes of 32 did on steps under 8 ms, and only those now come less often.
 TAPE_BATCHES = 256
 
 
