@@ -28,6 +28,7 @@ from .batch_panels import (
     show_metrics,
     show_running_means,
 )
+from .frame_budget import FrameBudget
 from .monitor_keys import MonitorKeys
 from .notifications import TerminalNotifications
 from .row_compositor import monitor_screen
@@ -64,12 +65,28 @@ BATCH_PANELS_SECONDS = 2.0
 #: Likewise for what changes at each epoch end (the plotext chart, the explanation):
 #: plotext takes ~8 ms to draw the chart at 120x40.
 EPOCH_PANELS_SECONDS = 5.0
-#: While a live run trains, the epoch chart's redraws (plotext's build and the
-#: strips: 10-20 ms at 120x40 on a small VM) take at most this share of a core: a
-#: chart that costs more waits longer than EPOCH_PANELS_SECONDS, up to
-#: EPOCH_PANELS_MAX_SECONDS. Short epochs are news in the header's next frame.
-CHART_SHARE = 0.001
-EPOCH_PANELS_MAX_SECONDS = 30.0
+#: While a live run trains, frames take at most this share of a core: a frame's CPU
+#: (its redraw, and Textual's paint of it, up to the next tick) is paid from a
+#: FrameBudget. A frame due waits for credit, but never past FRAME_MAX_SECONDS from
+#: the last; batch panels due wait for credit too, but never past PANELS_MAX_SECONDS.
+#: A frame costs 1.5-5 ms of CPU on a small VM whatever the step time, so there the
+#: progress line comes every 1-2 s and the batch panels every 2-10 s; more often on
+#: a quicker machine (docs/benchmarks.md, nineteenth round).
+FRAME_SHARE = 0.0015
+FRAME_BURST = 0.02
+FRAME_MAX_SECONDS = 2.0
+PANELS_MAX_SECONDS = 10.0
+#: Frames that draw the epoch chart (plotext's build, its strips and the frame's
+#: paint: 15-30 ms at 120x40 on a small VM) are paid apart, from this share: the
+#: next chart waits the last chart frame's cost over it, at least
+#: EPOCH_PANELS_SECONDS and at most EPOCH_PANELS_MAX_SECONDS. Short epochs are news
+#: in the header's next frame.
+CHART_SHARE = 0.0005
+EPOCH_PANELS_MAX_SECONDS = 60.0
+#: Between frames a tick sleeps until the next frame may be due, at most this long:
+#: the run's end, a signal's request to close and the user's stop are seen within
+#: it. An idle tick costs the UI thread ~0.1 ms while a training thread runs.
+IDLE_TICK_SECONDS = 0.5
 #: Below this size the panes cannot show their content; say so instead.
 MIN_WIDTH, MIN_HEIGHT = 60, 16
 
@@ -140,6 +157,12 @@ class MonitorApp(MonitorKeys, App[str]):
         self._widgets: dict[object, Widget] = {}
         self._epochs_drawn: tuple[int, bool, int, bool] | None = None
         self._epochs_drawn_at = float("-inf")
+        self._frame_budget = FrameBudget(FRAME_SHARE, FRAME_BURST, FRAME_MAX_SECONDS)
+        self._frame_cpu_from: float | None = None
+        """The UI thread's CPU time as the frame being painted began (None: none)."""
+        self._chart_in_frame = False
+        self._chart_frame_cpu = 0.0
+        """CPU time of the last frame that drew the epoch chart, its paint included."""
         self.close_request: str | None = None
         """Set from outside the event loop (a signal handler) to close the app at
         the next tick with this result; e.g. "hangup" when the terminal went away."""
@@ -215,6 +238,8 @@ class MonitorApp(MonitorKeys, App[str]):
         if self.stop_request and not self.stopping:
             self.source.request_stop()
             self.stopping = True
+        if self._frame_cpu_from is not None:
+            self._paid_for_frame(time.thread_time() - self._frame_cpu_from)
         if self._between_frames():
             return
         events = self.source.drain()
@@ -231,6 +256,8 @@ class MonitorApp(MonitorKeys, App[str]):
                 gc.freeze()
                 self._gc_frozen = True
         self.state.dropped = self.source.dropped
+        if self._governed():
+            self._frame_cpu_from = time.thread_time()
         self._redraw()
         if self.stopping and self.state.finished:
             self.exit("done")
@@ -239,19 +266,41 @@ class MonitorApp(MonitorKeys, App[str]):
             # redraws in between, rather than one chunk per tick.
             self.call_after_refresh(self.tick)
 
+    def _governed(self) -> bool:
+        """Whether frames are rationed: a run training in this process, which a
+        frame's GIL time slows down."""
+        source = self.source
+        return source.buffered and source.running and not (self.stopping or self.state.finished)
+
     def _between_frames(self) -> bool:
         """Whether a tick has nothing to do: a run training in this process, no frame
-        due. Its events, news too, wait undrained in the channel for the next frame
-        (a batch costs the same to recover and fold in a drain of one tape or of
-        sixteen). A followed log is read at every tick: ``kmon attach`` catches up
-        with a long one a chunk a tick."""
-        source = self.source
-        return (
-            source.buffered
-            and source.running
-            and not (self.stopping or self.state.finished)
-            and not self._due(self._frame_at, FRAME_SECONDS)
-        )
+        due (FRAME_SECONDS since the last, and credit in the frame budget, or
+        FRAME_MAX_SECONDS since the last). Its events, news too, wait undrained in
+        the channel for the next frame (a batch costs the same to recover and fold
+        in a drain of one tape or of sixteen), and the ticker sleeps until then. A
+        followed log is read at every tick: ``kmon attach`` catches up with a long
+        one a chunk a tick."""
+        if not self._governed():
+            return False
+        since = time.monotonic() - self._frame_at
+        early = 0.5 / REFRESH_HZ  # half a tick early is on time
+        wait = max(FRAME_SECONDS - since, self._frame_budget.wait())
+        wait = min(wait, FRAME_MAX_SECONDS - since)
+        if wait <= early:
+            return False
+        if self._ticker is not None:
+            self._ticker.sleep(min(wait, IDLE_TICK_SECONDS))
+        return True
+
+    def _paid_for_frame(self, cpu: float) -> None:
+        """The frame drawn at the last tick, painted since, cost ``cpu``: a chart's
+        frame sets the chart's spacing, any other is paid from the budget."""
+        self._frame_cpu_from = None
+        if self._chart_in_frame:
+            self._chart_in_frame = False
+            self._chart_frame_cpu = cpu
+        else:
+            self._frame_budget.spend(cpu)
 
     def _redraw(self) -> None:
         """Redraw what is due, so that a tick makes one frame or none."""
@@ -261,9 +310,17 @@ class MonitorApp(MonitorKeys, App[str]):
         # Between frames, the header only if its first line may change (building it
         # costs ~0.2 ms); what this key misses shows at the next frame.
         news = (
-            state.name, state.fit, state.epoch, state.phase, state.status, len(state.fits),
-            len(state.alarm_history), state.error is not None, state.log_problem,
-            self.stopping, self.size,
+            state.name,
+            state.fit,
+            state.epoch,
+            state.phase,
+            state.status,
+            len(state.fits),
+            len(state.alarm_history),
+            state.error is not None,
+            state.log_problem,
+            self.stopping,
+            self.size,
         )
         if frame or news != self._news:
             self._news = news
@@ -286,7 +343,7 @@ class MonitorApp(MonitorKeys, App[str]):
         epochs_key = (len(state.history), state.finished, len(state.segments), training)
         chart = self._one(EpochChart)
         epochs_wait = min(
-            max(EPOCH_PANELS_SECONDS, chart.redraw_seconds / CHART_SHARE),
+            max(EPOCH_PANELS_SECONDS, self._chart_frame_cpu / CHART_SHARE),
             EPOCH_PANELS_MAX_SECONDS,
         )
         if epochs_key != self._epochs_drawn and self._due(self._epochs_drawn_at, epochs_wait):
@@ -298,11 +355,18 @@ class MonitorApp(MonitorKeys, App[str]):
                 # pass, not EPOCH_PANELS_SECONDS or more later in the middle of
                 # training.
                 self._epochs_drawn_at = time.monotonic()
+            self._chart_in_frame = self._frame_cpu_from is not None and bool(state.history)
             chart.show(state)
             self._one(LearningRatePanel).show_rates(state)
             self._one(Explanation).show(state, shrink=not training)
-        if state.version != self._panels_version and self._due(
-            self._panels_drawn_at, BATCH_PANELS_SECONDS
+        if (
+            state.version != self._panels_version
+            and self._due(self._panels_drawn_at, BATCH_PANELS_SECONDS)
+            and (
+                self._frame_cpu_from is None  # not rationed
+                or self._frame_budget.allows()
+                or self._due(self._panels_drawn_at, PANELS_MAX_SECONDS)
+            )
         ):
             self._panels_version, self._panels_drawn_at = state.version, time.monotonic()
             self._show_batch_panels()

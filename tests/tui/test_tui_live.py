@@ -14,6 +14,7 @@ from textual.widgets import Label
 from tui_helpers import StandInLiveSource, header_text, running, wait_until
 
 from kmon.tui.app import MonitorApp
+from kmon.tui.frame_budget import FrameBudget
 from kmon.tui.screens.confirm_quit import ConfirmQuit
 from kmon.tui.widgets.epoch_chart import EpochChart
 from kmon.tui.widgets.run_header import RunHeader
@@ -34,7 +35,7 @@ def _training() -> EventStream:
 async def _live_app(monkeypatch=None):
     """A live monitor on :func:`_training`'s run, its 4 batches folded: ``(app,
     pilot, source, stream)``. With ``monkeypatch``, the periodic frame is held off
-    (a frame just drawn, the next an hour away)."""
+    (a frame just drawn, the next an hour away, whatever the frame budget)."""
     source = StandInLiveSource()
     stream = _training()
     source.put(*stream.take())
@@ -44,6 +45,7 @@ async def _live_app(monkeypatch=None):
         await pilot.pause()
         if monkeypatch is not None:
             monkeypatch.setattr("kmon.tui.app.FRAME_SECONDS", 3600.0)
+            monkeypatch.setattr("kmon.tui.app.FRAME_MAX_SECONDS", 3600.0)
             app._frame_at = time.monotonic()
         yield app, pilot, source, stream
 
@@ -222,25 +224,80 @@ async def test_between_frames_batches_alone_neither_build_the_header_nor_touch_t
 
 
 async def test_a_costly_epoch_chart_redraws_within_its_share_of_a_core(monkeypatch):
-    """While a live run trains, the epoch chart waits its redraw's cost over
-    CHART_SHARE (up to EPOCH_PANELS_MAX_SECONDS) before drawing new epochs: plotext
-    holds the GIL the training thread needs. The header shows each epoch at once."""
+    """While a live run trains, the epoch chart waits the cost of the last frame that
+    drew it, paint included, over CHART_SHARE (up to EPOCH_PANELS_MAX_SECONDS) before
+    drawing new epochs: plotext and the paint hold the GIL the training thread
+    needs. The header shows each epoch at once. A chart's frame is paid apart: the
+    frame budget of the header and the panels is not charged with it."""
     monkeypatch.setattr("kmon.tui.app.EPOCH_PANELS_SECONDS", 0.0)
     async with _live_app() as (app, pilot, source, stream):
         chart = app.query_one(EpochChart)
+        spent: list[float] = []
+        spend = app._frame_budget.spend
+        monkeypatch.setattr(app._frame_budget, "spend", lambda cpu: spent.append(cpu) or spend(cpu))
         source.put(*stream.epoch_end().epoch_start().take())
-        # Measured as the chart with an epoch is painted, which comes after show().
-        await wait_until(pilot, lambda: chart._epochs_drawn == 1 and chart.redraw_seconds > 0)
+        # Measured at the tick after the frame that drew it, once it was painted.
+        await wait_until(pilot, lambda: chart._epochs_drawn == 1 and app._chart_frame_cpu > 0)
+        chart_cpu = app._chart_frame_cpu
+        assert chart_cpu not in spent
+        await wait_until(pilot, lambda: len(spent) >= 1)  # the frames after it are paid
+        assert all(cpu > 0 for cpu in spent)
 
-        chart.redraw_seconds = 1.0  # at 0.1% of a core: 1,000 s, so the 30 s cap
+        app._chart_frame_cpu = 1.0  # at 0.05% of a core: 2,000 s, so the 60 s cap
         source.put(*stream.epoch_end().epoch_start().take())
         await wait_until(pilot, lambda: "epoch 3/3" in header_text(app))
-        for _ in range(3):  # ticks come every 0.1 s; frames every 0.5 s
-            await pilot.pause(0.3)
+        for _ in range(3):  # frames come every second at most
+            await pilot.pause(0.5)
         assert chart._epochs_drawn == 1
 
-        chart.redraw_seconds = 0.0  # a cheap chart: drawn at the next frame
+        app._chart_frame_cpu = 0.0  # a cheap chart: drawn at the next frame
         await wait_until(pilot, lambda: chart._epochs_drawn == 2)
+
+
+async def test_while_training_a_frame_waits_for_credit_but_never_past_frame_max_seconds(
+    monkeypatch,
+):
+    """A frame's CPU is paid from the frame budget (FRAME_SHARE of a core): with none
+    left, the frame due waits, and the batch panels too, but a frame still comes
+    FRAME_MAX_SECONDS after the last, so the progress line never stops."""
+    monkeypatch.setattr("kmon.tui.app.FRAME_MAX_SECONDS", 1.5)
+    panels_at: list[float] = []
+    async with _live_app() as (app, pilot, source, stream):
+        show_panels = app._show_batch_panels
+        monkeypatch.setattr(
+            app,
+            "_show_batch_panels",
+            lambda **kwargs: panels_at.append(time.monotonic()) or show_panels(**kwargs),
+        )
+        app._frame_budget = FrameBudget(share=0.001, burst=0.02, longest_wait=1000.0)
+        app._frame_budget.spend(1.0)  # owed: 1,000 s of earning
+        app._frame_at = start = time.monotonic()
+        for _ in range(3):
+            stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
+        source.put(*stream.take())
+        await wait_until(pilot, lambda: " 7/10 " in header_text(app).splitlines()[1])
+        waited = time.monotonic() - start
+        # Half a tick early is on time; a loaded machine may tick late.
+        assert waited >= 1.5 - 0.06, waited
+        assert not [t for t in panels_at if t > start]  # no credit, not 10 s yet
+
+
+async def test_between_frames_the_ticks_sleep_until_the_next_frame_may_be_due(monkeypatch):
+    """An idle tick costs a live monitor's UI thread ~0.1 ms on a training thread's
+    cold caches: between frames the ticker sleeps up to IDLE_TICK_SECONDS, not a
+    tenth of a second."""
+    async with _live_app(monkeypatch) as (app, pilot, source, stream):
+        checks: list[float] = []
+        between = app._between_frames
+        monkeypatch.setattr(
+            app, "_between_frames", lambda: checks.append(time.monotonic()) or between()
+        )
+        await pilot.pause(0.1)  # the ticker's next call may be at the usual interval
+        checks.clear()
+        await pilot.pause(2.0)
+        # 4 ticks at 0.5 s (one more for a late one), where 10 Hz makes 20.
+        assert 2 <= len(checks) <= 5, checks
+        assert min(b - a for a, b in zip(checks, checks[1:])) >= 0.4
 
 
 async def test_a_live_run_s_first_fit_takes_what_is_alive_out_of_the_collector():
@@ -275,11 +332,15 @@ async def test_the_first_epoch_is_drawn_as_it_ends_whatever_drew_before(monkeypa
         assert chart._epochs_drawn == 1
 
 
-async def test_while_training_the_progress_line_is_drawn_each_second_and_the_panels_every_two():
+async def test_while_training_the_progress_line_is_drawn_each_second_and_the_panels_every_two(
+    monkeypatch,
+):
     """A fit streaming batches gets a progress line (steps, rate, ETAs) each second
-    and batch panels every 2 s, not at every tick: a frame holds the GIL the training
-    thread needs (FRAME_SECONDS and BATCH_PANELS_SECONDS; at 0.5 s and 1 s the UI
-    thread cost a 1,000-steps-a-second fit 15-19 µs a step, at 1 s and 2 s 9-10)."""
+    and batch panels every 2 s at most, not at every tick: a frame holds the GIL the
+    training thread needs (FRAME_SECONDS and BATCH_PANELS_SECONDS; at 0.5 s and 1 s
+    the UI thread cost a 1,000-steps-a-second fit 15-19 µs a step, at 1 s and 2 s
+    9-10). The frame budget is left ample here: the next test rations it."""
+    monkeypatch.setattr("kmon.tui.app.FRAME_SHARE", 1.0)
     stream = EventStream(None).run_start("/somewhere/train.py").fit_start(epochs=1, steps=1000)
     stream.epoch_start()
     source = StandInLiveSource()

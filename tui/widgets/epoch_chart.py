@@ -11,7 +11,6 @@ started, and the y axis linear or log. A cursor reads one epoch's values."""
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -114,9 +113,6 @@ class EpochChart(LazyPlot):
         """The chart's title: what it draws, and how."""
         self._xs: list[float] = []
         self._hint = False
-        self.redraw_seconds = 0.0
-        """CPU time the last redraw took (plotext's build and the strips): the app
-        spaces the redraws of a fast run by it."""
         self._ready = False
         """plotext is imported (after the first frame): the chart draws."""
 
@@ -139,7 +135,6 @@ class EpochChart(LazyPlot):
             return Strip.blank(self.size.width, self.rich_style)
         key = (self._generation, self.size, self.app.theme, self.theme)
         if self._strips is None or self._strips[0] != key:
-            started = time.thread_time()
             if self._state is not None and self._plotted_size != self.size:
                 self._draw(self._state)
                 key = (self._generation, self.size, self.app.theme, self.theme)
@@ -147,9 +142,6 @@ class EpochChart(LazyPlot):
             lines = self.plot_lines()
             style = self.rich_style
             self._strips = (key, [Strip(line.render(console)).apply_style(style) for line in lines])
-            if self._state is not None and self._state.history:
-                # A chart with epochs: the first draw, empty, runs on cold caches.
-                self.redraw_seconds = time.thread_time() - started
         strips = self._strips[1]
         return strips[y] if y < len(strips) else Strip.blank(self.size.width)
 
