@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import keras
 
+from kmon.engine.alarms.arrays_seen import ArraysSeen
 from kmon.engine.alarms.book import AlarmBook
 from kmon.engine.alarms.probe_batch import FitData
 from kmon.engine.alarms.probe_callback import ProbeCallback
@@ -85,6 +86,8 @@ class FitHook:
         self._batches_out: Callable[[], None] | None = None
         """The current fit's :meth:`KmonCallback.flush_batches`."""
         self.alarms = AlarmBook(self._in_order)
+        self._arrays_seen = ArraysSeen()
+        """What fits' starts took from their NumPy arrays, for a fit on the same."""
         """The run's alarms, shared by every fit."""
         self._evaluate_training_data = evaluate_training_data
         self._stop = stop
@@ -231,6 +234,7 @@ class FitHook:
                 config=config,
                 stop=self._stop,
                 head_map=callback.head_map,
+                arrays_seen=self._arrays_seen,
             )
             if carried:  # Keras calls kmon once a hook (probed_monitor)
                 callback.carry(probes, tape_losses=in_order)
