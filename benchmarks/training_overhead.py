@@ -76,6 +76,7 @@ step) instead of the 1 ms MLP.
     python benchmarks/training_overhead.py --units 384  # about 2 ms a step
     python benchmarks/training_overhead.py --tf-threads 1   # TF on one thread each
     python benchmarks/training_overhead.py --workload cnn   # the realistic step
+    python benchmarks/training_overhead.py --workload cnn --warmup-seconds 90  # steady state
     python benchmarks/training_overhead.py --budget 150 --save r.json  # a lease's share
     python benchmarks/training_overhead.py --quick    # a smoke run (figures are noise)
 """
@@ -148,6 +149,7 @@ class Contender:
             KMON_BENCH_GO=self.go,
             KMON_BENCH_UNITS=str(args.units),
             KMON_BENCH_MODEL=args.workload,
+            KMON_BENCH_WARMUP_SECONDS=str(args.warmup_seconds),
         )
         if args.tf_threads:
             env["KMON_BENCH_TF_THREADS"] = str(args.tf_threads)
@@ -336,6 +338,16 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         "--steps", type=int, help="steps per epoch (default 500; 50 with --workload cnn)"
     )
     parser.add_argument("--epochs", type=int, default=4, help="epochs per timed fit")
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=4.0,
+        help="each process trains at least this long before the timed fits (default 4). "
+        "kmon's early schedule of probes (a model's first 2 epochs, up to 5%% of their "
+        "time) leaves a debt that its budget pays back over the next tens of seconds, "
+        "probing nothing: 60 or more measures the steady state of a long run, the "
+        "probes at their budget",
+    )
     parser.add_argument(
         "--units",
         type=int,
