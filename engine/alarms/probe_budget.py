@@ -17,6 +17,11 @@ EARLY_EPOCHS = 2
 #: On the early schedule, probes may take this share of training time at most (the
 #: debt above ``share`` is paid back from later credit).
 EARLY_SHARE = 0.05
+#: A budget owes at most this many seconds of training's earning: at a small share,
+#: the early schedule's debt of a model with minute-long epochs (5% of two of them)
+#: would otherwise hold every probe back for an hour. What is forgiven is a model's
+#: first two epochs' checks, once.
+MAX_DEBT_SECONDS = 60.0
 
 #: Where each model's budgets stood at the end of its last fit, by probe kind.
 _budgets: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -86,7 +91,8 @@ class ProbeBudget:
     slow one (by credit, a 2.4 s epoch got the first gradient check 2.5 s into
     training, and an 0.3 s one got a prediction probe every other epoch). The
     credit goes into debt, which the time-based schedule pays back afterwards: over
-    a long run the probes keep to ``share``.
+    a long run the probes keep to ``share``, but for what is forgiven of a debt over
+    :data:`MAX_DEBT_SECONDS` of earning.
     """
 
     share: float
@@ -155,7 +161,7 @@ class ProbeBudget:
     def charge(self, seconds: float) -> None:
         """Time the probe cost outside its call: the steps after it ran slower
         (see :class:`ProbeAftermath`); negative when they ran faster."""
-        self.credit -= seconds
+        self.credit = max(self.credit - seconds, -self.share * MAX_DEBT_SECONDS)
         self.charged += seconds
         self.after += seconds
 
@@ -167,7 +173,7 @@ class ProbeBudget:
         if self.calls == 1 and not self.warm:
             self.one_time += seconds
             return
-        self.credit -= seconds
+        self.credit = max(self.credit - seconds, -self.share * MAX_DEBT_SECONDS)
         self.charged += seconds
         self.estimate = seconds if self.estimate is None else 0.7 * self.estimate + 0.3 * seconds
 

@@ -15,7 +15,8 @@ DATA_ROWS = 4096
 
 @dataclass(frozen=True)
 class ProbeConfig:
-    """How kmon probes a fit. The defaults keep probes to 1.1% of training time.
+    """How kmon probes a fit. The defaults keep probes to 0.2% of a long run's
+    training time, after the early schedule of a model's first two epochs.
 
     Attributes:
         enabled: probe at all (data checks and the NaN check included).
@@ -43,12 +44,18 @@ class ProbeConfig:
     enabled: bool = True
     size: int = PROBE_SIZE
     data_rows: int = DATA_ROWS
-    # 1.1% in all, the steps a probe slows after it included (ProbeAftermath):
-    # what is left of a 2% training-overhead goal once kmon's own per-batch work
-    # is paid. The LSTM scenario's alarms still come within its first epochs.
-    budget: float = 0.008
-    gradient_budget: float = 0.003
-    gradient_first_cost: float = 0.0075
+    # 0.2% in all, the steps a probe slows after it included (ProbeAftermath): what
+    # is left of a 1% goal for kmon's whole cost on a realistic model (a CNN's 12 ms
+    # steps: the monitor and the log 0.5-0.8%) in a long run. 1.1% (0.8% and 0.3%)
+    # took the CNN to 1.5-2% (docs/benchmarks.md, nineteenth round). Slower steps
+    # probe less often: a CNN's prediction probe (25 ms) every ~17 s, its gradient
+    # probe (~60 ms) every ~2 min. Fast steps are held by the 2 s floors below
+    # instead, and the early schedule checks every model's first two epochs
+    # whatever the budget: most alarms come there.
+    budget: float = 0.0015
+    gradient_budget: float = 0.0005
+    # The first gradient probe (it compiles a tf.function) after 2.5 s of training.
+    gradient_first_cost: float = 0.00125
     every: int | None = None
     gradient_every: int | None = None
     # On fast steps the budget alone would probe many times a second, and what a
@@ -93,4 +100,3 @@ def set_probe_config(config: ProbeConfig | None = None, **changes: Any) -> Probe
 def probe_config() -> ProbeConfig:
     """The configuration :func:`set_probe_config` chose, or the defaults."""
     return _user_config or ProbeConfig()
-

@@ -221,3 +221,25 @@ def test_a_span_moves_a_typical_step_still_warming_up_as_single_steps_would():
         spanned.span(0.0015 * count, count)
         assert spanned.typical == pytest.approx(single.typical, rel=1e-12)
         assert spanned.settled == single.settled
+
+
+def test_a_debt_is_at_most_max_debt_seconds_of_earning():
+    """At a small share, an early schedule's debt (5% of a model's first two epochs,
+    6 s for minute-long epochs) would hold every probe back for over an hour: what
+    is owed beyond MAX_DEBT_SECONDS of training's earning is forgiven."""
+    from kmon.engine.alarms.probe_budget import MAX_DEBT_SECONDS
+
+    budget = ProbeBudget(share=0.0015)
+    budget.spent(0.1)  # the first call compiles: not charged
+    for _ in range(240):  # two minute-long epochs' early checks, 25 ms each
+        budget.spent(0.025)
+    assert budget.charged == pytest.approx(6.0)
+    assert budget.credit == pytest.approx(-0.0015 * MAX_DEBT_SECONDS)
+    budget.charge(1.0)  # the steps after them ran slower too: still no deeper
+    assert budget.credit == pytest.approx(-0.0015 * MAX_DEBT_SECONDS)
+    seconds = 0.0
+    while not budget.due:
+        budget.tick(0.5)
+        seconds += 0.5
+    # The debt and the next probe's cost earned, not 6 s at 0.15% (67 minutes).
+    assert seconds == pytest.approx(MAX_DEBT_SECONDS + 0.025 / 0.0015, abs=0.5)

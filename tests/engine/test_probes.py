@@ -456,7 +456,7 @@ def test_each_fit_says_what_it_checks():
         True,
         True,
     )
-    assert (said.probe_samples, said.budget, said.gradient_budget) == (64, 0.008, 0.003)
+    assert (said.probe_samples, said.budget, said.gradient_budget) == (64, 0.0015, 0.0005)
     assert (said.every, said.gradient_every, said.stop_on_nan) == (None, None, False)
 
     probes.set_probe_batch(x[:16])  # inputs only: nothing to score predictions against

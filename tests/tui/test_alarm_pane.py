@@ -133,7 +133,7 @@ async def test_the_checks_line_follows_what_the_run_says_it_checks():
     default budget, then a fit whose probe batch has no targets, then checks off."""
     config = ProbeConfig()
     share = f"{(config.budget + config.gradient_budget) * 100:.2g}%"
-    assert share == "1.1%"
+    assert share == "0.2%"
     source = StandInLiveSource()
     stream = EventStream(100.0, tick=0.1)
 
