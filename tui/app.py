@@ -124,6 +124,12 @@ class MonitorApp(MonitorKeys, App[str]):
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
+    RATIONED = True
+    """While a run trains in this process, its frames are paid from a budget of
+    FRAME_SHARE of a core, and its charts from CHART_SHARE: each holds the GIL the
+    training thread needs. A bundled scenario's monitor is not rationed: its short
+    runs are there to be watched."""
+
     smoothing: reactive[bool] = reactive(False)
     """Show the EMA of per-batch losses instead of the raw values."""
 
@@ -256,7 +262,7 @@ class MonitorApp(MonitorKeys, App[str]):
                 gc.freeze()
                 self._gc_frozen = True
         self.state.dropped = self.source.dropped
-        if self._governed():
+        if self.RATIONED and self._training_here():
             self._frame_cpu_from = time.thread_time()
         self._redraw()
         if self.stopping and self.state.finished:
@@ -266,9 +272,9 @@ class MonitorApp(MonitorKeys, App[str]):
             # redraws in between, rather than one chunk per tick.
             self.call_after_refresh(self.tick)
 
-    def _governed(self) -> bool:
-        """Whether frames are rationed: a run training in this process, which a
-        frame's GIL time slows down."""
+    def _training_here(self) -> bool:
+        """Whether a run trains in this process, which a frame's GIL time slows
+        down: frames are spaced (and, :attr:`RATIONED`, paid for)."""
         source = self.source
         return source.buffered and source.running and not (self.stopping or self.state.finished)
 
@@ -280,12 +286,13 @@ class MonitorApp(MonitorKeys, App[str]):
         in a drain of one tape or of sixteen), and the ticker sleeps until then. A
         followed log is read at every tick: ``kmon attach`` catches up with a long
         one a chunk a tick."""
-        if not self._governed():
+        if not self._training_here():
             return False
         since = time.monotonic() - self._frame_at
         early = 0.5 / REFRESH_HZ  # half a tick early is on time
-        wait = max(FRAME_SECONDS - since, self._frame_budget.wait())
-        wait = min(wait, FRAME_MAX_SECONDS - since)
+        wait = FRAME_SECONDS - since
+        if self.RATIONED:
+            wait = min(max(wait, self._frame_budget.wait()), FRAME_MAX_SECONDS - since)
         if wait <= early:
             return False
         if self._ticker is not None:

@@ -19,6 +19,7 @@ class ScenarioMonitorApp(MonitorApp):
     """
 
     BINDINGS = [Binding("e", "explain", "Why")]
+    RATIONED = False
 
     def __init__(self, source, *, scenario: Scenario, variant: str, **kwargs) -> None:
         super().__init__(source, **kwargs)

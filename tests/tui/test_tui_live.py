@@ -15,6 +15,7 @@ from tui_helpers import StandInLiveSource, header_text, running, wait_until
 
 from kmon.tui.app import MonitorApp
 from kmon.tui.frame_budget import FrameBudget
+from kmon.tui.scenario_app import ScenarioMonitorApp
 from kmon.tui.screens.confirm_quit import ConfirmQuit
 from kmon.tui.widgets.epoch_chart import EpochChart
 from kmon.tui.widgets.run_header import RunHeader
@@ -280,6 +281,23 @@ async def test_while_training_a_frame_waits_for_credit_but_never_past_frame_max_
         # Half a tick early is on time; a loaded machine may tick late.
         assert waited >= 1.5 - 0.06, waited
         assert not [t for t in panels_at if t > start]  # no credit, not 10 s yet
+
+
+async def test_a_scenario_s_monitor_is_not_rationed(monkeypatch):
+    """A bundled scenario's short run is there to be watched: its frames come every
+    FRAME_SECONDS whatever the frame budget."""
+    assert ScenarioMonitorApp.RATIONED is False and MonitorApp.RATIONED is True
+    monkeypatch.setattr("kmon.tui.app.FRAME_MAX_SECONDS", 3600.0)
+    monkeypatch.setattr(MonitorApp, "RATIONED", False)
+    async with _live_app() as (app, pilot, source, stream):
+        app._frame_budget = FrameBudget(share=0.001, burst=0.02, longest_wait=1000.0)
+        app._frame_budget.spend(1.0)  # no credit for 1,000 s
+        app._frame_at = start = time.monotonic()
+        for _ in range(3):
+            stream.batch({"loss": 0.1}, {"loss": 0.1}, size=8)
+        source.put(*stream.take())
+        await wait_until(pilot, lambda: " 7/10 " in header_text(app).splitlines()[1])
+        assert time.monotonic() - start < 3.0
 
 
 async def test_between_frames_the_ticks_sleep_until_the_next_frame_may_be_due(monkeypatch):
