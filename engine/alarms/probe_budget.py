@@ -17,11 +17,13 @@ EARLY_EPOCHS = 2
 #: On the early schedule, probes may take this share of training time at most (the
 #: debt above ``share`` is paid back from later credit).
 EARLY_SHARE = 0.05
-#: A budget owes at most this many seconds of training's earning: at a small share,
-#: the early schedule's debt of a model with minute-long epochs (5% of two of them)
-#: would otherwise hold every probe back for an hour. What is forgiven is a model's
-#: first two epochs' checks, once.
-MAX_DEBT_SECONDS = 60.0
+#: A budget owes at most this many seconds of training's earning. The early
+#: schedule's checks (up to 5% of a model's first two epochs) are not paid back
+#: over the minutes after them, which would have no probe at all at a small share
+#: (at 0.15%, a minute for every 90 ms of checks; an hour for a model with
+#: minute-long epochs): over a long run the probes keep to their share but for
+#: that one-off spend, bounded by the early schedule's own 5%.
+MAX_DEBT_SECONDS = 5.0
 
 #: Where each model's budgets stood at the end of its last fit, by probe kind.
 _budgets: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
