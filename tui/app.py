@@ -317,17 +317,9 @@ class MonitorApp(MonitorKeys, App[str]):
         # Between frames, the header only if its first line may change (building it
         # costs ~0.2 ms); what this key misses shows at the next frame.
         news = (
-            state.name,
-            state.fit,
-            state.epoch,
-            state.phase,
-            state.status,
-            len(state.fits),
-            len(state.alarm_history),
-            state.error is not None,
-            state.log_problem,
-            self.stopping,
-            self.size,
+            state.name, state.fit, state.epoch, state.phase, state.status, len(state.fits),
+            len(state.alarm_history), state.error is not None, state.log_problem,
+            self.stopping, self.size,
         )
         if frame or news != self._news:
             self._news = news

@@ -124,7 +124,7 @@ def _key(data: Any) -> tuple[tuple, list[np.ndarray]] | None:
 
     try:
         return key_of(data), owners
-    except (_NotArrays, TypeError):
+    except Exception:  # noqa: BLE001 - no key (not arrays, or an odd one): work it out
         return None
 
 
