@@ -16,6 +16,7 @@ from __future__ import annotations
 import weakref
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -70,7 +71,23 @@ class ArraysSeen:
     def get(self, data: Any, extra: Any = None) -> Any | None:
         """What was kept for ``data`` (and ``extra``, any hashable that the value
         also depends on), or None: never kept, or the arrays changed since."""
+        return self._kept_for(_key(data), extra)
+
+    def put(self, data: Any, value: Any, extra: Any = None) -> None:
+        """Keep ``value`` for ``data`` (nothing when ``data`` is not NumPy arrays)."""
+        self._keep(_key(data), extra, value)
+
+    def recall(self, data: Any, extra: Any, make: Callable[[], Any]) -> Any:
+        """What was kept for ``data`` and ``extra``, else ``make()``, kept: the
+        arrays are fingerprinted once."""
         found = _key(data)
+        value = self._kept_for(found, extra)
+        if value is None:
+            value = make()
+            self._keep(found, extra, value)
+        return value
+
+    def _kept_for(self, found: tuple[tuple, list[np.ndarray]] | None, extra: Any) -> Any | None:
         if found is None:
             return None
         key, owners = found
@@ -85,9 +102,7 @@ class ArraysSeen:
         self._kept.move_to_end((key, extra))
         return value
 
-    def put(self, data: Any, value: Any, extra: Any = None) -> None:
-        """Keep ``value`` for ``data`` (nothing when ``data`` is not NumPy arrays)."""
-        found = _key(data)
+    def _keep(self, found: tuple[tuple, list[np.ndarray]] | None, extra: Any, value: Any) -> None:
         if found is None:
             return
         key, owners = found

@@ -304,10 +304,10 @@ def _baseline(
     identities: list[dict[str, Any]], target: Any, weight: Any, seen: ArraysSeen | None
 ) -> Baseline:
     """:func:`head_baseline`, or what it gave an earlier fit on the same arrays."""
-    extra = ("baseline", repr(identities))
-    baseline = seen.get((target, weight), extra) if seen is not None else None
-    if baseline is None:
-        baseline = head_baseline(identities, target, weight)
-        if seen is not None:
-            seen.put((target, weight), baseline, extra)
-    return baseline
+    if seen is None:
+        return head_baseline(identities, target, weight)
+    return seen.recall(
+        (target, weight),
+        ("baseline", repr(identities)),
+        lambda: head_baseline(identities, target, weight),
+    )

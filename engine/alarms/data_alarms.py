@@ -30,14 +30,12 @@ def judge_data(
     again, not worked out (every value of a sample of images: 3 ms a fit).
     """
     scaled_inputs = inputs_self_normalized(model) is None
-    arrays = (sample.x, sample.y)
     extra = ("data stats", scaled_inputs, tuple((h.name, h.classification) for h in heads))
-    stats = seen.get(arrays, extra) if seen is not None else None
-    if stats is None:
-        stats = _stats(heads, sample, scaled_inputs)
-        if seen is not None:
-            seen.put(arrays, stats, extra)
-    inputs, targets = stats
+    inputs, targets = (
+        seen.recall((sample.x, sample.y), extra, lambda: _stats(heads, sample, scaled_inputs))
+        if seen is not None
+        else _stats(heads, sample, scaled_inputs)
+    )
     findings = {f.kind: f for f in check_data([s for s in inputs if s], [s for s in targets if s])}
     for kind in (UNSCALED_DATA, NONFINITE_DATA):
         finding = findings.get(kind)

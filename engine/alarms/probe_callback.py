@@ -213,13 +213,10 @@ class ProbeCallback(keras.callbacks.Callback):
         data, seen = self._data, self._arrays_seen
         if seen is None or user_probe_batch() is not None:
             return probe_batches(data, self.config)
-        arrays = (data.x, data.y, data.sample_weight)
         extra = ("probe batches", data.samples, self.config.size, self.config.data_rows)
-        taken = seen.get(arrays, extra)
-        if taken is None:
-            taken = probe_batches(data, self.config)
-            seen.put(arrays, taken, extra)
-        return taken
+        return seen.recall(
+            (data.x, data.y, data.sample_weight), extra, lambda: probe_batches(data, self.config)
+        )
 
     def _read_head_map(self) -> HeadMap | None:
         if self._head_map is not None:

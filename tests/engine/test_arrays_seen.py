@@ -71,6 +71,18 @@ def test_anything_but_numpy_arrays_is_not_kept():
         assert seen.get(data) is None
 
 
+def test_recall_makes_a_value_once_and_fingerprints_the_arrays_once_a_call(monkeypatch):
+    from kmon.engine.alarms import arrays_seen
+
+    prints = []
+    real = arrays_seen.fingerprint
+    monkeypatch.setattr(arrays_seen, "fingerprint", lambda a: prints.append(1) or real(a))
+    seen, x, made = ArraysSeen(), RNG.normal(size=(100, 3)), []
+    assert seen.recall((x,), "extra", lambda: made.append(1) or "value") == "value"
+    assert seen.recall((x,), "extra", lambda: made.append(1) or "again") == "value"
+    assert made == [1] and len(prints) == 2
+
+
 def test_it_keeps_the_latest_few():
     seen = ArraysSeen(size=2)
     arrays = [np.full((10, 2), float(i)) for i in range(3)]
